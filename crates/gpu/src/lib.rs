@@ -1,0 +1,17 @@
+//! The Glassbox GPU engine: WGSL kernels dispatched through wgpu, on WebGPU in the
+//! browser and on Vulkan, Metal or DX12 natively.
+//!
+//! Every kernel's `.wgsl` file sits next to the Rust that dispatches it, and every kernel
+//! is checked against the CPU reference (candle-core) by [`check`].
+//!
+//! Errors are values ([`GpuError`]), never panics: the app answers them by falling back
+//! to the CPU engine.
+
+pub mod check;
+mod context;
+mod error;
+pub mod matmul;
+mod readback;
+
+pub use context::{AdapterPreference, AdapterSummary, GpuContext};
+pub use error::GpuError;
