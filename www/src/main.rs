@@ -1,1 +1,13 @@
-fn main() {}
+//! The Glassbox playground: a yew app, built by trunk, that runs the engines in the
+//! visitor's browser.
+
+mod app;
+mod components;
+mod fatal;
+mod pages;
+mod route;
+
+fn main() {
+    fatal::install_panic_hook();
+    yew::Renderer::<app::App>::new().render();
+}

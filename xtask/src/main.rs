@@ -1,1 +1,56 @@
-fn main() {}
+//! Project automation. `cargo xtask serve` and `cargo xtask test` are the README's two
+//! commands: each installs what is missing on a fresh machine, then does its job.
+
+mod firewall;
+mod run;
+mod serve;
+mod test;
+mod tools;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  serve   install the build tools if missing, build the page (release) and serve it
+          on http://127.0.0.1:8080
+  test    install the test dependencies if missing, then run every check and test:
+          fmt, dependency firewall, clippy (native and wasm32), native tests (GPU on
+          lavapipe), wasm tests in headless Chromium with WebGPU, end-to-end tests of
+          the release build";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => serve::serve(),
+        Some("test") => test::test(),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            if let Some(command) = other {
+                eprintln!("xtask: unknown command `{command}`\n");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("\nxtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the folder holding this repository's top `Cargo.toml`).
+fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.clone(), std::path::Path::to_path_buf)
+}

@@ -44,6 +44,9 @@ pub struct AdapterSummary {
 }
 
 impl AdapterSummary {
+    /// The name shown when the platform gives none.
+    pub const UNNAMED: &'static str = "unnamed adapter";
+
     fn from_info(info: &wgpu::AdapterInfo) -> Self {
         let driver = [info.driver.as_str(), info.driver_info.as_str()]
             .iter()
@@ -53,7 +56,7 @@ impl AdapterSummary {
             .join(" ");
         Self {
             name: if info.name.is_empty() {
-                "unnamed adapter".to_owned()
+                Self::UNNAMED.to_owned()
             } else {
                 info.name.clone()
             },
@@ -91,7 +94,10 @@ impl GpuContext {
     pub async fn new(preference: AdapterPreference) -> Result<Self, GpuError> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
         let adapter = pick_adapter(&instance, preference).await?;
-        let info = adapter.get_info();
+        #[allow(unused_mut, reason = "the browser fills in what wgpu leaves empty")]
+        let mut summary = AdapterSummary::from_info(&adapter.get_info());
+        #[cfg(target_arch = "wasm32")]
+        crate::browser_info::fill_in(&mut summary, preference).await;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("glassbox"),
@@ -120,7 +126,7 @@ impl GpuContext {
         Ok(Self {
             device,
             queue,
-            adapter: AdapterSummary::from_info(&info),
+            adapter: summary,
             lost,
         })
     }

@@ -7,6 +7,8 @@
 //! Errors are values ([`GpuError`]), never panics: the app answers them by falling back
 //! to the CPU engine.
 
+#[cfg(target_arch = "wasm32")]
+mod browser_info;
 pub mod check;
 mod context;
 mod error;

@@ -242,7 +242,9 @@ fn check_len(what: &str, len: usize, rows: usize, cols: usize) -> Result<(), Gpu
 
 fn check_fits(ctx: &GpuContext, what: &'static str, len: usize) -> Result<(), GpuError> {
     let limits = ctx.device().limits();
-    let allowed = u64::from(limits.max_storage_buffer_binding_size).min(limits.max_buffer_size);
+    let allowed = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
     let needed = (len as u64).saturating_mul(4);
     if needed > allowed {
         return Err(GpuError::TooLarge {

@@ -1,5 +1,6 @@
 //! Every `.wgsl` file in the workspace parses and validates with naga, so a broken shader
 //! fails `cargo test` instead of a visitor's page.
+#![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::{Path, PathBuf};

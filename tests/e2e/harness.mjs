@@ -1,0 +1,91 @@
+// What every end-to-end test shares: a static server over the release build of the page,
+// and headless Chromium with WebGPU (SwiftShader) switched on.
+import { createServer } from 'node:http';
+import { readFile, mkdir } from 'node:fs/promises';
+import { extname, join, normalize, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The release build that `cargo xtask test` made with trunk. */
+export const distDir = process.env.GLASSBOX_DIST ?? join(root, 'target/dist');
+
+/** Where screenshots go: one per test, for a person to look at. */
+export const screenshotDir = process.env.GLASSBOX_SCREENSHOTS ?? join(root, 'target/e2e-screenshots');
+
+const types = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.css': 'text/css',
+  '.json': 'application/json',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+};
+
+/** Serves `distDir` on a free loopback port; resolves to `{ url, close }`. */
+export async function serveDist() {
+  const server = createServer(async (request, response) => {
+    const path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
+    const file = normalize(join(distDir, path.endsWith('/') ? `${path}index.html` : path));
+    if (!file.startsWith(distDir)) {
+      response.writeHead(403).end();
+      return;
+    }
+    try {
+      const body = await readFile(file);
+      response.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' });
+      response.end(body);
+    } catch {
+      response.writeHead(404).end('not found');
+    }
+  });
+  await new Promise((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address();
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((done) => server.close(done)) };
+}
+
+/** The flags that give headless Chromium WebGPU on a machine without a GPU or a network. */
+export const chromiumArgs = [
+  '--enable-unsafe-webgpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
+];
+
+/** Headless Chromium (Debian's, at CHROMIUM or /usr/bin/chromium). */
+export async function launchChromium(extraArgs = []) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [...chromiumArgs, ...extraArgs],
+  });
+}
+
+/** Opens a page that fails the test on any uncaught error or console error. */
+export async function openPage(browser, url) {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+  });
+  page.on('response', (response) => {
+    if (response.status() >= 400) problems.push(`HTTP ${response.status()} for ${response.url()}`);
+  });
+  await page.goto(url);
+  return { page, problems };
+}
+
+/** Saves a full-page screenshot named after the test. */
+export async function screenshot(page, name) {
+  await mkdir(screenshotDir, { recursive: true });
+  const path = join(screenshotDir, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}

@@ -1,0 +1,3 @@
+//! Reusable pieces of the interface.
+
+pub(crate) mod gpu_check;

@@ -1,0 +1,4 @@
+//! One module per route.
+
+pub(crate) mod home;
+pub(crate) mod not_found;
