@@ -2,11 +2,12 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
-use glassbox_gpu::check::{MATMUL_CHECK_SHAPES, check_matmul};
-use glassbox_gpu::matmul::MatmulKernel;
-use glassbox_gpu::{AdapterPreference, GpuContext};
+use clap::{Parser, Subcommand};
+
+mod forward;
+mod gpu_check;
+
+use gpu_check::Adapter;
 
 /// Look inside a language model: the Glassbox engines from the command line.
 #[derive(Debug, Parser)]
@@ -18,6 +19,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a model on token ids or text: print the logits (--json) or each position's
+    /// most likely next tokens.
+    Forward(forward::ForwardArgs),
     /// Find a GPU adapter and check the GPU kernels against the CPU reference (candle-core),
     /// as the page does in a browser.
     GpuCheck {
@@ -30,19 +34,13 @@ enum Command {
     },
 }
 
-/// The adapter choice on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Adapter {
-    /// The fastest adapter there is.
-    Gpu,
-    /// A software adapter such as lavapipe.
-    Software,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::GpuCheck { adapter, seed } => pollster::block_on(gpu_check(adapter, seed)),
+        Command::Forward(args) => forward::forward(&args),
+        Command::GpuCheck { adapter, seed } => {
+            pollster::block_on(gpu_check::gpu_check(adapter, seed))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -51,38 +49,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-async fn gpu_check(adapter: Adapter, seed: u64) -> Result<()> {
-    let preference = match adapter {
-        Adapter::Gpu => AdapterPreference::HighPerformance,
-        Adapter::Software => AdapterPreference::Software,
-    };
-    let ctx = GpuContext::new(preference).await?;
-    println!("adapter: {}", ctx.adapter());
-    let kernel = MatmulKernel::new(&ctx).await?;
-    let checks = check_matmul(&ctx, &kernel, &MATMUL_CHECK_SHAPES, seed).await?;
-    println!(
-        "{:<18} {:>12} {:>12}  result",
-        "shape", "max error", "allowed"
-    );
-    for check in &checks {
-        println!(
-            "{:<18} {:>12.2e} {:>12.2e}  {}",
-            check.shape.to_string(),
-            check.max_abs_error,
-            check.tolerance,
-            if check.passed() { "pass" } else { "FAIL" }
-        );
-    }
-    let failed = checks.iter().filter(|c| !c.passed()).count();
-    anyhow::ensure!(
-        failed == 0,
-        "{failed} of {} kernel checks failed",
-        checks.len()
-    );
-    println!("kernel check passed");
-    Ok(())
 }
 
 #[cfg(test)]

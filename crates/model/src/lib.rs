@@ -1,4 +1,22 @@
-//! The GPT-2-family transformer on candle-core, with TransformerLens hook points:
-//! the CPU reference engine that every other engine is checked against.
+//! The GPT-2-family transformer on candle-core, with TransformerLens hook points: the
+//! CPU reference engine that every other engine is checked against.
 //!
-//! Its contents arrive with the model-engine issue.
+//! - [`Gpt2Config`]: a Hugging Face `config.json`; [`Gpt2Weights`]: HF-layout safetensors.
+//! - [`Gpt2`]: the forward pass, with [`Hooks`] to cache activations and intervene.
+//! - [`Tokenizer`]: a Hugging Face `tokenizer.json`, with each token's character offsets.
+//! - [`generate`]: greedy and seeded sampled generation with a KV cache.
+
+mod config;
+mod error;
+pub mod generate;
+pub mod hooks;
+mod model;
+mod tokenizer;
+mod weights;
+
+pub use config::{Activation, Gpt2Config};
+pub use error::{ModelError, Result};
+pub use hooks::{Edit, HookPoint, Hooks, Intervention, Norm};
+pub use model::{Gpt2, KvCache};
+pub use tokenizer::{Token, Tokenizer};
+pub use weights::{BlockWeights, Gpt2Weights, LayerNormWeights};

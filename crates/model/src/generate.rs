@@ -1,0 +1,291 @@
+//! Text generation: greedy or sampled (temperature, top-k, top-p) with a seeded random
+//! number generator, so that the same settings give the same text on every platform; a
+//! KV cache; and interventions that apply at every step.
+
+use candle_core::{Device, Tensor};
+
+use crate::{Gpt2, Hooks, ModelError, Result};
+
+/// How to choose each next token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    /// Tokens to generate at most.
+    pub max_new_tokens: usize,
+    /// Softmax temperature; 0 picks the most likely token (greedy).
+    pub temperature: f64,
+    /// Keep only the `k` most likely tokens.
+    pub top_k: Option<usize>,
+    /// Keep the fewest most likely tokens whose probabilities add up to `p`.
+    pub top_p: Option<f64>,
+    /// Seed of the random number generator.
+    pub seed: u64,
+    /// Stop after generating this token (e.g. `<|endoftext|>`).
+    pub stop_token: Option<u32>,
+}
+
+impl Sampling {
+    /// Greedy decoding of up to `max_new_tokens` tokens.
+    #[must_use]
+    pub fn greedy(max_new_tokens: usize) -> Self {
+        Self {
+            max_new_tokens,
+            temperature: 0.0,
+            top_k: None,
+            top_p: None,
+            seed: 0,
+            stop_token: None,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(ModelError::Input(format!(
+                "temperature must be 0 or more, got {}",
+                self.temperature
+            )));
+        }
+        if self.top_k == Some(0) {
+            return Err(ModelError::Input("top-k must be at least 1".to_owned()));
+        }
+        if let Some(p) = self.top_p
+            && !(p > 0.0 && p <= 1.0)
+        {
+            return Err(ModelError::Input(format!(
+                "top-p must be in (0, 1], got {p}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// `max_new_tokens` were generated.
+    MaxTokens,
+    /// The stop token was generated.
+    StopToken,
+    /// The context is full: the model reads at most `n_positions` tokens.
+    ContextFull,
+}
+
+/// What [`generate`] produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// The new tokens (the prompt not included).
+    pub tokens: Vec<u32>,
+    /// Why it ended.
+    pub stop: StopReason,
+}
+
+/// Continues `prompt`. The interventions in `hooks` apply at every step, at absolute
+/// positions; anything it caches grows by one position per step.
+pub fn generate(
+    model: &Gpt2,
+    prompt: &[u32],
+    sampling: &Sampling,
+    hooks: &mut Hooks,
+) -> Result<Generation> {
+    sampling.validate()?;
+    let context = model.config().n_positions;
+    if prompt.is_empty() {
+        return Err(ModelError::Input("the prompt has no tokens".to_owned()));
+    }
+    if prompt.len() > context {
+        return Err(ModelError::Input(format!(
+            "the prompt has {} tokens, more than the model's context of {context}",
+            prompt.len()
+        )));
+    }
+    let mut rng = SplitMix64::new(sampling.seed);
+    let mut cache = crate::KvCache::default();
+    let mut tokens = Vec::new();
+    let mut input = prompt.to_vec();
+    loop {
+        if tokens.len() == sampling.max_new_tokens {
+            return Ok(Generation {
+                tokens,
+                stop: StopReason::MaxTokens,
+            });
+        }
+        if cache.len() + input.len() > context {
+            return Ok(Generation {
+                tokens,
+                stop: StopReason::ContextFull,
+            });
+        }
+        let batch = Tensor::new(input.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
+        let logits = model.forward_cached(&batch, &mut cache, hooks)?;
+        let last = logits.squeeze(0)?.get(input.len() - 1)?.to_vec1::<f32>()?;
+        let next = choose(&last, sampling, &mut rng);
+        tokens.push(next);
+        if sampling.stop_token == Some(next) {
+            return Ok(Generation {
+                tokens,
+                stop: StopReason::StopToken,
+            });
+        }
+        input = vec![next];
+    }
+}
+
+/// Picks the next token from one position's logits.
+#[must_use]
+pub fn choose(logits: &[f32], sampling: &Sampling, rng: &mut SplitMix64) -> u32 {
+    if sampling.temperature == 0.0 {
+        return argmax(logits);
+    }
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    // Descending logit; ties by id, so that every platform orders them alike.
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+    if let Some(k) = sampling.top_k {
+        order.truncate(k.max(1));
+    }
+    let top = f64::from(logits[order[0]]);
+    let mut probs: Vec<f64> = order
+        .iter()
+        .map(|&i| ((f64::from(logits[i]) - top) / sampling.temperature).exp())
+        .collect();
+    let total: f64 = probs.iter().sum();
+    for p in &mut probs {
+        *p /= total;
+    }
+    if let Some(p) = sampling.top_p {
+        let mut cumulative = 0.0;
+        let keep = probs
+            .iter()
+            .position(|&q| {
+                cumulative += q;
+                cumulative >= p
+            })
+            .map_or(probs.len(), |i| i + 1);
+        order.truncate(keep);
+        probs.truncate(keep);
+    }
+    let total: f64 = probs.iter().sum();
+    let mut target = rng.next_f64() * total;
+    for (&i, &q) in order.iter().zip(&probs) {
+        if target < q {
+            return i as u32;
+        }
+        target -= q;
+    }
+    order[order.len() - 1] as u32
+}
+
+fn argmax(values: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// A small, fast random number generator (`SplitMix64`) whose stream depends only on its
+/// seed, on every platform: a shared link reproduces the same text.
+#[derive(Debug, Clone)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    /// A generator from a seed.
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sampling(temperature: f64, top_k: Option<usize>, top_p: Option<f64>) -> Sampling {
+        Sampling {
+            temperature,
+            top_k,
+            top_p,
+            ..Sampling::greedy(1)
+        }
+    }
+
+    #[test]
+    fn greedy_takes_the_largest() {
+        let mut rng = SplitMix64::new(1);
+        assert_eq!(
+            choose(&[0.1, 3.0, -1.0, 2.9], &Sampling::greedy(1), &mut rng),
+            1
+        );
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_at_any_temperature() {
+        let mut rng = SplitMix64::new(9);
+        for _ in 0..50 {
+            assert_eq!(
+                choose(
+                    &[0.1, 3.0, -1.0, 2.9],
+                    &sampling(5.0, Some(1), None),
+                    &mut rng
+                ),
+                1
+            );
+        }
+    }
+
+    #[test]
+    fn top_p_keeps_the_nucleus() {
+        // Probabilities ~ [0.64, 0.24, 0.09, 0.03]: p = 0.8 keeps the first two only.
+        let logits = [3.0_f32, 2.0, 1.0, 0.0];
+        let mut rng = SplitMix64::new(3);
+        let mut seen = [0_usize; 4];
+        for _ in 0..2000 {
+            seen[choose(&logits, &sampling(1.0, None, Some(0.8)), &mut rng) as usize] += 1;
+        }
+        assert!(seen[2] == 0 && seen[3] == 0, "{seen:?}");
+        // Renormalised over the two: 0.73 and 0.27.
+        let share = seen[0] as f64 / 2000.0;
+        assert!((share - 0.731).abs() < 0.04, "{seen:?}");
+    }
+
+    #[test]
+    fn sampling_follows_the_softmax_and_the_seed() {
+        let logits = [0.0_f32, (2.0_f32).ln()]; // probabilities 1/3, 2/3
+        let mut rng = SplitMix64::new(42);
+        let draws: Vec<u32> = (0..3000)
+            .map(|_| choose(&logits, &sampling(1.0, None, None), &mut rng))
+            .collect();
+        let ones = draws.iter().filter(|&&t| t == 1).count() as f64 / 3000.0;
+        assert!((ones - 2.0 / 3.0).abs() < 0.03, "{ones}");
+        let mut again = SplitMix64::new(42);
+        let replay: Vec<u32> = (0..3000)
+            .map(|_| choose(&logits, &sampling(1.0, None, None), &mut again))
+            .collect();
+        assert_eq!(draws, replay);
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        assert!(sampling(-1.0, None, None).validate().is_err());
+        assert!(sampling(1.0, Some(0), None).validate().is_err());
+        assert!(sampling(1.0, None, Some(0.0)).validate().is_err());
+        assert!(sampling(1.0, None, Some(1.5)).validate().is_err());
+        assert!(sampling(0.7, Some(40), Some(0.9)).validate().is_ok());
+    }
+}

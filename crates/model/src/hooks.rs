@@ -1,0 +1,455 @@
+//! Hook points with TransformerLens names, and what a forward pass does at them: cache
+//! the activation, or change it (replace, add, scale, zero), e.g. to freeze attention
+//! patterns and LayerNorm scales for attribution.
+//!
+//! Activations have TransformerLens shapes with a leading batch axis: `[batch, pos, d]`
+//! for the residual stream, `[batch, pos, 1]` for LayerNorm scales,
+//! `[batch, pos, head, d_head]` for `q`, `k`, `v` and `z`, and
+//! `[batch, head, query_pos, key_pos]` for attention scores and patterns.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::{DType, Tensor};
+
+use crate::{ModelError, Result};
+
+/// Which LayerNorm a hook belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Norm {
+    /// Before attention: `blocks.{l}.ln1`.
+    Ln1,
+    /// Before the MLP: `blocks.{l}.ln2`.
+    Ln2,
+}
+
+/// One place in the forward pass where an activation can be read or changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HookPoint {
+    /// `hook_embed`: the token embeddings.
+    Embed,
+    /// `hook_pos_embed`: the position embeddings.
+    PosEmbed,
+    /// `blocks.{l}.hook_resid_pre`: the residual stream entering block `l`.
+    ResidPre(usize),
+    /// `blocks.{l}.ln{1,2}.hook_scale`: the LayerNorm's divisor, `sqrt(var + eps)`.
+    LnScale(usize, Norm),
+    /// `blocks.{l}.ln{1,2}.hook_normalized`: the LayerNorm's output (weight and bias applied).
+    LnNormalized(usize, Norm),
+    /// `blocks.{l}.attn.hook_q`.
+    Q(usize),
+    /// `blocks.{l}.attn.hook_k`.
+    K(usize),
+    /// `blocks.{l}.attn.hook_v`.
+    V(usize),
+    /// `blocks.{l}.attn.hook_attn_scores`: scaled, masked scores before the softmax.
+    AttnScores(usize),
+    /// `blocks.{l}.attn.hook_pattern`: attention probabilities.
+    Pattern(usize),
+    /// `blocks.{l}.attn.hook_z`: each head's weighted values.
+    Z(usize),
+    /// `blocks.{l}.hook_attn_out`: the attention layer's output.
+    AttnOut(usize),
+    /// `blocks.{l}.hook_resid_mid`: the residual stream between attention and MLP.
+    ResidMid(usize),
+    /// `blocks.{l}.mlp.hook_pre`: the MLP's hidden pre-activations.
+    MlpPre(usize),
+    /// `blocks.{l}.mlp.hook_post`: the MLP's hidden activations.
+    MlpPost(usize),
+    /// `blocks.{l}.hook_mlp_out`: the MLP's output.
+    MlpOut(usize),
+    /// `blocks.{l}.hook_resid_post`: the residual stream leaving block `l`.
+    ResidPost(usize),
+    /// `ln_final.hook_scale`.
+    LnFinalScale,
+    /// `ln_final.hook_normalized`.
+    LnFinalNormalized,
+}
+
+impl HookPoint {
+    /// The block this hook belongs to, if any.
+    #[must_use]
+    pub fn layer(&self) -> Option<usize> {
+        match *self {
+            Self::Embed | Self::PosEmbed | Self::LnFinalScale | Self::LnFinalNormalized => None,
+            Self::ResidPre(l)
+            | Self::LnScale(l, _)
+            | Self::LnNormalized(l, _)
+            | Self::Q(l)
+            | Self::K(l)
+            | Self::V(l)
+            | Self::AttnScores(l)
+            | Self::Pattern(l)
+            | Self::Z(l)
+            | Self::AttnOut(l)
+            | Self::ResidMid(l)
+            | Self::MlpPre(l)
+            | Self::MlpPost(l)
+            | Self::MlpOut(l)
+            | Self::ResidPost(l) => Some(l),
+        }
+    }
+
+    /// The axis that indexes token positions (the query position for scores and patterns).
+    #[must_use]
+    pub fn position_axis(&self) -> usize {
+        match self {
+            Self::AttnScores(_) | Self::Pattern(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// Every hook point of a model with `n_layer` blocks, in the order a forward pass
+    /// reaches them.
+    #[must_use]
+    pub fn all(n_layer: usize) -> Vec<Self> {
+        let mut points = vec![Self::Embed, Self::PosEmbed];
+        for l in 0..n_layer {
+            points.extend([
+                Self::ResidPre(l),
+                Self::LnScale(l, Norm::Ln1),
+                Self::LnNormalized(l, Norm::Ln1),
+                Self::Q(l),
+                Self::K(l),
+                Self::V(l),
+                Self::AttnScores(l),
+                Self::Pattern(l),
+                Self::Z(l),
+                Self::AttnOut(l),
+                Self::ResidMid(l),
+                Self::LnScale(l, Norm::Ln2),
+                Self::LnNormalized(l, Norm::Ln2),
+                Self::MlpPre(l),
+                Self::MlpPost(l),
+                Self::MlpOut(l),
+                Self::ResidPost(l),
+            ]);
+        }
+        points.extend([Self::LnFinalScale, Self::LnFinalNormalized]);
+        points
+    }
+}
+
+impl fmt::Display for HookPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let norm = |n: &Norm| match n {
+            Norm::Ln1 => "ln1",
+            Norm::Ln2 => "ln2",
+        };
+        match self {
+            Self::Embed => write!(f, "hook_embed"),
+            Self::PosEmbed => write!(f, "hook_pos_embed"),
+            Self::ResidPre(l) => write!(f, "blocks.{l}.hook_resid_pre"),
+            Self::LnScale(l, n) => write!(f, "blocks.{l}.{}.hook_scale", norm(n)),
+            Self::LnNormalized(l, n) => write!(f, "blocks.{l}.{}.hook_normalized", norm(n)),
+            Self::Q(l) => write!(f, "blocks.{l}.attn.hook_q"),
+            Self::K(l) => write!(f, "blocks.{l}.attn.hook_k"),
+            Self::V(l) => write!(f, "blocks.{l}.attn.hook_v"),
+            Self::AttnScores(l) => write!(f, "blocks.{l}.attn.hook_attn_scores"),
+            Self::Pattern(l) => write!(f, "blocks.{l}.attn.hook_pattern"),
+            Self::Z(l) => write!(f, "blocks.{l}.attn.hook_z"),
+            Self::AttnOut(l) => write!(f, "blocks.{l}.hook_attn_out"),
+            Self::ResidMid(l) => write!(f, "blocks.{l}.hook_resid_mid"),
+            Self::MlpPre(l) => write!(f, "blocks.{l}.mlp.hook_pre"),
+            Self::MlpPost(l) => write!(f, "blocks.{l}.mlp.hook_post"),
+            Self::MlpOut(l) => write!(f, "blocks.{l}.hook_mlp_out"),
+            Self::ResidPost(l) => write!(f, "blocks.{l}.hook_resid_post"),
+            Self::LnFinalScale => write!(f, "ln_final.hook_scale"),
+            Self::LnFinalNormalized => write!(f, "ln_final.hook_normalized"),
+        }
+    }
+}
+
+impl FromStr for HookPoint {
+    type Err = ModelError;
+
+    fn from_str(name: &str) -> Result<Self> {
+        let unknown = || {
+            ModelError::Hook(format!(
+                "unknown hook `{name}`; hooks are named as in TransformerLens, e.g. \
+                 `hook_embed`, `blocks.0.hook_resid_pre`, `blocks.0.ln2.hook_normalized`, \
+                 `blocks.0.attn.hook_pattern`, `ln_final.hook_normalized`"
+            ))
+        };
+        match name {
+            "hook_embed" => return Ok(Self::Embed),
+            "hook_pos_embed" => return Ok(Self::PosEmbed),
+            "ln_final.hook_scale" => return Ok(Self::LnFinalScale),
+            "ln_final.hook_normalized" => return Ok(Self::LnFinalNormalized),
+            _ => {}
+        }
+        let rest = name.strip_prefix("blocks.").ok_or_else(unknown)?;
+        let (layer, hook) = rest.split_once('.').ok_or_else(unknown)?;
+        if layer.is_empty() || !layer.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(unknown());
+        }
+        let l: usize = layer.parse().map_err(|_| unknown())?;
+        Ok(match hook {
+            "hook_resid_pre" => Self::ResidPre(l),
+            "ln1.hook_scale" => Self::LnScale(l, Norm::Ln1),
+            "ln1.hook_normalized" => Self::LnNormalized(l, Norm::Ln1),
+            "ln2.hook_scale" => Self::LnScale(l, Norm::Ln2),
+            "ln2.hook_normalized" => Self::LnNormalized(l, Norm::Ln2),
+            "attn.hook_q" => Self::Q(l),
+            "attn.hook_k" => Self::K(l),
+            "attn.hook_v" => Self::V(l),
+            "attn.hook_attn_scores" => Self::AttnScores(l),
+            "attn.hook_pattern" => Self::Pattern(l),
+            "attn.hook_z" => Self::Z(l),
+            "hook_attn_out" => Self::AttnOut(l),
+            "hook_resid_mid" => Self::ResidMid(l),
+            "mlp.hook_pre" => Self::MlpPre(l),
+            "mlp.hook_post" => Self::MlpPost(l),
+            "hook_mlp_out" => Self::MlpOut(l),
+            "hook_resid_post" => Self::ResidPost(l),
+            _ => return Err(unknown()),
+        })
+    }
+}
+
+/// How an intervention changes an activation.
+#[derive(Debug, Clone)]
+pub enum Edit {
+    /// Replace it with this tensor (broadcast to the activation's shape).
+    Replace(Tensor),
+    /// Add this tensor, e.g. a feature's decoder direction times a strength (steering).
+    Add(Tensor),
+    /// Multiply it by a number (0 ablates, 2 doubles).
+    Scale(f64),
+    /// Set it to zero.
+    Zero,
+}
+
+/// A change to one hook's activation, at some or all positions.
+#[derive(Debug, Clone)]
+pub struct Intervention {
+    /// Where.
+    pub hook: HookPoint,
+    /// Which token positions (absolute, from 0); `None` means all.
+    pub positions: Option<Vec<usize>>,
+    /// What.
+    pub edit: Edit,
+}
+
+impl Intervention {
+    /// An intervention at every position.
+    #[must_use]
+    pub fn everywhere(hook: HookPoint, edit: Edit) -> Self {
+        Self {
+            hook,
+            positions: None,
+            edit,
+        }
+    }
+
+    /// An intervention at the given positions only.
+    #[must_use]
+    pub fn at(hook: HookPoint, positions: Vec<usize>, edit: Edit) -> Self {
+        Self {
+            hook,
+            positions: Some(positions),
+            edit,
+        }
+    }
+
+    /// Applies the edit to `x`, the activation at positions `offset..offset + len` of the
+    /// sequence (`offset` > 0 during cached generation).
+    ///
+    /// A `Replace` or `Add` tensor either broadcasts along the position axis (size 1 or
+    /// absent there) or covers positions from 0 onwards, in which case the slice for
+    /// these positions is taken.
+    pub fn apply(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
+        let axis = self.hook.position_axis();
+        let len = x.dim(axis)?;
+        let edited = match &self.edit {
+            Edit::Zero => x.zeros_like()?,
+            Edit::Scale(factor) => x.affine(*factor, 0.0)?,
+            Edit::Replace(value) => self
+                .fit(value, x, axis, offset)?
+                .broadcast_as(x.shape())?
+                .contiguous()?,
+            Edit::Add(value) => x.broadcast_add(&self.fit(value, x, axis, offset)?)?,
+        };
+        let Some(positions) = &self.positions else {
+            return Ok(edited);
+        };
+        let mut mask = vec![0_f32; len];
+        for &p in positions {
+            if let Some(slot) = p.checked_sub(offset).and_then(|i| mask.get_mut(i)) {
+                *slot = 1.0;
+            }
+        }
+        let mut mask_shape = vec![1; x.rank()];
+        mask_shape[axis] = len;
+        let mask = Tensor::from_vec(mask, mask_shape, x.device())?.to_dtype(x.dtype())?;
+        let keep = mask.affine(-1.0, 1.0)?;
+        Ok(x.broadcast_mul(&keep)?.add(&edited.broadcast_mul(&mask)?)?)
+    }
+
+    /// `value` cut to positions `offset..offset + len` when it spans positions.
+    fn fit(&self, value: &Tensor, x: &Tensor, axis: usize, offset: usize) -> Result<Tensor> {
+        let value = value.to_dtype(x.dtype())?;
+        if value.rank() != x.rank() {
+            return Ok(value);
+        }
+        let len = x.dim(axis)?;
+        let have = value.dim(axis)?;
+        if have == 1 || (have == len && offset == 0) {
+            return Ok(value);
+        }
+        if have >= offset + len {
+            return Ok(value.narrow(axis, offset, len)?);
+        }
+        Err(ModelError::Hook(format!(
+            "the value for {} covers {have} positions, but positions {offset}..{} were asked for",
+            self.hook,
+            offset + len
+        )))
+    }
+}
+
+/// What one forward pass does at its hook points: which activations to keep, and which
+/// interventions to apply. After the pass it holds the kept activations.
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    cache_all: bool,
+    to_cache: Vec<HookPoint>,
+    interventions: Vec<Intervention>,
+    cache: BTreeMap<HookPoint, Tensor>,
+}
+
+impl Hooks {
+    /// No caching, no interventions: a plain forward pass.
+    #[must_use]
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Keeps the activation at `hook` (after any intervention there).
+    #[must_use]
+    pub fn cache(mut self, hook: HookPoint) -> Self {
+        self.to_cache.push(hook);
+        self
+    }
+
+    /// Keeps every activation.
+    #[must_use]
+    pub fn cache_everything(mut self) -> Self {
+        self.cache_all = true;
+        self
+    }
+
+    /// Adds an intervention; several at one hook apply in the order added.
+    #[must_use]
+    pub fn intervene(mut self, intervention: Intervention) -> Self {
+        self.interventions.push(intervention);
+        self
+    }
+
+    /// Freezes every attention pattern and LayerNorm scale at its value in `cache` (a
+    /// cache of a run on the same tokens that kept them all): the forward pass becomes
+    /// linear in the residual stream, as attribution needs.
+    pub fn freeze_attention_and_norms(
+        mut self,
+        cache: &BTreeMap<HookPoint, Tensor>,
+    ) -> Result<Self> {
+        let frozen: Vec<_> = cache
+            .iter()
+            .filter(|(hook, _)| {
+                matches!(
+                    hook,
+                    HookPoint::Pattern(_) | HookPoint::LnScale(..) | HookPoint::LnFinalScale
+                )
+            })
+            .map(|(hook, value)| Intervention::everywhere(*hook, Edit::Replace(value.clone())))
+            .collect();
+        if frozen.is_empty() {
+            return Err(ModelError::Hook(
+                "nothing to freeze: the cache holds no attention patterns or LayerNorm scales"
+                    .to_owned(),
+            ));
+        }
+        self.interventions.extend(frozen);
+        Ok(self)
+    }
+
+    /// The interventions this pass applies.
+    #[must_use]
+    pub fn interventions(&self) -> &[Intervention] {
+        &self.interventions
+    }
+
+    /// The activations kept so far, by hook.
+    #[must_use]
+    pub fn cached(&self) -> &BTreeMap<HookPoint, Tensor> {
+        &self.cache
+    }
+
+    /// Takes the kept activations out, leaving the cache empty.
+    pub fn take_cache(&mut self) -> BTreeMap<HookPoint, Tensor> {
+        std::mem::take(&mut self.cache)
+    }
+
+    /// Checks every hook named against a model with `n_layer` blocks.
+    pub(crate) fn validate(&self, n_layer: usize) -> Result<()> {
+        let named = self
+            .to_cache
+            .iter()
+            .chain(self.interventions.iter().map(|i| &i.hook));
+        for hook in named {
+            if hook.layer().is_some_and(|l| l >= n_layer) {
+                return Err(ModelError::Hook(format!(
+                    "{hook} does not exist: the model has {n_layer} blocks"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the interventions at `hook` on `x` (positions from `offset`), keeps the result
+    /// if asked, and returns it.
+    pub(crate) fn at(&mut self, hook: HookPoint, x: Tensor, offset: usize) -> Result<Tensor> {
+        let mut x = x;
+        for intervention in self.interventions.iter().filter(|i| i.hook == hook) {
+            x = intervention.apply(&x, offset)?;
+        }
+        if self.cache_all || self.to_cache.contains(&hook) {
+            let kept = match self.cache.remove(&hook) {
+                // During cached generation, each step appends its positions.
+                Some(earlier) if offset > 0 => Tensor::cat(&[&earlier, &x], hook.position_axis())?,
+                _ => x.clone(),
+            };
+            self.cache.insert(hook, kept.to_dtype(DType::F32)?);
+        }
+        Ok(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for hook in HookPoint::all(3) {
+            let name = hook.to_string();
+            assert_eq!(name.parse::<HookPoint>().unwrap(), hook, "{name}");
+        }
+        assert_eq!(HookPoint::all(2).len(), 2 + 2 * 17 + 2);
+    }
+
+    #[test]
+    fn bad_names_are_explained() {
+        for name in [
+            "blocks.x.hook_resid_pre",
+            "blocks.0.hook_nothing",
+            "resid",
+            "blocks.-1.hook_z",
+            "blocks..hook_resid_pre",
+        ] {
+            let error = name.parse::<HookPoint>().unwrap_err().to_string();
+            assert!(error.contains("unknown hook"), "{name}: {error}");
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! GPT-2 (Radford et al., 2019, "Language Models are Unsupervised Multitask Learners"):
+//! learned position embeddings, pre-LayerNorm blocks of causal multi-head attention and a
+//! GELU MLP, a final LayerNorm, and an unembedding tied to the token embedding.
+//!
+//! Every intermediate activation passes through a [`Hooks`] point named as in
+//! TransformerLens, where it can be kept or changed.
+
+use candle_core::{D, DType, Device, Tensor};
+
+use crate::hooks::{HookPoint, Hooks, Norm};
+use crate::weights::{BlockWeights, Gpt2Weights, LayerNormWeights};
+use crate::{Activation, Gpt2Config, ModelError, Result};
+
+/// A GPT-2-family model ready to run on the CPU.
+#[derive(Debug, Clone)]
+pub struct Gpt2 {
+    config: Gpt2Config,
+    weights: Gpt2Weights,
+}
+
+/// Keys and values of the positions seen so far, per block, so that generation computes
+/// each new token's attention without recomputing the prompt.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    /// `[batch, positions, head, d_head]` keys and values per block.
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Positions held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing has been run yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Gpt2 {
+    /// Loads a model from a `config.json` and a `model.safetensors`, checking every shape.
+    pub fn load(config_json: &str, safetensors: &[u8]) -> Result<Self> {
+        let config = Gpt2Config::from_json(config_json)?;
+        let weights = Gpt2Weights::from_safetensors(safetensors, &config)?;
+        Ok(Self { config, weights })
+    }
+
+    /// A model from weights already in memory (e.g. while training), which must match
+    /// `config`.
+    pub fn new(config: Gpt2Config, weights: Gpt2Weights) -> Result<Self> {
+        config.validate()?;
+        if weights.blocks.len() != config.n_layer {
+            return Err(ModelError::Weights(format!(
+                "{} blocks of weights for a config with n_layer = {}",
+                weights.blocks.len(),
+                config.n_layer
+            )));
+        }
+        Ok(Self { config, weights })
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Gpt2Config {
+        &self.config
+    }
+
+    /// The weights.
+    #[must_use]
+    pub fn weights(&self) -> &Gpt2Weights {
+        &self.weights
+    }
+
+    /// Logits `[positions, vocab]` for one sequence of token ids.
+    pub fn forward_ids(&self, ids: &[u32], hooks: &mut Hooks) -> Result<Tensor> {
+        let tokens = Tensor::new(ids, &Device::Cpu)?.unsqueeze(0)?;
+        Ok(self.forward(&tokens, hooks)?.squeeze(0)?)
+    }
+
+    /// Logits `[batch, positions, vocab]` for a `[batch, positions]` tensor of u32 ids.
+    pub fn forward(&self, tokens: &Tensor, hooks: &mut Hooks) -> Result<Tensor> {
+        self.run(tokens, None, hooks)
+    }
+
+    /// Like [`Self::forward`], for the positions after those already in `cache`, which it
+    /// extends. Interventions see absolute positions.
+    pub fn forward_cached(
+        &self,
+        tokens: &Tensor,
+        cache: &mut KvCache,
+        hooks: &mut Hooks,
+    ) -> Result<Tensor> {
+        self.run(tokens, Some(cache), hooks)
+    }
+
+    fn run(
+        &self,
+        tokens: &Tensor,
+        mut cache: Option<&mut KvCache>,
+        hooks: &mut Hooks,
+    ) -> Result<Tensor> {
+        hooks.validate(self.config.n_layer)?;
+        let offset = cache.as_ref().map_or(0, |c| c.len);
+        let (batch, len) = self.check_tokens(tokens, offset)?;
+        let w = &self.weights;
+
+        let embed = w.token_embedding.index_select(&tokens.flatten_all()?, 0)?;
+        let embed = hooks.at(
+            HookPoint::Embed,
+            embed.reshape((batch, len, self.config.n_embd))?,
+            offset,
+        )?;
+        let positions = w.position_embedding.narrow(0, offset, len)?.unsqueeze(0)?;
+        let positions = hooks.at(HookPoint::PosEmbed, positions, offset)?;
+        let mut x = embed.broadcast_add(&positions)?;
+
+        for (l, block) in w.blocks.iter().enumerate() {
+            let kv = cache.as_deref_mut().map(|c| {
+                if c.layers.len() < self.config.n_layer {
+                    c.layers.resize(self.config.n_layer, None);
+                }
+                &mut c.layers[l]
+            });
+            x = self.block(l, block, x, offset, kv, hooks)?;
+        }
+        if let Some(cache) = cache {
+            cache.len = offset + len;
+        }
+
+        let scale_hook = HookPoint::LnFinalScale;
+        let x = self.layer_norm(
+            &x,
+            &w.ln_final,
+            scale_hook,
+            HookPoint::LnFinalNormalized,
+            offset,
+            hooks,
+        )?;
+        let unembed = w.unembedding();
+        let logits = x
+            .reshape((batch * len, self.config.n_embd))?
+            .matmul(&unembed.t()?)?;
+        Ok(logits.reshape((batch, len, self.config.vocab_size))?)
+    }
+
+    fn check_tokens(&self, tokens: &Tensor, offset: usize) -> Result<(usize, usize)> {
+        let (batch, len) = tokens.dims2().map_err(|_| {
+            ModelError::Input(format!(
+                "tokens must be [batch, positions], got {:?}",
+                tokens.dims()
+            ))
+        })?;
+        if tokens.dtype() != DType::U32 {
+            return Err(ModelError::Input(format!(
+                "token ids must be u32, got {:?}",
+                tokens.dtype()
+            )));
+        }
+        if batch == 0 || len == 0 {
+            return Err(ModelError::Input("no tokens to run".to_owned()));
+        }
+        if offset + len > self.config.n_positions {
+            return Err(ModelError::Input(format!(
+                "{} tokens is more than the model's context of {} (n_positions)",
+                offset + len,
+                self.config.n_positions
+            )));
+        }
+        let largest = tokens.flatten_all()?.max(0)?.to_scalar::<u32>()?;
+        if largest as usize >= self.config.vocab_size {
+            return Err(ModelError::Input(format!(
+                "token id {largest} is out of range: the vocabulary has {} tokens (0..{})",
+                self.config.vocab_size,
+                self.config.vocab_size - 1
+            )));
+        }
+        Ok((batch, len))
+    }
+
+    fn block(
+        &self,
+        l: usize,
+        w: &BlockWeights,
+        x: Tensor,
+        offset: usize,
+        kv: Option<&mut Option<(Tensor, Tensor)>>,
+        hooks: &mut Hooks,
+    ) -> Result<Tensor> {
+        let resid_pre = hooks.at(HookPoint::ResidPre(l), x, offset)?;
+        let ln1 = self.layer_norm(
+            &resid_pre,
+            &w.ln_1,
+            HookPoint::LnScale(l, Norm::Ln1),
+            HookPoint::LnNormalized(l, Norm::Ln1),
+            offset,
+            hooks,
+        )?;
+        let attn_out = self.attention(l, w, &ln1, offset, kv, hooks)?;
+        let attn_out = hooks.at(HookPoint::AttnOut(l), attn_out, offset)?;
+        let resid_mid = hooks.at(HookPoint::ResidMid(l), (resid_pre + attn_out)?, offset)?;
+        let ln2 = self.layer_norm(
+            &resid_mid,
+            &w.ln_2,
+            HookPoint::LnScale(l, Norm::Ln2),
+            HookPoint::LnNormalized(l, Norm::Ln2),
+            offset,
+            hooks,
+        )?;
+        let pre = hooks.at(
+            HookPoint::MlpPre(l),
+            linear(&ln2, &w.mlp_in_weight, &w.mlp_in_bias)?,
+            offset,
+        )?;
+        let post = match self.config.activation_function {
+            Activation::GeluTanh => pre.gelu()?,
+            Activation::GeluErf => pre.gelu_erf()?,
+            Activation::Relu => pre.relu()?,
+        };
+        let post = hooks.at(HookPoint::MlpPost(l), post, offset)?;
+        let mlp_out = hooks.at(
+            HookPoint::MlpOut(l),
+            linear(&post, &w.mlp_out_weight, &w.mlp_out_bias)?,
+            offset,
+        )?;
+        hooks.at(HookPoint::ResidPost(l), (resid_mid + mlp_out)?, offset)
+    }
+
+    fn attention(
+        &self,
+        l: usize,
+        w: &BlockWeights,
+        x: &Tensor,
+        offset: usize,
+        kv: Option<&mut Option<(Tensor, Tensor)>>,
+        hooks: &mut Hooks,
+    ) -> Result<Tensor> {
+        let (batch, len, d) = x.dims3()?;
+        let heads = self.config.n_head;
+        let d_head = self.config.d_head();
+        let qkv = linear(x, &w.qkv_weight, &w.qkv_bias)?;
+        let split = |i: usize| -> Result<Tensor> {
+            Ok(qkv
+                .narrow(2, i * d, d)?
+                .reshape((batch, len, heads, d_head))?)
+        };
+        let q = hooks.at(HookPoint::Q(l), split(0)?, offset)?;
+        let mut k = hooks.at(HookPoint::K(l), split(1)?, offset)?;
+        let mut v = hooks.at(HookPoint::V(l), split(2)?, offset)?;
+        if let Some(slot) = kv {
+            if let Some((past_k, past_v)) = slot.as_ref() {
+                k = Tensor::cat(&[past_k, &k], 1)?;
+                v = Tensor::cat(&[past_v, &v], 1)?;
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        let keys = k.dim(1)?;
+
+        // [batch, head, query, d_head] · [batch, head, d_head, key] → [batch, head, query, key]
+        let q = q.transpose(1, 2)?.contiguous()?;
+        let k = k.transpose(1, 2)?.contiguous()?;
+        let v = v.transpose(1, 2)?.contiguous()?;
+        let scores = (q.matmul(&k.t()?.contiguous()?)? / (d_head as f64).sqrt())?;
+        let scores = scores.broadcast_add(&causal_mask(offset, len, keys, x.device())?)?;
+        let scores = hooks.at(HookPoint::AttnScores(l), scores, offset)?;
+        let pattern = hooks.at(HookPoint::Pattern(l), softmax_last(&scores)?, offset)?;
+        let z = pattern.matmul(&v)?.transpose(1, 2)?.contiguous()?;
+        let z = hooks.at(HookPoint::Z(l), z, offset)?;
+        linear(
+            &z.reshape((batch, len, d))?,
+            &w.attn_out_weight,
+            &w.attn_out_bias,
+        )
+    }
+
+    fn layer_norm(
+        &self,
+        x: &Tensor,
+        w: &LayerNormWeights,
+        scale_hook: HookPoint,
+        normalized_hook: HookPoint,
+        offset: usize,
+        hooks: &mut Hooks,
+    ) -> Result<Tensor> {
+        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+        let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let scale = (variance + self.config.layer_norm_epsilon)?.sqrt()?;
+        let scale = hooks.at(scale_hook, scale, offset)?;
+        let normalized = centred
+            .broadcast_div(&scale)?
+            .broadcast_mul(&w.weight)?
+            .broadcast_add(&w.bias)?;
+        hooks.at(normalized_hook, normalized, offset)
+    }
+}
+
+/// `x · weight + bias` over the last axis, for `x` of shape `[batch, positions, in]`.
+fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    let (batch, len, input) = x.dims3()?;
+    let output = weight.dim(1)?;
+    let y = x
+        .reshape((batch * len, input))?
+        .matmul(weight)?
+        .broadcast_add(bias)?;
+    Ok(y.reshape((batch, len, output))?)
+}
+
+/// `[query, key]`: 0 where query position `offset + i` may see key `j` (`j ≤ offset + i`),
+/// −∞ elsewhere.
+fn causal_mask(offset: usize, queries: usize, keys: usize, device: &Device) -> Result<Tensor> {
+    let mask: Vec<f32> = (0..queries)
+        .flat_map(|i| {
+            (0..keys).map(move |j| {
+                if j <= offset + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
+        .collect();
+    Ok(Tensor::from_vec(mask, (queries, keys), device)?)
+}
+
+/// Softmax over the last axis, stable for −∞ entries (each row has a finite one).
+fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    let shifted = x.broadcast_sub(&x.max_keepdim(D::Minus1)?)?;
+    let exp = shifted.exp()?;
+    Ok(exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)?)
+}

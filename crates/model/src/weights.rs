@@ -1,0 +1,155 @@
+//! GPT-2 weights from Hugging Face-layout safetensors, checked against the config.
+
+use candle_core::{DType, Device, Tensor};
+use safetensors::SafeTensors;
+
+use crate::{Gpt2Config, ModelError, Result};
+
+/// A LayerNorm's learned gain and bias, each `[d_model]`.
+#[derive(Debug, Clone)]
+pub struct LayerNormWeights {
+    /// The gain, `w`.
+    pub weight: Tensor,
+    /// The bias, `b`.
+    pub bias: Tensor,
+}
+
+/// One transformer block. Linear weights are stored `[in, out]`, as HF's `Conv1D` does.
+#[derive(Debug, Clone)]
+pub struct BlockWeights {
+    /// `ln_1`.
+    pub ln_1: LayerNormWeights,
+    /// `attn.c_attn.weight`, `[d, 3d]`: queries, keys and values side by side.
+    pub qkv_weight: Tensor,
+    /// `attn.c_attn.bias`, `[3d]`.
+    pub qkv_bias: Tensor,
+    /// `attn.c_proj.weight`, `[d, d]`: `W_O` of all heads.
+    pub attn_out_weight: Tensor,
+    /// `attn.c_proj.bias`, `[d]`.
+    pub attn_out_bias: Tensor,
+    /// `ln_2`.
+    pub ln_2: LayerNormWeights,
+    /// `mlp.c_fc.weight`, `[d, d_mlp]`.
+    pub mlp_in_weight: Tensor,
+    /// `mlp.c_fc.bias`, `[d_mlp]`.
+    pub mlp_in_bias: Tensor,
+    /// `mlp.c_proj.weight`, `[d_mlp, d]`.
+    pub mlp_out_weight: Tensor,
+    /// `mlp.c_proj.bias`, `[d]`.
+    pub mlp_out_bias: Tensor,
+}
+
+/// Every weight of a GPT-2, in f32 on the CPU.
+#[derive(Debug, Clone)]
+pub struct Gpt2Weights {
+    /// `wte.weight`, `[vocab, d]`: token embeddings, also the unembedding when tied.
+    pub token_embedding: Tensor,
+    /// `wpe.weight`, `[n_positions, d]`.
+    pub position_embedding: Tensor,
+    /// The blocks, in order.
+    pub blocks: Vec<BlockWeights>,
+    /// `ln_f`.
+    pub ln_final: LayerNormWeights,
+    /// `lm_head.weight`, `[vocab, d]`, when it is not tied to the token embeddings.
+    pub lm_head: Option<Tensor>,
+}
+
+impl Gpt2Weights {
+    /// Reads the weights of `config`'s model from a safetensors file's bytes. Keys may
+    /// carry HF's `transformer.` prefix or not; f32, f16 and bf16 are accepted and
+    /// converted to f32. Every shape is checked against the config.
+    pub fn from_safetensors(bytes: &[u8], config: &Gpt2Config) -> Result<Self> {
+        let file = SafeTensors::deserialize(bytes)
+            .map_err(|e| ModelError::Weights(format!("not a valid safetensors file: {e}")))?;
+        let reader = Reader { file: &file };
+        let d = config.n_embd;
+        let d_mlp = config.d_mlp();
+        let layer_norm = |prefix: &str| -> Result<LayerNormWeights> {
+            Ok(LayerNormWeights {
+                weight: reader.get(&format!("{prefix}.weight"), &[d])?,
+                bias: reader.get(&format!("{prefix}.bias"), &[d])?,
+            })
+        };
+        let blocks = (0..config.n_layer)
+            .map(|l| {
+                let p = format!("h.{l}");
+                Ok(BlockWeights {
+                    ln_1: layer_norm(&format!("{p}.ln_1"))?,
+                    qkv_weight: reader.get(&format!("{p}.attn.c_attn.weight"), &[d, 3 * d])?,
+                    qkv_bias: reader.get(&format!("{p}.attn.c_attn.bias"), &[3 * d])?,
+                    attn_out_weight: reader.get(&format!("{p}.attn.c_proj.weight"), &[d, d])?,
+                    attn_out_bias: reader.get(&format!("{p}.attn.c_proj.bias"), &[d])?,
+                    ln_2: layer_norm(&format!("{p}.ln_2"))?,
+                    mlp_in_weight: reader.get(&format!("{p}.mlp.c_fc.weight"), &[d, d_mlp])?,
+                    mlp_in_bias: reader.get(&format!("{p}.mlp.c_fc.bias"), &[d_mlp])?,
+                    mlp_out_weight: reader.get(&format!("{p}.mlp.c_proj.weight"), &[d_mlp, d])?,
+                    mlp_out_bias: reader.get(&format!("{p}.mlp.c_proj.bias"), &[d])?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let lm_head = if reader.has("lm_head.weight") {
+            Some(reader.get_exact("lm_head.weight", &[config.vocab_size, d])?)
+        } else {
+            None
+        };
+        Ok(Self {
+            token_embedding: reader.get("wte.weight", &[config.vocab_size, d])?,
+            position_embedding: reader.get("wpe.weight", &[config.n_positions, d])?,
+            blocks,
+            ln_final: layer_norm("ln_f")?,
+            lm_head,
+        })
+    }
+
+    /// The unembedding, `[vocab, d]`: `lm_head` if present, else the tied token embedding.
+    #[must_use]
+    pub fn unembedding(&self) -> &Tensor {
+        self.lm_head.as_ref().unwrap_or(&self.token_embedding)
+    }
+}
+
+struct Reader<'a> {
+    file: &'a SafeTensors<'a>,
+}
+
+impl Reader<'_> {
+    fn has(&self, name: &str) -> bool {
+        self.file.tensor(name).is_ok()
+    }
+
+    /// `name` with or without the `transformer.` prefix.
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let prefixed = format!("transformer.{name}");
+        if self.has(&prefixed) {
+            self.get_exact(&prefixed, shape)
+        } else {
+            self.get_exact(name, shape)
+        }
+    }
+
+    fn get_exact(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let view = self
+            .file
+            .tensor(name)
+            .map_err(|_| ModelError::Weights(format!("missing tensor `{name}`")))?;
+        if view.shape() != shape {
+            return Err(ModelError::WeightShape {
+                name: name.to_owned(),
+                expected: shape.to_vec(),
+                found: view.shape().to_vec(),
+            });
+        }
+        let dtype = match view.dtype() {
+            safetensors::Dtype::F32 => DType::F32,
+            safetensors::Dtype::F16 => DType::F16,
+            safetensors::Dtype::BF16 => DType::BF16,
+            other => {
+                return Err(ModelError::Weights(format!(
+                    "tensor `{name}` is {other:?}; Glassbox reads f32, f16 and bf16 weights"
+                )));
+            }
+        };
+        let tensor = Tensor::from_raw_buffer(view.data(), dtype, shape, &Device::Cpu)?;
+        Ok(tensor.to_dtype(DType::F32)?)
+    }
+}
