@@ -4,6 +4,7 @@
 
 use candle_core::{Device, Tensor};
 
+use crate::rng::SplitMix64;
 use crate::{Gpt2, Hooks, ModelError, Result};
 
 /// How to choose each next token.
@@ -181,35 +182,6 @@ fn argmax(values: &[f32]) -> u32 {
         }
     }
     best as u32
-}
-
-/// A small, fast random number generator (`SplitMix64`) whose stream depends only on its
-/// seed, on every platform: a shared link reproduces the same text.
-#[derive(Debug, Clone)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    /// A generator from a seed.
-    #[must_use]
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64
-    }
 }
 
 #[cfg(test)]

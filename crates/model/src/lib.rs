@@ -11,6 +11,7 @@ mod error;
 pub mod generate;
 pub mod hooks;
 mod model;
+pub mod rng;
 mod tokenizer;
 mod weights;
 

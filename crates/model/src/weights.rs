@@ -3,6 +3,7 @@
 use candle_core::{DType, Device, Tensor};
 use safetensors::SafeTensors;
 
+use crate::rng::SplitMix64;
 use crate::{Gpt2Config, ModelError, Result};
 
 /// A LayerNorm's learned gain and bias, each `[d_model]`.
@@ -98,6 +99,56 @@ impl Gpt2Weights {
             blocks,
             ln_final: layer_norm("ln_f")?,
             lm_head,
+        })
+    }
+
+    /// Fresh weights as GPT-2 initialises them: normal(0, 0.02), the residual output
+    /// projections (`attn.c_proj`, `mlp.c_proj`) scaled by `1/sqrt(2·n_layer)`, LayerNorm
+    /// gains 1 and all biases 0. The same seed gives the same weights on every platform.
+    pub fn init(config: &Gpt2Config, seed: u64) -> Result<Self> {
+        config.validate()?;
+        let mut rng = SplitMix64::new(seed);
+        let mut normal = |shape: &[usize], std: f64| -> Result<Tensor> {
+            let count = shape.iter().product();
+            let values: Vec<f32> = (0..count)
+                .map(|_| (rng.next_normal() * std) as f32)
+                .collect();
+            Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
+        };
+        let zeros = |shape: &[usize]| Tensor::zeros(shape, DType::F32, &Device::Cpu);
+        let layer_norm = |d: usize| -> Result<LayerNormWeights> {
+            Ok(LayerNormWeights {
+                weight: Tensor::ones(d, DType::F32, &Device::Cpu)?,
+                bias: zeros(&[d])?,
+            })
+        };
+        let d = config.n_embd;
+        let d_mlp = config.d_mlp();
+        let std = 0.02;
+        let residual_std = std / (2.0 * config.n_layer as f64).sqrt();
+        let token_embedding = normal(&[config.vocab_size, d], std)?;
+        let position_embedding = normal(&[config.n_positions, d], 0.01)?;
+        let mut blocks = Vec::with_capacity(config.n_layer);
+        for _ in 0..config.n_layer {
+            blocks.push(BlockWeights {
+                ln_1: layer_norm(d)?,
+                qkv_weight: normal(&[d, 3 * d], std)?,
+                qkv_bias: zeros(&[3 * d])?,
+                attn_out_weight: normal(&[d, d], residual_std)?,
+                attn_out_bias: zeros(&[d])?,
+                ln_2: layer_norm(d)?,
+                mlp_in_weight: normal(&[d, d_mlp], std)?,
+                mlp_in_bias: zeros(&[d_mlp])?,
+                mlp_out_weight: normal(&[d_mlp, d], residual_std)?,
+                mlp_out_bias: zeros(&[d])?,
+            });
+        }
+        Ok(Self {
+            token_embedding,
+            position_embedding,
+            blocks,
+            ln_final: layer_norm(d)?,
+            lm_head: None,
         })
     }
 

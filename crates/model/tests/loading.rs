@@ -73,3 +73,14 @@ both! {
         assert_eq!(error, "bad input: no tokens to run");
     }
 }
+
+both! {
+    fn initialised_weights_run_and_depend_only_on_the_seed() {
+        let [fixture, ..] = fixtures();
+        let config = fixture.model().config().clone();
+        let model = |seed| Gpt2::new(config.clone(), glassbox_model::Gpt2Weights::init(&config, seed).unwrap()).unwrap();
+        let logits = |seed| model(seed).forward_ids(&[1, 2, 3], &mut glassbox_model::Hooks::none()).unwrap();
+        assert_eq!(logits(3).to_vec2::<f32>().unwrap(), logits(3).to_vec2::<f32>().unwrap());
+        assert_ne!(logits(3).to_vec2::<f32>().unwrap(), logits(4).to_vec2::<f32>().unwrap());
+    }
+}
