@@ -1,6 +1,7 @@
 //! Project automation. `cargo xtask serve` and `cargo xtask test` are the README's two
 //! commands: each installs what is missing on a fresh machine, then does its job.
 
+mod bench;
 mod firewall;
 mod run;
 mod serve;
@@ -19,13 +20,16 @@ commands:
   test    install the test dependencies if missing, then run every check and test:
           fmt, dependency firewall, clippy (native and wasm32), native tests (GPU on
           lavapipe), wasm tests in headless Chromium with WebGPU, end-to-end tests of
-          the release build";
+          the release build
+  bench   the benchmarks: native, in headless Chromium, and PyTorch's numbers when
+          GLASSBOX_TORCH_PYTHON names a Python with torch and transformers";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve::serve(),
         Some("test") => test::test(),
+        Some("bench") => bench::bench(),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

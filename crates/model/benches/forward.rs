@@ -1,8 +1,13 @@
 //! Milliseconds per forward pass of the CPU engine, at 64 and 256 tokens, for the
 //! default pack's shape and GPT-2 small's, with random weights.
 //!
-//! `cargo bench -p glassbox-model --bench forward`; `benches/compare.sh` runs it next to
-//! PyTorch on the same machine. A benchmark, not a test: it asserts nothing.
+//! `cargo bench -p glassbox-model --bench forward`; `cargo xtask bench` runs it next to
+//! the same in the browser and in PyTorch (`forward_torch.py`). A benchmark, not a test: it asserts nothing.
+
+#![cfg_attr(
+    target_arch = "wasm32",
+    allow(unused, reason = "the browser runs tests/wasm_bench.rs instead")
+)]
 
 use std::time::Instant;
 
@@ -27,6 +32,7 @@ fn config(
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shapes = [
         (
@@ -66,3 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     Ok(())
 }
+
+/// In the browser the benchmark is `tests/wasm_bench.rs`, run by `cargo xtask bench`.
+#[cfg(target_arch = "wasm32")]
+fn main() {}
