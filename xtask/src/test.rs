@@ -52,6 +52,8 @@ pub(crate) fn test() -> Result<()> {
                 "xtask",
                 "--exclude",
                 "glassbox-cli",
+                "--exclude",
+                "glassbox-build",
                 "--all-targets",
                 "--locked",
                 "--target",

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod forward;
 mod gpu_check;
+mod pack;
 
 use gpu_check::Adapter;
 
@@ -22,6 +23,9 @@ enum Command {
     /// Run a model on token ids or text: print the logits (--json) or each position's
     /// most likely next tokens.
     Forward(forward::ForwardArgs),
+    /// Build packs.
+    #[command(subcommand)]
+    Pack(pack::PackCommand),
     /// Find a GPU adapter and check the GPU kernels against the CPU reference (candle-core),
     /// as the page does in a browser.
     GpuCheck {
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Forward(args) => forward::forward(&args),
+        Command::Pack(command) => pack::run(command),
         Command::GpuCheck { adapter, seed } => {
             pollster::block_on(gpu_check::gpu_check(adapter, seed))
         }

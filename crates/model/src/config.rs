@@ -1,11 +1,11 @@
 //! The model's hyper-parameters, read from a Hugging Face GPT-2 `config.json`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{ModelError, Result};
 
 /// The MLP's non-linearity, by its Hugging Face name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Activation {
     /// GPT-2's GELU, tanh approximation (`gelu_new`, also `gelu_pytorch_tanh`, `gelu_fast`).
     #[serde(alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
@@ -20,7 +20,7 @@ pub enum Activation {
 }
 
 /// A GPT-2 configuration: the fields of HF's `GPT2Config` that define the computation.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gpt2Config {
     /// Transformer blocks.
     pub n_layer: usize,
@@ -101,6 +101,22 @@ impl Gpt2Config {
         Ok(())
     }
 
+    /// The config as a Hugging Face `config.json` (with `model_type` and the
+    /// architecture's name, so that `transformers` loads it too).
+    #[must_use]
+    pub fn to_hf_json(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            map.insert("model_type".into(), "gpt2".into());
+            map.insert(
+                "architectures".into(),
+                serde_json::json!(["GPT2LMHeadModel"]),
+            );
+            map.insert("n_ctx".into(), self.n_positions.into());
+        }
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    }
+
     /// Width of the MLP's hidden layer.
     #[must_use]
     pub fn d_mlp(&self) -> usize {
@@ -128,6 +144,17 @@ mod tests {
         assert_eq!(config.d_mlp(), 3072);
         assert_eq!(config.d_head(), 64);
         assert_eq!(config.activation_function, Activation::GeluTanh);
+    }
+
+    #[test]
+    fn hf_json_round_trips() {
+        let config = Gpt2Config::from_json(GPT2_SMALL).unwrap();
+        let json = config.to_hf_json();
+        assert!(
+            json.contains("\"model_type\": \"gpt2\"") && json.contains("\"gelu_new\""),
+            "{json}"
+        );
+        assert_eq!(Gpt2Config::from_json(&json).unwrap(), config);
     }
 
     #[test]

@@ -152,6 +152,101 @@ impl Gpt2Weights {
         })
     }
 
+    /// Every tensor with its Hugging Face name (`transformer.h.0.attn.c_attn.weight`, …),
+    /// the layout [`Self::from_safetensors`] reads and `transformers` loads.
+    #[must_use]
+    pub fn named(&self) -> Vec<(String, Tensor)> {
+        let mut named = vec![
+            (
+                "transformer.wte.weight".to_owned(),
+                self.token_embedding.clone(),
+            ),
+            (
+                "transformer.wpe.weight".to_owned(),
+                self.position_embedding.clone(),
+            ),
+            (
+                "transformer.ln_f.weight".to_owned(),
+                self.ln_final.weight.clone(),
+            ),
+            (
+                "transformer.ln_f.bias".to_owned(),
+                self.ln_final.bias.clone(),
+            ),
+        ];
+        for (l, b) in self.blocks.iter().enumerate() {
+            let p = format!("transformer.h.{l}");
+            named.extend([
+                (format!("{p}.ln_1.weight"), b.ln_1.weight.clone()),
+                (format!("{p}.ln_1.bias"), b.ln_1.bias.clone()),
+                (format!("{p}.attn.c_attn.weight"), b.qkv_weight.clone()),
+                (format!("{p}.attn.c_attn.bias"), b.qkv_bias.clone()),
+                (format!("{p}.attn.c_proj.weight"), b.attn_out_weight.clone()),
+                (format!("{p}.attn.c_proj.bias"), b.attn_out_bias.clone()),
+                (format!("{p}.ln_2.weight"), b.ln_2.weight.clone()),
+                (format!("{p}.ln_2.bias"), b.ln_2.bias.clone()),
+                (format!("{p}.mlp.c_fc.weight"), b.mlp_in_weight.clone()),
+                (format!("{p}.mlp.c_fc.bias"), b.mlp_in_bias.clone()),
+                (format!("{p}.mlp.c_proj.weight"), b.mlp_out_weight.clone()),
+                (format!("{p}.mlp.c_proj.bias"), b.mlp_out_bias.clone()),
+            ]);
+        }
+        if let Some(head) = &self.lm_head {
+            named.push(("lm_head.weight".to_owned(), head.clone()));
+        }
+        named
+    }
+
+    /// Weights in the same layout whose tensors are `map` of these (e.g. wrapped as
+    /// trainable variables).
+    pub fn try_map(&self, mut map: impl FnMut(&str, &Tensor) -> Result<Tensor>) -> Result<Self> {
+        let mut named = self.named().into_iter();
+        let mut next = || -> Result<Tensor> {
+            let (name, tensor) = named
+                .next()
+                .ok_or_else(|| ModelError::Weights("weights changed while mapping".to_owned()))?;
+            map(&name, &tensor)
+        };
+        let token_embedding = next()?;
+        let position_embedding = next()?;
+        let ln_final = LayerNormWeights {
+            weight: next()?,
+            bias: next()?,
+        };
+        let mut blocks = Vec::with_capacity(self.blocks.len());
+        for _ in &self.blocks {
+            blocks.push(BlockWeights {
+                ln_1: LayerNormWeights {
+                    weight: next()?,
+                    bias: next()?,
+                },
+                qkv_weight: next()?,
+                qkv_bias: next()?,
+                attn_out_weight: next()?,
+                attn_out_bias: next()?,
+                ln_2: LayerNormWeights {
+                    weight: next()?,
+                    bias: next()?,
+                },
+                mlp_in_weight: next()?,
+                mlp_in_bias: next()?,
+                mlp_out_weight: next()?,
+                mlp_out_bias: next()?,
+            });
+        }
+        let lm_head = match &self.lm_head {
+            Some(_) => Some(next()?),
+            None => None,
+        };
+        Ok(Self {
+            token_embedding,
+            position_embedding,
+            blocks,
+            ln_final,
+            lm_head,
+        })
+    }
+
     /// The unembedding, `[vocab, d]`: `lm_head` if present, else the tied token embedding.
     #[must_use]
     pub fn unembedding(&self) -> &Tensor {

@@ -1,0 +1,13 @@
+//! The pipeline behind `glassbox pack build`: the Brown Corpus, a byte-level BPE
+//! tokenizer, and a GPT-2 trained with our own model code; transcoders, feature data
+//! and the pack manifest come next.
+
+pub mod adamw;
+pub mod bpe;
+pub mod corpus;
+mod error;
+pub mod pipeline;
+pub mod report;
+pub mod train;
+
+pub use error::{BuildError, Result};
