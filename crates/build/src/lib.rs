@@ -6,6 +6,7 @@ pub mod adamw;
 pub mod bpe;
 pub mod corpus;
 mod error;
+pub mod loss;
 pub mod pipeline;
 pub mod report;
 pub mod train;

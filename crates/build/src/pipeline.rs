@@ -59,7 +59,7 @@ pub fn train_config(options: &BuildOptions) -> TrainConfig {
         lr: 1e-3,
         min_lr_ratio: 0.1,
         seed: options.seed,
-        checkpoint_every: 10,
+        checkpoint_every: 25,
     }
 }
 

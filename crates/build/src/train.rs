@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::adamw::{AdamW, AdamWConfig, learning_rate};
 use crate::error::{BuildError, Result, io};
+use crate::loss::nll_rows;
 
 /// What to train and for how long.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,12 +211,9 @@ fn batch(tokens: &[u32], config: &TrainConfig, step: usize) -> Result<(Tensor, T
 /// Mean negative log-likelihood, in nats, of `targets` `[batch, seq]` under `logits`
 /// `[batch, seq, vocab]`.
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let max = logits.max_keepdim(D::Minus1)?;
-    let shifted = logits.broadcast_sub(&max)?;
-    let log_sum = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    let log_probs = shifted.broadcast_sub(&log_sum)?;
-    let picked = log_probs.gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?;
-    Ok(picked.mean_all()?.neg()?)
+    let vocab = logits.dim(D::Minus1)?;
+    let rows = logits.reshape(((), vocab))?;
+    Ok(nll_rows(&rows, targets.flatten_all()?.to_vec1::<u32>()?)?.mean_all()?)
 }
 
 /// Total nats of `tokens` under the model, read in consecutive windows of `seq_len`

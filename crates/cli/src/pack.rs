@@ -21,7 +21,7 @@ pub(crate) enum PackCommand {
         #[arg(long, default_value_t = 2026)]
         seed: u64,
         /// Model training steps (32 sequences of 128 tokens each).
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = 1200)]
         steps: usize,
         /// Stop model training after this step; the next run resumes from there.
         #[arg(long)]

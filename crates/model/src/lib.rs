@@ -8,6 +8,7 @@
 
 mod config;
 mod error;
+mod gelu;
 pub mod generate;
 pub mod hooks;
 mod model;

@@ -216,7 +216,7 @@ impl Gpt2 {
             offset,
         )?;
         let post = match self.config.activation_function {
-            Activation::GeluTanh => pre.gelu()?,
+            Activation::GeluTanh => crate::gelu::gelu_tanh(&pre)?,
             Activation::GeluErf => pre.gelu_erf()?,
             Activation::Relu => pre.relu()?,
         };

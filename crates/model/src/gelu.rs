@@ -1,0 +1,115 @@
+//! GPT-2's GELU, `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`, as one pass over the data
+//! forward and one backward. candle's own `gelu` builds its gradient from a dozen tensor
+//! operations, which made it the slowest part of training.
+
+use candle_core::{CpuStorage, CustomOp1, DType, Error, Layout, Shape, Tensor};
+
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+const COEFFICIENT: f32 = 0.044_715;
+
+/// GELU (tanh approximation) of `x`, with a fused gradient.
+pub(crate) fn gelu_tanh(x: &Tensor) -> candle_core::Result<Tensor> {
+    if x.dtype() != DType::F32 {
+        // Other dtypes take candle's path (the model computes in f32).
+        return x.gelu();
+    }
+    x.contiguous()?.apply_op1(GeluTanh)
+}
+
+fn value(x: f32) -> f32 {
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + COEFFICIENT * x * x * x)).tanh())
+}
+
+fn derivative(x: f32) -> f32 {
+    let inner = SQRT_2_OVER_PI * (x + COEFFICIENT * x * x * x);
+    let t = inner.tanh();
+    let d_inner = SQRT_2_OVER_PI * (1.0 + 3.0 * COEFFICIENT * x * x);
+    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * d_inner
+}
+
+/// Applies `f` to each element of a contiguous f32 storage.
+fn map(
+    storage: &CpuStorage,
+    layout: &Layout,
+    f: fn(f32) -> f32,
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| Error::Msg("gelu expects a contiguous tensor".to_owned()))?;
+    let values = storage.as_slice::<f32>()?;
+    let out: Vec<f32> = values[start..end].iter().map(|&x| f(x)).collect();
+    Ok((CpuStorage::F32(out), layout.shape().clone()))
+}
+
+struct GeluTanh;
+
+impl CustomOp1 for GeluTanh {
+    fn name(&self) -> &'static str {
+        "gelu-tanh"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        map(storage, layout, value)
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let slope = arg.contiguous()?.apply_op1_no_bwd(&GeluTanhDerivative)?;
+        Ok(Some(grad_res.mul(&slope)?))
+    }
+}
+
+struct GeluTanhDerivative;
+
+impl CustomOp1 for GeluTanhDerivative {
+    fn name(&self) -> &'static str {
+        "gelu-tanh-derivative"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        map(storage, layout, derivative)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+
+    use super::*;
+
+    #[test]
+    fn matches_candle_forward_and_backward() {
+        let xs: Vec<f32> = (-40..=40).map(|i| i as f32 * 0.15).collect();
+        let x = Var::from_tensor(&Tensor::new(xs.as_slice(), &Device::Cpu).unwrap()).unwrap();
+        let ours = gelu_tanh(x.as_tensor()).unwrap();
+        let theirs = x.as_tensor().gelu().unwrap();
+        let diff = (&ours - &theirs)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-6, "{diff}");
+        let g_ours = ours.sum_all().unwrap().backward().unwrap();
+        let g_theirs = theirs.sum_all().unwrap().backward().unwrap();
+        let a: Vec<f32> = g_ours.get(x.as_tensor()).unwrap().to_vec1().unwrap();
+        let b: Vec<f32> = g_theirs.get(x.as_tensor()).unwrap().to_vec1().unwrap();
+        for (a, b) in a.iter().zip(&b) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+}
