@@ -84,3 +84,43 @@ both! {
         assert_ne!(logits(3).to_vec2::<f32>().unwrap(), logits(4).to_vec2::<f32>().unwrap());
     }
 }
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn saved_weights_load_back_identically() {
+    let [fixture, ..] = fixtures();
+    let model = fixture.model();
+    let named: std::collections::HashMap<String, candle_core::Tensor> =
+        model.weights().named().into_iter().collect();
+    let dir = std::env::temp_dir().join(format!("glassbox-save-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.safetensors");
+    candle_core::safetensors::save(&named, &path).unwrap();
+    let config = model.config().to_hf_json();
+    let reloaded = Gpt2::load(&config, &std::fs::read(&path).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let tokens = fixture.tokens();
+    let a = model
+        .forward_ids(&tokens, &mut glassbox_model::Hooks::none())
+        .unwrap();
+    let b = reloaded
+        .forward_ids(&tokens, &mut glassbox_model::Hooks::none())
+        .unwrap();
+    assert_eq!(a.to_vec2::<f32>().unwrap(), b.to_vec2::<f32>().unwrap());
+    // try_map visits every tensor once, in the same order as named().
+    let mut seen = Vec::new();
+    model
+        .weights()
+        .try_map(|name, t| {
+            seen.push(name.to_owned());
+            Ok(t.clone())
+        })
+        .unwrap();
+    let names: Vec<String> = model
+        .weights()
+        .named()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(seen, names);
+}
