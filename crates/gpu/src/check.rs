@@ -2,6 +2,7 @@
 //! the page runs to show a visitor that their GPU computes correctly.
 
 use candle_core::{Device, Tensor};
+use glassbox_model::rng::SplitMix64;
 
 use crate::matmul::{MatmulKernel, MatmulShape};
 use crate::{GpuContext, GpuError};
@@ -97,20 +98,12 @@ pub fn max_abs_difference(xs: &[f32], ys: &[f32]) -> Result<f32, GpuError> {
 }
 
 /// `len` values uniform in [-1, 1), the same for the same seed on every platform
-/// (SplitMix64), so a failing check can be replayed anywhere.
+/// (`SplitMix64`), so a failing check can be replayed anywhere.
 #[must_use]
 pub fn seeded_values(seed: u64, len: usize) -> Vec<f32> {
-    let mut state = seed;
+    let mut rng = SplitMix64::new(seed);
+    // The top 24 bits give an exactly representable f32 in [0, 1).
     (0..len)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            // The top 24 bits give an exactly representable f32 in [0, 1).
-            let unit = (z >> 40) as f32 / (1u64 << 24) as f32;
-            2.0 * unit - 1.0
-        })
+        .map(|_| 2.0 * ((rng.next_u64() >> 40) as f32 / (1_u64 << 24) as f32) - 1.0)
         .collect()
 }

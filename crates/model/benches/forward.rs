@@ -11,39 +11,13 @@
 
 use std::time::Instant;
 
-use glassbox_model::{Activation, Gpt2, Gpt2Config, Gpt2Weights, Hooks};
+mod shapes;
 
-fn config(
-    n_layer: usize,
-    n_embd: usize,
-    n_head: usize,
-    n_positions: usize,
-    vocab_size: usize,
-) -> Gpt2Config {
-    Gpt2Config {
-        n_layer,
-        n_head,
-        n_embd,
-        n_positions,
-        vocab_size,
-        layer_norm_epsilon: 1e-5,
-        n_inner: None,
-        activation_function: Activation::GeluTanh,
-    }
-}
+use glassbox_model::{Gpt2, Gpt2Weights, Hooks};
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let shapes = [
-        (
-            "default-pack shape (4 layers, d=256, 4 heads, vocab 8192)",
-            config(4, 256, 4, 256, 8192),
-        ),
-        (
-            "GPT-2 small shape (12 layers, d=768, 12 heads, vocab 50257)",
-            config(12, 768, 12, 1024, 50257),
-        ),
-    ];
+    let shapes = shapes::bench_shapes();
     println!(
         "glassbox-model CPU engine (candle-core), {} threads",
         std::thread::available_parallelism()?.get()

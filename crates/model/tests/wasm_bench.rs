@@ -6,43 +6,18 @@
     reason = "a benchmark that fails should stop loudly"
 )]
 
-use glassbox_model::{Activation, Gpt2, Gpt2Config, Gpt2Weights, Hooks};
+#[path = "../benches/shapes.rs"]
+mod shapes;
+
+use glassbox_model::{Gpt2, Gpt2Weights, Hooks};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn config(
-    n_layer: usize,
-    n_embd: usize,
-    n_head: usize,
-    n_positions: usize,
-    vocab_size: usize,
-) -> Gpt2Config {
-    Gpt2Config {
-        n_layer,
-        n_head,
-        n_embd,
-        n_positions,
-        vocab_size,
-        layer_norm_epsilon: 1e-5,
-        n_inner: None,
-        activation_function: Activation::GeluTanh,
-    }
-}
-
 #[wasm_bindgen_test]
 #[ignore = "a benchmark: `cargo xtask bench` runs it"]
 async fn forward_milliseconds_in_the_browser() {
-    let shapes = [
-        (
-            "default-pack shape (4 layers, d=256, 4 heads, vocab 8192)",
-            config(4, 256, 4, 256, 8192),
-        ),
-        (
-            "GPT-2 small shape (12 layers, d=768, 12 heads, vocab 50257)",
-            config(12, 768, 12, 1024, 50257),
-        ),
-    ];
+    let shapes = shapes::bench_shapes();
     console_log!("glassbox-model CPU engine (candle-core) in wasm32, one thread");
     for (name, config) in shapes {
         let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, 0).unwrap()).unwrap();
