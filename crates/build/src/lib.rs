@@ -10,5 +10,6 @@ pub mod loss;
 pub mod pipeline;
 pub mod report;
 pub mod train;
+pub mod transcoder;
 
 pub use error::{BuildError, Result};

@@ -6,5 +6,5 @@
 mod config;
 mod dictionary;
 
-pub use config::{Architecture, DictConfig};
+pub use config::{Architecture, DictConfig, DictMetadata};
 pub use dictionary::{DictError, Dictionary};
