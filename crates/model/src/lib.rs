@@ -13,6 +13,7 @@ pub mod generate;
 pub mod hooks;
 mod model;
 pub mod rng;
+mod softmax;
 mod tokenizer;
 mod weights;
 

@@ -266,7 +266,11 @@ impl Gpt2 {
         let scores = (q.matmul(&k.t()?.contiguous()?)? / (d_head as f64).sqrt())?;
         let scores = scores.broadcast_add(&causal_mask(offset, len, keys, x.device())?)?;
         let scores = hooks.at(HookPoint::AttnScores(l), scores, offset)?;
-        let pattern = hooks.at(HookPoint::Pattern(l), softmax_last(&scores)?, offset)?;
+        let pattern = hooks.at(
+            HookPoint::Pattern(l),
+            crate::softmax::softmax_last(&scores)?,
+            offset,
+        )?;
         let z = pattern.matmul(&v)?.transpose(1, 2)?.contiguous()?;
         let z = hooks.at(HookPoint::Z(l), z, offset)?;
         linear(
@@ -323,11 +327,4 @@ fn causal_mask(offset: usize, queries: usize, keys: usize, device: &Device) -> R
         })
         .collect();
     Ok(Tensor::from_vec(mask, (queries, keys), device)?)
-}
-
-/// Softmax over the last axis, stable for −∞ entries (each row has a finite one).
-fn softmax_last(x: &Tensor) -> Result<Tensor> {
-    let shifted = x.broadcast_sub(&x.max_keepdim(D::Minus1)?)?;
-    let exp = shifted.exp()?;
-    Ok(exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)?)
 }
