@@ -151,84 +151,53 @@ fn bad_input_gives_one_clear_line() {
         "cannot read",
     );
 
-    let missing = copy_of("tiny");
-    std::fs::remove_file(missing.path().join("model.safetensors")).unwrap();
-    fails_with(
-        &[
-            "forward",
-            "--model",
-            missing.path().to_str().unwrap(),
-            "--tokens",
-            "1",
-        ],
+    // Copies of the tiny model, each broken in one way.
+    let fails_after = |edit: &dyn Fn(&Path), what: &str| {
+        let dir = copy_of("tiny");
+        edit(dir.path());
+        fails_with(
+            &[
+                "forward",
+                "--model",
+                dir.path().to_str().unwrap(),
+                "--tokens",
+                "1",
+            ],
+            what,
+        );
+    };
+    let weights = |dir: &Path| dir.join("model.safetensors");
+    fails_after(
+        &|dir| std::fs::remove_file(weights(dir)).unwrap(),
         "model.safetensors",
     );
-
-    let truncated = copy_of("tiny");
-    let weights = std::fs::read(truncated.path().join("model.safetensors")).unwrap();
-    std::fs::write(
-        truncated.path().join("model.safetensors"),
-        &weights[..weights.len() - 100],
-    )
-    .unwrap();
-    fails_with(
-        &[
-            "forward",
-            "--model",
-            truncated.path().to_str().unwrap(),
-            "--tokens",
-            "1",
-        ],
+    fails_after(
+        &|dir| {
+            let bytes = std::fs::read(weights(dir)).unwrap();
+            std::fs::write(weights(dir), &bytes[..bytes.len() - 100]).unwrap();
+        },
         "bad weights",
     );
-
-    let lying = copy_of("tiny");
-    let mut file = 64_u64.to_le_bytes().to_vec();
-    file.extend_from_slice(
-        br#"{"wte.weight":{"dtype":"F32","shape":[99999999,9999],"data_offsets":[0,3999999600]}}"#,
-    );
-    std::fs::write(lying.path().join("model.safetensors"), file).unwrap();
-    fails_with(
-        &[
-            "forward",
-            "--model",
-            lying.path().to_str().unwrap(),
-            "--tokens",
-            "1",
-        ],
+    fails_after(
+        &|dir| {
+            // A well-formed header that claims a 4 GB tensor in a file of a few bytes.
+            let header = br#"{"wte.weight":{"dtype":"F32","shape":[99999999,9999],"data_offsets":[0,3999999600]}}"#;
+            let mut file = (header.len() as u64).to_le_bytes().to_vec();
+            file.extend_from_slice(header);
+            std::fs::write(weights(dir), file).unwrap();
+        },
         "bad weights",
     );
-
-    let reshaped = copy_of("tiny");
-    let config = std::fs::read_to_string(reshaped.path().join("config.json")).unwrap();
-    std::fs::write(
-        reshaped.path().join("config.json"),
-        config.replace("\"n_embd\": 32", "\"n_embd\": 30"),
-    )
-    .unwrap();
-    fails_with(
-        &[
-            "forward",
-            "--model",
-            reshaped.path().to_str().unwrap(),
-            "--tokens",
-            "1",
-        ],
-        "n_head = 4 does not divide n_embd = 30",
-    );
-    std::fs::write(
-        reshaped.path().join("config.json"),
-        config.replace("\"n_embd\": 32", "\"n_embd\": 64"),
-    )
-    .unwrap();
-    fails_with(
-        &[
-            "forward",
-            "--model",
-            reshaped.path().to_str().unwrap(),
-            "--tokens",
-            "1",
-        ],
+    let with_width = |width: &'static str| {
+        move |dir: &Path| {
+            let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+            let config = config.replace("\"n_embd\": 32", &format!("\"n_embd\": {width}"));
+            std::fs::write(dir.join("config.json"), config).unwrap();
+        }
+    };
+    fails_after(&with_width("30"), "n_head = 4 does not divide n_embd = 30");
+    fails_after(
+        &with_width("64"),
         "has shape [32], but the config implies [64]",
     );
 }
