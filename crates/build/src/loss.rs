@@ -3,6 +3,7 @@
 //! loss from separate tensor operations made it a large share of each step.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Error, Layout, Shape, Tensor};
+use glassbox_model::cpu_rows::contiguous_rows;
 
 /// Negative log-likelihood of each row's target under `softmax(logits)`: `[rows]` from
 /// `logits` `[rows, vocab]` and one target id per row.
@@ -24,15 +25,6 @@ struct CrossEntropy {
     targets: Vec<u32>,
 }
 
-/// The rows of a contiguous `[rows, vocab]` f32 storage.
-fn rows<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<(&'a [f32], usize)> {
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| Error::Msg("cross-entropy expects contiguous logits".to_owned()))?;
-    let vocab = layout.shape().dims().last().copied().unwrap_or(1);
-    Ok((&storage.as_slice::<f32>()?[start..end], vocab))
-}
-
 /// `log Σ exp(row)` and the row's maximum, computed stably.
 fn log_sum_exp(row: &[f32]) -> (f32, f32) {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -50,7 +42,7 @@ impl CustomOp1 for CrossEntropy {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (values, vocab) = rows(storage, layout)?;
+        let (values, vocab) = contiguous_rows(storage, layout)?;
         let losses: Vec<f32> = values
             .chunks(vocab)
             .zip(&self.targets)
@@ -92,7 +84,7 @@ impl CustomOp1 for SoftmaxMinusOneHot {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (values, vocab) = rows(storage, layout)?;
+        let (values, vocab) = contiguous_rows(storage, layout)?;
         let mut out = Vec::with_capacity(values.len());
         for ((row, &target), &scale) in values.chunks(vocab).zip(&self.targets).zip(&self.scales) {
             let (lse, _) = log_sum_exp(row);

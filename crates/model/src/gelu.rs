@@ -2,7 +2,9 @@
 //! forward and one backward. candle's own `gelu` builds its gradient from a dozen tensor
 //! operations, which made it the slowest part of training.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Error, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
+
+use crate::cpu_rows::contiguous_rows;
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 const COEFFICIENT: f32 = 0.044_715;
@@ -33,12 +35,11 @@ fn map(
     layout: &Layout,
     f: fn(f32) -> f32,
 ) -> candle_core::Result<(CpuStorage, Shape)> {
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| Error::Msg("gelu expects a contiguous tensor".to_owned()))?;
-    let values = storage.as_slice::<f32>()?;
-    let out: Vec<f32> = values[start..end].iter().map(|&x| f(x)).collect();
-    Ok((CpuStorage::F32(out), layout.shape().clone()))
+    let (values, _) = contiguous_rows(storage, layout)?;
+    Ok((
+        CpuStorage::F32(values.iter().map(|&x| f(x)).collect()),
+        layout.shape().clone(),
+    ))
 }
 
 struct GeluTanh;

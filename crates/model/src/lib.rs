@@ -7,6 +7,7 @@
 //! - [`generate`]: greedy and seeded sampled generation with a KV cache.
 
 mod config;
+pub mod cpu_rows;
 mod error;
 mod gelu;
 pub mod generate;

@@ -2,7 +2,9 @@
 //! pattern). Built from separate tensor operations, its gradient was a large share of a
 //! training step.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Error, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
+
+use crate::cpu_rows::contiguous_rows;
 
 /// `softmax` over the last axis; −∞ entries get probability 0 (each row needs one finite
 /// entry).
@@ -13,14 +15,6 @@ pub(crate) fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
         return exp.broadcast_div(&exp.sum_keepdim(candle_core::D::Minus1)?);
     }
     x.contiguous()?.apply_op1(SoftmaxLast)
-}
-
-fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<(&'a [f32], usize)> {
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| Error::Msg("softmax expects a contiguous tensor".to_owned()))?;
-    let width = layout.shape().dims().last().copied().unwrap_or(1).max(1);
-    Ok((&storage.as_slice::<f32>()?[start..end], width))
 }
 
 struct SoftmaxLast;
@@ -35,7 +29,7 @@ impl CustomOp1 for SoftmaxLast {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (values, width) = slice(storage, layout)?;
+        let (values, width) = contiguous_rows(storage, layout)?;
         let mut out = Vec::with_capacity(values.len());
         for row in values.chunks(width) {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -75,8 +69,8 @@ impl CustomOp2 for SoftmaxGradient {
         dy: &CpuStorage,
         dy_layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (y, width) = slice(y, y_layout)?;
-        let (dy, _) = slice(dy, dy_layout)?;
+        let (y, width) = contiguous_rows(y, y_layout)?;
+        let (dy, _) = contiguous_rows(dy, dy_layout)?;
         let mut out = Vec::with_capacity(y.len());
         for (y_row, dy_row) in y.chunks(width).zip(dy.chunks(width)) {
             let dot: f32 = y_row.iter().zip(dy_row).map(|(a, b)| a * b).sum();

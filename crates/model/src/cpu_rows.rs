@@ -1,0 +1,16 @@
+//! Reading the data of a custom candle op: the one helper the fused CPU kernels share.
+
+use candle_core::{CpuStorage, Error, Layout};
+
+/// The f32 values of a contiguous tensor's storage and the length of its last axis, so
+/// that `values.chunks(width)` walks its rows.
+pub fn contiguous_rows<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> candle_core::Result<(&'a [f32], usize)> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| Error::Msg("a fused kernel was given a non-contiguous tensor".to_owned()))?;
+    let width = layout.shape().dims().last().copied().unwrap_or(1).max(1);
+    Ok((&storage.as_slice::<f32>()?[start..end], width))
+}
