@@ -33,6 +33,9 @@ pub enum BuildError {
     /// The model rejected something.
     #[error(transparent)]
     Model(#[from] glassbox_model::ModelError),
+    /// A dictionary rejected something.
+    #[error(transparent)]
+    Dictionary(#[from] glassbox_dict::DictError),
     /// A tensor computation failed.
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),

@@ -3,12 +3,16 @@
 //! and the pack manifest come next.
 
 pub mod adamw;
+pub mod assemble;
 pub mod bpe;
 pub mod corpus;
+pub mod dictionaries;
 mod error;
+pub mod features;
 pub mod loss;
 pub mod pipeline;
 pub mod report;
+pub mod tags;
 pub mod train;
 pub mod transcoder;
 

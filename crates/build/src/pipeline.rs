@@ -1,21 +1,27 @@
 //! `glassbox pack build`: the stages in order, each writing its output into a work folder
 //! and skipped when that output is already there, so an interrupted build resumes.
 //!
-//! Stages so far: corpus, tokenizer, tokenized corpus, model (with checkpoints), model
-//! report. Transcoders, feature data and the pack manifest come next.
+//! Stages: corpus, tokenizer, model (with checkpoints) and its report, transcoders and
+//! their report, the tokenized corpus, feature data, and the manifest. Everything is staged
+//! in `work/pack` and copied to the pack folder at the end.
 
 use std::path::{Path, PathBuf};
 
 use glassbox_model::generate::{Sampling, generate};
 use glassbox_model::{Gpt2, Gpt2Config, Hooks, Tokenizer};
+use glassbox_pack::{BuildInfo, DictionaryInfo, LabelIndex, ModelInfo};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::assemble::{self, ManifestParts, paths};
 use crate::bpe;
 use crate::corpus::{self, Document, Split};
+use crate::dictionaries::{self, DictionaryReport, windows};
 use crate::error::{BuildError, Result, io};
+use crate::features::{self, RecordContext, TaggedCorpus, tag_corpus};
 use crate::report::{HeldOutLoss, bigram_nats, unigram_nats};
 use crate::train::{TrainConfig, evaluate, train_until};
+use crate::transcoder::{self, TranscoderConfig};
 
 /// Where and how to build.
 #[derive(Debug, Clone)]
@@ -64,7 +70,7 @@ pub fn train_config(options: &BuildOptions) -> TrainConfig {
 }
 
 /// What the model stage measured.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ModelReport {
     /// Held-out losses: the model, then the baselines.
     pub held_out: Vec<HeldOutLoss>,
@@ -76,9 +82,26 @@ pub struct ModelReport {
     pub samples: Vec<(String, String)>,
 }
 
-/// Runs every stage not yet done.
-pub fn build(options: &BuildOptions) -> Result<ModelReport> {
+/// What a whole build measured and wrote.
+#[derive(Debug)]
+pub struct BuildSummary {
+    /// The model stage.
+    pub model: ModelReport,
+    /// The dictionaries stage.
+    pub dictionaries: DictionaryReport,
+    /// The pack's manifest.
+    pub manifest: glassbox_pack::Manifest,
+}
+
+/// Transcoder features per block.
+pub const D_SAE: usize = 2048;
+
+/// Runs every stage not yet done, then writes the pack to `options.out`.
+///
+/// Everything is staged in `work/pack` first; `out` is replaced only at the end.
+pub fn build(options: &BuildOptions) -> Result<BuildSummary> {
     std::fs::create_dir_all(&options.work).map_err(io(&options.work))?;
+    let staged = options.work.join("pack");
     let documents = stage_corpus(&options.work)?;
     let tokenizer_json = stage_tokenizer(&options.work, &documents)?;
     let tokenizer = Tokenizer::from_json(tokenizer_json.as_bytes())?;
@@ -91,11 +114,83 @@ pub fn build(options: &BuildOptions) -> Result<ModelReport> {
     );
 
     let config = train_config(options);
+    stage_model(options, &config, &staged, &train_tokens, &tokenizer_json)?;
+    // From here on, the model as the pack ships it (f16 weights).
+    let model = read_model(&staged)?;
+    let model_report: ModelReport = cached_json(&staged.join(paths::MODEL_REPORT), || {
+        println!("measuring the model on held-out text");
+        report(
+            &model,
+            &tokenizer,
+            &train_tokens,
+            &eval_tokens,
+            eval_bytes,
+            config.seq_len,
+        )
+    })?;
+
+    let window = config.seq_len;
+    let transcoder_configs: Vec<TranscoderConfig> = (0..model.config().n_layer)
+        .map(|l| TranscoderConfig::for_layer(l, D_SAE, options.seed))
+        .collect();
+    let train_windows = windows(&train_tokens, window, TRANSCODER_WINDOWS);
+    let progress = bar("dictionaries", transcoder_configs.len() as u64);
+    let (dictionaries, dictionary_report) = dictionaries::stage(
+        &model,
+        &train_windows,
+        &eval_tokens,
+        &transcoder_configs,
+        &staged.join("transcoders"),
+        &progress,
+        &staged.join(paths::DICTIONARY_REPORT),
+    )?;
+    progress.finish();
+
+    let end = tokenizer
+        .token_id(bpe::END_OF_TEXT)
+        .ok_or_else(|| BuildError::Tokenizer("no <|endoftext|> token".to_owned()))?;
+    let corpus = tag_corpus(&tokenizer, &documents, end)?;
+    assemble::write_corpus(&staged, &corpus)?;
+    if !staged.join(paths::LABELS).exists() {
+        stage_features(
+            &staged,
+            &model,
+            &tokenizer,
+            &dictionaries,
+            &corpus,
+            window,
+            options.seed,
+        )?;
+    }
+
+    let manifest = assemble::write_manifest(
+        &staged,
+        manifest_parts(options, &model, &dictionaries, window),
+    )?;
+    assemble::publish(&staged, &options.out)?;
+    Ok(BuildSummary {
+        model: model_report,
+        dictionaries: dictionary_report,
+        manifest,
+    })
+}
+
+/// Trains the model (resuming from a checkpoint) unless the staged pack has it.
+fn stage_model(
+    options: &BuildOptions,
+    config: &TrainConfig,
+    staged: &Path,
+    train_tokens: &[u32],
+    tokenizer_json: &str,
+) -> Result<()> {
+    if staged.join(paths::MODEL_WEIGHTS).exists() {
+        return Ok(());
+    }
     let progress = bar("model", config.steps as u64);
     let stop_at = options.stop_after.unwrap_or(config.steps);
-    let model = train_until(
-        &config,
-        &train_tokens,
+    let trained = train_until(
+        config,
+        train_tokens,
         &options.work.join("model"),
         &progress,
         stop_at,
@@ -107,20 +202,112 @@ pub fn build(options: &BuildOptions) -> Result<ModelReport> {
             config.steps
         )));
     }
-    write_model(&options.out.join("model"), &model, &tokenizer_json)?;
-    let report = report(
-        &model,
-        &tokenizer,
-        &train_tokens,
-        &eval_tokens,
-        eval_bytes,
-        config.seq_len,
-    )?;
-    let path = options.out.join("model/report.json");
-    let json =
-        serde_json::to_string_pretty(&report).map_err(|e| BuildError::Checkpoint(e.to_string()))?;
-    std::fs::write(&path, json).map_err(io(&path))?;
-    Ok(report)
+    write_model(staged, &trained, tokenizer_json)
+}
+
+/// The manifest's sections besides the file list.
+fn manifest_parts(
+    options: &BuildOptions,
+    model: &Gpt2,
+    dictionaries: &[glassbox_dict::Dictionary],
+    window: usize,
+) -> ManifestParts {
+    let c = model.config();
+    ManifestParts {
+        model: ModelInfo {
+            config: paths::MODEL_CONFIG.to_owned(),
+            weights: paths::MODEL_WEIGHTS.to_owned(),
+            tokenizer: paths::TOKENIZER.to_owned(),
+            report: Some(paths::MODEL_REPORT.to_owned()),
+            dtype: "f16".to_owned(),
+            n_layer: c.n_layer,
+            n_embd: c.n_embd,
+            vocab_size: c.vocab_size,
+            n_positions: c.n_positions,
+        },
+        dictionaries: dictionaries
+            .iter()
+            .enumerate()
+            .map(|(layer, d)| DictionaryInfo {
+                layer,
+                cfg: format!("{}/cfg.json", paths::transcoder(layer)),
+                weights: format!("{}/{}", paths::transcoder(layer), transcoder::WEIGHTS_FILE),
+                d_sae: d.config.d_sae,
+                hook_name: d.config.metadata.hook_name.clone(),
+                hook_name_out: d.config.metadata.hook_name_out.clone(),
+            })
+            .collect(),
+        window,
+        build: BuildInfo {
+            command: format!(
+                "glassbox pack build --seed {} --steps {}",
+                options.seed, options.steps
+            ),
+            seed: options.seed,
+            built_at: assemble::utc_now(),
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+    }
+}
+
+/// Training windows the transcoders learn from (of 128 tokens: about 410 thousand rows).
+pub const TRANSCODER_WINDOWS: usize = 3200;
+
+/// Reads `path` as JSON if it is there and parses, or computes the value and writes it.
+pub(crate) fn cached_json<T: Serialize + serde::de::DeserializeOwned>(
+    path: &Path,
+    compute: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    if let Ok(bytes) = std::fs::read(path)
+        && let Ok(value) = serde_json::from_slice(&bytes)
+    {
+        return Ok(value);
+    }
+    let value = compute()?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let mut text =
+        serde_json::to_string_pretty(&value).map_err(|e| BuildError::Checkpoint(e.to_string()))?;
+    text.push('\n');
+    std::fs::write(path, text).map_err(io(path))?;
+    Ok(value)
+}
+
+fn stage_features(
+    staged: &Path,
+    model: &Gpt2,
+    tokenizer: &Tokenizer,
+    dictionaries: &[glassbox_dict::Dictionary],
+    corpus: &TaggedCorpus,
+    window: usize,
+    seed: u64,
+) -> Result<()> {
+    let progress = bar("features", 1);
+    progress.set_message("activations over the corpus");
+    let activations = features::activations(model, dictionaries, corpus, window, &progress)?;
+    progress.finish();
+    let (tag_totals, genre_totals) = features::totals(corpus);
+    let context = RecordContext {
+        corpus,
+        tokenizer,
+        tag_totals: &tag_totals,
+        genre_totals: &genre_totals,
+        seed,
+    };
+    let mut labels = LabelIndex { layers: Vec::new() };
+    let progress = bar("records", dictionaries.len() as u64);
+    for (layer, (dictionary, activations)) in dictionaries.iter().zip(activations).enumerate() {
+        let records = features::records(context, model, layer, dictionary, activations)?;
+        assemble::write_shards(staged, layer, &records)?;
+        labels
+            .layers
+            .push(records.iter().map(features::label_entry).collect());
+        progress.inc(1);
+    }
+    progress.finish();
+    // Written last: its presence marks the stage done.
+    assemble::write_labels(staged, &labels)
 }
 
 fn stage_corpus(work: &Path) -> Result<Vec<Document>> {
@@ -152,7 +339,10 @@ fn stage_tokenizer(work: &Path, documents: &[Document]) -> Result<String> {
 
 /// The training and held-out token streams (documents joined by `<|endoftext|>`), and the
 /// held-out text's size in bytes.
-fn tokenize(tokenizer: &Tokenizer, documents: &[Document]) -> Result<(Vec<u32>, Vec<u32>, usize)> {
+pub fn tokenize(
+    tokenizer: &Tokenizer,
+    documents: &[Document],
+) -> Result<(Vec<u32>, Vec<u32>, usize)> {
     let end = tokenizer
         .token_id(bpe::END_OF_TEXT)
         .ok_or_else(|| BuildError::Tokenizer("no <|endoftext|> token".to_owned()))?;
@@ -174,19 +364,32 @@ fn tokenize(tokenizer: &Tokenizer, documents: &[Document]) -> Result<(Vec<u32>, 
     Ok((train, eval, eval_bytes))
 }
 
-fn write_model(folder: &Path, model: &Gpt2, tokenizer_json: &str) -> Result<()> {
-    std::fs::create_dir_all(folder).map_err(io(folder))?;
-    let config = folder.join("config.json");
+fn write_model(staged: &Path, model: &Gpt2, tokenizer_json: &str) -> Result<()> {
+    let folder = staged.join("model");
+    std::fs::create_dir_all(&folder).map_err(io(&folder))?;
+    let config = staged.join(paths::MODEL_CONFIG);
     std::fs::write(&config, model.config().to_hf_json()).map_err(io(&config))?;
-    let tensors: std::collections::HashMap<String, candle_core::Tensor> = model
+    let tensors = model
         .weights()
         .named()
         .into_iter()
-        .map(|(name, t)| (name, t.detach()))
-        .collect();
-    candle_core::safetensors::save(&tensors, folder.join("model.safetensors"))?;
-    let tokenizer = folder.join("tokenizer.json");
-    std::fs::write(&tokenizer, tokenizer_json).map_err(io(&tokenizer))
+        .map(|(name, t)| Ok((name, t.detach().to_dtype(candle_core::DType::F16)?)))
+        .collect::<Result<std::collections::HashMap<String, candle_core::Tensor>>>()?;
+    let tokenizer = staged.join(paths::TOKENIZER);
+    std::fs::write(&tokenizer, tokenizer_json).map_err(io(&tokenizer))?;
+    // Weights last: their presence marks the stage done.
+    let partial = folder.join("model.safetensors.partial");
+    candle_core::safetensors::save(&tensors, &partial)?;
+    let weights = staged.join(paths::MODEL_WEIGHTS);
+    std::fs::rename(&partial, &weights).map_err(io(&weights))
+}
+
+fn read_model(staged: &Path) -> Result<Gpt2> {
+    let config_path = staged.join(paths::MODEL_CONFIG);
+    let weights_path = staged.join(paths::MODEL_WEIGHTS);
+    let config = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
+    let weights = std::fs::read(&weights_path).map_err(io(&weights_path))?;
+    Ok(Gpt2::load(&config, &weights)?)
 }
 
 fn report(

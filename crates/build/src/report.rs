@@ -1,10 +1,10 @@
 //! How good the trained model is, next to baselines on the same held-out tokens: a
 //! unigram model and an add-k bigram model fitted on the training tokens.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Held-out loss of one model, per token and per byte of text.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HeldOutLoss {
     /// What was measured.
     pub name: String,

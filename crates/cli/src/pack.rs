@@ -1,4 +1,4 @@
-//! `glassbox pack build`: build the default pack from a clean machine.
+//! `glassbox pack build` (the default pack, from a clean machine) and `glassbox pack verify`.
 
 use std::path::PathBuf;
 
@@ -27,6 +27,12 @@ pub(crate) enum PackCommand {
         #[arg(long)]
         stop_after: Option<usize>,
     },
+    /// Check every file of a pack against its manifest (sizes and SHA-256), then load it.
+    Verify {
+        /// The pack folder.
+        #[arg(default_value = "www/packs/brown")]
+        pack: PathBuf,
+    },
 }
 
 pub(crate) fn run(command: PackCommand) -> Result<()> {
@@ -38,7 +44,7 @@ pub(crate) fn run(command: PackCommand) -> Result<()> {
             steps,
             stop_after,
         } => {
-            let report = build(&BuildOptions {
+            let summary = build(&BuildOptions {
                 out: out.clone(),
                 work,
                 seed,
@@ -46,17 +52,52 @@ pub(crate) fn run(command: PackCommand) -> Result<()> {
                 stop_after,
             })?;
             println!("\nheld-out loss:");
-            for loss in &report.held_out {
+            for loss in &summary.model.held_out {
                 println!(
                     "  {:<20} {:.3} nats/token  {:.3} bits/byte",
                     loss.name, loss.nats_per_token, loss.bits_per_byte
                 );
             }
             println!("\nsamples:");
-            for (prompt, continuation) in &report.samples {
+            for (prompt, continuation) in &summary.model.samples {
                 println!("  {prompt}|{continuation}");
             }
-            println!("\nwrote {}", out.join("model").display());
+            let d = &summary.dictionaries;
+            println!("\ntranscoders (held-out):");
+            for layer in &d.layers {
+                println!(
+                    "  block {}: FVU {:.3}, mean L0 {:.1}, dead {:.1}%, loss with this MLP replaced {:.3}",
+                    layer.layer,
+                    layer.fvu,
+                    layer.mean_l0,
+                    100.0 * layer.dead_fraction,
+                    layer.loss_this_layer_spliced
+                );
+            }
+            println!(
+                "  loss: model {:.3}, every MLP replaced {:.3}, replaced with error terms {:.3}",
+                d.loss_model, d.loss_all_spliced, d.loss_all_spliced_with_errors
+            );
+            let bytes: u64 = summary.manifest.files.iter().map(|f| f.bytes).sum();
+            println!(
+                "\nwrote {} ({} files, {:.1} MB)",
+                out.display(),
+                summary.manifest.files.len() + 1,
+                bytes as f64 / 1e6
+            );
+            Ok(())
+        }
+        PackCommand::Verify { pack } => {
+            let files = glassbox_pack::dir::verify_all(&pack)?;
+            let loaded = glassbox_pack::dir::load(&pack)?;
+            let features: usize = loaded.dictionaries.iter().map(|d| d.config.d_sae).sum();
+            println!(
+                "{}: {files} files match the manifest; model of {} blocks, {} features, {} corpus tokens",
+                pack.display(),
+                loaded.model.config().n_layer,
+                features,
+                loaded.corpus.tokens.len()
+            );
             Ok(())
         }
     }

@@ -147,7 +147,10 @@ fn top_k(x: &Tensor, k: usize) -> Result<Tensor> {
     let mut out = vec![0.0_f32; rows.len() * width];
     for (r, row) in rows.iter().enumerate() {
         let mut order: Vec<usize> = (0..width).collect();
-        order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+        let larger_first = |a: &usize, b: &usize| row[*b].total_cmp(&row[*a]).then(a.cmp(b));
+        if k > 0 && k < width {
+            order.select_nth_unstable_by(k - 1, larger_first);
+        }
         for &i in order.iter().take(k) {
             out[r * width + i] = row[i];
         }

@@ -5,6 +5,8 @@
 
 mod config;
 mod dictionary;
+mod splice;
 
 pub use config::{Architecture, DictConfig, DictMetadata};
 pub use dictionary::{DictError, Dictionary};
+pub use splice::{splice, transcoder_layer};

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use candle_core::{DType, Tensor};
 
@@ -208,8 +209,22 @@ impl FromStr for HookPoint {
     }
 }
 
+/// What a computed edit sees besides the activation itself.
+#[derive(Debug, Clone, Copy)]
+pub struct EditContext<'a> {
+    /// The activations this pass has kept so far (ask for them with [`Hooks::cache`]);
+    /// during cached generation they span every position up to this step.
+    pub cached: &'a BTreeMap<HookPoint, Tensor>,
+    /// The first position of the activation being edited.
+    pub offset: usize,
+}
+
+/// A function from an activation (and what the pass has kept so far) to its replacement,
+/// e.g. a transcoder's prediction of an MLP's output from the MLP's own input.
+pub type EditFn = Arc<dyn Fn(&Tensor, EditContext<'_>) -> Result<Tensor> + Send + Sync>;
+
 /// How an intervention changes an activation.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Edit {
     /// Replace it with this tensor (broadcast to the activation's shape).
     Replace(Tensor),
@@ -219,6 +234,20 @@ pub enum Edit {
     Scale(f64),
     /// Set it to zero.
     Zero,
+    /// Replace it with what a function computes from it, within the same pass.
+    Computed(EditFn),
+}
+
+impl fmt::Debug for Edit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Replace(t) => f.debug_tuple("Replace").field(t).finish(),
+            Self::Add(t) => f.debug_tuple("Add").field(t).finish(),
+            Self::Scale(s) => f.debug_tuple("Scale").field(s).finish(),
+            Self::Zero => f.write_str("Zero"),
+            Self::Computed(_) => f.write_str("Computed(..)"),
+        }
+    }
 }
 
 /// A change to one hook's activation, at some or all positions.
@@ -254,16 +283,29 @@ impl Intervention {
     }
 
     /// Applies the edit to `x`, the activation at positions `offset..offset + len` of the
-    /// sequence (`offset` > 0 during cached generation).
+    /// sequence (`context.offset` > 0 during cached generation).
     ///
     /// A `Replace` or `Add` tensor either broadcasts along the position axis (size 1 or
     /// absent there) or covers positions from 0 onwards, in which case the slice for
     /// these positions is taken.
-    pub fn apply(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
+    pub fn apply(&self, x: &Tensor, context: EditContext<'_>) -> Result<Tensor> {
+        let offset = context.offset;
         let axis = self.hook.position_axis();
         let len = x.dim(axis)?;
         let edited = match &self.edit {
             Edit::Zero => x.zeros_like()?,
+            Edit::Computed(function) => {
+                let value = function(x, context)?;
+                if value.dims() != x.dims() {
+                    return Err(ModelError::Hook(format!(
+                        "a computed edit at {} returned shape {:?} for an activation of shape {:?}",
+                        self.hook,
+                        value.dims(),
+                        x.dims()
+                    )));
+                }
+                value.to_dtype(x.dtype())?
+            }
             Edit::Scale(factor) => x.affine(*factor, 0.0)?,
             Edit::Replace(value) => self
                 .fit(value, x, axis, offset)?
@@ -412,7 +454,11 @@ impl Hooks {
     pub(crate) fn at(&mut self, hook: HookPoint, x: Tensor, offset: usize) -> Result<Tensor> {
         let mut x = x;
         for intervention in self.interventions.iter().filter(|i| i.hook == hook) {
-            x = intervention.apply(&x, offset)?;
+            let context = EditContext {
+                cached: &self.cache,
+                offset,
+            };
+            x = intervention.apply(&x, context)?;
         }
         if self.cache_all || self.to_cache.contains(&hook) {
             let kept = match self.cache.remove(&hook) {
@@ -437,6 +483,42 @@ mod tests {
             assert_eq!(name.parse::<HookPoint>().unwrap(), hook, "{name}");
         }
         assert_eq!(HookPoint::all(2).len(), 2 + 2 * 17 + 2);
+    }
+
+    #[test]
+    fn computed_edits_see_the_pass_and_must_keep_the_shape() {
+        let cpu = &candle_core::Device::Cpu;
+        let x = Tensor::ones((1, 3, 2), DType::F32, cpu).unwrap();
+        let mut cached = BTreeMap::new();
+        cached.insert(HookPoint::Embed, (&x * 5.0).unwrap());
+        let context = EditContext {
+            cached: &cached,
+            offset: 0,
+        };
+        let add_embed = Intervention::at(
+            HookPoint::MlpOut(0),
+            vec![1],
+            Edit::Computed(Arc::new(|x: &Tensor, c: EditContext<'_>| {
+                Ok((x + &c.cached[&HookPoint::Embed])?)
+            })),
+        );
+        let edited: Vec<Vec<f32>> = add_embed
+            .apply(&x, context)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        assert_eq!(edited, vec![vec![1.0, 1.0], vec![6.0, 6.0], vec![1.0, 1.0]]);
+        let wrong = Intervention::everywhere(
+            HookPoint::MlpOut(0),
+            Edit::Computed(Arc::new(|x: &Tensor, _: EditContext<'_>| {
+                Ok(x.narrow(1, 0, 1)?)
+            })),
+        );
+        let error = wrong.apply(&x, context).unwrap_err().to_string();
+        assert!(error.contains("computed edit"), "{error}");
+        assert_eq!(format!("{:?}", wrong.edit), "Computed(..)");
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod weights;
 
 pub use config::{Activation, Gpt2Config};
 pub use error::{ModelError, Result};
-pub use hooks::{Edit, HookPoint, Hooks, Intervention, Norm};
+pub use hooks::{Edit, EditContext, EditFn, HookPoint, Hooks, Intervention, Norm};
 pub use model::{Gpt2, KvCache};
 pub use tokenizer::{Token, Tokenizer};
 pub use weights::{BlockWeights, Gpt2Weights, LayerNormWeights};

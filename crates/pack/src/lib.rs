@@ -1,5 +1,26 @@
-//! The Glassbox pack format: a model, its tokenizer, its feature dictionaries and
-//! precomputed feature data in one directory that a loader can verify.
+//! The Glassbox pack format: a model, its tokenizer, one transcoder per block, a tokenized
+//! corpus and per-feature data in one directory, described by `manifest.json` with every
+//! file's size and SHA-256 (see `docs/pack-format.md`).
 //!
-//! This crate knows nothing of GPUs or the web, so it builds and tests natively and in wasm.
-//! Its contents arrive with the default-pack issue.
+//! Loading is bytes in, checked values out ([`Pack`]), so it works the same in the browser
+//! (which fetches the files) and natively ([`dir`], which reads them from disk).
+
+mod corpus;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod dir;
+mod error;
+mod features;
+mod manifest;
+mod pack;
+
+pub use corpus::{Corpus, CorpusIndex, DocumentEntry, Split};
+pub use error::{PackError, Result};
+pub use features::{
+    CategoryScore, Example, FeatureRecord, FeatureShard, Histogram, LabelEntry, LabelIndex,
+    LogitEffect, LogitEffects, Profile, QuantileBand,
+};
+pub use manifest::{
+    BuildInfo, CorpusInfo, DictionaryInfo, FORMAT, FORMAT_VERSION, FeaturesInfo, FileEntry,
+    MANIFEST_FILE, Manifest, ModelInfo,
+};
+pub use pack::{Pack, sha256_hex};

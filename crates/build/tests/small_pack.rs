@@ -1,0 +1,237 @@
+//! The pack stages end to end on a tiny model and a two-document corpus: what the
+//! pipeline writes, `glassbox-pack` reads back and checks, and the feature data measures
+//! what it says.
+#![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
+
+use glassbox_build::assemble::{self, ManifestParts, paths};
+use glassbox_build::corpus::{Document, Split, Word};
+use glassbox_build::dictionaries::{collect_all, windows};
+use glassbox_build::features::{self, RecordContext, tag_corpus};
+use glassbox_build::transcoder::{self, TranscoderConfig};
+use glassbox_dict::Dictionary;
+use glassbox_model::{Gpt2, Gpt2Config, Gpt2Weights, Tokenizer};
+use glassbox_pack::{BuildInfo, DictionaryInfo, LabelIndex, ModelInfo, dir};
+
+fn tokenizer() -> Tokenizer {
+    let json = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../model/tests/fixtures/tokenizer/tokenizer.json"),
+    )
+    .unwrap();
+    Tokenizer::from_json(&json).unwrap()
+}
+
+/// A document of the given words and tags, joined by spaces.
+fn document(id: &str, genre: char, words: &[(&str, &str)]) -> Document {
+    let mut text = String::new();
+    let mut spans = Vec::new();
+    for (word, tag) in words {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        let start = text.len() as u32;
+        text.push_str(word);
+        spans.push(Word {
+            start,
+            end: text.len() as u32,
+            tag: (*tag).to_owned(),
+        });
+    }
+    Document {
+        id: id.to_owned(),
+        genre,
+        split: if genre == 'a' {
+            Split::Train
+        } else {
+            Split::Eval
+        },
+        text,
+        words: spans,
+    }
+}
+
+#[test]
+fn a_small_pack_is_written_read_back_and_measured() {
+    let tokenizer = tokenizer();
+    let vocab_size = tokenizer.vocab_size();
+    let config = Gpt2Config {
+        n_layer: 2,
+        n_head: 2,
+        n_embd: 16,
+        n_positions: 16,
+        vocab_size,
+        layer_norm_epsilon: 1e-5,
+        n_inner: None,
+        activation_function: glassbox_model::Activation::GeluTanh,
+    };
+    let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, 7).unwrap()).unwrap();
+    let sentence: Vec<(&str, &str)> = [
+        ("The", "at"),
+        ("dogs", "nns"),
+        ("ran", "vbd"),
+        ("to", "in"),
+        ("the", "at"),
+        ("Houses-Tl", "nns-tl"),
+        (".", "."),
+    ]
+    .repeat(6);
+    let documents = vec![
+        document("ca01", 'a', &sentence),
+        document("cb01", 'b', &sentence[..14]),
+    ];
+    let end = tokenizer.token_id("<|endoftext|>").unwrap_or(0);
+    let corpus = tag_corpus(&tokenizer, &documents, end).unwrap();
+    assert_eq!(corpus.documents.len(), 2);
+    assert_eq!(corpus.tokens[0], end);
+    assert!(
+        corpus.tag_names.contains(&"NNS".to_owned()),
+        "{:?}",
+        corpus.tag_names
+    );
+    assert!(!corpus.tag_names.iter().any(|t| t.contains("TL")));
+
+    let window = 16;
+    let train = windows(&corpus.tokens, window, 100);
+    let data = collect_all(&model, &train).unwrap();
+    let dictionaries: Vec<_> = (0..2)
+        .map(|layer| {
+            let c = TranscoderConfig {
+                k: 4,
+                steps: 30,
+                batch_size: 64,
+                dead_after_rows: 256,
+                k_aux: 4,
+                ..TranscoderConfig::for_layer(layer, 32, 3)
+            };
+            transcoder::train(&c, &data[layer]).unwrap()
+        })
+        .collect();
+
+    let root = std::env::temp_dir().join(format!("glassbox-small-pack-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    write_model(&root, &config, &model);
+    for (layer, d) in dictionaries.iter().enumerate() {
+        transcoder::save(d, &root.join(paths::transcoder(layer))).unwrap();
+    }
+    // Measure with what was saved (f16), as the pipeline does.
+    let dictionaries: Vec<_> = (0..2)
+        .map(|l| transcoder::load(&root.join(paths::transcoder(l))).unwrap())
+        .collect();
+    assemble::write_corpus(&root, &corpus).unwrap();
+    let hidden = indicatif::ProgressBar::hidden();
+    let activations =
+        features::activations(&model, &dictionaries, &corpus, window, &hidden).unwrap();
+    let (tag_totals, genre_totals) = features::totals(&corpus);
+    let context = RecordContext {
+        corpus: &corpus,
+        tokenizer: &tokenizer,
+        tag_totals: &tag_totals,
+        genre_totals: &genre_totals,
+        seed: 1,
+    };
+    let mut labels = LabelIndex { layers: Vec::new() };
+    let mut all_records = Vec::new();
+    for (layer, (d, acts)) in dictionaries.iter().zip(activations).enumerate() {
+        let records = features::records(context, &model, layer, d, acts).unwrap();
+        assemble::write_shards(&root, layer, &records).unwrap();
+        labels
+            .layers
+            .push(records.iter().map(features::label_entry).collect());
+        all_records.push(records);
+    }
+    assemble::write_labels(&root, &labels).unwrap();
+    let manifest =
+        assemble::write_manifest(&root, parts(&dictionaries, vocab_size, window)).unwrap();
+
+    // Read back through the pack crate.
+    assert_eq!(dir::verify_all(&root).unwrap(), manifest.files.len());
+    let loaded = dir::load(&root).unwrap();
+    assert_eq!(loaded.labels.layers[0].len(), 32);
+    let shard = dir::load_shard(&root, &loaded.pack, 1, 31).unwrap();
+    assert_eq!(shard.features.last().unwrap().index, 31);
+
+    check_records(&all_records, corpus.tokens.len() as f32);
+    let live = all_records
+        .iter()
+        .flatten()
+        .filter(|r| r.frequency > 0.0)
+        .count();
+    assert!(live > 0);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+fn parts(dictionaries: &[Dictionary], vocab_size: usize, window: usize) -> ManifestParts {
+    ManifestParts {
+        model: ModelInfo {
+            config: paths::MODEL_CONFIG.to_owned(),
+            weights: paths::MODEL_WEIGHTS.to_owned(),
+            tokenizer: paths::TOKENIZER.to_owned(),
+            report: None,
+            dtype: "f32".to_owned(),
+            n_layer: 2,
+            n_embd: 16,
+            vocab_size,
+            n_positions: 16,
+        },
+        dictionaries: dictionaries
+            .iter()
+            .enumerate()
+            .map(|(layer, d)| DictionaryInfo {
+                layer,
+                cfg: format!("{}/cfg.json", paths::transcoder(layer)),
+                weights: format!("{}/{}", paths::transcoder(layer), transcoder::WEIGHTS_FILE),
+                d_sae: d.config.d_sae,
+                hook_name: d.config.metadata.hook_name.clone(),
+                hook_name_out: d.config.metadata.hook_name_out.clone(),
+            })
+            .collect(),
+        window,
+        build: BuildInfo {
+            command: "test".to_owned(),
+            seed: 1,
+            built_at: assemble::rfc3339(0),
+            tool_version: "test".to_owned(),
+        },
+    }
+}
+
+/// The numbers mean what they say: frequencies from the firing counts, histograms summing
+/// to the firings, precision the share of the best tag, examples strongest first.
+fn check_records(all_records: &[Vec<glassbox_pack::FeatureRecord>], total_tokens: f32) {
+    for records in all_records {
+        for record in records {
+            let fired: u32 = record.histogram.counts.iter().sum();
+            assert!((record.frequency - fired as f32 / total_tokens).abs() < 1e-6);
+            let tag_counts: u32 = record.profile.tags.iter().map(|t| t.1).sum();
+            if let (Some(tag), Some(first)) = (&record.profile.tag, record.profile.tags.first()) {
+                assert_eq!(tag.key, first.0);
+                assert!(tag.precision >= first.1 as f32 / fired as f32 - 1e-3);
+                assert!(tag_counts <= fired);
+            }
+            let acts: Vec<f32> = record
+                .top
+                .iter()
+                .map(glassbox_pack::Example::activation)
+                .collect();
+            assert!(acts.windows(2).all(|w| w[0] >= w[1]), "{acts:?}");
+            if fired == 0 {
+                assert!(record.label.starts_with("dead"));
+            } else {
+                assert!((record.top[0].activation() - record.histogram.max).abs() < 1e-6);
+            }
+        }
+    }
+}
+
+fn write_model(root: &std::path::Path, config: &Gpt2Config, model: &Gpt2) {
+    std::fs::create_dir_all(root.join("model")).unwrap();
+    std::fs::write(root.join(paths::MODEL_CONFIG), config.to_hf_json()).unwrap();
+    let tensors: std::collections::HashMap<_, _> = model.weights().named().into_iter().collect();
+    candle_core::safetensors::save(&tensors, root.join(paths::MODEL_WEIGHTS)).unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../model/tests/fixtures/tokenizer/tokenizer.json"),
+        root.join(paths::TOKENIZER),
+    )
+    .unwrap();
+}

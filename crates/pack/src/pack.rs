@@ -1,0 +1,292 @@
+//! A pack's manifest, and typed loading of each kind of file: each file's size and SHA-256
+//! are checked against the manifest before it is parsed, and what it holds is checked
+//! against the manifest's shapes. Bytes in, values out, so the same code serves a
+//! browser that fetched the files and a program that read them from disk.
+
+use std::collections::HashSet;
+
+use glassbox_dict::Dictionary;
+use glassbox_model::{Gpt2, Tokenizer};
+use sha2::{Digest, Sha256};
+
+use crate::error::{PackError, Result, content};
+use crate::{Corpus, FeatureShard, FileEntry, LabelIndex, Manifest};
+
+/// A pack, known by its manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pack {
+    manifest: Manifest,
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
+}
+
+impl Pack {
+    /// Parses `manifest.json` and checks its format, version and file list.
+    pub fn parse_manifest(bytes: &[u8]) -> Result<Self> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| PackError::Manifest(e.to_string()))?;
+        let format = value.get("format").and_then(serde_json::Value::as_str);
+        let version = value
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64);
+        if format != Some(crate::FORMAT) || version != Some(u64::from(crate::FORMAT_VERSION)) {
+            return Err(PackError::Version {
+                found: format!(
+                    "{} version {}",
+                    format.unwrap_or("an unknown format"),
+                    version.map_or_else(|| "?".to_owned(), |v| v.to_string())
+                ),
+            });
+        }
+        let manifest: Manifest =
+            serde_json::from_value(value).map_err(|e| PackError::Manifest(e.to_string()))?;
+        let mut seen = HashSet::new();
+        for file in &manifest.files {
+            let hex_ok = file.sha256.len() == 64
+                && file
+                    .sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !hex_ok {
+                return Err(PackError::Manifest(format!(
+                    "{}: `{}` is not a SHA-256",
+                    file.path, file.sha256
+                )));
+            }
+            if file.path.is_empty()
+                || file.path.starts_with('/')
+                || file
+                    .path
+                    .split('/')
+                    .any(|part| part == ".." || part.is_empty())
+            {
+                return Err(PackError::Manifest(format!(
+                    "`{}` is not a relative path inside the pack",
+                    file.path
+                )));
+            }
+            if !seen.insert(file.path.as_str()) {
+                return Err(PackError::Manifest(format!(
+                    "{} is listed twice",
+                    file.path
+                )));
+            }
+        }
+        let pack = Self { manifest };
+        for path in pack.required_paths() {
+            pack.entry(&path)?;
+        }
+        if pack.manifest.dictionaries.len() != pack.manifest.model.n_layer {
+            return Err(PackError::Manifest(format!(
+                "{} dictionaries for a model of {} blocks",
+                pack.manifest.dictionaries.len(),
+                pack.manifest.model.n_layer
+            )));
+        }
+        Ok(pack)
+    }
+
+    /// The manifest.
+    #[must_use]
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Every file the app needs up front (the model, tokenizer, dictionaries, corpus and
+    /// labels); feature shards are fetched as needed.
+    #[must_use]
+    pub fn required_paths(&self) -> Vec<String> {
+        let m = &self.manifest;
+        let mut paths = vec![
+            m.model.config.clone(),
+            m.model.weights.clone(),
+            m.model.tokenizer.clone(),
+            m.corpus.index.clone(),
+            m.corpus.tokens.clone(),
+            m.features.labels.clone(),
+        ];
+        for d in &m.dictionaries {
+            paths.push(d.cfg.clone());
+            paths.push(d.weights.clone());
+        }
+        paths
+    }
+
+    /// The manifest's entry for `path`.
+    pub fn entry(&self, path: &str) -> Result<&FileEntry> {
+        self.manifest
+            .files
+            .iter()
+            .find(|f| f.path == path)
+            .ok_or_else(|| PackError::Missing {
+                path: path.to_owned(),
+            })
+    }
+
+    /// Checks `bytes` against the manifest's size and hash for `path`.
+    pub fn verify(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        let entry = self.entry(path)?;
+        if entry.bytes != bytes.len() as u64 {
+            return Err(PackError::Size {
+                path: path.to_owned(),
+                expected: entry.bytes,
+                actual: bytes.len() as u64,
+            });
+        }
+        if sha256_hex(bytes) != entry.sha256 {
+            return Err(PackError::Hash {
+                path: path.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The model and its tokenizer from the contents of `config.json`,
+    /// `model.safetensors` and `tokenizer.json`.
+    pub fn load_model(
+        &self,
+        config: &[u8],
+        weights: &[u8],
+        tokenizer: &[u8],
+    ) -> Result<(Gpt2, Tokenizer)> {
+        let info = &self.manifest.model;
+        self.verify(&info.config, config)?;
+        self.verify(&info.weights, weights)?;
+        self.verify(&info.tokenizer, tokenizer)?;
+        let config = std::str::from_utf8(config).map_err(|e| content(&info.config, e))?;
+        let model = Gpt2::load(config, weights).map_err(|e| content(&info.weights, e))?;
+        let c = model.config();
+        if (c.n_layer, c.n_embd, c.vocab_size, c.n_positions)
+            != (info.n_layer, info.n_embd, info.vocab_size, info.n_positions)
+        {
+            return Err(content(
+                &info.config,
+                "the model's shape differs from the manifest's",
+            ));
+        }
+        let tokenizer = Tokenizer::from_json(tokenizer).map_err(|e| content(&info.tokenizer, e))?;
+        if tokenizer.vocab_size() != info.vocab_size {
+            return Err(content(
+                &info.tokenizer,
+                format!(
+                    "{} tokens, but the model has {}",
+                    tokenizer.vocab_size(),
+                    info.vocab_size
+                ),
+            ));
+        }
+        Ok((model, tokenizer))
+    }
+
+    /// Block `layer`'s dictionary from the contents of its `cfg.json` and weights.
+    pub fn load_dictionary(&self, layer: usize, cfg: &[u8], weights: &[u8]) -> Result<Dictionary> {
+        let info = self
+            .manifest
+            .dictionaries
+            .iter()
+            .find(|d| d.layer == layer)
+            .ok_or_else(|| PackError::Missing {
+                path: format!("the dictionary of block {layer}"),
+            })?;
+        self.verify(&info.cfg, cfg)?;
+        self.verify(&info.weights, weights)?;
+        let cfg = std::str::from_utf8(cfg).map_err(|e| content(&info.cfg, e))?;
+        let dictionary = Dictionary::load(cfg, weights).map_err(|e| content(&info.weights, e))?;
+        let c = &dictionary.config;
+        if c.d_sae != info.d_sae
+            || c.d_in != self.manifest.model.n_embd
+            || c.metadata.hook_name != info.hook_name
+            || c.metadata.hook_name_out != info.hook_name_out
+        {
+            return Err(content(
+                &info.cfg,
+                format!(
+                    "reads {} with {} features, but the manifest says {} with {}",
+                    c.metadata.hook_name, c.d_sae, info.hook_name, info.d_sae
+                ),
+            ));
+        }
+        Ok(dictionary)
+    }
+
+    /// The corpus from the contents of its index and token file.
+    pub fn load_corpus(&self, index: &[u8], tokens: &[u8]) -> Result<Corpus> {
+        let info = &self.manifest.corpus;
+        self.verify(&info.index, index)?;
+        self.verify(&info.tokens, tokens)?;
+        Corpus::parse(
+            &info.index,
+            index,
+            &info.tokens,
+            tokens,
+            info.window,
+            self.manifest.model.vocab_size,
+        )
+    }
+
+    /// The label index, checked to have one entry per feature of every dictionary.
+    pub fn load_labels(&self, bytes: &[u8]) -> Result<LabelIndex> {
+        let path = &self.manifest.features.labels;
+        self.verify(path, bytes)?;
+        let labels: LabelIndex = serde_json::from_slice(bytes).map_err(|e| content(path, e))?;
+        let expected: Vec<usize> = self.manifest.dictionaries.iter().map(|d| d.d_sae).collect();
+        let found: Vec<usize> = labels.layers.iter().map(Vec::len).collect();
+        if expected != found {
+            return Err(content(
+                path,
+                format!("labels per block {found:?}, but the dictionaries have {expected:?}"),
+            ));
+        }
+        Ok(labels)
+    }
+
+    /// The path of the shard holding `feature` of `layer`.
+    pub fn shard_path(&self, layer: usize, feature: usize) -> Result<String> {
+        let d_sae = self
+            .manifest
+            .dictionaries
+            .iter()
+            .find(|d| d.layer == layer)
+            .map(|d| d.d_sae)
+            .ok_or_else(|| PackError::Missing {
+                path: format!("the dictionary of block {layer}"),
+            })?;
+        if feature >= d_sae {
+            return Err(PackError::Missing {
+                path: format!("feature {feature} of block {layer} (it has {d_sae})"),
+            });
+        }
+        Ok(self.manifest.features.locate(layer, feature).0)
+    }
+
+    /// The shard holding `feature` of `layer`, from its contents.
+    pub fn load_shard(&self, layer: usize, feature: usize, bytes: &[u8]) -> Result<FeatureShard> {
+        let path = self.shard_path(layer, feature)?;
+        self.verify(&path, bytes)?;
+        let shard: FeatureShard = serde_json::from_slice(bytes).map_err(|e| content(&path, e))?;
+        let size = self.manifest.features.shard_size.max(1);
+        let first = feature / size * size;
+        let in_order = shard
+            .features
+            .iter()
+            .enumerate()
+            .all(|(i, f)| f.index == first + i);
+        if shard.layer != layer || shard.first != first || !in_order || shard.features.is_empty() {
+            return Err(content(
+                &path,
+                format!("expected features from {first} of block {layer}"),
+            ));
+        }
+        Ok(shard)
+    }
+}

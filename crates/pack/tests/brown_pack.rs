@@ -1,0 +1,254 @@
+//! The committed default pack (`www/packs/brown`): it loads, its references point where
+//! they should, its stored activations are what the model computes live, and a corrupted
+//! copy of each kind of file is refused with an error naming the file.
+#![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use glassbox_model::{HookPoint, Hooks, Norm};
+use glassbox_pack::{MANIFEST_FILE, Pack, PackError, dir};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown")
+}
+
+/// Every file of the pack, by path, with the manifest under its own name.
+fn files() -> BTreeMap<String, Vec<u8>> {
+    let root = root();
+    let manifest = std::fs::read(root.join(MANIFEST_FILE)).expect("the default pack is committed");
+    let pack = Pack::parse_manifest(&manifest).unwrap();
+    let mut files: BTreeMap<String, Vec<u8>> = pack
+        .manifest()
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), std::fs::read(root.join(&f.path)).unwrap()))
+        .collect();
+    files.insert(MANIFEST_FILE.to_owned(), manifest);
+    files
+}
+
+/// Loads everything up front plus one shard per block from `files`, as the app does.
+fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<(), PackError> {
+    let get = |path: &str| files.get(path).map(Vec::as_slice).unwrap_or_default();
+    let pack = Pack::parse_manifest(get(MANIFEST_FILE))?;
+    let m = pack.manifest().clone();
+    pack.load_model(
+        get(&m.model.config),
+        get(&m.model.weights),
+        get(&m.model.tokenizer),
+    )?;
+    for d in &m.dictionaries {
+        pack.load_dictionary(d.layer, get(&d.cfg), get(&d.weights))?;
+        pack.load_shard(d.layer, 0, get(&pack.shard_path(d.layer, 0)?))?;
+    }
+    pack.load_corpus(get(&m.corpus.index), get(&m.corpus.tokens))?;
+    pack.load_labels(get(&m.features.labels))?;
+    Ok(())
+}
+
+#[test]
+fn the_default_pack_verifies_and_loads() {
+    let files = dir::verify_all(&root()).unwrap();
+    let loaded = dir::load(&root()).unwrap();
+    let m = loaded.pack.manifest();
+    assert_eq!(files, m.files.len());
+    assert_eq!(loaded.dictionaries.len(), m.model.n_layer);
+    let total: u64 = m.files.iter().map(|f| f.bytes).sum();
+    assert!(total <= 30_000_000, "the pack is {total} bytes");
+    for (layer, labels) in loaded.labels.layers.iter().enumerate() {
+        let live = labels.iter().filter(|l| l.1 > 0.0).count();
+        assert!(
+            live > labels.len() / 2,
+            "block {layer}: {live} live features"
+        );
+    }
+}
+
+#[test]
+fn stored_examples_are_what_the_model_computes_live() {
+    let loaded = dir::load(&root()).unwrap();
+    let m = loaded.pack.manifest().clone();
+    for d in &m.dictionaries {
+        let dictionary = &loaded.dictionaries[d.layer];
+        let mut checked = 0;
+        for feature in (0..d.d_sae).step_by(d.d_sae / 8) {
+            let shard = dir::load_shard(&root(), &loaded.pack, d.layer, feature).unwrap();
+            let record = &shard.features[feature - shard.first];
+            assert_eq!(record.index, feature);
+            let examples = record
+                .top
+                .iter()
+                .chain(record.quantiles.iter().flat_map(|q| &q.examples));
+            for example in examples.take(3) {
+                let (window, at) = loaded
+                    .corpus
+                    .window_of(example.document(), example.position())
+                    .expect("examples point into the corpus");
+                let hook = HookPoint::LnNormalized(d.layer, Norm::Ln2);
+                let mut hooks = Hooks::none().cache(hook);
+                loaded.model.forward_ids(window, &mut hooks).unwrap();
+                let input = hooks.take_cache()[&hook].squeeze(0).unwrap();
+                let acts = dictionary.encode(&input).unwrap();
+                let live: f32 = acts
+                    .get(at)
+                    .unwrap()
+                    .get(feature)
+                    .unwrap()
+                    .to_scalar()
+                    .unwrap();
+                let stored = example.activation();
+                assert!(
+                    (live - stored).abs() <= 2e-3 + 1e-3 * stored.abs(),
+                    "block {} feature {feature}: stored {stored}, live {live}",
+                    d.layer
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 0, "block {}: no examples checked", d.layer);
+    }
+}
+
+#[test]
+fn a_corrupted_copy_of_each_kind_of_file_is_refused_by_name() {
+    let files = files();
+    load(&files).unwrap();
+    let pack = Pack::parse_manifest(&files[MANIFEST_FILE]).unwrap();
+    let m = pack.manifest();
+    let kinds = [
+        m.model.config.clone(),
+        m.model.weights.clone(),
+        m.model.tokenizer.clone(),
+        m.dictionaries[0].cfg.clone(),
+        m.dictionaries[0].weights.clone(),
+        m.corpus.index.clone(),
+        m.corpus.tokens.clone(),
+        m.features.labels.clone(),
+        pack.shard_path(0, 0).unwrap(),
+    ];
+    for path in &kinds {
+        // One flipped byte: the hash catches it.
+        let mut flipped = files.clone();
+        let bytes = flipped.get_mut(path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        let error = load(&flipped).unwrap_err();
+        assert!(
+            matches!(&error, PackError::Hash { path: p } if p == path),
+            "{path}: {error}"
+        );
+        assert!(error.to_string().contains(path.as_str()));
+        // Truncated: the size catches it.
+        let mut truncated = files.clone();
+        truncated.get_mut(path).unwrap().truncate(middle);
+        let error = load(&truncated).unwrap_err();
+        assert!(
+            matches!(&error, PackError::Size { path: p, .. } if p == path),
+            "{path}: {error}"
+        );
+        // Missing.
+        let mut missing = files.clone();
+        missing.get_mut(path).unwrap().clear();
+        assert!(load(&missing).is_err(), "{path}");
+    }
+}
+
+/// `files` with `path` replaced and the manifest's size and hash updated to match, so the
+/// content checks (not the hash) must catch what is wrong.
+fn replaced(
+    files: &BTreeMap<String, Vec<u8>>,
+    path: &str,
+    bytes: Vec<u8>,
+) -> BTreeMap<String, Vec<u8>> {
+    let mut files = files.clone();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&files[MANIFEST_FILE]).unwrap();
+    for entry in manifest["files"].as_array_mut().unwrap() {
+        if entry["path"] == path {
+            entry["bytes"] = bytes.len().into();
+            entry["sha256"] = glassbox_pack::sha256_hex(&bytes).into();
+        }
+    }
+    files.insert(
+        MANIFEST_FILE.to_owned(),
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+    files.insert(path.to_owned(), bytes);
+    files
+}
+
+#[test]
+fn well_hashed_but_wrong_contents_are_refused_with_the_reason() {
+    let files = files();
+    let pack = Pack::parse_manifest(&files[MANIFEST_FILE]).unwrap();
+    let m = pack.manifest().clone();
+
+    // A token id outside the vocabulary.
+    let mut tokens = files[&m.corpus.tokens].clone();
+    tokens[2..4].copy_from_slice(&u16::MAX.to_le_bytes());
+    let error = load(&replaced(&files, &m.corpus.tokens, tokens)).unwrap_err();
+    assert!(
+        error.to_string().contains("outside the vocabulary"),
+        "{error}"
+    );
+
+    // A dictionary config that claims another width.
+    let cfg = String::from_utf8(files[&m.dictionaries[0].cfg].clone()).unwrap();
+    let cfg = cfg.replace(
+        &format!("\"d_sae\": {}", m.dictionaries[0].d_sae),
+        "\"d_sae\": 7",
+    );
+    let error = load(&replaced(&files, &m.dictionaries[0].cfg, cfg.into_bytes())).unwrap_err();
+    assert!(
+        error.to_string().contains(&m.dictionaries[0].weights),
+        "{error}"
+    );
+
+    // Labels for too few features.
+    let error = load(&replaced(
+        &files,
+        &m.features.labels,
+        b"{\"layers\": [[]]}".to_vec(),
+    ))
+    .unwrap_err();
+    assert!(error.to_string().contains("labels per block"), "{error}");
+
+    // A shard that holds another block's features.
+    let shard_path = pack.shard_path(0, 0).unwrap();
+    let mut shard: serde_json::Value = serde_json::from_slice(&files[&shard_path]).unwrap();
+    shard["layer"] = 3.into();
+    let error = load(&replaced(
+        &files,
+        &shard_path,
+        serde_json::to_vec(&shard).unwrap(),
+    ))
+    .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("expected features from 0 of block 0"),
+        "{error}"
+    );
+
+    // Not JSON at all.
+    let error = load(&replaced(&files, &m.model.config, b"{not json".to_vec())).unwrap_err();
+    assert!(error.to_string().contains(&m.model.config), "{error}");
+}
+
+#[test]
+fn manifests_of_other_versions_or_shapes_are_refused() {
+    let files = files();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&files[MANIFEST_FILE]).unwrap();
+    manifest["format_version"] = 99.into();
+    let error = Pack::parse_manifest(&serde_json::to_vec(&manifest).unwrap()).unwrap_err();
+    assert!(matches!(error, PackError::Version { .. }), "{error}");
+    assert!(error.to_string().contains("version 99"), "{error}");
+
+    let error = Pack::parse_manifest(b"[1, 2").unwrap_err();
+    assert!(matches!(error, PackError::Manifest(_)), "{error}");
+
+    let mut manifest: serde_json::Value = serde_json::from_slice(&files[MANIFEST_FILE]).unwrap();
+    manifest["files"][0]["path"] = "../../etc/passwd".into();
+    let error = Pack::parse_manifest(&serde_json::to_vec(&manifest).unwrap()).unwrap_err();
+    assert!(error.to_string().contains("not a relative path"), "{error}");
+}
