@@ -1,4 +1,4 @@
-// The start page in a real browser: it finds the WebGPU adapter and the kernel check passes.
+// The GPU page in a real browser: it finds the WebGPU adapter and the kernel check passes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDist, launchChromium, openPage, screenshot } from './harness.mjs';
@@ -16,8 +16,8 @@ after(async () => {
   await server?.close();
 });
 
-test('the start page shows the WebGPU adapter and a passing kernel check', async () => {
-  const { page, problems } = await openPage(browser, server.url);
+test('the GPU page shows the WebGPU adapter and a passing kernel check', async () => {
+  const { page, problems } = await openPage(browser, `${server.url}#/gpu`);
   const status = page.getByTestId('kernel-status');
   await status.waitFor({ timeout: 60_000 });
   await screenshot(page, 'start-page');
@@ -39,7 +39,7 @@ test('without WebGPU the page says so and why, instead of going blank', async ()
   await page.addInitScript(() => {
     Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });
   });
-  await page.goto(server.url);
+  await page.goto(`${server.url}#/gpu`);
   const status = page.getByTestId('webgpu-status');
   await status.waitFor({ timeout: 60_000 });
   await screenshot(page, 'no-webgpu');
@@ -55,6 +55,6 @@ test('an unknown link shows a helpful page with a way back', async () => {
   await screenshot(page, 'not-found');
   assert.match(await page.locator('main').textContent(), /\/no\/such\/view/);
   await page.getByRole('link', { name: 'Go to the start page' }).click();
-  await page.getByTestId('webgpu-status').waitFor({ timeout: 60_000 });
+  await page.getByRole('heading', { name: 'Look inside a language model' }).waitFor({ timeout: 60_000 });
   assert.deepEqual(problems, []);
 });

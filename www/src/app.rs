@@ -1,24 +1,93 @@
-//! The app shell: header, router and pages.
+//! The app shell: starts the engine worker and loads the pack, then routes to the pages.
 
+use std::rc::Rc;
+
+use glassbox_web::engine::client::EngineClient;
+use glassbox_web::engine::protocol::{Request, Response};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-use crate::pages::{home::Home, not_found::NotFound};
+use crate::components::theme::ThemeToggle;
+use crate::pages::{
+    feature::FeaturePage, gpu::GpuPage, home::Home, not_found::NotFound, prompt::PromptPage,
+    search::SearchPage, steer::SteerPage,
+};
 use crate::route::Route;
+use crate::state::{Engine, EngineStatus};
+
+/// Where the default pack is served, relative to the page.
+const PACK_BASE: &str = "packs/brown/";
 
 /// The root component.
 #[component]
 pub(crate) fn App() -> Html {
+    let client = use_memo((), |()| EngineClient::spawn());
+    let status = use_state(|| EngineStatus::Loading {
+        stage: "starting the engine".to_owned(),
+        loaded: 0,
+        total: 0,
+    });
+    {
+        let (client, status) = (Rc::clone(&client), status.clone());
+        use_effect_with((), move |()| {
+            let base = page_base() + PACK_BASE;
+            client.request(
+                Request::Load { base },
+                Callback::from(move |response| {
+                    status.set(match response {
+                        Response::Progress {
+                            stage,
+                            loaded,
+                            total,
+                        } => EngineStatus::Loading {
+                            stage,
+                            loaded,
+                            total,
+                        },
+                        Response::Ready(info) => EngineStatus::Ready(info),
+                        Response::Error(error) => EngineStatus::Failed(error),
+                        other => EngineStatus::Failed(format!("unexpected answer: {other:?}")),
+                    });
+                }),
+            );
+        });
+    }
+    let engine = Engine {
+        client: (*client).clone(),
+        status: (*status).clone(),
+    };
     html! {
-        <HashRouter>
-            <header class="site">
-                <h1><Link<Route> to={Route::Home}>{ "Glassbox" }</Link<Route>></h1>
-                <p>{ "Look inside a language model, in your browser, on your own GPU." }</p>
-            </header>
-            <main>
-                <Switch<Route> render={switch} />
-            </main>
-        </HashRouter>
+        <ContextProvider<Engine> context={engine}>
+            <HashRouter>
+                <header class="site">
+                    <h1><Link<Route> to={Route::Home}>{ "Glassbox" }</Link<Route>></h1>
+                    <nav aria-label="views">
+                        <Link<Route> to={Route::Prompt}>{ "Prompt" }</Link<Route>>
+                        <Link<Route> to={Route::Search}>{ "Search" }</Link<Route>>
+                        <Link<Route> to={Route::Steer}>{ "Steer" }</Link<Route>>
+                        <Link<Route> to={Route::Gpu}>{ "GPU" }</Link<Route>>
+                    </nav>
+                    <crate::components::status::StatusLine />
+                    <ThemeToggle />
+                </header>
+                <main>
+                    <Switch<Route> render={switch} />
+                </main>
+            </HashRouter>
+        </ContextProvider<Engine>>
+    }
+}
+
+/// The page's URL up to its last `/` (so the pack is found under any path it is served
+/// from), or `./` outside a browser.
+fn page_base() -> String {
+    let href = web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .unwrap_or_default();
+    let href = href.split(['#', '?']).next().unwrap_or_default();
+    match href.rfind('/') {
+        Some(i) => href[..=i].to_owned(),
+        None => "./".to_owned(),
     }
 }
 
@@ -29,6 +98,11 @@ pub(crate) fn App() -> Html {
 fn switch(route: Route) -> Html {
     match route {
         Route::Home => html! { <Home /> },
+        Route::Prompt => html! { <PromptPage /> },
+        Route::Feature { layer, index } => html! { <FeaturePage {layer} {index} /> },
+        Route::Search => html! { <SearchPage /> },
+        Route::Steer => html! { <SteerPage /> },
+        Route::Gpu => html! { <GpuPage /> },
         Route::NotFound => html! { <NotFound /> },
     }
 }

@@ -6,6 +6,7 @@ mod components;
 mod fatal;
 mod pages;
 mod route;
+mod state;
 
 fn main() {
     fatal::install_panic_hook();

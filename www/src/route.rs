@@ -1,16 +1,106 @@
-//! Every view of the app, as a URL fragment (`#/...`), so any view can be linked to.
+//! Every view of the app, as a URL fragment (`#/...`), so any view can be linked to. A
+//! view's whole state lives in its path and query.
 
+use serde::{Deserialize, Serialize};
 use yew_router::Routable;
 
 /// The app's routes. A `HashRouter` keeps them after `#`, so the page works from any
 /// static host.
 #[derive(Debug, Clone, PartialEq, Eq, Routable)]
 pub(crate) enum Route {
-    /// The start page: which engine runs here, and a check of the GPU kernels.
+    /// The start page: the pack, the engine, where to begin.
     #[at("/")]
     Home,
+    /// A prompt: tokens, predictions and features (`?text=…&pin=…`).
+    #[at("/prompt")]
+    Prompt,
+    /// One feature (`?text=…` for its activations on a prompt).
+    #[at("/feature/:layer/:index")]
+    Feature {
+        /// The block.
+        layer: usize,
+        /// The feature.
+        index: usize,
+    },
+    /// Feature search (`?q=…`).
+    #[at("/search")]
+    Search,
+    /// Steering (`?text=…&f=…&n=…&t=…&seed=…`).
+    #[at("/steer")]
+    Steer,
+    /// The GPU check.
+    #[at("/gpu")]
+    Gpu,
     /// Any link the app does not know.
     #[not_found]
     #[at("/404")]
     NotFound,
+}
+
+/// The prompt view's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PromptQuery {
+    /// The prompt.
+    #[serde(default)]
+    pub(crate) text: String,
+    /// The pinned token's position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pin: Option<usize>,
+}
+
+/// The feature view's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FeatureQuery {
+    /// A prompt to show the feature's activations on.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) text: String,
+}
+
+/// The search view's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SearchQueryParams {
+    /// The search box.
+    #[serde(default)]
+    pub(crate) q: String,
+}
+
+/// The steering view's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SteerQuery {
+    /// The prompt.
+    #[serde(default)]
+    pub(crate) text: String,
+    /// Steered features: `layer/index:c<value>` (clamp) or `layer/index:x<factor>`
+    /// (scale), comma-separated.
+    #[serde(default)]
+    pub(crate) f: String,
+    /// Tokens to generate.
+    #[serde(default = "default_tokens")]
+    pub(crate) n: usize,
+    /// Temperature, as text (0 is greedy).
+    #[serde(default = "default_temperature")]
+    pub(crate) t: String,
+    /// Sampling seed.
+    #[serde(default)]
+    pub(crate) seed: u64,
+}
+
+fn default_tokens() -> usize {
+    24
+}
+
+fn default_temperature() -> String {
+    "0".to_owned()
+}
+
+impl Default for SteerQuery {
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            f: String::new(),
+            n: default_tokens(),
+            t: default_temperature(),
+            seed: 0,
+        }
+    }
 }

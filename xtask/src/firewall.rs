@@ -22,6 +22,10 @@ const RULES: &[(&str, &[&str])] = &[
         &["wgpu", "web-sys", "yew", "yew-router", "gloo"],
     ),
     (
+        "glassbox-lab",
+        &["wgpu", "web-sys", "yew", "yew-router", "gloo"],
+    ),
+    (
         "glassbox-circuits",
         &["wgpu", "web-sys", "yew", "yew-router", "gloo"],
     ),

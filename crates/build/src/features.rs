@@ -457,5 +457,6 @@ pub fn label_entry(record: &FeatureRecord) -> LabelEntry {
         record.label.clone(),
         record.frequency,
         record.profile.tag.as_ref().map(|t| t.key.clone()),
+        record.profile.tokens.iter().take(3).map(|t| t.0).collect(),
     )
 }

@@ -108,7 +108,7 @@ pub fn train(config: &TranscoderConfig, data: &Activations) -> Result<Dictionary
         ));
     }
     let mut rng = SplitMix64::new(config.seed);
-    let (w_enc, w_dec) = initial_weights(config, data, &mut rng)?;
+    let (w_enc, w_dec) = initial_weights(d, config.d_sae, &mut rng)?;
     let w_enc = Var::from_tensor(&w_enc)?;
     let w_dec = Var::from_tensor(&w_dec)?;
     let b_enc = Var::from_tensor(&Tensor::zeros(config.d_sae, DType::F32, &Device::Cpu)?)?;
@@ -231,34 +231,13 @@ fn finished(config: &TranscoderConfig, d: usize, params: &Params<'_>) -> Diction
 }
 
 /// The starting `W_enc` and `W_dec`: decoder rows of unit norm in random directions, the
-/// encoder their transpose (each feature first reads the direction it writes), scaled so
-/// that the first predictions are as large as the targets' spread.
-fn initial_weights(
-    config: &TranscoderConfig,
-    data: &Activations,
-    rng: &mut SplitMix64,
-) -> Result<(Tensor, Tensor)> {
-    let (rows, d) = data.input.dims2()?;
-    let raw: Vec<f32> = (0..config.d_sae * d)
-        .map(|_| rng.next_normal() as f32)
-        .collect();
-    let w_dec = unit_rows(&Tensor::from_vec(raw, (config.d_sae, d), &Device::Cpu)?)?;
-    let w_enc = w_dec.t()?.contiguous()?;
-    let sample = data.input.narrow(0, 0, rows.min(4096))?;
-    let pre = sample.matmul(&w_enc)?.relu()?;
-    let (mask, _) = top_k_mask(&pre, config.k, None)?;
-    let predicted = (pre * mask)?.matmul(&w_dec)?;
-    let target = data.target.narrow(0, 0, rows.min(4096))?;
-    let mean_norm = |t: &Tensor| -> Result<f32> {
-        Ok(t.sqr()?
-            .sum_keepdim(1)?
-            .sqrt()?
-            .mean_all()?
-            .to_scalar::<f32>()?)
-    };
-    let spread = mean_norm(&target.broadcast_sub(&target.mean_keepdim(0)?)?)?;
-    let size = mean_norm(&predicted)?;
-    Ok(((w_enc * f64::from(spread / size.max(1e-12)))?, w_dec))
+/// encoder their transpose over `sqrt(d)`, so each feature first reads the direction it
+/// writes.
+fn initial_weights(d: usize, d_sae: usize, rng: &mut SplitMix64) -> Result<(Tensor, Tensor)> {
+    let raw: Vec<f32> = (0..d_sae * d).map(|_| rng.next_normal() as f32).collect();
+    let w_dec = unit_rows(&Tensor::from_vec(raw, (d_sae, d), &Device::Cpu)?)?;
+    let w_enc = (w_dec.t()?.contiguous()? * (1.0 / (d as f64).sqrt()))?;
+    Ok((w_enc, w_dec))
 }
 
 /// When in training (as fractions of the steps) features that have not fired for a long
@@ -483,7 +462,19 @@ mod tests {
             n_inner: Some(32),
             activation_function: glassbox_model::Activation::GeluTanh,
         };
-        let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, 3).unwrap()).unwrap();
+        // GPT-2's initialisation makes a fresh MLP's output tiny; scale it up to the size
+        // a trained MLP writes.
+        let weights = Gpt2Weights::init(&config, 3)
+            .unwrap()
+            .try_map(|name, t| {
+                if name.ends_with("mlp.c_proj.weight") {
+                    Ok((t * 30.0)?)
+                } else {
+                    Ok(t.clone())
+                }
+            })
+            .unwrap();
+        let model = Gpt2::new(config.clone(), weights).unwrap();
         let mut rng = SplitMix64::new(5);
         let tokens: Vec<u32> = (0..2048).map(|_| (rng.next_u64() % 50) as u32).collect();
         let data = collect(&model, &tokens[..1536], 32, 0).unwrap();

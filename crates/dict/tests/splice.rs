@@ -10,11 +10,9 @@ use glassbox_dict::{Architecture, DictConfig, DictMetadata, Dictionary, splice, 
 use glassbox_model::{Gpt2, HookPoint, Hooks, Norm};
 
 fn model() -> Gpt2 {
-    let folder =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/tiny");
     Gpt2::load(
-        &std::fs::read_to_string(folder.join("config.json")).unwrap(),
-        &std::fs::read(folder.join("model.safetensors")).unwrap(),
+        include_str!("../../model/tests/fixtures/tiny/config.json"),
+        include_bytes!("../../model/tests/fixtures/tiny/model.safetensors"),
     )
     .unwrap()
 }

@@ -124,9 +124,10 @@ pub struct FeatureShard {
     pub features: Vec<FeatureRecord>,
 }
 
-/// A feature's entry in the search index: `[label, frequency, best tag]`.
+/// A feature's entry in the search index: `[label, frequency, best tag, commonest
+/// tokens]` (up to three token ids, commonest first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LabelEntry(pub String, pub f32, pub Option<String>);
+pub struct LabelEntry(pub String, pub f32, pub Option<String>, pub Vec<u32>);
 
 /// Every feature's label, for search without fetching shards: `layers[l][i]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! The committed default pack (`www/packs/brown`): it loads, its references point where
 //! they should, its stored activations are what the model computes live, and a corrupted
 //! copy of each kind of file is refused with an error naming the file.
+#![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
 
 use std::collections::BTreeMap;

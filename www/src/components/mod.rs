@@ -1,3 +1,7 @@
-//! Reusable pieces of the interface.
+//! Parts shared by the pages.
 
+pub(crate) mod copy_link;
 pub(crate) mod gpu_check;
+pub(crate) mod plots;
+pub(crate) mod status;
+pub(crate) mod theme;

@@ -1,22 +1,42 @@
 //! The start page.
 
 use yew::prelude::*;
+use yew_router::prelude::*;
 
-use crate::components::gpu_check::GpuCheck;
+use crate::pages::prompt::EXAMPLE_PROMPT;
+use crate::route::{PromptQuery, Route, SearchQueryParams};
+use crate::state::Engine;
 
-/// The start page: what Glassbox is, and whether this browser's GPU can run it.
+/// The start page: what Glassbox is, the loaded pack, and where to begin.
 #[component]
 pub(crate) fn Home() -> Html {
+    let engine = use_context::<Engine>();
+    let info = engine.as_ref().and_then(Engine::info).cloned();
     html! {
         <>
             <section class="panel">
-                <h2>{ "What this is" }</h2>
+                <h2>{ "Look inside a language model" }</h2>
                 <p>
-                    { "Glassbox runs a small language model and its feature dictionary right here, on this computer's GPU through WebGPU, with no server. " }
-                    { "This first page checks that the GPU path works: it multiplies random matrices on the GPU and compares every entry with the same product computed on the CPU." }
+                    { "Glassbox runs a small language model and a feature dictionary for each of its layers right here in your browser, with no server. " }
+                    { "A transcoder splits each MLP into thousands of sparse features a person can read; each feature is labelled from the parts of speech of the words it fires on, with the evidence shown." }
                 </p>
+                { for info.map(|i| html! {
+                    <p class="muted" id="pack-info">{ format!("Pack “{}”: {} {} blocks, {} features in all.", i.name, i.description, i.n_layer, i.d_sae.iter().sum::<usize>()) }</p>
+                }) }
             </section>
-            <GpuCheck />
+            <section class="panel">
+                <h2>{ "Start here" }</h2>
+                <ul>
+                    <li><Link<Route, PromptQuery> to={Route::Prompt} query={Some(PromptQuery { text: EXAMPLE_PROMPT.to_owned(), pin: None })}>{ "Type a prompt" }</Link<Route, PromptQuery>>
+                        { " — see its tokens, the model's next-token guesses and the features active at each token." }</li>
+                    <li><Link<Route, SearchQueryParams> to={Route::Search} query={Some(SearchQueryParams { q: "NNS".to_owned() })}>{ "Search features" }</Link<Route, SearchQueryParams>>
+                        { " by label, part of speech, token or text." }</li>
+                    <li><Link<Route> to={Route::Steer}>{ "Steer the model" }</Link<Route>>
+                        { " — clamp or ablate features and compare the text it writes." }</li>
+                    <li><Link<Route> to={Route::Gpu}>{ "Check your GPU" }</Link<Route>></li>
+                </ul>
+                <p class="muted">{ "Every view's state is in its link: copy it, and anyone who opens it sees the same view, recomputed in their browser." }</p>
+            </section>
         </>
     }
 }

@@ -1,0 +1,74 @@
+//! The loaded pack, ready to answer requests.
+
+use std::sync::Arc;
+
+use glassbox_dict::Dictionary;
+use glassbox_model::{Gpt2, Tokenizer};
+use glassbox_pack::{Corpus, LabelIndex, Manifest};
+
+use crate::error::{LabError, Result};
+
+/// A model, its tokenizer, one dictionary per block, the corpus and the feature labels.
+#[derive(Debug)]
+pub struct Lab {
+    /// The manifest the pack was loaded from.
+    pub manifest: Manifest,
+    /// The model.
+    pub model: Gpt2,
+    /// Its tokenizer.
+    pub tokenizer: Tokenizer,
+    /// One dictionary per block, in block order.
+    pub dictionaries: Vec<Arc<Dictionary>>,
+    /// The corpus that feature examples point into.
+    pub corpus: Corpus,
+    /// Every feature's label.
+    pub labels: LabelIndex,
+}
+
+impl Lab {
+    /// Block `layer`'s dictionary, or an error naming the blocks there are.
+    pub fn dictionary(&self, layer: usize) -> Result<&Arc<Dictionary>> {
+        self.dictionaries.get(layer).ok_or_else(|| {
+            LabError::Request(format!(
+                "there is no block {layer}: the model has {}",
+                self.dictionaries.len()
+            ))
+        })
+    }
+
+    /// Checks that feature `feature` of block `layer` exists.
+    pub fn check_feature(&self, layer: usize, feature: usize) -> Result<()> {
+        let d_sae = self.dictionary(layer)?.config.d_sae;
+        if feature >= d_sae {
+            return Err(LabError::Request(format!(
+                "block {layer} has features 0 to {}, not {feature}",
+                d_sae - 1
+            )));
+        }
+        Ok(())
+    }
+
+    /// A feature's label.
+    #[must_use]
+    pub fn label(&self, layer: usize, feature: usize) -> &str {
+        self.labels
+            .layers
+            .get(layer)
+            .and_then(|l| l.get(feature))
+            .map_or("", |entry| entry.0.as_str())
+    }
+
+    /// How a token id reads (e.g. " of"); the id in brackets if it cannot be decoded.
+    #[must_use]
+    pub fn token_text(&self, id: u32) -> String {
+        self.tokenizer
+            .token_text(id)
+            .unwrap_or_else(|_| format!("[{id}]"))
+    }
+
+    /// The most tokens a prompt may have: the model's context.
+    #[must_use]
+    pub fn max_tokens(&self) -> usize {
+        self.model.config().n_positions
+    }
+}

@@ -1,0 +1,18 @@
+//! What the playground computes on a loaded pack, independent of where it runs (a web
+//! worker, a test, the command line): the analysis of a prompt (tokens, predictions, each
+//! token's strongest features), a corpus example's per-token activations, feature search,
+//! and steering with transcoder features.
+
+mod analyze;
+mod error;
+mod examples;
+mod lab;
+mod search;
+mod steer;
+
+pub use analyze::{ActiveFeature, Prediction, PromptAnalysis, TokenView};
+pub use error::{LabError, Result};
+pub use examples::ExampleActivations;
+pub use lab::Lab;
+pub use search::{SearchHit, SearchQuery};
+pub use steer::{FeatureSteer, MAX_STEER_TOKENS, SteerMode, SteerRequest, SteerResult};

@@ -1,0 +1,260 @@
+//! The lab's answers on the committed default pack, checked against the model run by
+//! hand and against the pack's own stored numbers.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use glassbox_lab::{FeatureSteer, Lab, SearchQuery, SteerMode, SteerRequest};
+use glassbox_model::{HookPoint, Hooks, Norm};
+use glassbox_pack::dir;
+
+fn lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
+        let loaded = dir::load(&root).unwrap();
+        Lab {
+            manifest: loaded.pack.manifest().clone(),
+            model: loaded.model,
+            tokenizer: loaded.tokenizer,
+            dictionaries: loaded.dictionaries.into_iter().map(Arc::new).collect(),
+            corpus: loaded.corpus,
+            labels: loaded.labels,
+        }
+    })
+}
+
+const PROMPT: &str = "The jury said that the city of Atlanta";
+
+#[test]
+fn a_prompt_is_tokenized_predicted_and_decomposed_into_features() {
+    let lab = lab();
+    let analysis = lab.analyze(PROMPT, 10, 5).unwrap();
+    let joined: String = analysis.tokens.iter().map(|t| t.text.as_str()).collect();
+    assert_eq!(joined, PROMPT);
+    let p: Vec<f32> = analysis.predictions.iter().map(|p| p.probability).collect();
+    assert_eq!(p.len(), 10);
+    assert!(p.windows(2).all(|w| w[0] >= w[1]));
+    assert!(p.iter().sum::<f32>() <= 1.0 + 1e-5 && p[0] > 0.0);
+    assert_eq!(analysis.features.len(), analysis.tokens.len());
+    for (position, per_layer) in analysis.features.iter().enumerate() {
+        assert_eq!(per_layer.len(), lab.dictionaries.len());
+        for (layer, features) in per_layer.iter().enumerate() {
+            assert!(!features.is_empty() && features.len() <= 5);
+            assert!(
+                features
+                    .windows(2)
+                    .all(|w| w[0].activation >= w[1].activation)
+            );
+            // The strongest feature's activation is what the feature computes on its own.
+            let top = &features[0];
+            assert_eq!(top.layer, layer);
+            let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
+            let alone = lab.feature_activations(&ids, layer, top.feature).unwrap();
+            assert!((alone[position] - top.activation).abs() < 1e-4);
+        }
+    }
+}
+
+#[test]
+fn prompts_the_model_cannot_read_are_refused_with_the_reason() {
+    let lab = lab();
+    let long = "word ".repeat(400);
+    let error = lab.analyze(&long, 5, 5).unwrap_err().to_string();
+    assert!(error.contains("at most 128"), "{error}");
+    let error = lab.analyze("", 5, 5).unwrap_err().to_string();
+    assert!(error.contains("empty"), "{error}");
+    let error = lab
+        .feature_activations(&[1, 2], 9, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no block 9"), "{error}");
+    let error = lab.example(0, 0, 100_000, 0, 5).unwrap_err().to_string();
+    assert!(error.contains("no token"), "{error}");
+}
+
+#[test]
+fn a_corpus_example_recomputes_to_its_stored_activation() {
+    let lab = lab();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
+    let pack =
+        glassbox_pack::Pack::parse_manifest(&std::fs::read(root.join("manifest.json")).unwrap())
+            .unwrap();
+    let shard = dir::load_shard(&root, &pack, 2, 5).unwrap();
+    let record = shard.features.iter().find(|r| !r.top.is_empty()).unwrap();
+    let stored = record.top[0];
+    let example = lab
+        .example(2, record.index, stored.document(), stored.position(), 8)
+        .unwrap();
+    assert!(example.tokens.len() <= 17);
+    assert_eq!(example.tokens.len(), example.activations.len());
+    let live = example.activations[example.at];
+    assert!(
+        (live - stored.activation()).abs() < 2e-3,
+        "{live} vs {stored:?}"
+    );
+}
+
+#[test]
+fn search_finds_features_by_label_tag_token_and_text() {
+    let lab = lab();
+    let tags = lab.tags();
+    assert!(!tags.is_empty());
+    let tag = tags.iter().find(|t| *t == "NN").unwrap_or(&tags[0]).clone();
+    assert_eq!(
+        SearchQuery::parse(&tag, &tags),
+        SearchQuery::Tag(tag.clone())
+    );
+    let hits = lab.search(&SearchQuery::Tag(tag.clone()), 1000).unwrap();
+    assert!(!hits.is_empty());
+    for hit in &hits {
+        assert_eq!(
+            lab.labels.layers[hit.layer][hit.feature].2.as_deref(),
+            Some(tag.as_str())
+        );
+    }
+    assert!(hits.windows(2).all(|w| w[0].frequency >= w[1].frequency));
+
+    let word = hits[0]
+        .label
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_lowercase();
+    let by_label = lab.search(&SearchQuery::Label(word.clone()), 50).unwrap();
+    assert!(
+        by_label
+            .iter()
+            .all(|h| h.label.to_lowercase().contains(&word))
+    );
+    assert!(!by_label.is_empty());
+
+    let of = lab.tokenizer.encode_ids(" of").unwrap();
+    let by_token = lab
+        .search(&SearchQuery::parse("token:\" of\"", &tags), 50)
+        .unwrap();
+    assert!(!by_token.is_empty());
+    for hit in &by_token {
+        assert!(lab.labels.layers[hit.layer][hit.feature].3.contains(&of[0]));
+    }
+
+    let by_text = lab
+        .search(&SearchQuery::Text(PROMPT.to_owned()), 10)
+        .unwrap();
+    assert_eq!(by_text.len(), 10);
+    assert!(
+        by_text
+            .windows(2)
+            .all(|w| w[0].activation >= w[1].activation)
+    );
+    let analysis = lab.analyze(PROMPT, 0, usize::MAX).unwrap();
+    let strongest = analysis
+        .features
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|f| f.activation)
+        .fold(0.0_f32, f32::max);
+    assert!((by_text[0].activation - strongest).abs() < 1e-6);
+}
+
+fn request(features: Vec<FeatureSteer>) -> SteerRequest {
+    SteerRequest {
+        prompt: PROMPT.to_owned(),
+        features,
+        max_tokens: 12,
+        temperature: 0.8,
+        seed: 7,
+    }
+}
+
+#[test]
+fn steering_writes_exactly_the_decoder_direction_and_is_reproducible() {
+    let lab = lab();
+    let ids = lab.prompt_ids(PROMPT).unwrap();
+    let (layer, feature, value) = (1, 3, 20.0_f32);
+    let steer = [FeatureSteer {
+        layer,
+        feature,
+        mode: SteerMode::Clamp(value),
+    }];
+    let out = HookPoint::MlpOut(layer);
+    let input = HookPoint::LnNormalized(layer, Norm::Ln2);
+    let mut clean = Hooks::none().cache(out).cache(input);
+    lab.model.forward_ids(&ids, &mut clean).unwrap();
+    let clean = clean.take_cache();
+    let mut steered = lab.steering_hooks(&steer).unwrap().cache(out);
+    lab.model.forward_ids(&ids, &mut steered).unwrap();
+    let steered = steered.take_cache();
+    let dictionary = &lab.dictionaries[layer];
+    let old: Vec<f32> = dictionary
+        .encode(&clean[&input].squeeze(0).unwrap())
+        .unwrap()
+        .narrow(1, feature, 1)
+        .unwrap()
+        .squeeze(1)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let direction: Vec<f32> = dictionary.w_dec.get(feature).unwrap().to_vec1().unwrap();
+    let change: Vec<Vec<f32>> = (&steered[&out] - &clean[&out])
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec2()
+        .unwrap();
+    for (position, row) in change.iter().enumerate() {
+        for (d, v) in row.iter().enumerate() {
+            let expected = (value - old[position]) * direction[d];
+            assert!(
+                (v - expected).abs() < 1e-3,
+                "position {position}: {v} vs {expected}"
+            );
+        }
+    }
+
+    let result = lab.steer(&request(steer.to_vec())).unwrap();
+    assert_eq!(result, lab.steer(&request(steer.to_vec())).unwrap());
+    assert!(result.raised[0].1 > 0.0 && result.lowered[0].1 < 0.0);
+    // Scaling by one changes nothing.
+    let identity = lab
+        .steer(&request(vec![FeatureSteer {
+            layer,
+            feature,
+            mode: SteerMode::Scale(1.0),
+        }]))
+        .unwrap();
+    assert_eq!(identity.steered, identity.baseline);
+    assert!(identity.raised[0].1.abs() < 1e-3);
+}
+
+#[test]
+fn impossible_steering_is_refused() {
+    let lab = lab();
+    let bad_feature = FeatureSteer {
+        layer: 0,
+        feature: 1_000_000,
+        mode: SteerMode::Scale(0.0),
+    };
+    let error = lab
+        .steer(&request(vec![bad_feature]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("features 0 to"), "{error}");
+    let nan = FeatureSteer {
+        layer: 0,
+        feature: 0,
+        mode: SteerMode::Clamp(f32::NAN),
+    };
+    assert!(lab.steer(&request(vec![nan])).is_err());
+    let mut too_long = request(Vec::new());
+    too_long.max_tokens = 10_000;
+    assert!(
+        lab.steer(&too_long)
+            .unwrap_err()
+            .to_string()
+            .contains("generate 1 to")
+    );
+}

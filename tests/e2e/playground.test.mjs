@@ -1,0 +1,151 @@
+// The playground in a real browser against the release build and the committed default
+// pack: load, prompt, feature, search, steer, malformed links, the CPU path without
+// WebGPU, and a second visit served from the browser's cache with the network cut.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDist, launchChromium, openPage, screenshot } from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await serveDist();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+const LOAD_TIMEOUT = 180_000;
+
+/** Bytes of every response the page (and its worker) received. */
+function countBytes(page) {
+  const counted = { bytes: 0 };
+  page.on('requestfinished', async (request) => {
+    const sizes = await request.sizes().catch(() => null);
+    if (sizes) counted.bytes += sizes.responseBodySize;
+  });
+  return counted;
+}
+
+test('a prompt shows its tokens, predictions and features, and follows typing', async () => {
+  const started = Date.now();
+  const { page, problems } = await openPage(browser, `${server.url}#/prompt?text=The%20jury%20said%20that%20the`);
+  const counted = countBytes(page);
+  await page.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
+  const firstFeaturesMs = Date.now() - started;
+  console.log(`# navigation to first features shown: ${firstFeaturesMs} ms; ${counted.bytes} bytes fetched`);
+  await screenshot(page, 'prompt');
+  assert.equal(await page.locator('#predictions tbody tr').count(), 10);
+  assert.equal(await page.locator('#tokens .token').count(), 5);
+  assert.match(await page.locator('#engine-status').textContent(), /CPU in a web worker/);
+  // Typing more text re-analyses it.
+  await page.locator('#prompt').fill('The jury said that the city of Atlanta');
+  await page.waitForFunction(() => document.querySelectorAll('#tokens .token').length === 9, null, { timeout: 60_000 });
+  assert.match(page.url(), /Atlanta/);
+  // Pinning a token shows its features.
+  await page.locator('#tokens .token').nth(1).click();
+  await page.waitForFunction(() => /token 1\)/.test(document.querySelector('#features')?.parentElement?.textContent ?? ''), null, { timeout: 30_000 });
+  assert.match(page.url(), /pin=1/);
+  assert.deepEqual(problems, []);
+});
+
+test('a feature link opens the feature with its evidence and live examples', async () => {
+  const { page, problems } = await openPage(browser, `${server.url}#/feature/1/5`);
+  await page.locator('#feature-label').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await page.locator('#feature-title').textContent(), 'Feature 1/5');
+  assert.ok((await page.locator('#feature-label').textContent()).length > 3);
+  assert.equal(await page.locator('svg.histogram rect').count(), 24);
+  // Examples are recomputed in the browser: shaded tokens appear.
+  await page.locator('#top-examples .shaded').first().waitFor({ timeout: 60_000 });
+  await page.locator('#on-prompt .shaded').waitFor({ timeout: 60_000 });
+  await screenshot(page, 'feature');
+  assert.ok(await page.locator('#logits li').count() >= 2);
+  assert.deepEqual(problems, []);
+});
+
+test('search finds features by tag, by label and by text', async () => {
+  const { page, problems } = await openPage(browser, `${server.url}#/search?q=NNS`);
+  await page.locator('#hits li').first().waitFor({ timeout: LOAD_TIMEOUT });
+  await screenshot(page, 'search-tag');
+  const labels = await page.locator('#hits .label').allTextContents();
+  assert.ok(labels.length > 0);
+  await page.locator('#search').fill('text: the jury said');
+  await page.locator('#search').press('Enter');
+  await page.waitForFunction(() => /fire on/.test(document.querySelector('main')?.textContent ?? ''), null, { timeout: 60_000 });
+  await page.locator('#hits li').first().waitFor({ timeout: 60_000 });
+  assert.match(await page.locator('#hits').textContent(), /activation/);
+  await page.locator('#hits a').first().click();
+  await page.locator('#feature-label').waitFor({ timeout: 60_000 });
+  assert.deepEqual(problems, []);
+});
+
+test('steering changes the continuation and the link reproduces it', async () => {
+  const link = `${server.url}#/steer?text=The%20jury%20said&f=${encodeURIComponent(process.env.GLASSBOX_STEER_FEATURE ?? '1/5:c60')}&n=12&t=0.8&seed=3`;
+  const { page, problems } = await openPage(browser, link);
+  await page.locator('#steered').waitFor({ timeout: LOAD_TIMEOUT });
+  await screenshot(page, 'steer');
+  const steered = await page.locator('#steered').textContent();
+  const baseline = await page.locator('#baseline').textContent();
+  assert.notEqual(steered, baseline);
+  // The same link in a fresh page gives the same text.
+  const again = await openPage(browser, link);
+  await again.page.locator('#steered').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await again.page.locator('#steered').textContent(), steered);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(again.problems, []);
+});
+
+test('malformed links get a helpful page, never a blank one', async () => {
+  const { page, problems } = await openPage(browser, `${server.url}#/feature/abc/1`);
+  await page.getByRole('heading', { name: 'No such view' }).waitFor({ timeout: 30_000 });
+  await page.goto(`${server.url}#/feature/0/999999`);
+  await page.locator('#feature-error').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#feature-error').textContent(), /feature 999999/);
+  await page.goto(`${server.url}#/steer?f=not-a-feature`);
+  await page.locator('#steer-problem').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#steer-problem').textContent(), /not-a-feature/);
+  const long = 'word '.repeat(300);
+  await page.goto(`${server.url}#/prompt?text=${encodeURIComponent(long)}`);
+  await page.locator('#prompt-error').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#prompt-error').textContent(), /at most 128/);
+  await screenshot(page, 'malformed');
+  assert.deepEqual(problems, []);
+});
+
+test('without WebGPU the playground runs on the CPU engine', async () => {
+  const { page, problems } = await openPage(browser, 'about:blank');
+  await page.addInitScript(() => {
+    Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });
+  });
+  await page.goto(`${server.url}#/prompt?text=In%20the%20morning`);
+  await page.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
+  await page.goto(`${server.url}#/gpu`);
+  await page.getByTestId('webgpu-status').waitFor({ timeout: 60_000 });
+  assert.equal(await page.getByTestId('webgpu-status').textContent(), 'WebGPU is not available');
+  await screenshot(page, 'cpu-fallback');
+  assert.deepEqual(problems, []);
+});
+
+test('a second visit loads the pack from the browser cache with the network cut', async () => {
+  const context = await browser.newContext();
+  const first = await context.newPage();
+  await first.goto(`${server.url}#/`);
+  await first.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  await first.close();
+  const second = await context.newPage();
+  const fetched = [];
+  // Pack files may not be fetched again; the manifest may, and here fails as if offline.
+  await second.route('**/packs/**', (route) => {
+    fetched.push(route.request().url());
+    return route.abort('internetdisconnected');
+  });
+  await second.goto(`${server.url}#/`);
+  await second.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await second.locator('#engine-status').textContent(), /from this browser's cache/);
+  assert.ok(fetched.every((url) => url.endsWith('manifest.json')), fetched.join(', '));
+  await screenshot(second, 'cached-visit');
+  await context.close();
+});

@@ -1,0 +1,90 @@
+//! The page's side of the engine: spawns the worker and routes each answer to the
+//! component that asked.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use gloo_worker::{Spawnable, WorkerBridge};
+use yew::Callback;
+
+use super::protocol::{Envelope, Request, Response};
+use super::worker::EngineWorker;
+
+/// The worker script trunk builds next to the page (`data-loader-shim`).
+const WORKER_LOADER: &str = "./glassbox-worker_loader.js";
+
+/// After this long without an answer, a request is reported as failed.
+const ANSWER_TIMEOUT_MS: u32 = 180_000;
+
+type Waiters = Rc<RefCell<HashMap<u64, Callback<Response>>>>;
+
+/// A running engine worker.
+pub struct EngineClient {
+    bridge: WorkerBridge<EngineWorker>,
+    next_id: Cell<u64>,
+    waiters: Waiters,
+}
+
+impl std::fmt::Debug for EngineClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineClient")
+            .field("pending", &self.waiters.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineClient {
+    /// Starts the worker.
+    #[must_use]
+    pub fn spawn() -> Rc<Self> {
+        let waiters: Waiters = Rc::new(RefCell::new(HashMap::new()));
+        let routed = Rc::clone(&waiters);
+        let bridge = EngineWorker::spawner()
+            .callback(move |envelope: Envelope<Response>| {
+                let last = !matches!(envelope.body, Response::Progress { .. });
+                let waiter = if last {
+                    routed.borrow_mut().remove(&envelope.id)
+                } else {
+                    routed.borrow().get(&envelope.id).cloned()
+                };
+                // The borrow is released before the callback, which may send a request.
+                if let Some(callback) = waiter {
+                    callback.emit(envelope.body);
+                }
+            })
+            .spawn_with_loader(WORKER_LOADER);
+        Rc::new(Self {
+            bridge,
+            next_id: Cell::new(1),
+            waiters,
+        })
+    }
+
+    /// Sends `body`; `answer` gets the reply (and, for a load, each progress report).
+    /// Returns the request's number, for [`Self::forget`].
+    pub fn request(&self, body: Request, answer: Callback<Response>) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.waiters.borrow_mut().insert(id, answer);
+        self.bridge.send(Envelope { id, body });
+        let waiters = Rc::clone(&self.waiters);
+        gloo_timers::callback::Timeout::new(ANSWER_TIMEOUT_MS, move || {
+            let waiter = waiters.borrow_mut().remove(&id);
+            if let Some(callback) = waiter {
+                callback.emit(Response::Error(
+                    "the engine did not answer within three minutes; reloading the page \
+                     restarts it"
+                        .to_owned(),
+                ));
+            }
+        })
+        .forget();
+        id
+    }
+
+    /// Drops the answer to request `id` when it comes (the asker moved on).
+    pub fn forget(&self, id: u64) {
+        self.waiters.borrow_mut().remove(&id);
+    }
+}

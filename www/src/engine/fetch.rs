@@ -1,0 +1,121 @@
+//! Fetching pack files from a worker, through the browser's Cache API when it has them:
+//! cached files are keyed by their SHA-256, so a cached copy is never stale, and each is
+//! checked against the manifest before use.
+
+use glassbox_pack::Pack;
+use js_sys::Uint8Array;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, Response, WorkerGlobalScope};
+
+/// The cache the pack files live in.
+const CACHE_NAME: &str = "glassbox-packs-v1";
+
+fn scope() -> Result<WorkerGlobalScope, String> {
+    js_sys::global()
+        .dyn_into::<WorkerGlobalScope>()
+        .map_err(|_| "the engine must run in a web worker".to_owned())
+}
+
+fn describe(error: &JsValue) -> String {
+    error
+        .as_string()
+        .or_else(|| {
+            error
+                .dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{error:?}"))
+}
+
+/// Opens the pack cache; `None` where the browser offers none (e.g. a private window).
+pub(super) async fn open_cache() -> Option<Cache> {
+    let caches = scope().ok()?.caches().ok()?;
+    let cache = JsFuture::from(caches.open(CACHE_NAME)).await.ok()?;
+    cache.dyn_into::<Cache>().ok()
+}
+
+async fn response_bytes(response: Response) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(response.array_buffer().map_err(|e| describe(&e))?)
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// Fetches `url` from the network.
+pub(super) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let response = JsFuture::from(scope()?.fetch_with_str(url))
+        .await
+        .map_err(|e| format!("{url}: the network request failed ({})", describe(&e)))?;
+    let response: Response = response
+        .dyn_into()
+        .map_err(|_| format!("{url}: not a response"))?;
+    if !response.ok() {
+        return Err(format!("{url}: the server answered {}", response.status()));
+    }
+    response_bytes(response).await
+}
+
+/// The cached copy under `key`, if any.
+pub(super) async fn cached(cache: &Cache, key: &str) -> Option<Vec<u8>> {
+    let found = JsFuture::from(cache.match_with_str(key)).await.ok()?;
+    let response = found.dyn_into::<Response>().ok()?;
+    response_bytes(response).await.ok()
+}
+
+/// Stores `bytes` under `key` (failures only cost a refetch next time).
+pub(super) async fn store(cache: &Cache, key: &str, bytes: &[u8]) {
+    let mut copy = bytes.to_vec();
+    if let Ok(response) = Response::new_with_opt_u8_array(Some(&mut copy)) {
+        let _ = JsFuture::from(cache.put_with_str(key, &response)).await;
+    }
+}
+
+/// Removes the entry under `key`.
+pub(super) async fn forget(cache: &Cache, key: &str) {
+    let _ = JsFuture::from(cache.delete_with_str(key)).await;
+}
+
+/// The manifest at `base`: from the network, else (offline) the last one cached.
+pub(super) async fn manifest(cache: Option<&Cache>, base: &str) -> Result<Vec<u8>, String> {
+    let url = format!("{base}manifest.json");
+    match fetch_bytes(&url).await {
+        Ok(bytes) => {
+            if let Some(cache) = cache {
+                store(cache, &url, &bytes).await;
+            }
+            Ok(bytes)
+        }
+        Err(error) => match cache {
+            Some(cache) => cached(cache, &url).await.ok_or(error),
+            None => Err(error),
+        },
+    }
+}
+
+/// A pack file's bytes, checked against the manifest: from the cache when a good copy is
+/// there (second result `true`), else from the network (and then cached).
+pub(super) async fn pack_file(
+    cache: Option<&Cache>,
+    base: &str,
+    pack: &Pack,
+    path: &str,
+) -> Result<(Vec<u8>, bool), String> {
+    let entry = pack.entry(path).map_err(|e| e.to_string())?;
+    let url = format!("{base}{path}");
+    let key = format!("{url}?sha256={}", entry.sha256);
+    if let Some(cache) = cache
+        && let Some(bytes) = cached(cache, &key).await
+    {
+        if pack.verify(path, &bytes).is_ok() {
+            return Ok((bytes, true));
+        }
+        forget(cache, &key).await;
+    }
+    let bytes = fetch_bytes(&url).await?;
+    pack.verify(path, &bytes).map_err(|e| e.to_string())?;
+    if let Some(cache) = cache {
+        store(cache, &key, &bytes).await;
+    }
+    Ok((bytes, false))
+}

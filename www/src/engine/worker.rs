@@ -1,0 +1,368 @@
+//! The engine worker: loads the pack (from the browser's cache when it can) and answers
+//! the page's requests with the CPU engine, off the page's thread, so the page stays
+//! responsive while the model runs.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use glassbox_lab::Lab;
+use glassbox_pack::{FeatureShard, Pack};
+use gloo_worker::{HandlerId, Worker, WorkerScope};
+
+use super::fetch;
+use super::protocol::{Envelope, FeatureView, PackInfo, Request, Response};
+
+/// Tokens each side of an example's token that the feature view shows.
+const EXAMPLE_CONTEXT: usize = 12;
+
+/// A loaded pack, ready to answer.
+pub struct Loaded {
+    lab: Lab,
+    pack: Pack,
+    base: String,
+    info: PackInfo,
+}
+
+enum State {
+    Idle,
+    Loading,
+    Ready(Box<Loaded>),
+    Failed(String),
+}
+
+/// What the worker tells itself when asynchronous work ends.
+pub enum Message {
+    /// The pack finished loading, or failed to.
+    Loaded(Result<Box<Loaded>, String>),
+    /// A feature shard arrived (or failed to) for a waiting request.
+    Shard {
+        /// Who asked.
+        who: HandlerId,
+        /// What they asked.
+        request: Envelope<Request>,
+        /// The shard's path.
+        path: String,
+        /// The shard.
+        shard: Result<FeatureShard, String>,
+    },
+}
+
+/// The worker's state: the pack, fetched shards, and requests waiting for the pack.
+pub struct EngineWorker {
+    state: State,
+    loaders: Vec<(HandlerId, u64)>,
+    waiting: Vec<(HandlerId, Envelope<Request>)>,
+    shards: HashMap<String, Rc<FeatureShard>>,
+}
+
+impl Worker for EngineWorker {
+    type Message = Message;
+    type Input = Envelope<Request>;
+    type Output = Envelope<Response>;
+
+    fn create(_scope: &WorkerScope<Self>) -> Self {
+        Self {
+            state: State::Idle,
+            loaders: Vec::new(),
+            waiting: Vec::new(),
+            shards: HashMap::new(),
+        }
+    }
+
+    fn update(&mut self, scope: &WorkerScope<Self>, message: Self::Message) {
+        match message {
+            Message::Loaded(result) => {
+                let reply = match &result {
+                    Ok(loaded) => Response::Ready(loaded.info.clone()),
+                    Err(error) => Response::Error(error.clone()),
+                };
+                for (who, id) in self.loaders.drain(..) {
+                    scope.respond(
+                        who,
+                        Envelope {
+                            id,
+                            body: reply.clone(),
+                        },
+                    );
+                }
+                self.state = match result {
+                    Ok(loaded) => State::Ready(loaded),
+                    Err(error) => State::Failed(error),
+                };
+                for (who, request) in std::mem::take(&mut self.waiting) {
+                    self.received(scope, request, who);
+                }
+            }
+            Message::Shard {
+                who,
+                request,
+                path,
+                shard,
+            } => match shard {
+                Ok(shard) => {
+                    self.shards.insert(path, Rc::new(shard));
+                    self.received(scope, request, who);
+                }
+                Err(error) => scope.respond(
+                    who,
+                    Envelope {
+                        id: request.id,
+                        body: Response::Error(error),
+                    },
+                ),
+            },
+        }
+    }
+
+    fn received(&mut self, scope: &WorkerScope<Self>, request: Self::Input, who: HandlerId) {
+        if let Request::Load { base } = &request.body {
+            self.load(scope, base.clone(), who, request.id);
+            return;
+        }
+        let body = match &self.state {
+            State::Idle | State::Loading => {
+                self.waiting.push((who, request));
+                return;
+            }
+            State::Failed(error) => Response::Error(format!("the pack did not load: {error}")),
+            State::Ready(loaded) => match self.answer(scope, loaded, &request, who) {
+                Some(body) => body,
+                None => return,
+            },
+        };
+        scope.respond(
+            who,
+            Envelope {
+                id: request.id,
+                body,
+            },
+        );
+    }
+}
+
+impl EngineWorker {
+    fn load(&mut self, scope: &WorkerScope<Self>, base: String, who: HandlerId, id: u64) {
+        match &self.state {
+            State::Ready(loaded) => {
+                let body = Response::Ready(loaded.info.clone());
+                scope.respond(who, Envelope { id, body });
+            }
+            State::Loading => self.loaders.push((who, id)),
+            State::Idle | State::Failed(_) => {
+                self.state = State::Loading;
+                self.loaders.push((who, id));
+                let progress_scope = scope.clone();
+                scope.send_future(async move {
+                    let progress = move |stage: &str, loaded: u64, total: u64| {
+                        let body = Response::Progress {
+                            stage: stage.to_owned(),
+                            loaded,
+                            total,
+                        };
+                        progress_scope.respond(who, Envelope { id, body });
+                    };
+                    Message::Loaded(load_pack(base, &progress).await.map(Box::new))
+                });
+            }
+        }
+    }
+
+    /// The answer to `request`, or `None` when it waits for a shard being fetched.
+    fn answer(
+        &self,
+        scope: &WorkerScope<Self>,
+        loaded: &Loaded,
+        request: &Envelope<Request>,
+        who: HandlerId,
+    ) -> Option<Response> {
+        let lab = &loaded.lab;
+        let result = match &request.body {
+            Request::Load { .. } => Ok(Response::Ready(loaded.info.clone())),
+            Request::Analyze { text } => lab.analyze(text, 10, 8).map(Response::Analysis),
+            Request::Example {
+                layer,
+                feature,
+                document,
+                position,
+            } => lab
+                .example(*layer, *feature, *document, *position, EXAMPLE_CONTEXT)
+                .map(Response::Example),
+            Request::OnPrompt {
+                layer,
+                feature,
+                text,
+            } => on_prompt(lab, *layer, *feature, text).map(Response::OnPrompt),
+            Request::Search { query } => lab.search(query, 60).map(Response::Search),
+            Request::Steer(steer) => lab.steer(steer).map(|r| Response::Steer(Box::new(r))),
+            Request::Feature { layer, feature } => {
+                return self.feature(scope, loaded, request, who, *layer, *feature);
+            }
+        };
+        Some(result.unwrap_or_else(|e| Response::Error(e.to_string())))
+    }
+
+    fn feature(
+        &self,
+        scope: &WorkerScope<Self>,
+        loaded: &Loaded,
+        request: &Envelope<Request>,
+        who: HandlerId,
+        layer: usize,
+        feature: usize,
+    ) -> Option<Response> {
+        let path = match loaded.pack.shard_path(layer, feature) {
+            Ok(path) => path,
+            Err(error) => return Some(Response::Error(error.to_string())),
+        };
+        let Some(shard) = self.shards.get(&path) else {
+            let (base, pack, request) = (loaded.base.clone(), loaded.pack.clone(), request.clone());
+            scope.send_future(async move {
+                let cache = fetch::open_cache().await;
+                let shard = fetch::pack_file(cache.as_ref(), &base, &pack, &path)
+                    .await
+                    .and_then(|(bytes, _)| {
+                        pack.load_shard(layer, feature, &bytes)
+                            .map_err(|e| e.to_string())
+                    });
+                Message::Shard {
+                    who,
+                    request,
+                    path,
+                    shard,
+                }
+            });
+            return None;
+        };
+        let record = shard.features.get(feature - shard.first)?.clone();
+        Some(Response::Feature(Box::new(feature_view(
+            &loaded.lab,
+            layer,
+            record,
+        ))))
+    }
+}
+
+/// A record with the texts of the tokens and documents it names.
+fn feature_view(lab: &Lab, layer: usize, record: glassbox_pack::FeatureRecord) -> FeatureView {
+    let mut ids: Vec<u32> = record
+        .logits
+        .top
+        .iter()
+        .chain(&record.logits.bottom)
+        .map(|e| e.0)
+        .chain(record.profile.tokens.iter().map(|t| t.0))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut documents: Vec<u32> = record
+        .top
+        .iter()
+        .chain(record.quantiles.iter().flat_map(|q| &q.examples))
+        .map(|e| e.0)
+        .collect();
+    documents.sort_unstable();
+    documents.dedup();
+    FeatureView {
+        layer,
+        token_texts: ids.into_iter().map(|id| (id, lab.token_text(id))).collect(),
+        documents: documents
+            .into_iter()
+            .filter_map(|d| {
+                let entry = lab.corpus.index.documents.get(d as usize)?;
+                Some((d, entry.id.clone()))
+            })
+            .collect(),
+        record,
+    }
+}
+
+fn on_prompt(
+    lab: &Lab,
+    layer: usize,
+    feature: usize,
+    text: &str,
+) -> glassbox_lab::Result<Vec<(String, f32)>> {
+    let tokens = lab.tokenizer.encode(text)?;
+    let ids = lab.prompt_ids(text)?;
+    let acts = lab.feature_activations(&ids, layer, feature)?;
+    Ok(tokens.into_iter().map(|t| t.text).zip(acts).collect())
+}
+
+/// What a file is, for the progress bar.
+fn stage_of(path: &str) -> &'static str {
+    match path.split('/').next() {
+        Some("model") => "model weights",
+        Some("transcoders") => "transcoders",
+        Some("corpus") => "corpus",
+        _ => "feature labels",
+    }
+}
+
+async fn load_pack(base: String, progress: &dyn Fn(&str, u64, u64)) -> Result<Loaded, String> {
+    progress("manifest", 0, 0);
+    let cache = fetch::open_cache().await;
+    let manifest = fetch::manifest(cache.as_ref(), &base).await?;
+    let pack = Pack::parse_manifest(&manifest).map_err(|e| e.to_string())?;
+    let paths = pack.required_paths();
+    let total: u64 = paths
+        .iter()
+        .filter_map(|p| pack.entry(p).ok())
+        .map(|e| e.bytes)
+        .sum();
+    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    let (mut loaded, mut from_cache) = (0_u64, true);
+    for path in &paths {
+        progress(stage_of(path), loaded, total);
+        let (bytes, cached) = fetch::pack_file(cache.as_ref(), &base, &pack, path).await?;
+        loaded += bytes.len() as u64;
+        from_cache &= cached;
+        files.insert(path.clone(), bytes);
+    }
+    progress("preparing the model", total, total);
+    let lab = build_lab(&pack, &files).map_err(|e| e.to_string())?;
+    let m = pack.manifest();
+    let info = PackInfo {
+        name: m.name.clone(),
+        description: m.description.clone(),
+        n_layer: m.model.n_layer,
+        d_sae: m.dictionaries.iter().map(|d| d.d_sae).collect(),
+        n_positions: m.model.n_positions,
+        tags: lab.tags(),
+        from_cache,
+    };
+    Ok(Loaded {
+        lab,
+        pack,
+        base,
+        info,
+    })
+}
+
+fn build_lab(pack: &Pack, files: &HashMap<String, Vec<u8>>) -> glassbox_pack::Result<Lab> {
+    let get = |path: &str| files.get(path).map(Vec::as_slice).unwrap_or_default();
+    let m = pack.manifest().clone();
+    let (model, tokenizer) = pack.load_model(
+        get(&m.model.config),
+        get(&m.model.weights),
+        get(&m.model.tokenizer),
+    )?;
+    let dictionaries = m
+        .dictionaries
+        .iter()
+        .map(|d| {
+            pack.load_dictionary(d.layer, get(&d.cfg), get(&d.weights))
+                .map(Arc::new)
+        })
+        .collect::<glassbox_pack::Result<Vec<_>>>()?;
+    let corpus = pack.load_corpus(get(&m.corpus.index), get(&m.corpus.tokens))?;
+    let labels = pack.load_labels(get(&m.features.labels))?;
+    Ok(Lab {
+        manifest: m,
+        model,
+        tokenizer,
+        dictionaries,
+        corpus,
+        labels,
+    })
+}

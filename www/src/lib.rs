@@ -1,0 +1,4 @@
+//! The parts of the playground shared by the page and its engine worker.
+
+pub mod engine;
+pub mod links;

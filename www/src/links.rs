@@ -1,0 +1,83 @@
+//! The steering view's feature list as it appears in links: `layer/index:c<value>` to
+//! clamp a feature to a value, `layer/index:x<factor>` to scale it (`x0` ablates),
+//! comma-separated, e.g. `1/3:c20,2/5:x0`.
+
+use glassbox_lab::{FeatureSteer, SteerMode};
+
+/// Reads a feature list; the error says which entry is wrong and how it should look.
+pub fn parse_steer_features(text: &str) -> Result<Vec<FeatureSteer>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|entry| {
+            let bad = || {
+                format!(
+                    "`{entry}` is not a steered feature: write layer/index:c<value> to clamp \
+                     or layer/index:x<factor> to scale, e.g. 1/3:c20 or 2/5:x0"
+                )
+            };
+            let (feature, mode) = entry.split_once(':').ok_or_else(bad)?;
+            let (layer, index) = feature.split_once('/').ok_or_else(bad)?;
+            let layer = layer.trim().parse().map_err(|_| bad())?;
+            let feature = index.trim().parse().map_err(|_| bad())?;
+            let mode = mode.trim();
+            let number = |s: &str| -> Result<f32, String> {
+                s.parse::<f32>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(bad)
+            };
+            let mode = if let Some(v) = mode.strip_prefix('c') {
+                SteerMode::Clamp(number(v)?)
+            } else if let Some(v) = mode.strip_prefix('x') {
+                SteerMode::Scale(number(v)?)
+            } else {
+                return Err(bad());
+            };
+            Ok(FeatureSteer {
+                layer,
+                feature,
+                mode,
+            })
+        })
+        .collect()
+}
+
+/// Writes a feature list as [`parse_steer_features`] reads it.
+#[must_use]
+pub fn format_steer_features(features: &[FeatureSteer]) -> String {
+    features
+        .iter()
+        .map(|f| match f.mode {
+            SteerMode::Clamp(v) => format!("{}/{}:c{v}", f.layer, f.feature),
+            SteerMode::Scale(v) => format!("{}/{}:x{v}", f.layer, f.feature),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_lists_round_trip() {
+        let features = parse_steer_features("1/3:c20, 2/5:x0,0/7:x-1.5").unwrap_or_default();
+        assert_eq!(features.len(), 3);
+        assert_eq!(features[0].mode, SteerMode::Clamp(20.0));
+        assert_eq!(features[1].mode, SteerMode::Scale(0.0));
+        assert_eq!(
+            parse_steer_features(&format_steer_features(&features)).unwrap_or_default(),
+            features
+        );
+        assert_eq!(parse_steer_features("").map(|f| f.len()), Ok(0));
+    }
+
+    #[test]
+    fn malformed_lists_say_what_is_wrong() {
+        for bad in ["1-3:c2", "1/3", "1/3:z2", "a/3:c2", "1/3:cNaN", "1/3:c"] {
+            let error = parse_steer_features(bad).err().unwrap_or_default();
+            assert!(error.contains(bad), "{bad}: {error}");
+        }
+    }
+}

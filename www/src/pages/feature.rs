@@ -1,0 +1,242 @@
+//! The feature view: its label and evidence, activation histogram, examples recomputed
+//! live from the corpus, logit effects, and its activations on a prompt.
+
+use std::collections::HashMap;
+
+use glassbox_pack::Example;
+use glassbox_web::engine::protocol::{FeatureView, Request, Response};
+use web_sys::HtmlTextAreaElement;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::components::copy_link::CopyLink;
+use crate::components::plots::{Histogram, ShadedTokens};
+use crate::components::status::ReadyGate;
+use crate::pages::prompt::EXAMPLE_PROMPT;
+use crate::route::{FeatureQuery, Route, SteerQuery};
+use crate::state::{Answer, use_request};
+
+/// Properties of [`FeaturePage`].
+#[derive(Properties, PartialEq)]
+pub(crate) struct FeaturePageProps {
+    /// The block.
+    pub(crate) layer: usize,
+    /// The feature.
+    pub(crate) index: usize,
+}
+
+/// The feature view.
+#[component]
+pub(crate) fn FeaturePage(props: &FeaturePageProps) -> Html {
+    let (layer, index) = (props.layer, props.index);
+    let answer = use_request(Some(Request::Feature {
+        layer,
+        feature: index,
+    }));
+    html! {
+        <ReadyGate>
+            { match &answer {
+                Answer::Waiting | Answer::Working => html! { <p class="muted">{ "Loading the feature…" }</p> },
+                Answer::Done(response) => match response.as_ref() {
+                    Response::Feature(view) => view_feature(view),
+                    Response::Error(error) => html! {
+                        <section class="panel" role="alert">
+                            <h2>{ format!("Feature {layer}/{index}") }</h2>
+                            <p class="status-bad" id="feature-error">{ error.clone() }</p>
+                            <p><Link<Route> to={Route::Search}>{ "Search for features" }</Link<Route>></p>
+                        </section>
+                    },
+                    _ => html! {},
+                },
+            } }
+        </ReadyGate>
+    }
+}
+
+fn view_feature(view: &FeatureView) -> Html {
+    let r = &view.record;
+    let texts: HashMap<u32, String> = view.token_texts.iter().cloned().collect();
+    let token = |id: u32| format!("{:?}", texts.get(&id).cloned().unwrap_or_default());
+    let documents: HashMap<u32, String> = view.documents.iter().cloned().collect();
+    let steer = SteerQuery {
+        f: format!("{}/{}:c{:.1}", view.layer, r.index, r.histogram.max),
+        ..SteerQuery::default()
+    };
+    let ablate = SteerQuery {
+        f: format!("{}/{}:x0", view.layer, r.index),
+        ..SteerQuery::default()
+    };
+    html! {
+        <>
+            <section class="panel">
+                <h2 id="feature-title">{ format!("Feature {}/{}", view.layer, r.index) }</h2>
+                <p class="feature-label" id="feature-label">{ r.label.clone() }</p>
+                <p class="muted">{ format!("fires on {:.3}% of corpus tokens", 100.0 * r.frequency) }</p>
+                { evidence(view) }
+                <p>
+                    <CopyLink />{ " " }
+                    <Link<Route, SteerQuery> to={Route::Steer} query={Some(steer)}>{ "Steer with it" }</Link<Route, SteerQuery>>
+                    { " · " }
+                    <Link<Route, SteerQuery> to={Route::Steer} query={Some(ablate)}>{ "Ablate it" }</Link<Route, SteerQuery>>
+                </p>
+            </section>
+            <section class="panel">
+                <h2>{ "Activations" }</h2>
+                <Histogram counts={r.histogram.counts.clone()} max={r.histogram.max} />
+            </section>
+            <section class="panel" id="top-examples">
+                <h2>{ "Top examples" }</h2>
+                <p class="muted">{ "Recomputed in this browser from the corpus; shading is this feature's activation." }</p>
+                { for r.top.iter().map(|e| html! {
+                    <ExampleRow layer={view.layer} feature={r.index} example={*e} max={r.histogram.max}
+                        document={documents.get(&e.0).cloned().unwrap_or_default()} />
+                }) }
+            </section>
+            <section class="panel">
+                <h2>{ "Across the distribution" }</h2>
+                { for r.quantiles.iter().map(|band| html! {
+                    <>
+                        <h3>{ format!("quantiles {:.0}–{:.0}% (activations {:.2}–{:.2})",
+                            100.0 * band.from_quantile, 100.0 * band.to_quantile, band.low, band.high) }</h3>
+                        { for band.examples.iter().map(|e| html! {
+                            <ExampleRow layer={view.layer} feature={r.index} example={*e} max={r.histogram.max}
+                                document={documents.get(&e.0).cloned().unwrap_or_default()} />
+                        }) }
+                    </>
+                }) }
+            </section>
+            <section class="panel">
+                <h2>{ "Logit effects" }</h2>
+                <p class="muted">{ "What its decoder direction writes straight to the next-token logits." }</p>
+                <div class="columns" id="logits">
+                    <div><h3>{ "promotes" }</h3><ol>
+                        { for r.logits.top.iter().map(|e| html! { <li><code>{ token(e.0) }</code>{ format!(" +{:.2}", e.1) }</li> }) }
+                    </ol></div>
+                    <div><h3>{ "suppresses" }</h3><ol>
+                        { for r.logits.bottom.iter().map(|e| html! { <li><code>{ token(e.0) }</code>{ format!(" {:.2}", e.1) }</li> }) }
+                    </ol></div>
+                </div>
+            </section>
+            <OnPrompt layer={view.layer} feature={r.index} max={r.histogram.max} />
+        </>
+    }
+}
+
+fn evidence(view: &FeatureView) -> Html {
+    let p = &view.record.profile;
+    let texts: HashMap<u32, String> = view.token_texts.iter().cloned().collect();
+    html! {
+        <table class="evidence" id="evidence">
+            <tbody>
+                { for p.tag.iter().map(|t| html! {
+                    <tr><th>{ "part of speech" }</th>
+                        <td>{ format!("{} ({}): precision {:.2}, recall {:.3}", t.name, t.key, t.precision, t.recall) }</td></tr>
+                }) }
+                { for p.genre.iter().map(|g| html! {
+                    <tr><th>{ "genre" }</th>
+                        <td>{ format!("{}: precision {:.2}, recall {:.3}", g.name, g.precision, g.recall) }</td></tr>
+                }) }
+                <tr><th>{ "commonest tags" }</th>
+                    <td>{ p.tags.iter().map(|(t, c)| format!("{t} ×{c}")).collect::<Vec<_>>().join(", ") }</td></tr>
+                <tr><th>{ "commonest tokens" }</th>
+                    <td>{ p.tokens.iter().map(|(t, c)| format!("{:?} ×{c}", texts.get(t).cloned().unwrap_or_default())).collect::<Vec<_>>().join(", ") }</td></tr>
+            </tbody>
+        </table>
+    }
+}
+
+/// Properties of [`ExampleRow`].
+#[derive(Properties, PartialEq)]
+struct ExampleRowProps {
+    layer: usize,
+    feature: usize,
+    example: Example,
+    max: f32,
+    document: String,
+}
+
+/// One corpus example, recomputed by the engine and shaded.
+#[component]
+fn ExampleRow(props: &ExampleRowProps) -> Html {
+    let answer = use_request(Some(Request::Example {
+        layer: props.layer,
+        feature: props.feature,
+        document: props.example.document(),
+        position: props.example.position(),
+    }));
+    let place = format!(
+        "{} token {} · {:.2}",
+        props.document,
+        props.example.position(),
+        props.example.activation()
+    );
+    html! {
+        <div class="example">
+            <span class="where muted">{ place }</span>
+            { match &answer {
+                Answer::Done(response) => match response.as_ref() {
+                    Response::Example(e) => html! {
+                        <ShadedTokens tokens={e.tokens.iter().map(|t| t.text.clone()).collect::<Vec<_>>()}
+                            activations={e.activations.clone()} max={props.max} focus={Some(e.at)} />
+                    },
+                    Response::Error(error) => html! { <span class="status-bad">{ error.clone() }</span> },
+                    _ => html! {},
+                },
+                _ => html! { <span class="muted">{ "…" }</span> },
+            } }
+        </div>
+    }
+}
+
+/// Properties of [`OnPrompt`].
+#[derive(Properties, PartialEq)]
+struct OnPromptProps {
+    layer: usize,
+    feature: usize,
+    max: f32,
+}
+
+/// The feature's activations on a prompt (the one in the link, or one typed here).
+#[component]
+fn OnPrompt(props: &OnPromptProps) -> Html {
+    let location = use_location();
+    let navigator = use_navigator();
+    let text = location
+        .as_ref()
+        .and_then(|l| l.query::<FeatureQuery>().ok())
+        .map(|q| q.text)
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| EXAMPLE_PROMPT.to_owned());
+    let answer = use_request(Some(Request::OnPrompt {
+        layer: props.layer,
+        feature: props.feature,
+        text: text.clone(),
+    }));
+    let (layer, index) = (props.layer, props.feature);
+    let onchange = Callback::from(move |event: Event| {
+        let value = event.target_unchecked_into::<HtmlTextAreaElement>().value();
+        if let Some(navigator) = &navigator {
+            let _ = navigator.replace_with_query(
+                &Route::Feature { layer, index },
+                &FeatureQuery { text: value },
+            );
+        }
+    });
+    html! {
+        <section class="panel" id="on-prompt">
+            <h2>{ "On a prompt" }</h2>
+            <textarea rows="2" value={text} {onchange} aria-label="prompt to show this feature's activations on" />
+            { match &answer {
+                Answer::Done(response) => match response.as_ref() {
+                    Response::OnPrompt(pairs) => html! {
+                        <p><ShadedTokens tokens={pairs.iter().map(|p| p.0.clone()).collect::<Vec<_>>()}
+                            activations={pairs.iter().map(|p| p.1).collect::<Vec<_>>()} max={props.max} /></p>
+                    },
+                    Response::Error(error) => html! { <p class="status-bad">{ error.clone() }</p> },
+                    _ => html! {},
+                },
+                _ => html! { <p class="muted">{ "…" }</p> },
+            } }
+        </section>
+    }
+}

@@ -1,0 +1,175 @@
+//! The prompt view: type text; see its tokens, the next-token predictions, and each
+//! token's strongest features at every block.
+
+use glassbox_lab::PromptAnalysis;
+use glassbox_web::engine::protocol::{Request, Response};
+use web_sys::HtmlTextAreaElement;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::components::copy_link::CopyLink;
+use crate::components::status::ReadyGate;
+use crate::route::{FeatureQuery, PromptQuery, Route};
+use crate::state::{Answer, use_request};
+
+/// Milliseconds of quiet typing before the prompt is analysed.
+const DEBOUNCE_MS: u32 = 300;
+
+/// A first prompt for visitors who arrive without one.
+pub(crate) const EXAMPLE_PROMPT: &str = "The jury said that the city of Atlanta";
+
+/// The prompt view.
+#[component]
+pub(crate) fn PromptPage() -> Html {
+    let location = use_location();
+    let navigator = use_navigator();
+    let query: PromptQuery = location
+        .as_ref()
+        .and_then(|l| l.query::<PromptQuery>().ok())
+        .unwrap_or_default();
+    let text = if query.text.is_empty() {
+        EXAMPLE_PROMPT.to_owned()
+    } else {
+        query.text.clone()
+    };
+    let draft = use_state(|| text.clone());
+    let timer = use_mut_ref(|| None::<gloo_timers::callback::Timeout>);
+    {
+        // A link or back/forward changed the prompt: show it.
+        let draft = draft.clone();
+        use_effect_with(text.clone(), move |text| draft.set(text.clone()));
+    }
+    let oninput = {
+        let (draft, navigator) = (draft.clone(), navigator.clone());
+        Callback::from(move |event: InputEvent| {
+            let value = event.target_unchecked_into::<HtmlTextAreaElement>().value();
+            draft.set(value.clone());
+            let navigator = navigator.clone();
+            *timer.borrow_mut() = Some(gloo_timers::callback::Timeout::new(
+                DEBOUNCE_MS,
+                move || {
+                    if let Some(navigator) = navigator {
+                        let _ = navigator.replace_with_query(
+                            &Route::Prompt,
+                            &PromptQuery {
+                                text: value,
+                                pin: None,
+                            },
+                        );
+                    }
+                },
+            ));
+        })
+    };
+    let answer = use_request(Some(Request::Analyze { text: text.clone() }));
+    let pin = {
+        let (navigator, text) = (navigator.clone(), text.clone());
+        Callback::from(move |position: usize| {
+            if let Some(navigator) = &navigator {
+                let _ = navigator.replace_with_query(
+                    &Route::Prompt,
+                    &PromptQuery {
+                        text: text.clone(),
+                        pin: Some(position),
+                    },
+                );
+            }
+        })
+    };
+    html! {
+        <ReadyGate>
+            <section class="panel">
+                <h2>{ "Prompt" }</h2>
+                <label for="prompt" class="muted">{ "Type anything; the model reads it as you type." }</label>
+                <textarea id="prompt" rows="3" value={(*draft).clone()} {oninput} spellcheck="false" />
+                <p><CopyLink /></p>
+            </section>
+            { view_answer(&answer, &text, query.pin, &pin) }
+        </ReadyGate>
+    }
+}
+
+fn view_answer(answer: &Answer, text: &str, pin: Option<usize>, on_pin: &Callback<usize>) -> Html {
+    match answer {
+        Answer::Waiting | Answer::Working => {
+            html! { <p class="muted" aria-live="polite">{ "Running the model…" }</p> }
+        }
+        Answer::Done(response) => match response.as_ref() {
+            Response::Analysis(analysis) => view_analysis(analysis, text, pin, on_pin),
+            Response::Error(error) => {
+                html! { <section class="panel" role="alert"><p class="status-bad" id="prompt-error">{ error.clone() }</p></section> }
+            }
+            _ => html! {},
+        },
+    }
+}
+
+fn view_analysis(
+    analysis: &PromptAnalysis,
+    text: &str,
+    pin: Option<usize>,
+    on_pin: &Callback<usize>,
+) -> Html {
+    let n = analysis.tokens.len();
+    let pinned = pin.filter(|&p| p < n).unwrap_or(n.saturating_sub(1));
+    html! {
+        <>
+            <section class="panel">
+                <h2>{ format!("{n} tokens") }</h2>
+                <div class="tokens" id="tokens">
+                    { for analysis.tokens.iter().enumerate().map(|(i, t)| {
+                        let on_pin = on_pin.clone();
+                        let class = if i == pinned { "token pinned" } else { "token" };
+                        html! {
+                            <button {class} onclick={Callback::from(move |_| on_pin.emit(i))}
+                                title={format!("token {i}, id {}", t.id)} aria-pressed={(i == pinned).to_string()}>
+                                { t.text.replace(' ', "␣").replace('\n', "⏎") }
+                            </button>
+                        }
+                    }) }
+                </div>
+            </section>
+            <section class="panel">
+                <h2>{ "Next token" }</h2>
+                <table id="predictions">
+                    <thead><tr><th>{ "token" }</th><th>{ "probability" }</th></tr></thead>
+                    <tbody>
+                        { for analysis.predictions.iter().map(|p| html! {
+                            <tr>
+                                <td><code>{ format!("{:?}", p.text) }</code></td>
+                                <td>
+                                    <span class="bar" style={format!("--w:{:.1}%", 100.0 * p.probability)}></span>
+                                    { format!("{:.1}%", 100.0 * p.probability) }
+                                </td>
+                            </tr>
+                        }) }
+                    </tbody>
+                </table>
+            </section>
+            <section class="panel">
+                <h2>{ format!("Features at {:?} (token {pinned})", analysis.tokens.get(pinned).map(|t| t.text.as_str()).unwrap_or_default()) }</h2>
+                <p class="muted">{ "Click a token above to pin it; click a feature to open it." }</p>
+                <div class="layers" id="features">
+                    { for analysis.features.get(pinned).into_iter().flatten().enumerate().map(|(layer, features)| html! {
+                        <div class="layer">
+                            <h3>{ format!("block {layer}") }</h3>
+                            <ol>
+                                { for features.iter().map(|f| html! {
+                                    <li>
+                                        <Link<Route, FeatureQuery>
+                                            to={Route::Feature { layer: f.layer, index: f.feature }}
+                                            query={Some(FeatureQuery { text: text.to_owned() })}>
+                                            { format!("#{} ", f.feature) }
+                                        </Link<Route, FeatureQuery>>
+                                        <span class="label">{ f.label.clone() }</span>
+                                        <span class="muted">{ format!(" {:.2}", f.activation) }</span>
+                                    </li>
+                                }) }
+                            </ol>
+                        </div>
+                    }) }
+                </div>
+            </section>
+        </>
+    }
+}

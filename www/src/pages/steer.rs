@@ -1,0 +1,109 @@
+//! Steering: set features to a value or scale them (0 ablates) while the model writes,
+//! and compare with the unsteered text. Seeded, so a link gives the same text.
+
+use glassbox_lab::{MAX_STEER_TOKENS, SteerRequest};
+use glassbox_web::engine::protocol::{Request, Response};
+use glassbox_web::links::parse_steer_features;
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::components::copy_link::CopyLink;
+use crate::components::status::ReadyGate;
+use crate::pages::prompt::EXAMPLE_PROMPT;
+use crate::route::{Route, SteerQuery};
+use crate::state::{Answer, use_request};
+
+/// The steering view.
+#[component]
+pub(crate) fn SteerPage() -> Html {
+    let location = use_location();
+    let navigator = use_navigator();
+    let query: SteerQuery = location
+        .as_ref()
+        .and_then(|l| l.query::<SteerQuery>().ok())
+        .unwrap_or_default();
+    let prompt = if query.text.is_empty() {
+        EXAMPLE_PROMPT.to_owned()
+    } else {
+        query.text.clone()
+    };
+    let features = parse_steer_features(&query.f);
+    let temperature = query
+        .t
+        .parse::<f32>()
+        .map_err(|_| format!("temperature `{}` is not a number", query.t));
+    let request = match (&features, &temperature) {
+        (Ok(features), Ok(t)) if !features.is_empty() => Some(Request::Steer(SteerRequest {
+            prompt: prompt.clone(),
+            features: features.clone(),
+            max_tokens: query.n,
+            temperature: *t,
+            seed: query.seed,
+        })),
+        _ => None,
+    };
+    let answer = use_request(request.clone());
+    let update = {
+        let (query, navigator) = (query.clone(), navigator.clone());
+        move |change: fn(&mut SteerQuery, String)| {
+            let (query, navigator) = (query.clone(), navigator.clone());
+            Callback::from(move |event: Event| {
+                let value = event.target_unchecked_into::<HtmlInputElement>().value();
+                let mut next = query.clone();
+                change(&mut next, value);
+                if let Some(navigator) = &navigator {
+                    let _ = navigator.replace_with_query(&Route::Steer, &next);
+                }
+            })
+        }
+    };
+    let problem = match (&features, &temperature) {
+        (Err(e), _) | (_, Err(e)) => Some(e.clone()),
+        (Ok(f), _) if f.is_empty() => Some("Add a feature to steer, e.g. 1/3:c20 (clamp feature 3 of block 1 to 20) or 2/5:x0 (ablate it). A feature's page has links that fill this in.".to_owned()),
+        _ => None,
+    };
+    html! {
+        <ReadyGate>
+            <section class="panel">
+                <h2>{ "Steer" }</h2>
+                <div class="form">
+                    <label>{ "prompt" }<input id="steer-prompt" value={prompt.clone()} onchange={update(|q, v| q.text = v)} /></label>
+                    <label>{ "features" }<input id="steer-features" value={query.f.clone()} onchange={update(|q, v| q.f = v)}
+                        placeholder="1/3:c20, 2/5:x0" /></label>
+                    <label>{ "tokens" }<input type="number" min="1" max={MAX_STEER_TOKENS.to_string()} value={query.n.to_string()}
+                        onchange={update(|q, v| q.n = v.parse().unwrap_or(q.n))} /></label>
+                    <label>{ "temperature" }<input value={query.t.clone()} onchange={update(|q, v| q.t = v)} /></label>
+                    <label>{ "seed" }<input type="number" min="0" value={query.seed.to_string()}
+                        onchange={update(|q, v| q.seed = v.parse().unwrap_or(q.seed))} /></label>
+                </div>
+                <p class="muted">{ "layer/index:c<value> clamps a feature to a value at every position; layer/index:x<factor> scales it (x0 ablates). The same link always gives the same text." }</p>
+                <p><CopyLink /></p>
+                { for problem.map(|p| html! { <p class="status-bad" id="steer-problem">{ p }</p> }) }
+            </section>
+            { match (&request, &answer) {
+                (None, _) => html! {},
+                (Some(_), Answer::Done(response)) => match response.as_ref() {
+                    Response::Steer(result) => html! {
+                        <section class="panel" id="steer-result">
+                            <div class="columns">
+                                <div><h3>{ "unsteered" }</h3><p class="continuation" id="baseline">
+                                    <span class="muted">{ prompt.clone() }</span>{ result.baseline.clone() }</p></div>
+                                <div><h3>{ "steered" }</h3><p class="continuation" id="steered">
+                                    <span class="muted">{ prompt.clone() }</span>{ result.steered.clone() }</p></div>
+                            </div>
+                            <h3>{ "Next-token logits after the prompt" }</h3>
+                            <div class="columns">
+                                <div><h4>{ "raised most" }</h4><ol>{ for result.raised.iter().map(|(t, d)| html! { <li><code>{ format!("{t:?}") }</code>{ format!(" {d:+.2}") }</li> }) }</ol></div>
+                                <div><h4>{ "lowered most" }</h4><ol>{ for result.lowered.iter().map(|(t, d)| html! { <li><code>{ format!("{t:?}") }</code>{ format!(" {d:+.2}") }</li> }) }</ol></div>
+                            </div>
+                        </section>
+                    },
+                    Response::Error(error) => html! { <p class="status-bad" role="alert" id="steer-error">{ error.clone() }</p> },
+                    _ => html! {},
+                },
+                (Some(_), _) => html! { <p class="muted">{ "Generating…" }</p> },
+            } }
+        </ReadyGate>
+    }
+}

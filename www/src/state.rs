@@ -1,0 +1,89 @@
+//! The engine as components see it: a context holding the worker client and whether the
+//! pack has loaded, and a hook that sends a request and tracks its answer.
+
+use std::rc::Rc;
+
+use glassbox_web::engine::client::EngineClient;
+use glassbox_web::engine::protocol::{PackInfo, Request, Response};
+use yew::prelude::*;
+
+/// Where loading the pack stands.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum EngineStatus {
+    /// Fetching or preparing: the stage in words, bytes so far of all.
+    Loading {
+        stage: String,
+        loaded: u64,
+        total: u64,
+    },
+    /// Ready to answer.
+    Ready(PackInfo),
+    /// The pack could not be loaded; why.
+    Failed(String),
+}
+
+/// The context every page reads.
+#[derive(Debug, Clone)]
+pub(crate) struct Engine {
+    pub(crate) client: Rc<EngineClient>,
+    pub(crate) status: EngineStatus,
+}
+
+impl PartialEq for Engine {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.client, &other.client) && self.status == other.status
+    }
+}
+
+impl Engine {
+    /// The pack's description once loaded.
+    pub(crate) fn info(&self) -> Option<&PackInfo> {
+        match &self.status {
+            EngineStatus::Ready(info) => Some(info),
+            _ => None,
+        }
+    }
+}
+
+/// Where one request stands.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Answer {
+    /// Nothing asked yet (or the pack is still loading).
+    Waiting,
+    /// Asked; the engine is working.
+    Working,
+    /// The engine's answer.
+    Done(Rc<Response>),
+}
+
+/// Sends `request` whenever it changes (and the pack is ready); returns the latest
+/// answer. Answers to superseded requests are dropped.
+#[hook]
+pub(crate) fn use_request(request: Option<Request>) -> Answer {
+    let engine = use_context::<Engine>();
+    let answer = use_state(|| Answer::Waiting);
+    let ready = engine.as_ref().is_some_and(|e| e.info().is_some());
+    {
+        let answer = answer.clone();
+        use_effect_with((request, ready), move |(request, ready)| {
+            let mut sent = None;
+            if let (Some(engine), Some(request), true) = (engine, request.clone(), *ready) {
+                answer.set(Answer::Working);
+                let setter = answer.clone();
+                let id = engine.client.request(
+                    request,
+                    Callback::from(move |response| setter.set(Answer::Done(Rc::new(response)))),
+                );
+                sent = Some((engine.client, id));
+            } else {
+                answer.set(Answer::Waiting);
+            }
+            move || {
+                if let Some((client, id)) = sent {
+                    client.forget(id);
+                }
+            }
+        });
+    }
+    (*answer).clone()
+}
