@@ -18,17 +18,19 @@ use crate::error::{BuildError, Result};
 use crate::tags::{base_tag, tag_name};
 
 /// Histogram bins per feature.
-pub const HISTOGRAM_BINS: usize = 24;
+pub const HISTOGRAM_BINS: usize = 16;
 /// Top examples kept per feature.
-pub const TOP_EXAMPLES: usize = 12;
+pub const TOP_EXAMPLES: usize = 6;
 /// At most this many top examples come from one document.
 pub const TOP_PER_DOCUMENT: usize = 2;
 /// Quantile bands, and examples drawn from each.
 pub const BANDS: usize = 4;
 /// Examples per quantile band.
-pub const BAND_EXAMPLES: usize = 3;
+pub const BAND_EXAMPLES: usize = 2;
+/// Commonest tags and tokens kept per feature.
+pub const PROFILE_ENTRIES: usize = 2;
 /// Promoted and suppressed tokens kept per feature.
-pub const LOGIT_EFFECTS: usize = 8;
+pub const LOGIT_EFFECTS: usize = 4;
 
 /// The corpus as the pack ships it (documents back to back, each opened by
 /// `<|endoftext|>`), with each token's base tag and genre for measuring profiles.
@@ -184,8 +186,13 @@ fn logit_effects(model: &Gpt2, dictionary: &Dictionary) -> Result<Vec<Vec<f32>>>
     Ok(effects.to_vec2()?)
 }
 
+/// `x` to four significant digits (activations span orders of magnitude).
 fn round3(x: f32) -> f32 {
-    (x * 1000.0).round() / 1000.0
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10_f32.powi(3 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
 }
 
 /// What [`records`] needs besides the activations.
@@ -240,7 +247,7 @@ pub fn records(
             Ok(FeatureRecord {
                 index,
                 label,
-                frequency: entries.len() as f32 / total_tokens,
+                frequency: round3(entries.len() as f32 / total_tokens),
                 histogram: histogram(&entries),
                 top: top_examples(context.corpus, &entries),
                 quantiles: quantile_bands(context.corpus, &entries, seed),
@@ -313,16 +320,14 @@ fn quantile_bands(corpus: &TaggedCorpus, sorted: &[(u32, f32)], seed: u64) -> Ve
                 }
             }
             picks.sort_unstable();
-            QuantileBand {
-                from_quantile: from,
-                to_quantile: to,
-                low: round3(sorted[at(from)].1),
-                high: round3(sorted[at(to)].1),
-                examples: picks
+            QuantileBand(
+                round3(sorted[at(from)].1),
+                round3(sorted[at(to)].1),
+                picks
                     .into_iter()
                     .map(|i| example(corpus, sorted[i].0, sorted[i].1))
                     .collect(),
-            }
+            )
         })
         .collect()
 }
@@ -364,7 +369,6 @@ fn profile(context: RecordContext<'_>, entries: &[(u32, f32)]) -> Profile {
     let tag = tags.first().map(|&(t, count)| {
         let key = corpus.tag_names[t].clone();
         CategoryScore {
-            name: tag_name(&key).to_owned(),
             key,
             precision: round3(count as f32 / tagged as f32),
             recall: round3(count as f32 / context.tag_totals[t].max(1) as f32),
@@ -386,7 +390,6 @@ fn profile(context: RecordContext<'_>, entries: &[(u32, f32)]) -> Profile {
         })
         .map(|&(g, count)| CategoryScore {
             key: corpus::GENRES[g].0.to_string(),
-            name: corpus::GENRES[g].1.to_owned(),
             precision: round3(count as f32 / entries.len() as f32),
             recall: round3(recall(g, count)),
         });
@@ -406,10 +409,14 @@ fn profile(context: RecordContext<'_>, entries: &[(u32, f32)]) -> Profile {
         genre,
         tags: tags
             .iter()
-            .take(5)
+            .take(PROFILE_ENTRIES)
             .map(|&(t, c)| (corpus.tag_names[t].clone(), c))
             .collect(),
-        tokens: tokens.iter().take(5).map(|&(t, c)| (t as u32, c)).collect(),
+        tokens: tokens
+            .iter()
+            .take(PROFILE_ENTRIES)
+            .map(|&(t, c)| (t as u32, c))
+            .collect(),
     }
 }
 
@@ -435,7 +442,12 @@ fn label(context: RecordContext<'_>, entries: &[(u32, f32)], profile: &Profile) 
         .as_ref()
         .filter(|t| t.precision >= TAG_LABEL_PRECISION)
     {
-        let described = format!("{} ({}), precision {:.2}", tag.name, tag.key, tag.precision);
+        let described = format!(
+            "{} ({}), precision {:.2}",
+            tag_name(&tag.key),
+            tag.key,
+            tag.precision
+        );
         return Ok(match dominant {
             Some(token) => format!("{token} — {described}"),
             None => described,

@@ -295,7 +295,14 @@ fn stage_features(
         genre_totals: &genre_totals,
         seed,
     };
-    let mut labels = LabelIndex { layers: Vec::new() };
+    let mut labels = LabelIndex {
+        layers: Vec::new(),
+        tag_names: corpus
+            .tag_names
+            .iter()
+            .map(|t| (t.clone(), crate::tags::tag_name(t).to_owned()))
+            .collect(),
+    };
     let progress = bar("records", dictionaries.len() as u64);
     for (layer, (dictionary, activations)) in dictionaries.iter().zip(activations).enumerate() {
         let records = features::records(context, model, layer, dictionary, activations)?;

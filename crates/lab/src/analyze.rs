@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{LabError, Result};
 use crate::lab::Lab;
 
-/// One token of the prompt.
+/// One token of the prompt, as it reads on its own (e.g. " jury", with its space).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenView {
     /// Its id.
@@ -77,7 +77,6 @@ impl Lab {
         top_predictions: usize,
         top_features: usize,
     ) -> Result<PromptAnalysis> {
-        let tokens = self.tokenizer.encode(text)?;
         let ids = self.prompt_ids(text)?;
         let n_layer = self.dictionaries.len();
         let mut hooks = Hooks::none();
@@ -97,11 +96,11 @@ impl Lab {
             }
         }
         Ok(PromptAnalysis {
-            tokens: tokens
-                .into_iter()
-                .map(|t| TokenView {
-                    id: t.id,
-                    text: t.text,
+            tokens: ids
+                .iter()
+                .map(|&id| TokenView {
+                    id,
+                    text: self.token_text(id),
                 })
                 .collect(),
             predictions,

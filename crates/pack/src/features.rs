@@ -28,19 +28,30 @@ impl Example {
     }
 }
 
-/// Examples whose activations fall in one band of the feature's distribution.
+/// Examples whose activations fall in one band of the feature's distribution, `[low,
+/// high, examples]`: band `i` of `n` spans quantiles `i/n` to `(i+1)/n`, `low` and `high`
+/// are the activations there, and the examples are drawn with a fixed seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QuantileBand {
-    /// Lower quantile of the band (e.g. 0.5).
-    pub from_quantile: f32,
-    /// Upper quantile (e.g. 0.75).
-    pub to_quantile: f32,
-    /// The activation at the lower quantile.
-    pub low: f32,
-    /// The activation at the upper quantile.
-    pub high: f32,
-    /// A few examples from the band, drawn with a fixed seed.
-    pub examples: Vec<Example>,
+pub struct QuantileBand(pub f32, pub f32, pub Vec<Example>);
+
+impl QuantileBand {
+    /// The activation at the band's lower quantile.
+    #[must_use]
+    pub fn low(&self) -> f32 {
+        self.0
+    }
+
+    /// The activation at the band's upper quantile.
+    #[must_use]
+    pub fn high(&self) -> f32 {
+        self.1
+    }
+
+    /// The band's examples.
+    #[must_use]
+    pub fn examples(&self) -> &[Example] {
+        &self.2
+    }
 }
 
 /// Counts of activations in equal-width bins from 0 to `max`.
@@ -55,10 +66,9 @@ pub struct Histogram {
 /// How well one category (a tag or a genre) describes where a feature fires.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CategoryScore {
-    /// The category: a Brown tag such as `NNS`, or a genre letter.
+    /// The category: a Brown tag such as `NNS`, or a genre letter (names: the label
+    /// index's `tag_names`, the corpus index's `genres`).
     pub key: String,
-    /// Its name in words, e.g. "plural noun".
-    pub name: String,
     /// Of the tokens the feature fires on, the share in this category.
     pub precision: f32,
     /// Of the tokens in this category, the share the feature fires on.
@@ -134,4 +144,6 @@ pub struct LabelEntry(pub String, pub f32, pub Option<String>, pub Vec<u32>);
 pub struct LabelIndex {
     /// Per block, per feature.
     pub layers: Vec<Vec<LabelEntry>>,
+    /// The tags that appear in profiles, in words: `[tag, name]`.
+    pub tag_names: Vec<(String, String)>,
 }

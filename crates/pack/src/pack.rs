@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use glassbox_dict::Dictionary;
-use glassbox_model::{Gpt2, Tokenizer};
+use glassbox_model::{Gpt2, Gpt2Config, Gpt2Weights, Tokenizer};
 use sha2::{Digest, Sha256};
 
 use crate::error::{PackError, Result, content};
@@ -164,7 +164,10 @@ impl Pack {
         self.verify(&info.weights, weights)?;
         self.verify(&info.tokenizer, tokenizer)?;
         let config = std::str::from_utf8(config).map_err(|e| content(&info.config, e))?;
-        let model = Gpt2::load(config, weights).map_err(|e| content(&info.weights, e))?;
+        let config = Gpt2Config::from_json(config).map_err(|e| content(&info.config, e))?;
+        let weights = Gpt2Weights::from_safetensors(weights, &config)
+            .map_err(|e| content(&info.weights, e))?;
+        let model = Gpt2::new(config, weights).map_err(|e| content(&info.weights, e))?;
         let c = model.config();
         if (c.n_layer, c.n_embd, c.vocab_size, c.n_positions)
             != (info.n_layer, info.n_embd, info.vocab_size, info.n_positions)

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use glassbox_model::{HookPoint, Hooks, Norm};
-use glassbox_pack::{MANIFEST_FILE, Pack, PackError, dir};
+use glassbox_pack::{MANIFEST_FILE, Pack, PackError, QuantileBand, dir};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown")
@@ -80,7 +80,7 @@ fn stored_examples_are_what_the_model_computes_live() {
             let examples = record
                 .top
                 .iter()
-                .chain(record.quantiles.iter().flat_map(|q| &q.examples));
+                .chain(record.quantiles.iter().flat_map(QuantileBand::examples));
             for example in examples.take(3) {
                 let (window, at) = loaded
                     .corpus
@@ -209,7 +209,7 @@ fn well_hashed_but_wrong_contents_are_refused_with_the_reason() {
     let error = load(&replaced(
         &files,
         &m.features.labels,
-        b"{\"layers\": [[]]}".to_vec(),
+        b"{\"layers\": [[]], \"tag_names\": []}".to_vec(),
     ))
     .unwrap_err();
     assert!(error.to_string().contains("labels per block"), "{error}");

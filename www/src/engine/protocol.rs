@@ -94,6 +94,8 @@ pub struct FeatureView {
     pub token_texts: Vec<(u32, String)>,
     /// Names of the documents the examples point into, by index.
     pub documents: Vec<(u32, String)>,
+    /// The profile's tags and genres in words, by key.
+    pub names: Vec<(String, String)>,
 }
 
 /// What the engine answers.

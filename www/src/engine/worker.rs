@@ -258,13 +258,34 @@ fn feature_view(lab: &Lab, layer: usize, record: glassbox_pack::FeatureRecord) -
     let mut documents: Vec<u32> = record
         .top
         .iter()
-        .chain(record.quantiles.iter().flat_map(|q| &q.examples))
+        .chain(
+            record
+                .quantiles
+                .iter()
+                .flat_map(glassbox_pack::QuantileBand::examples),
+        )
         .map(|e| e.0)
         .collect();
     documents.sort_unstable();
     documents.dedup();
+    let keys: Vec<&str> = record
+        .profile
+        .tag
+        .iter()
+        .chain(&record.profile.genre)
+        .map(|c| c.key.as_str())
+        .collect();
+    let names = lab
+        .labels
+        .tag_names
+        .iter()
+        .chain(&lab.corpus.index.genres)
+        .filter(|(key, _)| keys.contains(&key.as_str()))
+        .cloned()
+        .collect();
     FeatureView {
         layer,
+        names,
         token_texts: ids.into_iter().map(|id| (id, lab.token_text(id))).collect(),
         documents: documents
             .into_iter()
@@ -283,10 +304,9 @@ fn on_prompt(
     feature: usize,
     text: &str,
 ) -> glassbox_lab::Result<Vec<(String, f32)>> {
-    let tokens = lab.tokenizer.encode(text)?;
     let ids = lab.prompt_ids(text)?;
     let acts = lab.feature_activations(&ids, layer, feature)?;
-    Ok(tokens.into_iter().map(|t| t.text).zip(acts).collect())
+    Ok(ids.iter().map(|&id| lab.token_text(id)).zip(acts).collect())
 }
 
 /// What a file is, for the progress bar.

@@ -16,6 +16,9 @@ use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{FeatureQuery, Route, SteerQuery};
 use crate::state::{Answer, use_request};
 
+/// "Steer with it" clamps the feature to this multiple of its strongest corpus activation.
+const STEER_MULTIPLE: f32 = 8.0;
+
 /// Properties of [`FeaturePage`].
 #[derive(Properties, PartialEq)]
 pub(crate) struct FeaturePageProps {
@@ -59,7 +62,12 @@ fn view_feature(view: &FeatureView) -> Html {
     let token = |id: u32| format!("{:?}", texts.get(&id).cloned().unwrap_or_default());
     let documents: HashMap<u32, String> = view.documents.iter().cloned().collect();
     let steer = SteerQuery {
-        f: format!("{}/{}:c{:.1}", view.layer, r.index, r.histogram.max),
+        f: format!(
+            "{}/{}:c{:.3}",
+            view.layer,
+            r.index,
+            STEER_MULTIPLE * r.histogram.max
+        ),
         ..SteerQuery::default()
     };
     let ablate = SteerQuery {
@@ -83,6 +91,7 @@ fn view_feature(view: &FeatureView) -> Html {
             <section class="panel">
                 <h2>{ "Activations" }</h2>
                 <Histogram counts={r.histogram.counts.clone()} max={r.histogram.max} />
+                <p class="muted">{ format!("{} bins from 0 to {:.3}; bar heights on a log scale", r.histogram.counts.len(), r.histogram.max) }</p>
             </section>
             <section class="panel" id="top-examples">
                 <h2>{ "Top examples" }</h2>
@@ -94,11 +103,12 @@ fn view_feature(view: &FeatureView) -> Html {
             </section>
             <section class="panel">
                 <h2>{ "Across the distribution" }</h2>
-                { for r.quantiles.iter().map(|band| html! {
+                { for r.quantiles.iter().enumerate().map(|(i, band)| html! {
                     <>
-                        <h3>{ format!("quantiles {:.0}–{:.0}% (activations {:.2}–{:.2})",
-                            100.0 * band.from_quantile, 100.0 * band.to_quantile, band.low, band.high) }</h3>
-                        { for band.examples.iter().map(|e| html! {
+                        <h3>{ format!("quantiles {:.0}–{:.0}% (activations {:.3}–{:.3})",
+                            100.0 * i as f64 / r.quantiles.len() as f64,
+                            100.0 * (i + 1) as f64 / r.quantiles.len() as f64, band.low(), band.high()) }</h3>
+                        { for band.examples().iter().map(|e| html! {
                             <ExampleRow layer={view.layer} feature={r.index} example={*e} max={r.histogram.max}
                                 document={documents.get(&e.0).cloned().unwrap_or_default()} />
                         }) }
@@ -125,16 +135,22 @@ fn view_feature(view: &FeatureView) -> Html {
 fn evidence(view: &FeatureView) -> Html {
     let p = &view.record.profile;
     let texts: HashMap<u32, String> = view.token_texts.iter().cloned().collect();
+    let names: HashMap<&str, &str> = view
+        .names
+        .iter()
+        .map(|(k, n)| (k.as_str(), n.as_str()))
+        .collect();
+    let name = |key: &str| names.get(key).copied().unwrap_or(key).to_owned();
     html! {
         <table class="evidence" id="evidence">
             <tbody>
                 { for p.tag.iter().map(|t| html! {
                     <tr><th>{ "part of speech" }</th>
-                        <td>{ format!("{} ({}): precision {:.2}, recall {:.3}", t.name, t.key, t.precision, t.recall) }</td></tr>
+                        <td>{ format!("{} ({}): precision {:.2}, recall {:.3}", name(&t.key), t.key, t.precision, t.recall) }</td></tr>
                 }) }
                 { for p.genre.iter().map(|g| html! {
                     <tr><th>{ "genre" }</th>
-                        <td>{ format!("{}: precision {:.2}, recall {:.3}", g.name, g.precision, g.recall) }</td></tr>
+                        <td>{ format!("{}: precision {:.2}, recall {:.3}", name(&g.key), g.precision, g.recall) }</td></tr>
                 }) }
                 <tr><th>{ "commonest tags" }</th>
                     <td>{ p.tags.iter().map(|(t, c)| format!("{t} ×{c}")).collect::<Vec<_>>().join(", ") }</td></tr>
