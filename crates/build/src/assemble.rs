@@ -41,6 +41,28 @@ pub mod paths {
     }
 }
 
+/// The manifest's entry for each block's transcoder, saved under
+/// [`paths::transcoder`] by [`crate::transcoder::save`].
+#[must_use]
+pub fn dictionary_infos(dictionaries: &[glassbox_dict::Dictionary]) -> Vec<DictionaryInfo> {
+    dictionaries
+        .iter()
+        .enumerate()
+        .map(|(layer, d)| DictionaryInfo {
+            layer,
+            cfg: format!("{}/cfg.json", paths::transcoder(layer)),
+            weights: format!(
+                "{}/{}",
+                paths::transcoder(layer),
+                crate::transcoder::WEIGHTS_FILE
+            ),
+            d_sae: d.config.d_sae,
+            hook_name: d.config.metadata.hook_name.clone(),
+            hook_name_out: d.config.metadata.hook_name_out.clone(),
+        })
+        .collect()
+}
+
 /// Features per shard file.
 pub const SHARD_SIZE: usize = 128;
 

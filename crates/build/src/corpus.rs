@@ -49,15 +49,9 @@ pub struct Word {
     pub tag: String,
 }
 
-/// Which part of the corpus a document belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Split {
-    /// Used for training the tokenizer, the model and the dictionaries.
-    Train,
-    /// Held out for every evaluation.
-    Eval,
-}
+/// Which part of the corpus a document belongs to (the pack's own type, so the split is
+/// written into the pack as it was made).
+pub use glassbox_pack::Split;
 
 /// One of the 500 documents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use glassbox_model::rng::SplitMix64;
 use glassbox_model::{Gpt2, HookPoint, Hooks, Norm, Tokenizer};
 use glassbox_pack::{
     CategoryScore, DocumentEntry, Example, FeatureRecord, Histogram, LabelEntry, LogitEffect,
-    LogitEffects, Profile, QuantileBand, Split,
+    LogitEffects, Profile, QuantileBand,
 };
 use indicatif::ProgressBar;
 
@@ -105,10 +105,7 @@ pub fn tag_corpus(
         out.documents.push(DocumentEntry {
             id: document.id.clone(),
             genre: document.genre.to_string(),
-            split: match document.split {
-                corpus::Split::Train => Split::Train,
-                corpus::Split::Eval => Split::Eval,
-            },
+            split: document.split,
             start,
             len,
         });

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use glassbox_model::generate::{Sampling, generate};
 use glassbox_model::{Gpt2, Gpt2Config, Hooks, Tokenizer};
-use glassbox_pack::{BuildInfo, DictionaryInfo, LabelIndex, ModelInfo};
+use glassbox_pack::{BuildInfo, LabelIndex, ModelInfo};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +21,7 @@ use crate::error::{BuildError, Result, io};
 use crate::features::{self, RecordContext, TaggedCorpus, tag_corpus};
 use crate::report::{HeldOutLoss, bigram_nats, unigram_nats};
 use crate::train::{TrainConfig, evaluate, train_until};
-use crate::transcoder::{self, TranscoderConfig};
+use crate::transcoder::TranscoderConfig;
 
 /// Where and how to build.
 #[derive(Debug, Clone)]
@@ -225,18 +225,7 @@ fn manifest_parts(
             vocab_size: c.vocab_size,
             n_positions: c.n_positions,
         },
-        dictionaries: dictionaries
-            .iter()
-            .enumerate()
-            .map(|(layer, d)| DictionaryInfo {
-                layer,
-                cfg: format!("{}/cfg.json", paths::transcoder(layer)),
-                weights: format!("{}/{}", paths::transcoder(layer), transcoder::WEIGHTS_FILE),
-                d_sae: d.config.d_sae,
-                hook_name: d.config.metadata.hook_name.clone(),
-                hook_name_out: d.config.metadata.hook_name_out.clone(),
-            })
-            .collect(),
+        dictionaries: assemble::dictionary_infos(dictionaries),
         window,
         build: BuildInfo {
             command: format!(

@@ -10,7 +10,7 @@ use glassbox_build::features::{self, RecordContext, tag_corpus};
 use glassbox_build::transcoder::{self, TranscoderConfig};
 use glassbox_dict::Dictionary;
 use glassbox_model::{Gpt2, Gpt2Config, Gpt2Weights, Tokenizer};
-use glassbox_pack::{BuildInfo, DictionaryInfo, LabelIndex, ModelInfo, dir};
+use glassbox_pack::{BuildInfo, LabelIndex, ModelInfo, dir};
 
 fn tokenizer() -> Tokenizer {
     let json = std::fs::read(
@@ -182,18 +182,7 @@ fn parts(dictionaries: &[Dictionary], vocab_size: usize, window: usize) -> Manif
             vocab_size,
             n_positions: 16,
         },
-        dictionaries: dictionaries
-            .iter()
-            .enumerate()
-            .map(|(layer, d)| DictionaryInfo {
-                layer,
-                cfg: format!("{}/cfg.json", paths::transcoder(layer)),
-                weights: format!("{}/{}", paths::transcoder(layer), transcoder::WEIGHTS_FILE),
-                d_sae: d.config.d_sae,
-                hook_name: d.config.metadata.hook_name.clone(),
-                hook_name_out: d.config.metadata.hook_name_out.clone(),
-            })
-            .collect(),
+        dictionaries: assemble::dictionary_infos(dictionaries),
         window,
         build: BuildInfo {
             command: "test".to_owned(),
