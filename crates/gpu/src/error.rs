@@ -35,6 +35,9 @@ pub enum GpuError {
     /// Reading a result back from the GPU failed.
     #[error("reading back from the GPU failed: {0}")]
     Readback(String),
+    /// Something this engine does not do (the CPU engine may).
+    #[error("not on the GPU engine: {0}")]
+    Unsupported(String),
     /// The CPU reference that a kernel is checked against failed.
     #[error("CPU reference failed: {0}")]
     Reference(String),

@@ -11,9 +11,17 @@
 mod browser_info;
 pub mod check;
 mod context;
+mod engine;
 mod error;
+mod kernels;
 pub mod matmul;
+mod plan;
 mod readback;
 
 pub use context::{AdapterPreference, AdapterSummary, GpuContext};
+pub use engine::{
+    FeatureRead, FeatureSet, GpuGeneration, GpuKvCache, GpuModel, Logits, LogitsRead, PassOutput,
+    PassRequest, Steering,
+};
 pub use error::GpuError;
+pub use plan::PassCounts;

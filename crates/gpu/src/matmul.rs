@@ -1,4 +1,6 @@
-//! Tiled f32 matrix multiply (`matmul.wgsl`): `c[m, n] = a[m, k] · b[k, n]`, row-major.
+//! Tiled f32 matrix multiply (`kernels/matmul.wgsl`): `c[m, n] = a[m, k] · b[k, n]`,
+//! row-major, as a stand-alone check of the device (the engine records the same kernel
+//! with a bias and an activation into its passes).
 
 use wgpu::util::DeviceExt;
 
@@ -48,9 +50,13 @@ struct Dims {
     m: u32,
     k: u32,
     n: u32,
+    ldc: u32,
+    col_offset: u32,
+    a_offset: u32,
+    flags: u32,
     padding: u32,
 }
-const _: () = assert!(std::mem::size_of::<Dims>() == 16);
+const _: () = assert!(std::mem::size_of::<Dims>() == 32);
 
 /// The compiled matmul pipeline. Build it once per [`GpuContext`] and reuse it.
 #[derive(Debug)]
@@ -65,7 +71,7 @@ impl MatmulKernel {
             let device = ctx.device();
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some("matmul.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(include_str!("matmul.wgsl").into()),
+                source: wgpu::ShaderSource::Wgsl(include_str!("kernels/matmul.wgsl").into()),
             });
             let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some("matmul"),
@@ -99,7 +105,14 @@ impl MatmulKernel {
         let bind_group = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("matmul"),
             layout: &self.pipeline.get_bind_group_layout(0),
-            entries: &[entry(0, a), entry(1, b), entry(2, c), entry(3, dims)],
+            // No bias (flags 0): `b` fills the bias slot, which is never read.
+            entries: &[
+                entry(0, a),
+                entry(1, b),
+                entry(2, c),
+                entry(3, dims),
+                entry(4, b),
+            ],
         });
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("matmul"),
@@ -117,6 +130,10 @@ impl MatmulKernel {
             m: to_u32("m", shape.m)?,
             k: to_u32("k", shape.k)?,
             n: to_u32("n", shape.n)?,
+            ldc: to_u32("n", shape.n)?,
+            col_offset: 0,
+            a_offset: 0,
+            flags: 0,
             padding: 0,
         };
         Ok(ctx

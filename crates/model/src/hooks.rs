@@ -308,13 +308,34 @@ impl Intervention {
             }
             Edit::Scale(factor) => x.affine(*factor, 0.0)?,
             Edit::Replace(value) => self
-                .fit(value, x, axis, offset)?
+                .fit(value, x.dims(), axis, offset)?
+                .to_dtype(x.dtype())?
                 .broadcast_as(x.shape())?
                 .contiguous()?,
-            Edit::Add(value) => x.broadcast_add(&self.fit(value, x, axis, offset)?)?,
+            Edit::Add(value) => x.broadcast_add(
+                &self
+                    .fit(value, x.dims(), axis, offset)?
+                    .to_dtype(x.dtype())?,
+            )?,
         };
-        let Some(positions) = &self.positions else {
+        if self.positions.is_none() {
             return Ok(edited);
+        }
+        let mask = self.position_mask(len, offset);
+        let mut mask_shape = vec![1; x.rank()];
+        mask_shape[axis] = len;
+        // A select, not a blend: masked attention scores are -inf, and -inf · 0 is NaN.
+        let mask: Vec<u8> = mask.iter().map(|&m| u8::from(m > 0.0)).collect();
+        let mask = Tensor::from_vec(mask, mask_shape, x.device())?.broadcast_as(x.shape())?;
+        Ok(mask.where_cond(&edited, x)?)
+    }
+
+    /// 1 at each of the `len` positions from `offset` that this intervention changes, 0
+    /// at the others.
+    #[must_use]
+    pub fn position_mask(&self, len: usize, offset: usize) -> Vec<f32> {
+        let Some(positions) = &self.positions else {
+            return vec![1.0; len];
         };
         let mut mask = vec![0_f32; len];
         for &p in positions {
@@ -322,20 +343,28 @@ impl Intervention {
                 *slot = 1.0;
             }
         }
-        let mut mask_shape = vec![1; x.rank()];
-        mask_shape[axis] = len;
-        let mask = Tensor::from_vec(mask, mask_shape, x.device())?.to_dtype(x.dtype())?;
-        let keep = mask.affine(-1.0, 1.0)?;
-        Ok(x.broadcast_mul(&keep)?.add(&edited.broadcast_mul(&mask)?)?)
+        mask
+    }
+
+    /// For `Replace` and `Add`: the value, in f32, broadcast to an activation of shape
+    /// `dims` at positions `offset..` (what another engine uploads); `None` for the other
+    /// edits.
+    pub fn value_for(&self, dims: &[usize], offset: usize) -> Result<Option<Tensor>> {
+        let (Edit::Replace(value) | Edit::Add(value)) = &self.edit else {
+            return Ok(None);
+        };
+        let axis = self.hook.position_axis();
+        let fitted = self.fit(value, dims, axis, offset)?.to_dtype(DType::F32)?;
+        Ok(Some(fitted.broadcast_as(dims)?.contiguous()?))
     }
 
     /// `value` cut to positions `offset..offset + len` when it spans positions.
-    fn fit(&self, value: &Tensor, x: &Tensor, axis: usize, offset: usize) -> Result<Tensor> {
-        let value = value.to_dtype(x.dtype())?;
-        if value.rank() != x.rank() {
+    fn fit(&self, value: &Tensor, dims: &[usize], axis: usize, offset: usize) -> Result<Tensor> {
+        let value = value.clone();
+        if value.rank() != dims.len() {
             return Ok(value);
         }
-        let len = x.dim(axis)?;
+        let len = dims[axis];
         let have = value.dim(axis)?;
         if have == 1 || (have == len && offset == 0) {
             return Ok(value);
@@ -433,8 +462,33 @@ impl Hooks {
         std::mem::take(&mut self.cache)
     }
 
+    /// Whether this pass keeps the activation at `hook`.
+    #[must_use]
+    pub fn keeps(&self, hook: HookPoint) -> bool {
+        self.cache_all || self.to_cache.contains(&hook)
+    }
+
+    /// Whether anything reads or changes `hook` in this pass.
+    #[must_use]
+    pub fn touches(&self, hook: HookPoint) -> bool {
+        self.keeps(hook) || self.interventions.iter().any(|i| i.hook == hook)
+    }
+
+    /// Stores `x` as the kept activation at `hook` for positions from `offset` (appending
+    /// along the position axis during cached generation). For engines that compute the
+    /// activations elsewhere and hand them back.
+    pub fn keep(&mut self, hook: HookPoint, x: Tensor, offset: usize) -> Result<()> {
+        let kept = match self.cache.remove(&hook) {
+            // During cached generation, each step appends its positions.
+            Some(earlier) if offset > 0 => Tensor::cat(&[&earlier, &x], hook.position_axis())?,
+            _ => x,
+        };
+        self.cache.insert(hook, kept.to_dtype(DType::F32)?);
+        Ok(())
+    }
+
     /// Checks every hook named against a model with `n_layer` blocks.
-    pub(crate) fn validate(&self, n_layer: usize) -> Result<()> {
+    pub fn validate(&self, n_layer: usize) -> Result<()> {
         let named = self
             .to_cache
             .iter()
@@ -460,13 +514,8 @@ impl Hooks {
             };
             x = intervention.apply(&x, context)?;
         }
-        if self.cache_all || self.to_cache.contains(&hook) {
-            let kept = match self.cache.remove(&hook) {
-                // During cached generation, each step appends its positions.
-                Some(earlier) if offset > 0 => Tensor::cat(&[&earlier, &x], hook.position_axis())?,
-                _ => x.clone(),
-            };
-            self.cache.insert(hook, kept.to_dtype(DType::F32)?);
+        if self.keeps(hook) {
+            self.keep(hook, x.clone(), offset)?;
         }
         Ok(x)
     }

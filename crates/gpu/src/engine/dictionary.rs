@@ -1,0 +1,76 @@
+//! A feature dictionary on the device, attached to the hook it reads and the hook it
+//! writes.
+
+use candle_core::Tensor;
+use glassbox_dict::{Architecture, Dictionary};
+use glassbox_model::HookPoint;
+
+use super::weights::{Uploader, flat};
+use crate::{GpuContext, GpuError};
+
+/// A dictionary's weights on the device.
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceDictionary {
+    pub(crate) architecture: Architecture,
+    pub(crate) k: usize,
+    pub(crate) d_in: usize,
+    pub(crate) d_sae: usize,
+    pub(crate) d_out: usize,
+    /// Where it reads (e.g. `blocks.l.ln2.hook_normalized` for a transcoder).
+    pub(crate) input: HookPoint,
+    /// Where steering writes (e.g. `blocks.l.hook_mlp_out`).
+    pub(crate) output: HookPoint,
+    pub(crate) w_enc: wgpu::Buffer,
+    /// `b_enc`, with `b_dec · W_enc` subtracted when the config subtracts `b_dec` from the
+    /// input first: the same pre-activations from one product.
+    pub(crate) b_enc: wgpu::Buffer,
+    pub(crate) w_dec: wgpu::Buffer,
+    pub(crate) threshold: Option<wgpu::Buffer>,
+    pub(crate) bytes: u64,
+}
+
+fn reference(e: candle_core::Error) -> GpuError {
+    GpuError::Reference(e.to_string())
+}
+
+impl DeviceDictionary {
+    pub(crate) fn upload(
+        ctx: &GpuContext,
+        dictionary: &Dictionary,
+        input: HookPoint,
+        output: HookPoint,
+    ) -> Result<Self, GpuError> {
+        let config = &dictionary.config;
+        let mut up = Uploader::new(ctx);
+        let b_enc: Tensor = if config.apply_b_dec_to_input {
+            let folded = dictionary
+                .b_dec
+                .unsqueeze(0)
+                .and_then(|b| b.matmul(&dictionary.w_enc))
+                .and_then(|b| b.squeeze(0))
+                .and_then(|b| dictionary.b_enc.sub(&b))
+                .map_err(reference)?;
+            folded
+        } else {
+            dictionary.b_enc.clone()
+        };
+        let threshold = match &dictionary.threshold {
+            Some(t) => Some(up.values("dictionary threshold", &flat(t)?)?),
+            None => None,
+        };
+        Ok(Self {
+            architecture: config.architecture,
+            k: config.k.unwrap_or(0),
+            d_in: config.d_in,
+            d_sae: config.d_sae,
+            d_out: config.d_out(),
+            input,
+            output,
+            w_enc: up.tensor("dictionary encoder", &dictionary.w_enc)?,
+            b_enc: up.tensor("dictionary encoder bias", &b_enc)?,
+            w_dec: up.tensor("dictionary decoder", &dictionary.w_dec)?,
+            threshold,
+            bytes: up.bytes,
+        })
+    }
+}

@@ -1,0 +1,155 @@
+// Causal multi-head attention over a KV cache, in three steps that each have a hook
+// between them (dispatched by attention.rs):
+// - `split_qkv`: the rows of qkv [len, 3d] (queries, keys, values side by side) go to
+//   q [len, d] and to the key and value caches [positions, d] at rows offset .. offset+len.
+// - `scores`: one workgroup per (query, head) computes the scaled, masked scores
+//   [head, query, key] of keys 0 .. offset+query, writes them to `scores`, and, when
+//   `fuse_softmax` is set, turns them into the pattern in place in `pattern` instead.
+// - `softmax`: one workgroup per (query, head): pattern = softmax(scores) along keys.
+// - `values`: one workgroup per (query, head): z[query, head, :] = pattern · v.
+// Every thread works on keys lane, lane + 256, …: it only rereads what it wrote itself,
+// so the rows live in the output buffers and any context length works.
+
+struct Params {
+    len: u32,
+    d: u32,
+    offset: u32,
+    heads: u32,
+    d_head: u32,
+    keys: u32,
+    scale: f32,
+    fuse_softmax: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(2) var<storage, read_write> q: array<f32>;
+@group(0) @binding(3) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> scores: array<f32>;
+@group(0) @binding(6) var<storage, read_write> pattern: array<f32>;
+@group(0) @binding(7) var<storage, read_write> z: array<f32>;
+
+const THREADS: u32 = 256u;
+
+var<workgroup> partial: array<f32, 256>;
+
+fn neg_infinity() -> f32 {
+    return bitcast<f32>(0xff800000u);
+}
+
+fn workgroup_max(value: f32, lane: u32) -> f32 {
+    partial[lane] = value;
+    workgroupBarrier();
+    for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            partial[lane] = max(partial[lane], partial[lane + stride]);
+        }
+        workgroupBarrier();
+    }
+    let result = partial[0];
+    workgroupBarrier();
+    return result;
+}
+
+fn workgroup_sum(value: f32, lane: u32) -> f32 {
+    partial[lane] = value;
+    workgroupBarrier();
+    for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            partial[lane] += partial[lane + stride];
+        }
+        workgroupBarrier();
+    }
+    let result = partial[0];
+    workgroupBarrier();
+    return result;
+}
+
+// Softmax in place over pattern[base .. base + keys], which holds scores.
+fn softmax_in_place(base: u32, lane: u32) {
+    var largest = neg_infinity();
+    for (var j = lane; j < params.keys; j += THREADS) {
+        largest = max(largest, pattern[base + j]);
+    }
+    largest = workgroup_max(largest, lane);
+    var sum = 0.0;
+    for (var j = lane; j < params.keys; j += THREADS) {
+        let e = exp(pattern[base + j] - largest);
+        pattern[base + j] = e;
+        sum += e;
+    }
+    sum = workgroup_sum(sum, lane);
+    for (var j = lane; j < params.keys; j += THREADS) {
+        pattern[base + j] = pattern[base + j] / sum;
+    }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn split_qkv(@builtin(global_invocation_id) id: vec3<u32>) {
+    let index = id.x + id.y * 65535u * 256u;
+    if (index >= params.len * params.d) {
+        return;
+    }
+    let row = index / params.d;
+    let i = index % params.d;
+    let source = row * 3u * params.d + i;
+    let cached = (params.offset + row) * params.d + i;
+    q[index] = qkv[source];
+    k_cache[cached] = qkv[source + params.d];
+    v_cache[cached] = qkv[source + 2u * params.d];
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn scores_step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
+    let query = group.x;
+    let head = group.y;
+    let lane = local.x;
+    let base = (head * params.len + query) * params.keys;
+    let q_base = query * params.d + head * params.d_head;
+    let visible = params.offset + query;
+    for (var j = lane; j < params.keys; j += THREADS) {
+        var s = neg_infinity();
+        if (j <= visible) {
+            let k_base = j * params.d + head * params.d_head;
+            var dot = 0.0;
+            for (var t = 0u; t < params.d_head; t++) {
+                dot = fma(q[q_base + t], k_cache[k_base + t], dot);
+            }
+            s = dot * params.scale;
+        }
+        if (params.fuse_softmax == 1u) {
+            pattern[base + j] = s;
+        } else {
+            scores[base + j] = s;
+        }
+    }
+    if (params.fuse_softmax == 1u) {
+        softmax_in_place(base, lane);
+    }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn softmax_step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
+    let base = (group.y * params.len + group.x) * params.keys;
+    let lane = local.x;
+    for (var j = lane; j < params.keys; j += THREADS) {
+        pattern[base + j] = scores[base + j];
+    }
+    softmax_in_place(base, lane);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn values_step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
+    let query = group.x;
+    let head = group.y;
+    let base = (head * params.len + query) * params.keys;
+    for (var t = local.x; t < params.d_head; t += 64u) {
+        let column = head * params.d_head + t;
+        var acc = 0.0;
+        for (var j = 0u; j < params.keys; j++) {
+            acc = fma(pattern[base + j], v_cache[j * params.d + column], acc);
+        }
+        z[query * params.d + column] = acc;
+    }
+}

@@ -1,0 +1,113 @@
+// Element-wise steps on x (dispatched by elementwise.rs), one thread per element of
+// x[base .. base + count]:
+// - `add`: x += other (the residual stream).
+// - `activate`: x = act(x), act by `op` (1 GELU tanh, 2 GELU erf, 3 ReLU).
+// - `jump_relu`: x = x if x > other[i % width] (the threshold) else 0.
+// - `edit`: an intervention at the positions where mask[position] is set; `op` 0 replace
+//   with other, 1 add other, 2 multiply by `factor`, 3 zero. Element i's position is
+//   (i / inner) % len: inner is the row width for [pos, …] activations and the number
+//   of keys for [head, query, key] ones.
+
+struct Params {
+    count: u32,
+    base: u32,
+    width: u32,
+    len: u32,
+    inner: u32,
+    op: u32,
+    factor: f32,
+    // Where `edit` finds its value and its mask in `other` and `mask`.
+    other_base: u32,
+    mask_base: u32,
+    _padding0: u32,
+    _padding1: u32,
+    _padding2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+@group(0) @binding(2) var<storage, read> other: array<f32>;
+@group(0) @binding(3) var<storage, read> mask: array<f32>;
+
+fn element(id: vec3<u32>) -> u32 {
+    return id.x + id.y * 65535u * 256u;
+}
+
+fn safe_tanh(v: f32) -> f32 {
+    return tanh(clamp(v, -15.0, 15.0));
+}
+
+// erf by Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7).
+fn erf(v: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.3275911 * abs(v));
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return sign(v) * (1.0 - poly * exp(-v * v));
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn add(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = element(id);
+    if (i < params.count) {
+        x[params.base + i] += other[i];
+    }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn activate(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = element(id);
+    if (i >= params.count) {
+        return;
+    }
+    let v = x[params.base + i];
+    var y = v;
+    switch (params.op) {
+        case 1u: {
+            y = 0.5 * v * (1.0 + safe_tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+        }
+        case 2u: {
+            y = 0.5 * v * (1.0 + erf(v * 0.7071067811865476));
+        }
+        case 3u: {
+            y = max(v, 0.0);
+        }
+        default: {}
+    }
+    x[params.base + i] = y;
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn jump_relu(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = element(id);
+    if (i >= params.count) {
+        return;
+    }
+    let v = x[params.base + i];
+    x[params.base + i] = select(0.0, v, v > other[i % params.width]);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn edit(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = element(id);
+    if (i >= params.count) {
+        return;
+    }
+    let position = (i / params.inner) % params.len;
+    if (mask[params.mask_base + position] == 0.0) {
+        return;
+    }
+    let at = params.base + i;
+    switch (params.op) {
+        case 0u: {
+            x[at] = other[params.other_base + i];
+        }
+        case 1u: {
+            x[at] = x[at] + other[params.other_base + i];
+        }
+        case 2u: {
+            x[at] = x[at] * params.factor;
+        }
+        default: {
+            x[at] = 0.0;
+        }
+    }
+}

@@ -1,0 +1,82 @@
+// LayerNorm over each row of x [rows, d]: out = (x - mean) / scale * w + b, with
+// scale = sqrt(var + eps), as glassbox-model computes it (variance of the centred row).
+//
+// Dispatched by layer_norm.rs, one workgroup of 256 threads per row.
+// - `layer_norm` computes each row's scale, writes it to `scale` (the hook
+//   `ln*.hook_scale`) and normalizes with it.
+// - `layer_norm_with_scale` normalizes with the scale already in `scale` (frozen or edited).
+
+struct Params {
+    rows: u32,
+    d: u32,
+    eps: f32,
+    _padding: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> scale: array<f32>;
+
+const THREADS: u32 = 256u;
+
+var<workgroup> partial: array<f32, 256>;
+
+// The sum of every thread's `value`, returned to all of them.
+fn workgroup_sum(value: f32, lane: u32) -> f32 {
+    partial[lane] = value;
+    workgroupBarrier();
+    for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            partial[lane] += partial[lane + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = partial[0];
+    workgroupBarrier();
+    return total;
+}
+
+fn row_mean(base: u32, lane: u32) -> f32 {
+    var sum = 0.0;
+    for (var i = lane; i < params.d; i += THREADS) {
+        sum += x[base + i];
+    }
+    return workgroup_sum(sum, lane) / f32(params.d);
+}
+
+fn normalize(base: u32, lane: u32, mean: f32, s: f32) {
+    for (var i = lane; i < params.d; i += THREADS) {
+        out[base + i] = (x[base + i] - mean) / s * w[i] + b[i];
+    }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn layer_norm(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
+    let row = group.x;
+    let lane = local.x;
+    let base = row * params.d;
+    let mean = row_mean(base, lane);
+    var squares = 0.0;
+    for (var i = lane; i < params.d; i += THREADS) {
+        let centred = x[base + i] - mean;
+        squares += centred * centred;
+    }
+    let variance = workgroup_sum(squares, lane) / f32(params.d);
+    let s = sqrt(variance + params.eps);
+    if (lane == 0u) {
+        scale[row] = s;
+    }
+    normalize(base, lane, mean, s);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn layer_norm_with_scale(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
+    let row = group.x;
+    let lane = local.x;
+    let base = row * params.d;
+    let mean = row_mean(base, lane);
+    normalize(base, lane, mean, scale[row]);
+}

@@ -1,0 +1,50 @@
+// Steering through a dictionary (dispatched by steer.rs): for each edit (feature f, mode,
+// value) out[row, :] += (new - old) * w_dec[f, :], where old is f's activation on this row
+// and new is the value (clamp, mode 0) or old times the value (scale, mode 1). One thread
+// per element of out [rows, d].
+
+struct Params {
+    rows: u32,
+    d: u32,
+    d_sae: u32,
+    edits: u32,
+    // The first edit's index in `edits`.
+    edits_base: u32,
+    _padding0: u32,
+    _padding1: u32,
+    _padding2: u32,
+}
+
+struct FeatureEdit {
+    feature: u32,
+    mode: u32,
+    value: f32,
+    _padding: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> acts: array<f32>;
+@group(0) @binding(3) var<storage, read> w_dec: array<f32>;
+@group(0) @binding(4) var<storage, read> edits: array<FeatureEdit>;
+
+@compute @workgroup_size(256, 1, 1)
+fn steer(@builtin(global_invocation_id) id: vec3<u32>) {
+    let index = id.x + id.y * 65535u * 256u;
+    if (index >= params.rows * params.d) {
+        return;
+    }
+    let row = index / params.d;
+    let col = index % params.d;
+    var change = 0.0;
+    for (var e = 0u; e < params.edits; e++) {
+        let edit = edits[params.edits_base + e];
+        let old = acts[row * params.d_sae + edit.feature];
+        var new_value = edit.value;
+        if (edit.mode == 1u) {
+            new_value = old * edit.value;
+        }
+        change = fma(new_value - old, w_dec[edit.feature * params.d + col], change);
+    }
+    out[index] += change;
+}

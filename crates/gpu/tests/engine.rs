@@ -1,0 +1,462 @@
+//! The GPU engine against the CPU engine (candle-core), which is itself checked against
+//! Hugging Face transformers: logits, every hook, interventions, generation, dictionary
+//! features and steering. One body per test, run natively (lavapipe) and in headless
+//! Chromium (WebGPU).
+#![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
+
+mod common;
+
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Tensor};
+use glassbox_dict::{Architecture, DictConfig, Dictionary};
+use glassbox_gpu::check::seeded_values;
+use glassbox_gpu::{
+    FeatureRead, FeatureSet, GpuError, GpuGeneration, GpuModel, Logits, LogitsRead, PassRequest,
+    Steering,
+};
+use glassbox_model::generate::{Sampling, generate};
+use glassbox_model::rng::SplitMix64;
+use glassbox_model::{
+    Activation, Edit, EditContext, Gpt2, Gpt2Config, Gpt2Weights, HookPoint, Hooks, Intervention,
+    Norm,
+};
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+/// f32 on both sides, summed in different orders: far below any real mistake.
+const TOLERANCE: f32 = 1e-3;
+
+macro_rules! fixture {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!(
+                "../../model/tests/fixtures/",
+                $name,
+                "/config.json"
+            )),
+            include_bytes!(concat!(
+                "../../model/tests/fixtures/",
+                $name,
+                "/model.safetensors"
+            ))
+            .as_slice(),
+        )
+    };
+}
+
+/// The golden fixtures of the CPU engine: random GPT-2s checked against transformers.
+fn fixtures() -> Vec<(&'static str, Gpt2)> {
+    [
+        fixture!("tiny"),
+        fixture!("wide_mlp_erf"),
+        fixture!("tiny_f16"),
+    ]
+    .into_iter()
+    .map(|(name, config, weights)| (name, Gpt2::load(config, weights).unwrap()))
+    .collect()
+}
+
+async fn on_gpu(model: &Gpt2) -> GpuModel {
+    GpuModel::new(Arc::new(common::context().await), model)
+        .await
+        .unwrap()
+}
+
+fn ids(seed: u64, len: usize, vocab: usize) -> Vec<u32> {
+    let mut rng = SplitMix64::new(seed);
+    (0..len)
+        .map(|_| (rng.next_u64() % vocab as u64) as u32)
+        .collect()
+}
+
+/// The largest difference; equal infinities (masked attention scores) count as equal.
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() })
+        .fold(
+            0.0,
+            |worst, d| if d.is_nan() || d > worst { d } else { worst },
+        )
+}
+
+fn flat(t: &Tensor) -> Vec<f32> {
+    t.to_dtype(DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+fn all_logits(output: &glassbox_gpu::PassOutput) -> Vec<f32> {
+    match &output.logits {
+        Some(Logits::Rows { values, .. }) => values.clone(),
+        other => panic!("expected rows of logits, got {other:?}"),
+    }
+}
+
+async fn compare_logits(
+    model: &Gpt2,
+    gpu: &GpuModel,
+    tokens: &[u32],
+    cpu_hooks: &mut Hooks,
+    gpu_hooks: &mut Hooks,
+) -> f32 {
+    let cpu = flat(&model.forward_ids(tokens, cpu_hooks).unwrap());
+    let output = gpu
+        .pass(tokens, &PassRequest::logits(LogitsRead::All), gpu_hooks)
+        .await
+        .unwrap();
+    max_diff(&all_logits(&output), &cpu)
+}
+
+gpu_test! {
+    async fn logits_match_the_cpu_engine_on_the_golden_fixtures() {
+        for (name, model) in fixtures() {
+            let gpu = on_gpu(&model).await;
+            let vocab = model.config().vocab_size;
+            for len in [1, 7, model.config().n_positions] {
+                let tokens = ids(len as u64, len, vocab);
+                let diff = compare_logits(&model, &gpu, &tokens, &mut Hooks::none(), &mut Hooks::none()).await;
+                assert!(diff < TOLERANCE, "{name}, {len} tokens: logits differ by {diff}");
+            }
+        }
+    }
+}
+
+gpu_test! {
+    async fn every_hook_matches_the_cpu_engine() {
+        for (name, model) in fixtures() {
+            let gpu = on_gpu(&model).await;
+            let tokens = ids(3, 9, model.config().vocab_size);
+            let mut cpu_hooks = Hooks::none().cache_everything();
+            model.forward_ids(&tokens, &mut cpu_hooks).unwrap();
+            let mut gpu_hooks = Hooks::none().cache_everything();
+            gpu.pass(&tokens, &PassRequest::logits(LogitsRead::None), &mut gpu_hooks).await.unwrap();
+            let (cpu, ours) = (cpu_hooks.take_cache(), gpu_hooks.take_cache());
+            assert_eq!(ours.len(), HookPoint::all(model.config().n_layer).len(), "{name}");
+            for (hook, expected) in &cpu {
+                let got = &ours[hook];
+                assert_eq!(got.dims(), expected.dims(), "{name}: {hook}");
+                let diff = max_diff(&flat(got), &flat(expected));
+                assert!(diff < TOLERANCE, "{name}: {hook} differs by {diff}");
+            }
+        }
+    }
+}
+
+/// The interventions every engine supports, at hooks of every shape.
+fn interventions(config: &Gpt2Config, len: usize) -> Vec<Intervention> {
+    let d = config.n_embd;
+    let heads = config.n_head;
+    let direction = Tensor::from_vec(seeded_values(5, d), d, &Device::Cpu).unwrap();
+    let per_position =
+        Tensor::from_vec(seeded_values(6, len * d), (1, len, d), &Device::Cpu).unwrap();
+    let uniform_pattern = (Tensor::ones((1, heads, len, len), DType::F32, &Device::Cpu).unwrap()
+        / len as f64)
+        .unwrap();
+    vec![
+        Intervention::at(
+            HookPoint::ResidPre(1),
+            vec![0, 2],
+            Edit::Add((&direction * 3.0).unwrap()),
+        ),
+        Intervention::everywhere(HookPoint::MlpPost(0), Edit::Scale(0.5)),
+        Intervention::at(HookPoint::AttnOut(0), vec![1], Edit::Zero),
+        Intervention::everywhere(HookPoint::Embed, Edit::Replace(per_position)),
+        Intervention::at(HookPoint::V(1), vec![len - 1], Edit::Scale(-2.0)),
+        Intervention::at(
+            HookPoint::Pattern(0),
+            vec![len - 1],
+            Edit::Replace(uniform_pattern),
+        ),
+        Intervention::at(HookPoint::AttnScores(1), vec![1], Edit::Scale(0.25)),
+        Intervention::everywhere(HookPoint::LnScale(1, Norm::Ln2), Edit::Scale(2.0)),
+        Intervention::at(HookPoint::MlpPre(1), vec![0], Edit::Zero),
+    ]
+}
+
+gpu_test! {
+    async fn interventions_change_the_logits_as_on_the_cpu() {
+        for (name, model) in fixtures() {
+            let gpu = on_gpu(&model).await;
+            let len = 6;
+            let tokens = ids(11, len, model.config().vocab_size);
+            let plain = flat(&model.forward_ids(&tokens, &mut Hooks::none()).unwrap());
+            for intervention in interventions(model.config(), len) {
+                let hook = intervention.hook;
+                let mut cpu_hooks = Hooks::none().intervene(intervention.clone());
+                let mut gpu_hooks = Hooks::none().intervene(intervention).cache(hook);
+                let cpu = flat(&model.forward_ids(&tokens, &mut cpu_hooks).unwrap());
+                // Each intervention must matter, or the comparison proves nothing.
+                assert!(max_diff(&cpu, &plain) > 1e-3, "{name}: {hook} changed nothing");
+                let output = gpu.pass(&tokens, &PassRequest::logits(LogitsRead::All), &mut gpu_hooks).await.unwrap();
+                let diff = max_diff(&all_logits(&output), &cpu);
+                assert!(diff < TOLERANCE, "{name}: with an edit at {hook} logits differ by {diff}");
+            }
+        }
+    }
+}
+
+gpu_test! {
+    async fn frozen_attention_and_norms_reproduce_the_pass() {
+        let (_, model) = fixtures().remove(0);
+        let gpu = on_gpu(&model).await;
+        let tokens = ids(2, 8, model.config().vocab_size);
+        let mut keep = Hooks::none().cache_everything();
+        model.forward_ids(&tokens, &mut keep).unwrap();
+        let cache = keep.take_cache();
+        // Frozen at another prompt's values, the logits change, the same on both engines.
+        let other = ids(9, 8, model.config().vocab_size);
+        let mut cpu_hooks = Hooks::none().freeze_attention_and_norms(&cache).unwrap();
+        let mut gpu_hooks = Hooks::none().freeze_attention_and_norms(&cache).unwrap();
+        let diff = compare_logits(&model, &gpu, &other, &mut cpu_hooks, &mut gpu_hooks).await;
+        assert!(diff < TOLERANCE, "frozen logits differ by {diff}");
+    }
+}
+
+gpu_test! {
+    async fn random_shapes_match_the_cpu_engine() {
+        // Widths, heads, vocabularies and lengths that are not multiples of any tile.
+        let mut rng = SplitMix64::new(77);
+        for case in 0..6_u64 {
+            let mut pick = |lo: u64, hi: u64| (lo + rng.next_u64() % (hi - lo + 1)) as usize;
+            let heads = pick(1, 4);
+            let config = Gpt2Config {
+                n_layer: pick(1, 3),
+                n_head: heads,
+                n_embd: heads * pick(3, 20),
+                n_positions: pick(2, 70),
+                vocab_size: pick(2, 300),
+                layer_norm_epsilon: 1e-5,
+                n_inner: Some(pick(1, 90)),
+                activation_function: [Activation::GeluTanh, Activation::GeluErf, Activation::Relu][case as usize % 3],
+            };
+            let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, case).unwrap()).unwrap();
+            let gpu = on_gpu(&model).await;
+            let len = pick(1, config.n_positions as u64);
+            let tokens = ids(case, len, config.vocab_size);
+            let diff = compare_logits(&model, &gpu, &tokens, &mut Hooks::none(), &mut Hooks::none()).await;
+            assert!(diff < TOLERANCE, "{config:?}, {len} tokens: logits differ by {diff}");
+        }
+    }
+}
+
+gpu_test! {
+    async fn generation_matches_the_cpu_engine_with_one_submit_per_token() {
+        let (_, model) = fixtures().remove(0);
+        let gpu = on_gpu(&model).await;
+        let prompt = ids(4, 5, model.config().vocab_size);
+        for sampling in [
+            Sampling::greedy(10),
+            Sampling { temperature: 0.8, top_k: Some(20), seed: 3, ..Sampling::greedy(12) },
+            Sampling { temperature: 1.0, top_p: Some(0.9), seed: 5, ..Sampling::greedy(30) },
+        ] {
+            let cpu = generate(&model, &prompt, &sampling, &mut Hooks::none()).unwrap();
+            let before = gpu.counts();
+            let settings = GpuGeneration { sampling: sampling.clone(), steering: Vec::new() };
+            let ours = gpu.generate(&prompt, &settings, &mut Hooks::none()).await.unwrap();
+            assert_eq!(ours, cpu, "{sampling:?}");
+            let after = gpu.counts();
+            let steps = ours.tokens.len() as u64;
+            assert_eq!(after.submits - before.submits, steps, "one submit per token");
+            assert_eq!(after.readbacks - before.readbacks, steps, "one readback per token");
+        }
+    }
+}
+
+/// A random dictionary of each architecture on `d` inputs.
+fn dictionaries(d: usize, d_sae: usize) -> Vec<Dictionary> {
+    let tensor = |seed, shape: &[usize], scale: f64| {
+        let count = shape.iter().product();
+        (Tensor::from_vec(seeded_values(seed, count), shape, &Device::Cpu).unwrap() * scale)
+            .unwrap()
+    };
+    [
+        (Architecture::TopK, Some(5), false),
+        (Architecture::Standard, None, true),
+        (Architecture::JumpReLU, None, false),
+        (Architecture::Transcoder, None, false),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (architecture, k, apply_b_dec_to_input))| {
+        let seed = 100 * i as u64;
+        Dictionary {
+            config: DictConfig {
+                architecture,
+                d_in: d,
+                d_sae,
+                d_out: None,
+                k,
+                apply_b_dec_to_input,
+                metadata: glassbox_dict::DictMetadata::default(),
+            },
+            w_enc: tensor(seed, &[d, d_sae], 0.5),
+            b_enc: tensor(seed + 1, &[d_sae], 0.3),
+            w_dec: tensor(seed + 2, &[d_sae, d], 0.5),
+            b_dec: tensor(seed + 3, &[d], 0.2),
+            threshold: (architecture == Architecture::JumpReLU)
+                .then(|| tensor(seed + 4, &[d_sae], 0.5).abs().unwrap()),
+        }
+    })
+    .collect()
+}
+
+/// Each row's `top` strongest active features, strongest first (ties to the lower index).
+fn strongest(acts: &Tensor, top: usize) -> Vec<Vec<(u32, f32)>> {
+    let rows: Vec<Vec<f32>> = acts.to_vec2().unwrap();
+    rows.iter()
+        .map(|row| {
+            let mut order: Vec<usize> = (0..row.len()).filter(|&i| row[i] > 0.0).collect();
+            order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+            order
+                .into_iter()
+                .take(top)
+                .map(|i| (i as u32, row[i]))
+                .collect()
+        })
+        .collect()
+}
+
+gpu_test! {
+    async fn dictionary_features_match_the_cpu_encoder() {
+        let (_, model) = fixtures().remove(0);
+        let d = model.config().n_embd;
+        let mut gpu = on_gpu(&model).await;
+        let input = HookPoint::LnNormalized(1, Norm::Ln2);
+        let tokens = ids(8, 10, model.config().vocab_size);
+        let mut keep = Hooks::none().cache(input);
+        model.forward_ids(&tokens, &mut keep).unwrap();
+        let x = keep.take_cache()[&input].squeeze(0).unwrap();
+        for (i, dictionary) in dictionaries(d, 77).iter().enumerate() {
+            let index = gpu.attach(dictionary, input, HookPoint::MlpOut(1)).await.unwrap();
+            assert_eq!(index, i);
+            let expected = strongest(&dictionary.encode(&x).unwrap(), 8);
+            assert!(expected.iter().any(|row| !row.is_empty()), "{:?}: nothing fires", dictionary.config.architecture);
+            let request = PassRequest {
+                logits: LogitsRead::None,
+                features: vec![FeatureRead { dictionary: index, top: 8 }],
+                steering: Vec::new(),
+            };
+            let output = gpu.pass(&tokens, &request, &mut Hooks::none()).await.unwrap();
+            let got = &output.features[0];
+            assert_eq!(got.len(), expected.len());
+            for (position, (ours, theirs)) in got.iter().zip(&expected).enumerate() {
+                let ids_ours: Vec<u32> = ours.iter().map(|f| f.0).collect();
+                let ids_theirs: Vec<u32> = theirs.iter().map(|f| f.0).collect();
+                assert_eq!(ids_ours, ids_theirs, "{:?}, position {position}", dictionary.config.architecture);
+                for (a, b) in ours.iter().zip(theirs) {
+                    assert!((a.1 - b.1).abs() < TOLERANCE, "{a:?} vs {b:?}");
+                }
+            }
+        }
+    }
+}
+
+gpu_test! {
+    async fn steering_matches_the_cpu_formula() {
+        let (_, model) = fixtures().remove(0);
+        let d = model.config().n_embd;
+        let mut gpu = on_gpu(&model).await;
+        let dictionary = Arc::new(dictionaries(d, 64).remove(0));
+        let (input, output) = (HookPoint::LnNormalized(0, Norm::Ln2), HookPoint::MlpOut(0));
+        let index = gpu.attach(&dictionary, input, output).await.unwrap();
+        let features = vec![(3_usize, FeatureSet::Clamp(4.0)), (10, FeatureSet::Scale(0.0)), (20, FeatureSet::Scale(3.0))];
+        // The CPU reference: (new − old) · W_dec[f] added to the MLP output.
+        let edits = features.clone();
+        let reference = Arc::clone(&dictionary);
+        let cpu_steer = Intervention::everywhere(
+            output,
+            Edit::Computed(Arc::new(move |x: &Tensor, context: EditContext<'_>| {
+                let read = context.cached[&input].squeeze(0)?;
+                let acts = reference.encode(&read).unwrap();
+                let mut out = x.squeeze(0)?;
+                for &(f, set) in &edits {
+                    let old = acts.narrow(1, f, 1)?;
+                    let new = match set {
+                        FeatureSet::Clamp(v) => old.ones_like()?.affine(f64::from(v), 0.0)?,
+                        FeatureSet::Scale(m) => old.affine(f64::from(m), 0.0)?,
+                    };
+                    out = (out + (new - old)?.matmul(&reference.w_dec.narrow(0, f, 1)?)?)?;
+                }
+                Ok(out.unsqueeze(0)?)
+            })),
+        );
+        let tokens = ids(12, 7, model.config().vocab_size);
+        let mut cpu_hooks = Hooks::none().cache(input).intervene(cpu_steer);
+        let cpu = flat(&model.forward_ids(&tokens, &mut cpu_hooks).unwrap());
+        let plain = flat(&model.forward_ids(&tokens, &mut Hooks::none()).unwrap());
+        assert!(max_diff(&cpu, &plain) > 1e-2, "the steering changed nothing");
+        let request = PassRequest {
+            logits: LogitsRead::All,
+            features: Vec::new(),
+            steering: vec![Steering { dictionary: index, features }],
+        };
+        let ours = gpu.pass(&tokens, &request, &mut Hooks::none()).await.unwrap();
+        let diff = max_diff(&all_logits(&ours), &cpu);
+        assert!(diff < TOLERANCE, "steered logits differ by {diff}");
+    }
+}
+
+gpu_test! {
+    async fn a_pass_is_one_submit_and_one_readback_of_what_was_asked() {
+        let (_, model) = fixtures().remove(0);
+        let gpu = on_gpu(&model).await;
+        let tokens = ids(1, 12, model.config().vocab_size);
+        let before = gpu.counts();
+        let output = gpu
+            .pass(&tokens, &PassRequest::logits(LogitsRead::LastTop(3)), &mut Hooks::none().cache(HookPoint::ResidPost(0)))
+            .await
+            .unwrap();
+        let after = gpu.counts();
+        assert_eq!((after.submits - before.submits, after.readbacks - before.readbacks), (1, 1));
+        let cpu = flat(&model.forward_ids(&tokens, &mut Hooks::none()).unwrap());
+        let vocab = model.config().vocab_size;
+        let last = &cpu[(tokens.len() - 1) * vocab..];
+        let mut order: Vec<usize> = (0..vocab).collect();
+        order.sort_by(|&a, &b| last[b].total_cmp(&last[a]).then(a.cmp(&b)));
+        let Some(Logits::Top(top)) = output.logits else { panic!("no top logits") };
+        assert_eq!(top.iter().map(|t| t.0 as usize).collect::<Vec<_>>(), order[..3].to_vec());
+        // Nothing asked for, nothing read.
+        let before = gpu.counts();
+        gpu.pass(&tokens, &PassRequest::logits(LogitsRead::None), &mut Hooks::none()).await.unwrap();
+        assert_eq!(gpu.counts().readbacks, before.readbacks);
+    }
+}
+
+gpu_test! {
+    async fn bad_requests_are_errors() {
+        let (_, model) = fixtures().remove(0);
+        let gpu = on_gpu(&model).await;
+        let config = model.config();
+        let logits = PassRequest::logits(LogitsRead::Last);
+        let too_long = ids(1, config.n_positions + 1, config.vocab_size);
+        let error = gpu.pass(&too_long, &logits, &mut Hooks::none()).await.unwrap_err();
+        assert!(matches!(error, GpuError::Shape(ref m) if m.contains("context")), "{error}");
+        let error = gpu.pass(&[config.vocab_size as u32], &logits, &mut Hooks::none()).await.unwrap_err();
+        assert!(matches!(error, GpuError::Shape(ref m) if m.contains("out of range")), "{error}");
+        let error = gpu.pass(&[], &logits, &mut Hooks::none()).await.unwrap_err();
+        assert!(matches!(error, GpuError::Shape(_)), "{error}");
+        let computed = Intervention::everywhere(
+            HookPoint::MlpOut(0),
+            Edit::Computed(Arc::new(|x: &Tensor, _: EditContext<'_>| Ok(x.clone()))),
+        );
+        let error = gpu.pass(&[1, 2], &logits, &mut Hooks::none().intervene(computed)).await.unwrap_err();
+        assert!(matches!(error, GpuError::Unsupported(_)), "{error}");
+        let unattached = PassRequest { features: vec![FeatureRead { dictionary: 0, top: 3 }], ..logits.clone() };
+        let error = gpu.pass(&[1, 2], &unattached, &mut Hooks::none()).await.unwrap_err();
+        assert!(matches!(error, GpuError::Shape(ref m) if m.contains("not attached")), "{error}");
+        let hooks_of_a_deeper_model = Hooks::none().cache(HookPoint::ResidPost(config.n_layer));
+        let error = gpu.pass(&[1], &logits, &mut hooks_of_a_deeper_model.clone()).await.unwrap_err();
+        assert!(matches!(error, GpuError::Shape(_)), "{error}");
+        // The engine still works after every refusal.
+        let output = gpu.pass(&[1, 2], &logits, &mut Hooks::none()).await.unwrap();
+        assert!(matches!(output.logits, Some(Logits::Rows { rows: 1, .. })));
+    }
+}
