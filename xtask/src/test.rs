@@ -114,7 +114,9 @@ fn wasm_tests() -> Result<()> {
         run(cmd("cargo", &["test", "--locked", "--target", WASM_TARGET])
             .current_dir(&dir)
             .env("PATH", tools_path())
-            .env("CHROMEDRIVER", "/usr/bin/chromedriver"))?;
+            .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+            // Each crate's tests share one page; SwiftShader compiles shaders slowly.
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "600"))?;
     }
     Ok(())
 }

@@ -347,7 +347,16 @@ fn read_output(
         )));
     }
     for (hook, dims, staged) in layout.kept {
-        let tensor = Tensor::from_vec(floats(bytes, staged), dims, &Device::Cpu)
+        let mut values = floats(bytes, staged);
+        if matches!(hook, HookPoint::AttnScores(_)) {
+            // The device marks masked scores with f32::MIN (WGSL has no infinities).
+            for v in &mut values {
+                if *v == f32::MIN {
+                    *v = f32::NEG_INFINITY;
+                }
+            }
+        }
+        let tensor = Tensor::from_vec(values, dims, &Device::Cpu)
             .map_err(|e| GpuError::Reference(e.to_string()))?;
         hooks
             .keep(hook, tensor, offset)

@@ -34,9 +34,9 @@ const THREADS: u32 = 256u;
 
 var<workgroup> partial: array<f32, 256>;
 
-fn neg_infinity() -> f32 {
-    return bitcast<f32>(0xff800000u);
-}
+// WGSL has no infinities: masked scores and empty slots hold the lowest finite f32
+// (the engine reads a masked score back as -inf). exp(LOWEST - max) is 0 all the same.
+const LOWEST: f32 = -0x1.fffffep+127f;
 
 fn workgroup_max(value: f32, lane: u32) -> f32 {
     partial[lane] = value;
@@ -68,7 +68,7 @@ fn workgroup_sum(value: f32, lane: u32) -> f32 {
 
 // Softmax in place over pattern[base .. base + keys], which holds scores.
 fn softmax_in_place(base: u32, lane: u32) {
-    var largest = neg_infinity();
+    var largest = LOWEST;
     for (var j = lane; j < params.keys; j += THREADS) {
         largest = max(largest, pattern[base + j]);
     }
@@ -109,7 +109,7 @@ fn scores_step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocatio
     let q_base = query * params.d + head * params.d_head;
     let visible = params.offset + query;
     for (var j = lane; j < params.keys; j += THREADS) {
-        var s = neg_infinity();
+        var s = LOWEST;
         if (j <= visible) {
             let k_base = j * params.d + head * params.d_head;
             var dot = 0.0;

@@ -1,7 +1,7 @@
 // The k largest entries of each row of x [rows, width] (dispatched by topk.rs), one
 // workgroup of 256 threads per row; ties go to the lower index, NaNs are never chosen.
 // - `row_top_k`: values[row, j] and indices[row, j] of the j-th largest, j < k; when a row
-//   has fewer than k entries the rest read index 0xffffffff, value -inf.
+//   has fewer than k entries the rest read index 0xffffffff, value LOWEST.
 // - `keep_top_k`: zeroes every entry of x that is not among its row's k largest or is not
 //   positive (a TopK dictionary's activation, after `row_top_k`).
 
@@ -23,9 +23,8 @@ const NONE: u32 = 0xffffffffu;
 var<workgroup> best_value: array<f32, 256>;
 var<workgroup> best_index: array<u32, 256>;
 
-fn neg_infinity() -> f32 {
-    return bitcast<f32>(0xff800000u);
-}
+// WGSL has no infinities: the lowest finite f32 stands for -inf.
+const LOWEST: f32 = -0x1.fffffep+127f;
 
 // Whether (v, i) comes before (w, j): larger value first, then lower index; NONE last.
 fn before(v: f32, i: u32, w: f32, j: u32) -> bool {
@@ -47,10 +46,10 @@ fn row_top_k(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_
     }
     let base = row * params.width;
     // The last entry chosen; every later pick comes after it in the order.
-    var last_value = neg_infinity();
+    var last_value = LOWEST;
     var last_index = NONE;
     for (var t = 0u; t < params.k; t++) {
-        var mine_value = neg_infinity();
+        var mine_value = LOWEST;
         var mine_index = NONE;
         for (var i = lane; i < params.width; i += THREADS) {
             let v = x[base + i];
@@ -77,7 +76,7 @@ fn row_top_k(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_
         last_value = best_value[0];
         last_index = best_index[0];
         if (lane == 0u) {
-            values[row * params.k + t] = select(last_value, neg_infinity(), last_index == NONE);
+            values[row * params.k + t] = select(last_value, LOWEST, last_index == NONE);
             indices[row * params.k + t] = last_index;
         }
         workgroupBarrier();
