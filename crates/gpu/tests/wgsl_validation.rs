@@ -27,7 +27,7 @@ fn every_wgsl_file_validates() {
     assert!(
         files
             .iter()
-            .any(|f| f.ends_with("crates/gpu/src/matmul.wgsl")),
+            .any(|f| f.ends_with("crates/gpu/src/kernels/matmul.wgsl")),
         "the shader search found {files:?}"
     );
     let mut failures = Vec::new();
