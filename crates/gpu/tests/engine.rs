@@ -12,8 +12,8 @@ use candle_core::{DType, Device, Tensor};
 use glassbox_dict::{Architecture, DictConfig, Dictionary};
 use glassbox_gpu::check::seeded_values;
 use glassbox_gpu::{
-    FeatureRead, FeatureSet, GpuError, GpuGeneration, GpuModel, Logits, LogitsRead, PassRequest,
-    Steering,
+    ColumnRead, FeatureRead, FeatureSet, GpuError, GpuGeneration, GpuModel, Logits, LogitsRead,
+    PassRequest, Steering,
 };
 use glassbox_model::generate::{Sampling, generate};
 use glassbox_model::rng::SplitMix64;
@@ -342,9 +342,12 @@ gpu_test! {
             let request = PassRequest {
                 logits: LogitsRead::None,
                 features: vec![FeatureRead { dictionary: index, top: 8 }],
+                columns: vec![ColumnRead { dictionary: index, feature: 5 }],
                 steering: Vec::new(),
             };
             let output = gpu.pass(&tokens, &request, &mut Hooks::none()).await.unwrap();
+            let column: Vec<f32> = dictionary.encode(&x).unwrap().narrow(1, 5, 1).unwrap().squeeze(1).unwrap().to_vec1().unwrap();
+            assert!(max_diff(&output.columns[0], &column) < TOLERANCE, "feature 5's column");
             let got = &output.features[0];
             assert_eq!(got.len(), expected.len());
             for (position, (ours, theirs)) in got.iter().zip(&expected).enumerate() {
@@ -396,6 +399,7 @@ gpu_test! {
         let request = PassRequest {
             logits: LogitsRead::All,
             features: Vec::new(),
+            columns: Vec::new(),
             steering: vec![Steering { dictionary: index, features }],
         };
         let ours = gpu.pass(&tokens, &request, &mut Hooks::none()).await.unwrap();

@@ -50,6 +50,7 @@ impl GpuModel {
         let request = PassRequest {
             logits: read,
             features: Vec::new(),
+            columns: Vec::new(),
             steering: settings.steering.clone(),
         };
         let mut rng = SplitMix64::new(sampling.seed);

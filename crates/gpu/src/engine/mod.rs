@@ -25,7 +25,9 @@ use pass::{KvBuffers, Layout, NONE, Recorder, Scratch};
 use weights::DeviceWeights;
 
 pub use generate::GpuGeneration;
-pub use request::{FeatureRead, FeatureSet, Logits, LogitsRead, PassOutput, PassRequest, Steering};
+pub use request::{
+    ColumnRead, FeatureRead, FeatureSet, Logits, LogitsRead, PassOutput, PassRequest, Steering,
+};
 
 /// A model on the GPU, with the dictionaries attached to it.
 #[derive(Debug)]
@@ -217,6 +219,7 @@ impl GpuModel {
             .features
             .iter()
             .map(|r| r.dictionary)
+            .chain(request.columns.iter().map(|c| c.dictionary))
             .chain(request.steering.iter().map(|s| s.dictionary));
         for index in dictionaries {
             let Some(dictionary) = self.dictionaries.get(index) else {
@@ -225,6 +228,16 @@ impl GpuModel {
                     self.dictionaries.len()
                 )));
             };
+            if let Some(read) = request
+                .columns
+                .iter()
+                .find(|c| c.dictionary == index && c.feature >= dictionary.d_sae)
+            {
+                return Err(GpuError::Shape(format!(
+                    "feature {} does not exist: dictionary {index} has {}",
+                    read.feature, dictionary.d_sae
+                )));
+            }
             for steering in request.steering.iter().filter(|s| s.dictionary == index) {
                 if let Some((feature, _)) = steering
                     .features
@@ -304,7 +317,7 @@ impl GpuModel {
             hooks,
             offset,
             self.config.vocab_size,
-            request.features.len(),
+            (request.features.len(), request.columns.len()),
         )
     }
 }
@@ -324,13 +337,14 @@ fn read_output(
     hooks: &mut Hooks,
     offset: usize,
     vocab: usize,
-    reads: usize,
+    (reads, column_reads): (usize, usize),
 ) -> Result<PassOutput, GpuError> {
     let staged_end = layout
         .kept
         .iter()
         .map(|(_, _, s)| *s)
         .chain(layout.features.iter().flat_map(|(_, _, v, i)| [*v, *i]))
+        .chain(layout.columns.iter().map(|(_, s)| *s))
         .chain(
             layout
                 .logits
@@ -398,5 +412,13 @@ fn read_output(
             })
             .collect();
     }
-    Ok(PassOutput { logits, features })
+    let mut columns = vec![Vec::new(); column_reads];
+    for (r, staged) in layout.columns {
+        columns[r] = floats(bytes, staged);
+    }
+    Ok(PassOutput {
+        logits,
+        features,
+        columns,
+    })
 }

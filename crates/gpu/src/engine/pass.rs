@@ -101,6 +101,8 @@ pub(crate) struct Layout {
     pub(crate) logits: Option<(LogitsRead, Staged, Option<Staged>)>,
     /// Per read: its index in the request, the read, values and indices.
     pub(crate) features: Vec<(usize, FeatureRead, Staged, Staged)>,
+    /// Per column read: its index in the request and its values.
+    pub(crate) columns: Vec<(usize, Staged)>,
 }
 
 /// The KV cache a pass writes its keys and values into.
@@ -654,6 +656,20 @@ impl Recorder<'_> {
                 staged_values,
                 staged_indices,
             ));
+        }
+        for (r, read) in self.request.columns.clone().into_iter().enumerate() {
+            if read.dictionary != index {
+                continue;
+            }
+            let column = self.buffer("feature column", r, len);
+            self.plan.dispatch(
+                KernelId::GatherColumn,
+                &elementwise_params(len, 0, d_sae, 1, 1, read.feature as u32, 0.0, 0, 0),
+                vec![dev(&column), dev(&acts), dev(&acts)],
+                linear_groups(len),
+            );
+            let staged = self.plan.stage(&column, 0, len * 4);
+            self.layout.columns.push((r, staged));
         }
         Ok(())
     }

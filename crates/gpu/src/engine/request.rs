@@ -23,6 +23,15 @@ pub struct FeatureRead {
     pub top: usize,
 }
 
+/// One feature's activation at every position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColumnRead {
+    /// The dictionary.
+    pub dictionary: usize,
+    /// The feature.
+    pub feature: usize,
+}
+
 /// How steering sets a feature.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FeatureSet {
@@ -51,6 +60,8 @@ pub struct PassRequest {
     pub logits: LogitsRead,
     /// The features to read.
     pub features: Vec<FeatureRead>,
+    /// Single features to read at every position.
+    pub columns: Vec<ColumnRead>,
     /// Steering to apply.
     pub steering: Vec<Steering>,
 }
@@ -62,6 +73,7 @@ impl PassRequest {
         Self {
             logits,
             features: Vec::new(),
+            columns: Vec::new(),
             steering: Vec::new(),
         }
     }
@@ -88,4 +100,6 @@ pub struct PassOutput {
     pub logits: Option<Logits>,
     /// Per [`FeatureRead`], per position: `(feature, activation)`, strongest first.
     pub features: Vec<Vec<Vec<(u32, f32)>>>,
+    /// Per [`ColumnRead`]: the feature's activation at each position.
+    pub columns: Vec<Vec<f32>>,
 }

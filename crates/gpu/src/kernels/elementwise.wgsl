@@ -3,6 +3,8 @@
 // - `add`: x += other (the residual stream).
 // - `activate`: x = act(x), act by `op` (1 GELU tanh, 2 GELU erf, 3 ReLU).
 // - `jump_relu`: x = x if x > other[i % width] (the threshold) else 0.
+// - `gather_column`: x[i] = other[other_base + i * width + op]: column `op` of a
+//   [rows, width] matrix (one feature's activation at each position).
 // - `edit`: an intervention at the positions where mask[position] is set; `op` 0 replace
 //   with other, 1 add other, 2 multiply by `factor`, 3 zero. Element i's position is
 //   (i / inner) % len: inner is the row width for [pos, …] activations and the number
@@ -109,5 +111,13 @@ fn edit(@builtin(global_invocation_id) id: vec3<u32>) {
         default: {
             x[at] = 0.0;
         }
+    }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn gather_column(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = element(id);
+    if (i < params.count) {
+        x[params.base + i] = other[params.other_base + i * params.width + params.op];
     }
 }

@@ -48,6 +48,8 @@ pub(crate) enum KernelId {
     JumpRelu,
     /// An intervention at some positions (`elementwise.wgsl`).
     Edit,
+    /// One column of a matrix (`elementwise.wgsl`).
+    GatherColumn,
     /// Each row's k largest entries (`topk.wgsl`).
     RowTopK,
     /// Zero all but each row's k largest (`topk.wgsl`).
@@ -57,7 +59,7 @@ pub(crate) enum KernelId {
 }
 
 impl KernelId {
-    const ALL: [Self; 16] = [
+    const ALL: [Self; 17] = [
         Self::MatmulTiled,
         Self::Gemv,
         Self::Embed,
@@ -71,6 +73,7 @@ impl KernelId {
         Self::Activate,
         Self::JumpRelu,
         Self::Edit,
+        Self::GatherColumn,
         Self::RowTopK,
         Self::KeepTopK,
         Self::Steer,
@@ -99,6 +102,7 @@ impl KernelId {
             Self::Activate => (ELEMENTWISE, "elementwise.wgsl", "activate"),
             Self::JumpRelu => (ELEMENTWISE, "elementwise.wgsl", "jump_relu"),
             Self::Edit => (ELEMENTWISE, "elementwise.wgsl", "edit"),
+            Self::GatherColumn => (ELEMENTWISE, "elementwise.wgsl", "gather_column"),
             Self::RowTopK => (TOPK, "topk.wgsl", "row_top_k"),
             Self::KeepTopK => (TOPK, "topk.wgsl", "keep_top_k"),
             Self::Steer => (STEER, "steer.wgsl", "steer"),
@@ -116,7 +120,7 @@ impl KernelId {
             Self::SplitQkv | Self::Scores | Self::Softmax | Self::Values => {
                 &[Uniform, Read, Write, Write, Write, Write, Write, Write]
             }
-            Self::Add | Self::Activate | Self::JumpRelu | Self::Edit => {
+            Self::Add | Self::Activate | Self::JumpRelu | Self::Edit | Self::GatherColumn => {
                 &[Uniform, Write, Read, Read]
             }
             Self::RowTopK | Self::KeepTopK => &[Uniform, Write, Write, Write],
