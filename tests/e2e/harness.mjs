@@ -58,12 +58,14 @@ export const chromiumArgs = [
   ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
 ];
 
-/** Headless Chromium (Debian's, at CHROMIUM or /usr/bin/chromium). */
-export async function launchChromium(extraArgs = []) {
+/** Headless Chromium (Debian's, at CHROMIUM or /usr/bin/chromium); `webgpu: false`
+ * leaves WebGPU off, as in a browser without it (pages and workers alike). */
+export async function launchChromium(extraArgs = [], { webgpu = true } = {}) {
+  const args = chromiumArgs.filter((arg) => webgpu || arg !== '--enable-unsafe-webgpu');
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: [...chromiumArgs, ...extraArgs],
+    args: [...args, ...extraArgs, ...(webgpu ? [] : ['--disable-features=WebGPU'])],
   });
 }
 

@@ -1,9 +1,21 @@
 // The playground in a real browser against the release build and the committed default
-// pack: load, prompt, feature, search, steer, malformed links, the CPU path without
-// WebGPU, and a second visit served from the browser's cache with the network cut.
+// pack: load, prompt, feature, search, steer, malformed links, the GPU engine and the
+// switch to the CPU engine, the CPU path without WebGPU, and a second visit served from
+// the browser's cache with the network cut.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDist, launchChromium, openPage, screenshot } from './harness.mjs';
+
+/** The engine the header says runs: 'gpu' or 'cpu'. */
+async function engineOf(page) {
+  await page.locator('#engine-status[data-engine]').waitFor({ timeout: 180_000 });
+  return page.locator('#engine-status').getAttribute('data-engine');
+}
+
+/** The first prediction's row, as text. */
+async function firstPrediction(page) {
+  return (await page.locator('#predictions tbody tr').first().textContent()).trim();
+}
 
 let server;
 let browser;
@@ -40,7 +52,9 @@ test('a prompt shows its tokens, predictions and features, and follows typing', 
   await screenshot(page, 'prompt');
   assert.equal(await page.locator('#predictions tbody tr').count(), 10);
   assert.equal(await page.locator('#tokens .token').count(), 5);
-  assert.match(await page.locator('#engine-status').textContent(), /CPU in a web worker/);
+  // Headless Chromium has WebGPU (SwiftShader): the model runs on the GPU engine.
+  assert.equal(await engineOf(page), 'gpu');
+  assert.match(await page.locator('#engine-name').textContent(), /GPU \(WebGPU\)/);
   // Typing more text re-analyses it.
   await page.locator('#prompt').fill('The jury said that the city of Atlanta');
   await page.waitForFunction(() => document.querySelectorAll('#tokens .token').length === 8, null, { timeout: 60_000 });
@@ -115,18 +129,45 @@ test('malformed links get a helpful page, never a blank one', async () => {
   assert.deepEqual(problems, []);
 });
 
-test('without WebGPU the playground runs on the CPU engine', async () => {
-  const { page, problems } = await openPage(browser, 'about:blank');
-  await page.addInitScript(() => {
-    Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });
-  });
-  await page.goto(`${server.url}#/prompt?text=In%20the%20morning`);
-  await page.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
-  await page.goto(`${server.url}#/gpu`);
-  await page.getByTestId('webgpu-status').waitFor({ timeout: 60_000 });
-  assert.equal(await page.getByTestId('webgpu-status').textContent(), 'WebGPU is not available');
-  await screenshot(page, 'cpu-fallback');
+test('the engines give the same answers, and the switch moves between them', async () => {
+  const prompt = `${server.url}#/prompt?text=The%20jury%20said%20that%20the%20city`;
+  const { page: gpuPage, problems: gpuProblems } = await openPage(browser, prompt);
+  await gpuPage.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await engineOf(gpuPage), 'gpu');
+  const onGpu = await firstPrediction(gpuPage);
+  // Forced CPU fallback: ?engine=cpu.
+  const { page, problems } = await openPage(browser, prompt.replace('#', '?engine=cpu#'));
+  await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await engineOf(page), 'cpu');
+  assert.match(await page.locator('#engine-name').textContent(), /CPU in a web worker/);
+  assert.equal(await firstPrediction(page), onGpu);
+  await screenshot(page, 'cpu-forced');
+  // The switch: to the GPU, and the next answer comes from it.
+  await page.locator('#engine-switch').click();
+  await page.waitForFunction(() => document.querySelector('#engine-status')?.dataset.engine === 'gpu', null, { timeout: 120_000 });
+  await page.locator('#prompt').fill('The jury said that the city of');
+  await page.waitForFunction(() => document.querySelectorAll('#tokens .token').length === 7, null, { timeout: 60_000 });
+  await page.locator('#engine-switch').click();
+  await page.waitForFunction(() => document.querySelector('#engine-status')?.dataset.engine === 'cpu', null, { timeout: 60_000 });
   assert.deepEqual(problems, []);
+  assert.deepEqual(gpuProblems, []);
+});
+
+test('without WebGPU the playground runs on the CPU engine and says why', async () => {
+  const noGpu = await launchChromium([], { webgpu: false });
+  try {
+    const { page, problems } = await openPage(noGpu, `${server.url}#/prompt?text=In%20the%20morning`);
+    await page.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
+    assert.equal(await engineOf(page), 'cpu');
+    assert.match(await page.locator('#engine-note').textContent(), /GPU engine could not start/);
+    await page.goto(`${server.url}#/gpu`);
+    await page.getByTestId('webgpu-status').waitFor({ timeout: 60_000 });
+    assert.equal(await page.getByTestId('webgpu-status').textContent(), 'WebGPU is not available');
+    await screenshot(page, 'cpu-fallback');
+    assert.deepEqual(problems, []);
+  } finally {
+    await noGpu.close();
+  }
 });
 
 test('a second visit loads the pack from the browser cache with the network cut', async () => {

@@ -13,7 +13,7 @@ use crate::pages::{
     search::SearchPage, steer::SteerPage,
 };
 use crate::route::Route;
-use crate::state::{Engine, EngineStatus};
+use crate::state::{Engine, EngineChoice, EngineStatus};
 
 /// Where the default pack is served, relative to the page.
 const PACK_BASE: &str = "packs/brown/";
@@ -27,13 +27,26 @@ pub(crate) fn App() -> Html {
         loaded: 0,
         total: 0,
     });
+    let choice = use_state(|| None::<EngineChoice>);
     {
-        let (client, status) = (Rc::clone(&client), status.clone());
+        let (client, status, choice) = (Rc::clone(&client), status.clone(), choice.clone());
         use_effect_with((), move |()| {
             let base = page_base() + PACK_BASE;
+            let told = choice.clone();
+            client.on_unasked(Callback::from(move |response| {
+                if let Response::Engine(info) = response {
+                    told.set(Some(EngineChoice::Running(info)));
+                }
+            }));
             client.request(
-                Request::Load { base },
+                Request::Load {
+                    base,
+                    gpu: !cpu_asked_for(),
+                },
                 Callback::from(move |response| {
+                    if let Response::Ready(info) = &response {
+                        choice.set(Some(EngineChoice::Running(info.engine.clone())));
+                    }
                     status.set(match response {
                         Response::Progress {
                             stage,
@@ -52,9 +65,26 @@ pub(crate) fn App() -> Html {
             );
         });
     }
+    let switch_engine = {
+        let (client, choice) = (Rc::clone(&client), choice.clone());
+        Callback::from(move |gpu: bool| {
+            choice.set(Some(EngineChoice::Switching));
+            let answered = choice.clone();
+            client.request(
+                Request::Engine { gpu },
+                Callback::from(move |response| {
+                    if let Response::Engine(info) = response {
+                        answered.set(Some(EngineChoice::Running(info)));
+                    }
+                }),
+            );
+        })
+    };
     let engine = Engine {
         client: (*client).clone(),
         status: (*status).clone(),
+        choice: (*choice).clone(),
+        switch: switch_engine,
     };
     html! {
         <ContextProvider<Engine> context={engine}>
@@ -76,6 +106,19 @@ pub(crate) fn App() -> Html {
             </HashRouter>
         </ContextProvider<Engine>>
     }
+}
+
+/// Whether the page's address asks for the CPU engine (`?engine=cpu`), e.g. to compare
+/// the engines or on a GPU that misbehaves.
+fn cpu_asked_for() -> bool {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .is_some_and(|query| {
+            query
+                .trim_start_matches('?')
+                .split('&')
+                .any(|pair| pair == "engine=cpu")
+        })
 }
 
 /// The page's URL up to its last `/` (so the pack is found under any path it is served

@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use glassbox_lab::EngineInfo;
 use glassbox_web::engine::client::EngineClient;
 use glassbox_web::engine::protocol::{PackInfo, Request, Response};
 use yew::prelude::*;
@@ -22,16 +23,31 @@ pub(crate) enum EngineStatus {
     Failed(String),
 }
 
+/// Which engine answers, as the page knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum EngineChoice {
+    /// Known: the worker said so.
+    Running(EngineInfo),
+    /// A switch was asked for and not yet answered.
+    Switching,
+}
+
 /// The context every page reads.
 #[derive(Debug, Clone)]
 pub(crate) struct Engine {
     pub(crate) client: Rc<EngineClient>,
     pub(crate) status: EngineStatus,
+    /// Which engine runs (once the pack is loaded).
+    pub(crate) choice: Option<EngineChoice>,
+    /// Asks for the GPU (`true`) or the CPU engine.
+    pub(crate) switch: Callback<bool>,
 }
 
 impl PartialEq for Engine {
     fn eq(&self, other: &Self) -> bool {
-        Rc::ptr_eq(&self.client, &other.client) && self.status == other.status
+        Rc::ptr_eq(&self.client, &other.client)
+            && self.status == other.status
+            && self.choice == other.choice
     }
 }
 

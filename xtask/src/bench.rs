@@ -43,6 +43,41 @@ pub(crate) fn bench() -> Result<()> {
     )
     .env("PATH", tools_path())
     .env("CHROMEDRIVER", "/usr/bin/chromedriver"))?;
+    println!("\n==> GPU engine vs CPU engine, native");
+    run(&mut cmd(
+        "cargo",
+        &[
+            "bench",
+            "--quiet",
+            "-p",
+            "glassbox-gpu",
+            "--bench",
+            "forward",
+        ],
+    ))?;
+    println!("\n==> GPU engine vs CPU engine, wasm32 in headless Chromium");
+    run(cmd(
+        "cargo",
+        &[
+            "test",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "-p",
+            "glassbox-gpu",
+            "--test",
+            "wasm_bench",
+            "--",
+            "--include-ignored",
+            "--nocapture",
+        ],
+    )
+    // The crate's webdriver.json switches WebGPU on in Chromium.
+    .current_dir(crate::workspace_root().join("crates/gpu"))
+    .env("PATH", tools_path())
+    .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+    // One page for the whole benchmark; SwiftShader runs GPT-2 small slowly.
+    .env("WASM_BINDGEN_TEST_TIMEOUT", "900"))?;
     if let Some(python) = std::env::var_os(TORCH_PYTHON) {
         println!("\n==> PyTorch (transformers GPT-2), CPU");
         run(&mut cmd(python, &["crates/model/benches/forward_torch.py"]))

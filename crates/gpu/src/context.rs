@@ -169,8 +169,12 @@ impl GpuContext {
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let result = work();
-        let validation = validation.pop().await;
-        let oom = oom.pop().await;
+        // Both scopes are popped before anything is awaited: another pass running
+        // meanwhile (the worker answers requests concurrently) must not pop ours.
+        let validation = validation.pop();
+        let oom = oom.pop();
+        let validation = validation.await;
+        let oom = oom.await;
         if let Some(error) = oom {
             return Err(GpuError::OutOfMemory(error.to_string()));
         }

@@ -346,6 +346,12 @@ gpu_test! {
                 steering: Vec::new(),
             };
             let output = gpu.pass(&tokens, &request, &mut Hooks::none()).await.unwrap();
+            let columns_only = PassRequest {
+                columns: vec![ColumnRead { dictionary: index, feature: 5 }],
+                ..PassRequest::logits(LogitsRead::None)
+            };
+            let alone = gpu.pass(&tokens, &columns_only, &mut Hooks::none()).await.unwrap();
+            assert_eq!(alone.columns[0].len(), tokens.len(), "a request for a column alone");
             let column: Vec<f32> = dictionary.encode(&x).unwrap().narrow(1, 5, 1).unwrap().squeeze(1).unwrap().to_vec1().unwrap();
             assert!(max_diff(&output.columns[0], &column) < TOLERANCE, "feature 5's column");
             let got = &output.features[0];

@@ -26,7 +26,7 @@ impl Lab {
     /// Recomputes feature `feature` of block `layer` on the window holding token
     /// `position` of document `document`; returns at most `context` tokens either side
     /// of it.
-    pub fn example(
+    pub async fn example(
         &self,
         layer: usize,
         feature: usize,
@@ -39,7 +39,14 @@ impl Lab {
                 "the corpus has no token {position} in document {document}"
             ))
         })?;
-        let activations = self.feature_activations(window, layer, feature)?;
+        let activations = self.feature_activations(window, layer, feature).await?;
+        if activations.len() != window.len() {
+            return Err(LabError::Request(format!(
+                "the engine returned {} activations for a window of {} tokens",
+                activations.len(),
+                window.len()
+            )));
+        }
         let from = at.saturating_sub(context);
         let to = (at + context + 1).min(window.len());
         let entry = &self.corpus.index.documents[document];

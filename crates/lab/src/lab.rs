@@ -6,6 +6,7 @@ use glassbox_dict::Dictionary;
 use glassbox_model::{Gpt2, Tokenizer};
 use glassbox_pack::{Corpus, LabelIndex, Manifest};
 
+use crate::engine::EngineSlot;
 use crate::error::{LabError, Result};
 
 /// A model, its tokenizer, one dictionary per block, the corpus and the feature labels.
@@ -23,9 +24,32 @@ pub struct Lab {
     pub corpus: Corpus,
     /// Every feature's label.
     pub labels: LabelIndex,
+    /// The GPU engine, when started.
+    pub(crate) engine: EngineSlot,
 }
 
 impl Lab {
+    /// A lab on the CPU engine; [`Lab::start_gpu`] moves it to a GPU.
+    #[must_use]
+    pub fn new(
+        manifest: Manifest,
+        model: Gpt2,
+        tokenizer: Tokenizer,
+        dictionaries: Vec<Arc<Dictionary>>,
+        corpus: Corpus,
+        labels: LabelIndex,
+    ) -> Self {
+        Self {
+            manifest,
+            model,
+            tokenizer,
+            dictionaries,
+            corpus,
+            labels,
+            engine: EngineSlot::default(),
+        }
+    }
+
     /// Block `layer`'s dictionary, or an error naming the blocks there are.
     pub fn dictionary(&self, layer: usize) -> Result<&Arc<Dictionary>> {
         self.dictionaries.get(layer).ok_or_else(|| {

@@ -4,6 +4,7 @@
 //! and steering with transcoder features.
 
 mod analyze;
+mod engine;
 mod error;
 mod examples;
 mod lab;
@@ -11,8 +12,10 @@ mod search;
 mod steer;
 
 pub use analyze::{ActiveFeature, Prediction, PromptAnalysis, TokenView};
+pub use engine::EngineInfo;
 pub use error::{LabError, Result};
 pub use examples::ExampleActivations;
+pub use glassbox_gpu::AdapterPreference;
 pub use lab::Lab;
 pub use search::{SearchHit, SearchQuery};
 pub use steer::{FeatureSteer, MAX_STEER_TOKENS, SteerMode, SteerRequest, SteerResult};

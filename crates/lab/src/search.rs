@@ -87,7 +87,7 @@ impl Lab {
     /// Label and tag matches come commonest first; token matches first where the token
     /// is the feature's commonest, then by frequency; text matches by their strongest
     /// activation on the text.
-    pub fn search(&self, query: &SearchQuery, limit: usize) -> Result<Vec<SearchHit>> {
+    pub async fn search(&self, query: &SearchQuery, limit: usize) -> Result<Vec<SearchHit>> {
         // (score, frequency, hit): higher is better.
         let mut scored: Vec<(f32, SearchHit)> = match query {
             SearchQuery::Label(words) => {
@@ -116,7 +116,7 @@ impl Lab {
                 _ => Vec::new(),
             },
             SearchQuery::Text(text) => {
-                let analysis = self.analyze(text, 0, usize::MAX)?;
+                let analysis = self.analyze(text, 0, usize::MAX).await?;
                 let mut best: Vec<(f32, SearchHit)> = Vec::new();
                 for a in analysis.features.iter().flatten().flatten() {
                     match best

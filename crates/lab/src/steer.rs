@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 use glassbox_dict::Dictionary;
-use glassbox_model::generate::{Sampling, generate};
+use glassbox_model::generate::Sampling;
 use glassbox_model::{
     Edit, EditContext, HookPoint, Hooks, Intervention, ModelError, Norm, Result as ModelResult,
 };
@@ -111,7 +111,7 @@ impl Lab {
     }
 
     /// Generates from `request.prompt` with and without the steering.
-    pub fn steer(&self, request: &SteerRequest) -> Result<SteerResult> {
+    pub async fn steer(&self, request: &SteerRequest) -> Result<SteerResult> {
         if request.max_tokens == 0 || request.max_tokens > MAX_STEER_TOKENS {
             return Err(LabError::Request(format!(
                 "generate 1 to {MAX_STEER_TOKENS} tokens, not {}",
@@ -135,29 +135,24 @@ impl Lab {
                 ..Sampling::greedy(request.max_tokens)
             }
         };
-        let baseline_logits = self.model.forward_ids(&ids, &mut Hooks::none())?;
-        let steered_logits = self
-            .model
-            .forward_ids(&ids, &mut self.steering_hooks(&request.features)?)?;
-        let last =
-            |logits: &Tensor| -> Result<Tensor> { Ok(logits.squeeze(0)?.get(ids.len() - 1)?) };
-        let (before, after) = (last(&baseline_logits)?, last(&steered_logits)?);
-        let change: Vec<f32> = (&after - &before)?.to_vec1()?;
+        for f in &request.features {
+            self.check_feature(f.layer, f.feature)?;
+        }
+        let before = self.steered_logits(&ids, &[]).await?;
+        let after = self.steered_logits(&ids, &request.features).await?;
+        let change: Vec<f32> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
         let mut order: Vec<usize> = (0..change.len()).collect();
         order.sort_by(|&a, &b| change[b].total_cmp(&change[a]).then(a.cmp(&b)));
         let named = |i: &usize| (self.token_text(*i as u32), change[*i]);
-        let baseline = generate(&self.model, &ids, &sampling, &mut Hooks::none())?;
-        let steered = generate(
-            &self.model,
-            &ids,
-            &sampling,
-            &mut self.steering_hooks(&request.features)?,
-        )?;
+        let baseline = self.continuation(&ids, &sampling, &[]).await?;
+        let steered = self
+            .continuation(&ids, &sampling, &request.features)
+            .await?;
         Ok(SteerResult {
             baseline: self.tokenizer.decode(&baseline.tokens)?,
             steered: self.tokenizer.decode(&steered.tokens)?,
-            baseline_predictions: self.top_predictions(&before, 5)?,
-            steered_predictions: self.top_predictions(&after, 5)?,
+            baseline_predictions: self.top_predictions(&before, 5),
+            steered_predictions: self.top_predictions(&after, 5),
             raised: order.iter().take(5).map(named).collect(),
             lowered: order.iter().rev().take(5).map(named).collect(),
         })

@@ -6,23 +6,39 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use glassbox_lab::{FeatureSteer, Lab, SearchQuery, SteerMode, SteerRequest};
+use glassbox_lab::{AdapterPreference, FeatureSteer, Lab, SearchQuery, SteerMode, SteerRequest};
 use glassbox_model::{HookPoint, Hooks, Norm};
 use glassbox_pack::dir;
+use pollster::block_on;
 
+fn load() -> Lab {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
+    let loaded = dir::load(&root).unwrap();
+    Lab::new(
+        loaded.pack.manifest().clone(),
+        loaded.model,
+        loaded.tokenizer,
+        loaded.dictionaries.into_iter().map(Arc::new).collect(),
+        loaded.corpus,
+        loaded.labels,
+    )
+}
+
+/// The default pack on the CPU engine.
 fn lab() -> &'static Lab {
     static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(load)
+}
+
+/// The default pack on the GPU engine (lavapipe, or a GPU with `GLASSBOX_ADAPTER=gpu`);
+/// no adapter fails the test.
+fn gpu_lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
     LAB.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
-        let loaded = dir::load(&root).unwrap();
-        Lab {
-            manifest: loaded.pack.manifest().clone(),
-            model: loaded.model,
-            tokenizer: loaded.tokenizer,
-            dictionaries: loaded.dictionaries.into_iter().map(Arc::new).collect(),
-            corpus: loaded.corpus,
-            labels: loaded.labels,
-        }
+        let lab = load();
+        let info = block_on(lab.start_gpu(AdapterPreference::from_env())).unwrap();
+        assert!(info.gpu.is_some());
+        lab
     })
 }
 
@@ -31,7 +47,7 @@ const PROMPT: &str = "The jury said that the city of Atlanta";
 #[test]
 fn a_prompt_is_tokenized_predicted_and_decomposed_into_features() {
     let lab = lab();
-    let analysis = lab.analyze(PROMPT, 10, 5).unwrap();
+    let analysis = block_on(lab.analyze(PROMPT, 10, 5)).unwrap();
     let joined: String = analysis.tokens.iter().map(|t| t.text.as_str()).collect();
     assert_eq!(joined, PROMPT);
     let p: Vec<f32> = analysis.predictions.iter().map(|p| p.probability).collect();
@@ -52,7 +68,7 @@ fn a_prompt_is_tokenized_predicted_and_decomposed_into_features() {
             let top = &features[0];
             assert_eq!(top.layer, layer);
             let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
-            let alone = lab.feature_activations(&ids, layer, top.feature).unwrap();
+            let alone = block_on(lab.feature_activations(&ids, layer, top.feature)).unwrap();
             assert!((alone[position] - top.activation).abs() < 1e-4);
         }
     }
@@ -62,16 +78,17 @@ fn a_prompt_is_tokenized_predicted_and_decomposed_into_features() {
 fn prompts_the_model_cannot_read_are_refused_with_the_reason() {
     let lab = lab();
     let long = "word ".repeat(400);
-    let error = lab.analyze(&long, 5, 5).unwrap_err().to_string();
+    let error = block_on(lab.analyze(&long, 5, 5)).unwrap_err().to_string();
     assert!(error.contains("at most 128"), "{error}");
-    let error = lab.analyze("", 5, 5).unwrap_err().to_string();
+    let error = block_on(lab.analyze("", 5, 5)).unwrap_err().to_string();
     assert!(error.contains("empty"), "{error}");
-    let error = lab
-        .feature_activations(&[1, 2], 9, 0)
+    let error = block_on(lab.feature_activations(&[1, 2], 9, 0))
         .unwrap_err()
         .to_string();
     assert!(error.contains("no block 9"), "{error}");
-    let error = lab.example(0, 0, 100_000, 0, 5).unwrap_err().to_string();
+    let error = block_on(lab.example(0, 0, 100_000, 0, 5))
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("no token"), "{error}");
 }
 
@@ -85,9 +102,8 @@ fn a_corpus_example_recomputes_to_its_stored_activation() {
     let shard = dir::load_shard(&root, &pack, 2, 5).unwrap();
     let record = shard.features.iter().find(|r| !r.top.is_empty()).unwrap();
     let stored = record.top[0];
-    let example = lab
-        .example(2, record.index, stored.document(), stored.position(), 8)
-        .unwrap();
+    let example =
+        block_on(lab.example(2, record.index, stored.document(), stored.position(), 8)).unwrap();
     assert!(example.tokens.len() <= 17);
     assert_eq!(example.tokens.len(), example.activations.len());
     let live = example.activations[example.at];
@@ -107,7 +123,7 @@ fn search_finds_features_by_label_tag_token_and_text() {
         SearchQuery::parse(&tag, &tags),
         SearchQuery::Tag(tag.clone())
     );
-    let hits = lab.search(&SearchQuery::Tag(tag.clone()), 1000).unwrap();
+    let hits = block_on(lab.search(&SearchQuery::Tag(tag.clone()), 1000)).unwrap();
     assert!(!hits.is_empty());
     for hit in &hits {
         assert_eq!(
@@ -123,7 +139,7 @@ fn search_finds_features_by_label_tag_token_and_text() {
         .next()
         .unwrap()
         .to_lowercase();
-    let by_label = lab.search(&SearchQuery::Label(word.clone()), 50).unwrap();
+    let by_label = block_on(lab.search(&SearchQuery::Label(word.clone()), 50)).unwrap();
     assert!(
         by_label
             .iter()
@@ -132,24 +148,20 @@ fn search_finds_features_by_label_tag_token_and_text() {
     assert!(!by_label.is_empty());
 
     let of = lab.tokenizer.encode_ids(" of").unwrap();
-    let by_token = lab
-        .search(&SearchQuery::parse("token:\" of\"", &tags), 50)
-        .unwrap();
+    let by_token = block_on(lab.search(&SearchQuery::parse("token:\" of\"", &tags), 50)).unwrap();
     assert!(!by_token.is_empty());
     for hit in &by_token {
         assert!(lab.labels.layers[hit.layer][hit.feature].3.contains(&of[0]));
     }
 
-    let by_text = lab
-        .search(&SearchQuery::Text(PROMPT.to_owned()), 10)
-        .unwrap();
+    let by_text = block_on(lab.search(&SearchQuery::Text(PROMPT.to_owned()), 10)).unwrap();
     assert_eq!(by_text.len(), 10);
     assert!(
         by_text
             .windows(2)
             .all(|w| w[0].activation >= w[1].activation)
     );
-    let analysis = lab.analyze(PROMPT, 0, usize::MAX).unwrap();
+    let analysis = block_on(lab.analyze(PROMPT, 0, usize::MAX)).unwrap();
     let strongest = analysis
         .features
         .iter()
@@ -215,17 +227,19 @@ fn steering_writes_exactly_the_decoder_direction_and_is_reproducible() {
         }
     }
 
-    let result = lab.steer(&request(steer.to_vec())).unwrap();
-    assert_eq!(result, lab.steer(&request(steer.to_vec())).unwrap());
+    let result = block_on(lab.steer(&request(steer.to_vec()))).unwrap();
+    assert_eq!(
+        result,
+        block_on(lab.steer(&request(steer.to_vec()))).unwrap()
+    );
     assert!(result.raised[0].1 > 0.0 && result.lowered[0].1 < 0.0);
     // Scaling by one changes nothing.
-    let identity = lab
-        .steer(&request(vec![FeatureSteer {
-            layer,
-            feature,
-            mode: SteerMode::Scale(1.0),
-        }]))
-        .unwrap();
+    let identity = block_on(lab.steer(&request(vec![FeatureSteer {
+        layer,
+        feature,
+        mode: SteerMode::Scale(1.0),
+    }])))
+    .unwrap();
     assert_eq!(identity.steered, identity.baseline);
     assert!(identity.raised[0].1.abs() < 1e-3);
 }
@@ -238,8 +252,7 @@ fn impossible_steering_is_refused() {
         feature: 1_000_000,
         mode: SteerMode::Scale(0.0),
     };
-    let error = lab
-        .steer(&request(vec![bad_feature]))
+    let error = block_on(lab.steer(&request(vec![bad_feature])))
         .unwrap_err()
         .to_string();
     assert!(error.contains("features 0 to"), "{error}");
@@ -248,13 +261,130 @@ fn impossible_steering_is_refused() {
         feature: 0,
         mode: SteerMode::Clamp(f32::NAN),
     };
-    assert!(lab.steer(&request(vec![nan])).is_err());
+    assert!(block_on(lab.steer(&request(vec![nan]))).is_err());
     let mut too_long = request(Vec::new());
     too_long.max_tokens = 10_000;
     assert!(
-        lab.steer(&too_long)
+        block_on(lab.steer(&too_long))
             .unwrap_err()
             .to_string()
             .contains("generate 1 to")
     );
+}
+
+/// Both engines' strongest features at one token and block must be the same features
+/// with the same activations, allowing only near-ties to swap places.
+fn same_features(cpu: &[glassbox_lab::ActiveFeature], gpu: &[glassbox_lab::ActiveFeature]) {
+    assert_eq!(cpu.len(), gpu.len());
+    for (c, g) in cpu.iter().zip(gpu) {
+        // Rank by rank the activations agree, so a swap can only be between near-equals.
+        assert!((c.activation - g.activation).abs() < 1e-3, "{c:?} vs {g:?}");
+    }
+}
+
+#[test]
+fn the_gpu_engine_answers_as_the_cpu_engine_does() {
+    let (cpu, gpu) = (lab(), gpu_lab());
+    for text in [PROMPT, "In 1961, the Senate voted", "a"] {
+        let (a, b) = (
+            block_on(cpu.analyze(text, 10, 8)).unwrap(),
+            block_on(gpu.analyze(text, 10, 8)).unwrap(),
+        );
+        assert_eq!(a.tokens, b.tokens);
+        for (p, q) in a.predictions.iter().zip(&b.predictions) {
+            assert!(
+                (p.probability - q.probability).abs() < 1e-4,
+                "{p:?} vs {q:?}"
+            );
+        }
+        let ids = |x: &glassbox_lab::PromptAnalysis| {
+            x.predictions
+                .iter()
+                .take(3)
+                .map(|p| p.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&a), ids(&b), "{text}");
+        for (x, y) in a.features.iter().flatten().zip(b.features.iter().flatten()) {
+            same_features(x, y);
+        }
+    }
+    let tokens = cpu.prompt_ids(PROMPT).unwrap();
+    for (layer, feature) in [(0, 7), (3, 2000)] {
+        let a = block_on(cpu.feature_activations(&tokens, layer, feature)).unwrap();
+        let b = block_on(gpu.feature_activations(&tokens, layer, feature)).unwrap();
+        assert_eq!((a.len(), b.len()), (tokens.len(), tokens.len()));
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3),
+            "{a:?} vs {b:?}"
+        );
+    }
+    // A live corpus example: a whole 128-token window.
+    for (document, position) in [(3, 348), (0, 5)] {
+        let a = block_on(cpu.example(1, 5, document, position, 12)).unwrap();
+        let b = block_on(gpu.example(1, 5, document, position, 12)).unwrap();
+        assert_eq!(a.tokens, b.tokens);
+        assert_eq!(a.activations.len(), b.activations.len());
+        assert!(
+            a.activations
+                .iter()
+                .zip(&b.activations)
+                .all(|(x, y)| (x - y).abs() < 1e-3),
+            "{a:?} vs {b:?}"
+        );
+    }
+    let steer = vec![
+        FeatureSteer {
+            layer: 1,
+            feature: 3,
+            mode: SteerMode::Clamp(20.0),
+        },
+        FeatureSteer {
+            layer: 2,
+            feature: 9,
+            mode: SteerMode::Scale(0.0),
+        },
+    ];
+    let mut greedy = request(steer.clone());
+    greedy.temperature = 0.0;
+    for r in [greedy, request(steer)] {
+        let (a, b) = (
+            block_on(cpu.steer(&r)).unwrap(),
+            block_on(gpu.steer(&r)).unwrap(),
+        );
+        assert_eq!(
+            (&a.baseline, &a.steered),
+            (&b.baseline, &b.steered),
+            "{r:?}"
+        );
+        assert!((a.raised[0].1 - b.raised[0].1).abs() < 1e-2);
+    }
+    let text = SearchQuery::Text(PROMPT.to_owned());
+    let (a, b) = (
+        block_on(cpu.search(&text, 10)).unwrap(),
+        block_on(gpu.search(&text, 10)).unwrap(),
+    );
+    assert!((a[0].activation - b[0].activation).abs() < 1e-3);
+    assert!(gpu.engine_info().gpu.is_some(), "{:?}", gpu.engine_info());
+}
+
+#[test]
+fn a_lost_gpu_hands_over_to_the_cpu_without_losing_the_request() {
+    let lab = load();
+    block_on(lab.start_gpu(AdapterPreference::from_env())).unwrap();
+    let expected = block_on(self::lab().analyze(PROMPT, 5, 3)).unwrap();
+    lab.gpu_model().unwrap().context().device().destroy();
+    let answer = block_on(lab.analyze(PROMPT, 5, 3)).unwrap();
+    assert_eq!(answer.tokens, expected.tokens);
+    assert_eq!(answer.predictions, expected.predictions);
+    let info = lab.engine_info();
+    assert!(info.gpu.is_none(), "{info:?}");
+    assert!(
+        info.note
+            .as_deref()
+            .is_some_and(|n| n.contains("CPU engine took over")),
+        "{info:?}"
+    );
+    // And it stays on the CPU, answering.
+    assert!(block_on(lab.steer(&request(Vec::new()))).is_ok());
 }

@@ -3,7 +3,7 @@
 
 use yew::prelude::*;
 
-use crate::state::{Engine, EngineStatus};
+use crate::state::{Engine, EngineChoice, EngineStatus};
 
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
@@ -15,10 +15,15 @@ pub(crate) fn StatusLine() -> Html {
     let Some(engine) = use_context::<Engine>() else {
         return html! {};
     };
-    let text = match &engine.status {
-        EngineStatus::Loading { stage, .. } => format!("loading: {stage}…"),
+    let pack = match &engine.status {
+        EngineStatus::Loading { stage, .. } => {
+            return html! { <p class="status-line muted" id="engine-status">{ format!("loading: {stage}…") }</p> };
+        }
+        EngineStatus::Failed(_) => {
+            return html! { <p class="status-line muted" id="engine-status">{ "engine: not loaded" }</p> };
+        }
         EngineStatus::Ready(info) => format!(
-            "engine: CPU in a web worker · pack “{}”{}",
+            "pack “{}”{}",
             info.name,
             if info.from_cache {
                 " (from this browser's cache)"
@@ -26,9 +31,37 @@ pub(crate) fn StatusLine() -> Html {
                 ""
             }
         ),
-        EngineStatus::Failed(_) => "engine: not loaded".to_owned(),
     };
-    html! { <p class="status-line muted" id="engine-status">{ text }</p> }
+    let (text, note, on_gpu) = match &engine.choice {
+        Some(EngineChoice::Running(info)) => match &info.gpu {
+            Some(adapter) => (
+                format!("engine: GPU (WebGPU) · {adapter}"),
+                None,
+                Some(true),
+            ),
+            None => (
+                "engine: CPU in a web worker".to_owned(),
+                info.note.clone(),
+                Some(false),
+            ),
+        },
+        Some(EngineChoice::Switching) => ("engine: switching…".to_owned(), None, None),
+        None => ("engine: starting…".to_owned(), None, None),
+    };
+    let button = on_gpu.map(|gpu| {
+        let switch = engine.switch.clone();
+        let onclick = Callback::from(move |_: MouseEvent| switch.emit(!gpu));
+        let label = if gpu { "Use the CPU" } else { "Use the GPU" };
+        html! { <button type="button" class="engine-switch" id="engine-switch" {onclick}>{ label }</button> }
+    });
+    html! {
+        <div class="status-line muted" id="engine-status" data-engine={ on_gpu.map(|g| if g { "gpu" } else { "cpu" }) }>
+            <span id="engine-name">{ text }</span>{ " · " }{ pack }{ " " }{ for button }
+            if let Some(note) = note {
+                <span class="engine-note" id="engine-note">{ note }</span>
+            }
+        </div>
+    }
 }
 
 /// Properties of [`ReadyGate`].

@@ -18,12 +18,14 @@ const WORKER_LOADER: &str = "./glassbox-worker_loader.js";
 const ANSWER_TIMEOUT_MS: u32 = 180_000;
 
 type Waiters = Rc<RefCell<HashMap<u64, Callback<Response>>>>;
+type Listener = Rc<RefCell<Option<Callback<Response>>>>;
 
 /// A running engine worker.
 pub struct EngineClient {
     bridge: WorkerBridge<EngineWorker>,
     next_id: Cell<u64>,
     waiters: Waiters,
+    unasked: Listener,
 }
 
 impl std::fmt::Debug for EngineClient {
@@ -39,9 +41,18 @@ impl EngineClient {
     #[must_use]
     pub fn spawn() -> Rc<Self> {
         let waiters: Waiters = Rc::new(RefCell::new(HashMap::new()));
+        let unasked: Listener = Rc::new(RefCell::new(None));
         let routed = Rc::clone(&waiters);
+        let told = Rc::clone(&unasked);
         let bridge = EngineWorker::spawner()
             .callback(move |envelope: Envelope<Response>| {
+                if envelope.id == 0 {
+                    let listener = told.borrow().clone();
+                    if let Some(callback) = listener {
+                        callback.emit(envelope.body);
+                    }
+                    return;
+                }
                 let last = !matches!(envelope.body, Response::Progress { .. });
                 let waiter = if last {
                     routed.borrow_mut().remove(&envelope.id)
@@ -58,7 +69,13 @@ impl EngineClient {
             bridge,
             next_id: Cell::new(1),
             waiters,
+            unasked,
         })
+    }
+
+    /// `listener` gets what the worker says unasked (the engine changed).
+    pub fn on_unasked(&self, listener: Callback<Response>) {
+        *self.unasked.borrow_mut() = Some(listener);
     }
 
     /// Sends `body`; `answer` gets the reply (and, for a load, each progress report).

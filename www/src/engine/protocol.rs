@@ -1,7 +1,8 @@
 //! The messages between the page and the engine worker.
 
 use glassbox_lab::{
-    ExampleActivations, PromptAnalysis, SearchHit, SearchQuery, SteerRequest, SteerResult,
+    EngineInfo, ExampleActivations, PromptAnalysis, SearchHit, SearchQuery, SteerRequest,
+    SteerResult,
 };
 use glassbox_pack::FeatureRecord;
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,13 @@ pub enum Request {
     Load {
         /// The pack's URL, ending in `/`.
         base: String,
+        /// Whether to run the model on the GPU (WebGPU) when the browser has one.
+        gpu: bool,
+    },
+    /// Switch engines: to the GPU (WebGPU) if `gpu`, else to the CPU.
+    Engine {
+        /// Which one.
+        gpu: bool,
     },
     /// Tokens, predictions and features of a prompt.
     Analyze {
@@ -81,6 +89,8 @@ pub struct PackInfo {
     pub tags: Vec<String>,
     /// Whether the files came from the browser's cache.
     pub from_cache: bool,
+    /// Which engine answers.
+    pub engine: EngineInfo,
 }
 
 /// A feature's record with the texts of the tokens it names.
@@ -112,6 +122,9 @@ pub enum Response {
     },
     /// The pack is loaded.
     Ready(PackInfo),
+    /// Which engine answers now: the answer to [`Request::Engine`], and also sent
+    /// unasked (with request number 0) when the GPU engine fails and the CPU takes over.
+    Engine(EngineInfo),
     /// Answer to [`Request::Analyze`].
     Analysis(PromptAnalysis),
     /// Answer to [`Request::Feature`].

@@ -1,12 +1,13 @@
-//! The engine worker: loads the pack (from the browser's cache when it can) and answers
-//! the page's requests with the CPU engine, off the page's thread, so the page stays
-//! responsive while the model runs.
+//! The engine worker: loads the pack (from the browser's cache when it can), moves the
+//! model to the GPU (WebGPU) when the browser has one, and answers the page's requests
+//! off the page's thread, so the page stays responsive while the model runs. Without
+//! WebGPU, or when the GPU fails, the CPU engine answers.
 
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use glassbox_lab::Lab;
+use glassbox_lab::{AdapterPreference, EngineInfo, Lab};
 use glassbox_pack::{FeatureShard, Pack};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 
@@ -27,7 +28,7 @@ pub struct Loaded {
 enum State {
     Idle,
     Loading,
-    Ready(Box<Loaded>),
+    Ready(Rc<Loaded>),
     Failed(String),
 }
 
@@ -35,6 +36,15 @@ enum State {
 pub enum Message {
     /// The pack finished loading, or failed to.
     Loaded(Result<Box<Loaded>, String>),
+    /// A request computed in the background was answered.
+    Answered {
+        /// Who asked.
+        who: HandlerId,
+        /// Their request's number.
+        id: u64,
+        /// The answer.
+        body: Response,
+    },
     /// A feature shard arrived (or failed to) for a waiting request.
     Shard {
         /// Who asked.
@@ -48,12 +58,15 @@ pub enum Message {
     },
 }
 
-/// The worker's state: the pack, fetched shards, and requests waiting for the pack.
+/// The worker's state: the pack, fetched shards, requests waiting for the pack, and
+/// whom to tell when the engine changes.
 pub struct EngineWorker {
     state: State,
     loaders: Vec<(HandlerId, u64)>,
     waiting: Vec<(HandlerId, Envelope<Request>)>,
     shards: HashMap<String, Rc<FeatureShard>>,
+    /// The page that loaded the pack, and the engine it was last told of.
+    listener: Option<(HandlerId, EngineInfo)>,
 }
 
 impl Worker for EngineWorker {
@@ -67,6 +80,7 @@ impl Worker for EngineWorker {
             loaders: Vec::new(),
             waiting: Vec::new(),
             shards: HashMap::new(),
+            listener: None,
         }
     }
 
@@ -86,8 +100,11 @@ impl Worker for EngineWorker {
                         },
                     );
                 }
+                if let (Ok(loaded), Some((_, told))) = (&result, &mut self.listener) {
+                    told.clone_from(&loaded.info.engine);
+                }
                 self.state = match result {
-                    Ok(loaded) => State::Ready(loaded),
+                    Ok(loaded) => State::Ready(Rc::from(loaded)),
                     Err(error) => State::Failed(error),
                 };
                 for (who, request) in std::mem::take(&mut self.waiting) {
@@ -112,12 +129,21 @@ impl Worker for EngineWorker {
                     },
                 ),
             },
+            Message::Answered { who, id, body } => {
+                if let Response::Engine(info) = &body
+                    && let Some((_, told)) = &mut self.listener
+                {
+                    told.clone_from(info);
+                }
+                scope.respond(who, Envelope { id, body });
+                self.tell_engine_changes(scope);
+            }
         }
     }
 
     fn received(&mut self, scope: &WorkerScope<Self>, request: Self::Input, who: HandlerId) {
-        if let Request::Load { base } = &request.body {
-            self.load(scope, base.clone(), who, request.id);
+        if let Request::Load { base, gpu } = &request.body {
+            self.load(scope, base.clone(), *gpu, who, request.id);
             return;
         }
         let body = match &self.state {
@@ -126,10 +152,13 @@ impl Worker for EngineWorker {
                 return;
             }
             State::Failed(error) => Response::Error(format!("the pack did not load: {error}")),
-            State::Ready(loaded) => match self.answer(scope, loaded, &request, who) {
-                Some(body) => body,
-                None => return,
-            },
+            State::Ready(loaded) => {
+                let loaded = Rc::clone(loaded);
+                match self.answer(scope, loaded, &request, who) {
+                    Some(body) => body,
+                    None => return,
+                }
+            }
         };
         scope.respond(
             who,
@@ -142,7 +171,40 @@ impl Worker for EngineWorker {
 }
 
 impl EngineWorker {
-    fn load(&mut self, scope: &WorkerScope<Self>, base: String, who: HandlerId, id: u64) {
+    /// Tells the page when the engine changed without being asked (the GPU failed).
+    fn tell_engine_changes(&mut self, scope: &WorkerScope<Self>) {
+        let (State::Ready(loaded), Some((page, told))) = (&self.state, &mut self.listener) else {
+            return;
+        };
+        let now = loaded.lab.engine_info();
+        if now != *told {
+            told.clone_from(&now);
+            scope.respond(
+                *page,
+                Envelope {
+                    id: 0,
+                    body: Response::Engine(now),
+                },
+            );
+        }
+    }
+
+    fn load(
+        &mut self,
+        scope: &WorkerScope<Self>,
+        base: String,
+        gpu: bool,
+        who: HandlerId,
+        id: u64,
+    ) {
+        let told = match &self.state {
+            State::Ready(loaded) => loaded.lab.engine_info(),
+            _ => EngineInfo {
+                gpu: None,
+                note: None,
+            },
+        };
+        self.listener = Some((who, told));
         match &self.state {
             State::Ready(loaded) => {
                 let body = Response::Ready(loaded.info.clone());
@@ -162,44 +224,36 @@ impl EngineWorker {
                         };
                         progress_scope.respond(who, Envelope { id, body });
                     };
-                    Message::Loaded(load_pack(base, &progress).await.map(Box::new))
+                    Message::Loaded(load_pack(base, gpu, &progress).await.map(Box::new))
                 });
             }
         }
     }
 
-    /// The answer to `request`, or `None` when it waits for a shard being fetched.
+    /// The answer to `request`, or `None` when it comes later (computed in the background,
+    /// or waiting for a shard being fetched).
     fn answer(
-        &self,
+        &mut self,
         scope: &WorkerScope<Self>,
-        loaded: &Loaded,
+        loaded: Rc<Loaded>,
         request: &Envelope<Request>,
         who: HandlerId,
     ) -> Option<Response> {
-        let lab = &loaded.lab;
-        let result = match &request.body {
-            Request::Load { .. } => Ok(Response::Ready(loaded.info.clone())),
-            Request::Analyze { text } => lab.analyze(text, 10, 8).map(Response::Analysis),
-            Request::Example {
-                layer,
-                feature,
-                document,
-                position,
-            } => lab
-                .example(*layer, *feature, *document, *position, EXAMPLE_CONTEXT)
-                .map(Response::Example),
-            Request::OnPrompt {
-                layer,
-                feature,
-                text,
-            } => on_prompt(lab, *layer, *feature, text).map(Response::OnPrompt),
-            Request::Search { query } => lab.search(query, 60).map(Response::Search),
-            Request::Steer(steer) => lab.steer(steer).map(|r| Response::Steer(Box::new(r))),
+        match &request.body {
+            Request::Load { .. } => return Some(Response::Ready(loaded.info.clone())),
             Request::Feature { layer, feature } => {
-                return self.feature(scope, loaded, request, who, *layer, *feature);
+                return self.feature(scope, &loaded, request, who, *layer, *feature);
             }
-        };
-        Some(result.unwrap_or_else(|e| Response::Error(e.to_string())))
+            _ => {}
+        }
+        let (id, body) = (request.id, request.body.clone());
+        scope.send_future(async move {
+            let body = compute(&loaded.lab, body)
+                .await
+                .unwrap_or_else(|e| Response::Error(e.to_string()));
+            Message::Answered { who, id, body }
+        });
+        None
     }
 
     fn feature(
@@ -298,15 +352,46 @@ fn feature_view(lab: &Lab, layer: usize, record: glassbox_pack::FeatureRecord) -
     }
 }
 
-fn on_prompt(
-    lab: &Lab,
-    layer: usize,
-    feature: usize,
-    text: &str,
-) -> glassbox_lab::Result<Vec<(String, f32)>> {
-    let ids = lab.prompt_ids(text)?;
-    let acts = lab.feature_activations(&ids, layer, feature)?;
-    Ok(ids.iter().map(|&id| lab.token_text(id)).zip(acts).collect())
+/// Answers a request that runs the model.
+async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> {
+    Ok(match request {
+        Request::Analyze { text } => Response::Analysis(lab.analyze(&text, 10, 8).await?),
+        Request::Example {
+            layer,
+            feature,
+            document,
+            position,
+        } => Response::Example(
+            lab.example(layer, feature, document, position, EXAMPLE_CONTEXT)
+                .await?,
+        ),
+        Request::OnPrompt {
+            layer,
+            feature,
+            text,
+        } => {
+            let ids = lab.prompt_ids(&text)?;
+            let acts = lab.feature_activations(&ids, layer, feature).await?;
+            Response::OnPrompt(ids.iter().map(|&id| lab.token_text(id)).zip(acts).collect())
+        }
+        Request::Search { query } => Response::Search(lab.search(&query, 60).await?),
+        Request::Steer(steer) => Response::Steer(Box::new(lab.steer(&steer).await?)),
+        Request::Engine { gpu: true } => {
+            // A failure is not an error of the request: the answer says which engine runs
+            // and why the GPU does not.
+            let _ = lab.start_gpu(AdapterPreference::HighPerformance).await;
+            Response::Engine(lab.engine_info())
+        }
+        Request::Engine { gpu: false } => {
+            lab.stop_gpu();
+            Response::Engine(lab.engine_info())
+        }
+        Request::Load { .. } | Request::Feature { .. } => {
+            return Err(glassbox_lab::LabError::Request(
+                "this request is answered elsewhere".to_owned(),
+            ));
+        }
+    })
 }
 
 /// What a file is, for the progress bar.
@@ -319,7 +404,11 @@ fn stage_of(path: &str) -> &'static str {
     }
 }
 
-async fn load_pack(base: String, progress: &dyn Fn(&str, u64, u64)) -> Result<Loaded, String> {
+async fn load_pack(
+    base: String,
+    gpu: bool,
+    progress: &dyn Fn(&str, u64, u64),
+) -> Result<Loaded, String> {
     progress("manifest", 0, 0);
     let cache = fetch::open_cache().await;
     let manifest = fetch::manifest(cache.as_ref(), &base).await?;
@@ -341,6 +430,11 @@ async fn load_pack(base: String, progress: &dyn Fn(&str, u64, u64)) -> Result<Lo
     }
     progress("preparing the model", total, total);
     let lab = build_lab(&pack, &files).map_err(|e| e.to_string())?;
+    if gpu {
+        progress("weights to the GPU", total, total);
+        // Without a GPU the CPU engine answers; engine_info says why.
+        let _ = lab.start_gpu(AdapterPreference::HighPerformance).await;
+    }
     let m = pack.manifest();
     let info = PackInfo {
         name: m.name.clone(),
@@ -350,6 +444,7 @@ async fn load_pack(base: String, progress: &dyn Fn(&str, u64, u64)) -> Result<Lo
         n_positions: m.model.n_positions,
         tags: lab.tags(),
         from_cache,
+        engine: lab.engine_info(),
     };
     Ok(Loaded {
         lab,
@@ -377,12 +472,5 @@ fn build_lab(pack: &Pack, files: &HashMap<String, Vec<u8>>) -> glassbox_pack::Re
         .collect::<glassbox_pack::Result<Vec<_>>>()?;
     let corpus = pack.load_corpus(get(&m.corpus.index), get(&m.corpus.tokens))?;
     let labels = pack.load_labels(get(&m.features.labels))?;
-    Ok(Lab {
-        manifest: m,
-        model,
-        tokenizer,
-        dictionaries,
-        corpus,
-        labels,
-    })
+    Ok(Lab::new(m, model, tokenizer, dictionaries, corpus, labels))
 }

@@ -573,6 +573,11 @@ impl Recorder<'_> {
             .any(|r| r.dictionary == dictionary)
             || self
                 .request
+                .columns
+                .iter()
+                .any(|r| r.dictionary == dictionary)
+            || self
+                .request
                 .steering
                 .iter()
                 .any(|s| s.dictionary == dictionary)

@@ -1,0 +1,232 @@
+//! The measurements behind `benches/forward.rs` (native) and `tests/wasm_bench.rs`
+//! (headless Chromium), shared so both print the same table: the GPU engine next to the
+//! CPU engine, in the same run, on the shapes of `glassbox-model`'s forward benchmark.
+
+use std::error::Error;
+use std::sync::Arc;
+
+use glassbox_gpu::{
+    AdapterPreference, GpuContext, GpuGeneration, GpuModel, LogitsRead, PassCounts, PassRequest,
+};
+use glassbox_model::generate::{Sampling, generate};
+use glassbox_model::{Gpt2, Gpt2Weights, Hooks};
+
+use crate::shapes;
+
+/// Any failure stops the benchmark.
+pub(crate) type BenchResult<T> = Result<T, Box<dyn Error>>;
+
+/// Tokens per forward pass measured.
+const LENGTHS: [u32; 3] = [1, 64, 256];
+/// The logits a page reads after a pass: the last position's top 10.
+const TOP: usize = 10;
+/// Decoding: prompt length and new tokens (greedy).
+const PROMPT: u32 = 16;
+const NEW_TOKENS: usize = 16;
+
+/// What differs between native and the browser: the clock, yielding, printing.
+pub(crate) trait Host {
+    /// Milliseconds since some fixed instant.
+    fn now_ms(&self) -> f64;
+    /// Lets the browser's event loop run between runs (nothing natively).
+    async fn pause(&self);
+    /// Prints one line of the report.
+    fn print(&self, line: &str);
+}
+
+/// How long each measurement may run.
+pub(crate) struct Budget {
+    /// Keep running while under this many milliseconds (after the warm-up)…
+    pub(crate) ms: f64,
+    /// …and under this many runs.
+    pub(crate) max_runs: usize,
+    /// At least 3 runs, or 1 when the warm-up took longer than this.
+    pub(crate) slow_ms: f64,
+}
+
+/// What is printed about the setting, above the table.
+pub(crate) struct Setting<'a> {
+    /// The CPU engine and its threads.
+    pub(crate) cpu_engine: &'a str,
+    /// What the software adapter of this platform is called (lavapipe, SwiftShader).
+    pub(crate) software_adapter: &'a str,
+    /// How to ask for a hardware adapter here, if there is a way.
+    pub(crate) hardware_hint: &'a str,
+    /// Memory bandwidth in GB/s to compare decoding against, if known.
+    pub(crate) bandwidth_gbps: Option<f64>,
+}
+
+/// A median and the calls it took (the warm-up included), for per-call counts.
+struct Timing {
+    ms: f64,
+    runs: usize,
+    calls: u64,
+}
+
+/// One warm-up call, then the median of further calls within `budget`.
+async fn time<H: Host>(
+    host: &H,
+    budget: &Budget,
+    mut once: impl AsyncFnMut() -> BenchResult<()>,
+) -> BenchResult<Timing> {
+    let t = host.now_ms();
+    once().await?;
+    let warm_up = host.now_ms() - t;
+    host.pause().await;
+    let min_runs = if warm_up > budget.slow_ms { 1 } else { 3 };
+    let mut times = Vec::new();
+    let started = host.now_ms();
+    while times.len() < min_runs
+        || (host.now_ms() - started < budget.ms && times.len() < budget.max_runs)
+    {
+        let t = host.now_ms();
+        once().await?;
+        times.push(host.now_ms() - t);
+        host.pause().await;
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(Timing {
+        ms: times[times.len() / 2],
+        runs: times.len(),
+        calls: times.len() as u64 + 1,
+    })
+}
+
+/// Counts per call (or per token), as text: whole numbers without decimals.
+fn per(before: PassCounts, after: PassCounts, calls: u64) -> [String; 3] {
+    [
+        after.submits - before.submits,
+        after.readbacks - before.readbacks,
+        after.dispatches - before.dispatches,
+    ]
+    .map(|n| {
+        if n % calls == 0 {
+            (n / calls).to_string()
+        } else {
+            format!("{:.1}", n as f64 / calls as f64)
+        }
+    })
+}
+
+/// The columns of [`row`].
+const HEADER: &str =
+    "shape         tokens  CPU ms (runs)  GPU ms (runs)  CPU/GPU  submits readbacks dispatches";
+
+fn row(label: &str, tokens: &str, cpu: &Timing, gpu: &Timing, counts: &[String; 3]) -> String {
+    let [submits, readbacks, dispatches] = counts;
+    format!(
+        "{label:<13} {tokens:>6} {:>9.1} ({:>2}) {:>9.1} ({:>2}) {:>8.2} {submits:>8} {readbacks:>9} {dispatches:>10}",
+        cpu.ms,
+        cpu.runs,
+        gpu.ms,
+        gpu.runs,
+        cpu.ms / gpu.ms,
+    )
+}
+
+/// Token ids as the CPU benchmark picks them.
+fn ids(len: u32, vocab: usize) -> Vec<u32> {
+    (0..len).map(|i| (i * 7919) % vocab as u32).collect()
+}
+
+/// Measures both engines on every shape and prints the table.
+pub(crate) async fn run<H: Host>(
+    host: &H,
+    budget: &Budget,
+    setting: &Setting<'_>,
+) -> BenchResult<()> {
+    #[allow(
+        clippy::arc_with_non_send_sync,
+        reason = "GpuModel::new takes an Arc; the browser's wgpu types are not Send, on one thread"
+    )]
+    let ctx = Arc::new(GpuContext::new(AdapterPreference::from_env()).await?);
+    let adapter = ctx.adapter();
+    host.print(&format!(
+        "glassbox-gpu engine (wgpu) vs glassbox-model CPU engine ({})",
+        setting.cpu_engine
+    ));
+    host.print(&format!("adapter: {adapter}"));
+    let name = adapter.name.to_lowercase();
+    if adapter.device_type == "Cpu" || name.contains("llvmpipe") || name.contains("swiftshader") {
+        host.print(&format!(
+            "{} runs on the CPU: its timings say nothing about a real GPU{}",
+            setting.software_adapter, setting.hardware_hint
+        ));
+    }
+    host.print(&format!(
+        "forward: ms per pass, median over (runs) after a warm-up; the GPU pass reads back the last position's top {TOP} logits (what a page asks for), the CPU pass computes all logits"
+    ));
+    host.print(&format!(
+        "decode: ms per token, greedy, {NEW_TOKENS} new tokens after a {PROMPT}-token prompt (its pass included): GpuModel::generate vs glassbox_model::generate::generate"
+    ));
+    host.print("counts: submits, readbacks and dispatches per GPU pass (per token for decode)");
+    let request = PassRequest::logits(LogitsRead::LastTop(TOP));
+    let settings = GpuGeneration {
+        sampling: Sampling::greedy(NEW_TOKENS),
+        steering: vec![],
+    };
+    for (shape, config) in shapes::bench_shapes() {
+        let label = shape.split(" shape").next().unwrap_or(shape);
+        let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, 0)?)?;
+        let gpu = GpuModel::new(Arc::clone(&ctx), &model).await?;
+        host.pause().await;
+        host.print("");
+        host.print(shape);
+        host.print(HEADER);
+        for len in LENGTHS {
+            let tokens = ids(len, config.vocab_size);
+            let cpu = time(host, budget, async || -> BenchResult<()> {
+                model.forward_ids(&tokens, &mut Hooks::none())?;
+                Ok(())
+            })
+            .await?;
+            let before = gpu.counts();
+            let on_gpu = time(host, budget, async || -> BenchResult<()> {
+                gpu.pass(&tokens, &request, &mut Hooks::none()).await?;
+                Ok(())
+            })
+            .await?;
+            let counts = per(before, gpu.counts(), on_gpu.calls);
+            host.print(&row(label, &len.to_string(), &cpu, &on_gpu, &counts));
+        }
+
+        let prompt = ids(PROMPT, config.vocab_size);
+        let mut cpu_tokens = 0;
+        let mut cpu = time(host, budget, async || -> BenchResult<()> {
+            cpu_tokens = generate(&model, &prompt, &settings.sampling, &mut Hooks::none())?
+                .tokens
+                .len();
+            Ok(())
+        })
+        .await?;
+        cpu.ms /= cpu_tokens as f64;
+        let mut gpu_tokens = 0;
+        let before = gpu.counts();
+        let mut on_gpu = time(host, budget, async || -> BenchResult<()> {
+            gpu_tokens = gpu
+                .generate(&prompt, &settings, &mut Hooks::none())
+                .await?
+                .tokens
+                .len();
+            Ok(())
+        })
+        .await?;
+        on_gpu.ms /= gpu_tokens as f64;
+        let counts = per(before, gpu.counts(), on_gpu.calls * gpu_tokens as u64);
+        host.print(&row(label, "decode", &cpu, &on_gpu, &counts));
+        let bytes = gpu.weight_bytes();
+        host.print(&format!(
+            "{label}: decode {:.1} tokens/s on the CPU, {:.1} tokens/s on the GPU; weights read per token: {:.1} MB (all weights on the device)",
+            1e3 / cpu.ms,
+            1e3 / on_gpu.ms,
+            bytes as f64 / 1e6
+        ));
+        if let Some(gbps) = setting.bandwidth_gbps {
+            host.print(&format!(
+                "memory-bandwidth bound at {gbps} GB/s: {:.0} tokens/s",
+                gbps * 1e9 / bytes as f64
+            ));
+        }
+    }
+    Ok(())
+}
