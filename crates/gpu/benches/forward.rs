@@ -57,6 +57,7 @@ fn main() -> compare::BenchResult<()> {
         ms: 3000.0,
         max_runs: 30,
         slow_ms: 2000.0,
+        warm_up_only_ms: f64::INFINITY,
     };
     pollster::block_on(compare::run(
         &Native(std::time::Instant::now()),

@@ -42,3 +42,11 @@ pub enum GpuError {
     #[error("CPU reference failed: {0}")]
     Reference(String),
 }
+
+impl From<candle_core::Error> for GpuError {
+    /// A failure of the CPU-side tensor work around the GPU (reading weights to upload,
+    /// shaping what came back).
+    fn from(error: candle_core::Error) -> Self {
+        Self::Reference(error.to_string())
+    }
+}

@@ -47,6 +47,8 @@ async fn gpu_and_cpu_milliseconds_in_the_browser() {
         ms: 1500.0,
         max_runs: 10,
         slow_ms: 1000.0,
+        // SwiftShader takes minutes over GPT-2 small's longer passes.
+        warm_up_only_ms: 10_000.0,
     };
     compare::run(&Browser, &budget, &setting).await.unwrap();
 }

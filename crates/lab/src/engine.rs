@@ -45,6 +45,10 @@ impl Lab {
     /// Moves the model and its dictionaries to a GPU; afterwards every request runs there.
     /// On failure the CPU engine stays in use and the reason is returned (and kept for
     /// [`Self::engine_info`]).
+    #[allow(
+        clippy::arc_with_non_send_sync,
+        reason = "natively the GPU types are Send and Sync; in the browser nothing is, and everything runs on the worker's one thread"
+    )]
     pub async fn start_gpu(&self, preference: AdapterPreference) -> Result<EngineInfo> {
         match self.build_gpu(preference).await {
             Ok(gpu) => {
@@ -64,6 +68,10 @@ impl Lab {
         }
     }
 
+    #[allow(
+        clippy::arc_with_non_send_sync,
+        reason = "natively the GPU types are Send and Sync; in the browser nothing is, and everything runs on the worker's one thread"
+    )]
     async fn build_gpu(
         &self,
         preference: AdapterPreference,

@@ -29,10 +29,6 @@ pub(crate) struct DeviceDictionary {
     pub(crate) bytes: u64,
 }
 
-fn reference(e: candle_core::Error) -> GpuError {
-    GpuError::Reference(e.to_string())
-}
-
 impl DeviceDictionary {
     pub(crate) fn upload(
         ctx: &GpuContext,
@@ -43,14 +39,12 @@ impl DeviceDictionary {
         let config = &dictionary.config;
         let mut up = Uploader::new(ctx);
         let b_enc: Tensor = if config.apply_b_dec_to_input {
-            let folded = dictionary
+            dictionary
                 .b_dec
                 .unsqueeze(0)
                 .and_then(|b| b.matmul(&dictionary.w_enc))
                 .and_then(|b| b.squeeze(0))
-                .and_then(|b| dictionary.b_enc.sub(&b))
-                .map_err(reference)?;
-            folded
+                .and_then(|b| dictionary.b_enc.sub(&b))?
         } else {
             dictionary.b_enc.clone()
         };

@@ -254,6 +254,31 @@ impl GpuModel {
         Ok(())
     }
 
+    /// The blocks a pass must run: all, unless it reads only dictionary features (no
+    /// logits, no hooks, no KV cache to fill), in which case the blocks up to the last
+    /// dictionary read.
+    fn blocks_needed(&self, request: &PassRequest, hooks: &Hooks, cached: bool) -> usize {
+        let n_layer = self.config.n_layer;
+        let hooked = HookPoint::all(n_layer)
+            .into_iter()
+            .any(|h| hooks.touches(h));
+        if cached || hooked || request.logits != LogitsRead::None {
+            return n_layer;
+        }
+        request
+            .features
+            .iter()
+            .map(|r| r.dictionary)
+            .chain(request.columns.iter().map(|c| c.dictionary))
+            .filter_map(|d| self.dictionaries.get(d))
+            .map(|d| match d.input {
+                HookPoint::Embed | HookPoint::PosEmbed => 0,
+                hook => hook.layer().map_or(n_layer, |l| l + 1),
+            })
+            .max()
+            .unwrap_or(n_layer)
+    }
+
     async fn run(
         &self,
         ids: &[u32],
@@ -295,6 +320,7 @@ impl GpuModel {
                 },
                 offset,
                 len,
+                blocks: self.blocks_needed(request, hooks, cache.is_some()),
                 plan: crate::plan::Plan::default(),
                 layout: Layout::default(),
             }
@@ -365,7 +391,7 @@ fn read_output(
         if matches!(hook, HookPoint::AttnScores(_)) {
             // The device marks masked scores with f32::MIN (WGSL has no infinities).
             for v in &mut values {
-                if *v == f32::MIN {
+                if *v <= f32::MIN {
                     *v = f32::NEG_INFINITY;
                 }
             }

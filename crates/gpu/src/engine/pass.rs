@@ -15,6 +15,8 @@ use crate::plan::{Buf, Plan, Staged};
 
 /// Rows up to which a product runs as a matrix-vector kernel (`GEMV_ROWS` in the WGSL).
 const GEMV_ROWS: usize = 8;
+/// The largest k the barrier-free top-k keeps in private memory (`MAX_K` in `topk.wgsl`).
+const MAX_PRIVATE_K: usize = 64;
 /// Row index meaning "no entry" in the top-k kernel's output.
 pub(crate) const NONE: u32 = u32::MAX;
 
@@ -125,6 +127,8 @@ pub(crate) struct Recorder<'a> {
     pub(crate) offset: usize,
     /// Positions in this pass.
     pub(crate) len: usize,
+    /// Blocks to run: all of them, unless nothing after the last one is read.
+    pub(crate) blocks: usize,
     pub(crate) plan: Plan,
     pub(crate) layout: Layout,
 }
@@ -151,8 +155,11 @@ impl Recorder<'_> {
         let (len, d) = (self.len, self.d());
         let x = self.buffer("residual", 0, len * d);
         self.embed(ids, &x)?;
-        for l in 0..self.config.n_layer {
+        for l in 0..self.blocks {
             self.block(l, &x)?;
+        }
+        if self.blocks < self.config.n_layer {
+            return Ok((self.plan, self.layout));
         }
         let normalized = self.layer_norm(
             &x,
@@ -160,7 +167,7 @@ impl Recorder<'_> {
             HookPoint::LnFinalScale,
             HookPoint::LnFinalNormalized,
         )?;
-        self.logits(&normalized)?;
+        self.logits(&normalized);
         Ok((self.plan, self.layout))
     }
 
@@ -566,6 +573,60 @@ impl Recorder<'_> {
         Ok(())
     }
 
+    /// The `k` largest entries of each row of `x` `[rows, width]`, largest first, into
+    /// the value and index buffers named by `names`.
+    fn top_k(
+        &mut self,
+        x: &wgpu::Buffer,
+        rows: usize,
+        width: usize,
+        k: usize,
+        names: (&'static str, &'static str, usize),
+    ) -> (wgpu::Buffer, wgpu::Buffer) {
+        let values = self.buffer(names.0, names.2, rows * k);
+        let indices = self.buffer(names.1, names.2, rows * k);
+        if k <= MAX_PRIVATE_K {
+            // Segments of about 64 entries: the merge reads segments × k candidates.
+            let segments = (width / 64).clamp(1, 256);
+            let candidates = self.buffer("top-k candidates", 0, rows * segments * k);
+            let candidate_ids = self.buffer("top-k candidate ids", 0, rows * segments * k);
+            let params = [rows as u32, width as u32, k as u32, segments as u32];
+            let buffers = || {
+                vec![
+                    dev(x),
+                    dev(&candidates),
+                    dev(&candidate_ids),
+                    dev(&values),
+                    dev(&indices),
+                ]
+            };
+            self.plan.dispatch(
+                KernelId::SegmentTopK,
+                &params,
+                buffers(),
+                linear_groups(rows * segments),
+            );
+            self.plan
+                .dispatch(KernelId::MergeTopK, &params, buffers(), linear_groups(rows));
+        } else {
+            let candidates = self.scratch.dummy(self.device, 1);
+            let candidate_ids = self.scratch.dummy(self.device, 2);
+            self.plan.dispatch(
+                KernelId::RowTopK,
+                &[rows as u32, width as u32, k as u32, 0],
+                vec![
+                    dev(x),
+                    dev(&candidates),
+                    dev(&candidate_ids),
+                    dev(&values),
+                    dev(&indices),
+                ],
+                row_groups(rows),
+            );
+        }
+        (values, indices)
+    }
+
     fn needs_features(&self, dictionary: usize) -> bool {
         self.request
             .features
@@ -626,16 +687,20 @@ impl Recorder<'_> {
             }
             Architecture::TopK => {
                 let k = dictionary.k.clamp(1, d_sae);
-                let values = self.buffer("top-k values", 0, len * k);
-                let indices = self.buffer("top-k indices", 0, len * k);
-                let params = [len as u32, d_sae as u32, k as u32, 0];
-                let buffers = || vec![dev(&acts), dev(&values), dev(&indices)];
-                self.plan
-                    .dispatch(KernelId::RowTopK, &params, buffers(), row_groups(len));
+                let (values, indices) =
+                    self.top_k(&acts, len, d_sae, k, ("top-k values", "top-k indices", 0));
+                let candidates = self.scratch.dummy(self.device, 1);
+                let candidate_ids = self.scratch.dummy(self.device, 2);
                 self.plan.dispatch(
                     KernelId::KeepTopK,
-                    &params,
-                    buffers(),
+                    &[len as u32, d_sae as u32, k as u32, 0],
+                    vec![
+                        dev(&acts),
+                        dev(&candidates),
+                        dev(&candidate_ids),
+                        dev(&values),
+                        dev(&indices),
+                    ],
                     linear_groups(len * d_sae),
                 );
             }
@@ -645,13 +710,12 @@ impl Recorder<'_> {
                 continue;
             }
             let top = read.top.min(d_sae);
-            let values = self.buffer("feature values", r, len * top);
-            let indices = self.buffer("feature indices", r, len * top);
-            self.plan.dispatch(
-                KernelId::RowTopK,
-                &[len as u32, d_sae as u32, top as u32, 0],
-                vec![dev(&acts), dev(&values), dev(&indices)],
-                row_groups(len),
+            let (values, indices) = self.top_k(
+                &acts,
+                len,
+                d_sae,
+                top,
+                ("feature values", "feature indices", r),
             );
             let staged_values = self.plan.stage(&values, 0, len * top * 4);
             let staged_indices = self.plan.stage(&indices, 0, len * top * 4);
@@ -714,12 +778,12 @@ impl Recorder<'_> {
         );
     }
 
-    fn logits(&mut self, normalized: &wgpu::Buffer) -> Result<(), GpuError> {
+    fn logits(&mut self, normalized: &wgpu::Buffer) {
         let (len, d) = (self.len, self.d());
         let vocab = self.config.vocab_size;
         let read = self.request.logits;
         let (rows, a_offset) = match read {
-            LogitsRead::None => return Ok(()),
+            LogitsRead::None => return,
             LogitsRead::All => (len, 0),
             LogitsRead::Last | LogitsRead::LastTop(_) => (1, (len - 1) * d),
         };
@@ -738,14 +802,8 @@ impl Recorder<'_> {
         }
         if let LogitsRead::LastTop(k) = read {
             let k = k.clamp(1, vocab);
-            let values = self.buffer("top logits", 0, k);
-            let indices = self.buffer("top logit ids", 0, k);
-            self.plan.dispatch(
-                KernelId::RowTopK,
-                &[1, vocab as u32, k as u32, 0],
-                vec![dev(&logits), dev(&values), dev(&indices)],
-                (1, 1),
-            );
+            let (values, indices) =
+                self.top_k(&logits, 1, vocab, k, ("top logits", "top logit ids", 0));
             let staged_values = self.plan.stage(&values, 0, k * 4);
             let staged_indices = self.plan.stage(&indices, 0, k * 4);
             self.layout.logits =
@@ -754,7 +812,6 @@ impl Recorder<'_> {
             let staged = self.plan.stage(&logits, 0, rows * vocab * 4);
             self.layout.logits = Some((read, staged, None));
         }
-        Ok(())
     }
 }
 

@@ -122,13 +122,13 @@ impl<'a> Uploader<'a> {
         what: &'static str,
         matrix: &Tensor,
     ) -> Result<Vec<ColumnChunk>, GpuError> {
-        let (rows, columns) = matrix.dims2().map_err(reference)?;
+        let (rows, columns) = matrix.dims2()?;
         let per_chunk = (self.max_binding() / (rows.max(1) as u64 * 4)).max(1) as usize;
         let mut chunks = Vec::new();
         let mut start = 0;
         while start < columns {
             let cols = per_chunk.min(columns - start);
-            let part = matrix.narrow(1, start, cols).map_err(reference)?;
+            let part = matrix.narrow(1, start, cols)?;
             chunks.push(ColumnChunk {
                 buffer: self.tensor(what, &part)?,
                 start,
@@ -140,17 +140,13 @@ impl<'a> Uploader<'a> {
     }
 }
 
-fn reference(e: candle_core::Error) -> GpuError {
-    GpuError::Reference(e.to_string())
-}
-
 /// A tensor's values in row-major order, as f32.
 pub(crate) fn flat(tensor: &Tensor) -> Result<Vec<f32>, GpuError> {
     tensor
         .to_dtype(candle_core::DType::F32)
         .and_then(|t| t.flatten_all())
         .and_then(|t| t.to_vec1::<f32>())
-        .map_err(reference)
+        .map_err(GpuError::from)
 }
 
 impl DeviceWeights {
@@ -158,7 +154,7 @@ impl DeviceWeights {
     pub(crate) fn upload(ctx: &GpuContext, model: &Gpt2) -> Result<Self, GpuError> {
         let w = model.weights();
         let mut up = Uploader::new(ctx);
-        let transposed = |t: &Tensor| t.t().and_then(|t| t.contiguous()).map_err(reference);
+        let transposed = |t: &Tensor| t.t().and_then(|t| t.contiguous());
         let token_table = up.column_chunks("token embedding", &transposed(&w.token_embedding)?)?;
         let unembedding = match &w.lm_head {
             Some(head) => up.column_chunks("unembedding", &transposed(head)?)?,
@@ -177,7 +173,7 @@ impl DeviceWeights {
                       weight: &Tensor,
                       bias: &Tensor|
          -> Result<DeviceLinear, GpuError> {
-            let (inputs, outputs) = weight.dims2().map_err(reference)?;
+            let (inputs, outputs) = weight.dims2()?;
             Ok(DeviceLinear {
                 weight: up.tensor(what, weight)?,
                 bias: up.tensor(what, bias)?,

@@ -7,7 +7,7 @@
 //   `fuse_softmax` is set, turns them into the pattern in place in `pattern` instead.
 // - `softmax`: one workgroup per (query, head): pattern = softmax(scores) along keys.
 // - `values`: one workgroup per (query, head): z[query, head, :] = pattern · v.
-// Every thread works on keys lane, lane + 256, …: it only rereads what it wrote itself,
+// Every thread works on keys lane, lane + 64, …: it only rereads what it wrote itself,
 // so the rows live in the output buffers and any context length works.
 
 struct Params {
@@ -30,9 +30,9 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> pattern: array<f32>;
 @group(0) @binding(7) var<storage, read_write> z: array<f32>;
 
-const THREADS: u32 = 256u;
+const THREADS: u32 = 64u;
 
-var<workgroup> partial: array<f32, 256>;
+var<workgroup> partial: array<f32, 64>;
 
 // WGSL has no infinities: masked scores and empty slots hold the lowest finite f32
 // (the engine reads a masked score back as -inf). exp(LOWEST - max) is 0 all the same.
@@ -100,7 +100,7 @@ fn split_qkv(@builtin(global_invocation_id) id: vec3<u32>) {
     v_cache[cached] = qkv[source + 2u * params.d];
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(64, 1, 1)
 fn scores_step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
     let query = group.x;
     let head = group.y;
@@ -129,7 +129,7 @@ fn scores_step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocatio
     }
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(64, 1, 1)
 fn softmax_step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
     let base = (group.y * params.len + group.x) * params.keys;
     let lane = local.x;

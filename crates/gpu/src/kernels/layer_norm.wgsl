@@ -1,7 +1,7 @@
 // LayerNorm over each row of x [rows, d]: out = (x - mean) / scale * w + b, with
 // scale = sqrt(var + eps), as glassbox-model computes it (variance of the centred row).
 //
-// Dispatched by layer_norm.rs, one workgroup of 256 threads per row.
+// Dispatched by layer_norm.rs, one workgroup of 64 threads per row.
 // - `layer_norm` computes each row's scale, writes it to `scale` (the hook
 //   `ln*.hook_scale`) and normalizes with it.
 // - `layer_norm_with_scale` normalizes with the scale already in `scale` (frozen or edited).
@@ -20,9 +20,9 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> scale: array<f32>;
 
-const THREADS: u32 = 256u;
+const THREADS: u32 = 64u;
 
-var<workgroup> partial: array<f32, 256>;
+var<workgroup> partial: array<f32, 64>;
 
 // The sum of every thread's `value`, returned to all of them.
 fn workgroup_sum(value: f32, lane: u32) -> f32 {
@@ -53,7 +53,7 @@ fn normalize(base: u32, lane: u32, mean: f32, s: f32) {
     }
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(64, 1, 1)
 fn layer_norm(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
     let row = group.x;
     let lane = local.x;
@@ -72,7 +72,7 @@ fn layer_norm(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation
     normalize(base, lane, mean, s);
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(64, 1, 1)
 fn layer_norm_with_scale(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
     let row = group.x;
     let lane = local.x;

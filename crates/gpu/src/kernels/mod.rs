@@ -50,7 +50,11 @@ pub(crate) enum KernelId {
     Edit,
     /// One column of a matrix (`elementwise.wgsl`).
     GatherColumn,
-    /// Each row's k largest entries (`topk.wgsl`).
+    /// Each row segment's k largest entries (`topk.wgsl`).
+    SegmentTopK,
+    /// Each row's k largest among its segments' (`topk.wgsl`).
+    MergeTopK,
+    /// Each row's k largest entries, for large k (`topk.wgsl`).
     RowTopK,
     /// Zero all but each row's k largest (`topk.wgsl`).
     KeepTopK,
@@ -59,7 +63,7 @@ pub(crate) enum KernelId {
 }
 
 impl KernelId {
-    const ALL: [Self; 17] = [
+    const ALL: [Self; 19] = [
         Self::MatmulTiled,
         Self::Gemv,
         Self::Embed,
@@ -74,6 +78,8 @@ impl KernelId {
         Self::JumpRelu,
         Self::Edit,
         Self::GatherColumn,
+        Self::SegmentTopK,
+        Self::MergeTopK,
         Self::RowTopK,
         Self::KeepTopK,
         Self::Steer,
@@ -103,6 +109,8 @@ impl KernelId {
             Self::JumpRelu => (ELEMENTWISE, "elementwise.wgsl", "jump_relu"),
             Self::Edit => (ELEMENTWISE, "elementwise.wgsl", "edit"),
             Self::GatherColumn => (ELEMENTWISE, "elementwise.wgsl", "gather_column"),
+            Self::SegmentTopK => (TOPK, "topk.wgsl", "segment_top_k"),
+            Self::MergeTopK => (TOPK, "topk.wgsl", "merge_top_k"),
             Self::RowTopK => (TOPK, "topk.wgsl", "row_top_k"),
             Self::KeepTopK => (TOPK, "topk.wgsl", "keep_top_k"),
             Self::Steer => (STEER, "steer.wgsl", "steer"),
@@ -123,7 +131,9 @@ impl KernelId {
             Self::Add | Self::Activate | Self::JumpRelu | Self::Edit | Self::GatherColumn => {
                 &[Uniform, Write, Read, Read]
             }
-            Self::RowTopK | Self::KeepTopK => &[Uniform, Write, Write, Write],
+            Self::SegmentTopK | Self::MergeTopK | Self::RowTopK | Self::KeepTopK => {
+                &[Uniform, Write, Write, Write, Write, Write]
+            }
             Self::Steer => &[Uniform, Write, Read, Read, Read],
         }
     }
