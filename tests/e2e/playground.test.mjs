@@ -44,7 +44,8 @@ function countBytes(page) {
 
 test('a prompt shows its tokens, predictions and features, and follows typing', async () => {
   const started = Date.now();
-  const { page, problems } = await openPage(browser, `${server.url}#/prompt?text=The%20jury%20said%20that%20the`);
+  // ?engine=gpu: the GPU engine even on this software adapter (SwiftShader).
+  const { page, problems } = await openPage(browser, `${server.url}?engine=gpu#/prompt?text=The%20jury%20said%20that%20the`);
   const counted = countBytes(page);
   await page.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
   const firstFeaturesMs = Date.now() - started;
@@ -52,7 +53,6 @@ test('a prompt shows its tokens, predictions and features, and follows typing', 
   await screenshot(page, 'prompt');
   assert.equal(await page.locator('#predictions tbody tr').count(), 10);
   assert.equal(await page.locator('#tokens .token').count(), 5);
-  // Headless Chromium has WebGPU (SwiftShader): the model runs on the GPU engine.
   assert.equal(await engineOf(page), 'gpu');
   assert.match(await page.locator('#engine-name').textContent(), /GPU \(WebGPU\)/);
   // Typing more text re-analyses it.
@@ -131,26 +131,33 @@ test('malformed links get a helpful page, never a blank one', async () => {
 
 test('the engines give the same answers, and the switch moves between them', async () => {
   const prompt = `${server.url}#/prompt?text=The%20jury%20said%20that%20the%20city`;
-  const { page: gpuPage, problems: gpuProblems } = await openPage(browser, prompt);
+  const { page: gpuPage, problems: gpuProblems } = await openPage(browser, prompt.replace('#', '?engine=gpu#'));
   await gpuPage.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
   assert.equal(await engineOf(gpuPage), 'gpu');
   const onGpu = await firstPrediction(gpuPage);
-  // Forced CPU fallback: ?engine=cpu.
-  const { page, problems } = await openPage(browser, prompt.replace('#', '?engine=cpu#'));
+  // The automatic choice: SwiftShader is a software renderer, slower than the CPU engine.
+  const { page, problems } = await openPage(browser, prompt);
   await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
   assert.equal(await engineOf(page), 'cpu');
   assert.match(await page.locator('#engine-name').textContent(), /CPU in a web worker/);
+  assert.match(await page.locator('#engine-note').textContent(), /software renderer/);
   assert.equal(await firstPrediction(page), onGpu);
-  await screenshot(page, 'cpu-forced');
+  await screenshot(page, 'cpu-automatic');
   // The switch: to the GPU, and the next answer comes from it.
   await page.locator('#engine-switch').click();
   await page.waitForFunction(() => document.querySelector('#engine-status')?.dataset.engine === 'gpu', null, { timeout: 120_000 });
   await page.locator('#prompt').fill('The jury said that the city of');
   await page.waitForFunction(() => document.querySelectorAll('#tokens .token').length === 7, null, { timeout: 60_000 });
+  await screenshot(page, 'gpu-switched');
   await page.locator('#engine-switch').click();
   await page.waitForFunction(() => document.querySelector('#engine-status')?.dataset.engine === 'cpu', null, { timeout: 60_000 });
+  // Forced CPU (?engine=cpu) says nothing about the GPU.
+  const { page: cpuPage, problems: cpuProblems } = await openPage(browser, prompt.replace('#', '?engine=cpu#'));
+  assert.equal(await engineOf(cpuPage), 'cpu');
+  assert.equal(await cpuPage.locator('#engine-note').count(), 0);
   assert.deepEqual(problems, []);
   assert.deepEqual(gpuProblems, []);
+  assert.deepEqual(cpuProblems, []);
 });
 
 test('without WebGPU the playground runs on the CPU engine and says why', async () => {

@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use glassbox_web::engine::client::EngineClient;
-use glassbox_web::engine::protocol::{Request, Response};
+use glassbox_web::engine::protocol::{EngineRequest, Request, Response};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -41,7 +41,7 @@ pub(crate) fn App() -> Html {
             client.request(
                 Request::Load {
                     base,
-                    gpu: !cpu_asked_for(),
+                    engine: engine_asked_for(),
                 },
                 Callback::from(move |response| {
                     if let Response::Ready(info) = &response {
@@ -108,17 +108,21 @@ pub(crate) fn App() -> Html {
     }
 }
 
-/// Whether the page's address asks for the CPU engine (`?engine=cpu`), e.g. to compare
-/// the engines or on a GPU that misbehaves.
-fn cpu_asked_for() -> bool {
-    web_sys::window()
+/// The engine the page's address asks for: `?engine=cpu` (e.g. on a GPU that
+/// misbehaves), `?engine=gpu` (even a software one, to compare), else the automatic
+/// choice.
+fn engine_asked_for() -> EngineRequest {
+    let query = web_sys::window()
         .and_then(|w| w.location().search().ok())
-        .is_some_and(|query| {
-            query
-                .trim_start_matches('?')
-                .split('&')
-                .any(|pair| pair == "engine=cpu")
-        })
+        .unwrap_or_default();
+    let mut pairs = query.trim_start_matches('?').split('&');
+    if pairs.clone().any(|pair| pair == "engine=cpu") {
+        EngineRequest::Cpu
+    } else if pairs.any(|pair| pair == "engine=gpu") {
+        EngineRequest::Gpu
+    } else {
+        EngineRequest::Auto
+    }
 }
 
 /// The page's URL up to its last `/` (so the pack is found under any path it is served

@@ -47,6 +47,13 @@ impl AdapterSummary {
     /// The name shown when the platform gives none.
     pub const UNNAMED: &'static str = "unnamed adapter";
 
+    /// Whether the adapter is a software renderer running on the CPU (lavapipe,
+    /// SwiftShader): correct, but slower than a CPU engine written for the CPU.
+    #[must_use]
+    pub fn is_software(&self) -> bool {
+        self.device_type == "Cpu"
+    }
+
     fn from_info(info: &wgpu::AdapterInfo) -> Self {
         let driver = [info.driver.as_str(), info.driver_info.as_str()]
             .iter()

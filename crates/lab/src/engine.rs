@@ -43,14 +43,19 @@ pub(crate) struct PromptRun {
 
 impl Lab {
     /// Moves the model and its dictionaries to a GPU; afterwards every request runs there.
-    /// On failure the CPU engine stays in use and the reason is returned (and kept for
-    /// [`Self::engine_info`]).
+    /// A software adapter (a GPU emulated on the CPU, slower than the CPU engine) is only
+    /// taken if `accept_software`. On failure the CPU engine stays in use and the reason
+    /// is returned (and kept for [`Self::engine_info`]).
     #[allow(
         clippy::arc_with_non_send_sync,
         reason = "natively the GPU types are Send and Sync; in the browser nothing is, and everything runs on the worker's one thread"
     )]
-    pub async fn start_gpu(&self, preference: AdapterPreference) -> Result<EngineInfo> {
-        match self.build_gpu(preference).await {
+    pub async fn start_gpu(
+        &self,
+        preference: AdapterPreference,
+        accept_software: bool,
+    ) -> Result<EngineInfo> {
+        match self.build_gpu(preference, accept_software).await {
             Ok(gpu) => {
                 let adapter = gpu.context().adapter().to_string();
                 *lock(&self.engine.gpu) = Some(Arc::new(gpu));
@@ -60,7 +65,15 @@ impl Lab {
                     note: None,
                 })
             }
-            Err(error) => {
+            Err(StartError::Software(adapter)) => {
+                let reason = format!(
+                    "this browser's WebGPU adapter, {adapter}, is a software renderer, slower \
+                     than the CPU engine; switch to compare"
+                );
+                *lock(&self.engine.note) = Some(reason.clone());
+                Err(LabError::Request(reason))
+            }
+            Err(StartError::Gpu(error)) => {
                 let reason = format!("the GPU engine could not start: {error}");
                 *lock(&self.engine.note) = Some(reason.clone());
                 Err(LabError::Request(reason))
@@ -75,8 +88,12 @@ impl Lab {
     async fn build_gpu(
         &self,
         preference: AdapterPreference,
-    ) -> std::result::Result<GpuModel, GpuError> {
+        accept_software: bool,
+    ) -> std::result::Result<GpuModel, StartError> {
         let ctx = Arc::new(GpuContext::new(preference).await?);
+        if ctx.adapter().is_software() && !accept_software {
+            return Err(StartError::Software(ctx.adapter().to_string()));
+        }
         let mut gpu = GpuModel::new(ctx, &self.model).await?;
         for (layer, dictionary) in self.dictionaries.iter().enumerate() {
             let (input, output) = transcoder_hooks(layer);
@@ -246,6 +263,20 @@ impl Lab {
             sampling,
             &mut self.steering_hooks(steering)?,
         )?)
+    }
+}
+
+/// Why the GPU engine did not start.
+enum StartError {
+    /// Only a software adapter was found, and it was not wanted.
+    Software(String),
+    /// The GPU failed.
+    Gpu(GpuError),
+}
+
+impl From<GpuError> for StartError {
+    fn from(error: GpuError) -> Self {
+        Self::Gpu(error)
     }
 }
 

@@ -36,7 +36,7 @@ fn gpu_lab() -> &'static Lab {
     static LAB: OnceLock<Lab> = OnceLock::new();
     LAB.get_or_init(|| {
         let lab = load();
-        let info = block_on(lab.start_gpu(AdapterPreference::from_env())).unwrap();
+        let info = block_on(lab.start_gpu(AdapterPreference::from_env(), true)).unwrap();
         assert!(info.gpu.is_some());
         lab
     })
@@ -369,9 +369,22 @@ fn the_gpu_engine_answers_as_the_cpu_engine_does() {
 }
 
 #[test]
+fn a_software_adapter_is_taken_only_when_asked_for() {
+    // Natively the test adapter is lavapipe, a software one (unless GLASSBOX_ADAPTER=gpu).
+    if AdapterPreference::from_env() != AdapterPreference::Software {
+        return;
+    }
+    let lab = load();
+    let error = block_on(lab.start_gpu(AdapterPreference::Software, false)).unwrap_err();
+    assert!(error.to_string().contains("software renderer"), "{error}");
+    let info = lab.engine_info();
+    assert!(info.gpu.is_none() && info.note.is_some(), "{info:?}");
+}
+
+#[test]
 fn a_lost_gpu_hands_over_to_the_cpu_without_losing_the_request() {
     let lab = load();
-    block_on(lab.start_gpu(AdapterPreference::from_env())).unwrap();
+    block_on(lab.start_gpu(AdapterPreference::from_env(), true)).unwrap();
     let expected = block_on(self::lab().analyze(PROMPT, 5, 3)).unwrap();
     lab.gpu_model().unwrap().context().device().destroy();
     let answer = block_on(lab.analyze(PROMPT, 5, 3)).unwrap();

@@ -23,8 +23,8 @@ pub enum Request {
     Load {
         /// The pack's URL, ending in `/`.
         base: String,
-        /// Whether to run the model on the GPU (WebGPU) when the browser has one.
-        gpu: bool,
+        /// Which engine to start with.
+        engine: EngineRequest,
     },
     /// Switch engines: to the GPU (WebGPU) if `gpu`, else to the CPU.
     Engine {
@@ -70,6 +70,17 @@ pub enum Request {
     },
     /// Steered and unsteered generations.
     Steer(SteerRequest),
+}
+
+/// Which engine the page asks for when it loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EngineRequest {
+    /// The GPU when the browser has a hardware one, else the CPU.
+    Auto,
+    /// The GPU whenever WebGPU has an adapter, even a software one.
+    Gpu,
+    /// The CPU.
+    Cpu,
 }
 
 /// What the pack holds, for the page to show.

@@ -12,7 +12,7 @@ use glassbox_pack::{FeatureShard, Pack};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 
 use super::fetch;
-use super::protocol::{Envelope, FeatureView, PackInfo, Request, Response};
+use super::protocol::{EngineRequest, Envelope, FeatureView, PackInfo, Request, Response};
 
 /// Tokens each side of an example's token that the feature view shows.
 const EXAMPLE_CONTEXT: usize = 12;
@@ -142,8 +142,8 @@ impl Worker for EngineWorker {
     }
 
     fn received(&mut self, scope: &WorkerScope<Self>, request: Self::Input, who: HandlerId) {
-        if let Request::Load { base, gpu } = &request.body {
-            self.load(scope, base.clone(), *gpu, who, request.id);
+        if let Request::Load { base, engine } = &request.body {
+            self.load(scope, base.clone(), *engine, who, request.id);
             return;
         }
         let body = match &self.state {
@@ -193,7 +193,7 @@ impl EngineWorker {
         &mut self,
         scope: &WorkerScope<Self>,
         base: String,
-        gpu: bool,
+        engine: EngineRequest,
         who: HandlerId,
         id: u64,
     ) {
@@ -224,7 +224,7 @@ impl EngineWorker {
                         };
                         progress_scope.respond(who, Envelope { id, body });
                     };
-                    Message::Loaded(load_pack(base, gpu, &progress).await.map(Box::new))
+                    Message::Loaded(load_pack(base, engine, &progress).await.map(Box::new))
                 });
             }
         }
@@ -379,7 +379,9 @@ async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> 
         Request::Engine { gpu: true } => {
             // A failure is not an error of the request: the answer says which engine runs
             // and why the GPU does not.
-            let _ = lab.start_gpu(AdapterPreference::HighPerformance).await;
+            let _ = lab
+                .start_gpu(AdapterPreference::HighPerformance, true)
+                .await;
             Response::Engine(lab.engine_info())
         }
         Request::Engine { gpu: false } => {
@@ -406,7 +408,7 @@ fn stage_of(path: &str) -> &'static str {
 
 async fn load_pack(
     base: String,
-    gpu: bool,
+    engine: EngineRequest,
     progress: &dyn Fn(&str, u64, u64),
 ) -> Result<Loaded, String> {
     progress("manifest", 0, 0);
@@ -430,10 +432,13 @@ async fn load_pack(
     }
     progress("preparing the model", total, total);
     let lab = build_lab(&pack, &files).map_err(|e| e.to_string())?;
-    if gpu {
+    if engine != EngineRequest::Cpu {
         progress("weights to the GPU", total, total);
-        // Without a GPU the CPU engine answers; engine_info says why.
-        let _ = lab.start_gpu(AdapterPreference::HighPerformance).await;
+        // Without a (hardware) GPU the CPU engine answers; engine_info says why.
+        let accept_software = engine == EngineRequest::Gpu;
+        let _ = lab
+            .start_gpu(AdapterPreference::HighPerformance, accept_software)
+            .await;
     }
     let m = pack.manifest();
     let info = PackInfo {
