@@ -255,16 +255,22 @@ pub(crate) async fn execute(
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("forward"),
             });
-            for op in &plan.ops {
-                record(
-                    device,
-                    kernels,
-                    &mut encoder,
-                    op,
-                    &params,
-                    &uploads,
-                    staging.as_ref(),
-                );
+            // Consecutive dispatches share one compute pass (each dispatch still sees the
+            // writes of the one before); a copy ends the pass.
+            let mut ops = plan.ops.iter().peekable();
+            while let Some(op) = ops.next() {
+                if let Op::Dispatch { .. } = op {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("kernels"),
+                        timestamp_writes: None,
+                    });
+                    dispatch(device, kernels, &mut pass, op, &params, &uploads);
+                    while let Some(next) = ops.next_if(|o| matches!(o, Op::Dispatch { .. })) {
+                        dispatch(device, kernels, &mut pass, next, &params, &uploads);
+                    }
+                } else {
+                    copy(&mut encoder, op, staging.as_ref());
+                }
             }
             ctx.queue().submit([encoder.finish()]);
             Ok(staging)
@@ -291,60 +297,62 @@ pub(crate) async fn execute(
     bytes
 }
 
-fn record(
+/// Records a dispatch op into `pass`.
+fn dispatch(
     device: &wgpu::Device,
     kernels: &Kernels,
-    encoder: &mut wgpu::CommandEncoder,
+    pass: &mut wgpu::ComputePass<'_>,
     op: &Op,
     params: &wgpu::Buffer,
     uploads: &wgpu::Buffer,
-    staging: Option<&wgpu::Buffer>,
 ) {
-    match op {
-        Op::Dispatch {
-            kernel,
-            params: index,
-            buffers,
-            groups,
-        } => {
-            let compiled = kernels.get(*kernel);
-            let mut storage = buffers.iter();
-            let entries: Vec<wgpu::BindGroupEntry<'_>> = kernel
-                .slots()
-                .iter()
-                .enumerate()
-                .map(|(i, slot)| {
-                    let resource = if *slot == Slot::Uniform {
-                        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: params,
-                            offset: (index * PARAMS_STRIDE) as u64,
-                            size: wgpu::BufferSize::new(PARAMS_STRIDE as u64),
-                        })
-                    } else {
-                        match storage.next() {
-                            Some(Buf::Device(buffer)) => buffer.as_entire_binding(),
-                            Some(Buf::Uploads) | None => uploads.as_entire_binding(),
-                        }
-                    };
-                    wgpu::BindGroupEntry {
-                        binding: i as u32,
-                        resource,
+    if let Op::Dispatch {
+        kernel,
+        params: index,
+        buffers,
+        groups,
+    } = op
+    {
+        let compiled = kernels.get(*kernel);
+        let mut storage = buffers.iter();
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = kernel
+            .slots()
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                let resource = if *slot == Slot::Uniform {
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: params,
+                        offset: (index * PARAMS_STRIDE) as u64,
+                        size: wgpu::BufferSize::new(PARAMS_STRIDE as u64),
+                    })
+                } else {
+                    match storage.next() {
+                        Some(Buf::Device(buffer)) => buffer.as_entire_binding(),
+                        Some(Buf::Uploads) | None => uploads.as_entire_binding(),
                     }
-                })
-                .collect();
-            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &compiled.layout,
-                entries: &entries,
-            });
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: None,
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&compiled.pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(groups.0, groups.1, 1);
-        }
+                };
+                wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource,
+                }
+            })
+            .collect();
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &compiled.layout,
+            entries: &entries,
+        });
+        pass.set_pipeline(&compiled.pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(groups.0, groups.1, 1);
+    }
+}
+
+/// Records a copy op into `encoder`.
+fn copy(encoder: &mut wgpu::CommandEncoder, op: &Op, staging: Option<&wgpu::Buffer>) {
+    match op {
+        Op::Dispatch { .. } => {}
         Op::Stage {
             source,
             source_offset,
