@@ -1,7 +1,7 @@
 // The playground in a real browser against the release build and the committed default
 // pack: load, prompt, feature, search, steer, malformed links, the GPU engine and the
 // switch to the CPU engine, the CPU path without WebGPU, and a second visit served from
-// the browser's cache with the network cut.
+// the browser's cache with the network cut, and an offline visit.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDist, launchChromium, openPage, screenshot } from './harness.mjs';
@@ -195,5 +195,26 @@ test('a second visit loads the pack from the browser cache with the network cut'
   assert.match(await second.locator('#engine-status').textContent(), /from this browser's cache/);
   assert.ok(fetched.every((url) => url.endsWith('manifest.json')), fetched.join(', '));
   await screenshot(second, 'cached-visit');
+  await context.close();
+});
+
+test('offline, a second visit opens the page and answers from what the first visit kept', async () => {
+  const context = await browser.newContext();
+  const first = await context.newPage();
+  await first.goto(`${server.url}#/prompt?text=The%20jury`);
+  await first.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
+  // The service worker has kept the app shell once it is active.
+  await first.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  await first.close();
+  await context.setOffline(true);
+  const second = await context.newPage();
+  const problems = [];
+  second.on('pageerror', (error) => problems.push(error.message));
+  await second.goto(`${server.url}?engine=cpu#/prompt?text=The%20jury%20said`);
+  await second.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await second.locator('#tokens .token').count(), 3);
+  assert.match(await second.locator('#engine-status').textContent(), /from this browser's cache/);
+  await screenshot(second, 'offline-visit');
+  assert.deepEqual(problems, []);
   await context.close();
 });

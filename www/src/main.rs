@@ -4,11 +4,13 @@
 mod app;
 mod components;
 mod fatal;
+mod offline;
 mod pages;
 mod route;
 mod state;
 
 fn main() {
     fatal::install_panic_hook();
+    offline::keep_the_shell();
     yew::Renderer::<app::App>::new().render();
 }

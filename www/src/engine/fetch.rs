@@ -3,10 +3,10 @@
 //! checked against the manifest before use.
 
 use glassbox_pack::Pack;
-use js_sys::Uint8Array;
+use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Cache, Response, WorkerGlobalScope};
+use web_sys::{Cache, ReadableStreamDefaultReader, Response, WorkerGlobalScope};
 
 /// The cache the pack files live in.
 const CACHE_NAME: &str = "glassbox-packs-v1";
@@ -42,8 +42,39 @@ async fn response_bytes(response: Response) -> Result<Vec<u8>, String> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
+/// Reads a response's body chunk by chunk, telling `on_bytes` the bytes read so far.
+async fn streamed_bytes(response: Response, on_bytes: &dyn Fn(u64)) -> Result<Vec<u8>, String> {
+    let Some(body) = response.body() else {
+        return response_bytes(response).await;
+    };
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| format!("reading the download failed ({})", describe(&e)))?;
+        let done = Reflect::get(&chunk, &"done".into()).map_err(|e| describe(&e))?;
+        if done.is_truthy() {
+            return Ok(bytes);
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into())
+            .map_err(|e| describe(&e))?
+            .dyn_into()
+            .map_err(|_| "the download gave something other than bytes".to_owned())?;
+        let start = bytes.len();
+        bytes.resize(start + value.length() as usize, 0);
+        value.copy_to(&mut bytes[start..]);
+        on_bytes(bytes.len() as u64);
+    }
+}
+
 /// Fetches `url` from the network.
 pub(super) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    fetch_streamed(url, &|_| {}).await
+}
+
+/// Fetches `url` from the network, telling `on_bytes` the bytes received so far.
+async fn fetch_streamed(url: &str, on_bytes: &dyn Fn(u64)) -> Result<Vec<u8>, String> {
     let response = JsFuture::from(scope()?.fetch_with_str(url))
         .await
         .map_err(|e| format!("{url}: the network request failed ({})", describe(&e)))?;
@@ -53,7 +84,9 @@ pub(super) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     if !response.ok() {
         return Err(format!("{url}: the server answered {}", response.status()));
     }
-    response_bytes(response).await
+    streamed_bytes(response, on_bytes)
+        .await
+        .map_err(|e| format!("{url}: {e}"))
 }
 
 /// The cached copy under `key`, if any.
@@ -94,12 +127,14 @@ pub(super) async fn manifest(cache: Option<&Cache>, base: &str) -> Result<Vec<u8
 }
 
 /// A pack file's bytes, checked against the manifest: from the cache when a good copy is
-/// there (second result `true`), else from the network (and then cached).
+/// there (second result `true`), else from the network (and then cached), telling
+/// `on_bytes` how many bytes have arrived as they do.
 pub(super) async fn pack_file(
     cache: Option<&Cache>,
     base: &str,
     pack: &Pack,
     path: &str,
+    on_bytes: &dyn Fn(u64),
 ) -> Result<(Vec<u8>, bool), String> {
     let entry = pack.entry(path).map_err(|e| e.to_string())?;
     let url = format!("{base}{path}");
@@ -112,7 +147,7 @@ pub(super) async fn pack_file(
         }
         forget(cache, &key).await;
     }
-    let bytes = fetch_bytes(&url).await?;
+    let bytes = fetch_streamed(&url, on_bytes).await?;
     pack.verify(path, &bytes).map_err(|e| e.to_string())?;
     if let Some(cache) = cache {
         store(cache, &key, &bytes).await;

@@ -273,7 +273,7 @@ impl EngineWorker {
             let (base, pack, request) = (loaded.base.clone(), loaded.pack.clone(), request.clone());
             scope.send_future(async move {
                 let cache = fetch::open_cache().await;
-                let shard = fetch::pack_file(cache.as_ref(), &base, &pack, &path)
+                let shard = fetch::pack_file(cache.as_ref(), &base, &pack, &path, &|_| {})
                     .await
                     .and_then(|(bytes, _)| {
                         pack.load_shard(layer, feature, &bytes)
@@ -425,7 +425,12 @@ async fn load_pack(
     let (mut loaded, mut from_cache) = (0_u64, true);
     for path in &paths {
         progress(stage_of(path), loaded, total);
-        let (bytes, cached) = fetch::pack_file(cache.as_ref(), &base, &pack, path).await?;
+        let stage = stage_of(path);
+        let so_far = loaded;
+        let (bytes, cached) = fetch::pack_file(cache.as_ref(), &base, &pack, path, &|n| {
+            progress(stage, so_far + n, total);
+        })
+        .await?;
         loaded += bytes.len() as u64;
         from_cache &= cached;
         files.insert(path.clone(), bytes);

@@ -1,0 +1,57 @@
+// Glassbox's service worker: keeps the app shell (the page, its scripts, wasm, styles and
+// the engine worker) so that the page opens offline once it has loaded. The pack's files
+// are not kept here: the engine worker keeps them itself, keyed by their SHA-256.
+//
+// Network first: an online visit always gets the build on the server, and refreshes the
+// copy kept here; offline, the kept copy answers.
+const SHELL = 'glassbox-shell-v1';
+// The engine worker's files, which the page does not name (trunk does not hash them).
+const WORKER_FILES = ['glassbox-worker_loader.js', 'glassbox-worker.js', 'glassbox-worker_bg.wasm'];
+
+/** The page, and every `./file` it names (trunk gives those hashed names). */
+async function shellFiles() {
+  const page = await fetch('./', { cache: 'no-cache' });
+  const html = await page.clone().text();
+  const named = [...html.matchAll(/["']\.\/([^"'#?]+)["']/g)].map((match) => match[1]);
+  return { page, files: [...new Set([...named, ...WORKER_FILES])].map((file) => `./${file}`) };
+}
+
+self.addEventListener('install', (event) => {
+  event.waitUntil((async () => {
+    const cache = await caches.open(SHELL);
+    const { page, files } = await shellFiles();
+    await cache.put('./', page);
+    await cache.addAll(files);
+    await self.skipWaiting();
+  })());
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    for (const key of await caches.keys()) {
+      if (key.startsWith('glassbox-shell-') && key !== SHELL) await caches.delete(key);
+    }
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener('fetch', (event) => {
+  const { request } = event;
+  const url = new URL(request.url);
+  const shell = request.method === 'GET' && url.origin === self.location.origin && !url.pathname.includes('/packs/');
+  if (!shell) return;
+  // Every page address (?engine=…, any #view) is the one page.
+  const key = request.mode === 'navigate' ? './' : request;
+  event.respondWith((async () => {
+    const cache = await caches.open(SHELL);
+    try {
+      const response = await fetch(request);
+      if (response.ok) await cache.put(key, response.clone());
+      return response;
+    } catch (offline) {
+      const kept = await cache.match(key, { ignoreSearch: request.mode === 'navigate' });
+      if (kept) return kept;
+      throw offline;
+    }
+  })());
+});
