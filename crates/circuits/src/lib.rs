@@ -1,3 +1,21 @@
-//! Attribution graphs over transcoder features, and the interventions that check them.
+//! Attribution graphs over transcoder features ("Circuit Tracing", Ameisen et al., 2025),
+//! and the checks that make them trustworthy.
 //!
-//! Its contents arrive with the circuits issue.
+//! - [`Replacement`]: a prompt's local replacement model: every MLP replaced by its
+//!   transcoder's active features plus an error term, attention patterns and LayerNorm
+//!   scales frozen at their values on the prompt, so that everything from the embeddings
+//!   to each feature's pre-activation and each logit is linear.
+//! - [`attribute`]: the graph's nodes (features, errors, token and position embeddings,
+//!   logits) and its edges, the direct effect of each source on each target through the
+//!   frozen model, computed by batched transposed passes written out by hand.
+
+mod attribute;
+mod error;
+mod graph;
+mod replacement;
+mod transpose;
+
+pub use attribute::{AttributionOptions, attribute};
+pub use error::{CircuitError, Result};
+pub use graph::{Graph, Node, NodeKind};
+pub use replacement::Replacement;

@@ -1,0 +1,21 @@
+//! What can go wrong computing a graph.
+
+/// A graph that cannot be computed, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum CircuitError {
+    /// The request does not fit the model or its transcoders.
+    #[error("{0}")]
+    Request(String),
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] glassbox_model::ModelError),
+    /// A transcoder failed.
+    #[error(transparent)]
+    Dictionary(#[from] glassbox_dict::DictError),
+    /// A tensor computation failed.
+    #[error("tensor computation failed: {0}")]
+    Tensor(#[from] candle_core::Error),
+}
+
+/// The circuits crate's result type.
+pub type Result<T> = std::result::Result<T, CircuitError>;
