@@ -8,14 +8,20 @@
 //! - [`attribute`]: the graph's nodes (features, errors, token and position embeddings,
 //!   logits) and its edges, the direct effect of each source on each target through the
 //!   frozen model, computed by batched transposed passes written out by hand.
+//! - [`Influence`]: each node's influence on the logits, and pruning to thresholds.
+//! - [`GraphFile`]: the circuit-tracer / Neuronpedia graph JSON, out and back in.
 
 mod attribute;
 mod error;
 mod graph;
+mod graph_file;
+mod prune;
 mod replacement;
 mod transpose;
 
 pub use attribute::{AttributionOptions, attribute};
 pub use error::{CircuitError, Result};
 pub use graph::{Graph, Node, NodeKind};
+pub use graph_file::{ExportContext, FileNode, GraphFile, Link, Metadata, QParams};
+pub use prune::{Influence, Pruned, Thresholds};
 pub use replacement::Replacement;

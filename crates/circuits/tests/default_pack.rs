@@ -6,7 +6,10 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use glassbox_circuits::{AttributionOptions, Graph, NodeKind, Replacement, attribute};
+use glassbox_circuits::{
+    AttributionOptions, ExportContext, Graph, GraphFile, Influence, NodeKind, Replacement,
+    Thresholds, attribute,
+};
 use glassbox_dict::Dictionary;
 use glassbox_model::{Gpt2, Tokenizer};
 use glassbox_pack::dir;
@@ -129,4 +132,113 @@ fn batching_does_not_change_the_graph() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0_f32, f32::max);
     assert!(worst < 1e-4, "{worst}");
+}
+
+fn exported(text: &str, thresholds: Thresholds) -> (Graph, GraphFile) {
+    let pack = pack();
+    let graph = graph(text, &AttributionOptions::default());
+    let pruned = Influence::of(&graph).prune(&graph, thresholds);
+    let token_text = |t: u32| pack.tokenizer.token_text(t).unwrap();
+    let label = |l: usize, f: usize| format!("feature {l}/{f}");
+    let context = ExportContext {
+        slug: "jury",
+        scan: "brown",
+        prompt: text,
+        d_sae: 2048,
+        n_layer: 4,
+        token_text: &token_text,
+        label: &label,
+    };
+    let file = GraphFile::export(&graph, &pruned, thresholds, &context);
+    (graph, file)
+}
+
+#[test]
+fn pruning_keeps_a_connected_core_that_thresholds_grow() {
+    let graph = graph(PROMPT, &AttributionOptions::default());
+    let influence = Influence::of(&graph);
+    let kept = |t: Thresholds| influence.prune(&graph, t);
+    let small = kept(Thresholds {
+        nodes: 0.5,
+        edges: 0.9,
+    });
+    let large = kept(Thresholds::default());
+    let count = |p: &glassbox_circuits::Pruned| p.nodes.iter().filter(|&&k| k).count();
+    assert!(
+        count(&small) < count(&large) && count(&large) < graph.len(),
+        "{} {} {}",
+        count(&small),
+        count(&large),
+        graph.len()
+    );
+    for p in [&small, &large] {
+        // Every kept edge joins kept nodes, and every kept feature sends and receives.
+        for &(s, t, w) in &p.edges {
+            assert!(p.nodes[s] && p.nodes[t] && w.to_bits() == graph.edge(s, t).to_bits());
+        }
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if p.nodes[i] && matches!(node.kind, NodeKind::Feature { .. }) {
+                assert!(p.edges.iter().any(|e| e.0 == i) && p.edges.iter().any(|e| e.1 == i));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_graph_file_round_trips_and_malformed_files_are_refused() {
+    let (_, file) = exported(PROMPT, Thresholds::default());
+    assert_eq!(file.metadata.prompt_tokens.concat(), PROMPT);
+    assert!(
+        file.nodes
+            .iter()
+            .any(|n| n.feature_type == "logit" && n.is_target_logit)
+    );
+    assert!(
+        file.nodes
+            .iter()
+            .any(|n| n.feature_type == "cross layer transcoder")
+    );
+    let json = file.to_json().unwrap();
+    let back = GraphFile::parse(&json).unwrap();
+    assert_eq!(back, file);
+    // The fields circuit-tracer and Neuronpedia read.
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for key in ["metadata", "qParams", "nodes", "links"] {
+        assert!(value.get(key).is_some(), "{key}");
+    }
+    let node = &value["nodes"][0];
+    for key in [
+        "node_id",
+        "feature",
+        "layer",
+        "ctx_idx",
+        "feature_type",
+        "influence",
+        "activation",
+        "clerp",
+    ] {
+        assert!(node.get(key).is_some(), "{key}");
+    }
+    for key in ["source", "target", "weight"] {
+        assert!(value["links"][0].get(key).is_some(), "{key}");
+    }
+    let broken = [
+        json.replacen(
+            "\"links\":[{\"source\":\"",
+            "\"links\":[{\"source\":\"nowhere",
+            1,
+        ),
+        json.replacen("\"prompt_tokens\"", "\"prompt_tokenz\"", 1),
+        "{}".to_owned(),
+        format!("{}]", &json[..json.len() / 2]),
+    ];
+    for bad in broken {
+        assert!(GraphFile::parse(&bad).is_err());
+    }
+    let mut pinned = file.clone();
+    pinned.q_params.pinned_ids.push("9_9_9".to_owned());
+    let error = GraphFile::parse(&pinned.to_json().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("9_9_9"), "{error}");
 }

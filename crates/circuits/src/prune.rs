@@ -1,0 +1,305 @@
+//! Pruning a graph to what matters for its logits, as circuit-tracer does: a node's
+//! influence is how much of the logits' (probability-weighted) incoming weight reaches
+//! it through any path of the row-normalized absolute adjacency; nodes are kept until
+//! `nodes` of the total influence is covered, edges until `edges` of the total edge
+//! score; then features and errors left without outgoing edges, and features left without
+//! incoming ones, are dropped until nothing changes. Embeddings and logits always stay.
+//!
+//! [`Influence`] holds the expensive part (one series per graph); [`Influence::prune`]
+//! is cheap, so thresholds can move live.
+
+use crate::graph::{Graph, NodeKind};
+
+/// The thresholds: fractions of the total influence kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Of node influence (circuit-tracer's default 0.8).
+    pub nodes: f32,
+    /// Of edge score (circuit-tracer's default 0.98).
+    pub edges: f32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            nodes: 0.8,
+            edges: 0.98,
+        }
+    }
+}
+
+/// What survives pruning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pruned {
+    /// Per node, whether it is kept.
+    pub nodes: Vec<bool>,
+    /// Kept edges as `(source, target, weight)`, weight as in the graph.
+    pub edges: Vec<(usize, usize, f32)>,
+    /// Per node, the fraction of all influence held by nodes at least as influential
+    /// (what circuit-tracer reports as a node's `influence`).
+    pub cumulative: Vec<f32>,
+}
+
+/// The nodes' influence on the logits, computed once per graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Influence {
+    /// Per node.
+    pub nodes: Vec<f32>,
+    logit_weights: Vec<f32>,
+}
+
+/// `|A|` with each row divided by its sum (rows: targets).
+fn normalized(graph: &Graph, keep: Option<&[bool]>) -> Vec<f32> {
+    let n = graph.len();
+    let mut m = vec![0.0_f32; n * n];
+    for t in 0..n {
+        if keep.is_some_and(|k| !k[t]) {
+            continue;
+        }
+        let row = &graph.adjacency[t * n..(t + 1) * n];
+        let out = &mut m[t * n..(t + 1) * n];
+        let mut sum = 0.0;
+        for (s, (o, a)) in out.iter_mut().zip(row).enumerate() {
+            if keep.is_none_or(|k| k[s]) {
+                *o = a.abs();
+                sum += *o;
+            }
+        }
+        let sum = sum.max(1e-10);
+        for o in out.iter_mut() {
+            *o /= sum;
+        }
+    }
+    m
+}
+
+/// `w·M + w·M² + …` (the graph has no cycles, so the series ends).
+fn series(m: &[f32], weights: &[f32]) -> Vec<f32> {
+    let n = weights.len();
+    let mut total = vec![0.0_f32; n];
+    let mut current = weights.to_vec();
+    for _ in 0..=n {
+        let mut next = vec![0.0_f32; n];
+        for (t, &w) in current.iter().enumerate() {
+            if w == 0.0 {
+                continue;
+            }
+            for (x, &a) in next.iter_mut().zip(&m[t * n..(t + 1) * n]) {
+                *x += w * a;
+            }
+        }
+        if next.iter().all(|&x| x == 0.0) {
+            break;
+        }
+        for (t, x) in total.iter_mut().zip(&next) {
+            *t += x;
+        }
+        current = next;
+    }
+    total
+}
+
+/// The score at which the largest scores add up to `fraction` of their total.
+fn cutoff(scores: impl Iterator<Item = f32>, fraction: f32) -> f32 {
+    let mut sorted: Vec<f32> = scores.collect();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let total: f32 = sorted.iter().sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let mut cumulative = 0.0;
+    for &s in &sorted {
+        cumulative += s;
+        if cumulative / total >= fraction {
+            return s;
+        }
+    }
+    sorted.last().copied().unwrap_or(0.0)
+}
+
+impl Influence {
+    /// Each node's influence on the logits, weighted by their probabilities.
+    #[must_use]
+    pub fn of(graph: &Graph) -> Self {
+        let logit_weights: Vec<f32> = graph
+            .nodes
+            .iter()
+            .map(|node| match node.kind {
+                NodeKind::Logit { probability, .. } => probability,
+                _ => 0.0,
+            })
+            .collect();
+        let nodes = series(&normalized(graph, None), &logit_weights);
+        Self {
+            nodes,
+            logit_weights,
+        }
+    }
+
+    /// The nodes and edges that `thresholds` keep.
+    #[must_use]
+    pub fn prune(&self, graph: &Graph, thresholds: Thresholds) -> Pruned {
+        let n = graph.len();
+        let always = |i: usize| {
+            matches!(
+                graph.nodes[i].kind,
+                NodeKind::Token { .. } | NodeKind::Position { .. } | NodeKind::Logit { .. }
+            )
+        };
+        let node_cut = cutoff(self.nodes.iter().copied(), thresholds.nodes.clamp(0.0, 1.0));
+        let mut keep: Vec<bool> = (0..n)
+            .map(|i| always(i) || self.nodes[i] >= node_cut)
+            .collect();
+
+        // Edge scores: the normalized weight into a target times the target's influence
+        // (plus its own weight if it is a logit), on the graph of kept nodes.
+        let m = normalized(graph, Some(&keep));
+        let mut reach = series(&m, &self.logit_weights);
+        for (r, w) in reach.iter_mut().zip(&self.logit_weights) {
+            *r += w;
+        }
+        let score = |t: usize, s: usize| m[t * n + s] * reach[t];
+        let edge_cut = cutoff(
+            (0..n * n).map(|i| score(i / n, i % n)).filter(|&x| x > 0.0),
+            thresholds.edges.clamp(0.0, 1.0),
+        );
+        let mut edge = vec![false; n * n];
+        for (i, e) in edge.iter_mut().enumerate() {
+            let s = score(i / n, i % n);
+            *e = s > 0.0 && s >= edge_cut;
+        }
+        // Drop features and errors that no longer send anything, and features that no
+        // longer receive anything, until nothing changes.
+        loop {
+            let mut changed = false;
+            for i in 0..n {
+                if !keep[i] || always(i) {
+                    continue;
+                }
+                let sends = (0..n).any(|t| edge[t * n + i]);
+                let receives = (0..n).any(|s| edge[i * n + s]);
+                let feature = matches!(graph.nodes[i].kind, NodeKind::Feature { .. });
+                if !sends || (feature && !receives) {
+                    keep[i] = false;
+                    changed = true;
+                    for j in 0..n {
+                        edge[j * n + i] = false;
+                        edge[i * n + j] = false;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let edges = (0..n * n)
+            .filter(|&i| edge[i])
+            .map(|i| (i % n, i / n, graph.adjacency[i]))
+            .collect();
+        Pruned {
+            nodes: keep,
+            edges,
+            cumulative: self.cumulative(),
+        }
+    }
+
+    /// Per node, the share of all influence held by the nodes at least as influential.
+    fn cumulative(&self) -> Vec<f32> {
+        let mut order: Vec<usize> = (0..self.nodes.len()).collect();
+        order.sort_by(|&a, &b| self.nodes[b].total_cmp(&self.nodes[a]).then(a.cmp(&b)));
+        let total: f32 = self.nodes.iter().sum::<f32>().max(1e-10);
+        let mut out = vec![0.0; self.nodes.len()];
+        let mut running = 0.0;
+        for i in order {
+            running += self.nodes[i];
+            out[i] = running / total;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Node;
+
+    /// token → a → b → logit, and token → c → logit with a weaker edge.
+    fn chain() -> Graph {
+        let node = |kind| Node {
+            kind,
+            activation: 1.0,
+        };
+        let feature = |feature, layer| NodeKind::Feature {
+            layer,
+            position: 0,
+            feature,
+        };
+        let nodes = vec![
+            node(feature(0, 0)), // a
+            node(feature(1, 1)), // b
+            node(feature(2, 0)), // c
+            node(NodeKind::Token {
+                position: 0,
+                token: 5,
+            }),
+            node(NodeKind::Logit {
+                token: 9,
+                probability: 1.0,
+            }),
+        ];
+        let n = nodes.len();
+        let mut adjacency = vec![0.0; n * n];
+        let mut edge = |s: usize, t: usize, w: f32| adjacency[t * n + s] = w;
+        edge(3, 0, 2.0);
+        edge(0, 1, -3.0);
+        edge(1, 4, 4.0);
+        edge(3, 2, 1.0);
+        edge(2, 4, 1.0);
+        Graph {
+            tokens: vec![5],
+            nodes,
+            adjacency,
+            constants: vec![0.0; n],
+            pre_activations: vec![0.0; n],
+        }
+    }
+
+    #[test]
+    fn influence_follows_paths_to_the_logits() {
+        let graph = chain();
+        let influence = Influence::of(&graph);
+        // The logit's row normalizes to b: 0.8, c: 0.2; b's to a: 1; a's and c's to the token.
+        let expected = [0.8, 0.8, 0.2, 1.0, 0.0];
+        for (got, want) in influence.nodes.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "{:?}", influence.nodes);
+        }
+    }
+
+    #[test]
+    fn thresholds_keep_the_strongest_path() {
+        let graph = chain();
+        let influence = Influence::of(&graph);
+        let all = influence.prune(
+            &graph,
+            Thresholds {
+                nodes: 1.0,
+                edges: 1.0,
+            },
+        );
+        assert!(all.nodes.iter().all(|&k| k));
+        assert_eq!(all.edges.len(), 5);
+        let strong = influence.prune(
+            &graph,
+            Thresholds {
+                nodes: 0.6,
+                edges: 1.0,
+            },
+        );
+        // c holds the least influence: dropped, and its edges with it.
+        assert_eq!(strong.nodes, vec![true, true, false, true, true]);
+        assert!(strong.edges.iter().all(|&(s, t, _)| s != 2 && t != 2));
+        assert!(strong.edges.contains(&(0, 1, -3.0)));
+        let cumulative = &strong.cumulative;
+        assert!((cumulative[3] - 1.0 / 2.8).abs() < 1e-6 && (cumulative[2] - 1.0).abs() < 1e-6);
+    }
+}
