@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod forward;
 mod gpu_check;
+mod graph;
 mod pack;
 
 use gpu_check::Adapter;
@@ -23,6 +24,8 @@ enum Command {
     /// Run a model on token ids or text: print the logits (--json) or each position's
     /// most likely next tokens.
     Forward(forward::ForwardArgs),
+    /// The attribution graph of a prompt on a pack, as circuit-tracer / Neuronpedia JSON.
+    Graph(graph::GraphArgs),
     /// Build packs.
     #[command(subcommand)]
     Pack(pack::PackCommand),
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Forward(args) => forward::forward(&args),
+        Command::Graph(args) => graph::graph(&args),
         Command::Pack(command) => pack::run(command),
         Command::GpuCheck { adapter, seed } => {
             pollster::block_on(gpu_check::gpu_check(adapter, seed))

@@ -1,0 +1,41 @@
+//! `glassbox graph` on the committed default pack writes a graph file that reads back.
+#![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
+
+use std::path::Path;
+use std::process::Command;
+
+use glassbox_circuits::GraphFile;
+
+#[test]
+fn writes_a_graph_file_that_reads_back() {
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("graph.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["graph", "--pack"])
+        .arg(&pack)
+        .args(["--text", "In the morning the jury", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let graph = GraphFile::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(graph.metadata.prompt, "In the morning the jury");
+    assert_eq!(graph.metadata.prompt_tokens.len(), 5);
+    assert!(graph.nodes.iter().any(|n| n.feature_type == "logit"));
+    assert!(!graph.links.is_empty());
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["graph", "--pack"])
+        .arg(&pack)
+        .args(["--text", "x", "--edge-threshold", "-1", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--edge-threshold"));
+}
