@@ -32,7 +32,7 @@ fn writes_a_graph_file_that_reads_back() {
     let refused = Command::new(env!("CARGO_BIN_EXE_glassbox"))
         .args(["graph", "--pack"])
         .arg(&pack)
-        .args(["--text", "x", "--edge-threshold", "-1", "--out"])
+        .args(["--text", "x", "--edge-threshold", "1.5", "--out"])
         .arg(&file)
         .output()
         .unwrap();
