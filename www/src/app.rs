@@ -9,8 +9,8 @@ use yew_router::prelude::*;
 
 use crate::components::theme::ThemeToggle;
 use crate::pages::{
-    feature::FeaturePage, gpu::GpuPage, home::Home, not_found::NotFound, prompt::PromptPage,
-    search::SearchPage, steer::SteerPage,
+    circuit::CircuitPage, feature::FeaturePage, gpu::GpuPage, home::Home, not_found::NotFound,
+    prompt::PromptPage, search::SearchPage, steer::SteerPage,
 };
 use crate::route::Route;
 use crate::state::{Engine, EngineChoice, EngineStatus};
@@ -95,6 +95,7 @@ pub(crate) fn App() -> Html {
                         <Link<Route> to={Route::Prompt}>{ "Prompt" }</Link<Route>>
                         <Link<Route> to={Route::Search}>{ "Search" }</Link<Route>>
                         <Link<Route> to={Route::Steer}>{ "Steer" }</Link<Route>>
+                        <Link<Route> to={Route::Circuit}>{ "Circuit" }</Link<Route>>
                         <Link<Route> to={Route::Gpu}>{ "GPU" }</Link<Route>>
                     </nav>
                     <crate::components::status::StatusLine />
@@ -149,6 +150,7 @@ fn switch(route: Route) -> Html {
         Route::Feature { layer, index } => html! { <FeaturePage {layer} {index} /> },
         Route::Search => html! { <SearchPage /> },
         Route::Steer => html! { <SteerPage /> },
+        Route::Circuit => html! { <CircuitPage /> },
         Route::Gpu => html! { <GpuPage /> },
         Route::NotFound => html! { <NotFound /> },
     }

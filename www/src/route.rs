@@ -28,6 +28,9 @@ pub(crate) enum Route {
     /// Steering (`?text=…&f=…&n=…&t=…&seed=…`).
     #[at("/steer")]
     Steer,
+    /// A prompt's attribution graph (`?text=…&nodes=…&edges=…&pin=…`).
+    #[at("/circuit")]
+    Circuit,
     /// The GPU check.
     #[at("/gpu")]
     Gpu,
@@ -101,6 +104,42 @@ impl Default for SteerQuery {
             n: default_tokens(),
             t: default_temperature(),
             seed: 0,
+        }
+    }
+}
+
+/// The circuit view's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CircuitQuery {
+    /// The prompt.
+    #[serde(default)]
+    pub(crate) text: String,
+    /// Node threshold: share of the influence kept.
+    #[serde(default = "default_node_threshold")]
+    pub(crate) nodes: f32,
+    /// Edge threshold: share of the edge scores kept.
+    #[serde(default = "default_edge_threshold")]
+    pub(crate) edges: f32,
+    /// Pinned node ids, comma-separated.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) pin: String,
+}
+
+fn default_node_threshold() -> f32 {
+    0.8
+}
+
+fn default_edge_threshold() -> f32 {
+    0.98
+}
+
+impl Default for CircuitQuery {
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            nodes: default_node_threshold(),
+            edges: default_edge_threshold(),
+            pin: String::new(),
         }
     }
 }

@@ -12,6 +12,9 @@ pub enum LabError {
     /// A dictionary failed.
     #[error(transparent)]
     Dictionary(#[from] glassbox_dict::DictError),
+    /// The attribution graph failed.
+    #[error(transparent)]
+    Circuit(#[from] glassbox_circuits::CircuitError),
     /// A tensor computation failed.
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),

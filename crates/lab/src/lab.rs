@@ -6,6 +6,7 @@ use glassbox_dict::Dictionary;
 use glassbox_model::{Gpt2, Tokenizer};
 use glassbox_pack::{Corpus, LabelIndex, Manifest};
 
+use crate::circuit::CircuitMemo;
 use crate::engine::EngineSlot;
 use crate::error::{LabError, Result};
 
@@ -26,6 +27,8 @@ pub struct Lab {
     pub labels: LabelIndex,
     /// The GPU engine, when started.
     pub(crate) engine: EngineSlot,
+    /// The last prompt's attribution graph.
+    pub(crate) circuits: CircuitMemo,
 }
 
 impl Lab {
@@ -47,6 +50,7 @@ impl Lab {
             corpus,
             labels,
             engine: EngineSlot::default(),
+            circuits: CircuitMemo::default(),
         }
     }
 

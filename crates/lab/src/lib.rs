@@ -4,6 +4,7 @@
 //! and steering with transcoder features.
 
 mod analyze;
+mod circuit;
 mod engine;
 mod error;
 mod examples;
@@ -12,9 +13,11 @@ mod search;
 mod steer;
 
 pub use analyze::{ActiveFeature, Prediction, PromptAnalysis, TokenView};
+pub use circuit::MAX_CIRCUIT_TOKENS;
 pub use engine::EngineInfo;
 pub use error::{LabError, Result};
 pub use examples::ExampleActivations;
+pub use glassbox_circuits::{FileNode, GraphFile, Link, Thresholds};
 pub use glassbox_gpu::AdapterPreference;
 pub use lab::Lab;
 pub use search::{SearchHit, SearchQuery};

@@ -401,3 +401,48 @@ fn a_lost_gpu_hands_over_to_the_cpu_without_losing_the_request() {
     // And it stays on the CPU, answering.
     assert!(block_on(lab.steer(&request(Vec::new()))).is_ok());
 }
+
+#[test]
+fn a_prompt_gives_a_graph_that_thresholds_prune_and_bad_requests_are_refused() {
+    use glassbox_lab::Thresholds;
+    let lab = lab();
+    let full = lab.circuit(PROMPT, Thresholds::default()).unwrap();
+    let fewer = lab
+        .circuit(
+            PROMPT,
+            Thresholds {
+                nodes: 0.4,
+                edges: 0.9,
+            },
+        )
+        .unwrap();
+    assert!(fewer.nodes.len() < full.nodes.len() && fewer.links.len() < full.links.len());
+    assert_eq!(full.metadata.prompt, PROMPT);
+    assert!(full.nodes.iter().any(|n| n.feature_type == "logit"));
+    // Labels come from the pack.
+    let feature = full
+        .nodes
+        .iter()
+        .find(|n| n.feature_type == "cross layer transcoder")
+        .unwrap();
+    assert!(!feature.clerp.is_empty());
+    for bad in [
+        Thresholds {
+            nodes: 1.5,
+            edges: 0.9,
+        },
+        Thresholds {
+            nodes: 0.5,
+            edges: -0.1,
+        },
+    ] {
+        let error = lab.circuit(PROMPT, bad).unwrap_err().to_string();
+        assert!(error.contains("between 0 and 1"), "{error}");
+    }
+    let long = "word ".repeat(70);
+    let error = lab
+        .circuit(&long, Thresholds::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("at most 64"), "{error}");
+}

@@ -1,5 +1,6 @@
 //! Parts shared by the pages.
 
+pub(crate) mod circuit_graph;
 pub(crate) mod copy_link;
 pub(crate) mod gpu_check;
 pub(crate) mod plots;

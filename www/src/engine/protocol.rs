@@ -1,8 +1,8 @@
 //! The messages between the page and the engine worker.
 
 use glassbox_lab::{
-    EngineInfo, ExampleActivations, PromptAnalysis, SearchHit, SearchQuery, SteerRequest,
-    SteerResult,
+    EngineInfo, ExampleActivations, GraphFile, PromptAnalysis, SearchHit, SearchQuery,
+    SteerRequest, SteerResult,
 };
 use glassbox_pack::FeatureRecord;
 use serde::{Deserialize, Serialize};
@@ -70,6 +70,15 @@ pub enum Request {
     },
     /// Steered and unsteered generations.
     Steer(SteerRequest),
+    /// A prompt's attribution graph, pruned.
+    Circuit {
+        /// The prompt.
+        text: String,
+        /// Share of the influence whose nodes are kept.
+        nodes: f32,
+        /// Share of the edge scores whose edges are kept.
+        edges: f32,
+    },
 }
 
 /// Which engine the page asks for when it loads.
@@ -148,6 +157,8 @@ pub enum Response {
     Search(Vec<SearchHit>),
     /// Answer to [`Request::Steer`].
     Steer(Box<SteerResult>),
+    /// Answer to [`Request::Circuit`].
+    Circuit(Box<GraphFile>),
     /// The request failed; why, in words.
     Error(String),
 }

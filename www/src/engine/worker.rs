@@ -376,6 +376,9 @@ async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> 
         }
         Request::Search { query } => Response::Search(lab.search(&query, 60).await?),
         Request::Steer(steer) => Response::Steer(Box::new(lab.steer(&steer).await?)),
+        Request::Circuit { text, nodes, edges } => Response::Circuit(Box::new(
+            lab.circuit(&text, glassbox_lab::Thresholds { nodes, edges })?,
+        )),
         Request::Engine { gpu: true } => {
             // A failure is not an error of the request: the answer says which engine runs
             // and why the GPU does not.

@@ -1,5 +1,6 @@
 //! The app's views, one module each.
 
+pub(crate) mod circuit;
 pub(crate) mod feature;
 pub(crate) mod gpu;
 pub(crate) mod home;

@@ -1,0 +1,89 @@
+//! A prompt's attribution graph, pruned to thresholds, as the graph file the view draws
+//! and exports. The attribution (the costly part) is kept for the last prompt, so moving
+//! a threshold only prunes again.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use glassbox_circuits::{
+    AttributionOptions, ExportContext, Graph, GraphFile, Influence, Replacement, Thresholds,
+    attribute,
+};
+
+use crate::error::{LabError, Result};
+use crate::lab::Lab;
+
+/// The most tokens a graph is computed for: its cost grows with the square of the
+/// number of active features.
+pub const MAX_CIRCUIT_TOKENS: usize = 64;
+
+/// A prompt's attributed graph and its influence.
+type Attributed = (String, Arc<Graph>, Arc<Influence>);
+
+/// The last prompt's graph and its influence.
+#[derive(Debug, Default)]
+pub(crate) struct CircuitMemo {
+    last: Mutex<Option<Attributed>>,
+}
+
+impl Lab {
+    /// The attribution graph of `text`, pruned to `thresholds`.
+    pub fn circuit(&self, text: &str, thresholds: Thresholds) -> Result<GraphFile> {
+        for (name, value) in [("node", thresholds.nodes), ("edge", thresholds.edges)] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(LabError::Request(format!(
+                    "the {name} threshold must be between 0 and 1, not {value}"
+                )));
+            }
+        }
+        let ids = self.prompt_ids(text)?;
+        if ids.len() > MAX_CIRCUIT_TOKENS {
+            return Err(LabError::Request(format!(
+                "the prompt is {} tokens long; graphs are computed for at most {MAX_CIRCUIT_TOKENS}",
+                ids.len()
+            )));
+        }
+        let (graph, influence) = self.attributed(text, &ids)?;
+        let pruned = influence.prune(&graph, thresholds);
+        let token_text = |t: u32| self.token_text(t);
+        let label = |l: usize, f: usize| self.label(l, f).to_owned();
+        let slug: String = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .take(6)
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join("-");
+        let context = ExportContext {
+            slug: &slug,
+            scan: &self.manifest.name,
+            prompt: text,
+            d_sae: self.dictionaries.first().map_or(0, |d| d.config.d_sae),
+            n_layer: self.model.config().n_layer,
+            token_text: &token_text,
+            label: &label,
+        };
+        Ok(GraphFile::export(&graph, &pruned, thresholds, &context))
+    }
+
+    fn attributed(&self, text: &str, ids: &[u32]) -> Result<(Arc<Graph>, Arc<Influence>)> {
+        let mut last = self
+            .circuits
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((prompt, graph, influence)) = last.as_ref()
+            && prompt == text
+        {
+            return Ok((Arc::clone(graph), Arc::clone(influence)));
+        }
+        let replacement = Replacement::trace(&self.model, &self.dictionaries, ids)?;
+        let graph = Arc::new(attribute(
+            &self.model,
+            &replacement,
+            &AttributionOptions::default(),
+        )?);
+        let influence = Arc::new(Influence::of(&graph));
+        *last = Some((text.to_owned(), Arc::clone(&graph), Arc::clone(&influence)));
+        Ok((graph, influence))
+    }
+}

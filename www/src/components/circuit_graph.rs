@@ -1,0 +1,199 @@
+//! An attribution graph drawn as SVG: one column per prompt position, one row per layer
+//! (embeddings at the bottom, logits at the top); node size by influence, edge width by
+//! weight, blue for positive edges, red for negative. Hovering shows a node's label;
+//! clicking selects it.
+
+use std::collections::HashMap;
+
+use glassbox_lab::GraphFile;
+use yew::prelude::*;
+
+const COLUMN: f64 = 110.0;
+/// Horizontal room per node in a crowded cell.
+const SPACING: f64 = 16.0;
+const ROW: f64 = 70.0;
+const LEFT: f64 = 70.0;
+const TOP: f64 = 20.0;
+const BOTTOM: f64 = 40.0;
+
+/// Where each node sits: `(x, y)` by node id, and the drawing's size.
+struct Layout {
+    at: HashMap<String, (f64, f64)>,
+    width: f64,
+    height: f64,
+    rows: Vec<String>,
+    /// Each column's middle, for its token's label.
+    centres: Vec<f64>,
+}
+
+/// Each node's row: embeddings at the bottom, then the blocks, then the logits on top.
+fn rows_of(graph: &GraphFile) -> (Vec<usize>, usize) {
+    let blocks = graph
+        .nodes
+        .iter()
+        .filter(|n| n.feature_type != "logit")
+        .filter_map(|n| n.layer.parse::<usize>().ok())
+        .max()
+        .map_or(0, |l| l + 1);
+    let rows = graph
+        .nodes
+        .iter()
+        .map(
+            |n| match (n.feature_type.as_str(), n.layer.parse::<usize>()) {
+                ("logit", _) => blocks + 1,
+                (_, Ok(l)) => l + 1,
+                (_, Err(_)) => 0,
+            },
+        )
+        .collect();
+    (rows, blocks + 2)
+}
+
+fn layout(graph: &GraphFile) -> Layout {
+    let (row_of, rows) = rows_of(graph);
+    let columns = graph.metadata.prompt_tokens.len().max(1);
+    let mut cells: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        cells.entry((row_of[i], node.ctx_idx)).or_default().push(i);
+    }
+    // Each column as wide as its fullest cell needs.
+    let mut widths = vec![COLUMN; columns];
+    for (&(_, column), members) in &cells {
+        if let Some(w) = widths.get_mut(column) {
+            *w = w.max(SPACING * (members.len() as f64 + 1.0));
+        }
+    }
+    let starts: Vec<f64> = widths
+        .iter()
+        .scan(LEFT, |x, w| {
+            let start = *x;
+            *x += w;
+            Some(start)
+        })
+        .collect();
+    let height = TOP + BOTTOM + ROW * rows as f64;
+    let mut at = HashMap::new();
+    for ((row, column), mut members) in cells {
+        // The most influential first, left to right.
+        members.sort_by(|&a, &b| {
+            let influence = |i: usize| graph.nodes[i].influence.unwrap_or(1.0);
+            influence(a).total_cmp(&influence(b))
+        });
+        let count = members.len() as f64;
+        let (start, width) = (
+            starts.get(column).copied().unwrap_or(LEFT),
+            widths.get(column).copied().unwrap_or(COLUMN),
+        );
+        for (k, i) in members.into_iter().enumerate() {
+            let x = start + width * (k as f64 + 1.0) / (count + 1.0);
+            let y = TOP + ROW * (rows - 1 - row) as f64 + ROW / 2.0;
+            at.insert(graph.nodes[i].node_id.clone(), (x, y));
+        }
+    }
+    let names = (0..rows)
+        .map(|r| match r {
+            0 => "embeddings".to_owned(),
+            r if r == rows - 1 => "logits".to_owned(),
+            r => format!("block {}", r - 1),
+        })
+        .collect();
+    Layout {
+        at,
+        width: starts.last().copied().unwrap_or(LEFT)
+            + widths.last().copied().unwrap_or(COLUMN)
+            + 10.0,
+        height,
+        rows: names,
+        centres: starts
+            .iter()
+            .zip(&widths)
+            .map(|(s, w)| s + w / 2.0)
+            .collect(),
+    }
+}
+
+/// Properties of [`CircuitGraph`].
+#[derive(Properties, PartialEq)]
+pub(crate) struct CircuitGraphProps {
+    /// The graph.
+    pub(crate) graph: std::rc::Rc<GraphFile>,
+    /// Pinned node ids.
+    pub(crate) pinned: Vec<String>,
+    /// The selected node's id.
+    pub(crate) selected: Option<String>,
+    /// Called with a node's id when it is clicked.
+    pub(crate) on_select: Callback<String>,
+}
+
+/// The graph as SVG.
+#[component]
+pub(crate) fn CircuitGraph(props: &CircuitGraphProps) -> Html {
+    let graph = &props.graph;
+    let layout = use_memo(std::rc::Rc::clone(graph), |g| layout(g));
+    let strongest = graph
+        .links
+        .iter()
+        .map(|l| l.weight.abs())
+        .fold(0.0_f32, f32::max)
+        .max(1e-9);
+    let columns = graph.metadata.prompt_tokens.len();
+    let rows = layout.rows.len();
+    let edges = graph.links.iter().filter_map(|link| {
+        let (x1, y1) = layout.at.get(&link.source)?;
+        let (x2, y2) = layout.at.get(&link.target)?;
+        let width = 0.3 + 3.5 * f64::from(link.weight.abs() / strongest);
+        let touches = props.selected.as_ref().is_some_and(|s| *s == link.source || *s == link.target);
+        let class = match (link.weight >= 0.0, touches) {
+            (true, false) => "edge positive",
+            (false, false) => "edge negative",
+            (true, true) => "edge positive near",
+            (false, true) => "edge negative near",
+        };
+        Some(html! {
+            <line class={class} x1={format!("{x1:.1}")} y1={format!("{y1:.1}")} x2={format!("{x2:.1}")} y2={format!("{y2:.1}")}
+                stroke-width={format!("{width:.2}")} />
+        })
+    });
+    let nodes = graph.nodes.iter().filter_map(|node| {
+        let (x, y) = layout.at.get(&node.node_id)?;
+        let influence = node.influence.unwrap_or(1.0).clamp(0.0, 1.0);
+        let radius = 3.0 + 7.0 * (1.0 - f64::from(influence));
+        let pinned = props.pinned.contains(&node.node_id);
+        let selected = props.selected.as_ref() == Some(&node.node_id);
+        let kind = match node.feature_type.as_str() {
+            "cross layer transcoder" => "feature",
+            "mlp reconstruction error" => "error",
+            "embedding" => "embedding",
+            _ => "logit",
+        };
+        let class = classes!("node", kind, pinned.then_some("pinned"), selected.then_some("selected"));
+        let id = node.node_id.clone();
+        let on_select = props.on_select.clone();
+        let onclick = Callback::from(move |_: MouseEvent| on_select.emit(id.clone()));
+        Some(html! {
+            <circle class={class} cx={format!("{x:.1}")} cy={format!("{y:.1}")} r={format!("{radius:.1}")}
+                data-node={node.node_id.clone()} {onclick}>
+                <title>{ format!("{} · {}", node.node_id, node.clerp) }</title>
+            </circle>
+        })
+    });
+    let tokens = graph.metadata.prompt_tokens.iter().enumerate().map(|(p, token)| {
+        let x = layout.centres.get(p).copied().unwrap_or(LEFT);
+        html! { <text class="axis" x={format!("{x:.1}")} y={format!("{:.1}", layout.height - 12.0)} text-anchor="middle">{ format!("{token:?}") }</text> }
+    });
+    let row_names = layout.rows.iter().enumerate().map(|(r, name)| {
+        let y = TOP + ROW * (rows - 1 - r) as f64 + ROW / 2.0 + 4.0;
+        html! { <text class="axis" x="4" y={format!("{y:.1}")}>{ name.clone() }</text> }
+    });
+    html! {
+        <div class="graph-scroll">
+            <svg id="circuit-graph" class="circuit" role="img" width={format!("{:.0}", layout.width)} height={format!("{:.0}", layout.height)}
+                aria-label={format!("attribution graph: {} nodes, {} edges over {columns} positions", graph.nodes.len(), graph.links.len())}>
+                { for edges }
+                { for nodes }
+                { for tokens }
+                { for row_names }
+            </svg>
+        </div>
+    }
+}
