@@ -1,5 +1,6 @@
 // The circuit view against the release build and the default pack: a graph renders, a
-// node can be selected and pinned and the pin survives the link, thresholds prune it,
+// node can be selected, ablated (predicted next to actual logit changes) and pinned, and
+// the pin survives the link; thresholds prune it;
 // and its JSON export imports back to the same graph; a malformed file is refused.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,6 +46,10 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
   await feature.click();
   await page.locator('#node-details').waitFor();
   assert.match(await page.locator('#node-details h3').textContent(), new RegExp(id));
+  // Ablate it: predicted and actual change of each logit, side by side.
+  await page.locator('#ablate-node').click();
+  await page.locator('#ablation tbody tr').first().waitFor({ timeout: 60_000 });
+  assert.equal(await page.locator('#ablation tbody tr').count(), await page.locator('#circuit-graph circle.logit').count());
   await page.locator('#pin-node').click();
   await page.waitForFunction((pin) => decodeURIComponent(location.hash).includes(`pin=${pin}`), id);
   await screenshot(page, 'circuit');

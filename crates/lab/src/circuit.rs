@@ -5,12 +5,30 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use glassbox_circuits::{
-    AttributionOptions, ExportContext, Graph, GraphFile, Influence, Replacement, Thresholds,
-    attribute,
+    AttributionOptions, ExportContext, Graph, GraphFile, Influence, NodeKind, Replacement,
+    Thresholds, attribute,
 };
+use glassbox_model::Hooks;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{LabError, Result};
 use crate::lab::Lab;
+use crate::steer::{FeatureSteer, SteerMode};
+
+/// One logit's change when a feature is ablated at one position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogitChange {
+    /// The token.
+    pub token: u32,
+    /// How it reads.
+    pub text: String,
+    /// The graph's prediction: minus the feature's direct effect on the (mean-centred)
+    /// logit, everything else frozen.
+    pub predicted: f32,
+    /// The real model's change of the mean-centred logit, attention and everything
+    /// downstream free.
+    pub actual: f32,
+}
 
 /// The most tokens a graph is computed for: its cost grows with the square of the
 /// number of active features.
@@ -85,5 +103,70 @@ impl Lab {
         let influence = Arc::new(Influence::of(&graph));
         *last = Some((text.to_owned(), Arc::clone(&graph), Arc::clone(&influence)));
         Ok((graph, influence))
+    }
+}
+
+impl Lab {
+    /// Ablates feature `feature` of block `layer` at `position` of `text`: for each logit
+    /// node of the prompt's graph, the change the graph predicts next to the real one.
+    pub fn ablate_node(
+        &self,
+        text: &str,
+        layer: usize,
+        position: usize,
+        feature: usize,
+    ) -> Result<Vec<LogitChange>> {
+        self.check_feature(layer, feature)?;
+        let ids = self.prompt_ids(text)?;
+        if ids.len() > MAX_CIRCUIT_TOKENS {
+            return Err(LabError::Request(format!(
+                "the prompt is {} tokens long; graphs are computed for at most {MAX_CIRCUIT_TOKENS}",
+                ids.len()
+            )));
+        }
+        let (graph, _) = self.attributed(text, &ids)?;
+        let source = graph
+            .nodes
+            .iter()
+            .position(|n| {
+                n.kind
+                    == NodeKind::Feature {
+                        layer,
+                        position,
+                        feature,
+                    }
+            })
+            .ok_or_else(|| {
+                LabError::Request(format!(
+                    "feature {layer}/{feature} is not active at position {position} of this prompt"
+                ))
+            })?;
+        let ablate = [FeatureSteer {
+            layer,
+            feature,
+            mode: SteerMode::Scale(0.0),
+        }];
+        let last = ids.len() - 1;
+        let centred = |hooks: &mut Hooks| -> Result<Vec<f32>> {
+            let logits: Vec<f32> = self.model.forward_ids(&ids, hooks)?.get(last)?.to_vec1()?;
+            let mean = logits.iter().sum::<f32>() / logits.len() as f32;
+            Ok(logits.into_iter().map(|l| l - mean).collect())
+        };
+        let before = centred(&mut Hooks::none())?;
+        let after = centred(&mut self.steering_hooks_at(&ablate, Some(vec![position]))?)?;
+        Ok(graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| match n.kind {
+                NodeKind::Logit { token, .. } => Some(LogitChange {
+                    token,
+                    text: self.token_text(token),
+                    predicted: -graph.edge(source, i),
+                    actual: after[token as usize] - before[token as usize],
+                }),
+                _ => None,
+            })
+            .collect())
     }
 }

@@ -79,6 +79,15 @@ pub const MAX_STEER_TOKENS: usize = 64;
 impl Lab {
     /// Hooks that apply `features` (all must exist).
     pub fn steering_hooks(&self, features: &[FeatureSteer]) -> Result<Hooks> {
+        self.steering_hooks_at(features, None)
+    }
+
+    /// Hooks that apply `features` at `positions` only (`None`: everywhere).
+    pub fn steering_hooks_at(
+        &self,
+        features: &[FeatureSteer],
+        positions: Option<Vec<usize>>,
+    ) -> Result<Hooks> {
         let mut by_layer: BTreeMap<usize, Vec<(usize, SteerMode)>> = BTreeMap::new();
         for f in features {
             self.check_feature(f.layer, f.feature)?;
@@ -100,12 +109,13 @@ impl Lab {
         for (layer, edits) in by_layer {
             let input = HookPoint::LnNormalized(layer, Norm::Ln2);
             let dictionary = Arc::clone(self.dictionary(layer)?);
-            hooks = hooks.cache(input).intervene(Intervention::everywhere(
-                HookPoint::MlpOut(layer),
-                Edit::Computed(Arc::new(move |x: &Tensor, context: EditContext<'_>| {
+            hooks = hooks.cache(input).intervene(Intervention {
+                hook: HookPoint::MlpOut(layer),
+                positions: positions.clone(),
+                edit: Edit::Computed(Arc::new(move |x: &Tensor, context: EditContext<'_>| {
                     steer_mlp_out(x, context, input, &dictionary, &edits)
                 })),
-            ));
+            });
         }
         Ok(hooks)
     }

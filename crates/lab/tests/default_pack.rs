@@ -446,3 +446,45 @@ fn a_prompt_gives_a_graph_that_thresholds_prune_and_bad_requests_are_refused() {
         .to_string();
     assert!(error.contains("at most 64"), "{error}");
 }
+
+#[test]
+fn ablating_a_node_shows_the_predicted_and_the_actual_logit_changes() {
+    use glassbox_lab::Thresholds;
+    let lab = lab();
+    let graph = lab.circuit(PROMPT, Thresholds::default()).unwrap();
+    let node = graph
+        .nodes
+        .iter()
+        .find(|n| n.feature_type == "cross layer transcoder")
+        .unwrap();
+    let mut parts = node.node_id.split('_').map(|p| p.parse::<usize>().unwrap());
+    let (layer, feature, position) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let changes = lab.ablate_node(PROMPT, layer, position, feature).unwrap();
+    let logits = graph
+        .nodes
+        .iter()
+        .filter(|n| n.feature_type == "logit")
+        .count();
+    assert_eq!(changes.len(), logits);
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.predicted.is_finite() && c.actual.is_finite())
+    );
+    // An influential feature moves the logits in the model too.
+    assert!(changes.iter().any(|c| c.actual.abs() > 1e-4), "{changes:?}");
+    // A feature that is not active at that position cannot be ablated there.
+    let error = lab
+        .ablate_node(PROMPT, layer, position, (feature + 1) % 2048)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("not active") || error.contains("features 0 to"),
+        "{error}"
+    );
+}

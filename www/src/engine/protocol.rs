@@ -1,7 +1,7 @@
 //! The messages between the page and the engine worker.
 
 use glassbox_lab::{
-    EngineInfo, ExampleActivations, GraphFile, PromptAnalysis, SearchHit, SearchQuery,
+    EngineInfo, ExampleActivations, GraphFile, LogitChange, PromptAnalysis, SearchHit, SearchQuery,
     SteerRequest, SteerResult,
 };
 use glassbox_pack::FeatureRecord;
@@ -78,6 +78,17 @@ pub enum Request {
         nodes: f32,
         /// Share of the edge scores whose edges are kept.
         edges: f32,
+    },
+    /// Ablate one feature at one position of a prompt: predicted and actual logit changes.
+    Ablate {
+        /// The prompt.
+        text: String,
+        /// The block.
+        layer: usize,
+        /// The token position.
+        position: usize,
+        /// The feature.
+        feature: usize,
     },
 }
 
@@ -159,6 +170,8 @@ pub enum Response {
     Steer(Box<SteerResult>),
     /// Answer to [`Request::Circuit`].
     Circuit(Box<GraphFile>),
+    /// Answer to [`Request::Ablate`].
+    Ablation(Vec<LogitChange>),
     /// The request failed; why, in words.
     Error(String),
 }

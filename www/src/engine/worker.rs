@@ -376,6 +376,12 @@ async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> 
         }
         Request::Search { query } => Response::Search(lab.search(&query, 60).await?),
         Request::Steer(steer) => Response::Steer(Box::new(lab.steer(&steer).await?)),
+        Request::Ablate {
+            text,
+            layer,
+            position,
+            feature,
+        } => Response::Ablation(lab.ablate_node(&text, layer, position, feature)?),
         Request::Circuit { text, nodes, edges } => Response::Circuit(Box::new(
             lab.circuit(&text, glassbox_lab::Thresholds { nodes, edges })?,
         )),

@@ -227,14 +227,9 @@ fn details(
             });
         })
     };
-    let feature = (node.feature_type == "cross layer transcoder")
-        .then(|| {
-            let mut parts = node.node_id.split('_');
-            let layer = parts.next()?.parse::<usize>().ok()?;
-            let index = parts.next()?.parse::<usize>().ok()?;
-            Some(html! { <Link<Route> to={Route::Feature { layer, index }}>{ "Open the feature" }</Link<Route>> })
-        })
-        .flatten();
+    let feature = feature_at(node).map(|(layer, index)| {
+        html! { <Link<Route> to={Route::Feature { layer, index }}>{ "Open the feature" }</Link<Route>> }
+    });
     let edge_list = |links: &[&glassbox_lab::Link], other: fn(&glassbox_lab::Link) -> &str| {
         html! {
             <ol class="edges">
@@ -244,6 +239,9 @@ fn details(
             </ol>
         }
     };
+    let ablation = feature_at(node).map(|(layer, feature)| {
+        html! { <Ablation key={node.node_id.clone()} text={query.text.clone()} {layer} position={node.ctx_idx} {feature} /> }
+    });
     html! {
         <aside class="node-details" id="node-details">
             <h3>{ format!("{} — {}", node.node_id, node.feature_type) }</h3>
@@ -253,10 +251,77 @@ fn details(
                 <button id="pin-node" onclick={toggle}>{ if is_pinned { "Unpin" } else { "Pin" } }</button>
                 { " " }{ for feature }
             </p>
+            { for ablation }
             <h4>{ "Strongest inputs" }</h4>
             { edge_list(&incoming, |l| l.source.as_str()) }
             <h4>{ "Strongest outputs" }</h4>
             { edge_list(&outgoing, |l| l.target.as_str()) }
         </aside>
+    }
+}
+
+/// A feature node's block and feature, from its id `{layer}_{feature}_{position}`.
+fn feature_at(node: &glassbox_lab::FileNode) -> Option<(usize, usize)> {
+    if node.feature_type != "cross layer transcoder" {
+        return None;
+    }
+    let mut parts = node.node_id.split('_');
+    let layer = parts.next()?.parse().ok()?;
+    let feature = parts.next()?.parse().ok()?;
+    Some((layer, feature))
+}
+
+/// Properties of [`Ablation`].
+#[derive(Properties, PartialEq)]
+struct AblationProps {
+    text: String,
+    layer: usize,
+    position: usize,
+    feature: usize,
+}
+
+/// "Ablate": the graph's predicted logit changes next to the real model's.
+#[component]
+fn Ablation(props: &AblationProps) -> Html {
+    let asked = use_state(|| false);
+    let request = (*asked).then(|| Request::Ablate {
+        text: props.text.clone(),
+        layer: props.layer,
+        position: props.position,
+        feature: props.feature,
+    });
+    let answer = use_request(request);
+    let onclick = {
+        let asked = asked.clone();
+        Callback::from(move |_: MouseEvent| asked.set(true))
+    };
+    let result = match &answer {
+        Answer::Done(response) => match response.as_ref() {
+            Response::Ablation(changes) => html! {
+                <table class="ablation" id="ablation">
+                    <thead><tr><th>{ "logit" }</th><th>{ "predicted (direct effect)" }</th><th>{ "actual (model)" }</th></tr></thead>
+                    <tbody>
+                        { for changes.iter().map(|c| html! {
+                            <tr><td><code>{ format!("{:?}", c.text) }</code></td><td>{ format!("{:+.3}", c.predicted) }</td><td>{ format!("{:+.3}", c.actual) }</td></tr>
+                        }) }
+                    </tbody>
+                </table>
+            },
+            Response::Error(error) => {
+                html! { <p class="status-bad" role="alert">{ error.clone() }</p> }
+            }
+            _ => html! {},
+        },
+        Answer::Working => html! { <p class="muted">{ "Ablating…" }</p> },
+        Answer::Waiting => html! {},
+    };
+    html! {
+        <div>
+            <p>
+                <button id="ablate-node" {onclick}>{ "Ablate here" }</button>
+                <span class="muted">{ " sets this feature to 0 at this position: the graph's prediction (its direct effect on each logit, everything else frozen) next to the model's own change (attention and later features free)." }</span>
+            </p>
+            { result }
+        </div>
     }
 }
