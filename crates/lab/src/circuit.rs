@@ -153,7 +153,7 @@ impl Lab {
             Ok(logits.into_iter().map(|l| l - mean).collect())
         };
         let before = centred(&mut Hooks::none())?;
-        let after = centred(&mut self.steering_hooks_at(&ablate, Some(vec![position]))?)?;
+        let after = centred(&mut self.steering_hooks_at(&ablate, Some(&[position]))?)?;
         Ok(graph
             .nodes
             .iter()

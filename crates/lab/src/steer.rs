@@ -86,7 +86,7 @@ impl Lab {
     pub fn steering_hooks_at(
         &self,
         features: &[FeatureSteer],
-        positions: Option<Vec<usize>>,
+        positions: Option<&[usize]>,
     ) -> Result<Hooks> {
         let mut by_layer: BTreeMap<usize, Vec<(usize, SteerMode)>> = BTreeMap::new();
         for f in features {
@@ -111,7 +111,7 @@ impl Lab {
             let dictionary = Arc::clone(self.dictionary(layer)?);
             hooks = hooks.cache(input).intervene(Intervention {
                 hook: HookPoint::MlpOut(layer),
-                positions: positions.clone(),
+                positions: positions.map(<[usize]>::to_vec),
                 edit: Edit::Computed(Arc::new(move |x: &Tensor, context: EditContext<'_>| {
                     steer_mlp_out(x, context, input, &dictionary, &edits)
                 })),
