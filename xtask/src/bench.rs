@@ -78,6 +78,22 @@ pub(crate) fn bench() -> Result<()> {
     .env("CHROMEDRIVER", "/usr/bin/chromedriver")
     // One page for the whole benchmark; SwiftShader runs GPT-2 small slowly.
     .env("WASM_BINDGEN_TEST_TIMEOUT", "900"))?;
+    println!("\n==> attribution graphs, native");
+    run(&mut cmd(
+        "cargo",
+        &[
+            "bench",
+            "--quiet",
+            "-p",
+            "glassbox-circuits",
+            "--bench",
+            "attribute",
+        ],
+    ))?;
+    println!("\n==> attribution graphs in headless Chromium (the page's release build)");
+    run(cmd("trunk", &["build", "--release"]).env("PATH", tools_path()))?;
+    run(cmd("node", &["tests/e2e/circuit_bench.mjs"])
+        .env("GLASSBOX_DIST", crate::workspace_root().join("target/dist")))?;
     if let Some(python) = std::env::var_os(TORCH_PYTHON) {
         println!("\n==> PyTorch (transformers GPT-2), CPU");
         run(&mut cmd(python, &["crates/model/benches/forward_torch.py"]))

@@ -30,9 +30,10 @@ pub struct LogitChange {
     pub actual: f32,
 }
 
-/// The most tokens a graph is computed for: its cost grows with the square of the
-/// number of active features.
-pub const MAX_CIRCUIT_TOKENS: usize = 64;
+/// The most tokens a graph is computed for: its dense adjacency grows with the square of
+/// the number of active features (24 tokens: about 3200 nodes, 41 MB; 48 tokens take
+/// 5 s natively but minutes in the browser's single-threaded wasm).
+pub const MAX_CIRCUIT_TOKENS: usize = 24;
 
 /// A prompt's attributed graph and its influence.
 type Attributed = (String, Arc<Graph>, Arc<Influence>);

@@ -179,7 +179,7 @@ pub(crate) fn CircuitGraph(props: &CircuitGraphProps) -> Html {
     });
     let tokens = graph.metadata.prompt_tokens.iter().enumerate().map(|(p, token)| {
         let x = layout.centres.get(p).copied().unwrap_or(LEFT);
-        html! { <text class="axis" x={format!("{x:.1}")} y={format!("{:.1}", layout.height - 12.0)} text-anchor="middle">{ format!("{token:?}") }</text> }
+        html! { <text class="axis token" x={format!("{x:.1}")} y={format!("{:.1}", layout.height - 12.0)} text-anchor="middle">{ format!("{token:?}") }</text> }
     });
     let row_names = layout.rows.iter().enumerate().map(|(r, name)| {
         let y = TOP + ROW * (rows - 1 - r) as f64 + ROW / 2.0 + 4.0;
