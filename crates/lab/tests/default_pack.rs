@@ -444,7 +444,7 @@ fn a_prompt_gives_a_graph_that_thresholds_prune_and_bad_requests_are_refused() {
         .circuit(&long, Thresholds::default())
         .unwrap_err()
         .to_string();
-    assert!(error.contains("at most 64"), "{error}");
+    assert!(error.contains("at most 24"), "{error}");
 }
 
 #[test]
