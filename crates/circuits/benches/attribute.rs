@@ -6,20 +6,27 @@
     reason = "a benchmark that fails should stop loudly"
 )]
 
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Instant;
+#[cfg(not(target_arch = "wasm32"))]
+use std::{path::Path, sync::Arc, time::Instant};
 
+#[cfg(not(target_arch = "wasm32"))]
 use glassbox_circuits::{AttributionOptions, Influence, Replacement, Thresholds, attribute};
+#[cfg(not(target_arch = "wasm32"))]
 use glassbox_pack::dir;
 
+/// It reads the pack from disk: natively only (the browser's numbers come from the page).
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
 /// Brown-like text long enough for 48 tokens.
+#[cfg(not(target_arch = "wasm32"))]
 const TEXT: &str = "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent \
 primary election produced no evidence that any irregularities took place. The jury further said \
 in term-end presentments that the City Executive Committee, which had over-all charge of the \
 election, deserves the praise and thanks of the City of Atlanta for the manner in which the \
 election was conducted.";
 
+#[cfg(not(target_arch = "wasm32"))]
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
     let loaded = dir::load(&root).unwrap();
