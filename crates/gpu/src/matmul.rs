@@ -71,7 +71,9 @@ impl MatmulKernel {
             let device = ctx.device();
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some("matmul.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(include_str!("kernels/matmul.wgsl").into()),
+                source: wgpu::ShaderSource::Wgsl(
+                    crate::kernels::with_common(include_str!("kernels/matmul.wgsl")).into(),
+                ),
             });
             let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some("matmul"),

@@ -30,9 +30,15 @@ fn every_wgsl_file_validates() {
             .any(|f| f.ends_with("crates/gpu/src/kernels/matmul.wgsl")),
         "the shader search found {files:?}"
     );
+    // The GPU engine compiles each kernel file with `common.wgsl` in front.
+    let kernels = workspace.join("crates/gpu/src/kernels");
+    let common = std::fs::read_to_string(kernels.join("common.wgsl")).unwrap();
     let mut failures = Vec::new();
     for file in &files {
-        let source = std::fs::read_to_string(file).unwrap();
+        let mut source = std::fs::read_to_string(file).unwrap();
+        if file.parent() == Some(kernels.as_path()) && !file.ends_with("common.wgsl") {
+            source = format!("{common}\n{source}");
+        }
         let shown = file.display().to_string();
         match naga::front::wgsl::parse_str(&source) {
             Err(e) => failures.push(e.emit_to_string_with_path(&source, &shown)),

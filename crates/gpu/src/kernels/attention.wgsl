@@ -30,57 +30,25 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> pattern: array<f32>;
 @group(0) @binding(7) var<storage, read_write> z: array<f32>;
 
-const THREADS: u32 = 64u;
-
-var<workgroup> partial: array<f32, 64>;
-
 // WGSL has no infinities: masked scores and empty slots hold the lowest finite f32
 // (the engine reads a masked score back as -inf). exp(LOWEST - max) is 0 all the same.
 const LOWEST: f32 = -0x1.fffffep+127f;
 
-fn workgroup_max(value: f32, lane: u32) -> f32 {
-    partial[lane] = value;
-    workgroupBarrier();
-    for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
-        if (lane < stride) {
-            partial[lane] = max(partial[lane], partial[lane + stride]);
-        }
-        workgroupBarrier();
-    }
-    let result = partial[0];
-    workgroupBarrier();
-    return result;
-}
-
-fn workgroup_sum(value: f32, lane: u32) -> f32 {
-    partial[lane] = value;
-    workgroupBarrier();
-    for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
-        if (lane < stride) {
-            partial[lane] += partial[lane + stride];
-        }
-        workgroupBarrier();
-    }
-    let result = partial[0];
-    workgroupBarrier();
-    return result;
-}
-
 // Softmax in place over pattern[base .. base + keys], which holds scores.
 fn softmax_in_place(base: u32, lane: u32) {
     var largest = LOWEST;
-    for (var j = lane; j < params.keys; j += THREADS) {
+    for (var j = lane; j < params.keys; j += REDUCE_THREADS) {
         largest = max(largest, pattern[base + j]);
     }
     largest = workgroup_max(largest, lane);
     var sum = 0.0;
-    for (var j = lane; j < params.keys; j += THREADS) {
+    for (var j = lane; j < params.keys; j += REDUCE_THREADS) {
         let e = exp(pattern[base + j] - largest);
         pattern[base + j] = e;
         sum += e;
     }
     sum = workgroup_sum(sum, lane);
-    for (var j = lane; j < params.keys; j += THREADS) {
+    for (var j = lane; j < params.keys; j += REDUCE_THREADS) {
         pattern[base + j] = pattern[base + j] / sum;
     }
 }
@@ -100,7 +68,7 @@ fn split_qkv(@builtin(global_invocation_id) id: vec3<u32>) {
     v_cache[cached] = qkv[source + 2u * params.d];
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(REDUCE_THREADS, 1, 1)
 fn scores_step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
     let query = group.x;
     let head = group.y;
@@ -108,7 +76,7 @@ fn scores_step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocatio
     let base = (head * params.len + query) * params.keys;
     let q_base = query * params.d + head * params.d_head;
     let visible = params.offset + query;
-    for (var j = lane; j < params.keys; j += THREADS) {
+    for (var j = lane; j < params.keys; j += REDUCE_THREADS) {
         var s = LOWEST;
         if (j <= visible) {
             let k_base = j * params.d + head * params.d_head;
@@ -129,11 +97,11 @@ fn scores_step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocatio
     }
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(REDUCE_THREADS, 1, 1)
 fn softmax_step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
     let base = (group.y * params.len + group.x) * params.keys;
     let lane = local.x;
-    for (var j = lane; j < params.keys; j += THREADS) {
+    for (var j = lane; j < params.keys; j += REDUCE_THREADS) {
         pattern[base + j] = scores[base + j];
     }
     softmax_in_place(base, lane);

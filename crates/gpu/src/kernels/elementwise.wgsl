@@ -35,17 +35,6 @@ fn element(id: vec3<u32>) -> u32 {
     return id.x + id.y * 65535u * 256u;
 }
 
-fn safe_tanh(v: f32) -> f32 {
-    return tanh(clamp(v, -15.0, 15.0));
-}
-
-// erf by Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7).
-fn erf(v: f32) -> f32 {
-    let t = 1.0 / (1.0 + 0.3275911 * abs(v));
-    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    return sign(v) * (1.0 - poly * exp(-v * v));
-}
-
 @compute @workgroup_size(256, 1, 1)
 fn add(@builtin(global_invocation_id) id: vec3<u32>) {
     let i = element(id);
@@ -60,21 +49,7 @@ fn activate(@builtin(global_invocation_id) id: vec3<u32>) {
     if (i >= params.count) {
         return;
     }
-    let v = x[params.base + i];
-    var y = v;
-    switch (params.op) {
-        case 1u: {
-            y = 0.5 * v * (1.0 + safe_tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
-        }
-        case 2u: {
-            y = 0.5 * v * (1.0 + erf(v * 0.7071067811865476));
-        }
-        case 3u: {
-            y = max(v, 0.0);
-        }
-        default: {}
-    }
-    x[params.base + i] = y;
+    x[params.base + i] = activation(params.op, x[params.base + i]);
 }
 
 @compute @workgroup_size(256, 1, 1)

@@ -1,7 +1,8 @@
 // LayerNorm over each row of x [rows, d]: out = (x - mean) / scale * w + b, with
 // scale = sqrt(var + eps), as glassbox-model computes it (variance of the centred row).
 //
-// Dispatched by layer_norm.rs, one workgroup of 64 threads per row.
+// Dispatched by the engine's pass recorder, one workgroup of REDUCE_THREADS threads
+// per row (reductions from common.wgsl).
 // - `layer_norm` computes each row's scale, writes it to `scale` (the hook
 //   `ln*.hook_scale`) and normalizes with it.
 // - `layer_norm_with_scale` normalizes with the scale already in `scale` (frozen or edited).
@@ -20,47 +21,28 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> scale: array<f32>;
 
-const THREADS: u32 = 64u;
-
-var<workgroup> partial: array<f32, 64>;
-
-// The sum of every thread's `value`, returned to all of them.
-fn workgroup_sum(value: f32, lane: u32) -> f32 {
-    partial[lane] = value;
-    workgroupBarrier();
-    for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
-        if (lane < stride) {
-            partial[lane] += partial[lane + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
-
 fn row_mean(base: u32, lane: u32) -> f32 {
     var sum = 0.0;
-    for (var i = lane; i < params.d; i += THREADS) {
+    for (var i = lane; i < params.d; i += REDUCE_THREADS) {
         sum += x[base + i];
     }
     return workgroup_sum(sum, lane) / f32(params.d);
 }
 
 fn normalize(base: u32, lane: u32, mean: f32, s: f32) {
-    for (var i = lane; i < params.d; i += THREADS) {
+    for (var i = lane; i < params.d; i += REDUCE_THREADS) {
         out[base + i] = (x[base + i] - mean) / s * w[i] + b[i];
     }
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(REDUCE_THREADS, 1, 1)
 fn layer_norm(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
     let row = group.x;
     let lane = local.x;
     let base = row * params.d;
     let mean = row_mean(base, lane);
     var squares = 0.0;
-    for (var i = lane; i < params.d; i += THREADS) {
+    for (var i = lane; i < params.d; i += REDUCE_THREADS) {
         let centred = x[base + i] - mean;
         squares += centred * centred;
     }
@@ -72,7 +54,7 @@ fn layer_norm(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation
     normalize(base, lane, mean, s);
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(REDUCE_THREADS, 1, 1)
 fn layer_norm_with_scale(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
     let row = group.x;
     let lane = local.x;

@@ -44,36 +44,12 @@ const GEMV_ROWS: u32 = 8u;
 var<workgroup> tile_a: array<f32, 1024>;
 var<workgroup> tile_b: array<f32, 1024>;
 
-// tanh that stays finite: tanh(15) is 1 in f32 already.
-fn safe_tanh(x: f32) -> f32 {
-    return tanh(clamp(x, -15.0, 15.0));
-}
-
-// erf by Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7).
-fn erf(x: f32) -> f32 {
-    let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    return sign(x) * (1.0 - poly * exp(-x * x));
-}
-
 fn epilogue(value: f32, col: u32) -> f32 {
     var x = value;
     if ((dims.flags & 1u) != 0u) {
         x += bias[col];
     }
-    switch ((dims.flags >> 1u) & 3u) {
-        case 1u: {
-            x = 0.5 * x * (1.0 + safe_tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
-        }
-        case 2u: {
-            x = 0.5 * x * (1.0 + erf(x * 0.7071067811865476));
-        }
-        case 3u: {
-            x = max(x, 0.0);
-        }
-        default: {}
-    }
-    return x;
+    return activation((dims.flags >> 1u) & 3u, x);
 }
 
 @compute @workgroup_size(16, 16, 1)

@@ -6,6 +6,14 @@
 
 use crate::{GpuContext, GpuError};
 
+/// What every kernel file may use (`common.wgsl`): activations and workgroup reductions.
+const COMMON: &str = include_str!("common.wgsl");
+
+/// A kernel file's source with `common.wgsl` in front (WGSL has no includes).
+pub(crate) fn with_common(source: &str) -> String {
+    format!("{COMMON}\n{source}")
+}
+
 /// What a binding slot holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Slot {
@@ -164,7 +172,7 @@ impl Kernels {
                 if !modules.iter().any(|(name, _)| *name == file) {
                     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                         label: Some(file),
-                        source: wgpu::ShaderSource::Wgsl(source.into()),
+                        source: wgpu::ShaderSource::Wgsl(with_common(source).into()),
                     });
                     modules.push((file, module));
                 }

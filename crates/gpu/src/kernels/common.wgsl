@@ -1,0 +1,67 @@
+// Shared by every kernel file: kernels/mod.rs compiles each file with this one in front
+// (WGSL has no includes). Only what a file's entry points use ends up in its pipelines.
+
+// tanh that stays finite: tanh(15) is 1 in f32 already.
+fn safe_tanh(x: f32) -> f32 {
+    return tanh(clamp(x, -15.0, 15.0));
+}
+
+// erf by Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7).
+fn erf(x: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return sign(x) * (1.0 - poly * exp(-x * x));
+}
+
+// The activation with code `code`: 1 GELU (tanh approximation), 2 GELU (erf), 3 ReLU,
+// anything else none.
+fn activation(code: u32, x: f32) -> f32 {
+    switch (code) {
+        case 1u: {
+            return 0.5 * x * (1.0 + safe_tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+        }
+        case 2u: {
+            return 0.5 * x * (1.0 + erf(x * 0.7071067811865476));
+        }
+        case 3u: {
+            return max(x, 0.0);
+        }
+        default: {
+            return x;
+        }
+    }
+}
+
+// Reductions over a workgroup of REDUCE_THREADS threads (one row each), through
+// `partial`; every thread gets the result.
+const REDUCE_THREADS: u32 = 64u;
+
+var<workgroup> partial: array<f32, 64>;
+
+fn workgroup_sum(value: f32, lane: u32) -> f32 {
+    partial[lane] = value;
+    workgroupBarrier();
+    for (var stride = REDUCE_THREADS / 2u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            partial[lane] += partial[lane + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = partial[0];
+    workgroupBarrier();
+    return total;
+}
+
+fn workgroup_max(value: f32, lane: u32) -> f32 {
+    partial[lane] = value;
+    workgroupBarrier();
+    for (var stride = REDUCE_THREADS / 2u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            partial[lane] = max(partial[lane], partial[lane + stride]);
+        }
+        workgroupBarrier();
+    }
+    let result = partial[0];
+    workgroupBarrier();
+    return result;
+}
