@@ -13,83 +13,15 @@ const TORCH_PYTHON: &str = "GLASSBOX_TORCH_PYTHON";
 pub(crate) fn bench() -> Result<()> {
     ensure_test_tools()?;
     println!("\n==> CPU engine, native");
-    run(&mut cmd(
-        "cargo",
-        &[
-            "bench",
-            "--quiet",
-            "-p",
-            "glassbox-model",
-            "--bench",
-            "forward",
-        ],
-    ))?;
+    native_bench("glassbox-model", "forward")?;
     println!("\n==> CPU engine, wasm32 in headless Chromium");
-    run(cmd(
-        "cargo",
-        &[
-            "test",
-            "--release",
-            "--target",
-            WASM_TARGET,
-            "-p",
-            "glassbox-model",
-            "--test",
-            "wasm_bench",
-            "--",
-            "--include-ignored",
-            "--nocapture",
-        ],
-    )
-    .env("PATH", tools_path())
-    .env("CHROMEDRIVER", "/usr/bin/chromedriver"))?;
+    browser_bench("glassbox-model")?;
     println!("\n==> GPU engine vs CPU engine, native");
-    run(&mut cmd(
-        "cargo",
-        &[
-            "bench",
-            "--quiet",
-            "-p",
-            "glassbox-gpu",
-            "--bench",
-            "forward",
-        ],
-    ))?;
+    native_bench("glassbox-gpu", "forward")?;
     println!("\n==> GPU engine vs CPU engine, wasm32 in headless Chromium");
-    run(cmd(
-        "cargo",
-        &[
-            "test",
-            "--release",
-            "--target",
-            WASM_TARGET,
-            "-p",
-            "glassbox-gpu",
-            "--test",
-            "wasm_bench",
-            "--",
-            "--include-ignored",
-            "--nocapture",
-        ],
-    )
-    // The crate's webdriver.json switches WebGPU on in Chromium.
-    .current_dir(crate::workspace_root().join("crates/gpu"))
-    .env("PATH", tools_path())
-    .env("CHROMEDRIVER", "/usr/bin/chromedriver")
-    // One page for the whole benchmark; SwiftShader runs GPT-2 small slowly.
-    .env("WASM_BINDGEN_TEST_TIMEOUT", "900"))?;
+    browser_bench("glassbox-gpu")?;
     println!("\n==> attribution graphs, native");
-    run(&mut cmd(
-        "cargo",
-        &[
-            "bench",
-            "--quiet",
-            "-p",
-            "glassbox-circuits",
-            "--bench",
-            "attribute",
-        ],
-    ))?;
+    native_bench("glassbox-circuits", "attribute")?;
     println!("\n==> attribution graphs in headless Chromium (the page's release build)");
     run(cmd("trunk", &["build", "--release"]).env("PATH", tools_path()))?;
     run(cmd("node", &["tests/e2e/circuit_bench.mjs"])
@@ -103,4 +35,37 @@ pub(crate) fn bench() -> Result<()> {
         );
         Ok(())
     }
+}
+
+/// `cargo bench` of one bench target of `package`.
+fn native_bench(package: &str, bench: &str) -> Result<()> {
+    run(&mut cmd(
+        "cargo",
+        &["bench", "--quiet", "-p", package, "--bench", bench],
+    ))
+}
+
+/// The ignored `wasm_bench` test of `crates/{name}` in headless Chromium, run from the
+/// crate's folder so that its `webdriver.json` (WebGPU on) applies.
+fn browser_bench(package: &str) -> Result<()> {
+    let folder = package.trim_start_matches("glassbox-");
+    run(cmd(
+        "cargo",
+        &[
+            "test",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "--test",
+            "wasm_bench",
+            "--",
+            "--include-ignored",
+            "--nocapture",
+        ],
+    )
+    .current_dir(crate::workspace_root().join("crates").join(folder))
+    .env("PATH", tools_path())
+    .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+    // One page for a whole benchmark; SwiftShader runs GPT-2 small slowly.
+    .env("WASM_BINDGEN_TEST_TIMEOUT", "900"))
 }

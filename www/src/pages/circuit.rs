@@ -79,13 +79,17 @@ pub(crate) fn CircuitPage() -> Html {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    let graph: Option<Rc<GraphFile>> = match (&*imported, &answer) {
-        (Some((_, g)), _) => Some(Rc::clone(g)),
-        (None, Answer::Done(response)) => match response.as_ref() {
+    // The answer's graph, copied out once per answer (not on every render).
+    let computed = use_memo(answer.clone(), |answer| match answer {
+        Answer::Done(response) => match response.as_ref() {
             Response::Circuit(g) => Some(Rc::new((**g).clone())),
             _ => None,
         },
         _ => None,
+    });
+    let graph: Option<Rc<GraphFile>> = match &*imported {
+        Some((_, g)) => Some(Rc::clone(g)),
+        None => (*computed).clone(),
     };
     let on_select = {
         let selected = selected.clone();
@@ -130,7 +134,7 @@ pub(crate) fn CircuitPage() -> Html {
                     { slider("nodes", query.nodes, |q, v| q.nodes = v) }
                     { slider("edges", query.edges, |q, v| q.edges = v) }
                     <CopyLink />
-                    { for graph.as_ref().map(|g| export_link(g)) }
+                    { for graph.as_ref().map(|g| html! { <ExportLink graph={Rc::clone(g)} /> }) }
                     <label class="import">{ "Import a graph file " }
                         <input type="file" accept=".json,application/json" id="circuit-import" onchange={on_import} />
                     </label>
@@ -161,25 +165,30 @@ pub(crate) fn CircuitPage() -> Html {
     }
 }
 
-/// A link that downloads the graph as JSON.
-fn export_link(graph: &GraphFile) -> Html {
-    match graph.to_json() {
-        Ok(json) => {
-            let href = format!(
-                "data:application/json;charset=utf-8,{}",
-                js_sys::encode_uri_component(&json)
-            );
-            let name = format!(
-                "{}.json",
-                if graph.metadata.slug.is_empty() {
-                    "graph"
-                } else {
-                    &graph.metadata.slug
-                }
-            );
-            html! { <a class="button" id="circuit-export" {href} download={name}>{ "Export JSON" }</a> }
-        }
-        Err(_) => html! {},
+/// Properties of [`ExportLink`].
+#[derive(Properties, PartialEq)]
+struct ExportLinkProps {
+    graph: Rc<GraphFile>,
+}
+
+/// A link that downloads the graph as JSON, serialized once per graph.
+#[component]
+fn ExportLink(props: &ExportLinkProps) -> Html {
+    let link = use_memo(Rc::clone(&props.graph), |graph| {
+        let json = graph.to_json().ok()?;
+        let href = format!(
+            "data:application/json;charset=utf-8,{}",
+            js_sys::encode_uri_component(&json)
+        );
+        let slug = &graph.metadata.slug;
+        let name = format!("{}.json", if slug.is_empty() { "graph" } else { slug });
+        Some((href, name))
+    });
+    match &*link {
+        Some((href, name)) => html! {
+            <a class="button" id="circuit-export" href={href.clone()} download={name.clone()}>{ "Export JSON" }</a>
+        },
+        None => html! {},
     }
 }
 

@@ -8,7 +8,7 @@ use glassbox_model::{Activation, Edit, Gpt2Config, HookPoint, Hooks, Norm};
 
 use super::dictionary::DeviceDictionary;
 use super::request::{FeatureRead, FeatureSet, LogitsRead, PassRequest};
-use super::weights::{DeviceLayerNorm, DeviceLinear, DeviceWeights};
+use super::weights::{ColumnChunk, DeviceLayerNorm, DeviceLinear, DeviceWeights};
 use crate::GpuError;
 use crate::kernels::{KernelId, linear_groups};
 use crate::plan::{Buf, Plan, Staged};
@@ -184,57 +184,44 @@ impl Recorder<'_> {
         let chunks = self.weights.token_table.clone();
         let mode = u32::from(separate);
         for chunk in &chunks {
-            self.plan.dispatch(
-                KernelId::Embed,
-                &[
-                    len as u32,
-                    d as u32,
-                    self.offset as u32,
-                    mode,
-                    chunk.start as u32,
-                    chunk.cols as u32,
-                    ids_base,
-                    0,
-                ],
-                vec![
-                    Buf::Uploads,
-                    dev(&chunk.buffer),
-                    dev(&self.weights.positions),
-                    dev(&token_out),
-                ],
-                linear_groups(len * d),
-            );
+            self.gather(chunk, mode, ids_base, &token_out);
         }
         if !separate {
             return Ok(());
         }
         self.at(HookPoint::Embed, Site::rows(&token_out, len, d))?;
         let positions = self.buffer("position embed", 0, len * d);
-        let first = &chunks[0];
+        self.gather(&chunks[0], 2, ids_base, &positions);
+        self.at(HookPoint::PosEmbed, Site::rows(&positions, len, d))?;
+        self.plan.copy(&token_out, x, (len * d * 4) as u64);
+        self.add(x, &positions, len * d);
+        Ok(())
+    }
+
+    /// One dispatch of `embed.wgsl` over `chunk` of the token table into `out`, in `mode`
+    /// (0 token + position, 1 token only, 2 position only).
+    fn gather(&mut self, chunk: &ColumnChunk, mode: u32, ids_base: u32, out: &wgpu::Buffer) {
+        let (len, d) = (self.len, self.d());
         self.plan.dispatch(
             KernelId::Embed,
             &[
                 len as u32,
                 d as u32,
                 self.offset as u32,
-                2,
-                first.start as u32,
-                first.cols as u32,
+                mode,
+                chunk.start as u32,
+                chunk.cols as u32,
                 ids_base,
                 0,
             ],
             vec![
                 Buf::Uploads,
-                dev(&first.buffer),
+                dev(&chunk.buffer),
                 dev(&self.weights.positions),
-                dev(&positions),
+                dev(out),
             ],
             linear_groups(len * d),
         );
-        self.at(HookPoint::PosEmbed, Site::rows(&positions, len, d))?;
-        self.plan.copy(&token_out, x, (len * d * 4) as u64);
-        self.add(x, &positions, len * d);
-        Ok(())
     }
 
     fn block(&mut self, l: usize, x: &wgpu::Buffer) -> Result<(), GpuError> {
