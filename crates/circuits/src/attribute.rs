@@ -1,16 +1,24 @@
-//! The attribution graph of a prompt: every active feature, error, embedding and the
+//! The attribution graph of a prompt: the active features, errors, embeddings and the
 //! likeliest logits as nodes; as edges, each source's direct effect on each target
-//! through the frozen replacement model, found by carrying each target's reading
-//! direction back through the blocks (residual connections and frozen attention) in
-//! batches, and reading off each source's write against it.
+//! through the frozen replacement model (computed by a [`Carrier`]).
+//!
+//! Every active feature is a node unless `max_feature_nodes` caps them; then, as
+//! circuit-tracer does, the logits' rows come first and features are added in rounds,
+//! each round taking the not yet computed features with the most influence on the logits
+//! through the rows computed so far. Features left out are dropped from the graph, with
+//! their edges.
 
-use candle_core::{D, Device, Tensor};
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
 use glassbox_model::Gpt2;
 
+use crate::carry::{Carrier, CpuCarrier, Row};
 use crate::error::{CircuitError, Result};
-use crate::graph::{Graph, Node, NodeKind};
+use crate::graph::Graph;
 use crate::replacement::Replacement;
-use crate::transpose::FrozenAttention;
+use crate::setup::{Setup, Target};
 
 /// How a graph is built.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,6 +29,10 @@ pub struct AttributionOptions {
     pub max_logits: usize,
     /// Targets carried back together (memory: targets × positions × d floats).
     pub batch: usize,
+    /// At most this many feature nodes, the most influential (`None`: every active one).
+    pub max_feature_nodes: Option<usize>,
+    /// Batches per round of choosing features by influence, when they are capped.
+    pub update_interval: usize,
 }
 
 impl Default for AttributionOptions {
@@ -29,364 +41,172 @@ impl Default for AttributionOptions {
             logit_probability: 0.95,
             max_logits: 10,
             batch: 256,
+            max_feature_nodes: None,
+            update_interval: 4,
         }
     }
 }
 
-/// One target: where it reads and what it reads.
-struct Target {
-    node: usize,
-    /// The block whose residual input (before attention) it reads, or `None` for a
-    /// logit, which reads the last block's output.
-    layer: Option<usize>,
-    position: usize,
-    /// Its reading direction in the residual stream, `[d]`.
-    direction: Tensor,
-    /// Its own bias.
-    constant: f32,
-    /// Its pre-activation in the real model.
-    value: f32,
-}
-
-/// The attribution graph of `replacement`'s prompt on `model`.
+/// The attribution graph of `replacement`'s prompt on `model`, on the CPU engine.
 pub fn attribute(
     model: &Gpt2,
     replacement: &Replacement,
     options: &AttributionOptions,
 ) -> Result<Graph> {
-    let n_layer = model.config().n_layer;
-    let positions = replacement.len();
-    let mut nodes = Vec::new();
-    let active = feature_nodes(replacement, &mut nodes)?;
-    let error_base = nodes.len();
-    for (l, errors) in replacement.errors.iter().enumerate() {
-        let norms: Vec<f32> = errors.sqr()?.sum(D::Minus1)?.sqrt()?.to_vec1()?;
-        for (p, norm) in norms.into_iter().enumerate() {
-            nodes.push(Node {
-                kind: NodeKind::Error {
-                    layer: l,
-                    position: p,
-                },
-                activation: norm,
-            });
+    let setup = Setup::new(
+        model,
+        replacement,
+        options.logit_probability,
+        options.max_logits,
+    )?;
+    let carrier = CpuCarrier::new(model, replacement, &setup.sources)?;
+    let mut graph = pin!(attribute_with(&setup, replacement, &carrier, options));
+    match graph.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(graph) => graph,
+        Poll::Pending => Err(CircuitError::Request(
+            "the CPU engine's attribution did not finish at once".to_owned(),
+        )),
+    }
+}
+
+/// The attribution graph of `setup`, with rows computed by `carrier` (any engine).
+pub async fn attribute_with<C: Carrier>(
+    setup: &Setup,
+    replacement: &Replacement,
+    carrier: &C,
+    options: &AttributionOptions,
+) -> Result<Graph> {
+    let batch = options.batch.max(1);
+    let logit_refs: Vec<&Target> = setup.logit_targets.iter().collect();
+    let mut logit_rows = Vec::with_capacity(logit_refs.len());
+    for chunk in logit_refs.chunks(batch) {
+        logit_rows.extend(carrier.carry(chunk).await?);
+    }
+    let features = setup.feature_targets.len();
+    let cap = options.max_feature_nodes.unwrap_or(features).min(features);
+    let mut rows: Vec<Option<Row>> = vec![None; features];
+    let mut visited = 0;
+    while visited < cap {
+        let pending: Vec<usize> = if cap == features {
+            (0..features).collect()
+        } else {
+            let influence = partial_influence(setup, &logit_rows, &rows);
+            let mut ranked: Vec<usize> = (0..features).filter(|&f| rows[f].is_none()).collect();
+            ranked.sort_by(|&a, &b| influence[b].total_cmp(&influence[a]).then(a.cmp(&b)));
+            ranked.truncate((batch * options.update_interval.max(1)).min(cap - visited));
+            // Batches read one block; positions in order keep the carried span short.
+            ranked.sort_unstable();
+            ranked
+        };
+        let mut start = 0;
+        while start < pending.len() {
+            let layer = setup.feature_targets[pending[start]].layer;
+            let end = (start..pending.len())
+                .find(|&i| setup.feature_targets[pending[i]].layer != layer || i - start == batch)
+                .unwrap_or(pending.len());
+            let chunk: Vec<&Target> = pending[start..end]
+                .iter()
+                .map(|&f| &setup.feature_targets[f])
+                .collect();
+            for (&f, row) in pending[start..end].iter().zip(carrier.carry(&chunk).await?) {
+                rows[f] = Some(row);
+            }
+            start = end;
+        }
+        visited += pending.len();
+    }
+    Ok(assemble(setup, replacement, &logit_rows, &rows))
+}
+
+/// Each source column's influence on the logits through the rows computed so far (the
+/// series of the row-normalized absolute rows, weighted by the logits' probabilities).
+fn partial_influence(setup: &Setup, logit_rows: &[Row], rows: &[Option<Row>]) -> Vec<f32> {
+    let columns = setup.sources.columns();
+    let norm = |row: &Row| row.effects.iter().map(|e| e.abs()).sum::<f32>().max(1e-10);
+    let feature_norms: Vec<f32> = rows.iter().map(|r| r.as_ref().map_or(1.0, norm)).collect();
+    let mut influence = vec![0.0_f32; columns];
+    // This step's weight of each column: starts at the logits' rows.
+    let mut reached = vec![0.0_f32; columns];
+    for (row, node) in logit_rows.iter().zip(&setup.logits) {
+        let weight = match node.kind {
+            crate::graph::NodeKind::Logit { probability, .. } => probability,
+            _ => 0.0,
+        } / norm(row);
+        for (r, e) in reached.iter_mut().zip(&row.effects) {
+            *r += weight * e.abs();
         }
     }
-    let token_base = nodes.len();
-    for (p, &token) in replacement.tokens.iter().enumerate() {
-        nodes.push(Node {
-            kind: NodeKind::Token { position: p, token },
-            activation: 1.0,
-        });
+    for _ in 0..=columns {
+        if reached.iter().all(|&x| x == 0.0) {
+            break;
+        }
+        for (i, r) in influence.iter_mut().zip(&reached) {
+            *i += r;
+        }
+        let mut next = vec![0.0_f32; columns];
+        for (f, row) in rows.iter().enumerate() {
+            let Some(row) = row else { continue };
+            let weight = reached[f] / feature_norms[f];
+            if weight == 0.0 {
+                continue;
+            }
+            for (x, e) in next.iter_mut().zip(&row.effects) {
+                *x += weight * e.abs();
+            }
+        }
+        reached = next;
     }
-    let position_base = nodes.len();
-    for p in 0..positions {
-        nodes.push(Node {
-            kind: NodeKind::Position { position: p },
-            activation: 1.0,
-        });
+    influence
+}
+
+/// The graph of the features that have rows, every other source and the logits.
+fn assemble(
+    setup: &Setup,
+    replacement: &Replacement,
+    logit_rows: &[Row],
+    rows: &[Option<Row>],
+) -> Graph {
+    let sources = &setup.sources;
+    // Source column → graph node.
+    let mut node_of = vec![None; sources.columns()];
+    let mut nodes = Vec::new();
+    for (column, node) in sources.nodes.iter().enumerate() {
+        if column >= sources.features() || rows[column].is_some() {
+            node_of[column] = Some(nodes.len());
+            nodes.push(node.clone());
+        }
     }
     let logit_base = nodes.len();
-    let logits = likeliest(replacement, options)?;
-    let mut targets = feature_targets(model, replacement, &nodes[..error_base])?;
-    targets.extend(logit_targets(model, replacement, &logits, logit_base)?);
-    for (token, probability, centred) in &logits {
-        nodes.push(Node {
-            kind: NodeKind::Logit {
-                token: *token,
-                probability: *probability,
-            },
-            activation: *centred,
-        });
-    }
-
+    nodes.extend(setup.logits.iter().cloned());
     let n = nodes.len();
     let mut graph = Graph {
         tokens: replacement.tokens.clone(),
         adjacency: vec![0.0; n * n],
         constants: vec![0.0; n],
         pre_activations: vec![0.0; n],
+        active_features: sources.features(),
         nodes,
     };
-    let attention = (0..n_layer)
-        .map(|l| FrozenAttention::new(model, replacement, l))
-        .collect::<Result<Vec<_>>>()?;
-    let layout = Sources {
-        active: &active,
-        error_base,
-        token_base,
-        position_base,
-        positions,
-    };
-    // Targets that start at the same block go back together.
-    for start in (0..=n_layer).rev() {
-        let group: Vec<&Target> = targets
-            .iter()
-            .filter(|t| t.layer.unwrap_or(n_layer) == start)
-            .collect();
-        for chunk in group.chunks(options.batch.max(1)) {
-            carry_back(model, replacement, &attention, &layout, chunk, &mut graph)?;
-        }
-    }
-    for t in &targets {
-        graph.pre_activations[t.node] = t.value;
-    }
-    Ok(graph)
-}
-
-/// The features active at one block and position.
-struct ActiveAt {
-    nodes: Vec<usize>,
-    features: Vec<u32>,
-    activations: Vec<f32>,
-}
-
-/// Adds a node for every active feature, by block, position and feature; returns them
-/// per block and position.
-fn feature_nodes(replacement: &Replacement, nodes: &mut Vec<Node>) -> Result<Vec<Vec<ActiveAt>>> {
-    let positions = replacement.len();
-    // Per block and position: the active features.
-    let mut active: Vec<Vec<ActiveAt>> = Vec::with_capacity(replacement.activations.len());
-    for (l, acts) in replacement.activations.iter().enumerate() {
-        let rows: Vec<Vec<f32>> = acts.to_vec2()?;
-        let mut per_position = Vec::with_capacity(positions);
-        for (p, row) in rows.iter().enumerate() {
-            let (mut ids, mut features, mut values) = (Vec::new(), Vec::new(), Vec::new());
-            for (f, &a) in row.iter().enumerate() {
-                if a > 0.0 {
-                    ids.push(nodes.len());
-                    features.push(f as u32);
-                    values.push(a);
-                    nodes.push(Node {
-                        kind: NodeKind::Feature {
-                            layer: l,
-                            position: p,
-                            feature: f,
-                        },
-                        activation: a,
-                    });
-                }
-            }
-            per_position.push(ActiveAt {
-                nodes: ids,
-                features,
-                activations: values,
-            });
-        }
-        active.push(per_position);
-    }
-    Ok(active)
-}
-
-/// Where the source nodes are.
-struct Sources<'a> {
-    active: &'a [Vec<ActiveAt>],
-    error_base: usize,
-    token_base: usize,
-    position_base: usize,
-    positions: usize,
-}
-
-/// The likeliest next tokens: `(token, probability, centred logit)`.
-fn likeliest(
-    replacement: &Replacement,
-    options: &AttributionOptions,
-) -> Result<Vec<(u32, f32, f32)>> {
-    let logits: Vec<f32> = replacement.last_logits.to_vec1()?;
-    let largest = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f32> = logits.iter().map(|l| (l - largest).exp()).collect();
-    let total: f32 = exp.iter().sum();
-    let mean = logits.iter().sum::<f32>() / logits.len() as f32;
-    let mut order: Vec<usize> = (0..logits.len()).collect();
-    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
-    let mut chosen = Vec::new();
-    let mut covered = 0.0;
-    for i in order {
-        if chosen.len() == options.max_logits.max(1) || covered >= options.logit_probability {
-            break;
-        }
-        let p = exp[i] / total;
-        covered += p;
-        chosen.push((i as u32, p, logits[i] - mean));
-    }
-    Ok(chosen)
-}
-
-/// Each active feature as a target: its encoder direction through the frozen `ln_2`.
-fn feature_targets(
-    model: &Gpt2,
-    replacement: &Replacement,
-    features: &[Node],
-) -> Result<Vec<Target>> {
-    let mut targets = Vec::with_capacity(features.len());
-    for (node, n) in features.iter().enumerate() {
-        let NodeKind::Feature {
-            layer,
-            position,
-            feature,
-        } = n.kind
-        else {
-            continue;
-        };
-        let transcoder = &replacement.transcoders[layer];
-        let ln = &model.weights().blocks[layer].ln_2;
-        let w = transcoder.w_enc.narrow(1, feature, 1)?.squeeze(1)?;
-        let mut bias = transcoder.b_enc.get(feature)?.to_scalar::<f32>()?;
-        if transcoder.config.apply_b_dec_to_input {
-            bias -= dot(&transcoder.b_dec, &w)?;
-        }
-        let scale = replacement.ln2_scales[layer]
-            .get(position)?
-            .to_scalar::<f32>()?;
-        let direction = centre(&(ln.weight.mul(&w)? / f64::from(scale))?)?;
-        let input = replacement.transcoder_inputs[layer].get(position)?;
-        targets.push(Target {
-            node,
-            layer: Some(layer),
-            position,
-            direction,
-            constant: dot(&ln.bias, &w)? + bias,
-            value: dot(&input, &w)? + bias,
-        });
-    }
-    Ok(targets)
-}
-
-/// Each chosen logit as a target: its mean-centred unembedding through the frozen `ln_f`.
-fn logit_targets(
-    model: &Gpt2,
-    replacement: &Replacement,
-    logits: &[(u32, f32, f32)],
-    base: usize,
-) -> Result<Vec<Target>> {
-    let unembedding = model.weights().unembedding();
-    let mean = unembedding.mean(0)?;
-    let ln = &model.weights().ln_final;
-    let last = replacement.len() - 1;
-    let scale = replacement.final_scale.get(last)?.to_scalar::<f32>()?;
-    logits
+    let targets = rows
         .iter()
         .enumerate()
-        .map(|(i, &(token, _, centred))| {
-            let u = (unembedding.get(token as usize)? - &mean)?;
-            Ok(Target {
-                node: base + i,
-                layer: None,
-                position: last,
-                direction: centre(&(ln.weight.mul(&u)? / f64::from(scale))?)?,
-                constant: dot(&ln.bias, &u)?,
-                value: centred,
-            })
-        })
-        .collect()
-}
-
-/// Carries a batch of targets that start at the same block back to the embeddings,
-/// filling their rows of the adjacency and their constants.
-fn carry_back(
-    model: &Gpt2,
-    replacement: &Replacement,
-    attention: &[FrozenAttention],
-    sources: &Sources<'_>,
-    batch: &[&Target],
-    graph: &mut Graph,
-) -> Result<()> {
-    let n_layer = model.config().n_layer;
-    let (count, positions) = (batch.len(), sources.positions);
-    let d = model.config().n_embd;
-    let n = graph.nodes.len();
-    // Each target's direction at its position, zero elsewhere: [targets, positions, d].
-    let mut seed = vec![0.0_f32; count * positions * d];
-    for (i, t) in batch.iter().enumerate() {
-        let values: Vec<f32> = t.direction.to_vec1()?;
-        let at = (i * positions + t.position) * d;
-        seed[at..at + d].copy_from_slice(&values);
-    }
-    let mut g = Tensor::from_vec(seed, (count, positions, d), &Device::Cpu)?;
-    let mut constants: Vec<f32> = batch.iter().map(|t| t.constant).collect();
-    let mut add_constant = |g: &Tensor, vector: &Tensor| -> Result<()> {
-        // Σ_p g[t, p, :] · vector
-        let per_target: Vec<f32> = g
-            .sum(1)?
-            .matmul(&vector.unsqueeze(1)?)?
-            .squeeze(1)?
-            .to_vec1()?;
-        for (c, v) in constants.iter_mut().zip(per_target) {
-            *c += v;
-        }
-        Ok(())
-    };
-    let below = match batch[0].layer {
-        // A feature reads its block's residual stream after attention: through it first.
-        Some(layer) => {
-            add_constant(&g, &attention[layer].constant)?;
-            g = (&g + attention[layer].transpose(&g)?)?;
-            layer
-        }
-        None => n_layer,
-    };
-    let mut write = |row: usize, column: usize, value: f32| {
-        graph.adjacency[row * n + column] = value;
-    };
-    for l in (0..below).rev() {
-        // g is now the gradient at block l's output, where its MLP's nodes write.
-        for (p, at) in sources.active[l].iter().enumerate() {
-            if at.nodes.is_empty() {
-                continue;
-            }
-            let index = Tensor::new(at.features.as_slice(), &Device::Cpu)?;
-            let decoders = replacement.transcoders[l].w_dec.index_select(&index, 0)?;
-            let at_p = g.narrow(1, p, 1)?.squeeze(1)?;
-            let effects: Vec<Vec<f32>> = at_p.matmul(&decoders.t()?)?.to_vec2()?;
-            for (i, row) in effects.iter().enumerate() {
-                for (j, e) in row.iter().enumerate() {
-                    write(batch[i].node, at.nodes[j], e * at.activations[j]);
-                }
+        .filter_map(|(f, row)| Some((node_of[f]?, row.as_ref()?, &setup.feature_targets[f])))
+        .chain(
+            logit_rows
+                .iter()
+                .zip(&setup.logit_targets)
+                .enumerate()
+                .map(|(i, (row, target))| (logit_base + i, row, target)),
+        );
+    for (t, row, target) in targets {
+        let out = &mut graph.adjacency[t * n..(t + 1) * n];
+        for (column, &e) in row.effects.iter().enumerate() {
+            if let Some(s) = node_of[column] {
+                out[s] = e;
             }
         }
-        let errors: Vec<Vec<f32>> = g
-            .broadcast_mul(&replacement.errors[l].unsqueeze(0)?)?
-            .sum(D::Minus1)?
-            .to_vec2()?;
-        for (i, row) in errors.iter().enumerate() {
-            for (p, e) in row.iter().enumerate() {
-                write(batch[i].node, sources.error_base + l * positions + p, *e);
-            }
-        }
-        add_constant(&g, &replacement.transcoders[l].b_dec)?;
-        add_constant(&g, &attention[l].constant)?;
-        g = (&g + attention[l].transpose(&g)?)?;
+        graph.constants[t] = row.constant;
+        graph.pre_activations[t] = target.value;
     }
-    // g is now the gradient at the embeddings.
-    for (base, embeddings) in [
-        (sources.token_base, &replacement.token_embeddings),
-        (sources.position_base, &replacement.position_embeddings),
-    ] {
-        let effects: Vec<Vec<f32>> = g
-            .broadcast_mul(&embeddings.unsqueeze(0)?)?
-            .sum(D::Minus1)?
-            .to_vec2()?;
-        for (i, row) in effects.iter().enumerate() {
-            for (p, e) in row.iter().enumerate() {
-                write(batch[i].node, base + p, *e);
-            }
-        }
-    }
-    for (t, c) in batch.iter().zip(constants) {
-        graph.constants[t.node] = c;
-    }
-    if batch.iter().any(|t| t.layer.is_some_and(|l| l >= n_layer)) {
-        return Err(CircuitError::Request(
-            "a target beyond the last block".to_owned(),
-        ));
-    }
-    Ok(())
-}
-
-/// `x − mean(x)`: the centring that LayerNorm applies before scaling.
-fn centre(x: &Tensor) -> Result<Tensor> {
-    Ok(x.broadcast_sub(&x.mean_keepdim(0)?)?)
-}
-
-fn dot(a: &Tensor, b: &Tensor) -> Result<f32> {
-    Ok((a * b)?.sum_all()?.to_scalar::<f32>()?)
+    graph
 }

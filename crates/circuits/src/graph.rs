@@ -69,6 +69,9 @@ pub struct Graph {
     /// Per node, its pre-activation in the real model (a target's edges plus its constant
     /// add up to it).
     pub pre_activations: Vec<f32>,
+    /// Features active on the prompt; more than the graph's feature nodes when they were
+    /// capped to the most influential (the others' edges are not in the graph).
+    pub active_features: usize,
 }
 
 impl Graph {
@@ -88,6 +91,15 @@ impl Graph {
     #[must_use]
     pub fn edge(&self, source: usize, target: usize) -> f32 {
         self.adjacency[target * self.nodes.len() + source]
+    }
+
+    /// Feature nodes in the graph.
+    #[must_use]
+    pub fn feature_nodes(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Feature { .. }))
+            .count()
     }
 
     /// Whether node `i` is a target (a feature or a logit), with edges into it.

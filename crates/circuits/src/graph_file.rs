@@ -45,6 +45,10 @@ pub struct Metadata {
     /// The edge threshold pruning used (ours; circuit-tracer does not write it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge_threshold: Option<f32>,
+    /// Features active on the prompt (ours): more than the graph's feature nodes when
+    /// only the most influential were attributed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_features: Option<usize>,
 }
 
 /// The `qParams` block.
@@ -213,6 +217,7 @@ impl GraphFile {
                 prompt: context.prompt.to_owned(),
                 node_threshold: Some(thresholds.nodes),
                 edge_threshold: Some(thresholds.edges),
+                active_features: Some(graph.active_features),
             },
             q_params: QParams {
                 link_type: "both".to_owned(),

@@ -7,21 +7,26 @@
 //!   to each feature's pre-activation and each logit is linear.
 //! - [`attribute`]: the graph's nodes (features, errors, token and position embeddings,
 //!   logits) and its edges, the direct effect of each source on each target through the
-//!   frozen model, computed by batched transposed passes written out by hand.
+//!   frozen model, computed by batched transposed passes written out by hand
+//!   ([`CpuCarrier`] on the CPU; any engine through [`Carrier`] and [`attribute_with`]).
 //! - [`Influence`]: each node's influence on the logits, and pruning to thresholds.
 //! - [`GraphFile`]: the circuit-tracer / Neuronpedia graph JSON, out and back in.
 
 mod attribute;
+mod carry;
 mod error;
 mod graph;
 mod graph_file;
 mod prune;
 mod replacement;
+mod setup;
 mod transpose;
 
-pub use attribute::{AttributionOptions, attribute};
+pub use attribute::{AttributionOptions, attribute, attribute_with};
+pub use carry::{Carrier, CpuCarrier, Row};
 pub use error::{CircuitError, Result};
 pub use graph::{Graph, Node, NodeKind};
 pub use graph_file::{ExportContext, FileNode, GraphFile, Link, Metadata, QParams};
 pub use prune::{Influence, Pruned, Thresholds};
 pub use replacement::Replacement;
+pub use setup::{ActiveAt, Setup, Sources, Target};

@@ -117,6 +117,58 @@ fn cutoff(scores: impl Iterator<Item = f32>, fraction: f32) -> f32 {
     sorted.last().copied().unwrap_or(0.0)
 }
 
+/// Drops features and errors that send nothing, and features that receive nothing, until
+/// none is left (each drop can leave another dangling); `always` nodes stay. Linear in
+/// nodes and edges: each node's kept edges are counted once and counted down.
+fn drop_dangling(
+    graph: &Graph,
+    keep: &mut [bool],
+    edges: &mut Vec<(usize, usize, f32)>,
+    always: impl Fn(usize) -> bool,
+) {
+    let n = keep.len();
+    let (mut sends, mut receives) = (vec![0_usize; n], vec![0_usize; n]);
+    let (mut outgoing, mut incoming) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+    for (e, &(s, t, _)) in edges.iter().enumerate() {
+        sends[s] += 1;
+        receives[t] += 1;
+        outgoing[s].push(e);
+        incoming[t].push(e);
+    }
+    let feature = |i: usize| matches!(graph.nodes[i].kind, NodeKind::Feature { .. });
+    let dangling = |i: usize, sends: &[usize], receives: &[usize]| {
+        !always(i) && (sends[i] == 0 || (feature(i) && receives[i] == 0))
+    };
+    let mut queue: Vec<usize> = (0..n)
+        .filter(|&i| keep[i] && dangling(i, &sends, &receives))
+        .collect();
+    let mut alive = vec![true; edges.len()];
+    while let Some(i) = queue.pop() {
+        if !keep[i] {
+            continue;
+        }
+        keep[i] = false;
+        for &e in outgoing[i].iter().chain(&incoming[i]) {
+            if !alive[e] {
+                continue;
+            }
+            alive[e] = false;
+            let (s, t, _) = edges[e];
+            sends[s] -= 1;
+            receives[t] -= 1;
+            let other = if s == i { t } else { s };
+            if keep[other] && dangling(other, &sends, &receives) {
+                queue.push(other);
+            }
+        }
+    }
+    let mut e = 0;
+    edges.retain(|_| {
+        e += 1;
+        alive[e - 1]
+    });
+}
+
 impl Influence {
     /// Each node's influence on the logits, weighted by their probabilities.
     #[must_use]
@@ -163,39 +215,16 @@ impl Influence {
             (0..n * n).map(|i| score(i / n, i % n)).filter(|&x| x > 0.0),
             thresholds.edges.clamp(0.0, 1.0),
         );
-        let mut edge = vec![false; n * n];
-        for (i, e) in edge.iter_mut().enumerate() {
-            let s = score(i / n, i % n);
-            *e = s > 0.0 && s >= edge_cut;
-        }
-        // Drop features and errors that no longer send anything, and features that no
-        // longer receive anything, until nothing changes.
-        loop {
-            let mut changed = false;
-            for i in 0..n {
-                if !keep[i] || always(i) {
-                    continue;
-                }
-                let sends = (0..n).any(|t| edge[t * n + i]);
-                let receives = (0..n).any(|s| edge[i * n + s]);
-                let feature = matches!(graph.nodes[i].kind, NodeKind::Feature { .. });
-                if !sends || (feature && !receives) {
-                    keep[i] = false;
-                    changed = true;
-                    for j in 0..n {
-                        edge[j * n + i] = false;
-                        edge[i * n + j] = false;
-                    }
+        let mut edges: Vec<(usize, usize, f32)> = Vec::new();
+        for t in 0..n {
+            for s in 0..n {
+                let x = score(t, s);
+                if x > 0.0 && x >= edge_cut {
+                    edges.push((s, t, graph.adjacency[t * n + s]));
                 }
             }
-            if !changed {
-                break;
-            }
         }
-        let edges = (0..n * n)
-            .filter(|&i| edge[i])
-            .map(|i| (i % n, i / n, graph.adjacency[i]))
-            .collect();
+        drop_dangling(graph, &mut keep, &mut edges, always);
         Pruned {
             nodes: keep,
             edges,
@@ -261,6 +290,7 @@ mod tests {
             adjacency,
             constants: vec![0.0; n],
             pre_activations: vec![0.0; n],
+            active_features: 3,
         }
     }
 

@@ -53,24 +53,30 @@ impl FrozenAttention {
     }
 
     /// The gradient at the block's input, through attention only, of gradients `g`
-    /// `[targets, positions, d]` at its output.
+    /// `[targets, positions, d]` at its output. `g` may cover only the first positions of
+    /// the prompt (attention is causal: nothing there reads a later position).
     pub(crate) fn transpose(&self, g: &Tensor) -> Result<Tensor> {
         let (targets, positions, d) = g.dims3()?;
         let d_head = d / self.heads;
+        let pattern = self
+            .pattern
+            .narrow(1, 0, positions)?
+            .narrow(2, 0, positions)?;
         // Back through W_O: each head's slice of the concatenated values.
         let z = g.broadcast_matmul(&self.w_o.t()?)?;
         let mut moved = Vec::with_capacity(self.heads);
         for h in 0..self.heads {
             let z_h = z.narrow(2, h * d_head, d_head)?.contiguous()?;
             // Σ_q A_h(q, k) z_h[q]: the pattern transposed, [key, query].
-            let a_t = self.pattern.get(h)?.t()?.contiguous()?;
+            let a_t = pattern.get(h)?.t()?.contiguous()?;
             moved.push(a_t.broadcast_matmul(&z_h)?);
         }
         let values = Tensor::cat(&moved, 2)?;
         let x = values.broadcast_matmul(&self.w_v.t()?)?;
         let x = x.broadcast_mul(&self.gain)?;
         let x = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let x = x.broadcast_div(&self.scale.reshape((1, positions, 1))?)?;
+        let scale = self.scale.narrow(0, 0, positions)?;
+        let x = x.broadcast_div(&scale.reshape((1, positions, 1))?)?;
         debug_assert_eq!(x.dims(), &[targets, positions, d]);
         Ok(x)
     }

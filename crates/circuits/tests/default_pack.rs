@@ -341,3 +341,60 @@ fn ablating_a_feature_with_everything_else_frozen_moves_the_logits_by_its_edges(
         );
     }
 }
+
+/// With feature nodes capped, the graph keeps the most influential features and their
+/// rows are the uncapped graph's rows; a cap of at least the active count changes nothing.
+#[test]
+fn capped_graphs_keep_influential_features_with_the_same_edges() {
+    let full = graph(PROMPT, &AttributionOptions::default());
+    let active = full.feature_nodes();
+    assert_eq!(full.active_features, active);
+    let capped_at = |cap: usize| {
+        graph(
+            PROMPT,
+            &AttributionOptions {
+                max_feature_nodes: Some(cap),
+                ..AttributionOptions::default()
+            },
+        )
+    };
+    let same = capped_at(active + 5);
+    assert_eq!(same.nodes, full.nodes);
+    assert_eq!(same.adjacency, full.adjacency);
+
+    let cap = active / 4;
+    let capped = capped_at(cap);
+    assert_eq!(capped.feature_nodes(), cap);
+    assert_eq!(capped.active_features, active);
+    let index_in_full = |kind: &NodeKind| full.nodes.iter().position(|n| n.kind == *kind).unwrap();
+    let map: Vec<usize> = capped
+        .nodes
+        .iter()
+        .map(|n| index_in_full(&n.kind))
+        .collect();
+    let mut worst = 0.0_f32;
+    for t in (0..capped.len()).filter(|&t| capped.is_target(t)) {
+        for s in 0..capped.len() {
+            worst = worst.max((capped.edge(s, t) - full.edge(map[s], map[t])).abs());
+        }
+        assert!((capped.constants[t] - full.constants[map[t]]).abs() < 1e-3);
+    }
+    assert!(
+        worst < 1e-4,
+        "capped edges differ from the full graph's by {worst}"
+    );
+    // The chosen quarter holds most of the influence the best quarter would.
+    let influence = Influence::of(&full);
+    let mut best: Vec<f32> = (0..full.len())
+        .filter(|&i| matches!(full.nodes[i].kind, NodeKind::Feature { .. }))
+        .map(|i| influence.nodes[i])
+        .collect();
+    best.sort_by(|a, b| b.total_cmp(a));
+    let best: f32 = best[..cap].iter().sum();
+    let chosen: f32 = (0..capped.len())
+        .filter(|&i| matches!(capped.nodes[i].kind, NodeKind::Feature { .. }))
+        .map(|i| influence.nodes[map[i]])
+        .sum();
+    eprintln!("capped at {cap} of {active}: influence {chosen} of the best {best}");
+    assert!(chosen >= 0.9 * best, "chosen {chosen}, best {best}");
+}

@@ -30,10 +30,21 @@ pub struct LogitChange {
     pub actual: f32,
 }
 
-/// The most tokens a graph is computed for: its dense adjacency grows with the square of
-/// the number of active features (24 tokens: about 3200 nodes, 41 MB; 48 tokens take
-/// 5 s natively but minutes in the browser's single-threaded wasm).
-pub const MAX_CIRCUIT_TOKENS: usize = 24;
+/// The most tokens a graph is computed for (half the default pack's context).
+pub const MAX_CIRCUIT_TOKENS: usize = 64;
+
+/// The most feature nodes a graph gets: the most influential of the active ones, as
+/// circuit-tracer's `max_feature_nodes` (each is one row to carry back, and the dense
+/// adjacency grows with their square; the default pack has 128 active per token).
+pub const MAX_CIRCUIT_FEATURES: usize = 2048;
+
+/// How the lab attributes.
+fn options() -> AttributionOptions {
+    AttributionOptions {
+        max_feature_nodes: Some(MAX_CIRCUIT_FEATURES),
+        ..AttributionOptions::default()
+    }
+}
 
 /// A prompt's attributed graph and its influence.
 type Attributed = (String, Arc<Graph>, Arc<Influence>);
@@ -96,11 +107,7 @@ impl Lab {
             return Ok((Arc::clone(graph), Arc::clone(influence)));
         }
         let replacement = Replacement::trace(&self.model, &self.dictionaries, ids)?;
-        let graph = Arc::new(attribute(
-            &self.model,
-            &replacement,
-            &AttributionOptions::default(),
-        )?);
+        let graph = Arc::new(attribute(&self.model, &replacement, &options())?);
         let influence = Arc::new(Influence::of(&graph));
         *last = Some((text.to_owned(), Arc::clone(&graph), Arc::clone(&influence)));
         Ok((graph, influence))

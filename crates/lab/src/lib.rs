@@ -13,7 +13,7 @@ mod search;
 mod steer;
 
 pub use analyze::{ActiveFeature, Prediction, PromptAnalysis, TokenView};
-pub use circuit::{LogitChange, MAX_CIRCUIT_TOKENS};
+pub use circuit::{LogitChange, MAX_CIRCUIT_FEATURES, MAX_CIRCUIT_TOKENS};
 pub use engine::EngineInfo;
 pub use error::{LabError, Result};
 pub use examples::ExampleActivations;

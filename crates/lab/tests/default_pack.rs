@@ -444,7 +444,39 @@ fn a_prompt_gives_a_graph_that_thresholds_prune_and_bad_requests_are_refused() {
         .circuit(&long, Thresholds::default())
         .unwrap_err()
         .to_string();
-    assert!(error.contains("at most 24"), "{error}");
+    assert!(
+        error.contains(&format!("at most {}", glassbox_lab::MAX_CIRCUIT_TOKENS)),
+        "{error}"
+    );
+}
+
+/// A prompt with more active features than the cap keeps the most influential ones,
+/// and says how many were active.
+#[test]
+fn long_prompts_keep_the_most_influential_features() {
+    use glassbox_lab::{MAX_CIRCUIT_FEATURES, Thresholds};
+    let lab = lab();
+    let text = "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent \
+                primary election produced no evidence that any irregularities took place, and \
+                the jury praised the city";
+    assert!(lab.prompt_ids(text).unwrap().len() > MAX_CIRCUIT_FEATURES / 128);
+    let all = Thresholds {
+        nodes: 1.0,
+        edges: 1.0,
+    };
+    let graph = lab.circuit(text, all).unwrap();
+    let features = graph
+        .nodes
+        .iter()
+        .filter(|n| n.feature_type == "cross layer transcoder")
+        .count();
+    let active = graph.metadata.active_features.unwrap();
+    assert!(active > MAX_CIRCUIT_FEATURES, "{active}");
+    // Pruning at 1.0 keeps every node that sends and receives: close to the cap.
+    assert!(
+        features <= MAX_CIRCUIT_FEATURES && features > MAX_CIRCUIT_FEATURES / 2,
+        "{features}"
+    );
 }
 
 #[test]

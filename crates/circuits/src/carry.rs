@@ -1,0 +1,174 @@
+//! Carrying targets back: a batch of targets that read the same block, each seeded with
+//! its reading direction at its position, taken back through the frozen model (residual
+//! connections and attention) block by block to the embeddings; at each block's output
+//! every source written there (active features, the error) is read off against it.
+//!
+//! [`Carrier`] is what the attribution asks of an engine; [`CpuCarrier`] answers on the
+//! CPU (candle-core). The GPU engine has its own.
+
+use std::future::Future;
+
+use candle_core::{D, Device, Tensor};
+use glassbox_model::Gpt2;
+
+use crate::error::{CircuitError, Result};
+use crate::replacement::Replacement;
+use crate::setup::{Sources, Target};
+use crate::transpose::FrozenAttention;
+
+/// One target's row: its direct effect from every source column, and what its
+/// pre-activation gets from biases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Per source column (see [`Sources`]), the effect.
+    pub effects: Vec<f32>,
+    /// The target's own bias plus every bias its direction meets on the way back.
+    pub constant: f32,
+}
+
+/// Computes the rows of a batch of targets that all read the same block (or are all
+/// logits), sorted by position.
+pub trait Carrier {
+    /// The rows of `batch`, in its order.
+    fn carry(&self, batch: &[&Target]) -> impl Future<Output = Result<Vec<Row>>>;
+}
+
+/// The CPU engine's carrier.
+#[derive(Debug)]
+pub struct CpuCarrier<'a> {
+    model: &'a Gpt2,
+    replacement: &'a Replacement,
+    sources: &'a Sources,
+    attention: Vec<FrozenAttention>,
+}
+
+impl<'a> CpuCarrier<'a> {
+    /// A carrier for `replacement`'s prompt on `model`, over `sources`.
+    pub fn new(
+        model: &'a Gpt2,
+        replacement: &'a Replacement,
+        sources: &'a Sources,
+    ) -> Result<Self> {
+        let attention = (0..model.config().n_layer)
+            .map(|l| FrozenAttention::new(model, replacement, l))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            model,
+            replacement,
+            sources,
+            attention,
+        })
+    }
+
+    fn carry_now(&self, batch: &[&Target]) -> Result<Vec<Row>> {
+        let n_layer = self.model.config().n_layer;
+        let d = self.model.config().n_embd;
+        let Some(first) = batch.first() else {
+            return Ok(Vec::new());
+        };
+        if batch.iter().any(|t| t.layer != first.layer) {
+            return Err(CircuitError::Request(
+                "a batch of targets must read the same block".to_owned(),
+            ));
+        }
+        if first.layer.is_some_and(|l| l >= n_layer) {
+            return Err(CircuitError::Request(
+                "a target beyond the last block".to_owned(),
+            ));
+        }
+        // Attention is causal: nothing a target at position p reads comes from later on.
+        let span = batch.iter().map(|t| t.position).max().unwrap_or(0) + 1;
+        let count = batch.len();
+        let columns = self.sources.columns();
+        let mut rows: Vec<Row> = batch
+            .iter()
+            .map(|t| Row {
+                effects: vec![0.0; columns],
+                constant: t.constant,
+            })
+            .collect();
+        // Each target's direction at its position, zero elsewhere: [targets, span, d].
+        let mut seed = vec![0.0_f32; count * span * d];
+        for (i, t) in batch.iter().enumerate() {
+            let at = (i * span + t.position) * d;
+            seed[at..at + d].copy_from_slice(&t.direction);
+        }
+        let mut g = Tensor::from_vec(seed, (count, span, d), &Device::Cpu)?;
+        let add_constant = |rows: &mut [Row], g: &Tensor, vector: &Tensor| -> Result<()> {
+            // Σ_p g[t, p, :] · vector
+            let per_target: Vec<f32> = g
+                .sum(1)?
+                .matmul(&vector.unsqueeze(1)?)?
+                .squeeze(1)?
+                .to_vec1()?;
+            for (row, v) in rows.iter_mut().zip(per_target) {
+                row.constant += v;
+            }
+            Ok(())
+        };
+        let below = match first.layer {
+            // A feature reads its block's residual stream after attention: through it first.
+            Some(layer) => {
+                add_constant(&mut rows, &g, &self.attention[layer].constant)?;
+                g = (&g + self.attention[layer].transpose(&g)?)?;
+                layer
+            }
+            None => n_layer,
+        };
+        let by_position = |rows: &mut [Row], effects: Vec<Vec<f32>>, base: usize| {
+            for (row, values) in rows.iter_mut().zip(effects) {
+                row.effects[base..base + values.len()].copy_from_slice(&values);
+            }
+        };
+        for l in (0..below).rev() {
+            // g is now the gradient at block l's output, where its MLP's nodes write.
+            for (p, at) in self.sources.active[l].iter().enumerate().take(span) {
+                if at.columns.is_empty() {
+                    continue;
+                }
+                let index = Tensor::new(at.features.as_slice(), &Device::Cpu)?;
+                let decoders = self.replacement.transcoders[l]
+                    .w_dec
+                    .index_select(&index, 0)?;
+                let at_p = g.narrow(1, p, 1)?.squeeze(1)?;
+                let effects: Vec<Vec<f32>> = at_p.matmul(&decoders.t()?)?.to_vec2()?;
+                for (row, values) in rows.iter_mut().zip(effects) {
+                    for ((&column, &a), e) in at.columns.iter().zip(&at.activations).zip(values) {
+                        row.effects[column] = e * a;
+                    }
+                }
+            }
+            let errors = self.replacement.errors[l].narrow(0, 0, span)?;
+            let base = self.sources.error_base + l * self.sources.positions;
+            by_position(&mut rows, read_off(&g, &errors)?, base);
+            add_constant(&mut rows, &g, &self.replacement.transcoders[l].b_dec)?;
+            add_constant(&mut rows, &g, &self.attention[l].constant)?;
+            g = (&g + self.attention[l].transpose(&g)?)?;
+        }
+        // g is now the gradient at the embeddings.
+        for (base, embeddings) in [
+            (self.sources.token_base, &self.replacement.token_embeddings),
+            (
+                self.sources.position_base,
+                &self.replacement.position_embeddings,
+            ),
+        ] {
+            let embeddings = embeddings.narrow(0, 0, span)?;
+            by_position(&mut rows, read_off(&g, &embeddings)?, base);
+        }
+        Ok(rows)
+    }
+}
+
+impl Carrier for CpuCarrier<'_> {
+    fn carry(&self, batch: &[&Target]) -> impl Future<Output = Result<Vec<Row>>> {
+        std::future::ready(self.carry_now(batch))
+    }
+}
+
+/// `g[t, p, :] · vectors[p, :]` for every target and position: `[targets][positions]`.
+fn read_off(g: &Tensor, vectors: &Tensor) -> Result<Vec<Vec<f32>>> {
+    Ok(g.broadcast_mul(&vectors.unsqueeze(0)?)?
+        .sum(D::Minus1)?
+        .to_vec2()?)
+}
