@@ -9,8 +9,8 @@ use yew_router::prelude::*;
 
 use crate::components::theme::ThemeToggle;
 use crate::pages::{
-    circuit::CircuitPage, feature::FeaturePage, gpu::GpuPage, home::Home, not_found::NotFound,
-    prompt::PromptPage, search::SearchPage, steer::SteerPage,
+    attention::AttentionPage, circuit::CircuitPage, feature::FeaturePage, gpu::GpuPage, home::Home,
+    lens::LensPage, not_found::NotFound, prompt::PromptPage, search::SearchPage, steer::SteerPage,
 };
 use crate::route::Route;
 use crate::state::{Engine, EngineChoice, EngineStatus};
@@ -96,6 +96,8 @@ pub(crate) fn App() -> Html {
                         <Link<Route> to={Route::Search}>{ "Search" }</Link<Route>>
                         <Link<Route> to={Route::Steer}>{ "Steer" }</Link<Route>>
                         <Link<Route> to={Route::Circuit}>{ "Circuit" }</Link<Route>>
+                        <Link<Route> to={Route::Attention}>{ "Attention" }</Link<Route>>
+                        <Link<Route> to={Route::Lens}>{ "Lens" }</Link<Route>>
                         <Link<Route> to={Route::Gpu}>{ "GPU" }</Link<Route>>
                     </nav>
                     <crate::components::status::StatusLine />
@@ -151,6 +153,8 @@ fn switch(route: Route) -> Html {
         Route::Search => html! { <SearchPage /> },
         Route::Steer => html! { <SteerPage /> },
         Route::Circuit => html! { <CircuitPage /> },
+        Route::Attention => html! { <AttentionPage /> },
+        Route::Lens => html! { <LensPage /> },
         Route::Gpu => html! { <GpuPage /> },
         Route::NotFound => html! { <NotFound /> },
     }

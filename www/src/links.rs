@@ -1,8 +1,11 @@
-//! The steering view's feature list as it appears in links: `layer/index:c<value>` to
-//! clamp a feature to a value, `layer/index:x<factor>` to scale it (`x0` ablates),
-//! comma-separated, e.g. `1/3:c20,2/5:x0`.
+//! Lists that views keep in their links:
+//! - the steering view's features: `layer/index:c<value>` to clamp a feature to a value,
+//!   `layer/index:x<factor>` to scale it (`x0` ablates), comma-separated, e.g.
+//!   `1/3:c20,2/5:x0`;
+//! - the circuit view's supernodes: `label:id,id` for each, `;`-separated, e.g.
+//!   `say Atlanta:2_17_6,3_40_6;city:1_3_5`.
 
-use glassbox_lab::{FeatureSteer, SteerMode};
+use glassbox_lab::{FeatureSteer, SteerMode, Supernode};
 
 /// Reads a feature list; the error says which entry is wrong and how it should look.
 pub fn parse_steer_features(text: &str) -> Result<Vec<FeatureSteer>, String> {
@@ -56,9 +59,77 @@ pub fn format_steer_features(features: &[FeatureSteer]) -> String {
         .join(",")
 }
 
+/// What a supernode's label may not hold: the separators of [`format_supernodes`].
+const LABEL_SEPARATORS: [char; 3] = [';', ':', ','];
+
+/// A label as a link can hold it: separators dropped, spaces trimmed.
+#[must_use]
+pub fn clean_label(label: &str) -> String {
+    label
+        .chars()
+        .filter(|c| !LABEL_SEPARATORS.contains(c))
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// Reads a supernode list; the error says which entry is wrong.
+pub fn parse_supernodes(text: &str) -> Result<Vec<Supernode>, String> {
+    text.split(';')
+        .filter(|s| !s.trim().is_empty())
+        .map(|entry| {
+            let bad = || {
+                format!(
+                    "`{entry}` is not a supernode: write label:id,id (e.g. say Atlanta:2_17_6,3_40_6)"
+                )
+            };
+            let (label, members) = entry.split_once(':').ok_or_else(bad)?;
+            let members: Vec<String> = members
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if label.trim().is_empty() || members.is_empty() {
+                return Err(bad());
+            }
+            Ok(Supernode {
+                label: label.trim().to_owned(),
+                members,
+            })
+        })
+        .collect()
+}
+
+/// Writes a supernode list as [`parse_supernodes`] reads it.
+#[must_use]
+pub fn format_supernodes(supernodes: &[Supernode]) -> String {
+    supernodes
+        .iter()
+        .filter(|s| !s.members.is_empty())
+        .map(|s| format!("{}:{}", clean_label(&s.label), s.members.join(",")))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn supernode_lists_round_trip() {
+        let groups = parse_supernodes("say Atlanta:2_17_6, 3_40_6;city:1_3_5").unwrap_or_default();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].label, "say Atlanta");
+        assert_eq!(groups[0].members, ["2_17_6", "3_40_6"]);
+        assert_eq!(parse_supernodes(&format_supernodes(&groups)), Ok(groups));
+        assert_eq!(parse_supernodes(""), Ok(Vec::new()));
+        assert_eq!(clean_label(" a;b:c,d "), "abcd");
+        for bad in ["no members:", ":1_2_3", "nocolon"] {
+            let error = parse_supernodes(bad).err().unwrap_or_default();
+            assert!(error.contains(bad), "{bad}: {error}");
+        }
+    }
 
     #[test]
     fn feature_lists_round_trip() {

@@ -28,9 +28,15 @@ pub(crate) enum Route {
     /// Steering (`?text=…&f=…&n=…&t=…&seed=…`).
     #[at("/steer")]
     Steer,
-    /// A prompt's attribution graph (`?text=…&nodes=…&edges=…&pin=…`).
+    /// A prompt's attribution graph (`?text=…&nodes=…&edges=…&pin=…&groups=…&at=…`).
     #[at("/circuit")]
     Circuit,
+    /// A prompt's attention patterns (`?text=…&layer=…&head=…`).
+    #[at("/attention")]
+    Attention,
+    /// A prompt's logit lens (`?text=…`).
+    #[at("/lens")]
+    Lens,
     /// The GPU check.
     #[at("/gpu")]
     Gpu,
@@ -123,6 +129,45 @@ pub(crate) struct CircuitQuery {
     /// Pinned node ids, comma-separated.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) pin: String,
+    /// Supernodes, `label:id,id;…` (see `links::parse_supernodes`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) groups: String,
+    /// The selected node's id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) at: String,
+}
+
+impl CircuitQuery {
+    /// The pinned node ids.
+    pub(crate) fn pins(&self) -> Vec<String> {
+        self.pin
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The attention view's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AttentionQuery {
+    /// The prompt.
+    #[serde(default)]
+    pub(crate) text: String,
+    /// The block.
+    #[serde(default)]
+    pub(crate) layer: usize,
+    /// The head shown large.
+    #[serde(default)]
+    pub(crate) head: usize,
+}
+
+/// The logit-lens view's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LensQuery {
+    /// The prompt.
+    #[serde(default)]
+    pub(crate) text: String,
 }
 
 fn default_node_threshold() -> f32 {
@@ -140,6 +185,8 @@ impl Default for CircuitQuery {
             nodes: default_node_threshold(),
             edges: default_edge_threshold(),
             pin: String::new(),
+            groups: String::new(),
+            at: String::new(),
         }
     }
 }

@@ -12,6 +12,9 @@ pub enum CircuitError {
     /// A transcoder failed.
     #[error(transparent)]
     Dictionary(#[from] glassbox_dict::DictError),
+    /// The engine computing the rows failed (a GPU error, say); another may succeed.
+    #[error("the engine failed: {0}")]
+    Engine(String),
     /// A tensor computation failed.
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),

@@ -10,7 +10,8 @@
 //!   frozen model, computed by batched transposed passes written out by hand
 //!   ([`CpuCarrier`] on the CPU; any engine through [`Carrier`] and [`attribute_with`]).
 //! - [`Influence`]: each node's influence on the logits, and pruning to thresholds.
-//! - [`GraphFile`]: the circuit-tracer / Neuronpedia graph JSON, out and back in.
+//! - [`GraphFile`]: the circuit-tracer / Neuronpedia graph JSON, out and back in;
+//!   [`Subgraph`]: its pinned nodes and [`Supernode`]s with their edges summed.
 
 mod attribute;
 mod carry;
@@ -20,6 +21,7 @@ mod graph_file;
 mod prune;
 mod replacement;
 mod setup;
+mod subgraph;
 mod transpose;
 
 pub use attribute::{AttributionOptions, attribute, attribute_with};
@@ -30,3 +32,5 @@ pub use graph_file::{ExportContext, FileNode, GraphFile, Link, Metadata, QParams
 pub use prune::{Influence, Pruned, Thresholds};
 pub use replacement::Replacement;
 pub use setup::{ActiveAt, Setup, Sources, Target};
+pub use subgraph::{Subgraph, SubgraphNode, Supernode, row_of};
+pub use transpose::{attention_constant, value_weight};

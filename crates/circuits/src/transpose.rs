@@ -34,13 +34,10 @@ pub(crate) struct FrozenAttention {
 
 impl FrozenAttention {
     pub(crate) fn new(model: &Gpt2, replacement: &Replacement, layer: usize) -> Result<Self> {
-        let d = model.config().n_embd;
         let block = &model.weights().blocks[layer];
-        let w_v = block.qkv_weight.narrow(1, 2 * d, d)?.contiguous()?;
-        let b_v = block.qkv_bias.narrow(0, 2 * d, d)?;
+        let w_v = value_weight(model, layer)?;
         let w_o = block.attn_out_weight.clone();
-        let values = (block.ln_1.bias.unsqueeze(0)?.matmul(&w_v)?.squeeze(0)? + b_v)?;
-        let constant = (values.unsqueeze(0)?.matmul(&w_o)?.squeeze(0)? + &block.attn_out_bias)?;
+        let constant = attention_constant(model, layer)?;
         Ok(Self {
             pattern: replacement.patterns[layer].clone(),
             gain: block.ln_1.weight.clone(),
@@ -80,4 +77,32 @@ impl FrozenAttention {
         debug_assert_eq!(x.dims(), &[targets, positions, d]);
         Ok(x)
     }
+}
+
+/// Block `layer`'s `W_V` of all heads, `[d, d]`.
+pub fn value_weight(model: &Gpt2, layer: usize) -> Result<Tensor> {
+    let d = model.config().n_embd;
+    let block = &model.weights().blocks[layer];
+    Ok(block.qkv_weight.narrow(1, 2 * d, d)?.contiguous()?)
+}
+
+/// What block `layer`'s attention adds at every position when its pattern is frozen,
+/// whatever the input: `b_O` plus each head's value of `ln_1`'s bias and `b_V` (the
+/// pattern's rows sum to one), `[d]`.
+pub fn attention_constant(model: &Gpt2, layer: usize) -> Result<Tensor> {
+    let d = model.config().n_embd;
+    let block = &model.weights().blocks[layer];
+    let b_v = block.qkv_bias.narrow(0, 2 * d, d)?;
+    let values = (block
+        .ln_1
+        .bias
+        .unsqueeze(0)?
+        .matmul(&value_weight(model, layer)?)?
+        .squeeze(0)?
+        + b_v)?;
+    Ok((values
+        .unsqueeze(0)?
+        .matmul(&block.attn_out_weight)?
+        .squeeze(0)?
+        + &block.attn_out_bias)?)
 }

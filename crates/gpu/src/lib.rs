@@ -20,8 +20,8 @@ mod readback;
 
 pub use context::{AdapterPreference, AdapterSummary, GpuContext};
 pub use engine::{
-    ColumnRead, FeatureRead, FeatureSet, GpuGeneration, GpuKvCache, GpuModel, Logits, LogitsRead,
-    PassOutput, PassRequest, Steering,
+    ColumnRead, FeatureRead, FeatureSet, GpuCarrier, GpuGeneration, GpuKvCache, GpuModel, Logits,
+    LogitsRead, PassOutput, PassRequest, Steering,
 };
 pub use error::GpuError;
 pub use plan::PassCounts;

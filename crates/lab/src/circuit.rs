@@ -1,32 +1,60 @@
 //! A prompt's attribution graph, pruned to thresholds, as the graph file the view draws
-//! and exports. The attribution (the costly part) is kept for the last prompt, so moving
-//! a threshold only prunes again.
+//! and exports; and interventions on its nodes, the graph's prediction next to the
+//! model's. The attribution (the costly part, on the GPU engine when one runs) is kept
+//! for the last prompt, so moving a threshold only prunes again.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use candle_core::{Device, Tensor};
 use glassbox_circuits::{
     AttributionOptions, ExportContext, Graph, GraphFile, Influence, NodeKind, Replacement,
-    Thresholds, attribute,
+    Thresholds,
 };
-use glassbox_model::Hooks;
+use glassbox_model::{Edit, HookPoint, Hooks, Intervention, Norm};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LabError, Result};
 use crate::lab::Lab;
 use crate::steer::{FeatureSteer, SteerMode};
 
-/// One logit's change when a feature is ablated at one position.
+/// A change to one node of a prompt's graph.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum NodeEdit {
+    /// Set feature `feature` of block `layer` to `value` at `position` (0 ablates it).
+    Feature {
+        /// The block.
+        layer: usize,
+        /// The token position.
+        position: usize,
+        /// The feature.
+        feature: usize,
+        /// Its new activation.
+        value: f32,
+    },
+    /// Take block `layer`'s transcoder error out at `position`.
+    Error {
+        /// The block.
+        layer: usize,
+        /// The token position.
+        position: usize,
+    },
+}
+
+/// One logit's change under a [`NodeEdit`], three ways.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogitChange {
     /// The token.
     pub token: u32,
     /// How it reads.
     pub text: String,
-    /// The graph's prediction: minus the feature's direct effect on the (mean-centred)
-    /// logit, everything else frozen.
+    /// The graph's prediction: the node's direct effect on the (mean-centred) logit,
+    /// scaled by the change of its activation; everything else frozen.
     pub predicted: f32,
-    /// The real model's change of the mean-centred logit, attention and everything
-    /// downstream free.
+    /// The model with attention patterns and LayerNorm scales frozen at their values on
+    /// the prompt, the MLPs live.
+    pub frozen: f32,
+    /// The model itself: attention and everything downstream free.
     pub actual: f32,
 }
 
@@ -55,9 +83,23 @@ pub(crate) struct CircuitMemo {
     last: Mutex<Option<Attributed>>,
 }
 
+impl CircuitMemo {
+    fn get(&self, text: &str) -> Option<(Arc<Graph>, Arc<Influence>)> {
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        last.as_ref()
+            .filter(|(prompt, _, _)| prompt == text)
+            .map(|(_, graph, influence)| (Arc::clone(graph), Arc::clone(influence)))
+    }
+
+    fn set(&self, text: &str, graph: &Arc<Graph>, influence: &Arc<Influence>) {
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((text.to_owned(), Arc::clone(graph), Arc::clone(influence)));
+    }
+}
+
 impl Lab {
     /// The attribution graph of `text`, pruned to `thresholds`.
-    pub fn circuit(&self, text: &str, thresholds: Thresholds) -> Result<GraphFile> {
+    pub async fn circuit(&self, text: &str, thresholds: Thresholds) -> Result<GraphFile> {
         for (name, value) in [("node", thresholds.nodes), ("edge", thresholds.edges)] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(LabError::Request(format!(
@@ -65,14 +107,7 @@ impl Lab {
                 )));
             }
         }
-        let ids = self.prompt_ids(text)?;
-        if ids.len() > MAX_CIRCUIT_TOKENS {
-            return Err(LabError::Request(format!(
-                "the prompt is {} tokens long; graphs are computed for at most {MAX_CIRCUIT_TOKENS}",
-                ids.len()
-            )));
-        }
-        let (graph, influence) = self.attributed(text, &ids)?;
+        let (graph, influence) = self.attributed(text).await?;
         let pruned = influence.prune(&graph, thresholds);
         let token_text = |t: u32| self.token_text(t);
         let label = |l: usize, f: usize| self.label(l, f).to_owned();
@@ -95,36 +130,8 @@ impl Lab {
         Ok(GraphFile::export(&graph, &pruned, thresholds, &context))
     }
 
-    fn attributed(&self, text: &str, ids: &[u32]) -> Result<(Arc<Graph>, Arc<Influence>)> {
-        let mut last = self
-            .circuits
-            .last
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((prompt, graph, influence)) = last.as_ref()
-            && prompt == text
-        {
-            return Ok((Arc::clone(graph), Arc::clone(influence)));
-        }
-        let replacement = Replacement::trace(&self.model, &self.dictionaries, ids)?;
-        let graph = Arc::new(attribute(&self.model, &replacement, &options())?);
-        let influence = Arc::new(Influence::of(&graph));
-        *last = Some((text.to_owned(), Arc::clone(&graph), Arc::clone(&influence)));
-        Ok((graph, influence))
-    }
-}
-
-impl Lab {
-    /// Ablates feature `feature` of block `layer` at `position` of `text`: for each logit
-    /// node of the prompt's graph, the change the graph predicts next to the real one.
-    pub fn ablate_node(
-        &self,
-        text: &str,
-        layer: usize,
-        position: usize,
-        feature: usize,
-    ) -> Result<Vec<LogitChange>> {
-        self.check_feature(layer, feature)?;
+    /// The prompt's token ids, at most [`MAX_CIRCUIT_TOKENS`] of them.
+    fn circuit_ids(&self, text: &str) -> Result<Vec<u32>> {
         let ids = self.prompt_ids(text)?;
         if ids.len() > MAX_CIRCUIT_TOKENS {
             return Err(LabError::Request(format!(
@@ -132,36 +139,74 @@ impl Lab {
                 ids.len()
             )));
         }
-        let (graph, _) = self.attributed(text, &ids)?;
-        let source = graph
-            .nodes
-            .iter()
-            .position(|n| {
-                n.kind
-                    == NodeKind::Feature {
-                        layer,
-                        position,
-                        feature,
-                    }
-            })
-            .ok_or_else(|| {
-                LabError::Request(format!(
-                    "feature {layer}/{feature} is not active at position {position} of this prompt"
-                ))
-            })?;
-        let ablate = [FeatureSteer {
-            layer,
-            feature,
-            mode: SteerMode::Scale(0.0),
-        }];
+        Ok(ids)
+    }
+
+    async fn attributed(&self, text: &str) -> Result<(Arc<Graph>, Arc<Influence>)> {
+        if let Some(kept) = self.circuits.get(text) {
+            return Ok(kept);
+        }
+        let ids = self.circuit_ids(text)?;
+        let replacement = Replacement::trace(&self.model, &self.dictionaries, &ids)?;
+        let graph = Arc::new(self.attribution_graph(&replacement, &options()).await?);
+        let influence = Arc::new(Influence::of(&graph));
+        self.circuits.set(text, &graph, &influence);
+        Ok((graph, influence))
+    }
+
+    /// Applies `edit` to `text`'s graph: for each logit node, the change the graph
+    /// predicts next to the frozen model's and the real model's (CPU engine).
+    pub async fn intervene_node(&self, text: &str, edit: NodeEdit) -> Result<Vec<LogitChange>> {
+        let position = match edit {
+            NodeEdit::Feature {
+                layer,
+                position,
+                feature,
+                value,
+            } => {
+                self.check_feature(layer, feature)?;
+                if !value.is_finite() {
+                    return Err(LabError::Request(format!(
+                        "{value} is not an activation to set a feature to"
+                    )));
+                }
+                position
+            }
+            NodeEdit::Error { layer, position } => {
+                self.dictionary(layer)?;
+                position
+            }
+        };
+        let ids = self.circuit_ids(text)?;
+        if position >= ids.len() {
+            return Err(LabError::Request(format!(
+                "position {position} is past the prompt's {} tokens",
+                ids.len()
+            )));
+        }
+        let (graph, _) = self.attributed(text).await?;
+        let (source, scale) = node_and_scale(&graph, edit)?;
+        // One run keeps what the frozen model freezes and the MLP outputs.
+        let mut keep = Hooks::none().cache(HookPoint::LnFinalScale);
+        for l in 0..self.dictionaries.len() {
+            keep = keep
+                .cache(HookPoint::Pattern(l))
+                .cache(HookPoint::LnScale(l, Norm::Ln1))
+                .cache(HookPoint::LnScale(l, Norm::Ln2))
+                .cache(HookPoint::LnNormalized(l, Norm::Ln2))
+                .cache(HookPoint::MlpOut(l));
+        }
         let last = ids.len() - 1;
         let centred = |hooks: &mut Hooks| -> Result<Vec<f32>> {
             let logits: Vec<f32> = self.model.forward_ids(&ids, hooks)?.get(last)?.to_vec1()?;
             let mean = logits.iter().sum::<f32>() / logits.len() as f32;
             Ok(logits.into_iter().map(|l| l - mean).collect())
         };
-        let before = centred(&mut Hooks::none())?;
-        let after = centred(&mut self.steering_hooks_at(&ablate, Some(&[position]))?)?;
+        let before = centred(&mut keep)?;
+        let cache = keep.take_cache();
+        let edited = || self.edit_hooks(edit, &cache, ids.len());
+        let actual = centred(&mut edited()?)?;
+        let frozen = centred(&mut edited()?.freeze_attention_and_norms(&cache)?)?;
         Ok(graph
             .nodes
             .iter()
@@ -170,11 +215,98 @@ impl Lab {
                 NodeKind::Logit { token, .. } => Some(LogitChange {
                     token,
                     text: self.token_text(token),
-                    predicted: -graph.edge(source, i),
-                    actual: after[token as usize] - before[token as usize],
+                    predicted: scale * graph.edge(source, i),
+                    frozen: frozen[token as usize] - before[token as usize],
+                    actual: actual[token as usize] - before[token as usize],
                 }),
                 _ => None,
             })
             .collect())
+    }
+
+    /// Hooks that make `edit` in a pass over `len` tokens.
+    fn edit_hooks(
+        &self,
+        edit: NodeEdit,
+        cache: &BTreeMap<HookPoint, Tensor>,
+        len: usize,
+    ) -> Result<Hooks> {
+        match edit {
+            NodeEdit::Feature {
+                layer,
+                position,
+                feature,
+                value,
+            } => {
+                let steer = [FeatureSteer {
+                    layer,
+                    feature,
+                    mode: SteerMode::Clamp(value),
+                }];
+                self.steering_hooks_at(&steer, Some(&[position]))
+            }
+            NodeEdit::Error { layer, position } => {
+                let missing = || LabError::Request("the prompt's run kept too little".to_owned());
+                let input = cache
+                    .get(&HookPoint::LnNormalized(layer, Norm::Ln2))
+                    .ok_or_else(missing)?
+                    .squeeze(0)?
+                    .get(position)?;
+                let output = cache
+                    .get(&HookPoint::MlpOut(layer))
+                    .ok_or_else(missing)?
+                    .squeeze(0)?
+                    .get(position)?;
+                let transcoder = self.dictionary(layer)?;
+                let predicted = transcoder
+                    .decode(&transcoder.encode(&input.unsqueeze(0)?)?)?
+                    .squeeze(0)?;
+                let error = (output - predicted)?;
+                let d = error.dim(0)?;
+                let minus = (error.neg()?.to_vec1::<f32>())?;
+                let mut delta = vec![0.0_f32; len * d];
+                delta[position * d..(position + 1) * d].copy_from_slice(&minus);
+                let delta = Tensor::from_vec(delta, (1, len, d), &Device::Cpu)?;
+                Ok(Hooks::none().intervene(Intervention::everywhere(
+                    HookPoint::MlpOut(layer),
+                    Edit::Add(delta),
+                )))
+            }
+        }
+    }
+}
+
+/// The edited node of `graph` and how its direct effects scale under `edit`.
+fn node_and_scale(graph: &Graph, edit: NodeEdit) -> Result<(usize, f32)> {
+    match edit {
+        NodeEdit::Feature {
+            layer,
+            position,
+            feature,
+            value,
+        } => {
+            let kind = NodeKind::Feature {
+                layer,
+                position,
+                feature,
+            };
+            let node = graph.nodes.iter().position(|n| n.kind == kind).ok_or_else(|| {
+                LabError::Request(format!(
+                    "feature {layer}/{feature} at position {position} is not a node of this graph \
+                     (not active there, or not among the most influential)"
+                ))
+            })?;
+            // An edge is the activation times a direct effect per unit of activation.
+            Ok((node, value / graph.nodes[node].activation - 1.0))
+        }
+        NodeEdit::Error { layer, position } => {
+            let kind = NodeKind::Error { layer, position };
+            let node = graph
+                .nodes
+                .iter()
+                .position(|n| n.kind == kind)
+                .ok_or_else(|| LabError::Request(format!("no error node {layer}/{position}")))?;
+            Ok((node, -1.0))
+        }
     }
 }

@@ -1,12 +1,18 @@
 //! Where the lab runs the model: on the GPU engine once [`Lab::start_gpu`] succeeded, on
-//! the CPU engine (candle-core) otherwise. Every computation the lab needs goes through
+//! the CPU engine (candle-core) otherwise. Every computation the lab needs (a prompt's
+//! features, one feature's column, kept activations, steered logits, a steered
+//! continuation, an attribution graph) goes through
 //! the few functions here, so both engines answer the same questions; a GPU error
 //! (a lost device, an out-of-memory) drops back to the CPU for good, answers the request
 //! there, and is remembered so the app can say what happened.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use candle_core::Tensor;
+use glassbox_circuits::{
+    AttributionOptions, CircuitError, Graph, Replacement, Setup, attribute, attribute_with,
+};
 use glassbox_gpu::{
     AdapterPreference, ColumnRead, FeatureRead, FeatureSet, GpuContext, GpuError, GpuGeneration,
     GpuModel, Logits, LogitsRead, PassRequest, Steering,
@@ -128,7 +134,7 @@ impl Lab {
     }
 
     /// Drops the GPU engine after `error`; the request is answered on the CPU.
-    fn fall_back(&self, error: &GpuError) {
+    fn fall_back(&self, error: &dyn std::fmt::Display) {
         *lock(&self.engine.gpu) = None;
         *lock(&self.engine.note) = Some(format!(
             "the GPU engine failed and the CPU engine took over: {error}"
@@ -238,6 +244,55 @@ impl Lab {
             .model
             .forward_ids(ids, &mut self.steering_hooks(steering)?)?;
         Ok(logits.get(ids.len() - 1)?.to_vec1()?)
+    }
+
+    /// The activations at `points` of a pass over `ids`, each `[1, …]` as the CPU
+    /// engine keeps them.
+    pub(crate) async fn activations(
+        &self,
+        ids: &[u32],
+        points: &[HookPoint],
+    ) -> Result<BTreeMap<HookPoint, Tensor>> {
+        let keep = || points.iter().fold(Hooks::none(), |h, &p| h.cache(p));
+        if let Some(gpu) = self.gpu() {
+            let mut hooks = keep();
+            match gpu
+                .pass(ids, &PassRequest::logits(LogitsRead::None), &mut hooks)
+                .await
+            {
+                Ok(_) => return Ok(hooks.take_cache()),
+                Err(error) => self.fall_back(&error),
+            }
+        }
+        let mut hooks = keep();
+        self.model.forward_ids(ids, &mut hooks)?;
+        Ok(hooks.take_cache())
+    }
+
+    /// The attribution graph of `replacement`'s prompt.
+    pub(crate) async fn attribution_graph(
+        &self,
+        replacement: &Replacement,
+        options: &AttributionOptions,
+    ) -> Result<Graph> {
+        if let Some(gpu) = self.gpu() {
+            let setup = Setup::new(
+                &self.model,
+                replacement,
+                options.logit_probability,
+                options.max_logits,
+            )?;
+            let graph = match gpu.attribution(&self.model, &setup, replacement).await {
+                Ok(carrier) => attribute_with(&setup, replacement, &carrier, options).await,
+                Err(error) => Err(error),
+            };
+            match graph {
+                Ok(graph) => return Ok(graph),
+                Err(CircuitError::Engine(reason)) => self.fall_back(&reason),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(attribute(&self.model, replacement, options)?)
     }
 
     /// Continues `ids` with `steering` applied at every step.

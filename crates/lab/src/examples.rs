@@ -72,3 +72,44 @@ impl Lab {
         })
     }
 }
+
+/// A corpus example as text, without recomputing: the tokens before the example's, its
+/// token, and those after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snippet {
+    /// The text before the token.
+    pub before: String,
+    /// The token.
+    pub token: String,
+    /// The text after it.
+    pub after: String,
+    /// The activation stored for it.
+    pub activation: f32,
+}
+
+impl Lab {
+    /// Token `position` of document `document` with up to `before` tokens before it and
+    /// `after` after it (within the document); `None` if there is no such token.
+    #[must_use]
+    pub fn snippet(
+        &self,
+        document: usize,
+        position: usize,
+        (before, after): (usize, usize),
+        activation: f32,
+    ) -> Option<Snippet> {
+        let tokens = self.corpus.document(document)?;
+        let token = *tokens.get(position)?;
+        let text = |ids: &[u32]| {
+            ids.iter()
+                .map(|&id| self.token_text(id))
+                .collect::<String>()
+        };
+        Some(Snippet {
+            before: text(&tokens[position.saturating_sub(before)..position]),
+            token: self.token_text(token),
+            after: text(&tokens[position + 1..(position + 1 + after).min(tokens.len())]),
+            activation,
+        })
+    }
+}

@@ -1,7 +1,8 @@
 //! What the playground computes on a loaded pack, independent of where it runs (a web
 //! worker, a test, the command line): the analysis of a prompt (tokens, predictions, each
 //! token's strongest features), a corpus example's per-token activations, feature search,
-//! and steering with transcoder features.
+//! steering with transcoder features, attribution graphs and interventions on them, and
+//! the attention and logit-lens views.
 
 mod analyze;
 mod circuit;
@@ -9,16 +10,20 @@ mod engine;
 mod error;
 mod examples;
 mod lab;
+mod lens;
 mod search;
 mod steer;
 
 pub use analyze::{ActiveFeature, Prediction, PromptAnalysis, TokenView};
-pub use circuit::{LogitChange, MAX_CIRCUIT_FEATURES, MAX_CIRCUIT_TOKENS};
+pub use circuit::{LogitChange, MAX_CIRCUIT_FEATURES, MAX_CIRCUIT_TOKENS, NodeEdit};
 pub use engine::EngineInfo;
 pub use error::{LabError, Result};
-pub use examples::ExampleActivations;
-pub use glassbox_circuits::{FileNode, GraphFile, Link, Thresholds};
+pub use examples::{ExampleActivations, Snippet};
+pub use glassbox_circuits::{
+    FileNode, GraphFile, Link, Subgraph, SubgraphNode, Supernode, Thresholds, row_of,
+};
 pub use glassbox_gpu::AdapterPreference;
 pub use lab::Lab;
+pub use lens::{AttentionPatterns, LensCell, LogitLens};
 pub use search::{SearchHit, SearchQuery};
 pub use steer::{FeatureSteer, MAX_STEER_TOKENS, SteerMode, SteerRequest, SteerResult};

@@ -406,16 +406,15 @@ fn a_lost_gpu_hands_over_to_the_cpu_without_losing_the_request() {
 fn a_prompt_gives_a_graph_that_thresholds_prune_and_bad_requests_are_refused() {
     use glassbox_lab::Thresholds;
     let lab = lab();
-    let full = lab.circuit(PROMPT, Thresholds::default()).unwrap();
-    let fewer = lab
-        .circuit(
-            PROMPT,
-            Thresholds {
-                nodes: 0.4,
-                edges: 0.9,
-            },
-        )
-        .unwrap();
+    let full = block_on(lab.circuit(PROMPT, Thresholds::default())).unwrap();
+    let fewer = block_on(lab.circuit(
+        PROMPT,
+        Thresholds {
+            nodes: 0.4,
+            edges: 0.9,
+        },
+    ))
+    .unwrap();
     assert!(fewer.nodes.len() < full.nodes.len() && fewer.links.len() < full.links.len());
     assert_eq!(full.metadata.prompt, PROMPT);
     assert!(full.nodes.iter().any(|n| n.feature_type == "logit"));
@@ -436,12 +435,11 @@ fn a_prompt_gives_a_graph_that_thresholds_prune_and_bad_requests_are_refused() {
             edges: -0.1,
         },
     ] {
-        let error = lab.circuit(PROMPT, bad).unwrap_err().to_string();
+        let error = block_on(lab.circuit(PROMPT, bad)).unwrap_err().to_string();
         assert!(error.contains("between 0 and 1"), "{error}");
     }
     let long = "word ".repeat(70);
-    let error = lab
-        .circuit(&long, Thresholds::default())
+    let error = block_on(lab.circuit(&long, Thresholds::default()))
         .unwrap_err()
         .to_string();
     assert!(
@@ -464,7 +462,7 @@ fn long_prompts_keep_the_most_influential_features() {
         nodes: 1.0,
         edges: 1.0,
     };
-    let graph = lab.circuit(text, all).unwrap();
+    let graph = block_on(lab.circuit(text, all)).unwrap();
     let features = graph
         .nodes
         .iter()
@@ -479,44 +477,227 @@ fn long_prompts_keep_the_most_influential_features() {
     );
 }
 
-#[test]
-fn ablating_a_node_shows_the_predicted_and_the_actual_logit_changes() {
-    use glassbox_lab::Thresholds;
-    let lab = lab();
-    let graph = lab.circuit(PROMPT, Thresholds::default()).unwrap();
-    let node = graph
+/// A node of the default thresholds' graph: `(layer, feature, position)` of a feature
+/// in block `layer`, parsed from its id.
+fn feature_node(graph: &glassbox_lab::GraphFile, layer: usize) -> (usize, usize, usize) {
+    graph
         .nodes
         .iter()
-        .find(|n| n.feature_type == "cross layer transcoder")
-        .unwrap();
-    let mut parts = node.node_id.split('_').map(|p| p.parse::<usize>().unwrap());
-    let (layer, feature, position) = (
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-    );
-    let changes = lab.ablate_node(PROMPT, layer, position, feature).unwrap();
+        .filter(|n| n.feature_type == "cross layer transcoder")
+        .map(|n| {
+            let mut parts = n.node_id.split('_').map(|p| p.parse::<usize>().unwrap());
+            (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            )
+        })
+        .find(|&(l, _, _)| l == layer)
+        .unwrap()
+}
+
+/// Ablating or clamping a feature, or taking an error out: the graph's prediction, the
+/// frozen model's and the real model's change of every logit node. In the last block no
+/// MLP comes after the node, so the frozen model moves exactly as the graph predicts.
+#[test]
+fn node_interventions_show_the_graphs_prediction_next_to_the_models() {
+    use glassbox_lab::{NodeEdit, Thresholds};
+    let lab = lab();
+    let graph = block_on(lab.circuit(PROMPT, Thresholds::default())).unwrap();
     let logits = graph
         .nodes
         .iter()
         .filter(|n| n.feature_type == "logit")
         .count();
-    assert_eq!(changes.len(), logits);
-    assert!(
-        changes
+    let last = lab.dictionaries.len() - 1;
+    let close = |a: f32, b: f32| (a - b).abs() < 2e-3 + 2e-3 * a.abs().max(b.abs());
+    for layer in [0, last] {
+        let (layer, feature, position) = feature_node(&graph, layer);
+        let activation = graph
+            .nodes
             .iter()
-            .all(|c| c.predicted.is_finite() && c.actual.is_finite())
-    );
-    // An influential feature moves the logits in the model too.
-    assert!(changes.iter().any(|c| c.actual.abs() > 1e-4), "{changes:?}");
-    // A feature that is not active at that position cannot be ablated there.
-    let error = lab
-        .ablate_node(PROMPT, layer, position, (feature + 1) % 2048)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+            .find(|n| n.node_id == format!("{layer}_{feature}_{position}"))
+            .and_then(|n| n.activation)
+            .unwrap();
+        let edit = |value| NodeEdit::Feature {
+            layer,
+            position,
+            feature,
+            value,
+        };
+        let ablated = block_on(lab.intervene_node(PROMPT, edit(0.0))).unwrap();
+        let doubled = block_on(lab.intervene_node(PROMPT, edit(2.0 * activation))).unwrap();
+        assert_eq!((ablated.len(), doubled.len()), (logits, logits));
+        for (a, d) in ablated.iter().zip(&doubled) {
+            assert!(a.predicted.is_finite() && a.frozen.is_finite() && a.actual.is_finite());
+            // Direct effects are linear in the activation: doubling undoes ablating.
+            assert!(close(a.predicted, -d.predicted), "{a:?} {d:?}");
+            if layer == last {
+                assert!(close(a.frozen, a.predicted), "{a:?}");
+                assert!(close(d.frozen, d.predicted), "{d:?}");
+            }
+        }
+        assert!(ablated.iter().any(|c| c.actual.abs() > 1e-4), "{ablated:?}");
+    }
+    // The last block's error at the last position writes straight into the logits.
+    let position = lab.prompt_ids(PROMPT).unwrap().len() - 1;
+    let error = block_on(lab.intervene_node(
+        PROMPT,
+        NodeEdit::Error {
+            layer: last,
+            position,
+        },
+    ))
+    .unwrap();
+    assert_eq!(error.len(), logits);
+    for change in &error {
+        assert!(close(change.frozen, change.predicted), "{change:?}");
+    }
+    assert!(error.iter().any(|c| c.predicted.abs() > 1e-3), "{error:?}");
+    // A feature that is not active at that position is not a node; bad edits are refused.
+    let (layer, feature, position) = feature_node(&graph, 0);
+    for (bad, expected) in [
+        (
+            NodeEdit::Feature {
+                layer,
+                position,
+                feature: (feature + 1) % 2048,
+                value: 0.0,
+            },
+            "not a node",
+        ),
+        (
+            NodeEdit::Feature {
+                layer,
+                position: 99,
+                feature,
+                value: 0.0,
+            },
+            "past the prompt",
+        ),
+        (
+            NodeEdit::Feature {
+                layer,
+                position,
+                feature,
+                value: f32::NAN,
+            },
+            "not an activation",
+        ),
+        (
+            NodeEdit::Error {
+                layer: 9,
+                position: 0,
+            },
+            "no block 9",
+        ),
+    ] {
+        let message = block_on(lab.intervene_node(PROMPT, bad))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains(expected), "{message}");
+    }
+}
+
+/// The GPU engine's graphs are the CPU engine's.
+#[test]
+fn the_gpu_engine_computes_the_same_graphs() {
+    use glassbox_lab::Thresholds;
+    let (cpu, gpu) = (lab(), gpu_lab());
+    let all = Thresholds {
+        nodes: 1.0,
+        edges: 1.0,
+    };
+    let a = block_on(cpu.circuit(PROMPT, all)).unwrap();
+    let b = block_on(gpu.circuit(PROMPT, all)).unwrap();
+    assert!(gpu.engine_info().gpu.is_some(), "{:?}", gpu.engine_info());
+    let ids = |g: &glassbox_lab::GraphFile| {
+        g.nodes
+            .iter()
+            .map(|n| n.node_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&a), ids(&b));
+    assert_eq!(a.links.len(), b.links.len());
+    let largest = a
+        .links
+        .iter()
+        .map(|l| l.weight.abs())
+        .fold(0.0_f32, f32::max);
+    for (x, y) in a.links.iter().zip(&b.links) {
+        assert_eq!((&x.source, &x.target), (&y.source, &y.target));
+        assert!((x.weight - y.weight).abs() < 1e-4 * largest, "{x:?} {y:?}");
+    }
+}
+
+/// Attention patterns: rows of probabilities over the keys so far, the same on both
+/// engines; a block that does not exist is refused.
+#[test]
+fn attention_patterns_are_causal_distributions_on_both_engines() {
+    let (cpu, gpu) = (lab(), gpu_lab());
+    let len = cpu.prompt_ids(PROMPT).unwrap().len();
+    for layer in 0..cpu.dictionaries.len() {
+        let a = block_on(cpu.attention(PROMPT, layer)).unwrap();
+        let b = block_on(gpu.attention(PROMPT, layer)).unwrap();
+        assert_eq!(a.tokens.len(), len);
+        assert_eq!(a.heads.len(), cpu.model.config().n_head);
+        for (x, y) in a.heads.iter().zip(&b.heads) {
+            assert_eq!(x.len(), len * len);
+            for q in 0..len {
+                let row = &x[q * len..(q + 1) * len];
+                assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+                assert!(
+                    row[q + 1..].iter().all(|&p| p == 0.0),
+                    "query {q} sees the future"
+                );
+            }
+            let worst = x
+                .iter()
+                .zip(y)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-4, "engines differ by {worst}");
+        }
+    }
+    let error = block_on(cpu.attention(PROMPT, 9)).unwrap_err().to_string();
+    assert!(error.contains("no block 9"), "{error}");
+}
+
+/// The logit lens: a stage for the embeddings and one after each block; the last is the
+/// model's own prediction; each cell ranks the prompt's next token consistently.
+#[test]
+fn the_logit_lens_ends_at_the_models_prediction() {
+    let (cpu, gpu) = (lab(), gpu_lab());
+    let lens = block_on(cpu.logit_lens(PROMPT, 5)).unwrap();
+    let on_gpu = block_on(gpu.logit_lens(PROMPT, 5)).unwrap();
+    let n_layer = cpu.dictionaries.len();
+    assert_eq!(lens.stages.len(), n_layer + 1);
+    assert_eq!(lens.stages[0], "embeddings");
+    let analysis = block_on(cpu.analyze(PROMPT, 5, 1)).unwrap();
+    let last = lens.cells[n_layer].last().unwrap();
+    for ((text, p), prediction) in last.top.iter().zip(&analysis.predictions) {
+        assert_eq!(*text, prediction.text);
+        assert!((p - prediction.probability).abs() < 1e-4);
+    }
+    for (stage, gpu_stage) in lens.cells.iter().zip(&on_gpu.cells) {
+        assert_eq!(stage.len(), lens.tokens.len());
+        for (p, (cell, other)) in stage.iter().zip(gpu_stage).enumerate() {
+            assert_eq!(cell.top.len(), 5);
+            assert!(cell.top.windows(2).all(|w| w[0].1 >= w[1].1));
+            assert_eq!(cell.next.is_none(), p + 1 == lens.tokens.len());
+            if let Some((probability, rank)) = cell.next {
+                assert!(probability <= cell.top[0].1 + 1e-6);
+                assert_eq!(rank == 0, (probability - cell.top[0].1).abs() < 1e-7);
+            }
+            assert!((cell.top[0].1 - other.top[0].1).abs() < 1e-4);
+        }
+    }
+    // The embeddings alone predict something else than the full model at some position.
     assert!(
-        error.contains("not active") || error.contains("features 0 to"),
-        "{error}"
+        lens.cells[0]
+            .iter()
+            .zip(&lens.cells[n_layer])
+            .any(|(a, b)| a.top[0].0 != b.top[0].0)
     );
 }

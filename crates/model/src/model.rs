@@ -131,19 +131,30 @@ impl Gpt2 {
             cache.len = offset + len;
         }
 
-        let scale_hook = HookPoint::LnFinalScale;
+        self.read_out_at(&x, offset, hooks)
+    }
+
+    /// The logits the model reads off a residual stream `[batch, positions, d]`: the
+    /// final LayerNorm (its own scale) and the unembedding. On a block's output this is
+    /// the logit lens.
+    pub fn read_out(&self, residual: &Tensor) -> Result<Tensor> {
+        self.read_out_at(residual, 0, &mut Hooks::none())
+    }
+
+    fn read_out_at(&self, x: &Tensor, offset: usize, hooks: &mut Hooks) -> Result<Tensor> {
+        let (batch, len, _) = x.dims3()?;
+        let w = &self.weights;
         let x = self.layer_norm(
-            &x,
+            x,
             &w.ln_final,
-            scale_hook,
+            HookPoint::LnFinalScale,
             HookPoint::LnFinalNormalized,
             offset,
             hooks,
         )?;
-        let unembed = w.unembedding();
         let logits = x
             .reshape((batch * len, self.config.n_embd))?
-            .matmul(&unembed.t()?)?;
+            .matmul(&w.unembedding().t()?)?;
         Ok(logits.reshape((batch, len, self.config.vocab_size))?)
     }
 

@@ -1,11 +1,12 @@
 //! An attribution graph drawn as SVG: one column per prompt position, one row per layer
 //! (embeddings at the bottom, logits at the top); node size by influence, edge width by
-//! weight, blue for positive edges, red for negative. Hovering shows a node's label;
-//! clicking selects it.
+//! weight, blue for positive edges, red for negative; members of a supernode ringed in
+//! its colour. Hovering a node says so (and its title shows its label); clicking selects
+//! it.
 
 use std::collections::HashMap;
 
-use glassbox_lab::GraphFile;
+use glassbox_lab::{GraphFile, Supernode, row_of};
 use yew::prelude::*;
 
 const COLUMN: f64 = 110.0;
@@ -26,31 +27,10 @@ struct Layout {
     centres: Vec<f64>,
 }
 
-/// Each node's row: embeddings at the bottom, then the blocks, then the logits on top.
-fn rows_of(graph: &GraphFile) -> (Vec<usize>, usize) {
-    let blocks = graph
-        .nodes
-        .iter()
-        .filter(|n| n.feature_type != "logit")
-        .filter_map(|n| n.layer.parse::<usize>().ok())
-        .max()
-        .map_or(0, |l| l + 1);
-    let rows = graph
-        .nodes
-        .iter()
-        .map(
-            |n| match (n.feature_type.as_str(), n.layer.parse::<usize>()) {
-                ("logit", _) => blocks + 1,
-                (_, Ok(l)) => l + 1,
-                (_, Err(_)) => 0,
-            },
-        )
-        .collect();
-    (rows, blocks + 2)
-}
-
 fn layout(graph: &GraphFile) -> Layout {
-    let (row_of, rows) = rows_of(graph);
+    let blocks = graph.blocks();
+    let rows = blocks + 2;
+    let row_of: Vec<usize> = graph.nodes.iter().map(|n| row_of(n, blocks)).collect();
     let columns = graph.metadata.prompt_tokens.len().max(1);
     let mut cells: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -119,10 +99,14 @@ pub(crate) struct CircuitGraphProps {
     pub(crate) graph: std::rc::Rc<GraphFile>,
     /// Pinned node ids.
     pub(crate) pinned: Vec<String>,
+    /// The supernodes.
+    pub(crate) groups: std::rc::Rc<Vec<Supernode>>,
     /// The selected node's id.
     pub(crate) selected: Option<String>,
     /// Called with a node's id when it is clicked.
     pub(crate) on_select: Callback<String>,
+    /// Called with a node's id when the pointer enters it, `None` when it leaves.
+    pub(crate) on_hover: Callback<Option<String>>,
 }
 
 /// The graph as SVG.
@@ -166,13 +150,22 @@ pub(crate) fn CircuitGraph(props: &CircuitGraphProps) -> Html {
             "embedding" => "embedding",
             _ => "logit",
         };
-        let class = classes!("node", kind, pinned.then_some("pinned"), selected.then_some("selected"));
+        let group = props
+            .groups
+            .iter()
+            .position(|g| g.members.contains(&node.node_id))
+            .map(|i| format!("grouped group-{}", i % 6));
+        let class = classes!("node", kind, pinned.then_some("pinned"), selected.then_some("selected"), group);
         let id = node.node_id.clone();
         let on_select = props.on_select.clone();
         let onclick = Callback::from(move |_: MouseEvent| on_select.emit(id.clone()));
+        let (enter, leave) = (props.on_hover.clone(), props.on_hover.clone());
+        let id = node.node_id.clone();
+        let onmouseenter = Callback::from(move |_: MouseEvent| enter.emit(Some(id.clone())));
+        let onmouseleave = Callback::from(move |_: MouseEvent| leave.emit(None));
         Some(html! {
             <circle class={class} cx={format!("{x:.1}")} cy={format!("{y:.1}")} r={format!("{radius:.1}")}
-                data-node={node.node_id.clone()} {onclick}>
+                data-node={node.node_id.clone()} {onclick} {onmouseenter} {onmouseleave}>
                 <title>{ format!("{} · {}", node.node_id, node.clerp) }</title>
             </circle>
         })

@@ -1,8 +1,8 @@
 //! The messages between the page and the engine worker.
 
 use glassbox_lab::{
-    EngineInfo, ExampleActivations, GraphFile, LogitChange, PromptAnalysis, SearchHit, SearchQuery,
-    SteerRequest, SteerResult,
+    AttentionPatterns, EngineInfo, ExampleActivations, GraphFile, LogitChange, LogitLens, NodeEdit,
+    PromptAnalysis, SearchHit, SearchQuery, Snippet, SteerRequest, SteerResult,
 };
 use glassbox_pack::FeatureRecord;
 use serde::{Deserialize, Serialize};
@@ -79,16 +79,24 @@ pub enum Request {
         /// Share of the edge scores whose edges are kept.
         edges: f32,
     },
-    /// Ablate one feature at one position of a prompt: predicted and actual logit changes.
-    Ablate {
+    /// One block's attention patterns on a prompt.
+    Attention {
         /// The prompt.
         text: String,
         /// The block.
         layer: usize,
-        /// The token position.
-        position: usize,
-        /// The feature.
-        feature: usize,
+    },
+    /// A prompt's logit lens.
+    Lens {
+        /// The prompt.
+        text: String,
+    },
+    /// Change one node of a prompt's graph: predicted, frozen and actual logit changes.
+    Intervene {
+        /// The prompt.
+        text: String,
+        /// The change.
+        edit: NodeEdit,
     },
 }
 
@@ -112,6 +120,8 @@ pub struct PackInfo {
     pub description: String,
     /// Blocks.
     pub n_layer: usize,
+    /// Attention heads per block.
+    pub n_head: usize,
     /// Features per block.
     pub d_sae: Vec<usize>,
     /// Context length.
@@ -137,6 +147,8 @@ pub struct FeatureView {
     pub documents: Vec<(u32, String)>,
     /// The profile's tags and genres in words, by key.
     pub names: Vec<(String, String)>,
+    /// The first top examples as text (for a node's hover card).
+    pub snippets: Vec<Snippet>,
 }
 
 /// What the engine answers.
@@ -170,8 +182,12 @@ pub enum Response {
     Steer(Box<SteerResult>),
     /// Answer to [`Request::Circuit`].
     Circuit(Box<GraphFile>),
-    /// Answer to [`Request::Ablate`].
-    Ablation(Vec<LogitChange>),
+    /// Answer to [`Request::Attention`].
+    Attention(Box<AttentionPatterns>),
+    /// Answer to [`Request::Lens`].
+    Lens(Box<LogitLens>),
+    /// Answer to [`Request::Intervene`].
+    Intervention(Vec<LogitChange>),
     /// The request failed; why, in words.
     Error(String),
 }

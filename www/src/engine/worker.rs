@@ -297,6 +297,12 @@ impl EngineWorker {
     }
 }
 
+/// Tokens the logit lens lists in each cell.
+const LENS_TOP: usize = 5;
+
+/// Top examples sent as text with a feature's record.
+const SNIPPETS: usize = 3;
+
 /// A record with the texts of the tokens and documents it names.
 fn feature_view(lab: &Lab, layer: usize, record: glassbox_pack::FeatureRecord) -> FeatureView {
     let mut ids: Vec<u32> = record
@@ -337,9 +343,16 @@ fn feature_view(lab: &Lab, layer: usize, record: glassbox_pack::FeatureRecord) -
         .filter(|(key, _)| keys.contains(&key.as_str()))
         .cloned()
         .collect();
+    let snippets = record
+        .top
+        .iter()
+        .take(SNIPPETS)
+        .filter_map(|e| lab.snippet(e.document(), e.position(), (8, 3), e.activation()))
+        .collect();
     FeatureView {
         layer,
         names,
+        snippets,
         token_texts: ids.into_iter().map(|id| (id, lab.token_text(id))).collect(),
         documents: documents
             .into_iter()
@@ -376,14 +389,16 @@ async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> 
         }
         Request::Search { query } => Response::Search(lab.search(&query, 60).await?),
         Request::Steer(steer) => Response::Steer(Box::new(lab.steer(&steer).await?)),
-        Request::Ablate {
-            text,
-            layer,
-            position,
-            feature,
-        } => Response::Ablation(lab.ablate_node(&text, layer, position, feature)?),
+        Request::Attention { text, layer } => {
+            Response::Attention(Box::new(lab.attention(&text, layer).await?))
+        }
+        Request::Lens { text } => Response::Lens(Box::new(lab.logit_lens(&text, LENS_TOP).await?)),
+        Request::Intervene { text, edit } => {
+            Response::Intervention(lab.intervene_node(&text, edit).await?)
+        }
         Request::Circuit { text, nodes, edges } => Response::Circuit(Box::new(
-            lab.circuit(&text, glassbox_lab::Thresholds { nodes, edges })?,
+            lab.circuit(&text, glassbox_lab::Thresholds { nodes, edges })
+                .await?,
         )),
         Request::Engine { gpu: true } => {
             // A failure is not an error of the request: the answer says which engine runs
@@ -459,6 +474,7 @@ async fn load_pack(
         name: m.name.clone(),
         description: m.description.clone(),
         n_layer: m.model.n_layer,
+        n_head: lab.model.config().n_head,
         d_sae: m.dictionaries.iter().map(|d| d.d_sae).collect(),
         n_positions: m.model.n_positions,
         tags: lab.tags(),

@@ -5,6 +5,7 @@
 //! command buffer, and only what the caller asked for (kept hooks, logits or their top
 //! k, each position's strongest features) is read back, in one readback.
 
+mod attribution;
 mod dictionary;
 mod generate;
 mod pass;
@@ -24,6 +25,7 @@ use dictionary::DeviceDictionary;
 use pass::{KvBuffers, Layout, NONE, Recorder, Scratch};
 use weights::DeviceWeights;
 
+pub use attribution::GpuCarrier;
 pub use generate::GpuGeneration;
 pub use request::{
     ColumnRead, FeatureRead, FeatureSet, Logits, LogitsRead, PassOutput, PassRequest, Steering,
@@ -40,6 +42,9 @@ pub struct GpuModel {
     scratch: Mutex<Scratch>,
     plan_buffers: Mutex<PlanBuffers>,
     counts: Mutex<PassCounts>,
+    /// The transposed attention weights attribution carries gradients through, once
+    /// a graph asked for them.
+    transposed: Mutex<Option<attribution::TransposedWeights>>,
 }
 
 /// Keys and values of the positions run so far, on the device, for generation.
@@ -77,6 +82,7 @@ impl GpuModel {
             scratch: Mutex::new(Scratch::default()),
             plan_buffers: Mutex::new(PlanBuffers::default()),
             counts: Mutex::new(PassCounts::default()),
+            transposed: Mutex::new(None),
             ctx,
         })
     }

@@ -133,7 +133,7 @@ pub(crate) struct Recorder<'a> {
     pub(crate) layout: Layout,
 }
 
-fn dev(buffer: &wgpu::Buffer) -> Buf {
+pub(crate) fn dev(buffer: &wgpu::Buffer) -> Buf {
     Buf::Device(buffer.clone())
 }
 
@@ -435,7 +435,8 @@ impl Recorder<'_> {
         out: &wgpu::Buffer,
         activation: u32,
     ) {
-        self.product(
+        product(
+            &mut self.plan,
             input,
             a_offset,
             rows,
@@ -445,51 +446,6 @@ impl Recorder<'_> {
             (layer.outputs, 0),
             activation,
         );
-    }
-
-    /// `out[r * ldc + col_offset + c] = act(a[a_offset + r * k ..] · b + bias)`.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the product's operands and layout, each named"
-    )]
-    fn product(
-        &mut self,
-        a: &wgpu::Buffer,
-        a_offset: usize,
-        rows: usize,
-        (b, k, n): (&wgpu::Buffer, usize, usize),
-        bias: Option<&wgpu::Buffer>,
-        out: &wgpu::Buffer,
-        (ldc, col_offset): (usize, usize),
-        activation: u32,
-    ) {
-        let flags = u32::from(bias.is_some()) | (activation << 1);
-        let params = [
-            rows as u32,
-            k as u32,
-            n as u32,
-            ldc as u32,
-            col_offset as u32,
-            a_offset as u32,
-            flags,
-            0,
-        ];
-        let buffers = vec![dev(a), dev(b), dev(out), dev(bias.unwrap_or(b))];
-        if rows <= GEMV_ROWS {
-            self.plan.dispatch(
-                KernelId::Gemv,
-                &params,
-                buffers,
-                (n.div_ceil(256) as u32, 1),
-            );
-        } else {
-            self.plan.dispatch(
-                KernelId::MatmulTiled,
-                &params,
-                buffers,
-                (n.div_ceil(64) as u32, rows.div_ceil(64) as u32),
-            );
-        }
     }
 
     fn add(&mut self, x: &wgpu::Buffer, other: &wgpu::Buffer, count: usize) {
@@ -649,7 +605,8 @@ impl Recorder<'_> {
             dictionary.architecture,
             Architecture::Standard | Architecture::Transcoder
         );
-        self.product(
+        product(
+            &mut self.plan,
             &site.buffer,
             site.base,
             len,
@@ -776,7 +733,8 @@ impl Recorder<'_> {
         };
         let logits = self.buffer("logits", 0, rows * vocab);
         for chunk in self.weights.unembedding.clone() {
-            self.product(
+            product(
+                &mut self.plan,
                 normalized,
                 a_offset,
                 rows,
@@ -859,4 +817,49 @@ fn elementwise_params(
         0,
         0,
     ]
+}
+
+/// `out[r * ldc + col_offset + c] = act(a[a_offset + r * k ..] · b + bias)`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the product's operands and layout, each named"
+)]
+pub(crate) fn product(
+    plan: &mut Plan,
+    a: &wgpu::Buffer,
+    a_offset: usize,
+    rows: usize,
+    (b, k, n): (&wgpu::Buffer, usize, usize),
+    bias: Option<&wgpu::Buffer>,
+    out: &wgpu::Buffer,
+    (ldc, col_offset): (usize, usize),
+    activation: u32,
+) {
+    let flags = u32::from(bias.is_some()) | (activation << 1);
+    let params = [
+        rows as u32,
+        k as u32,
+        n as u32,
+        ldc as u32,
+        col_offset as u32,
+        a_offset as u32,
+        flags,
+        0,
+    ];
+    let buffers = vec![dev(a), dev(b), dev(out), dev(bias.unwrap_or(b))];
+    if rows <= GEMV_ROWS {
+        plan.dispatch(
+            KernelId::Gemv,
+            &params,
+            buffers,
+            (n.div_ceil(256) as u32, 1),
+        );
+    } else {
+        plan.dispatch(
+            KernelId::MatmulTiled,
+            &params,
+            buffers,
+            (n.div_ceil(64) as u32, rows.div_ceil(64) as u32),
+        );
+    }
 }

@@ -68,10 +68,18 @@ pub(crate) enum KernelId {
     KeepTopK,
     /// Steering through a dictionary's decoder (`steer.wgsl`).
     Steer,
+    /// Attribution: targets' directions at their positions (`attribution.wgsl`).
+    AttributionSeed,
+    /// Attribution: back through a frozen pattern (`attribution.wgsl`).
+    AttentionBack,
+    /// Attribution: back through a frozen `ln_1` and the residual (`attribution.wgsl`).
+    NormBack,
+    /// Attribution: gradients read off against source vectors (`attribution.wgsl`).
+    ReadOff,
 }
 
 impl KernelId {
-    const ALL: [Self; 19] = [
+    const ALL: [Self; 23] = [
         Self::MatmulTiled,
         Self::Gemv,
         Self::Embed,
@@ -91,6 +99,10 @@ impl KernelId {
         Self::RowTopK,
         Self::KeepTopK,
         Self::Steer,
+        Self::AttributionSeed,
+        Self::AttentionBack,
+        Self::NormBack,
+        Self::ReadOff,
     ];
 
     /// The WGSL source, its file name and the entry point.
@@ -102,6 +114,7 @@ impl KernelId {
         const ELEMENTWISE: &str = include_str!("elementwise.wgsl");
         const TOPK: &str = include_str!("topk.wgsl");
         const STEER: &str = include_str!("steer.wgsl");
+        const ATTRIBUTION: &str = include_str!("attribution.wgsl");
         match self {
             Self::MatmulTiled => (MATMUL, "matmul.wgsl", "main"),
             Self::Gemv => (MATMUL, "matmul.wgsl", "gemv"),
@@ -122,6 +135,10 @@ impl KernelId {
             Self::RowTopK => (TOPK, "topk.wgsl", "row_top_k"),
             Self::KeepTopK => (TOPK, "topk.wgsl", "keep_top_k"),
             Self::Steer => (STEER, "steer.wgsl", "steer"),
+            Self::AttributionSeed => (ATTRIBUTION, "attribution.wgsl", "seed"),
+            Self::AttentionBack => (ATTRIBUTION, "attribution.wgsl", "attention_back"),
+            Self::NormBack => (ATTRIBUTION, "attribution.wgsl", "norm_back"),
+            Self::ReadOff => (ATTRIBUTION, "attribution.wgsl", "read_off"),
         }
     }
 
@@ -143,6 +160,9 @@ impl KernelId {
                 &[Uniform, Write, Write, Write, Write, Write]
             }
             Self::Steer => &[Uniform, Write, Read, Read, Read],
+            Self::AttributionSeed | Self::AttentionBack | Self::NormBack | Self::ReadOff => {
+                &[Uniform, Read, Read, Read, Write]
+            }
         }
     }
 }

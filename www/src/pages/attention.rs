@@ -1,0 +1,158 @@
+//! The attention view: one block's attention patterns on a prompt, every head as a small
+//! map and the chosen head large, each cell how much a query token (row) attends to a key
+//! token (column).
+
+use glassbox_lab::AttentionPatterns;
+use glassbox_web::engine::protocol::{Request, Response};
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::components::copy_link::CopyLink;
+use crate::components::status::ReadyGate;
+use crate::pages::prompt::EXAMPLE_PROMPT;
+use crate::route::{AttentionQuery, Route};
+use crate::state::{Answer, use_request};
+
+/// Side of a cell in the large map, in pixels.
+const CELL: f64 = 18.0;
+/// Side of the small maps, in pixels.
+const THUMB: f64 = 120.0;
+/// Room for the token labels of the large map.
+const LABELS: f64 = 90.0;
+
+/// The attention view.
+#[component]
+pub(crate) fn AttentionPage() -> Html {
+    let location = use_location();
+    let navigator = use_navigator();
+    let mut query = location
+        .as_ref()
+        .and_then(|l| l.query::<AttentionQuery>().ok())
+        .unwrap_or_default();
+    if query.text.trim().is_empty() {
+        EXAMPLE_PROMPT.clone_into(&mut query.text);
+    }
+    let engine = use_context::<crate::state::Engine>();
+    let (n_layer, n_head) = engine
+        .as_ref()
+        .and_then(|e| e.info())
+        .map_or((0, 0), |info| (info.n_layer, info.n_head));
+    let answer = use_request(Some(Request::Attention {
+        text: query.text.clone(),
+        layer: query.layer,
+    }));
+    let go = {
+        let navigator = navigator.clone();
+        Callback::from(move |q: AttentionQuery| {
+            if let Some(navigator) = &navigator {
+                let _ = navigator.replace_with_query(&Route::Attention, &q);
+            }
+        })
+    };
+    let on_text = {
+        let (go, query) = (go.clone(), query.clone());
+        Callback::from(move |event: Event| {
+            let text = event.target_unchecked_into::<HtmlInputElement>().value();
+            go.emit(AttentionQuery {
+                text,
+                ..query.clone()
+            });
+        })
+    };
+    let pick = |layer: usize, head: usize| {
+        let (go, query) = (go.clone(), query.clone());
+        Callback::from(move |_: MouseEvent| {
+            go.emit(AttentionQuery {
+                layer,
+                head,
+                ..query.clone()
+            });
+        })
+    };
+    let blocks = (0..n_layer).map(|l| {
+        let class = if l == query.layer { "button selected" } else { "button" };
+        html! { <button class={class} id={format!("block-{l}")} onclick={pick(l, query.head.min(n_head.saturating_sub(1)))}>{ format!("block {l}") }</button> }
+    });
+    let body = match &answer {
+        Answer::Done(response) => match response.as_ref() {
+            Response::Attention(patterns) => {
+                let thumbs = patterns.heads.iter().enumerate().map(|(h, _)| {
+                    let class = if h == query.head { "thumb selected" } else { "thumb" };
+                    html! {
+                        <button class={class} id={format!("head-{h}")} onclick={pick(query.layer, h)} aria-label={format!("head {h}")}>
+                            { heatmap(patterns, h, THUMB / patterns.tokens.len().max(1) as f64, 0.0) }
+                            <span>{ format!("head {h}") }</span>
+                        </button>
+                    }
+                });
+                let head = query.head.min(patterns.heads.len().saturating_sub(1));
+                html! {
+                    <>
+                        <div class="thumbs">{ for thumbs }</div>
+                        <h3 id="attention-title">{ format!("Block {}, head {head}: rows attend to columns", patterns.layer) }</h3>
+                        <div class="graph-scroll">{ heatmap(patterns, head, CELL, LABELS) }</div>
+                    </>
+                }
+            }
+            Response::Error(error) => {
+                html! { <p class="status-bad" role="alert" id="attention-error">{ error.clone() }</p> }
+            }
+            _ => html! {},
+        },
+        Answer::Working | Answer::Waiting => {
+            html! { <p class="muted">{ "Running the model…" }</p> }
+        }
+    };
+    html! {
+        <ReadyGate>
+            <section class="panel">
+                <h2>{ "Attention" }</h2>
+                <p class="muted">{ "How much each token (row) attends to each earlier token (column), per head of one block: the patterns the attribution graph freezes." }</p>
+                <input id="attention-prompt" type="text" value={query.text.clone()} onchange={on_text} aria-label="prompt" />
+                <div class="controls">{ for blocks }<CopyLink /></div>
+                { body }
+            </section>
+        </ReadyGate>
+    }
+}
+
+/// Head `head`'s pattern as a grid of `cell`-pixel squares, with token labels in a
+/// margin of `labels` pixels (none if 0).
+fn heatmap(patterns: &AttentionPatterns, head: usize, cell: f64, labels: f64) -> Html {
+    let len = patterns.tokens.len();
+    let Some(values) = patterns.heads.get(head) else {
+        return html! {};
+    };
+    let side = labels + cell * len as f64;
+    let cells = (0..len).flat_map(|q| (0..=q).map(move |k| (q, k))).map(|(q, k)| {
+        let p = values.get(q * len + k).copied().unwrap_or(0.0);
+        let title = (labels > 0.0).then(|| {
+            html! { <title>{ format!("{:?} → {:?}: {p:.3}", patterns.tokens[q], patterns.tokens[k]) }</title> }
+        });
+        html! {
+            <rect class="cell" x={format!("{:.1}", labels + cell * k as f64)} y={format!("{:.1}", labels + cell * q as f64)}
+                width={format!("{cell:.2}")} height={format!("{cell:.2}")} style={format!("--a:{:.3}", p.clamp(0.0, 1.0))}>
+                { for title }
+            </rect>
+        }
+    });
+    let axis = (labels > 0.0).then(|| {
+        let rows = patterns.tokens.iter().enumerate().map(|(i, t)| {
+            let y = labels + cell * (i as f64 + 0.7);
+            html! { <text class="axis" x={format!("{:.1}", labels - 4.0)} y={format!("{y:.1}")} text-anchor="end">{ format!("{t:?}") }</text> }
+        });
+        let columns = patterns.tokens.iter().enumerate().map(|(i, t)| {
+            let x = labels + cell * (i as f64 + 0.7);
+            html! { <text class="axis" x={format!("{x:.1}")} y={format!("{:.1}", labels - 4.0)} transform={format!("rotate(-60 {x:.1} {:.1})", labels - 4.0)}>{ format!("{t:?}") }</text> }
+        });
+        html! { <>{ for rows }{ for columns }</> }
+    });
+    html! {
+        <svg class="attention" role="img" width={format!("{side:.0}")} height={format!("{side:.0}")}
+            aria-label={format!("attention pattern of head {head}")} data-head={head.to_string()}>
+            { for cells }
+            { for axis }
+        </svg>
+    }
+}

@@ -1,0 +1,215 @@
+//! The selected node: what it is, its strongest edges, and what can be done with it: pin
+//! it, open its feature, put it in a supernode or take it out, and intervene on it.
+
+use std::rc::Rc;
+
+use glassbox_lab::{FileNode, GraphFile, Link as GraphLink, Supernode};
+use glassbox_web::links::clean_label;
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use super::View;
+use super::intervention::{Intervention, NodeTarget};
+use crate::route::Route;
+
+/// A feature node's block and feature, from its id `{layer}_{feature}_{position}`.
+pub(crate) fn feature_at(node: &FileNode) -> Option<(usize, usize)> {
+    if node.feature_type != "cross layer transcoder" {
+        return None;
+    }
+    let mut parts = node.node_id.split('_');
+    let layer = parts.next()?.parse().ok()?;
+    let feature = parts.next()?.parse().ok()?;
+    Some((layer, feature))
+}
+
+/// An error node's block, from its id `error_{layer}_{position}`.
+fn error_at(node: &FileNode) -> Option<usize> {
+    if node.feature_type != "mlp reconstruction error" {
+        return None;
+    }
+    node.node_id
+        .strip_prefix("error_")?
+        .split('_')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// What an intervention on `node` changes, if it can be intervened on.
+fn target_of(node: &FileNode) -> Option<NodeTarget> {
+    if let Some((layer, feature)) = feature_at(node) {
+        return Some(NodeTarget::Feature {
+            layer,
+            feature,
+            position: node.ctx_idx,
+            activation: node.activation.unwrap_or(0.0),
+        });
+    }
+    error_at(node).map(|layer| NodeTarget::Error {
+        layer,
+        position: node.ctx_idx,
+    })
+}
+
+/// Properties of [`NodeDetails`].
+#[derive(Properties, PartialEq)]
+pub(crate) struct NodeDetailsProps {
+    /// The graph.
+    pub(crate) graph: Rc<GraphFile>,
+    /// The selected node's id.
+    pub(crate) id: String,
+    /// The view.
+    pub(crate) view: View,
+    /// Whether the graph was computed here (so interventions can run), not imported.
+    pub(crate) live: bool,
+}
+
+/// The selected node's panel.
+#[component]
+pub(crate) fn NodeDetails(props: &NodeDetailsProps) -> Html {
+    let graph = &props.graph;
+    let view = &props.view;
+    let new_group = use_state(String::new);
+    let Some(node) = graph.nodes.iter().find(|n| n.node_id == props.id) else {
+        return html! {};
+    };
+    let label_of = |id: &str| {
+        graph
+            .nodes
+            .iter()
+            .find(|n| n.node_id == id)
+            .map_or_else(|| id.to_owned(), |n| format!("{} {}", n.node_id, n.clerp))
+    };
+    let strongest = |keep: &dyn Fn(&GraphLink) -> bool| {
+        let mut links: Vec<&GraphLink> = graph.links.iter().filter(|l| keep(l)).collect();
+        links.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
+        links
+    };
+    let incoming = strongest(&|l| l.target == node.node_id);
+    let outgoing = strongest(&|l| l.source == node.node_id);
+    let is_pinned = view.pins.contains(&node.node_id);
+    let toggle_pin = {
+        let (view, id) = (view.clone(), node.node_id.clone());
+        Callback::from(move |_: MouseEvent| {
+            let mut pins = view.pins.clone();
+            if let Some(i) = pins.iter().position(|p| *p == id) {
+                pins.remove(i);
+            } else {
+                pins.push(id.clone());
+            }
+            view.set_pins(&pins);
+        })
+    };
+    let feature = feature_at(node).map(|(layer, index)| {
+        html! { <Link<Route> to={Route::Feature { layer, index }}>{ "Open the feature" }</Link<Route>> }
+    });
+    let edge_list = |links: &[&GraphLink], other: fn(&GraphLink) -> &str| {
+        html! {
+            <ol class="edges">
+                { for links.iter().take(8).map(|l| html! {
+                    <li><span class={if l.weight >= 0.0 { "status-good" } else { "status-bad" }}>{ format!("{:+.3}", l.weight) }</span>{ " " }{ label_of(other(l)) }</li>
+                }) }
+            </ol>
+        }
+    };
+    let intervention = props.live.then(|| target_of(node)).flatten().map(|target| {
+        html! { <Intervention key={node.node_id.clone()} text={view.query.text.clone()} {target} /> }
+    });
+    html! {
+        <aside class="node-details" id="node-details">
+            <h3>{ format!("{} — {}", node.node_id, node.feature_type) }</h3>
+            <p>{ node.clerp.clone() }</p>
+            <p class="muted">{ format!("position {} · activation {:.3} · cumulative influence {:.3}", node.ctx_idx, node.activation.unwrap_or(0.0), node.influence.unwrap_or(0.0)) }</p>
+            <p>
+                <button id="pin-node" onclick={toggle_pin}>{ if is_pinned { "Unpin" } else { "Pin" } }</button>
+                { " " }{ for feature }
+            </p>
+            { group_controls(&node.node_id, view, &new_group) }
+            { for intervention }
+            <h4>{ "Strongest inputs" }</h4>
+            { edge_list(&incoming, |l| l.source.as_str()) }
+            <h4>{ "Strongest outputs" }</h4>
+            { edge_list(&outgoing, |l| l.target.as_str()) }
+        </aside>
+    }
+}
+
+/// A change to the list of supernodes.
+type GroupEdit = dyn Fn(&mut Vec<Supernode>);
+
+/// Buttons to put node `id` in a supernode (an existing one, or a new one named in the
+/// box) or take it out of one.
+fn group_controls(id: &str, view: &View, new_group: &UseStateHandle<String>) -> Html {
+    let groups: &[Supernode] = &view.groups;
+    let member_of = groups
+        .iter()
+        .position(|g| g.members.iter().any(|m| m == id));
+    let change = |edit: Rc<GroupEdit>| {
+        let view = view.clone();
+        Callback::from(move |_: MouseEvent| {
+            let mut groups: Vec<Supernode> = view.groups.as_ref().clone();
+            edit(&mut groups);
+            groups.retain(|g| !g.members.is_empty());
+            view.set_groups(&groups);
+        })
+    };
+    let add_to = |index: usize| {
+        let id = id.to_owned();
+        change(Rc::new(move |groups: &mut Vec<Supernode>| {
+            for g in groups.iter_mut() {
+                g.members.retain(|m| *m != id);
+            }
+            if let Some(g) = groups.get_mut(index) {
+                g.members.push(id.clone());
+            }
+        }))
+    };
+    let existing = groups.iter().enumerate().filter(|(i, _)| Some(*i) != member_of).map(|(i, g)| {
+        html! { <button class="add-to-group" onclick={add_to(i)}>{ format!("Add to “{}”", g.label) }</button> }
+    });
+    let leave = member_of.map(|i| {
+        let id = id.to_owned();
+        let onclick = change(Rc::new(move |groups: &mut Vec<Supernode>| {
+            if let Some(g) = groups.get_mut(i) {
+                g.members.retain(|m| *m != id);
+            }
+        }));
+        html! { <button id="leave-group" {onclick}>{ format!("Take out of “{}”", groups[i].label) }</button> }
+    });
+    let label = clean_label(new_group);
+    let create = {
+        let (id, label, new_group) = (id.to_owned(), label.clone(), new_group.clone());
+        let make = change(Rc::new(move |groups: &mut Vec<Supernode>| {
+            for g in groups.iter_mut() {
+                g.members.retain(|m| *m != id);
+            }
+            match groups.iter_mut().find(|g| g.label == label) {
+                Some(g) => g.members.push(id.clone()),
+                None => groups.push(Supernode {
+                    label: label.clone(),
+                    members: vec![id.clone()],
+                }),
+            }
+        }));
+        Callback::from(move |event: MouseEvent| {
+            make.emit(event);
+            new_group.set(String::new());
+        })
+    };
+    let on_name = {
+        let new_group = new_group.clone();
+        Callback::from(move |event: InputEvent| {
+            new_group.set(event.target_unchecked_into::<HtmlInputElement>().value());
+        })
+    };
+    html! {
+        <div class="group-controls">
+            { for leave }
+            { for existing }
+            <input id="group-label" type="text" placeholder="new supernode label" aria-label="new supernode label" value={(**new_group).clone()} oninput={on_name} />
+            <button id="group-node" onclick={create} disabled={label.is_empty()}>{ "Group" }</button>
+        </div>
+    }
+}

@@ -1,0 +1,118 @@
+//! Interventions on one node: ablate or clamp a feature at its position, or take a
+//! transcoder's error out; each logit's change as the graph predicts it, in the model
+//! with attention and LayerNorm frozen, and in the model itself, side by side.
+
+use glassbox_lab::NodeEdit;
+use glassbox_web::engine::protocol::{Request, Response};
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+
+use crate::state::{Answer, use_request};
+
+/// The node an intervention acts on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum NodeTarget {
+    /// A feature active at a position.
+    Feature {
+        layer: usize,
+        feature: usize,
+        position: usize,
+        activation: f32,
+    },
+    /// A transcoder's error at a position.
+    Error { layer: usize, position: usize },
+}
+
+/// Properties of [`Intervention`].
+#[derive(Properties, PartialEq)]
+pub(crate) struct InterventionProps {
+    /// The prompt.
+    pub(crate) text: String,
+    /// The node.
+    pub(crate) target: NodeTarget,
+}
+
+/// The intervention buttons and their result.
+#[component]
+pub(crate) fn Intervention(props: &InterventionProps) -> Html {
+    let asked = use_state(|| None::<NodeEdit>);
+    let clamp_to = use_state(|| match props.target {
+        NodeTarget::Feature { activation, .. } => format!("{:.3}", 2.0 * activation),
+        NodeTarget::Error { .. } => String::new(),
+    });
+    let request = (*asked).map(|edit| Request::Intervene {
+        text: props.text.clone(),
+        edit,
+    });
+    let answer = use_request(request);
+    let ask = |edit: NodeEdit| {
+        let asked = asked.clone();
+        Callback::from(move |_: MouseEvent| asked.set(Some(edit)))
+    };
+    let controls = match props.target {
+        NodeTarget::Feature {
+            layer,
+            feature,
+            position,
+            ..
+        } => {
+            let edit = |value| NodeEdit::Feature {
+                layer,
+                position,
+                feature,
+                value,
+            };
+            let value = clamp_to.parse::<f32>().ok().filter(|v| v.is_finite());
+            let on_value = {
+                let clamp_to = clamp_to.clone();
+                Callback::from(move |event: InputEvent| {
+                    clamp_to.set(event.target_unchecked_into::<HtmlInputElement>().value());
+                })
+            };
+            html! {
+                <p>
+                    <button id="ablate-node" onclick={ask(edit(0.0))}>{ "Ablate here" }</button>
+                    { " or " }
+                    <label>{ "clamp to " }
+                        <input id="clamp-value" type="number" step="any" value={(*clamp_to).clone()} oninput={on_value} />
+                    </label>
+                    <button id="clamp-node" disabled={value.is_none()} onclick={ask(edit(value.unwrap_or(0.0)))}>{ "Clamp" }</button>
+                    <span class="muted">{ " sets this feature's activation at this position and writes the difference along its decoder." }</span>
+                </p>
+            }
+        }
+        NodeTarget::Error { layer, position } => html! {
+            <p>
+                <button id="ablate-node" onclick={ask(NodeEdit::Error { layer, position })}>{ "Take the error out" }</button>
+                <span class="muted">{ " removes what the transcoder does not explain here." }</span>
+            </p>
+        },
+    };
+    let result = match &answer {
+        Answer::Done(response) => match response.as_ref() {
+            Response::Intervention(changes) => html! {
+                <table class="ablation" id="intervention">
+                    <thead><tr><th>{ "logit" }</th><th>{ "graph (direct effect)" }</th><th>{ "frozen attention" }</th><th>{ "model" }</th></tr></thead>
+                    <tbody>
+                        { for changes.iter().map(|c| html! {
+                            <tr><td><code>{ format!("{:?}", c.text) }</code></td><td>{ format!("{:+.3}", c.predicted) }</td><td>{ format!("{:+.3}", c.frozen) }</td><td>{ format!("{:+.3}", c.actual) }</td></tr>
+                        }) }
+                    </tbody>
+                </table>
+            },
+            Response::Error(error) => {
+                html! { <p class="status-bad" role="alert">{ error.clone() }</p> }
+            }
+            _ => html! {},
+        },
+        Answer::Working => html! { <p class="muted">{ "Running the model…" }</p> },
+        Answer::Waiting => html! {},
+    };
+    html! {
+        <div class="intervention">
+            { controls }
+            <p class="muted">{ "Each logit's change: as the graph predicts it (the node's direct effect, everything else frozen), in the model with attention patterns and LayerNorm scales frozen (later MLPs live), and in the model itself." }</p>
+            { result }
+        </div>
+    }
+}

@@ -1,0 +1,335 @@
+//! The circuit view: a prompt's attribution graph, pruned by two thresholds that move
+//! live, with nodes to hover (label and top examples), select, pin, group into labelled
+//! supernodes and intervene on; pins, supernodes, the selection and the thresholds live in
+//! the link. The graph's JSON (with that view in its `qParams`) exports, and a graph file
+//! (ours or circuit-tracer's) imports, with its pins and supernodes.
+
+mod details;
+mod hover;
+mod intervention;
+mod supernodes;
+
+use std::rc::Rc;
+
+use glassbox_lab::{GraphFile, Supernode};
+use glassbox_web::engine::protocol::{Request, Response};
+use glassbox_web::links::{format_supernodes, parse_supernodes};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::components::circuit_graph::CircuitGraph;
+use crate::components::copy_link::CopyLink;
+use crate::components::status::ReadyGate;
+use crate::route::{AttentionQuery, CircuitQuery, LensQuery, Route};
+use crate::state::{Answer, use_request};
+use details::NodeDetails;
+use hover::HoverCard;
+use supernodes::SupernodePanel;
+
+/// The view's state as the panels change it.
+#[derive(Clone, PartialEq)]
+pub(crate) struct View {
+    /// The link's state.
+    pub(crate) query: CircuitQuery,
+    /// Pinned node ids.
+    pub(crate) pins: Vec<String>,
+    /// The supernodes.
+    pub(crate) groups: Rc<Vec<Supernode>>,
+    /// Changes the link.
+    pub(crate) go: Callback<CircuitQuery>,
+}
+
+impl View {
+    /// The link with `pins` pinned.
+    pub(crate) fn set_pins(&self, pins: &[String]) {
+        self.go.emit(CircuitQuery {
+            pin: pins.join(","),
+            ..self.query.clone()
+        });
+    }
+
+    /// The link with `groups` as its supernodes.
+    pub(crate) fn set_groups(&self, groups: &[Supernode]) {
+        self.go.emit(CircuitQuery {
+            groups: format_supernodes(groups),
+            ..self.query.clone()
+        });
+    }
+
+    /// The link with node `id` selected.
+    pub(crate) fn select(&self, id: &str) {
+        self.go.emit(CircuitQuery {
+            at: id.to_owned(),
+            ..self.query.clone()
+        });
+    }
+}
+
+/// The circuit view.
+#[component]
+pub(crate) fn CircuitPage() -> Html {
+    let location = use_location();
+    let navigator = use_navigator();
+    let query = location
+        .as_ref()
+        .and_then(|l| l.query::<CircuitQuery>().ok())
+        .unwrap_or_default();
+    let imported = use_state(|| None::<(String, Rc<GraphFile>)>);
+    let import_error = use_state(|| None::<String>);
+    let hovered = use_state(|| None::<String>);
+    let request = (!query.text.trim().is_empty() && imported.is_none()).then(|| Request::Circuit {
+        text: query.text.clone(),
+        nodes: query.nodes,
+        edges: query.edges,
+    });
+    let answer = use_request(request);
+    let go = {
+        let navigator = navigator.clone();
+        Callback::from(move |q: CircuitQuery| {
+            if let Some(navigator) = &navigator {
+                let _ = navigator.replace_with_query(&Route::Circuit, &q);
+            }
+        })
+    };
+    let (groups, groups_error) = match parse_supernodes(&query.groups) {
+        Ok(groups) => (groups, None),
+        Err(error) => (Vec::new(), Some(error)),
+    };
+    let groups = use_memo(groups, Clone::clone);
+    let view = View {
+        pins: query.pins(),
+        groups: Rc::clone(&groups),
+        query: query.clone(),
+        go: go.clone(),
+    };
+    let on_text = {
+        let (go, query, imported) = (go.clone(), query.clone(), imported.clone());
+        Callback::from(move |event: Event| {
+            let text = event.target_unchecked_into::<HtmlInputElement>().value();
+            imported.set(None);
+            go.emit(CircuitQuery {
+                text,
+                pin: String::new(),
+                groups: String::new(),
+                at: String::new(),
+                ..query.clone()
+            });
+        })
+    };
+    let slider = |name: &'static str, value: f32, set: fn(&mut CircuitQuery, f32)| {
+        let (go, query) = (go.clone(), query.clone());
+        let onchange = Callback::from(move |event: Event| {
+            if let Ok(v) = event
+                .target_unchecked_into::<HtmlInputElement>()
+                .value()
+                .parse::<f32>()
+            {
+                let mut q = query.clone();
+                set(&mut q, v.clamp(0.0, 1.0));
+                go.emit(q);
+            }
+        });
+        html! {
+            <label class="slider">{ format!("{name} {value:.2}") }
+                <input type="range" min="0.05" max="1" step="0.01" value={value.to_string()} {onchange} id={format!("{name}-threshold")} />
+            </label>
+        }
+    };
+    // The answer's graph, copied out once per answer (not on every render).
+    let computed = use_memo(answer.clone(), |answer| match answer {
+        Answer::Done(response) => match response.as_ref() {
+            Response::Circuit(g) => Some(Rc::new((**g).clone())),
+            _ => None,
+        },
+        _ => None,
+    });
+    let graph: Option<Rc<GraphFile>> = match &*imported {
+        Some((_, g)) => Some(Rc::clone(g)),
+        None => (*computed).clone(),
+    };
+    let on_select = {
+        let view = view.clone();
+        Callback::from(move |id: String| view.select(&id))
+    };
+    let on_hover = {
+        let hovered = hovered.clone();
+        Callback::from(move |id: Option<String>| hovered.set(id))
+    };
+    let on_import = import_callback(&imported, &import_error, &go, &query);
+    let selected = (!query.at.is_empty()).then(|| query.at.clone());
+    let details = graph.as_ref().zip(selected.as_ref()).and_then(|(g, id)| {
+        g.nodes.iter().any(|n| &n.node_id == id).then(|| {
+            html! {
+                <NodeDetails graph={Rc::clone(g)} id={id.clone()} view={view.clone()} live={imported.is_none()} />
+            }
+        })
+    });
+    let hover_card = hovered.as_ref().and_then(|id| {
+        let node = graph.as_ref()?.nodes.iter().find(|n| &n.node_id == id)?;
+        let (layer, feature) = details::feature_at(node)?;
+        Some(html! { <HoverCard {layer} {feature} id={id.clone()} /> })
+    });
+    let other_views = (!query.text.trim().is_empty()).then(|| {
+        let text = query.text.clone();
+        html! {
+            <span class="muted">
+                { "Same prompt: " }
+                <Link<Route, AttentionQuery> to={Route::Attention} query={Some(AttentionQuery { text: text.clone(), ..AttentionQuery::default() })}>{ "attention" }</Link<Route, AttentionQuery>>
+                { " · " }
+                <Link<Route, LensQuery> to={Route::Lens} query={Some(LensQuery { text })}>{ "logit lens" }</Link<Route, LensQuery>>
+            </span>
+        }
+    });
+    html! {
+        <ReadyGate>
+            <section class="panel">
+                <h2>{ "Circuit" }</h2>
+                <p class="muted">{ "The attribution graph of a prompt: the active transcoder features (the most influential, when there are many), each transcoder's error, the embeddings and the likeliest next tokens, joined by their direct effects in the model with attention and LayerNorm frozen (Ameisen et al., 2025). Pruned to the nodes and edges that carry most of the influence on the logits. Hover a feature for its label and top examples; click a node to pin it, group it into a supernode, or intervene on it." }</p>
+                <input id="circuit-prompt" type="text" value={query.text.clone()} onchange={on_text} aria-label="prompt" placeholder="The jury said that the city of" />
+                <div class="controls">
+                    { slider("nodes", query.nodes, |q, v| q.nodes = v) }
+                    { slider("edges", query.edges, |q, v| q.edges = v) }
+                    <CopyLink />
+                    { for graph.as_ref().map(|g| html! { <ExportLink graph={Rc::clone(g)} view={view.clone()} /> }) }
+                    <label class="import">{ "Import a graph file " }
+                        <input type="file" accept=".json,application/json" id="circuit-import" onchange={on_import} />
+                    </label>
+                    { for other_views }
+                </div>
+                if let Some((name, _)) = &*imported {
+                    <p class="muted" id="imported-from">{ format!("Showing {name} (imported; share the file, its pins and supernodes go with it).") }</p>
+                }
+                if let Some(error) = &*import_error {
+                    <p class="status-bad" role="alert" id="import-error">{ error.clone() }</p>
+                }
+                if let Some(error) = groups_error {
+                    <p class="status-bad" role="alert" id="groups-error">{ format!("The link's supernodes are ignored: {error}") }</p>
+                }
+            </section>
+            { match (&graph, &answer) {
+                (Some(g), _) => html! {
+                    <section class="panel">
+                        <h2 id="circuit-summary">{ format!("{} nodes, {} edges", g.nodes.len(), g.links.len()) }</h2>
+                        { for attributed_note(g) }
+                        <div class="circuit-stage">
+                            <CircuitGraph graph={Rc::clone(g)} pinned={view.pins.clone()} groups={Rc::clone(&groups)} selected={selected.clone()} {on_select} {on_hover} />
+                            { for hover_card }
+                        </div>
+                        { for details }
+                        <SupernodePanel graph={Rc::clone(g)} view={view.clone()} />
+                    </section>
+                },
+                (None, Answer::Done(response)) => match response.as_ref() {
+                    Response::Error(error) => html! { <p class="status-bad" role="alert" id="circuit-error">{ error.clone() }</p> },
+                    _ => html! {},
+                },
+                (None, Answer::Working) => html! { <p class="muted">{ "Computing the graph…" }</p> },
+                (None, Answer::Waiting) => html! { <p class="muted">{ "Type a prompt to see its graph." }</p> },
+            } }
+        </ReadyGate>
+    }
+}
+
+/// How many of the active features the graph holds, when it is fewer than all.
+fn attributed_note(graph: &GraphFile) -> Option<Html> {
+    let active = graph.metadata.active_features?;
+    let cap = glassbox_lab::MAX_CIRCUIT_FEATURES;
+    let text = if active > cap {
+        format!(
+            "{active} transcoder features are active on this prompt; the graph is built from the {cap} most influential (chosen as circuit-tracer does), then pruned."
+        )
+    } else {
+        format!(
+            "{active} transcoder features are active on this prompt; the graph is built from all of them, then pruned."
+        )
+    };
+    Some(html! { <p class="muted" id="attributed-note">{ text }</p> })
+}
+
+/// Reads a chosen graph file: shown if it parses (its pins, supernodes and clicked node
+/// become the view's), refused with the reason if not.
+fn import_callback(
+    imported: &UseStateHandle<Option<(String, Rc<GraphFile>)>>,
+    import_error: &UseStateHandle<Option<String>>,
+    go: &Callback<CircuitQuery>,
+    query: &CircuitQuery,
+) -> Callback<Event> {
+    let (imported, import_error, go, query) = (
+        imported.clone(),
+        import_error.clone(),
+        go.clone(),
+        query.clone(),
+    );
+    Callback::from(move |event: Event| {
+        let input = event.target_unchecked_into::<HtmlInputElement>();
+        let Some(file) = input.files().and_then(|files| files.get(0)) else {
+            return;
+        };
+        let (imported, import_error, go, query) = (
+            imported.clone(),
+            import_error.clone(),
+            go.clone(),
+            query.clone(),
+        );
+        wasm_bindgen_futures::spawn_local(async move {
+            let name = file.name();
+            let text = JsFuture::from(file.text())
+                .await
+                .ok()
+                .and_then(|t| t.as_string());
+            match text.map(|t| GraphFile::parse(&t)) {
+                Some(Ok(g)) => {
+                    import_error.set(None);
+                    go.emit(CircuitQuery {
+                        text: String::new(),
+                        pin: g.q_params.pinned_ids.join(","),
+                        groups: format_supernodes(&g.supernodes()),
+                        at: g.q_params.clicked_id.clone(),
+                        ..query
+                    });
+                    imported.set(Some((name, Rc::new(g))));
+                }
+                Some(Err(e)) => import_error.set(Some(format!("{name}: {e}"))),
+                None => import_error.set(Some(format!("{name} could not be read"))),
+            }
+        });
+    })
+}
+
+/// Properties of [`ExportLink`].
+#[derive(Properties, PartialEq)]
+struct ExportLinkProps {
+    graph: Rc<GraphFile>,
+    view: View,
+}
+
+/// A link that downloads the graph as JSON with the view in its `qParams`, serialized
+/// once per graph and view.
+#[component]
+fn ExportLink(props: &ExportLinkProps) -> Html {
+    let view = &props.view;
+    let key = (
+        Rc::clone(&props.graph),
+        view.pins.clone(),
+        Rc::clone(&view.groups),
+        view.query.at.clone(),
+    );
+    let link = use_memo(key, |(graph, pins, groups, at)| {
+        let json = graph.with_view(pins, groups, at).to_json().ok()?;
+        let href = format!(
+            "data:application/json;charset=utf-8,{}",
+            js_sys::encode_uri_component(&json)
+        );
+        let slug = &graph.metadata.slug;
+        let name = format!("{}.json", if slug.is_empty() { "graph" } else { slug });
+        Some((href, name))
+    });
+    match &*link {
+        Some((href, name)) => html! {
+            <a class="button" id="circuit-export" href={href.clone()} download={name.clone()}>{ "Export JSON" }</a>
+        },
+        None => html! {},
+    }
+}
