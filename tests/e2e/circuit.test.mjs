@@ -1,7 +1,10 @@
-// The circuit view against the release build and the default pack: a graph renders, a
-// node can be selected, ablated (predicted next to actual logit changes) and pinned, and
-// the pin survives the link; thresholds prune it;
-// and its JSON export imports back to the same graph; a malformed file is refused.
+// The circuit view against the release build and the default pack: a graph renders; a
+// hovered feature shows its label and top examples; a node can be selected, ablated and
+// clamped (the graph's, the frozen model's and the model's logit changes), pinned and
+// grouped into a supernode, and the selection, pin and supernode survive the link; the
+// subgraph shows them; thresholds prune; the JSON export (with pins and supernodes in
+// its qParams) imports back to the same graph and view; a malformed file is refused; a
+// 48-token prompt gets a graph of its most influential features.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, mkdtemp } from 'node:fs/promises';
@@ -40,23 +43,51 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
   assert.ok(full.nodes > 10 && full.edges > 10, JSON.stringify(full));
   assert.equal(await page.locator('#circuit-graph circle').count(), full.nodes);
   assert.ok(await page.locator('#circuit-graph circle.logit').count() >= 1);
-  // Select a feature and pin it.
+  // Hovering a feature shows its label and top corpus examples.
   const feature = page.locator('#circuit-graph circle.feature').first();
   const id = await feature.getAttribute('data-node');
+  await feature.hover();
+  await page.locator('#hover-card ol.snippets li').first().waitFor({ timeout: 60_000 });
+  assert.match(await page.locator('#hover-card h4').textContent(), new RegExp(id));
+  // Select it: its details, and the selection in the link.
   await feature.click();
   await page.locator('#node-details').waitFor();
   assert.match(await page.locator('#node-details h3').textContent(), new RegExp(id));
-  // Ablate it: predicted and actual change of each logit, side by side.
+  await page.waitForFunction((at) => decodeURIComponent(location.hash).includes(`at=${at}`), id);
+  // Ablate it, then clamp it: three changes of each logit, side by side.
+  const logits = await page.locator('#circuit-graph circle.logit').count();
   await page.locator('#ablate-node').click();
-  await page.locator('#ablation tbody tr').first().waitFor({ timeout: 60_000 });
-  assert.equal(await page.locator('#ablation tbody tr').count(), await page.locator('#circuit-graph circle.logit').count());
+  await page.locator('#intervention tbody tr').first().waitFor({ timeout: 60_000 });
+  assert.equal(await page.locator('#intervention tbody tr').count(), logits);
+  assert.equal(await page.locator('#intervention tbody tr:first-child td').count(), 4);
+  const ablated = await page.locator('#intervention tbody').textContent();
+  await page.locator('#clamp-value').fill('0.5');
+  await page.locator('#clamp-node').click();
+  await page.waitForFunction((before) => {
+    const now = document.querySelector('#intervention tbody')?.textContent;
+    return now && now !== before;
+  }, ablated, { timeout: 60_000 });
+  // Pin it and group it with another node into a supernode.
   await page.locator('#pin-node').click();
   await page.waitForFunction((pin) => decodeURIComponent(location.hash).includes(`pin=${pin}`), id);
+  await page.locator('#group-label').fill('first group');
+  await page.locator('#group-node').click();
+  await page.waitForFunction(() => /groups=first/.test(decodeURIComponent(location.hash)));
+  const other = await page.locator('#circuit-graph circle.feature').nth(1).getAttribute('data-node');
+  await page.locator(`#circuit-graph circle[data-node="${other}"]`).click();
+  await page.locator('button.add-to-group').first().click();
+  await page.waitForFunction((o) => decodeURIComponent(location.hash).includes(`,${o}`), other);
+  await page.locator('#subgraph [data-subgraph-node="supernode:first group"]').waitFor();
+  assert.equal(await page.locator('#circuit-graph circle.grouped').count(), 2);
   await screenshot(page, 'circuit');
-  // The link reproduces the view, pin included, in a fresh page.
+  // The link reproduces the view, selection, pin and supernode included, in a fresh page.
   const { page: again, problems: againProblems } = await openPage(browser, page.url());
   await again.locator(`#circuit-graph circle[data-node="${id}"].pinned`).waitFor({ timeout: LOAD_TIMEOUT });
   assert.deepEqual(await summary(again), full);
+  assert.equal(await again.locator('#circuit-graph circle.grouped').count(), 2);
+  await again.locator('#node-details').waitFor();
+  assert.match(await again.locator('#node-details h3').textContent(), new RegExp(other));
+  await again.locator('#subgraph [data-subgraph-node="supernode:first group"]').waitFor();
   // A lower node threshold keeps fewer nodes.
   await again.locator('#nodes-threshold').fill('0.4');
   await again.waitForFunction(() => /nodes=0\.4/.test(location.hash), null, { timeout: 30_000 });
@@ -70,6 +101,8 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
   const exported = JSON.parse(json);
   assert.equal(exported.nodes.length, full.nodes);
   assert.equal(exported.links.length, full.edges);
+  assert.deepEqual(exported.qParams.pinnedIds, [id]);
+  assert.deepEqual(exported.qParams.supernodes, [['first group', id, other]]);
   const dir = await mkdtemp(join(tmpdir(), 'glassbox-graph-'));
   const file = join(dir, 'graph.json');
   await writeFile(file, json);
@@ -79,6 +112,9 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
   await viewer.locator('#imported-from').waitFor({ timeout: 30_000 });
   assert.deepEqual(await summary(viewer), full);
   assert.equal(await viewer.locator('#circuit-graph circle').count(), full.nodes);
+  // The file's pins and supernodes come with it.
+  assert.equal(await viewer.locator('#circuit-graph circle.grouped').count(), 2);
+  await viewer.locator('#subgraph [data-subgraph-node="supernode:first group"]').waitFor();
   // A malformed file is refused with the reason; the page stays.
   const bad = join(dir, 'bad.json');
   await writeFile(bad, JSON.stringify({ ...exported, links: [{ source: 'nowhere', target: exported.nodes[0].node_id, weight: 1 }] }));
@@ -88,4 +124,19 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
   await refusing.locator('#import-error').waitFor({ timeout: 30_000 });
   assert.match(await refusing.locator('#import-error').textContent(), /nowhere/);
   for (const p of [problems, againProblems, viewerProblems, refusingProblems]) assert.deepEqual(p, []);
+});
+
+test('a 48-token prompt gets a graph of its most influential features', async () => {
+  const text = "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election produced no evidence that any irregularities took place. The jury further said in term-end presentments that the City Executive Committee";
+  const started = Date.now();
+  const { page, problems } = await openPage(browser, `${server.url}#/circuit?text=${encodeURIComponent(text)}`);
+  await page.locator('#circuit-graph circle').first().waitFor({ timeout: LOAD_TIMEOUT });
+  console.log(`# navigation to a drawn 48-token graph: ${Date.now() - started} ms`);
+  const tokens = await page.locator('#circuit-graph text.token').count();
+  assert.ok(tokens >= 40 && tokens <= 64, `${tokens} tokens`);
+  assert.match(await page.locator('#attributed-note').textContent(), /most influential/);
+  const { nodes } = await summary(page);
+  assert.ok(nodes > 20, `${nodes} nodes`);
+  await screenshot(page, 'circuit-long');
+  assert.deepEqual(problems, []);
 });

@@ -22,6 +22,8 @@ pub(crate) fn bench() -> Result<()> {
     browser_bench("glassbox-gpu")?;
     println!("\n==> attribution graphs, native");
     native_bench("glassbox-circuits", "attribute")?;
+    println!("\n==> attribution graphs, GPU engine vs CPU engine, native");
+    native_bench("glassbox-gpu", "attribute")?;
     println!("\n==> attribution graphs in headless Chromium (the page's release build)");
     run(cmd("trunk", &["build", "--release"]).env("PATH", tools_path()))?;
     run(cmd("node", &["tests/e2e/circuit_bench.mjs"])

@@ -10,12 +10,14 @@ use glassbox_lab::{GraphFile, Supernode, row_of};
 use yew::prelude::*;
 
 const COLUMN: f64 = 110.0;
+/// Width of a column holding nothing but embeddings (long prompts have many).
+const NARROW: f64 = 48.0;
 /// Horizontal room per node in a crowded cell.
 const SPACING: f64 = 16.0;
 const ROW: f64 = 70.0;
 const LEFT: f64 = 70.0;
 const TOP: f64 = 20.0;
-const BOTTOM: f64 = 40.0;
+const BOTTOM: f64 = 64.0;
 
 /// Where each node sits: `(x, y)` by node id, and the drawing's size.
 struct Layout {
@@ -36,11 +38,12 @@ fn layout(graph: &GraphFile) -> Layout {
     for (i, node) in graph.nodes.iter().enumerate() {
         cells.entry((row_of[i], node.ctx_idx)).or_default().push(i);
     }
-    // Each column as wide as its fullest cell needs.
-    let mut widths = vec![COLUMN; columns];
-    for (&(_, column), members) in &cells {
+    // Each column as wide as its fullest cell needs; narrow if only embeddings.
+    let mut widths = vec![NARROW; columns];
+    for (&(row, column), members) in &cells {
         if let Some(w) = widths.get_mut(column) {
-            *w = w.max(SPACING * (members.len() as f64 + 1.0));
+            let least = if row > 0 { COLUMN } else { NARROW };
+            *w = w.max(least).max(SPACING * (members.len() as f64 + 1.0));
         }
     }
     let starts: Vec<f64> = widths
@@ -170,16 +173,28 @@ pub(crate) fn CircuitGraph(props: &CircuitGraphProps) -> Html {
             </circle>
         })
     });
+    // Token labels slanted, so that narrow columns keep them apart.
     let tokens = graph.metadata.prompt_tokens.iter().enumerate().map(|(p, token)| {
-        let x = layout.centres.get(p).copied().unwrap_or(LEFT);
-        html! { <text class="axis token" x={format!("{x:.1}")} y={format!("{:.1}", layout.height - 12.0)} text-anchor="middle">{ format!("{token:?}") }</text> }
+        let x = layout.centres.get(p).copied().unwrap_or(LEFT) + 4.0;
+        let y = layout.height - BOTTOM + 14.0;
+        html! { <text class="axis token" x={format!("{x:.1}")} y={format!("{y:.1}")} text-anchor="end" transform={format!("rotate(-35 {x:.1} {y:.1})")}>{ format!("{token:?}") }</text> }
     });
+    // Long prompts: start scrolled to the end, where the logits are.
+    let scroller = use_node_ref();
+    {
+        let scroller = scroller.clone();
+        use_effect_with(std::rc::Rc::clone(graph), move |_| {
+            if let Some(element) = scroller.cast::<web_sys::Element>() {
+                element.set_scroll_left(element.scroll_width());
+            }
+        });
+    }
     let row_names = layout.rows.iter().enumerate().map(|(r, name)| {
         let y = TOP + ROW * (rows - 1 - r) as f64 + ROW / 2.0 + 4.0;
         html! { <text class="axis" x="4" y={format!("{y:.1}")}>{ name.clone() }</text> }
     });
     html! {
-        <div class="graph-scroll">
+        <div class="graph-scroll" ref={scroller}>
             <svg id="circuit-graph" class="circuit" role="img" width={format!("{:.0}", layout.width)} height={format!("{:.0}", layout.height)}
                 aria-label={format!("attribution graph: {} nodes, {} edges over {columns} positions", graph.nodes.len(), graph.links.len())}>
                 { for edges }

@@ -1,0 +1,71 @@
+// The attention and logit-lens views against the release build and the default pack:
+// each renders from its link, a head or block chosen goes into the link, and a link to a
+// block the model does not have says so instead of breaking the page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDist, launchChromium, openPage, screenshot } from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await serveDist();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+const LOAD_TIMEOUT = 180_000;
+const PROMPT = encodeURIComponent('The jury said that the city of Atlanta');
+
+test('the attention view shows every head of a block and the chosen one large', async () => {
+  const { page, problems } = await openPage(browser, `${server.url}#/attention?text=${PROMPT}&layer=1`);
+  await page.locator('#attention-title').waitFor({ timeout: LOAD_TIMEOUT });
+  const heads = await page.locator('.thumbs button.thumb').count();
+  assert.equal(heads, 4);
+  assert.match(await page.locator('#attention-title').textContent(), /Block 1, head 0/);
+  const tokens = 8;
+  // The large map: a cell for each query and each key up to it.
+  const cells = await page.locator('.graph-scroll svg.attention rect.cell').count();
+  assert.ok(cells >= (tokens * (tokens + 1)) / 2 - tokens && cells <= 16 * 17 / 2, `${cells} cells`);
+  await page.locator('#head-2').click();
+  await page.waitForFunction(() => /head=2/.test(location.hash));
+  await page.waitForFunction(() => /head 2/.test(document.querySelector('#attention-title')?.textContent ?? ''));
+  await page.locator('#block-3').click();
+  await page.waitForFunction(() => /layer=3/.test(location.hash));
+  await page.waitForFunction(() => /Block 3/.test(document.querySelector('#attention-title')?.textContent ?? ''));
+  await screenshot(page, 'attention');
+  assert.deepEqual(problems, []);
+  // A block the model does not have: the reason, and the page stays.
+  const { page: bad, problems: badProblems } = await openPage(browser, `${server.url}#/attention?text=${PROMPT}&layer=9`);
+  await bad.locator('#attention-error').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await bad.locator('#attention-error').textContent(), /no block 9/);
+  assert.ok(await bad.locator('#attention-prompt').isVisible());
+  assert.deepEqual(badProblems, []);
+});
+
+test('the logit lens reads the residual stream after every block', async () => {
+  const { page, problems } = await openPage(browser, `${server.url}#/lens?text=${PROMPT}`);
+  await page.locator('#lens tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  // The embeddings and four blocks, the model's own prediction on top.
+  assert.equal(await page.locator('#lens tbody tr').count(), 5);
+  assert.match(await page.locator('#lens tbody tr:first-child th').textContent(), /after block 3/);
+  assert.match(await page.locator('#lens tbody tr:last-child th').textContent(), /embeddings/);
+  const columns = await page.locator('#lens thead th').count();
+  const cells = await page.locator('#lens tbody tr:first-child td').count();
+  assert.equal(cells, columns - 1);
+  assert.ok(cells >= 6, `${cells} positions`);
+  const title = await page.locator('#lens tbody tr:first-child td').first().getAttribute('title');
+  assert.match(title, /next token: rank \d+/);
+  // The top row's last cell is the prompt view's first prediction.
+  const lastCell = (await page.locator('#lens tbody tr:first-child td').last().textContent()).trim();
+  const { page: prompt } = await openPage(browser, `${server.url}#/prompt?text=${PROMPT}`);
+  await prompt.locator('#predictions tbody tr code').first().waitFor({ timeout: LOAD_TIMEOUT });
+  const predicted = (await prompt.locator('#predictions tbody tr code').first().textContent()).trim();
+  assert.equal(predicted, lastCell);
+  await screenshot(page, 'lens');
+  assert.deepEqual(problems, []);
+});
