@@ -138,5 +138,10 @@ test('a 48-token prompt gets a graph of its most influential features', async ()
   const { nodes } = await summary(page);
   assert.ok(nodes > 20, `${nodes} nodes`);
   await screenshot(page, 'circuit-long');
+  // Double-clicking a feature opens its feature view.
+  const id = await page.locator('#circuit-graph circle.feature').first().getAttribute('data-node');
+  const [layer, feature] = id.split('_');
+  await page.locator('#circuit-graph circle.feature').first().dblclick();
+  await page.waitForFunction((want) => location.hash.startsWith(want), `#/feature/${layer}/${feature}`);
   assert.deepEqual(problems, []);
 });

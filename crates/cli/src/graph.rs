@@ -29,6 +29,10 @@ pub(crate) struct GraphArgs {
     /// Keep edges until this share of the edge scores is covered.
     #[arg(long, default_value_t = 0.98)]
     edge_threshold: f32,
+    /// Attribute at most this many feature nodes, the most influential (circuit-tracer's
+    /// `max_feature_nodes`); every active feature when not given.
+    #[arg(long)]
+    max_feature_nodes: Option<usize>,
 }
 
 pub(crate) fn graph(args: &GraphArgs) -> Result<()> {
@@ -56,7 +60,11 @@ pub(crate) fn graph(args: &GraphArgs) -> Result<()> {
     let started = Instant::now();
     let transcoders: Vec<_> = loaded.dictionaries.into_iter().map(Arc::new).collect();
     let replacement = Replacement::trace(&loaded.model, &transcoders, &tokens)?;
-    let graph = attribute(&loaded.model, &replacement, &AttributionOptions::default())?;
+    let options = AttributionOptions {
+        max_feature_nodes: args.max_feature_nodes,
+        ..AttributionOptions::default()
+    };
+    let graph = attribute(&loaded.model, &replacement, &options)?;
     let thresholds = Thresholds {
         nodes: args.node_threshold,
         edges: args.edge_threshold,

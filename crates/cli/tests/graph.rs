@@ -29,6 +29,34 @@ fn writes_a_graph_file_that_reads_back() {
     assert!(graph.nodes.iter().any(|n| n.feature_type == "logit"));
     assert!(!graph.links.is_empty());
 
+    // With a cap, at most that many features (5 tokens have 640 active ones).
+    let capped = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["graph", "--pack"])
+        .arg(&pack)
+        .args([
+            "--text",
+            "In the morning the jury",
+            "--max-feature-nodes",
+            "40",
+            "--node-threshold",
+            "1",
+            "--edge-threshold",
+            "1",
+            "--out",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(capped.status.success());
+    let graph = GraphFile::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let features = graph
+        .nodes
+        .iter()
+        .filter(|n| n.feature_type == "cross layer transcoder")
+        .count();
+    assert!((1..=40).contains(&features), "{features}");
+    assert!(graph.metadata.active_features.unwrap() > 40);
+
     let refused = Command::new(env!("CARGO_BIN_EXE_glassbox"))
         .args(["graph", "--pack"])
         .arg(&pack)

@@ -2,7 +2,7 @@
 //! (embeddings at the bottom, logits at the top); node size by influence, edge width by
 //! weight, blue for positive edges, red for negative; members of a supernode ringed in
 //! its colour. Hovering a node says so (and its title shows its label); clicking selects
-//! it.
+//! it, double-clicking opens it.
 
 use std::collections::HashMap;
 
@@ -108,6 +108,8 @@ pub(crate) struct CircuitGraphProps {
     pub(crate) selected: Option<String>,
     /// Called with a node's id when it is clicked.
     pub(crate) on_select: Callback<String>,
+    /// Called with a node's id when it is double-clicked.
+    pub(crate) on_open: Callback<String>,
     /// Called with a node's id when the pointer enters it, `None` when it leaves.
     pub(crate) on_hover: Callback<Option<String>>,
 }
@@ -162,13 +164,15 @@ pub(crate) fn CircuitGraph(props: &CircuitGraphProps) -> Html {
         let id = node.node_id.clone();
         let on_select = props.on_select.clone();
         let onclick = Callback::from(move |_: MouseEvent| on_select.emit(id.clone()));
+        let (on_open, id) = (props.on_open.clone(), node.node_id.clone());
+        let ondblclick = Callback::from(move |_: MouseEvent| on_open.emit(id.clone()));
         let (enter, leave) = (props.on_hover.clone(), props.on_hover.clone());
         let id = node.node_id.clone();
         let onmouseenter = Callback::from(move |_: MouseEvent| enter.emit(Some(id.clone())));
         let onmouseleave = Callback::from(move |_: MouseEvent| leave.emit(None));
         Some(html! {
             <circle class={class} cx={format!("{x:.1}")} cy={format!("{y:.1}")} r={format!("{radius:.1}")}
-                data-node={node.node_id.clone()} {onclick} {onmouseenter} {onmouseleave}>
+                data-node={node.node_id.clone()} {onclick} {ondblclick} {onmouseenter} {onmouseleave}>
                 <title>{ format!("{} · {}", node.node_id, node.clerp) }</title>
             </circle>
         })

@@ -153,6 +153,19 @@ pub(crate) fn CircuitPage() -> Html {
         let view = view.clone();
         Callback::from(move |id: String| view.select(&id))
     };
+    // Double-clicking a feature opens its feature view.
+    let on_open = {
+        let (navigator, graph) = (navigator.clone(), graph.clone());
+        Callback::from(move |id: String| {
+            let feature = graph
+                .as_ref()
+                .and_then(|g| g.nodes.iter().find(|n| n.node_id == id))
+                .and_then(details::feature_at);
+            if let (Some(navigator), Some((layer, index))) = (&navigator, feature) {
+                navigator.push(&Route::Feature { layer, index });
+            }
+        })
+    };
     let on_hover = {
         let hovered = hovered.clone();
         Callback::from(move |id: Option<String>| hovered.set(id))
@@ -186,7 +199,7 @@ pub(crate) fn CircuitPage() -> Html {
         <ReadyGate>
             <section class="panel">
                 <h2>{ "Circuit" }</h2>
-                <p class="muted">{ "The attribution graph of a prompt: the active transcoder features (the most influential, when there are many), each transcoder's error, the embeddings and the likeliest next tokens, joined by their direct effects in the model with attention and LayerNorm frozen (Ameisen et al., 2025). Pruned to the nodes and edges that carry most of the influence on the logits. Hover a feature for its label and top examples; click a node to pin it, group it into a supernode, or intervene on it." }</p>
+                <p class="muted">{ "The attribution graph of a prompt: the active transcoder features (the most influential, when there are many), each transcoder's error, the embeddings and the likeliest next tokens, joined by their direct effects in the model with attention and LayerNorm frozen (Ameisen et al., 2025). Pruned to the nodes and edges that carry most of the influence on the logits. Hover a feature for its label and top examples; click a node to pin it, group it into a supernode, or intervene on it; double-click a feature to open it." }</p>
                 <input id="circuit-prompt" type="text" value={query.text.clone()} onchange={on_text} aria-label="prompt" placeholder="The jury said that the city of" />
                 <div class="controls">
                     { slider("nodes", query.nodes, |q, v| q.nodes = v) }
@@ -212,12 +225,14 @@ pub(crate) fn CircuitPage() -> Html {
                 (Some(g), _) => html! {
                     <section class="panel">
                         <h2 id="circuit-summary">{ format!("{} nodes, {} edges", g.nodes.len(), g.links.len()) }</h2>
-                        { for attributed_note(g) }
+                        { attributed_note(g) }
+                        // The card's slot is always there: a card coming and going must not
+                        // move the graph (which would fire its nodes' pointer events again).
                         <div class="circuit-stage">
-                            <CircuitGraph graph={Rc::clone(g)} pinned={view.pins.clone()} groups={Rc::clone(&groups)} selected={selected.clone()} {on_select} {on_hover} />
-                            { for hover_card }
+                            <CircuitGraph graph={Rc::clone(g)} pinned={view.pins.clone()} groups={Rc::clone(&groups)} selected={selected.clone()} {on_select} {on_open} {on_hover} />
+                            <div class="hover-slot">{ for hover_card }</div>
                         </div>
-                        { for details }
+                        <div class="details-slot">{ for details }</div>
                         <SupernodePanel graph={Rc::clone(g)} view={view.clone()} />
                     </section>
                 },
@@ -233,8 +248,10 @@ pub(crate) fn CircuitPage() -> Html {
 }
 
 /// How many of the active features the graph holds, when it is fewer than all.
-fn attributed_note(graph: &GraphFile) -> Option<Html> {
-    let active = graph.metadata.active_features?;
+fn attributed_note(graph: &GraphFile) -> Html {
+    let Some(active) = graph.metadata.active_features else {
+        return html! { <p class="muted" id="attributed-note">{ "An imported graph." }</p> };
+    };
     let cap = glassbox_lab::MAX_CIRCUIT_FEATURES;
     let text = if active > cap {
         format!(
@@ -245,7 +262,7 @@ fn attributed_note(graph: &GraphFile) -> Option<Html> {
             "{active} transcoder features are active on this prompt; the graph is built from all of them, then pruned."
         )
     };
-    Some(html! { <p class="muted" id="attributed-note">{ text }</p> })
+    html! { <p class="muted" id="attributed-note">{ text }</p> }
 }
 
 /// Reads a chosen graph file: shown if it parses (its pins, supernodes and clicked node
