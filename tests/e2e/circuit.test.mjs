@@ -127,7 +127,7 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
 });
 
 test('a 48-token prompt gets a graph of its most influential features', async () => {
-  const text = "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election produced no evidence that any irregularities took place. The jury further said in term-end presentments that the City Executive Committee";
+  const text = "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election produced no evidence that any irregularities took place. The jury further said in term-end presentments that the City Executive Committee, which";
   const started = Date.now();
   const { page, problems } = await openPage(browser, `${server.url}#/circuit?text=${encodeURIComponent(text)}`);
   await page.locator('#circuit-graph circle').first().waitFor({ timeout: LOAD_TIMEOUT });

@@ -2,7 +2,8 @@
 // CPU engine (`?engine=cpu`: the worker's wasm32, one thread) and its GPU engine
 // (`?engine=gpu`: WebGPU, SwiftShader on a machine without a GPU), for prompts of about
 // 16 and 48 tokens of the default pack (at most the 2048 most influential features).
-// Run by `cargo xtask bench` after the release build; numbers, no assertions.
+// Run by `cargo xtask bench` after the release build (GLASSBOX_BENCH_ENGINES=cpu or gpu
+// runs one engine); numbers, no assertions.
 import { serveDist, launchChromium, openPage } from './harness.mjs';
 
 const TEXT = "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election produced no evidence that any irregularities took place. The jury further said in term-end presentments that the City Executive Committee, which had over-all charge of the election, deserves the praise and thanks of the City of Atlanta for the manner in which the election was conducted.";
@@ -12,16 +13,22 @@ const browser = await launchChromium();
 try {
   console.log('attribution graphs in headless Chromium (the page, default pack cached)');
   console.log('engine  tokens  nodes kept  edges kept  first graph ms  re-prune ms');
-  for (const engine of ['cpu', 'gpu']) {
-    for (const words of [12, 37]) {
+  for (const engine of (process.env.GLASSBOX_BENCH_ENGINES ?? 'cpu,gpu').split(',')) {
+    for (const words of [12, 34]) {
       const text = TEXT.split(' ').slice(0, words).join(' ');
       // Warm the pack cache, then time a fresh page.
       const warm = await openPage(browser, `${server.url}?engine=${engine}#/prompt?text=a`);
       await warm.page.locator('#features li').first().waitFor({ timeout: 180_000 });
       const started = Date.now();
       const { page } = await openPage(browser, `${server.url}?engine=${engine}#/circuit?text=${encodeURIComponent(text)}`);
-      await page.locator('#circuit-graph circle').first().waitFor({ timeout: 600_000 });
+      await page.locator('#circuit-graph circle, #circuit-error').first().waitFor({ timeout: 600_000 });
       const first = Date.now() - started;
+      if (await page.locator('#circuit-error').count()) {
+        console.log(`${engine.padStart(6)}  ${String(words).padStart(6)} words: ${await page.locator('#circuit-error').textContent()} (${first} ms)`);
+        await page.close();
+        await warm.page.close();
+        continue;
+      }
       const tokens = await page.evaluate(() => document.querySelectorAll('#circuit-graph text.token').length);
       const summary = await page.locator('#circuit-summary').textContent();
       const before = Date.now();

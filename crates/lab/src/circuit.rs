@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use glassbox_circuits::{
     AttributionOptions, ExportContext, Graph, GraphFile, Influence, NodeKind, Replacement,
     Thresholds,
@@ -204,7 +204,7 @@ impl Lab {
         };
         let before = centred(&mut keep)?;
         let cache = keep.take_cache();
-        let edited = || self.edit_hooks(edit, &cache, ids.len());
+        let edited = || self.edit_hooks(edit, &cache);
         let actual = centred(&mut edited()?)?;
         let frozen = centred(&mut edited()?.freeze_attention_and_norms(&cache)?)?;
         Ok(graph
@@ -224,13 +224,8 @@ impl Lab {
             .collect())
     }
 
-    /// Hooks that make `edit` in a pass over `len` tokens.
-    fn edit_hooks(
-        &self,
-        edit: NodeEdit,
-        cache: &BTreeMap<HookPoint, Tensor>,
-        len: usize,
-    ) -> Result<Hooks> {
+    /// Hooks that make `edit` in a pass over the prompt whose run `cache` kept.
+    fn edit_hooks(&self, edit: NodeEdit, cache: &BTreeMap<HookPoint, Tensor>) -> Result<Hooks> {
         match edit {
             NodeEdit::Feature {
                 layer,
@@ -246,30 +241,21 @@ impl Lab {
                 self.steering_hooks_at(&steer, Some(&[position]))
             }
             NodeEdit::Error { layer, position } => {
-                let missing = || LabError::Request("the prompt's run kept too little".to_owned());
-                let input = cache
-                    .get(&HookPoint::LnNormalized(layer, Norm::Ln2))
-                    .ok_or_else(missing)?
-                    .squeeze(0)?
-                    .get(position)?;
-                let output = cache
-                    .get(&HookPoint::MlpOut(layer))
-                    .ok_or_else(missing)?
-                    .squeeze(0)?
-                    .get(position)?;
+                // The activation at `hook`, at the edited position.
+                let at = |hook: HookPoint| -> Result<Tensor> {
+                    let kept = cache.get(&hook).ok_or_else(|| {
+                        LabError::Request(format!("the prompt's run did not keep {hook}"))
+                    })?;
+                    Ok(kept.squeeze(0)?.get(position)?)
+                };
                 let transcoder = self.dictionary(layer)?;
-                let predicted = transcoder
-                    .decode(&transcoder.encode(&input.unsqueeze(0)?)?)?
-                    .squeeze(0)?;
-                let error = (output - predicted)?;
-                let d = error.dim(0)?;
-                let minus = (error.neg()?.to_vec1::<f32>())?;
-                let mut delta = vec![0.0_f32; len * d];
-                delta[position * d..(position + 1) * d].copy_from_slice(&minus);
-                let delta = Tensor::from_vec(delta, (1, len, d), &Device::Cpu)?;
-                Ok(Hooks::none().intervene(Intervention::everywhere(
+                let input = at(HookPoint::LnNormalized(layer, Norm::Ln2))?.unsqueeze(0)?;
+                let predicted = transcoder.decode(&transcoder.encode(&input)?)?.squeeze(0)?;
+                let error = (at(HookPoint::MlpOut(layer))? - predicted)?;
+                Ok(Hooks::none().intervene(Intervention::at(
                     HookPoint::MlpOut(layer),
-                    Edit::Add(delta),
+                    vec![position],
+                    Edit::Add(error.neg()?),
                 )))
             }
         }
