@@ -1,10 +1,10 @@
 //! Where the lab runs the model: on the GPU engine once [`Lab::start_gpu`] succeeded, on
 //! the CPU engine (candle-core) otherwise. Every computation the lab needs (a prompt's
 //! features, one feature's column, kept activations, steered logits, a steered
-//! continuation, an attribution graph) goes through
-//! the few functions here, so both engines answer the same questions; a GPU error
-//! (a lost device, an out-of-memory) drops back to the CPU for good, answers the request
-//! there, and is remembered so the app can say what happened.
+//! continuation, an attribution graph) goes through the few functions here, so both
+//! engines answer the same questions; a GPU error (a lost device, an out-of-memory) drops
+//! back to the CPU for good, answers the request there, and is remembered so the app can
+//! say what happened.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
