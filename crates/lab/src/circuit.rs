@@ -41,6 +41,34 @@ pub enum NodeEdit {
     },
 }
 
+impl NodeEdit {
+    /// The graph node it changes.
+    #[must_use]
+    pub fn node(&self) -> NodeKind {
+        match *self {
+            Self::Feature {
+                layer,
+                position,
+                feature,
+                ..
+            } => NodeKind::Feature {
+                layer,
+                position,
+                feature,
+            },
+            Self::Error { layer, position } => NodeKind::Error { layer, position },
+        }
+    }
+
+    /// The token position it changes.
+    #[must_use]
+    pub fn position(&self) -> usize {
+        match *self {
+            Self::Feature { position, .. } | Self::Error { position, .. } => position,
+        }
+    }
+}
+
 /// One logit's change under a [`NodeEdit`], three ways.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogitChange {
@@ -157,12 +185,12 @@ impl Lab {
     /// Applies `edit` to `text`'s graph: for each logit node, the change the graph
     /// predicts next to the frozen model's and the real model's (CPU engine).
     pub async fn intervene_node(&self, text: &str, edit: NodeEdit) -> Result<Vec<LogitChange>> {
-        let position = match edit {
+        match edit {
             NodeEdit::Feature {
                 layer,
-                position,
                 feature,
                 value,
+                ..
             } => {
                 self.check_feature(layer, feature)?;
                 if !value.is_finite() {
@@ -170,13 +198,12 @@ impl Lab {
                         "{value} is not an activation to set a feature to"
                     )));
                 }
-                position
             }
-            NodeEdit::Error { layer, position } => {
+            NodeEdit::Error { layer, .. } => {
                 self.dictionary(layer)?;
-                position
             }
-        };
+        }
+        let position = edit.position();
         let ids = self.circuit_ids(text)?;
         if position >= ids.len() {
             return Err(LabError::Request(format!(
@@ -264,35 +291,21 @@ impl Lab {
 
 /// The edited node of `graph` and how its direct effects scale under `edit`.
 fn node_and_scale(graph: &Graph, edit: NodeEdit) -> Result<(usize, f32)> {
-    match edit {
-        NodeEdit::Feature {
-            layer,
-            position,
-            feature,
-            value,
-        } => {
-            let kind = NodeKind::Feature {
-                layer,
-                position,
-                feature,
-            };
-            let node = graph.nodes.iter().position(|n| n.kind == kind).ok_or_else(|| {
-                LabError::Request(format!(
-                    "feature {layer}/{feature} at position {position} is not a node of this graph \
-                     (not active there, or not among the most influential)"
-                ))
-            })?;
-            // An edge is the activation times a direct effect per unit of activation.
-            Ok((node, value / graph.nodes[node].activation - 1.0))
-        }
-        NodeEdit::Error { layer, position } => {
-            let kind = NodeKind::Error { layer, position };
-            let node = graph
-                .nodes
-                .iter()
-                .position(|n| n.kind == kind)
-                .ok_or_else(|| LabError::Request(format!("no error node {layer}/{position}")))?;
-            Ok((node, -1.0))
-        }
-    }
+    let kind = edit.node();
+    let node = graph
+        .nodes
+        .iter()
+        .position(|n| n.kind == kind)
+        .ok_or_else(|| {
+            LabError::Request(format!(
+                "{kind:?} is not a node of this graph (not active there, or not among the most \
+             influential)"
+            ))
+        })?;
+    // An edge is the activation times a direct effect per unit of activation.
+    let scale = match edit {
+        NodeEdit::Feature { value, .. } => value / graph.nodes[node].activation - 1.0,
+        NodeEdit::Error { .. } => -1.0,
+    };
+    Ok((node, scale))
 }
