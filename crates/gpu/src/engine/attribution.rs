@@ -351,16 +351,53 @@ impl Shape {
     }
 }
 
+/// The kernels' uniform block: `Params` in `attribution.wgsl`, field for field.
+#[derive(Debug, Clone, Copy, Default)]
+struct Params {
+    count: u32,
+    span: u32,
+    d: u32,
+    heads: u32,
+    stride: u32,
+    entries: u32,
+    out_cols: u32,
+    a_base: u32,
+    b_base: u32,
+    c_base: u32,
+    b_scales: u32,
+}
+
+impl Params {
+    fn words(self) -> [u32; 12] {
+        [
+            self.count,
+            self.span,
+            self.d,
+            self.heads,
+            self.stride,
+            self.entries,
+            self.out_cols,
+            self.a_base,
+            self.b_base,
+            self.c_base,
+            self.b_scales,
+            0,
+        ]
+    }
+}
+
 impl GpuCarrier<'_> {
-    fn params(&self, shape: Shape) -> [u32; 12] {
-        let mut params = [0_u32; 12];
-        params[0] = shape.count as u32;
-        params[1] = shape.span as u32;
-        params[2] = shape.d as u32;
-        params[3] = self.model.config.n_head as u32;
-        params[4] = self.positions as u32;
-        params[6] = self.columns as u32;
-        params
+    /// What every kernel of a batch of `shape` is told; each adds its own offsets.
+    fn params(&self, shape: Shape) -> Params {
+        Params {
+            count: shape.count as u32,
+            span: shape.span as u32,
+            d: shape.d as u32,
+            heads: self.model.config.n_head as u32,
+            stride: self.positions as u32,
+            out_cols: self.columns as u32,
+            ..Params::default()
+        }
     }
 
     /// `rows[t, column] = scale · g[t, position] · table[row]` for `entries`.
@@ -373,13 +410,15 @@ impl GpuCarrier<'_> {
         entries: &Range<u32>,
     ) {
         let count = (entries.end - entries.start) as usize;
-        let mut params = self.params(shape);
-        params[5] = count as u32;
-        params[8] = table_base;
-        params[9] = 4 * entries.start;
+        let params = Params {
+            entries: count as u32,
+            b_base: table_base,
+            c_base: 4 * entries.start,
+            ..self.params(shape)
+        };
         plan.dispatch(
             KernelId::ReadOff,
-            &params,
+            &params.words(),
             vec![
                 dev(&buffers.gradient),
                 dev(table),
@@ -406,11 +445,13 @@ impl GpuCarrier<'_> {
             (d, 0),
             0,
         );
-        let mut params = self.params(shape);
-        params[8] = block.pattern;
+        let params = Params {
+            b_base: block.pattern,
+            ..self.params(shape)
+        };
         plan.dispatch(
             KernelId::AttentionBack,
-            &params,
+            &params.words(),
             vec![
                 dev(&buffers.through_out),
                 dev(&self.tables),
@@ -430,9 +471,11 @@ impl GpuCarrier<'_> {
             (d, 0),
             0,
         );
-        let mut params = self.params(shape);
-        params[8] = block.gain;
-        params[10] = block.scales;
+        let params = Params {
+            b_base: block.gain,
+            b_scales: block.scales,
+            ..self.params(shape)
+        };
         let groups = if rows <= 65535 {
             (rows as u32, 1)
         } else {
@@ -440,7 +483,7 @@ impl GpuCarrier<'_> {
         };
         plan.dispatch(
             KernelId::NormBack,
-            &params,
+            &params.words(),
             vec![
                 dev(&buffers.through_values),
                 dev(&self.tables),
@@ -479,12 +522,14 @@ impl GpuCarrier<'_> {
             .flat_map(|t| t.direction.iter().copied())
             .collect();
         let positions: Vec<u32> = batch.iter().map(|t| t.position as u32).collect();
-        let mut params = self.params(shape);
-        params[7] = plan.upload(bytemuck::cast_slice(&directions));
-        params[9] = plan.upload(bytemuck::cast_slice(&positions));
+        let params = Params {
+            a_base: plan.upload(bytemuck::cast_slice(&directions)),
+            c_base: plan.upload(bytemuck::cast_slice(&positions)),
+            ..self.params(shape)
+        };
         plan.dispatch(
             KernelId::AttributionSeed,
-            &params,
+            &params.words(),
             vec![
                 Buf::Uploads,
                 dev(&self.tables),
