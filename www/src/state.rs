@@ -103,3 +103,56 @@ pub(crate) fn use_request(request: Option<Request>) -> Answer {
     }
     (*answer).clone()
 }
+
+/// A value made once and shared, compared by address: props and memos holding a large
+/// value (an attribution graph) then compare one pointer instead of every element.
+#[derive(Debug)]
+pub(crate) struct Shared<T>(Rc<T>);
+
+impl<T> Shared<T> {
+    /// Shares `value`.
+    pub(crate) fn new(value: T) -> Self {
+        Self(Rc::new(value))
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Self(Rc::clone(&self.0))
+    }
+}
+
+impl<T> PartialEq for Shared<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// How an answer shows: `done`'s view of the response asked for, the engine's error in
+/// words (with `error_id` as its id, if given), `working` while the engine runs, and
+/// nothing before it is asked.
+pub(crate) fn answer_view(
+    answer: &Answer,
+    working: &str,
+    error_id: Option<&'static str>,
+    done: impl FnOnce(&Response) -> Option<Html>,
+) -> Html {
+    match answer {
+        Answer::Waiting => html! {},
+        Answer::Working => html! { <p class="muted">{ working.to_owned() }</p> },
+        Answer::Done(response) => match response.as_ref() {
+            Response::Error(error) => {
+                html! { <p class="status-bad" role="alert" id={error_id}>{ error.clone() }</p> }
+            }
+            other => done(other).unwrap_or_default(),
+        },
+    }
+}

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use glassbox_lab::{GraphFile, Supernode, row_of};
 use yew::prelude::*;
 
+use crate::state::Shared;
+
 const COLUMN: f64 = 110.0;
 /// Width of a column holding nothing but embeddings (long prompts have many).
 const NARROW: f64 = 48.0;
@@ -99,7 +101,7 @@ fn layout(graph: &GraphFile) -> Layout {
 #[derive(Properties, PartialEq)]
 pub(crate) struct CircuitGraphProps {
     /// The graph.
-    pub(crate) graph: std::rc::Rc<GraphFile>,
+    pub(crate) graph: Shared<GraphFile>,
     /// Pinned node ids.
     pub(crate) pinned: Vec<String>,
     /// The supernodes.
@@ -118,7 +120,7 @@ pub(crate) struct CircuitGraphProps {
 #[component]
 pub(crate) fn CircuitGraph(props: &CircuitGraphProps) -> Html {
     let graph = &props.graph;
-    let layout = use_memo(std::rc::Rc::clone(graph), |g| layout(g));
+    let layout = use_memo(graph.clone(), |g| layout(g));
     let strongest = graph
         .links
         .iter()
@@ -187,7 +189,7 @@ pub(crate) fn CircuitGraph(props: &CircuitGraphProps) -> Html {
     let scroller = use_node_ref();
     {
         let scroller = scroller.clone();
-        use_effect_with(std::rc::Rc::clone(graph), move |_| {
+        use_effect_with(graph.clone(), move |_| {
             if let Some(element) = scroller.cast::<web_sys::Element>() {
                 element.set_scroll_left(element.scroll_width());
             }

@@ -12,7 +12,7 @@ use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{AttentionQuery, Route};
-use crate::state::{Answer, use_request};
+use crate::state::{answer_view, use_request};
 
 /// Side of a cell in the large map, in pixels.
 const CELL: f64 = 18.0;
@@ -74,36 +74,33 @@ pub(crate) fn AttentionPage() -> Html {
         let class = if l == query.layer { "button selected" } else { "button" };
         html! { <button class={class} id={format!("block-{l}")} onclick={pick(l, query.head.min(n_head.saturating_sub(1)))}>{ format!("block {l}") }</button> }
     });
-    let body = match &answer {
-        Answer::Done(response) => match response.as_ref() {
-            Response::Attention(patterns) => {
-                let thumbs = patterns.heads.iter().enumerate().map(|(h, _)| {
-                    let class = if h == query.head { "thumb selected" } else { "thumb" };
-                    html! {
-                        <button class={class} id={format!("head-{h}")} onclick={pick(query.layer, h)} aria-label={format!("head {h}")}>
-                            { heatmap(patterns, h, THUMB / patterns.tokens.len().max(1) as f64, 0.0) }
-                            <span>{ format!("head {h}") }</span>
-                        </button>
-                    }
-                });
-                let head = query.head.min(patterns.heads.len().saturating_sub(1));
+    let body = answer_view(
+        &answer,
+        "Running the model…",
+        Some("attention-error"),
+        |response| {
+            let Response::Attention(patterns) = response else {
+                return None;
+            };
+            let thumbs = patterns.heads.iter().enumerate().map(|(h, _)| {
+                let class = if h == query.head { "thumb selected" } else { "thumb" };
                 html! {
-                    <>
-                        <div class="thumbs">{ for thumbs }</div>
-                        <h3 id="attention-title">{ format!("Block {}, head {head}: rows attend to columns", patterns.layer) }</h3>
-                        <div class="graph-scroll">{ heatmap(patterns, head, CELL, LABELS) }</div>
-                    </>
+                    <button class={class} id={format!("head-{h}")} onclick={pick(query.layer, h)} aria-label={format!("head {h}")}>
+                        { heatmap(patterns, h, THUMB / patterns.tokens.len().max(1) as f64, 0.0) }
+                        <span>{ format!("head {h}") }</span>
+                    </button>
                 }
-            }
-            Response::Error(error) => {
-                html! { <p class="status-bad" role="alert" id="attention-error">{ error.clone() }</p> }
-            }
-            _ => html! {},
+            });
+            let head = query.head.min(patterns.heads.len().saturating_sub(1));
+            Some(html! {
+                <>
+                    <div class="thumbs">{ for thumbs }</div>
+                    <h3 id="attention-title">{ format!("Block {}, head {head}: rows attend to columns", patterns.layer) }</h3>
+                    <div class="graph-scroll">{ heatmap(patterns, head, CELL, LABELS) }</div>
+                </>
+            })
         },
-        Answer::Working | Answer::Waiting => {
-            html! { <p class="muted">{ "Running the model…" }</p> }
-        }
-    };
+    );
     html! {
         <ReadyGate>
             <section class="panel">

@@ -13,7 +13,7 @@ use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{LensQuery, Route};
-use crate::state::{Answer, use_request};
+use crate::state::{answer_view, use_request};
 
 /// The logit-lens view.
 #[component]
@@ -36,18 +36,15 @@ pub(crate) fn LensPage() -> Html {
             let _ = navigator.replace_with_query(&Route::Lens, &LensQuery { text });
         }
     });
-    let body = match &answer {
-        Answer::Done(response) => match response.as_ref() {
-            Response::Lens(lens) => table(lens),
-            Response::Error(error) => {
-                html! { <p class="status-bad" role="alert" id="lens-error">{ error.clone() }</p> }
-            }
-            _ => html! {},
+    let body = answer_view(
+        &answer,
+        "Running the model…",
+        Some("lens-error"),
+        |response| match response {
+            Response::Lens(lens) => Some(table(lens)),
+            _ => None,
         },
-        Answer::Working | Answer::Waiting => {
-            html! { <p class="muted">{ "Running the model…" }</p> }
-        }
-    };
+    );
     html! {
         <ReadyGate>
             <section class="panel">

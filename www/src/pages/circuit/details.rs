@@ -7,6 +7,8 @@ use glassbox_lab::{FileNode, GraphFile, Link as GraphLink, Supernode};
 use glassbox_web::links::clean_label;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
+
+use crate::state::Shared;
 use yew_router::prelude::*;
 
 use super::View;
@@ -57,7 +59,7 @@ fn target_of(node: &FileNode) -> Option<NodeTarget> {
 #[derive(Properties, PartialEq)]
 pub(crate) struct NodeDetailsProps {
     /// The graph.
-    pub(crate) graph: Rc<GraphFile>,
+    pub(crate) graph: Shared<GraphFile>,
     /// The selected node's id.
     pub(crate) id: String,
     /// The view.

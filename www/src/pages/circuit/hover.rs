@@ -4,7 +4,7 @@
 use glassbox_web::engine::protocol::{Request, Response};
 use yew::prelude::*;
 
-use crate::state::{Answer, use_request};
+use crate::state::{answer_view, use_request};
 
 /// Properties of [`HoverCard`].
 #[derive(Properties, PartialEq)]
@@ -24,29 +24,27 @@ pub(crate) fn HoverCard(props: &HoverCardProps) -> Html {
         layer: props.layer,
         feature: props.feature,
     }));
-    let body = match &answer {
-        Answer::Done(response) => match response.as_ref() {
-            Response::Feature(view) => html! {
-                <>
-                    <p><strong>{ view.record.label.clone() }</strong></p>
-                    <p class="muted">{ format!("fires on {:.2}% of tokens", 100.0 * view.record.frequency) }</p>
-                    <ol class="snippets">
-                        { for view.snippets.iter().map(|s| html! {
-                            <li>
-                                <span>{ s.before.clone() }</span>
-                                <mark>{ s.token.clone() }</mark>
-                                <span>{ s.after.clone() }</span>
-                                <span class="muted">{ format!(" ({:.2})", s.activation) }</span>
-                            </li>
-                        }) }
-                    </ol>
-                </>
-            },
-            Response::Error(error) => html! { <p class="status-bad">{ error.clone() }</p> },
-            _ => html! {},
-        },
-        Answer::Working | Answer::Waiting => html! { <p class="muted">{ "Loading…" }</p> },
-    };
+    let body = answer_view(&answer, "Loading…", None, |response| {
+        let Response::Feature(view) = response else {
+            return None;
+        };
+        Some(html! {
+            <>
+                <p><strong>{ view.record.label.clone() }</strong></p>
+                <p class="muted">{ format!("fires on {:.2}% of tokens", 100.0 * view.record.frequency) }</p>
+                <ol class="snippets">
+                    { for view.snippets.iter().map(|s| html! {
+                        <li>
+                            <span>{ s.before.clone() }</span>
+                            <mark>{ s.token.clone() }</mark>
+                            <span>{ s.after.clone() }</span>
+                            <span class="muted">{ format!(" ({:.2})", s.activation) }</span>
+                        </li>
+                    }) }
+                </ol>
+            </>
+        })
+    });
     html! {
         <aside class="hover-card" id="hover-card" aria-live="polite">
             <h4>{ format!("{} · feature {}/{}", props.id, props.layer, props.feature) }</h4>

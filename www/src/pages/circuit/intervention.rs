@@ -7,7 +7,7 @@ use glassbox_web::engine::protocol::{Request, Response};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use crate::state::{Answer, use_request};
+use crate::state::{answer_view, use_request};
 
 /// The node an intervention acts on.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,26 +88,21 @@ pub(crate) fn Intervention(props: &InterventionProps) -> Html {
             </p>
         },
     };
-    let result = match &answer {
-        Answer::Done(response) => match response.as_ref() {
-            Response::Intervention(changes) => html! {
-                <table class="ablation" id="intervention">
-                    <thead><tr><th>{ "logit" }</th><th>{ "graph (direct effect)" }</th><th>{ "frozen attention" }</th><th>{ "model" }</th></tr></thead>
-                    <tbody>
-                        { for changes.iter().map(|c| html! {
-                            <tr><td><code>{ format!("{:?}", c.text) }</code></td><td>{ format!("{:+.3}", c.predicted) }</td><td>{ format!("{:+.3}", c.frozen) }</td><td>{ format!("{:+.3}", c.actual) }</td></tr>
-                        }) }
-                    </tbody>
-                </table>
-            },
-            Response::Error(error) => {
-                html! { <p class="status-bad" role="alert">{ error.clone() }</p> }
-            }
-            _ => html! {},
-        },
-        Answer::Working => html! { <p class="muted">{ "Running the model…" }</p> },
-        Answer::Waiting => html! {},
-    };
+    let result = answer_view(&answer, "Running the model…", None, |response| {
+        let Response::Intervention(changes) = response else {
+            return None;
+        };
+        Some(html! {
+            <table class="ablation" id="intervention">
+                <thead><tr><th>{ "logit" }</th><th>{ "graph (direct effect)" }</th><th>{ "frozen attention" }</th><th>{ "model" }</th></tr></thead>
+                <tbody>
+                    { for changes.iter().map(|c| html! {
+                        <tr><td><code>{ format!("{:?}", c.text) }</code></td><td>{ format!("{:+.3}", c.predicted) }</td><td>{ format!("{:+.3}", c.frozen) }</td><td>{ format!("{:+.3}", c.actual) }</td></tr>
+                    }) }
+                </tbody>
+            </table>
+        })
+    });
     html! {
         <div class="intervention">
             { controls }

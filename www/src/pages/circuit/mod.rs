@@ -23,7 +23,7 @@ use crate::components::circuit_graph::CircuitGraph;
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::route::{AttentionQuery, CircuitQuery, LensQuery, Route};
-use crate::state::{Answer, use_request};
+use crate::state::{Answer, Shared, use_request};
 use details::NodeDetails;
 use hover::HoverCard;
 use supernodes::SupernodePanel;
@@ -76,7 +76,7 @@ pub(crate) fn CircuitPage() -> Html {
         .as_ref()
         .and_then(|l| l.query::<CircuitQuery>().ok())
         .unwrap_or_default();
-    let imported = use_state(|| None::<(String, Rc<GraphFile>)>);
+    let imported = use_state(|| None::<(String, Shared<GraphFile>)>);
     let import_error = use_state(|| None::<String>);
     let hovered = use_state(|| None::<String>);
     let request = (!query.text.trim().is_empty() && imported.is_none()).then(|| Request::Circuit {
@@ -85,14 +85,13 @@ pub(crate) fn CircuitPage() -> Html {
         edges: query.edges,
     });
     let answer = use_request(request);
-    let go = {
-        let navigator = navigator.clone();
-        Callback::from(move |q: CircuitQuery| {
-            if let Some(navigator) = &navigator {
-                let _ = navigator.replace_with_query(&Route::Circuit, &q);
-            }
-        })
-    };
+    // The callbacks the graph gets stay the same from render to render (hovering
+    // re-renders the page; the graph, with its thousands of edges, need not).
+    let go = use_callback(navigator.clone(), |q: CircuitQuery, navigator| {
+        if let Some(navigator) = navigator {
+            let _ = navigator.replace_with_query(&Route::Circuit, &q);
+        }
+    });
     let (groups, groups_error) = match parse_supernodes(&query.groups) {
         Ok(groups) => (groups, None),
         Err(error) => (Vec::new(), Some(error)),
@@ -140,42 +139,36 @@ pub(crate) fn CircuitPage() -> Html {
     // The answer's graph, copied out once per answer (not on every render).
     let computed = use_memo(answer.clone(), |answer| match answer {
         Answer::Done(response) => match response.as_ref() {
-            Response::Circuit(g) => Some(Rc::new((**g).clone())),
+            Response::Circuit(g) => Some(Shared::new((**g).clone())),
             _ => None,
         },
         _ => None,
     });
-    let graph: Option<Rc<GraphFile>> = match &*imported {
-        Some((_, g)) => Some(Rc::clone(g)),
+    let graph: Option<Shared<GraphFile>> = match &*imported {
+        Some((_, g)) => Some(g.clone()),
         None => (*computed).clone(),
     };
-    let on_select = {
-        let view = view.clone();
-        Callback::from(move |id: String| view.select(&id))
-    };
+    let on_select = use_callback(view.clone(), |id: String, view| view.select(&id));
     // Double-clicking a feature opens its feature view.
-    let on_open = {
-        let (navigator, graph) = (navigator.clone(), graph.clone());
-        Callback::from(move |id: String| {
+    let on_open = use_callback(
+        (navigator.clone(), graph.clone()),
+        |id: String, (navigator, graph)| {
             let feature = graph
                 .as_ref()
                 .and_then(|g| g.nodes.iter().find(|n| n.node_id == id))
                 .and_then(details::feature_at);
-            if let (Some(navigator), Some((layer, index))) = (&navigator, feature) {
+            if let (Some(navigator), Some((layer, index))) = (navigator, feature) {
                 navigator.push(&Route::Feature { layer, index });
             }
-        })
-    };
-    let on_hover = {
-        let hovered = hovered.clone();
-        Callback::from(move |id: Option<String>| hovered.set(id))
-    };
+        },
+    );
+    let on_hover = use_callback(hovered.setter(), |id: Option<String>, set| set.set(id));
     let on_import = import_callback(&imported, &import_error, &go, &query);
     let selected = (!query.at.is_empty()).then(|| query.at.clone());
     let details = graph.as_ref().zip(selected.as_ref()).and_then(|(g, id)| {
         g.nodes.iter().any(|n| &n.node_id == id).then(|| {
             html! {
-                <NodeDetails graph={Rc::clone(g)} id={id.clone()} view={view.clone()} live={imported.is_none()} />
+                <NodeDetails graph={g.clone()} id={id.clone()} view={view.clone()} live={imported.is_none()} />
             }
         })
     });
@@ -205,7 +198,7 @@ pub(crate) fn CircuitPage() -> Html {
                     { slider("nodes", query.nodes, |q, v| q.nodes = v) }
                     { slider("edges", query.edges, |q, v| q.edges = v) }
                     <CopyLink />
-                    { for graph.as_ref().map(|g| html! { <ExportLink graph={Rc::clone(g)} view={view.clone()} /> }) }
+                    { for graph.as_ref().map(|g| html! { <ExportLink graph={g.clone()} view={view.clone()} /> }) }
                     <label class="import">{ "Import a graph file " }
                         <input type="file" accept=".json,application/json" id="circuit-import" onchange={on_import} />
                     </label>
@@ -229,11 +222,11 @@ pub(crate) fn CircuitPage() -> Html {
                         // The card's slot is always there: a card coming and going must not
                         // move the graph (which would fire its nodes' pointer events again).
                         <div class="circuit-stage">
-                            <CircuitGraph graph={Rc::clone(g)} pinned={view.pins.clone()} groups={Rc::clone(&groups)} selected={selected.clone()} {on_select} {on_open} {on_hover} />
+                            <CircuitGraph graph={g.clone()} pinned={view.pins.clone()} groups={Rc::clone(&groups)} selected={selected.clone()} {on_select} {on_open} {on_hover} />
                             <div class="hover-slot">{ for hover_card }</div>
                         </div>
                         <div class="details-slot">{ for details }</div>
-                        <SupernodePanel graph={Rc::clone(g)} view={view.clone()} />
+                        <SupernodePanel graph={g.clone()} view={view.clone()} />
                     </section>
                 },
                 (None, Answer::Done(response)) => match response.as_ref() {
@@ -268,7 +261,7 @@ fn attributed_note(graph: &GraphFile) -> Html {
 /// Reads a chosen graph file: shown if it parses (its pins, supernodes and clicked node
 /// become the view's), refused with the reason if not.
 fn import_callback(
-    imported: &UseStateHandle<Option<(String, Rc<GraphFile>)>>,
+    imported: &UseStateHandle<Option<(String, Shared<GraphFile>)>>,
     import_error: &UseStateHandle<Option<String>>,
     go: &Callback<CircuitQuery>,
     query: &CircuitQuery,
@@ -306,7 +299,7 @@ fn import_callback(
                         at: g.q_params.clicked_id.clone(),
                         ..query
                     });
-                    imported.set(Some((name, Rc::new(g))));
+                    imported.set(Some((name, Shared::new(g))));
                 }
                 Some(Err(e)) => import_error.set(Some(format!("{name}: {e}"))),
                 None => import_error.set(Some(format!("{name} could not be read"))),
@@ -318,7 +311,7 @@ fn import_callback(
 /// Properties of [`ExportLink`].
 #[derive(Properties, PartialEq)]
 struct ExportLinkProps {
-    graph: Rc<GraphFile>,
+    graph: Shared<GraphFile>,
     view: View,
 }
 
@@ -328,7 +321,7 @@ struct ExportLinkProps {
 fn ExportLink(props: &ExportLinkProps) -> Html {
     let view = &props.view;
     let key = (
-        Rc::clone(&props.graph),
+        props.graph.clone(),
         view.pins.clone(),
         Rc::clone(&view.groups),
         view.query.at.clone(),

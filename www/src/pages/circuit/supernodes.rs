@@ -6,6 +6,8 @@ use std::rc::Rc;
 use glassbox_lab::{GraphFile, Subgraph, Supernode};
 use yew::prelude::*;
 
+use crate::state::Shared;
+
 use super::View;
 
 const COLUMN: f64 = 90.0;
@@ -16,7 +18,7 @@ const MARGIN: f64 = 40.0;
 #[derive(Properties, PartialEq)]
 pub(crate) struct SupernodePanelProps {
     /// The graph.
-    pub(crate) graph: Rc<GraphFile>,
+    pub(crate) graph: Shared<GraphFile>,
     /// The view.
     pub(crate) view: View,
 }
@@ -26,7 +28,7 @@ pub(crate) struct SupernodePanelProps {
 pub(crate) fn SupernodePanel(props: &SupernodePanelProps) -> Html {
     let view = &props.view;
     let key = (
-        Rc::clone(&props.graph),
+        props.graph.clone(),
         view.pins.clone(),
         Rc::clone(&view.groups),
     );
