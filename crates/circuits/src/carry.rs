@@ -33,6 +33,44 @@ pub trait Carrier {
     fn carry(&self, batch: &[&Target]) -> impl Future<Output = Result<Vec<Row>>>;
 }
 
+/// A batch as every carrier takes it: the block its targets read (`None`: logits, which
+/// read the last block's output) and how many positions to carry (up to its last target's:
+/// attention is causal, nothing a target reads comes from later on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchShape {
+    /// The block the targets read.
+    pub layer: Option<usize>,
+    /// Positions carried.
+    pub span: usize,
+}
+
+impl BatchShape {
+    /// The shape of `batch` over `sources` of a model with `n_layer` blocks; `None` for an
+    /// empty batch, an error for targets of different blocks or outside the model or the
+    /// prompt.
+    pub fn of(batch: &[&Target], sources: &Sources, n_layer: usize) -> Result<Option<Self>> {
+        let Some(first) = batch.first() else {
+            return Ok(None);
+        };
+        if batch.iter().any(|t| t.layer != first.layer) {
+            return Err(CircuitError::Request(
+                "a batch of targets must read the same block".to_owned(),
+            ));
+        }
+        if first.layer.is_some_and(|l| l >= n_layer)
+            || batch.iter().any(|t| t.position >= sources.positions)
+        {
+            return Err(CircuitError::Request(
+                "a target outside the model or the prompt".to_owned(),
+            ));
+        }
+        Ok(Some(Self {
+            layer: first.layer,
+            span: batch.iter().map(|t| t.position).max().unwrap_or(0) + 1,
+        }))
+    }
+}
+
 /// The CPU engine's carrier.
 #[derive(Debug)]
 pub struct CpuCarrier<'a> {
@@ -63,21 +101,9 @@ impl<'a> CpuCarrier<'a> {
     fn carry_now(&self, batch: &[&Target]) -> Result<Vec<Row>> {
         let n_layer = self.model.config().n_layer;
         let d = self.model.config().n_embd;
-        let Some(first) = batch.first() else {
+        let Some(BatchShape { layer, span }) = BatchShape::of(batch, self.sources, n_layer)? else {
             return Ok(Vec::new());
         };
-        if batch.iter().any(|t| t.layer != first.layer) {
-            return Err(CircuitError::Request(
-                "a batch of targets must read the same block".to_owned(),
-            ));
-        }
-        if first.layer.is_some_and(|l| l >= n_layer) {
-            return Err(CircuitError::Request(
-                "a target beyond the last block".to_owned(),
-            ));
-        }
-        // Attention is causal: nothing a target at position p reads comes from later on.
-        let span = batch.iter().map(|t| t.position).max().unwrap_or(0) + 1;
         let count = batch.len();
         let columns = self.sources.columns();
         let mut rows: Vec<Row> = batch
@@ -106,7 +132,7 @@ impl<'a> CpuCarrier<'a> {
             }
             Ok(())
         };
-        let below = match first.layer {
+        let below = match layer {
             // A feature reads its block's residual stream after attention: through it first.
             Some(layer) => {
                 add_constant(&mut rows, &g, &self.attention[layer].constant)?;
@@ -171,4 +197,44 @@ fn read_off(g: &Tensor, vectors: &Tensor) -> Result<Vec<Vec<f32>>> {
     Ok(g.broadcast_mul(&vectors.unsqueeze(0)?)?
         .sum(D::Minus1)?
         .to_vec2()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(layer: Option<usize>, position: usize) -> Target {
+        Target {
+            layer,
+            position,
+            direction: Vec::new(),
+            constant: 0.0,
+            value: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_batch_carries_up_to_its_last_position_and_reads_one_block() {
+        let sources = Sources {
+            active: Vec::new(),
+            nodes: Vec::new(),
+            error_base: 0,
+            token_base: 0,
+            position_base: 0,
+            positions: 6,
+        };
+        let (a, b) = (target(Some(1), 2), target(Some(1), 4));
+        assert_eq!(
+            BatchShape::of(&[&a, &b], &sources, 2).ok().flatten(),
+            Some(BatchShape {
+                layer: Some(1),
+                span: 5
+            })
+        );
+        assert!(matches!(BatchShape::of(&[], &sources, 2), Ok(None)));
+        let (logit, outside, beyond) = (target(None, 5), target(Some(1), 6), target(Some(2), 0));
+        for bad in [vec![&a, &logit], vec![&outside], vec![&beyond]] {
+            assert!(BatchShape::of(&bad, &sources, 2).is_err());
+        }
+    }
 }

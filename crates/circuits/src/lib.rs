@@ -25,7 +25,7 @@ mod subgraph;
 mod transpose;
 
 pub use attribute::{AttributionOptions, attribute, attribute_with};
-pub use carry::{Carrier, CpuCarrier, Row};
+pub use carry::{BatchShape, Carrier, CpuCarrier, Row};
 pub use error::{CircuitError, Result};
 pub use graph::{Graph, Node, NodeKind};
 pub use graph_file::{ExportContext, FileNode, GraphFile, Link, Metadata, QParams};

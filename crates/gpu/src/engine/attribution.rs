@@ -13,8 +13,8 @@ use std::sync::Mutex;
 
 use candle_core::Tensor;
 use glassbox_circuits::{
-    Carrier, CircuitError, Replacement, Row, Setup, Sources, Target, attention_constant,
-    value_weight,
+    BatchShape, Carrier, CircuitError, Replacement, Row, Setup, Sources, Target,
+    attention_constant, value_weight,
 };
 use glassbox_model::{Gpt2, HookPoint, Norm};
 use wgpu::util::DeviceExt;
@@ -65,12 +65,9 @@ pub struct GpuCarrier<'a> {
     blocks: Vec<BlockTables>,
     embedding_table: u32,
     embedding_entries: Range<u32>,
-    positions: usize,
+    sources: &'a Sources,
     /// Source columns, then `2 · n_layer · P` columns for the constants' terms.
     columns: usize,
-    error_base: usize,
-    token_base: usize,
-    position_base: usize,
 }
 
 /// Read-off entries as the kernel reads them: position, row, scale bits, column.
@@ -124,7 +121,7 @@ impl GpuModel {
     pub async fn attribution<'a>(
         &'a self,
         model: &Gpt2,
-        setup: &Setup,
+        setup: &'a Setup,
         replacement: &Replacement,
     ) -> Result<GpuCarrier<'a>, CircuitError> {
         if model.config() != &self.config {
@@ -164,11 +161,8 @@ impl GpuModel {
             blocks: tables.blocks,
             embedding_table: tables.embedding_table,
             embedding_entries: tables.embedding_entries,
-            positions: sources.positions,
+            sources,
             columns: sources.columns() + 2 * self.config.n_layer * sources.positions,
-            error_base: sources.error_base,
-            token_base: sources.token_base,
-            position_base: sources.position_base,
         })
     }
 
@@ -394,7 +388,7 @@ impl GpuCarrier<'_> {
             span: shape.span as u32,
             d: shape.d as u32,
             heads: self.model.config.n_head as u32,
-            stride: self.positions as u32,
+            stride: self.sources.positions as u32,
             out_cols: self.columns as u32,
             ..Params::default()
         }
@@ -586,14 +580,15 @@ impl GpuCarrier<'_> {
 
     /// Each target's row from the readback: only the columns this batch wrote.
     fn rows(&self, batch: &[&Target], below: usize, values: &[f32]) -> Vec<Row> {
-        let p = self.positions;
-        let sources_end = self.position_base + p;
-        let constant_base = sources_end;
+        let sources = self.sources;
+        let p = sources.positions;
+        // The constants' columns come after the sources'.
+        let constant_base = sources.columns();
         let mut written: Vec<Range<usize>> = Vec::new();
         let mut constants: Vec<Range<usize>> = Vec::new();
         for l in 0..below {
             written.push(self.blocks[l].feature_columns.clone());
-            let errors = self.error_base + l * p;
+            let errors = sources.error_base + l * p;
             written.push(errors..errors + p);
             let start = constant_base + 2 * l * p;
             constants.push(start..start + 2 * p);
@@ -602,14 +597,14 @@ impl GpuCarrier<'_> {
             let start = constant_base + (2 * layer + 1) * p;
             constants.push(start..start + p);
         }
-        written.push(self.token_base..self.token_base + p);
-        written.push(self.position_base..self.position_base + p);
+        written.push(sources.token_base..sources.token_base + p);
+        written.push(sources.position_base..sources.position_base + p);
         batch
             .iter()
             .enumerate()
             .map(|(i, target)| {
                 let row = &values[i * self.columns..(i + 1) * self.columns];
-                let mut effects = vec![0.0; sources_end];
+                let mut effects = vec![0.0; constant_base];
                 for range in &written {
                     effects[range.clone()].copy_from_slice(&row[range.clone()]);
                 }
@@ -621,19 +616,12 @@ impl GpuCarrier<'_> {
     }
 
     async fn carry_all(&self, batch: &[&Target]) -> Result<Vec<Row>, CircuitError> {
-        let Some(first) = batch.first() else {
+        let Some(BatchShape { span, .. }) =
+            BatchShape::of(batch, self.sources, self.model.config.n_layer)?
+        else {
             return Ok(Vec::new());
         };
-        if batch.iter().any(|t| t.layer != first.layer) {
-            return Err(request("a batch of targets must read the same block"));
-        }
-        if first.layer.is_some_and(|l| l >= self.model.config.n_layer)
-            || batch.iter().any(|t| t.position >= self.positions)
-        {
-            return Err(request("a target outside the model or the prompt"));
-        }
         // As many targets at a time as the device's bindings hold.
-        let span = batch.iter().map(|t| t.position).max().unwrap_or(0) + 1;
         let per_target = (span * self.model.config.n_embd).max(self.columns) as u64 * 4;
         let max_binding = Uploader::new(&self.model.ctx).max_binding();
         let fit = (max_binding / per_target).max(1) as usize;
