@@ -23,7 +23,7 @@ use super::GpuModel;
 use super::pass::{dev, product};
 use super::weights::{Uploader, flat};
 use crate::GpuError;
-use crate::kernels::{KernelId, linear_groups};
+use crate::kernels::{KernelId, linear_groups, row_groups};
 use crate::plan::{Buf, Plan, execute};
 
 /// Every block's `W_Oᵀ` and `W_Vᵀ` on the device, for carrying gradients back.
@@ -470,11 +470,6 @@ impl GpuCarrier<'_> {
             b_scales: block.scales,
             ..self.params(shape)
         };
-        let groups = if rows <= 65535 {
-            (rows as u32, 1)
-        } else {
-            (65535, rows.div_ceil(65535) as u32)
-        };
         plan.dispatch(
             KernelId::NormBack,
             &params.words(),
@@ -484,7 +479,7 @@ impl GpuCarrier<'_> {
                 dev(&self.entries),
                 dev(&buffers.gradient),
             ],
-            groups,
+            row_groups(rows),
         );
     }
 

@@ -10,7 +10,7 @@ use super::dictionary::DeviceDictionary;
 use super::request::{FeatureRead, FeatureSet, LogitsRead, PassRequest};
 use super::weights::{ColumnChunk, DeviceLayerNorm, DeviceLinear, DeviceWeights};
 use crate::GpuError;
-use crate::kernels::{KernelId, linear_groups};
+use crate::kernels::{KernelId, linear_groups, row_groups};
 use crate::plan::{Buf, Plan, Staged};
 
 /// Rows up to which a product runs as a matrix-vector kernel (`GEMV_ROWS` in the WGSL).
@@ -775,15 +775,6 @@ fn pattern_site(buffer: &wgpu::Buffer, len: usize, heads: usize, keys: usize) ->
         base: 0,
         dims: vec![1, heads, len, keys],
         inner: keys,
-    }
-}
-
-/// One workgroup per row, rows beyond 65535 on the second axis.
-fn row_groups(rows: usize) -> (u32, u32) {
-    if rows <= 65535 {
-        (rows as u32, 1)
-    } else {
-        (65535, rows.div_ceil(65535) as u32)
     }
 }
 

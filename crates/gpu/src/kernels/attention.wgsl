@@ -55,7 +55,7 @@ fn softmax_in_place(base: u32, lane: u32) {
 
 @compute @workgroup_size(256, 1, 1)
 fn split_qkv(@builtin(global_invocation_id) id: vec3<u32>) {
-    let index = id.x + id.y * 65535u * 256u;
+    let index = linear_index(id);
     if (index >= params.len * params.d) {
         return;
     }

@@ -35,13 +35,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> c: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-fn thread_index(id: vec3<u32>) -> u32 {
-    return id.x + id.y * 65535u * 256u;
-}
-
 @compute @workgroup_size(256, 1, 1)
 fn seed(@builtin(global_invocation_id) id: vec3<u32>) {
-    let i = thread_index(id);
+    let i = linear_index(id);
     let d = params.d;
     if (i >= params.count * params.span * d) {
         return;
@@ -57,7 +53,7 @@ fn seed(@builtin(global_invocation_id) id: vec3<u32>) {
 
 @compute @workgroup_size(256, 1, 1)
 fn attention_back(@builtin(global_invocation_id) id: vec3<u32>) {
-    let i = thread_index(id);
+    let i = linear_index(id);
     let d = params.d;
     let span = params.span;
     if (i >= params.count * span * d) {
@@ -81,7 +77,7 @@ fn norm_back(
     @builtin(workgroup_id) group: vec3<u32>,
     @builtin(local_invocation_id) local: vec3<u32>,
 ) {
-    let row = group.x + group.y * 65535u;
+    let row = row_index(group);
     if (row >= params.count * params.span) {
         return;
     }
@@ -100,7 +96,7 @@ fn norm_back(
 
 @compute @workgroup_size(256, 1, 1)
 fn read_off(@builtin(global_invocation_id) id: vec3<u32>) {
-    let i = thread_index(id);
+    let i = linear_index(id);
     if (i >= params.count * params.entries) {
         return;
     }

@@ -65,3 +65,14 @@ fn workgroup_max(value: f32, lane: u32) -> f32 {
     workgroupBarrier();
     return result;
 }
+
+// The thread number of a dispatch of 256-thread workgroups laid out by `linear_groups`
+// (kernels/mod.rs): x at most 65535 groups, the rest on y.
+fn linear_index(id: vec3<u32>) -> u32 {
+    return id.x + id.y * 65535u * 256u;
+}
+
+// The row of a dispatch of one workgroup per row laid out by `row_groups`.
+fn row_index(group: vec3<u32>) -> u32 {
+    return group.x + group.y * 65535u;
+}

@@ -31,13 +31,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> other: array<f32>;
 @group(0) @binding(3) var<storage, read> mask: array<f32>;
 
-fn element(id: vec3<u32>) -> u32 {
-    return id.x + id.y * 65535u * 256u;
-}
-
 @compute @workgroup_size(256, 1, 1)
 fn add(@builtin(global_invocation_id) id: vec3<u32>) {
-    let i = element(id);
+    let i = linear_index(id);
     if (i < params.count) {
         x[params.base + i] += other[i];
     }
@@ -45,7 +41,7 @@ fn add(@builtin(global_invocation_id) id: vec3<u32>) {
 
 @compute @workgroup_size(256, 1, 1)
 fn activate(@builtin(global_invocation_id) id: vec3<u32>) {
-    let i = element(id);
+    let i = linear_index(id);
     if (i >= params.count) {
         return;
     }
@@ -54,7 +50,7 @@ fn activate(@builtin(global_invocation_id) id: vec3<u32>) {
 
 @compute @workgroup_size(256, 1, 1)
 fn jump_relu(@builtin(global_invocation_id) id: vec3<u32>) {
-    let i = element(id);
+    let i = linear_index(id);
     if (i >= params.count) {
         return;
     }
@@ -64,7 +60,7 @@ fn jump_relu(@builtin(global_invocation_id) id: vec3<u32>) {
 
 @compute @workgroup_size(256, 1, 1)
 fn edit(@builtin(global_invocation_id) id: vec3<u32>) {
-    let i = element(id);
+    let i = linear_index(id);
     if (i >= params.count) {
         return;
     }
@@ -91,7 +87,7 @@ fn edit(@builtin(global_invocation_id) id: vec3<u32>) {
 
 @compute @workgroup_size(256, 1, 1)
 fn gather_column(@builtin(global_invocation_id) id: vec3<u32>) {
-    let i = element(id);
+    let i = linear_index(id);
     if (i < params.count) {
         x[params.base + i] = other[params.other_base + i * params.width + params.op];
     }

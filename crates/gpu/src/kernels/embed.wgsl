@@ -25,7 +25,7 @@ struct Params {
 
 @compute @workgroup_size(256, 1, 1)
 fn embed(@builtin(global_invocation_id) id: vec3<u32>) {
-    let index = id.x + id.y * 65535u * 256u;
+    let index = linear_index(id);
     if (index >= params.len * params.d) {
         return;
     }

@@ -6,7 +6,8 @@
 
 use crate::{GpuContext, GpuError};
 
-/// What every kernel file may use (`common.wgsl`): activations and workgroup reductions.
+/// What every kernel file may use (`common.wgsl`): activations, workgroup reductions and
+/// thread and row numbering.
 const COMMON: &str = include_str!("common.wgsl");
 
 /// A kernel file's source with `common.wgsl` in front (WGSL has no includes).
@@ -252,12 +253,22 @@ impl Kernels {
 }
 
 /// Workgroups for `count` threads of 256 as `(x, y)`: x at most 65535, so that the
-/// shaders' `id.x + id.y * 65535 * 256` numbers every thread once.
+/// shaders' `linear_index` numbers every thread once.
 pub(crate) fn linear_groups(count: usize) -> (u32, u32) {
     let groups = count.div_ceil(256).max(1);
     if groups <= 65535 {
         (groups as u32, 1)
     } else {
         (65535, groups.div_ceil(65535) as u32)
+    }
+}
+
+/// One workgroup per row, rows beyond 65535 on the second axis (the shaders'
+/// `row_index`).
+pub(crate) fn row_groups(rows: usize) -> (u32, u32) {
+    if rows <= 65535 {
+        (rows as u32, 1)
+    } else {
+        (65535, rows.div_ceil(65535) as u32)
     }
 }

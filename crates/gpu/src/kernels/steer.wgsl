@@ -30,7 +30,7 @@ struct FeatureEdit {
 
 @compute @workgroup_size(256, 1, 1)
 fn steer(@builtin(global_invocation_id) id: vec3<u32>) {
-    let index = id.x + id.y * 65535u * 256u;
+    let index = linear_index(id);
     if (index >= params.rows * params.d) {
         return;
     }

@@ -86,7 +86,7 @@ fn empty() -> Best {
 
 @compute @workgroup_size(256, 1, 1)
 fn segment_top_k(@builtin(global_invocation_id) id: vec3<u32>) {
-    let thread = id.x + id.y * 65535u * 256u;
+    let thread = linear_index(id);
     if (thread >= params.rows * params.segments) {
         return;
     }
@@ -110,7 +110,7 @@ fn segment_top_k(@builtin(global_invocation_id) id: vec3<u32>) {
 
 @compute @workgroup_size(256, 1, 1)
 fn merge_top_k(@builtin(global_invocation_id) id: vec3<u32>) {
-    let row = id.x + id.y * 65535u * 256u;
+    let row = linear_index(id);
     if (row >= params.rows) {
         return;
     }
@@ -133,7 +133,7 @@ fn merge_top_k(@builtin(global_invocation_id) id: vec3<u32>) {
 
 @compute @workgroup_size(64, 1, 1)
 fn row_top_k(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
-    let row = group.x + group.y * 65535u;
+    let row = row_index(group);
     let lane = local.x;
     if (row >= params.rows) {
         return;
@@ -179,7 +179,7 @@ fn row_top_k(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_
 
 @compute @workgroup_size(256, 1, 1)
 fn keep_top_k(@builtin(global_invocation_id) id: vec3<u32>) {
-    let index = id.x + id.y * 65535u * 256u;
+    let index = linear_index(id);
     if (index >= params.rows * params.width) {
         return;
     }
