@@ -104,8 +104,15 @@ impl Lab {
             .iter()
             .enumerate()
             .map(|(p, row)| {
+                // The `top` likeliest, in order, without sorting the whole vocabulary.
+                let likelier = |&a: &usize, &b: &usize| row[b].total_cmp(&row[a]).then(a.cmp(&b));
                 let mut order: Vec<usize> = (0..row.len()).collect();
-                order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+                let top = top.min(order.len());
+                if top < order.len() {
+                    order.select_nth_unstable_by(top, likelier);
+                    order.truncate(top);
+                }
+                order.sort_by(likelier);
                 let next = ids.get(p + 1).map(|&t| {
                     let q = row[t as usize];
                     (q, row.iter().filter(|&&x| x > q).count())
@@ -113,7 +120,6 @@ impl Lab {
                 LensCell {
                     top: order
                         .iter()
-                        .take(top)
                         .map(|&t| (self.token_text(t as u32), row[t]))
                         .collect(),
                     next,
