@@ -32,5 +32,5 @@ pub use graph_file::{ExportContext, FileNode, GraphFile, Link, Metadata, QParams
 pub use prune::{Influence, Pruned, Thresholds};
 pub use replacement::Replacement;
 pub use setup::{ActiveAt, Setup, Sources, Target};
-pub use subgraph::{Subgraph, SubgraphNode, Supernode, row_of};
+pub use subgraph::{Subgraph, SubgraphNode, Supernode, group_node, row_of, ungroup_node};
 pub use transpose::{attention_constant, value_weight};

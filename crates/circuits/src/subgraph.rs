@@ -17,6 +17,27 @@ pub struct Supernode {
     pub members: Vec<String>,
 }
 
+/// Puts node `id` into the supernode labelled `label` (a new one if there is none) and out
+/// of any other; supernodes left empty go.
+pub fn group_node(supernodes: &mut Vec<Supernode>, id: &str, label: &str) {
+    ungroup_node(supernodes, id);
+    match supernodes.iter_mut().find(|s| s.label == label) {
+        Some(s) => s.members.push(id.to_owned()),
+        None => supernodes.push(Supernode {
+            label: label.to_owned(),
+            members: vec![id.to_owned()],
+        }),
+    }
+}
+
+/// Takes node `id` out of every supernode; supernodes left empty go.
+pub fn ungroup_node(supernodes: &mut Vec<Supernode>, id: &str) {
+    for s in supernodes.iter_mut() {
+        s.members.retain(|m| m != id);
+    }
+    supernodes.retain(|s| !s.members.is_empty());
+}
+
 /// One node of a subgraph: a pinned node or a supernode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubgraphNode {
@@ -268,6 +289,22 @@ mod tests {
                 link("1_7_1", "3_9_1", 3.0)
             ]
         );
+    }
+
+    #[test]
+    fn a_node_is_in_one_supernode_at_most_and_empty_ones_go() {
+        let mut groups = Vec::new();
+        group_node(&mut groups, "a", "first");
+        group_node(&mut groups, "b", "first");
+        group_node(&mut groups, "c", "second");
+        group_node(&mut groups, "c", "first");
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        assert_eq!(groups[0].members, ["a", "b", "c"]);
+        ungroup_node(&mut groups, "b");
+        assert_eq!(groups[0].members, ["a", "c"]);
+        ungroup_node(&mut groups, "a");
+        ungroup_node(&mut groups, "c");
+        assert!(groups.is_empty());
     }
 
     #[test]

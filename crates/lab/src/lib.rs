@@ -20,7 +20,8 @@ pub use engine::EngineInfo;
 pub use error::{LabError, Result};
 pub use examples::{ExampleActivations, Snippet};
 pub use glassbox_circuits::{
-    FileNode, GraphFile, Link, Subgraph, SubgraphNode, Supernode, Thresholds, row_of,
+    FileNode, GraphFile, Link, Subgraph, SubgraphNode, Supernode, Thresholds, group_node, row_of,
+    ungroup_node,
 };
 pub use glassbox_gpu::AdapterPreference;
 pub use lab::Lab;

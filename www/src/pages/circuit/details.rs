@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use glassbox_lab::{FileNode, GraphFile, Link as GraphLink, Supernode};
+use glassbox_lab::{FileNode, GraphFile, Link as GraphLink, Supernode, group_node, ungroup_node};
 use glassbox_web::links::clean_label;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -145,56 +145,34 @@ type GroupEdit = dyn Fn(&mut Vec<Supernode>);
 /// box) or take it out of one.
 fn group_controls(id: &str, view: &View, new_group: &UseStateHandle<String>) -> Html {
     let groups: &[Supernode] = &view.groups;
-    let member_of = groups
-        .iter()
-        .position(|g| g.members.iter().any(|m| m == id));
+    let member_of = groups.iter().find(|g| g.members.iter().any(|m| m == id));
     let change = |edit: Rc<GroupEdit>| {
         let view = view.clone();
         Callback::from(move |_: MouseEvent| {
             let mut groups: Vec<Supernode> = view.groups.as_ref().clone();
             edit(&mut groups);
-            groups.retain(|g| !g.members.is_empty());
             view.set_groups(&groups);
         })
     };
-    let add_to = |index: usize| {
+    let join = |label: String| {
         let id = id.to_owned();
         change(Rc::new(move |groups: &mut Vec<Supernode>| {
-            for g in groups.iter_mut() {
-                g.members.retain(|m| *m != id);
-            }
-            if let Some(g) = groups.get_mut(index) {
-                g.members.push(id.clone());
-            }
+            group_node(groups, &id, &label);
         }))
     };
-    let existing = groups.iter().enumerate().filter(|(i, _)| Some(*i) != member_of).map(|(i, g)| {
-        html! { <button class="add-to-group" onclick={add_to(i)}>{ format!("Add to “{}”", g.label) }</button> }
+    let existing = groups.iter().filter(|g| Some(*g) != member_of).map(|g| {
+        html! { <button class="add-to-group" onclick={join(g.label.clone())}>{ format!("Add to “{}”", g.label) }</button> }
     });
-    let leave = member_of.map(|i| {
+    let leave = member_of.map(|group| {
         let id = id.to_owned();
         let onclick = change(Rc::new(move |groups: &mut Vec<Supernode>| {
-            if let Some(g) = groups.get_mut(i) {
-                g.members.retain(|m| *m != id);
-            }
+            ungroup_node(groups, &id);
         }));
-        html! { <button id="leave-group" {onclick}>{ format!("Take out of “{}”", groups[i].label) }</button> }
+        html! { <button id="leave-group" {onclick}>{ format!("Take out of “{}”", group.label) }</button> }
     });
     let label = clean_label(new_group);
     let create = {
-        let (id, label, new_group) = (id.to_owned(), label.clone(), new_group.clone());
-        let make = change(Rc::new(move |groups: &mut Vec<Supernode>| {
-            for g in groups.iter_mut() {
-                g.members.retain(|m| *m != id);
-            }
-            match groups.iter_mut().find(|g| g.label == label) {
-                Some(g) => g.members.push(id.clone()),
-                None => groups.push(Supernode {
-                    label: label.clone(),
-                    members: vec![id.clone()],
-                }),
-            }
-        }));
+        let (make, new_group) = (join(label.clone()), new_group.clone());
         Callback::from(move |event: MouseEvent| {
             make.emit(event);
             new_group.set(String::new());

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use glassbox_lab::{GraphFile, Subgraph, Supernode};
+use glassbox_lab::{GraphFile, Subgraph, Supernode, ungroup_node};
 use yew::prelude::*;
 
 use crate::state::Shared;
@@ -54,8 +54,7 @@ pub(crate) fn SupernodePanel(props: &SupernodePanelProps) -> Html {
                 let (view, id) = (view.clone(), id.clone());
                 Callback::from(move |_: MouseEvent| {
                     let mut groups: Vec<Supernode> = view.groups.as_ref().clone();
-                    groups[i].members.retain(|m| *m != id);
-                    groups.retain(|g| !g.members.is_empty());
+                    ungroup_node(&mut groups, &id);
                     view.set_groups(&groups);
                 })
             };
