@@ -5,27 +5,15 @@
 // subgraph shows them; thresholds prune; the JSON export (with pins and supernodes in
 // its qParams) imports back to the same graph and view; a malformed file is refused; a
 // 48-token prompt gets a graph of its most influential features.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serveDist, launchChromium, openPage, screenshot } from './harness.mjs';
+import { openPage, screenshot, LOAD_TIMEOUT, useBrowser } from './harness.mjs';
 
-let server;
-let browser;
+const env = useBrowser();
 
-before(async () => {
-  server = await serveDist();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-const LOAD_TIMEOUT = 180_000;
 const PROMPT = 'The%20jury%20said%20that%20the%20city';
 
 async function summary(page) {
@@ -36,7 +24,7 @@ async function summary(page) {
 
 test('a graph renders, pins live in the link, thresholds prune, and its export imports back', async () => {
   const started = Date.now();
-  const { page, problems } = await openPage(browser, `${server.url}#/circuit?text=${PROMPT}`);
+  const { page, problems } = await openPage(env.browser, `${env.url}#/circuit?text=${PROMPT}`);
   await page.locator('#circuit-graph circle').first().waitFor({ timeout: LOAD_TIMEOUT });
   console.log(`# navigation to a drawn graph: ${Date.now() - started} ms`);
   const full = await summary(page);
@@ -81,7 +69,7 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
   assert.equal(await page.locator('#circuit-graph circle.grouped').count(), 2);
   await screenshot(page, 'circuit');
   // The link reproduces the view, selection, pin and supernode included, in a fresh page.
-  const { page: again, problems: againProblems } = await openPage(browser, page.url());
+  const { page: again, problems: againProblems } = await openPage(env.browser, page.url());
   await again.locator(`#circuit-graph circle[data-node="${id}"].pinned`).waitFor({ timeout: LOAD_TIMEOUT });
   assert.deepEqual(await summary(again), full);
   assert.equal(await again.locator('#circuit-graph circle.grouped').count(), 2);
@@ -106,7 +94,7 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
   const dir = await mkdtemp(join(tmpdir(), 'glassbox-graph-'));
   const file = join(dir, 'graph.json');
   await writeFile(file, json);
-  const { page: viewer, problems: viewerProblems } = await openPage(browser, `${server.url}#/circuit`);
+  const { page: viewer, problems: viewerProblems } = await openPage(env.browser, `${env.url}#/circuit`);
   await viewer.locator('#circuit-import').waitFor({ timeout: LOAD_TIMEOUT });
   await viewer.locator('#circuit-import').setInputFiles(file);
   await viewer.locator('#imported-from').waitFor({ timeout: 30_000 });
@@ -118,7 +106,7 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
   // A malformed file is refused with the reason; the page stays.
   const bad = join(dir, 'bad.json');
   await writeFile(bad, JSON.stringify({ ...exported, links: [{ source: 'nowhere', target: exported.nodes[0].node_id, weight: 1 }] }));
-  const { page: refusing, problems: refusingProblems } = await openPage(browser, `${server.url}#/circuit`);
+  const { page: refusing, problems: refusingProblems } = await openPage(env.browser, `${env.url}#/circuit`);
   await refusing.locator('#circuit-import').waitFor({ timeout: LOAD_TIMEOUT });
   await refusing.locator('#circuit-import').setInputFiles(bad);
   await refusing.locator('#import-error').waitFor({ timeout: 30_000 });
@@ -129,7 +117,7 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
 test('a 48-token prompt gets a graph of its most influential features', async () => {
   const text = "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election produced no evidence that any irregularities took place. The jury further said in term-end presentments that the City Executive Committee, which";
   const started = Date.now();
-  const { page, problems } = await openPage(browser, `${server.url}#/circuit?text=${encodeURIComponent(text)}`);
+  const { page, problems } = await openPage(env.browser, `${env.url}#/circuit?text=${encodeURIComponent(text)}`);
   await page.locator('#circuit-graph circle').first().waitFor({ timeout: LOAD_TIMEOUT });
   console.log(`# navigation to a drawn 48-token graph: ${Date.now() - started} ms`);
   const tokens = await page.locator('#circuit-graph text.token').count();

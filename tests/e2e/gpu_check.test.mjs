@@ -1,23 +1,12 @@
 // The GPU page in a real browser: it finds the WebGPU adapter and the kernel check passes.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launchChromium, openPage, screenshot } from './harness.mjs';
+import { openPage, screenshot, useBrowser } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await serveDist();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const env = useBrowser();
 
 test('the GPU page shows the WebGPU adapter and a passing kernel check', async () => {
-  const { page, problems } = await openPage(browser, `${server.url}#/gpu`);
+  const { page, problems } = await openPage(env.browser, `${env.url}#/gpu`);
   const status = page.getByTestId('kernel-status');
   await status.waitFor({ timeout: 60_000 });
   await screenshot(page, 'start-page');
@@ -34,12 +23,12 @@ test('the GPU page shows the WebGPU adapter and a passing kernel check', async (
 });
 
 test('without WebGPU the page says so and why, instead of going blank', async () => {
-  const { page, problems } = await openPage(browser, 'about:blank');
+  const { page, problems } = await openPage(env.browser, 'about:blank');
   // Hide navigator.gpu before the app starts, as in a browser without WebGPU.
   await page.addInitScript(() => {
     Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });
   });
-  await page.goto(`${server.url}#/gpu`);
+  await page.goto(`${env.url}#/gpu`);
   const status = page.getByTestId('webgpu-status');
   await status.waitFor({ timeout: 60_000 });
   await screenshot(page, 'no-webgpu');
@@ -49,7 +38,7 @@ test('without WebGPU the page says so and why, instead of going blank', async ()
 });
 
 test('an unknown link shows a helpful page with a way back', async () => {
-  const { page, problems } = await openPage(browser, `${server.url}#/no/such/view`);
+  const { page, problems } = await openPage(env.browser, `${env.url}#/no/such/view`);
   const heading = page.getByRole('heading', { name: 'No such view' });
   await heading.waitFor({ timeout: 30_000 });
   await screenshot(page, 'not-found');

@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import { readFile, mkdir } from 'node:fs/promises';
 import { extname, join, normalize, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -90,4 +91,30 @@ export async function screenshot(page, name) {
   const path = join(screenshotDir, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   return path;
+}
+
+/** How long a page may take to load the pack and answer (SwiftShader is slow). */
+export const LOAD_TIMEOUT = 180_000;
+
+/** What a test file shares: one server over the build and one browser, started before
+ * its tests and closed after them. `env.url` is the page's address, `env.browser` the
+ * browser. */
+export function useBrowser() {
+  const env = { server: undefined, browser: undefined };
+  before(async () => {
+    env.server = await serveDist();
+    env.browser = await launchChromium();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.close();
+  });
+  return {
+    get url() {
+      return env.server.url;
+    },
+    get browser() {
+      return env.browser;
+    },
+  };
 }

@@ -2,9 +2,9 @@
 // pack: load, prompt, feature, search, steer, malformed links, the GPU engine and the
 // switch to the CPU engine, the CPU path without WebGPU, and a second visit served from
 // the browser's cache with the network cut, and an offline visit.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launchChromium, openPage, screenshot } from './harness.mjs';
+import { launchChromium, openPage, screenshot, LOAD_TIMEOUT, useBrowser } from './harness.mjs';
 
 /** The engine the header says runs: 'gpu' or 'cpu'. */
 async function engineOf(page) {
@@ -17,20 +17,8 @@ async function firstPrediction(page) {
   return (await page.locator('#predictions tbody tr').first().textContent()).trim();
 }
 
-let server;
-let browser;
+const env = useBrowser();
 
-before(async () => {
-  server = await serveDist();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-const LOAD_TIMEOUT = 180_000;
 
 /** Bytes of every response the page (and its worker) received. */
 function countBytes(page) {
@@ -45,7 +33,7 @@ function countBytes(page) {
 test('a prompt shows its tokens, predictions and features, and follows typing', async () => {
   const started = Date.now();
   // ?engine=gpu: the GPU engine even on this software adapter (SwiftShader).
-  const { page, problems } = await openPage(browser, `${server.url}?engine=gpu#/prompt?text=The%20jury%20said%20that%20the`);
+  const { page, problems } = await openPage(env.browser, `${env.url}?engine=gpu#/prompt?text=The%20jury%20said%20that%20the`);
   const counted = countBytes(page);
   await page.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
   const firstFeaturesMs = Date.now() - started;
@@ -67,7 +55,7 @@ test('a prompt shows its tokens, predictions and features, and follows typing', 
 });
 
 test('a feature link opens the feature with its evidence and live examples', async () => {
-  const { page, problems } = await openPage(browser, `${server.url}#/feature/1/5`);
+  const { page, problems } = await openPage(env.browser, `${env.url}#/feature/1/5`);
   await page.locator('#feature-label').waitFor({ timeout: LOAD_TIMEOUT });
   assert.equal(await page.locator('#feature-title').textContent(), 'Feature 1/5');
   assert.ok((await page.locator('#feature-label').textContent()).length > 3);
@@ -81,7 +69,7 @@ test('a feature link opens the feature with its evidence and live examples', asy
 });
 
 test('search finds features by tag, by label and by text', async () => {
-  const { page, problems } = await openPage(browser, `${server.url}#/search?q=NNS`);
+  const { page, problems } = await openPage(env.browser, `${env.url}#/search?q=NNS`);
   await page.locator('#hits li').first().waitFor({ timeout: LOAD_TIMEOUT });
   await screenshot(page, 'search-tag');
   const labels = await page.locator('#hits .label').allTextContents();
@@ -97,15 +85,15 @@ test('search finds features by tag, by label and by text', async () => {
 });
 
 test('steering changes the continuation and the link reproduces it', async () => {
-  const link = `${server.url}#/steer?text=The%20jury%20said&f=${encodeURIComponent(process.env.GLASSBOX_STEER_FEATURE ?? '1/5:c60')}&n=12&t=0.8&seed=3`;
-  const { page, problems } = await openPage(browser, link);
+  const link = `${env.url}#/steer?text=The%20jury%20said&f=${encodeURIComponent(process.env.GLASSBOX_STEER_FEATURE ?? '1/5:c60')}&n=12&t=0.8&seed=3`;
+  const { page, problems } = await openPage(env.browser, link);
   await page.locator('#steered').waitFor({ timeout: LOAD_TIMEOUT });
   await screenshot(page, 'steer');
   const steered = await page.locator('#steered').textContent();
   const baseline = await page.locator('#baseline').textContent();
   assert.notEqual(steered, baseline);
   // The same link in a fresh page gives the same text.
-  const again = await openPage(browser, link);
+  const again = await openPage(env.browser, link);
   await again.page.locator('#steered').waitFor({ timeout: LOAD_TIMEOUT });
   assert.equal(await again.page.locator('#steered').textContent(), steered);
   assert.deepEqual(problems, []);
@@ -113,16 +101,16 @@ test('steering changes the continuation and the link reproduces it', async () =>
 });
 
 test('malformed links get a helpful page, never a blank one', async () => {
-  const { page, problems } = await openPage(browser, `${server.url}#/feature/abc/1`);
+  const { page, problems } = await openPage(env.browser, `${env.url}#/feature/abc/1`);
   await page.getByRole('heading', { name: 'No such view' }).waitFor({ timeout: 30_000 });
-  await page.goto(`${server.url}#/feature/0/999999`);
+  await page.goto(`${env.url}#/feature/0/999999`);
   await page.locator('#feature-error').waitFor({ timeout: LOAD_TIMEOUT });
   assert.match(await page.locator('#feature-error').textContent(), /feature 999999/);
-  await page.goto(`${server.url}#/steer?f=not-a-feature`);
+  await page.goto(`${env.url}#/steer?f=not-a-feature`);
   await page.locator('#steer-problem').waitFor({ timeout: LOAD_TIMEOUT });
   assert.match(await page.locator('#steer-problem').textContent(), /not-a-feature/);
   const long = 'word '.repeat(300);
-  await page.goto(`${server.url}#/prompt?text=${encodeURIComponent(long)}`);
+  await page.goto(`${env.url}#/prompt?text=${encodeURIComponent(long)}`);
   await page.locator('#prompt-error').waitFor({ timeout: LOAD_TIMEOUT });
   assert.match(await page.locator('#prompt-error').textContent(), /at most 128/);
   await screenshot(page, 'malformed');
@@ -130,13 +118,13 @@ test('malformed links get a helpful page, never a blank one', async () => {
 });
 
 test('the engines give the same answers, and the switch moves between them', async () => {
-  const prompt = `${server.url}#/prompt?text=The%20jury%20said%20that%20the%20city`;
-  const { page: gpuPage, problems: gpuProblems } = await openPage(browser, prompt.replace('#', '?engine=gpu#'));
+  const prompt = `${env.url}#/prompt?text=The%20jury%20said%20that%20the%20city`;
+  const { page: gpuPage, problems: gpuProblems } = await openPage(env.browser, prompt.replace('#', '?engine=gpu#'));
   await gpuPage.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
   assert.equal(await engineOf(gpuPage), 'gpu');
   const onGpu = await firstPrediction(gpuPage);
   // The automatic choice: SwiftShader is a software renderer, slower than the CPU engine.
-  const { page, problems } = await openPage(browser, prompt);
+  const { page, problems } = await openPage(env.browser, prompt);
   await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
   assert.equal(await engineOf(page), 'cpu');
   assert.match(await page.locator('#engine-name').textContent(), /CPU in a web worker/);
@@ -152,7 +140,7 @@ test('the engines give the same answers, and the switch moves between them', asy
   await page.locator('#engine-switch').click();
   await page.waitForFunction(() => document.querySelector('#engine-status')?.dataset.engine === 'cpu', null, { timeout: 60_000 });
   // Forced CPU (?engine=cpu) says nothing about the GPU.
-  const { page: cpuPage, problems: cpuProblems } = await openPage(browser, prompt.replace('#', '?engine=cpu#'));
+  const { page: cpuPage, problems: cpuProblems } = await openPage(env.browser, prompt.replace('#', '?engine=cpu#'));
   assert.equal(await engineOf(cpuPage), 'cpu');
   assert.equal(await cpuPage.locator('#engine-note').count(), 0);
   assert.deepEqual(problems, []);
@@ -163,11 +151,11 @@ test('the engines give the same answers, and the switch moves between them', asy
 test('without WebGPU the playground runs on the CPU engine and says why', async () => {
   const noGpu = await launchChromium([], { webgpu: false });
   try {
-    const { page, problems } = await openPage(noGpu, `${server.url}#/prompt?text=In%20the%20morning`);
+    const { page, problems } = await openPage(noGpu, `${env.url}#/prompt?text=In%20the%20morning`);
     await page.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
     assert.equal(await engineOf(page), 'cpu');
     assert.match(await page.locator('#engine-note').textContent(), /GPU engine could not start/);
-    await page.goto(`${server.url}#/gpu`);
+    await page.goto(`${env.url}#/gpu`);
     await page.getByTestId('webgpu-status').waitFor({ timeout: 60_000 });
     assert.equal(await page.getByTestId('webgpu-status').textContent(), 'WebGPU is not available');
     await screenshot(page, 'cpu-fallback');
@@ -178,9 +166,9 @@ test('without WebGPU the playground runs on the CPU engine and says why', async 
 });
 
 test('a second visit loads the pack from the browser cache with the network cut', async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const first = await context.newPage();
-  await first.goto(`${server.url}#/`);
+  await first.goto(`${env.url}#/`);
   await first.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
   await first.close();
   const fetched = [];
@@ -190,7 +178,7 @@ test('a second visit loads the pack from the browser cache with the network cut'
     return route.abort('internetdisconnected');
   });
   const second = await context.newPage();
-  await second.goto(`${server.url}#/`);
+  await second.goto(`${env.url}#/`);
   await second.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
   assert.match(await second.locator('#engine-status').textContent(), /from this browser's cache/);
   assert.ok(fetched.every((url) => url.endsWith('manifest.json')), fetched.join(', '));
@@ -199,9 +187,9 @@ test('a second visit loads the pack from the browser cache with the network cut'
 });
 
 test('offline, a second visit opens the page and answers from what the first visit kept', async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const first = await context.newPage();
-  await first.goto(`${server.url}#/prompt?text=The%20jury`);
+  await first.goto(`${env.url}#/prompt?text=The%20jury`);
   await first.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
   // The service worker has kept the app shell once it is active.
   await first.evaluate(() => navigator.serviceWorker.ready.then(() => true));
@@ -210,7 +198,7 @@ test('offline, a second visit opens the page and answers from what the first vis
   const second = await context.newPage();
   const problems = [];
   second.on('pageerror', (error) => problems.push(error.message));
-  await second.goto(`${server.url}?engine=cpu#/prompt?text=The%20jury%20said`);
+  await second.goto(`${env.url}?engine=cpu#/prompt?text=The%20jury%20said`);
   await second.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
   assert.equal(await second.locator('#tokens .token').count(), 3);
   assert.match(await second.locator('#engine-status').textContent(), /from this browser's cache/);

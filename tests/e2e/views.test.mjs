@@ -1,28 +1,16 @@
 // The attention and logit-lens views against the release build and the default pack:
 // each renders from its link, a head or block chosen goes into the link, and a link to a
 // block the model does not have says so instead of breaking the page.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launchChromium, openPage, screenshot } from './harness.mjs';
+import { openPage, screenshot, LOAD_TIMEOUT, useBrowser } from './harness.mjs';
 
-let server;
-let browser;
+const env = useBrowser();
 
-before(async () => {
-  server = await serveDist();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-const LOAD_TIMEOUT = 180_000;
 const PROMPT = encodeURIComponent('The jury said that the city of Atlanta');
 
 test('the attention view shows every head of a block and the chosen one large', async () => {
-  const { page, problems } = await openPage(browser, `${server.url}#/attention?text=${PROMPT}&layer=1`);
+  const { page, problems } = await openPage(env.browser, `${env.url}#/attention?text=${PROMPT}&layer=1`);
   await page.locator('#attention-title').waitFor({ timeout: LOAD_TIMEOUT });
   const heads = await page.locator('.thumbs button.thumb').count();
   assert.equal(heads, 4);
@@ -42,7 +30,7 @@ test('the attention view shows every head of a block and the chosen one large', 
   await screenshot(page, 'attention');
   assert.deepEqual(problems, []);
   // A block the model does not have: the reason, and the page stays.
-  const { page: bad, problems: badProblems } = await openPage(browser, `${server.url}#/attention?text=${PROMPT}&layer=9`);
+  const { page: bad, problems: badProblems } = await openPage(env.browser, `${env.url}#/attention?text=${PROMPT}&layer=9`);
   await bad.locator('#attention-error').waitFor({ timeout: LOAD_TIMEOUT });
   assert.match(await bad.locator('#attention-error').textContent(), /no block 9/);
   assert.ok(await bad.locator('#attention-prompt').isVisible());
@@ -50,7 +38,7 @@ test('the attention view shows every head of a block and the chosen one large', 
 });
 
 test('the logit lens reads the residual stream after every block', async () => {
-  const { page, problems } = await openPage(browser, `${server.url}#/lens?text=${PROMPT}`);
+  const { page, problems } = await openPage(env.browser, `${env.url}#/lens?text=${PROMPT}`);
   await page.locator('#lens tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
   // The embeddings and four blocks, the model's own prediction on top.
   assert.equal(await page.locator('#lens tbody tr').count(), 5);
@@ -64,7 +52,7 @@ test('the logit lens reads the residual stream after every block', async () => {
   assert.match(title, /next token: rank \d+/);
   // The top row's last cell is the prompt view's first prediction.
   const lastCell = (await page.locator('#lens tbody tr:first-child td').last().textContent()).trim();
-  const { page: prompt } = await openPage(browser, `${server.url}#/prompt?text=${PROMPT}`);
+  const { page: prompt } = await openPage(env.browser, `${env.url}#/prompt?text=${PROMPT}`);
   await prompt.locator('#predictions tbody tr code').first().waitFor({ timeout: LOAD_TIMEOUT });
   const predicted = (await prompt.locator('#predictions tbody tr code').first().textContent()).trim();
   assert.equal(predicted, lastCell);

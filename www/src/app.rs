@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use glassbox_web::engine::client::EngineClient;
-use glassbox_web::engine::protocol::{EngineRequest, Request, Response};
+use glassbox_web::engine::protocol::{EngineRequest, Request, Response, SwitchEngine};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -71,7 +71,7 @@ pub(crate) fn App() -> Html {
             choice.set(Some(EngineChoice::Switching));
             let answered = choice.clone();
             client.request(
-                Request::Engine { gpu },
+                Request::SwitchEngine(SwitchEngine { gpu }),
                 Callback::from(move |response| {
                     if let Response::Engine(info) = response {
                         answered.set(Some(EngineChoice::Running(info)));

@@ -1,6 +1,7 @@
 //! Every view of the app, as a URL fragment (`#/...`), so any view can be linked to. A
 //! view's whole state lives in its path and query.
 
+use glassbox_web::query::LinkQuery;
 use serde::{Deserialize, Serialize};
 use yew_router::Routable;
 
@@ -188,5 +189,64 @@ impl Default for CircuitQuery {
             groups: String::new(),
             at: String::new(),
         }
+    }
+}
+
+/// Text fields take any text.
+const TEXT: &str = "any text";
+
+impl LinkQuery for PromptQuery {
+    fn accepts(field: &str) -> &'static str {
+        match field {
+            "pin" => "a token position (a whole number from 0)",
+            _ => TEXT,
+        }
+    }
+}
+
+impl LinkQuery for FeatureQuery {
+    fn accepts(_: &str) -> &'static str {
+        TEXT
+    }
+}
+
+impl LinkQuery for SearchQueryParams {
+    fn accepts(_: &str) -> &'static str {
+        TEXT
+    }
+}
+
+impl LinkQuery for SteerQuery {
+    fn accepts(field: &str) -> &'static str {
+        match field {
+            "n" => "a number of tokens (a whole number from 1)",
+            "seed" => "a seed (a whole number from 0)",
+            _ => TEXT,
+        }
+    }
+}
+
+impl LinkQuery for CircuitQuery {
+    fn accepts(field: &str) -> &'static str {
+        match field {
+            "nodes" | "edges" => "a share between 0 and 1, such as 0.8",
+            _ => TEXT,
+        }
+    }
+}
+
+impl LinkQuery for AttentionQuery {
+    fn accepts(field: &str) -> &'static str {
+        match field {
+            "layer" => "a block number (a whole number from 0)",
+            "head" => "a head number (a whole number from 0)",
+            _ => TEXT,
+        }
+    }
+}
+
+impl LinkQuery for LensQuery {
+    fn accepts(_: &str) -> &'static str {
+        TEXT
     }
 }

@@ -1,12 +1,15 @@
 //! The engine as components see it: a context holding the worker client and whether the
-//! pack has loaded, and a hook that sends a request and tracks its answer.
+//! pack has loaded; a hook that sends a typed request and tracks its answer, one view of
+//! every answer's states; and a hook that reads a view's link field by field.
 
 use std::rc::Rc;
 
 use glassbox_lab::EngineInfo;
 use glassbox_web::engine::client::EngineClient;
-use glassbox_web::engine::protocol::{PackInfo, Request, Response};
+use glassbox_web::engine::protocol::{Ask, PackInfo, Response};
+use glassbox_web::query::{FieldError, LinkQuery, parse_link};
 use yew::prelude::*;
+use yew_router::prelude::use_location;
 
 /// Where loading the pack stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,22 +65,54 @@ impl Engine {
 }
 
 /// Where one request stands.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Answer {
+#[derive(Debug)]
+pub(crate) enum Answer<T> {
     /// Nothing asked yet (or the pack is still loading).
     Waiting,
     /// Asked; the engine is working.
     Working,
     /// The engine's answer.
-    Done(Rc<Response>),
+    Done(Rc<T>),
+    /// The engine could not answer; why, in words.
+    Failed(String),
+}
+
+impl<T> Clone for Answer<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Waiting => Self::Waiting,
+            Self::Working => Self::Working,
+            Self::Done(answer) => Self::Done(Rc::clone(answer)),
+            Self::Failed(error) => Self::Failed(error.clone()),
+        }
+    }
+}
+
+impl<T> PartialEq for Answer<T> {
+    /// Answers compare by address: the same answer, not an equal one.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Waiting, Self::Waiting) | (Self::Working, Self::Working) => true,
+            (Self::Done(a), Self::Done(b)) => Rc::ptr_eq(a, b),
+            (Self::Failed(a), Self::Failed(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl<T> Answer<T> {
+    /// Whether the engine could not answer.
+    pub(crate) fn failed(&self) -> bool {
+        matches!(self, Self::Failed(_))
+    }
 }
 
 /// Sends `request` whenever it changes (and the pack is ready); returns the latest
-/// answer. Answers to superseded requests are dropped.
+/// answer, typed. Answers to superseded requests are dropped.
 #[hook]
-pub(crate) fn use_request(request: Option<Request>) -> Answer {
+pub(crate) fn use_request<Q: Ask>(request: Option<Q>) -> Answer<Q::Answer> {
     let engine = use_context::<Engine>();
-    let answer = use_state(|| Answer::Waiting);
+    let answer = use_state(|| Answer::<Q::Answer>::Waiting);
     let ready = engine.as_ref().is_some_and(|e| e.info().is_some());
     {
         let answer = answer.clone();
@@ -87,8 +122,18 @@ pub(crate) fn use_request(request: Option<Request>) -> Answer {
                 answer.set(Answer::Working);
                 let setter = answer.clone();
                 let id = engine.client.request(
-                    request,
-                    Callback::from(move |response| setter.set(Answer::Done(Rc::new(response)))),
+                    request.into_request(),
+                    Callback::from(move |response| {
+                        setter.set(match response {
+                            Response::Error(error) => Answer::Failed(error),
+                            other => match Q::answer(other) {
+                                Some(typed) => Answer::Done(Rc::new(typed)),
+                                None => Answer::Failed(
+                                    "the engine answered another question".to_owned(),
+                                ),
+                            },
+                        });
+                    }),
                 );
                 sent = Some((engine.client, id));
             } else {
@@ -102,6 +147,21 @@ pub(crate) fn use_request(request: Option<Request>) -> Answer {
         });
     }
     (*answer).clone()
+}
+
+/// A view's state from its link (see [`parse_link`]), and the fields that were ignored.
+#[hook]
+pub(crate) fn use_query<Q: LinkQuery + Clone + 'static>() -> (Q, Rc<Vec<FieldError>>) {
+    let location = use_location();
+    let query = location
+        .as_ref()
+        .map(|l| l.query_str().to_owned())
+        .unwrap_or_default();
+    let parsed = use_memo(query, |query| {
+        let (value, errors) = parse_link::<Q>(query);
+        (value, Rc::new(errors))
+    });
+    (parsed.0.clone(), Rc::clone(&parsed.1))
 }
 
 /// A value made once and shared, compared by address: props and memos holding a large
@@ -136,23 +196,74 @@ impl<T> std::ops::Deref for Shared<T> {
     }
 }
 
-/// How an answer shows: `done`'s view of the response asked for, the engine's error in
-/// words (with `error_id` as its id, if given), `working` while the engine runs, and
-/// nothing before it is asked.
-pub(crate) fn answer_view(
-    answer: &Answer,
-    working: &str,
+/// How an answer shows: while the engine works, what it is doing; the error in words
+/// when it failed; the view of the answer when done; nothing before it is asked. One
+/// place for every view, so every error looks and reads alike.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AnswerView {
+    working: &'static str,
     error_id: Option<&'static str>,
-    done: impl FnOnce(&Response) -> Option<Html>,
-) -> Html {
-    match answer {
-        Answer::Waiting => html! {},
-        Answer::Working => html! { <p class="muted">{ working.to_owned() }</p> },
-        Answer::Done(response) => match response.as_ref() {
-            Response::Error(error) => {
-                html! { <p class="status-bad" role="alert" id={error_id}>{ error.clone() }</p> }
+    inline: bool,
+}
+
+impl AnswerView {
+    /// Shows `working` while the engine works.
+    pub(crate) fn new(working: &'static str) -> Self {
+        Self {
+            working,
+            error_id: None,
+            inline: false,
+        }
+    }
+
+    /// Gives the error its element id (for links to it and for tests).
+    pub(crate) fn error_id(self, id: &'static str) -> Self {
+        Self {
+            error_id: Some(id),
+            ..self
+        }
+    }
+
+    /// Shows the working and error lines inside a line of text, not as paragraphs.
+    pub(crate) fn inline(self) -> Self {
+        Self {
+            inline: true,
+            ..self
+        }
+    }
+
+    /// `answer` as this view shows it, with `done` viewing the answer.
+    pub(crate) fn show<T>(&self, answer: &Answer<T>, done: impl FnOnce(&T) -> Html) -> Html {
+        let line = |class: &'static str, text: String, id: Option<&'static str>, alert: bool| {
+            let role = alert.then_some("alert");
+            if self.inline {
+                html! { <span {class} {id} {role}>{ text }</span> }
+            } else {
+                html! { <p {class} {id} {role} aria-live="polite">{ text }</p> }
             }
-            other => done(other).unwrap_or_default(),
-        },
+        };
+        match answer {
+            Answer::Waiting => html! {},
+            Answer::Working => line("muted", self.working.to_owned(), None, false),
+            Answer::Failed(error) => line("status-bad", error.clone(), self.error_id, true),
+            Answer::Done(value) => done(value),
+        }
+    }
+}
+
+/// The fields of a view's link that were ignored, each with why.
+#[derive(Properties, PartialEq)]
+pub(crate) struct LinkErrorsProps {
+    /// From [`use_query`].
+    pub(crate) errors: Rc<Vec<FieldError>>,
+}
+
+/// Says which fields of the link were ignored (nothing when none were).
+#[component]
+pub(crate) fn LinkErrors(props: &LinkErrorsProps) -> Html {
+    html! {
+        { for props.errors.iter().map(|e| html! {
+            <p class="status-bad link-error" role="alert" data-field={e.field.clone()}>{ e.to_string() }</p>
+        }) }
     }
 }

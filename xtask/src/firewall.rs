@@ -21,6 +21,11 @@ const RULES: &[(&str, &[&str])] = &[
         "glassbox-dict",
         &["wgpu", "web-sys", "yew", "yew-router", "gloo"],
     ),
+    // The engine interface sits below both engines: never the GPU's wgpu.
+    (
+        "glassbox-engine",
+        &["wgpu", "web-sys", "yew", "yew-router", "gloo"],
+    ),
     // The lab picks the engine, so it may use the GPU engine (wgpu, and web-sys under it
     // in the browser); never the UI.
     ("glassbox-lab", &["yew", "yew-router", "gloo"]),

@@ -88,10 +88,26 @@ pub(crate) fn test() -> Result<()> {
 }
 
 /// Runs the wasm-bindgen tests of every crate that has a `webdriver.json` (the Chromium
-/// flags that switch WebGPU on) in headless Chromium.
+/// flags that switch WebGPU on) in headless Chromium, in one cargo run so that the
+/// dependencies are built once for all of them (cargo runs each test binary in its own
+/// crate's folder, where the runner finds that crate's `webdriver.json`).
 fn wasm_tests() -> Result<()> {
+    let packages = browser_test_packages()?;
+    let mut args = vec!["test", "--locked", "--target", WASM_TARGET];
+    for package in &packages {
+        args.extend(["--package", package.as_str()]);
+    }
+    run(cmd("cargo", &args)
+        .env("PATH", tools_path())
+        .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+        // Each crate's tests share one page; SwiftShader compiles shaders slowly.
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "600"))
+}
+
+/// The packages whose folder has a `webdriver.json`: those with tests for the browser.
+pub(crate) fn browser_test_packages() -> Result<Vec<String>> {
     let root = workspace_root();
-    let mut crates = Vec::new();
+    let mut packages = Vec::new();
     for parent in ["crates", "www"] {
         let dir = root.join(parent);
         let candidates: Vec<_> = if dir.join("webdriver.json").exists() {
@@ -103,20 +119,21 @@ fn wasm_tests() -> Result<()> {
                 .filter(|path| path.join("webdriver.json").exists())
                 .collect()
         };
-        crates.extend(candidates);
+        for folder in candidates {
+            let manifest = std::fs::read_to_string(folder.join("Cargo.toml"))
+                .with_context(|| format!("reading {}/Cargo.toml", folder.display()))?;
+            let name = manifest
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("name = \""))
+                .and_then(|rest| rest.strip_suffix('"'))
+                .with_context(|| format!("{}/Cargo.toml names no package", folder.display()))?;
+            packages.push(name.to_owned());
+        }
     }
-    crates.sort();
+    packages.sort();
     anyhow::ensure!(
-        !crates.is_empty(),
+        !packages.is_empty(),
         "no crate has a webdriver.json: no browser tests would run"
     );
-    for dir in crates {
-        run(cmd("cargo", &["test", "--locked", "--target", WASM_TARGET])
-            .current_dir(&dir)
-            .env("PATH", tools_path())
-            .env("CHROMEDRIVER", "/usr/bin/chromedriver")
-            // Each crate's tests share one page; SwiftShader compiles shaders slowly.
-            .env("WASM_BINDGEN_TEST_TIMEOUT", "600"))?;
-    }
-    Ok(())
+    Ok(packages)
 }

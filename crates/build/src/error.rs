@@ -33,6 +33,9 @@ pub enum BuildError {
     /// The model rejected something.
     #[error(transparent)]
     Model(#[from] glassbox_model::ModelError),
+    /// The engine running the model failed.
+    #[error(transparent)]
+    Engine(#[from] glassbox_engine::EngineError),
     /// A dictionary rejected something.
     #[error(transparent)]
     Dictionary(#[from] glassbox_dict::DictError),

@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use glassbox_model::generate::{Sampling, generate};
+use glassbox_engine::{CpuEngine, generate, now};
+use glassbox_model::sampling::Sampling;
 use glassbox_model::{Gpt2, Gpt2Config, Hooks, Tokenizer};
 use glassbox_pack::{BuildInfo, LabelIndex, ModelInfo};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -418,6 +419,7 @@ fn report(
         loss("bigram (add-k)", bigram, eval_tokens.len() - 1),
     ];
     let mut samples = Vec::new();
+    let engine = CpuEngine::new(model.clone());
     for (i, prompt) in [
         "The jury said",
         "In the morning, she",
@@ -437,7 +439,13 @@ fn report(
                 ..Sampling::greedy(30)
             },
         ] {
-            let continuation = generate(model, &ids, &sampling, &mut Hooks::none())?;
+            let mut hooks = Hooks::none();
+            let continuation = now(generate(&engine, &ids, &sampling, &[], &mut hooks))
+                .ok_or_else(|| {
+                    BuildError::Checkpoint(
+                        "the CPU engine's generation did not finish at once".into(),
+                    )
+                })??;
             samples.push((prompt.to_string(), tokenizer.decode(&continuation.tokens)?));
         }
     }

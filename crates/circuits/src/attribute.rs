@@ -8,10 +8,6 @@
 //! through the rows computed so far. Features left out are dropped from the graph, with
 //! their edges.
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
 use glassbox_model::Gpt2;
 
 use crate::carry::{Carrier, CpuCarrier, Row};
@@ -60,13 +56,13 @@ pub fn attribute(
         options.max_logits,
     )?;
     let carrier = CpuCarrier::new(model, replacement, &setup.sources)?;
-    let mut graph = pin!(attribute_with(&setup, replacement, &carrier, options));
-    match graph.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(graph) => graph,
-        Poll::Pending => Err(CircuitError::Request(
-            "the CPU engine's attribution did not finish at once".to_owned(),
-        )),
-    }
+    glassbox_engine::now(attribute_with(&setup, replacement, &carrier, options)).unwrap_or_else(
+        || {
+            Err(CircuitError::Request(
+                "the CPU engine's attribution did not finish at once".to_owned(),
+            ))
+        },
+    )
 }
 
 /// The attribution graph of `setup`, with rows computed by `carrier` (any engine).

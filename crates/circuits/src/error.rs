@@ -14,7 +14,7 @@ pub enum CircuitError {
     Dictionary(#[from] glassbox_dict::DictError),
     /// The engine computing the rows failed (a GPU error, say); another may succeed.
     #[error("the engine failed: {0}")]
-    Engine(String),
+    Engine(#[from] glassbox_engine::EngineError),
     /// A tensor computation failed.
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),
@@ -22,3 +22,12 @@ pub enum CircuitError {
 
 /// The circuits crate's result type.
 pub type Result<T> = std::result::Result<T, CircuitError>;
+
+impl glassbox_engine::WithEngineError for CircuitError {
+    fn engine_error(&self) -> Option<&glassbox_engine::EngineError> {
+        match self {
+            Self::Engine(error) => Some(error),
+            _ => None,
+        }
+    }
+}

@@ -295,6 +295,39 @@ impl GraphFile {
     }
 }
 
+/// `feature_type` of a transcoder feature (circuit-tracer's name for it).
+pub const TRANSCODER_FEATURE: &str = "cross layer transcoder";
+/// `feature_type` of a transcoder's error node.
+pub const TRANSCODER_ERROR: &str = "mlp reconstruction error";
+
+impl FileNode {
+    /// A transcoder feature's block and index, from its id `{layer}_{feature}_{position}`.
+    #[must_use]
+    pub fn transcoder_feature(&self) -> Option<(usize, usize)> {
+        if self.feature_type != TRANSCODER_FEATURE {
+            return None;
+        }
+        let mut parts = self.node_id.split('_');
+        let layer = parts.next()?.parse().ok()?;
+        let feature = parts.next()?.parse().ok()?;
+        Some((layer, feature))
+    }
+
+    /// A transcoder error node's block, from its id `error_{layer}_{position}`.
+    #[must_use]
+    pub fn error_layer(&self) -> Option<usize> {
+        if self.feature_type != TRANSCODER_ERROR {
+            return None;
+        }
+        self.node_id
+            .strip_prefix("error_")?
+            .split('_')
+            .next()?
+            .parse()
+            .ok()
+    }
+}
+
 /// A node's `feature`, `layer`, `ctx_idx`, `feature_type`, `jsNodeId` and `clerp`.
 fn describe(
     kind: &NodeKind,
@@ -311,7 +344,7 @@ fn describe(
             count(feature) + offset * count(layer),
             layer.to_string(),
             position,
-            "cross layer transcoder",
+            TRANSCODER_FEATURE,
             format!("{layer}_{feature}-0"),
             (context.label)(layer, feature),
         ),
@@ -319,7 +352,7 @@ fn describe(
             -1,
             layer.to_string(),
             position,
-            "mlp reconstruction error",
+            TRANSCODER_ERROR,
             format!("{layer}_{position}-0"),
             format!("error of block {layer}'s transcoder"),
         ),
@@ -357,7 +390,8 @@ fn count(x: usize) -> i64 {
     i64::try_from(x).unwrap_or(i64::MAX)
 }
 
-/// A node's id in the file format.
+/// A node's id in the file format ([`FileNode::transcoder_feature`] and
+/// [`FileNode::error_layer`] read it back).
 fn node_id(kind: &NodeKind, n_layer: usize, last: usize) -> String {
     match *kind {
         NodeKind::Feature {

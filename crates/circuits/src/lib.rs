@@ -8,13 +8,15 @@
 //! - [`attribute`]: the graph's nodes (features, errors, token and position embeddings,
 //!   logits) and its edges, the direct effect of each source on each target through the
 //!   frozen model, computed by batched transposed passes written out by hand
-//!   ([`CpuCarrier`] on the CPU; any engine through [`Carrier`] and [`attribute_with`]).
+//!   ([`CpuCarrier`] on the CPU; any engine through [`AttributionEngine`] and
+//!   [`attribute_on`], or a [`Carrier`] and [`attribute_with`]).
 //! - [`Influence`]: each node's influence on the logits, and pruning to thresholds.
 //! - [`GraphFile`]: the circuit-tracer / Neuronpedia graph JSON, out and back in;
 //!   [`Subgraph`]: its pinned nodes and [`Supernode`]s with their edges summed.
 
 mod attribute;
 mod carry;
+mod engine;
 mod error;
 mod graph;
 mod graph_file;
@@ -26,10 +28,14 @@ mod transpose;
 
 pub use attribute::{AttributionOptions, attribute, attribute_with};
 pub use carry::{BatchShape, Carrier, CpuCarrier, Row};
+pub use engine::{ActiveCarrier, AttributionEngine, attribute_on};
 pub use error::{CircuitError, Result};
 pub use graph::{Graph, Node, NodeKind};
-pub use graph_file::{ExportContext, FileNode, GraphFile, Link, Metadata, QParams};
-pub use prune::{Influence, Pruned, Thresholds};
+pub use graph_file::{
+    ExportContext, FileNode, GraphFile, Link, Metadata, QParams, TRANSCODER_ERROR,
+    TRANSCODER_FEATURE,
+};
+pub use prune::{Influence, Pruned, Thresholds, threshold};
 pub use replacement::Replacement;
 pub use setup::{ActiveAt, Setup, Sources, Target};
 pub use subgraph::{Subgraph, SubgraphNode, Supernode, group_node, row_of, ungroup_node};

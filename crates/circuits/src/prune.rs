@@ -28,6 +28,26 @@ impl Default for Thresholds {
     }
 }
 
+impl Thresholds {
+    /// Checks both thresholds: each a share between 0 and 1.
+    pub fn check(self) -> crate::Result<Self> {
+        threshold("node", self.nodes)?;
+        threshold("edge", self.edges)?;
+        Ok(self)
+    }
+}
+
+/// `value` if it is a share between 0 and 1; an error naming the `what` threshold if not.
+pub fn threshold(what: &str, value: f32) -> crate::Result<f32> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(crate::CircuitError::Request(format!(
+            "the {what} threshold must be between 0 and 1, not {value}"
+        )))
+    }
+}
+
 /// What survives pruning.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pruned {

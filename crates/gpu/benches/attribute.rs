@@ -22,8 +22,8 @@ fn main() {
     use std::time::Instant;
 
     use glassbox_circuits::{AttributionOptions, Replacement, Setup, attribute, attribute_with};
+    use glassbox_engine::attach_transcoders;
     use glassbox_gpu::{AdapterPreference, GpuContext, GpuModel};
-    use glassbox_model::{HookPoint, Norm};
     use glassbox_pack::dir;
     use pollster::block_on;
 
@@ -38,14 +38,7 @@ fn main() {
     let model = loaded.model;
     let ctx = Arc::new(block_on(GpuContext::new(AdapterPreference::from_env())).unwrap());
     let mut gpu = block_on(GpuModel::new(Arc::clone(&ctx), &model)).unwrap();
-    for (l, t) in transcoders.iter().enumerate() {
-        block_on(gpu.attach(
-            t,
-            HookPoint::LnNormalized(l, Norm::Ln2),
-            HookPoint::MlpOut(l),
-        ))
-        .unwrap();
-    }
+    block_on(attach_transcoders(&mut gpu, &transcoders)).unwrap();
     let all = loaded.tokenizer.encode_ids(TEXT).unwrap();
     println!(
         "attribution graphs on the default pack: CPU engine (candle-core, {} threads) vs GPU engine ({})",
@@ -84,7 +77,7 @@ fn main() {
                 options.max_logits,
             )
             .unwrap();
-            let carrier = block_on(gpu.attribution(&model, &setup, &replacement)).unwrap();
+            let carrier = block_on(gpu.attribution(&setup, &replacement)).unwrap();
             let graph = block_on(attribute_with(&setup, &replacement, &carrier, &options)).unwrap();
             on_gpu.push(ms(t));
             assert_eq!(graph.feature_nodes(), reference.feature_nodes());

@@ -4,8 +4,10 @@
 //! Every kernel's `.wgsl` file sits next to the Rust that dispatches it, and every kernel
 //! is checked against the CPU reference (candle-core) by [`check`].
 //!
-//! Errors are values ([`GpuError`]), never panics: the app answers them by falling back
-//! to the CPU engine.
+//! [`GpuModel`] is the GPU engine of `glassbox_engine::Engine`: the same passes, requests
+//! and answers as the CPU engine. Errors are values ([`GpuError`], turned into
+//! `glassbox_engine::EngineError`), never panics: a failing GPU hands over to the CPU
+//! engine.
 
 #[cfg(target_arch = "wasm32")]
 mod browser_info;
@@ -19,9 +21,6 @@ mod plan;
 mod readback;
 
 pub use context::{AdapterPreference, AdapterSummary, GpuContext};
-pub use engine::{
-    ColumnRead, FeatureRead, FeatureSet, GpuCarrier, GpuGeneration, GpuKvCache, GpuModel, Logits,
-    LogitsRead, PassOutput, PassRequest, Steering,
-};
+pub use engine::{GpuCarrier, GpuKvCache, GpuModel};
 pub use error::GpuError;
 pub use plan::PassCounts;

@@ -4,13 +4,9 @@
 
 use wgpu::util::DeviceExt;
 
+use crate::kernels::params::{Act, MatmulParams, TILE};
 use crate::readback::read_f32;
 use crate::{GpuContext, GpuError};
-
-/// Rows of `c` computed by one workgroup (`TILE_M` in `matmul.wgsl`).
-const TILE_M: u32 = 64;
-/// Columns of `c` computed by one workgroup (`TILE_N` in `matmul.wgsl`).
-const TILE_N: u32 = 64;
 
 /// The shape of one product: `a` is `m × k`, `b` is `k × n`, `c` is `m × n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,21 +38,6 @@ impl std::fmt::Display for MatmulShape {
         write!(f, "{}×{} · {}×{}", self.m, self.k, self.k, self.n)
     }
 }
-
-/// The uniform block `Dims` of `matmul.wgsl`; keep the two in sync.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Dims {
-    m: u32,
-    k: u32,
-    n: u32,
-    ldc: u32,
-    col_offset: u32,
-    a_offset: u32,
-    flags: u32,
-    padding: u32,
-}
-const _: () = assert!(std::mem::size_of::<Dims>() == 32);
 
 /// The compiled matmul pipeline. Build it once per [`GpuContext`] and reuse it.
 #[derive(Debug)]
@@ -107,12 +88,12 @@ impl MatmulKernel {
         let bind_group = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("matmul"),
             layout: &self.pipeline.get_bind_group_layout(0),
-            // No bias (flags 0): `b` fills the bias slot, which is never read.
+            // No bias: `b` fills the bias slot, which is never read.
             entries: &[
-                entry(0, a),
-                entry(1, b),
-                entry(2, c),
-                entry(3, dims),
+                entry(0, dims),
+                entry(1, a),
+                entry(2, b),
+                entry(3, c),
                 entry(4, b),
             ],
         });
@@ -128,15 +109,15 @@ impl MatmulKernel {
 
     /// The uniform buffer that tells the shader the shape.
     pub fn dims_buffer(ctx: &GpuContext, shape: MatmulShape) -> Result<wgpu::Buffer, GpuError> {
-        let dims = Dims {
+        let dims = MatmulParams {
             m: to_u32("m", shape.m)?,
             k: to_u32("k", shape.k)?,
             n: to_u32("n", shape.n)?,
             ldc: to_u32("n", shape.n)?,
             col_offset: 0,
             a_offset: 0,
-            flags: 0,
-            padding: 0,
+            has_bias: 0,
+            activation: Act::None as u32,
         };
         Ok(ctx
             .device()
@@ -226,8 +207,8 @@ fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
 }
 
 fn workgroups(ctx: &GpuContext, shape: MatmulShape) -> Result<(u32, u32), GpuError> {
-    let groups_x = to_u32("n", shape.n)?.div_ceil(TILE_N);
-    let groups_y = to_u32("m", shape.m)?.div_ceil(TILE_M);
+    let groups_x = to_u32("n", shape.n)?.div_ceil(TILE);
+    let groups_y = to_u32("m", shape.m)?.div_ceil(TILE);
     let allowed = ctx.device().limits().max_compute_workgroups_per_dimension;
     for groups in [groups_x, groups_y] {
         if groups > allowed {

@@ -5,6 +5,9 @@
 
 use std::sync::Mutex;
 
+use glassbox_engine::lock;
+
+use crate::kernels::params::Params;
 use crate::kernels::{KernelId, Kernels, Slot};
 use crate::readback::read_bytes;
 use crate::{GpuContext, GpuError};
@@ -62,15 +65,20 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Adds a dispatch of `kernel` over `groups` workgroups; `params` is the kernel's
-    /// uniform block and `buffers` fill its storage slots in order.
-    pub(crate) fn dispatch(
+    /// Adds a dispatch of `kernel` over `groups` workgroups; `params` is its family's
+    /// uniform block and `buffers` fill its other slots in order.
+    pub(crate) fn dispatch<P: Params>(
         &mut self,
         kernel: KernelId,
-        params: &[u32],
+        params: &P,
         buffers: Vec<Buf>,
         groups: (u32, u32),
     ) {
+        debug_assert_eq!(
+            P::FAMILY,
+            kernel.family(),
+            "{kernel:?} takes other parameters"
+        );
         debug_assert_eq!(
             kernel
                 .slots()
@@ -81,7 +89,7 @@ impl Plan {
             "{kernel:?} binds a different number of buffers"
         );
         let index = self.params.len() / PARAMS_STRIDE;
-        let mut block = bytemuck::cast_slice::<u32, u8>(params).to_vec();
+        let mut block = bytemuck::bytes_of(params).to_vec();
         block.resize(PARAMS_STRIDE, 0);
         self.params.extend_from_slice(&block);
         if groups.0 > 0 && groups.1 > 0 {
@@ -175,10 +183,7 @@ fn at_least(
 impl PlanBuffers {
     fn take_staging(&self, device: &wgpu::Device, bytes: usize) -> wgpu::Buffer {
         let bytes = bytes.max(16) as u64;
-        let mut pool = self
-            .staging
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pool = lock(&self.staging);
         if let Some(i) = pool.iter().position(|b| b.size() >= bytes) {
             return pool.swap_remove(i);
         }
@@ -191,10 +196,7 @@ impl PlanBuffers {
     }
 
     fn give_back(&self, buffer: wgpu::Buffer) {
-        let mut pool = self
-            .staging
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pool = lock(&self.staging);
         pool.push(buffer);
         // Keep the two largest; the rest were for unusually large reads.
         pool.sort_by_key(|b| std::cmp::Reverse(b.size()));
@@ -227,9 +229,7 @@ pub(crate) async fn execute(
     let dispatches = plan.dispatches() as u64;
     let staging = ctx
         .scoped(|| {
-            let mut pool = buffers
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut pool = lock(buffers);
             let params = at_least(
                 device,
                 &mut pool.params,
@@ -277,9 +277,7 @@ pub(crate) async fn execute(
         })
         .await?;
     {
-        let mut counts = counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut counts = lock(counts);
         counts.submits += 1;
         counts.dispatches += dispatches;
         if staging.is_some() {
@@ -290,10 +288,7 @@ pub(crate) async fn execute(
         return Ok(Vec::new());
     };
     let bytes = read_bytes(ctx, &staging, staged_bytes).await;
-    buffers
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .give_back(staging);
+    lock(buffers).give_back(staging);
     bytes
 }
 

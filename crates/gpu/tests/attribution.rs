@@ -6,15 +6,18 @@
 
 mod common;
 
+use glassbox_engine::async_test;
+
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use glassbox_circuits::{AttributionOptions, Graph, Replacement, Setup, attribute, attribute_with};
 use glassbox_dict::{Architecture, DictConfig, Dictionary};
+use glassbox_engine::attach_transcoders;
 use glassbox_gpu::GpuModel;
 use glassbox_gpu::check::seeded_values;
+use glassbox_model::Gpt2;
 use glassbox_model::rng::SplitMix64;
-use glassbox_model::{Gpt2, HookPoint, Norm};
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -77,15 +80,7 @@ async fn bare(model: &Gpt2) -> GpuModel {
 
 async fn on_gpu(model: &Gpt2, transcoders: &[Arc<Dictionary>]) -> GpuModel {
     let mut gpu = bare(model).await;
-    for (l, t) in transcoders.iter().enumerate() {
-        gpu.attach(
-            t,
-            HookPoint::LnNormalized(l, Norm::Ln2),
-            HookPoint::MlpOut(l),
-        )
-        .await
-        .unwrap();
-    }
+    attach_transcoders(&mut gpu, transcoders).await.unwrap();
     gpu
 }
 
@@ -109,7 +104,7 @@ fn difference(cpu: &Graph, gpu: &Graph) -> f32 {
     edges / largest
 }
 
-gpu_test! {
+async_test! {
     async fn gpu_graphs_equal_the_cpu_engines() {
         let model = tiny();
         let transcoders = transcoders(&model, 48, 6);
@@ -124,7 +119,7 @@ gpu_test! {
             let cpu = attribute(&model, &replacement, &options).unwrap();
             let setup = Setup::new(&model, &replacement, options.logit_probability, options.max_logits)
                 .unwrap();
-            let carrier = gpu.attribution(&model, &setup, &replacement).await.unwrap();
+            let carrier = gpu.attribution(&setup, &replacement).await.unwrap();
             let before = gpu.counts();
             let graph = attribute_with(&setup, &replacement, &carrier, &options)
                 .await
@@ -147,7 +142,7 @@ gpu_test! {
     }
 }
 
-gpu_test! {
+async_test! {
     async fn capped_gpu_graphs_choose_the_cpu_engines_features() {
         let model = tiny();
         let transcoders = transcoders(&model, 48, 6);
@@ -163,7 +158,7 @@ gpu_test! {
         let cpu = attribute(&model, &replacement, &options).unwrap();
         let setup = Setup::new(&model, &replacement, options.logit_probability, options.max_logits)
             .unwrap();
-        let carrier = gpu.attribution(&model, &setup, &replacement).await.unwrap();
+        let carrier = gpu.attribution(&setup, &replacement).await.unwrap();
         let graph = attribute_with(&setup, &replacement, &carrier, &options)
             .await
             .unwrap();
@@ -174,7 +169,7 @@ gpu_test! {
     }
 }
 
-gpu_test! {
+async_test! {
     async fn a_carrier_needs_every_blocks_transcoder_attached() {
         let model = tiny();
         let transcoders = transcoders(&model, 48, 6);
@@ -184,7 +179,7 @@ gpu_test! {
         let replacement = Replacement::trace(&model, &transcoders, &tokens).unwrap();
         let setup = Setup::new(&model, &replacement, 0.95, 10).unwrap();
         let error = bare
-            .attribution(&model, &setup, &replacement)
+            .attribution(&setup, &replacement)
             .await
             .map(|_| ())
             .unwrap_err()

@@ -1,22 +1,25 @@
 //! The GPU engine against the CPU engine (candle-core), which is itself checked against
-//! Hugging Face transformers: logits, every hook, interventions, generation, dictionary
-//! features and steering. One body per test, run natively (lavapipe) and in headless
-//! Chromium (WebGPU).
+//! Hugging Face transformers: the same passes through the one engine interface, compared
+//! for logits, every hook, interventions, generation, dictionary features and steering.
+//! One body per test, run natively (lavapipe) and in headless Chromium (WebGPU).
 #![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
 
 mod common;
+
+use glassbox_engine::async_test;
 
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use glassbox_dict::{Architecture, DictConfig, Dictionary};
-use glassbox_gpu::check::seeded_values;
-use glassbox_gpu::{
-    ColumnRead, FeatureRead, FeatureSet, GpuError, GpuGeneration, GpuModel, Logits, LogitsRead,
-    PassRequest, Steering,
+use glassbox_engine::{
+    Attach, ColumnRead, CpuEngine, Engine, EngineError, FeatureRead, FeatureSet, Logits,
+    LogitsRead, PassOutput, PassRequest, Steering, generate, strongest,
 };
-use glassbox_model::generate::{Sampling, generate};
+use glassbox_gpu::GpuModel;
+use glassbox_gpu::check::seeded_values;
 use glassbox_model::rng::SplitMix64;
+use glassbox_model::sampling::Sampling;
 use glassbox_model::{
     Activation, Edit, EditContext, Gpt2, Gpt2Config, Gpt2Weights, HookPoint, Hooks, Intervention,
     Norm,
@@ -103,51 +106,53 @@ fn flat(t: &Tensor) -> Vec<f32> {
         .unwrap()
 }
 
-fn all_logits(output: &glassbox_gpu::PassOutput) -> Vec<f32> {
+fn all_logits(output: &PassOutput) -> Vec<f32> {
     match &output.logits {
         Some(Logits::Rows { values, .. }) => values.clone(),
         other => panic!("expected rows of logits, got {other:?}"),
     }
 }
 
+/// The same pass on both engines: how far apart the logits of every position are.
 async fn compare_logits(
-    model: &Gpt2,
+    cpu: &CpuEngine,
     gpu: &GpuModel,
     tokens: &[u32],
     cpu_hooks: &mut Hooks,
     gpu_hooks: &mut Hooks,
 ) -> f32 {
-    let cpu = flat(&model.forward_ids(tokens, cpu_hooks).unwrap());
-    let output = gpu
-        .pass(tokens, &PassRequest::logits(LogitsRead::All), gpu_hooks)
-        .await
-        .unwrap();
-    max_diff(&all_logits(&output), &cpu)
+    let request = PassRequest::logits(LogitsRead::All);
+    let expected = cpu.pass(tokens, &request, cpu_hooks, None).await.unwrap();
+    let output = gpu.pass(tokens, &request, gpu_hooks, None).await.unwrap();
+    max_diff(&all_logits(&output), &all_logits(&expected))
 }
 
-gpu_test! {
+async_test! {
     async fn logits_match_the_cpu_engine_on_the_golden_fixtures() {
         for (name, model) in fixtures() {
             let gpu = on_gpu(&model).await;
             let vocab = model.config().vocab_size;
-            for len in [1, 7, model.config().n_positions] {
+            let n_positions = model.config().n_positions;
+            let cpu = CpuEngine::new(model);
+            for len in [1, 7, n_positions] {
                 let tokens = ids(len as u64, len, vocab);
-                let diff = compare_logits(&model, &gpu, &tokens, &mut Hooks::none(), &mut Hooks::none()).await;
+                let diff = compare_logits(&cpu, &gpu, &tokens, &mut Hooks::none(), &mut Hooks::none()).await;
                 assert!(diff < TOLERANCE, "{name}, {len} tokens: logits differ by {diff}");
             }
         }
     }
 }
 
-gpu_test! {
+async_test! {
     async fn every_hook_matches_the_cpu_engine() {
         for (name, model) in fixtures() {
             let gpu = on_gpu(&model).await;
             let tokens = ids(3, 9, model.config().vocab_size);
+            let request = PassRequest::logits(LogitsRead::None);
             let mut cpu_hooks = Hooks::none().cache_everything();
-            model.forward_ids(&tokens, &mut cpu_hooks).unwrap();
+            CpuEngine::new(model.clone()).pass(&tokens, &request, &mut cpu_hooks, None).await.unwrap();
             let mut gpu_hooks = Hooks::none().cache_everything();
-            gpu.pass(&tokens, &PassRequest::logits(LogitsRead::None), &mut gpu_hooks).await.unwrap();
+            gpu.pass(&tokens, &request, &mut gpu_hooks, None).await.unwrap();
             let (cpu, ours) = (cpu_hooks.take_cache(), gpu_hooks.take_cache());
             assert_eq!(ours.len(), HookPoint::all(model.config().n_layer).len(), "{name}");
             for (hook, expected) in &cpu {
@@ -191,21 +196,23 @@ fn interventions(config: &Gpt2Config, len: usize) -> Vec<Intervention> {
     ]
 }
 
-gpu_test! {
+async_test! {
     async fn interventions_change_the_logits_as_on_the_cpu() {
         for (name, model) in fixtures() {
             let gpu = on_gpu(&model).await;
             let len = 6;
             let tokens = ids(11, len, model.config().vocab_size);
-            let plain = flat(&model.forward_ids(&tokens, &mut Hooks::none()).unwrap());
+            let all = PassRequest::logits(LogitsRead::All);
+            let engine = CpuEngine::new(model.clone());
+            let plain = all_logits(&engine.pass(&tokens, &all, &mut Hooks::none(), None).await.unwrap());
             for intervention in interventions(model.config(), len) {
                 let hook = intervention.hook;
                 let mut cpu_hooks = Hooks::none().intervene(intervention.clone());
                 let mut gpu_hooks = Hooks::none().intervene(intervention).cache(hook);
-                let cpu = flat(&model.forward_ids(&tokens, &mut cpu_hooks).unwrap());
+                let cpu = all_logits(&engine.pass(&tokens, &all, &mut cpu_hooks, None).await.unwrap());
                 // Each intervention must matter, or the comparison proves nothing.
                 assert!(max_diff(&cpu, &plain) > 1e-3, "{name}: {hook} changed nothing");
-                let output = gpu.pass(&tokens, &PassRequest::logits(LogitsRead::All), &mut gpu_hooks).await.unwrap();
+                let output = gpu.pass(&tokens, &all, &mut gpu_hooks, None).await.unwrap();
                 let diff = max_diff(&all_logits(&output), &cpu);
                 assert!(diff < TOLERANCE, "{name}: with an edit at {hook} logits differ by {diff}");
             }
@@ -213,7 +220,7 @@ gpu_test! {
     }
 }
 
-gpu_test! {
+async_test! {
     async fn frozen_attention_and_norms_reproduce_the_pass() {
         let (_, model) = fixtures().remove(0);
         let gpu = on_gpu(&model).await;
@@ -225,12 +232,13 @@ gpu_test! {
         let other = ids(9, 8, model.config().vocab_size);
         let mut cpu_hooks = Hooks::none().freeze_attention_and_norms(&cache).unwrap();
         let mut gpu_hooks = Hooks::none().freeze_attention_and_norms(&cache).unwrap();
-        let diff = compare_logits(&model, &gpu, &other, &mut cpu_hooks, &mut gpu_hooks).await;
+        let cpu = CpuEngine::new(model);
+        let diff = compare_logits(&cpu, &gpu, &other, &mut cpu_hooks, &mut gpu_hooks).await;
         assert!(diff < TOLERANCE, "frozen logits differ by {diff}");
     }
 }
 
-gpu_test! {
+async_test! {
     async fn random_shapes_match_the_cpu_engine() {
         // Widths, heads, vocabularies and lengths that are not multiples of any tile.
         let mut rng = SplitMix64::new(77);
@@ -251,26 +259,27 @@ gpu_test! {
             let gpu = on_gpu(&model).await;
             let len = pick(1, config.n_positions as u64);
             let tokens = ids(case, len, config.vocab_size);
-            let diff = compare_logits(&model, &gpu, &tokens, &mut Hooks::none(), &mut Hooks::none()).await;
+            let cpu = CpuEngine::new(model);
+            let diff = compare_logits(&cpu, &gpu, &tokens, &mut Hooks::none(), &mut Hooks::none()).await;
             assert!(diff < TOLERANCE, "{config:?}, {len} tokens: logits differ by {diff}");
         }
     }
 }
 
-gpu_test! {
+async_test! {
     async fn generation_matches_the_cpu_engine_with_one_submit_per_token() {
         let (_, model) = fixtures().remove(0);
         let gpu = on_gpu(&model).await;
         let prompt = ids(4, 5, model.config().vocab_size);
+        let engine = CpuEngine::new(model);
         for sampling in [
             Sampling::greedy(10),
             Sampling { temperature: 0.8, top_k: Some(20), seed: 3, ..Sampling::greedy(12) },
             Sampling { temperature: 1.0, top_p: Some(0.9), seed: 5, ..Sampling::greedy(30) },
         ] {
-            let cpu = generate(&model, &prompt, &sampling, &mut Hooks::none()).unwrap();
+            let cpu = generate(&engine, &prompt, &sampling, &[], &mut Hooks::none()).await.unwrap();
             let before = gpu.counts();
-            let settings = GpuGeneration { sampling: sampling.clone(), steering: Vec::new() };
-            let ours = gpu.generate(&prompt, &settings, &mut Hooks::none()).await.unwrap();
+            let ours = generate(&gpu, &prompt, &sampling, &[], &mut Hooks::none()).await.unwrap();
             assert_eq!(ours, cpu, "{sampling:?}");
             let after = gpu.counts();
             let steps = ours.tokens.len() as u64;
@@ -318,37 +327,56 @@ fn dictionaries(d: usize, d_sae: usize) -> Vec<Dictionary> {
     .collect()
 }
 
-/// Each row's `top` strongest active features, strongest first (ties to the lower index).
-fn strongest(acts: &Tensor, top: usize) -> Vec<Vec<(u32, f32)>> {
+/// Each row's `top` strongest active features, strongest first (ties to the lower index),
+/// computed from the encoder directly.
+fn strongest_rows(acts: &Tensor, top: usize) -> Vec<Vec<(u32, f32)>> {
     let rows: Vec<Vec<f32>> = acts.to_vec2().unwrap();
-    rows.iter()
-        .map(|row| {
-            let mut order: Vec<usize> = (0..row.len()).filter(|&i| row[i] > 0.0).collect();
-            order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
-            order
-                .into_iter()
-                .take(top)
-                .map(|i| (i as u32, row[i]))
-                .collect()
-        })
-        .collect()
+    rows.iter().map(|row| strongest(row, top)).collect()
 }
 
-gpu_test! {
+/// Both engines with the same dictionaries attached between `input` and `output`.
+async fn with_dictionaries(
+    model: &Gpt2,
+    dictionaries: &[Arc<Dictionary>],
+    (input, output): (HookPoint, HookPoint),
+) -> (CpuEngine, GpuModel) {
+    let mut cpu = CpuEngine::new(model.clone());
+    let mut gpu = on_gpu(model).await;
+    for (i, dictionary) in dictionaries.iter().enumerate() {
+        assert_eq!(cpu.attach(dictionary, input, output).await.unwrap(), i);
+        assert_eq!(gpu.attach(dictionary, input, output).await.unwrap(), i);
+    }
+    (cpu, gpu)
+}
+
+/// The same features, rank by rank, and activations within the tolerance.
+fn same_features(ours: &[Vec<(u32, f32)>], theirs: &[Vec<(u32, f32)>], what: &str) {
+    assert_eq!(ours.len(), theirs.len(), "{what}");
+    for (position, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        let ids = |row: &[(u32, f32)]| row.iter().map(|f| f.0).collect::<Vec<_>>();
+        assert_eq!(ids(a), ids(b), "{what}, position {position}");
+        for (x, y) in a.iter().zip(b) {
+            assert!((x.1 - y.1).abs() < TOLERANCE, "{what}: {x:?} vs {y:?}");
+        }
+    }
+}
+
+async_test! {
     async fn dictionary_features_match_the_cpu_encoder() {
         let (_, model) = fixtures().remove(0);
         let d = model.config().n_embd;
-        let mut gpu = on_gpu(&model).await;
         let input = HookPoint::LnNormalized(1, Norm::Ln2);
         let tokens = ids(8, 10, model.config().vocab_size);
         let mut keep = Hooks::none().cache(input);
         model.forward_ids(&tokens, &mut keep).unwrap();
         let x = keep.take_cache()[&input].squeeze(0).unwrap();
-        for (i, dictionary) in dictionaries(d, 77).iter().enumerate() {
-            let index = gpu.attach(dictionary, input, HookPoint::MlpOut(1)).await.unwrap();
-            assert_eq!(index, i);
-            let expected = strongest(&dictionary.encode(&x).unwrap(), 8);
-            assert!(expected.iter().any(|row| !row.is_empty()), "{:?}: nothing fires", dictionary.config.architecture);
+        let dictionaries: Vec<Arc<Dictionary>> = dictionaries(d, 77).into_iter().map(Arc::new).collect();
+        let (cpu, gpu) = with_dictionaries(&model, &dictionaries, (input, HookPoint::MlpOut(1))).await;
+        for (index, dictionary) in dictionaries.iter().enumerate() {
+            let architecture = dictionary.config.architecture;
+            let acts = dictionary.encode(&x).unwrap();
+            let expected = strongest_rows(&acts, 8);
+            assert!(expected.iter().any(|row| !row.is_empty()), "{architecture:?}: nothing fires");
             let request = PassRequest {
                 logits: LogitsRead::None,
                 // 8 takes the barrier-free top-k, 70 the one for large k.
@@ -356,86 +384,67 @@ gpu_test! {
                 columns: vec![ColumnRead { dictionary: index, feature: 5 }],
                 steering: Vec::new(),
             };
-            let output = gpu.pass(&tokens, &request, &mut Hooks::none()).await.unwrap();
+            let output = gpu.pass(&tokens, &request, &mut Hooks::none(), None).await.unwrap();
+            let reference = cpu.pass(&tokens, &request, &mut Hooks::none(), None).await.unwrap();
             let columns_only = PassRequest {
                 columns: vec![ColumnRead { dictionary: index, feature: 5 }],
                 ..PassRequest::logits(LogitsRead::None)
             };
-            let alone = gpu.pass(&tokens, &columns_only, &mut Hooks::none()).await.unwrap();
+            let alone = gpu.pass(&tokens, &columns_only, &mut Hooks::none(), None).await.unwrap();
             assert_eq!(alone.columns[0].len(), tokens.len(), "a request for a column alone");
-            let column: Vec<f32> = dictionary.encode(&x).unwrap().narrow(1, 5, 1).unwrap().squeeze(1).unwrap().to_vec1().unwrap();
+            let column: Vec<f32> = acts.narrow(1, 5, 1).unwrap().squeeze(1).unwrap().to_vec1().unwrap();
             assert!(max_diff(&output.columns[0], &column) < TOLERANCE, "feature 5's column");
-            let many = strongest(&dictionary.encode(&x).unwrap(), 70);
+            assert!(max_diff(&reference.columns[0], &column) < TOLERANCE, "the CPU engine's column");
+            let many = strongest_rows(&acts, 70);
             let ids_of = |rows: &[Vec<(u32, f32)>]| rows.iter().map(|r| r.iter().map(|f| f.0).collect::<Vec<_>>()).collect::<Vec<_>>();
             assert_eq!(ids_of(&output.features[1]), ids_of(&many), "top 70");
-            let got = &output.features[0];
-            assert_eq!(got.len(), expected.len());
-            for (position, (ours, theirs)) in got.iter().zip(&expected).enumerate() {
-                let ids_ours: Vec<u32> = ours.iter().map(|f| f.0).collect();
-                let ids_theirs: Vec<u32> = theirs.iter().map(|f| f.0).collect();
-                assert_eq!(ids_ours, ids_theirs, "{:?}, position {position}", dictionary.config.architecture);
-                for (a, b) in ours.iter().zip(theirs) {
-                    assert!((a.1 - b.1).abs() < TOLERANCE, "{a:?} vs {b:?}");
-                }
+            same_features(&output.features[0], &expected, &format!("{architecture:?} on the GPU"));
+            same_features(&reference.features[0], &expected, &format!("{architecture:?} on the CPU"));
+            same_features(&reference.features[1], &output.features[1], &format!("{architecture:?}, top 70"));
+        }
+    }
+}
+
+async_test! {
+    async fn steering_matches_the_cpu_engine() {
+        let (_, model) = fixtures().remove(0);
+        let d = model.config().n_embd;
+        let dictionary = Arc::new(dictionaries(d, 64).remove(0));
+        let hooks = (HookPoint::LnNormalized(0, Norm::Ln2), HookPoint::MlpOut(0));
+        let (cpu, gpu) = with_dictionaries(&model, std::slice::from_ref(&dictionary), hooks).await;
+        let features = vec![(3_usize, FeatureSet::Clamp(4.0)), (10, FeatureSet::Scale(0.0)), (20, FeatureSet::Scale(3.0))];
+        let tokens = ids(12, 7, model.config().vocab_size);
+        let all = PassRequest::logits(LogitsRead::All);
+        let plain = all_logits(&cpu.pass(&tokens, &all, &mut Hooks::none(), None).await.unwrap());
+        // Everywhere, and at two positions only.
+        for positions in [None, Some(vec![2, 5])] {
+            let request = PassRequest {
+                steering: vec![Steering { dictionary: 0, features: features.clone(), positions: positions.clone() }],
+                ..all.clone()
+            };
+            let reference = all_logits(&cpu.pass(&tokens, &request, &mut Hooks::none(), None).await.unwrap());
+            assert!(max_diff(&reference, &plain) > 1e-2, "the steering changed nothing");
+            let ours = gpu.pass(&tokens, &request, &mut Hooks::none(), None).await.unwrap();
+            let diff = max_diff(&all_logits(&ours), &reference);
+            assert!(diff < TOLERANCE, "steered logits ({positions:?}) differ by {diff}");
+            if let Some(positions) = &positions {
+                // Causal: the positions before the first steered one are untouched.
+                let vocab = model.config().vocab_size;
+                let before = positions[0] * vocab;
+                assert!(max_diff(&all_logits(&ours)[..before], &plain[..before]) < TOLERANCE);
             }
         }
     }
 }
 
-gpu_test! {
-    async fn steering_matches_the_cpu_formula() {
-        let (_, model) = fixtures().remove(0);
-        let d = model.config().n_embd;
-        let mut gpu = on_gpu(&model).await;
-        let dictionary = Arc::new(dictionaries(d, 64).remove(0));
-        let (input, output) = (HookPoint::LnNormalized(0, Norm::Ln2), HookPoint::MlpOut(0));
-        let index = gpu.attach(&dictionary, input, output).await.unwrap();
-        let features = vec![(3_usize, FeatureSet::Clamp(4.0)), (10, FeatureSet::Scale(0.0)), (20, FeatureSet::Scale(3.0))];
-        // The CPU reference: (new − old) · W_dec[f] added to the MLP output.
-        let edits = features.clone();
-        let reference = Arc::clone(&dictionary);
-        let cpu_steer = Intervention::everywhere(
-            output,
-            Edit::Computed(Arc::new(move |x: &Tensor, context: EditContext<'_>| {
-                let read = context.cached[&input].squeeze(0)?;
-                let acts = reference.encode(&read).unwrap();
-                let mut out = x.squeeze(0)?;
-                for &(f, set) in &edits {
-                    let old = acts.narrow(1, f, 1)?;
-                    let new = match set {
-                        FeatureSet::Clamp(v) => old.ones_like()?.affine(f64::from(v), 0.0)?,
-                        FeatureSet::Scale(m) => old.affine(f64::from(m), 0.0)?,
-                    };
-                    out = (out + (new - old)?.matmul(&reference.w_dec.narrow(0, f, 1)?)?)?;
-                }
-                Ok(out.unsqueeze(0)?)
-            })),
-        );
-        let tokens = ids(12, 7, model.config().vocab_size);
-        let mut cpu_hooks = Hooks::none().cache(input).intervene(cpu_steer);
-        let cpu = flat(&model.forward_ids(&tokens, &mut cpu_hooks).unwrap());
-        let plain = flat(&model.forward_ids(&tokens, &mut Hooks::none()).unwrap());
-        assert!(max_diff(&cpu, &plain) > 1e-2, "the steering changed nothing");
-        let request = PassRequest {
-            logits: LogitsRead::All,
-            features: Vec::new(),
-            columns: Vec::new(),
-            steering: vec![Steering { dictionary: index, features }],
-        };
-        let ours = gpu.pass(&tokens, &request, &mut Hooks::none()).await.unwrap();
-        let diff = max_diff(&all_logits(&ours), &cpu);
-        assert!(diff < TOLERANCE, "steered logits differ by {diff}");
-    }
-}
-
-gpu_test! {
+async_test! {
     async fn a_pass_is_one_submit_and_one_readback_of_what_was_asked() {
         let (_, model) = fixtures().remove(0);
         let gpu = on_gpu(&model).await;
         let tokens = ids(1, 12, model.config().vocab_size);
         let before = gpu.counts();
         let output = gpu
-            .pass(&tokens, &PassRequest::logits(LogitsRead::LastTop(3)), &mut Hooks::none().cache(HookPoint::ResidPost(0)))
+            .pass(&tokens, &PassRequest::logits(LogitsRead::LastTop(3)), &mut Hooks::none().cache(HookPoint::ResidPost(0)), None)
             .await
             .unwrap();
         let after = gpu.counts();
@@ -449,38 +458,43 @@ gpu_test! {
         assert_eq!(top.iter().map(|t| t.0 as usize).collect::<Vec<_>>(), order[..3].to_vec());
         // Nothing asked for, nothing read.
         let before = gpu.counts();
-        gpu.pass(&tokens, &PassRequest::logits(LogitsRead::None), &mut Hooks::none()).await.unwrap();
+        gpu.pass(&tokens, &PassRequest::logits(LogitsRead::None), &mut Hooks::none(), None).await.unwrap();
         assert_eq!(gpu.counts().readbacks, before.readbacks);
     }
 }
 
-gpu_test! {
+async_test! {
     async fn bad_requests_are_errors() {
         let (_, model) = fixtures().remove(0);
         let gpu = on_gpu(&model).await;
+        let cpu = CpuEngine::new(model.clone());
         let config = model.config();
         let logits = PassRequest::logits(LogitsRead::Last);
         let too_long = ids(1, config.n_positions + 1, config.vocab_size);
-        let error = gpu.pass(&too_long, &logits, &mut Hooks::none()).await.unwrap_err();
-        assert!(matches!(error, GpuError::Shape(ref m) if m.contains("context")), "{error}");
-        let error = gpu.pass(&[config.vocab_size as u32], &logits, &mut Hooks::none()).await.unwrap_err();
-        assert!(matches!(error, GpuError::Shape(ref m) if m.contains("out of range")), "{error}");
-        let error = gpu.pass(&[], &logits, &mut Hooks::none()).await.unwrap_err();
-        assert!(matches!(error, GpuError::Shape(_)), "{error}");
         let computed = Intervention::everywhere(
             HookPoint::MlpOut(0),
             Edit::Computed(Arc::new(|x: &Tensor, _: EditContext<'_>| Ok(x.clone()))),
         );
-        let error = gpu.pass(&[1, 2], &logits, &mut Hooks::none().intervene(computed)).await.unwrap_err();
-        assert!(matches!(error, GpuError::Unsupported(_)), "{error}");
         let unattached = PassRequest { features: vec![FeatureRead { dictionary: 0, top: 3 }], ..logits.clone() };
-        let error = gpu.pass(&[1, 2], &unattached, &mut Hooks::none()).await.unwrap_err();
-        assert!(matches!(error, GpuError::Shape(ref m) if m.contains("not attached")), "{error}");
         let hooks_of_a_deeper_model = Hooks::none().cache(HookPoint::ResidPost(config.n_layer));
-        let error = gpu.pass(&[1], &logits, &mut hooks_of_a_deeper_model.clone()).await.unwrap_err();
-        assert!(matches!(error, GpuError::Shape(_)), "{error}");
+        let cases: Vec<(Vec<u32>, PassRequest, Hooks, &str)> = vec![
+            (too_long, logits.clone(), Hooks::none(), "context"),
+            (vec![config.vocab_size as u32], logits.clone(), Hooks::none(), "out of range"),
+            (Vec::new(), logits.clone(), Hooks::none(), "no tokens"),
+            (vec![1, 2], unattached, Hooks::none(), "not attached"),
+            (vec![1], logits.clone(), hooks_of_a_deeper_model, "does not exist"),
+        ];
+        for (tokens, request, hooks, expected) in cases {
+            // Both engines refuse it, with the same words.
+            let error = gpu.pass(&tokens, &request, &mut hooks.clone(), None).await.unwrap_err();
+            assert!(matches!(error, EngineError::Request(ref m) if m.contains(expected)), "{error}");
+            let on_cpu = cpu.pass(&tokens, &request, &mut hooks.clone(), None).await.unwrap_err();
+            assert_eq!(on_cpu, error);
+        }
+        let error = gpu.pass(&[1, 2], &logits, &mut Hooks::none().intervene(computed), None).await.unwrap_err();
+        assert!(matches!(error, EngineError::Unsupported(_)), "{error}");
         // The engine still works after every refusal.
-        let output = gpu.pass(&[1, 2], &logits, &mut Hooks::none()).await.unwrap();
+        let output = gpu.pass(&[1, 2], &logits, &mut Hooks::none(), None).await.unwrap();
         assert!(matches!(output.logits, Some(Logits::Rows { rows: 1, .. })));
     }
 }

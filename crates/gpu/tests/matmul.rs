@@ -3,6 +3,8 @@
 
 mod common;
 
+use glassbox_engine::async_test;
+
 use glassbox_gpu::GpuError;
 use glassbox_gpu::check::{
     MATMUL_CHECK_SHAPES, check_matmul, matmul_tolerance, max_abs_difference, reference_matmul,
@@ -13,7 +15,7 @@ use glassbox_gpu::matmul::{MatmulKernel, MatmulShape};
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
-gpu_test! {
+async_test! {
     async fn page_check_shapes_pass() {
         let ctx = common::context().await;
         let kernel = MatmulKernel::new(&ctx).await.unwrap();
@@ -36,7 +38,7 @@ fn random_shapes(seed: u64, count: usize) -> Vec<MatmulShape> {
         .collect()
 }
 
-gpu_test! {
+async_test! {
     async fn random_shapes_match_candle() {
         let ctx = common::context().await;
         let kernel = MatmulKernel::new(&ctx).await.unwrap();
@@ -52,7 +54,7 @@ gpu_test! {
     }
 }
 
-gpu_test! {
+async_test! {
     /// A hand-worked product, so the check does not only trust candle.
     async fn small_product_worked_by_hand() {
         let ctx = common::context().await;
@@ -66,7 +68,7 @@ gpu_test! {
     }
 }
 
-gpu_test! {
+async_test! {
     async fn empty_inner_dimension_gives_zeros() {
         let ctx = common::context().await;
         let kernel = MatmulKernel::new(&ctx).await.unwrap();
@@ -77,7 +79,7 @@ gpu_test! {
     }
 }
 
-gpu_test! {
+async_test! {
     async fn wrong_lengths_are_errors() {
         let ctx = common::context().await;
         let kernel = MatmulKernel::new(&ctx).await.unwrap();
@@ -89,7 +91,7 @@ gpu_test! {
     }
 }
 
-gpu_test! {
+async_test! {
     async fn lying_shapes_are_errors_before_any_allocation() {
         let ctx = common::context().await;
         let kernel = MatmulKernel::new(&ctx).await.unwrap();

@@ -1,6 +1,7 @@
 //! A prompt's tokens, the model's next-token predictions, and each token's strongest
 //! features at every block.
 
+use glassbox_engine::{ColumnRead, FeatureRead, LogitsRead, PassRequest};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LabError, Result};
@@ -76,10 +77,20 @@ impl Lab {
         top_features: usize,
     ) -> Result<PromptAnalysis> {
         let ids = self.prompt_ids(text)?;
-        let run = self.run_prompt(&ids, top_features).await?;
-        let predictions = self.top_predictions(&run.last_logits, top_predictions);
-        let mut features = vec![Vec::with_capacity(run.features.len()); ids.len()];
-        for (layer, positions) in run.features.iter().enumerate() {
+        let request = PassRequest {
+            features: (0..self.dictionaries.len())
+                .map(|dictionary| FeatureRead {
+                    dictionary,
+                    top: top_features,
+                })
+                .collect(),
+            ..PassRequest::logits(LogitsRead::Last)
+        };
+        let mut output = self.pass(&ids, &request).await?;
+        let by_layer = std::mem::take(&mut output.features);
+        let predictions = self.top_predictions(&output.last_logits()?, top_predictions);
+        let mut features = vec![Vec::with_capacity(by_layer.len()); ids.len()];
+        for (layer, positions) in by_layer.iter().enumerate() {
             for (position, strongest) in positions.iter().enumerate() {
                 features[position].push(
                     strongest
@@ -139,6 +150,14 @@ impl Lab {
         feature: usize,
     ) -> Result<Vec<f32>> {
         self.check_feature(layer, feature)?;
-        self.feature_column(ids, layer, feature).await
+        let request = PassRequest {
+            columns: vec![ColumnRead {
+                dictionary: layer,
+                feature,
+            }],
+            ..PassRequest::logits(LogitsRead::None)
+        };
+        let mut output = self.pass(ids, &request).await?;
+        Ok(output.columns.swap_remove(0))
     }
 }

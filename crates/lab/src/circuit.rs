@@ -4,13 +4,14 @@
 //! for the last prompt, so moving a threshold only prunes again.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use candle_core::Tensor;
 use glassbox_circuits::{
     AttributionOptions, ExportContext, Graph, GraphFile, Influence, NodeKind, Replacement,
     Thresholds,
 };
+use glassbox_engine::{LogitsRead, PassRequest, Steering, lock};
 use glassbox_model::{Edit, HookPoint, Hooks, Intervention, Norm};
 use serde::{Deserialize, Serialize};
 
@@ -113,49 +114,67 @@ pub(crate) struct CircuitMemo {
 
 impl CircuitMemo {
     fn get(&self, text: &str) -> Option<(Arc<Graph>, Arc<Influence>)> {
-        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let last = lock(&self.last);
         last.as_ref()
             .filter(|(prompt, _, _)| prompt == text)
             .map(|(_, graph, influence)| (Arc::clone(graph), Arc::clone(influence)))
     }
 
     fn set(&self, text: &str, graph: &Arc<Graph>, influence: &Arc<Influence>) {
-        *self.last.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some((text.to_owned(), Arc::clone(graph), Arc::clone(influence)));
+        *lock(&self.last) = Some((text.to_owned(), Arc::clone(graph), Arc::clone(influence)));
     }
 }
 
 impl Lab {
-    /// The attribution graph of `text`, pruned to `thresholds`.
+    /// The attribution graph of `text` as the page computes it (at most
+    /// [`MAX_CIRCUIT_TOKENS`] tokens, the [`MAX_CIRCUIT_FEATURES`] most influential
+    /// features, kept for the next call), pruned to `thresholds`.
     pub async fn circuit(&self, text: &str, thresholds: Thresholds) -> Result<GraphFile> {
-        for (name, value) in [("node", thresholds.nodes), ("edge", thresholds.edges)] {
-            if !(0.0..=1.0).contains(&value) {
-                return Err(LabError::Request(format!(
-                    "the {name} threshold must be between 0 and 1, not {value}"
-                )));
-            }
-        }
+        let thresholds = thresholds.check()?;
         let (graph, influence) = self.attributed(text).await?;
-        let pruned = influence.prune(&graph, thresholds);
+        Ok(self.export(text, &graph, &influence, thresholds))
+    }
+
+    /// The attribution graph of `text` (any prompt the model reads) attributed with
+    /// `options`, pruned to `thresholds`; and how many nodes it had before pruning.
+    pub async fn graph(
+        &self,
+        text: &str,
+        thresholds: Thresholds,
+        options: &AttributionOptions,
+    ) -> Result<(GraphFile, usize)> {
+        let thresholds = thresholds.check()?;
+        let ids = self.prompt_ids(text)?;
+        let replacement = Replacement::trace(self.model(), &self.dictionaries, &ids)?;
+        let graph = self.attribution_graph(&replacement, options).await?;
+        let influence = Influence::of(&graph);
+        Ok((
+            self.export(text, &graph, &influence, thresholds),
+            graph.len(),
+        ))
+    }
+
+    /// `graph` pruned to `thresholds`, as a graph file with the pack's labels.
+    fn export(
+        &self,
+        text: &str,
+        graph: &Graph,
+        influence: &Influence,
+        thresholds: Thresholds,
+    ) -> GraphFile {
+        let pruned = influence.prune(graph, thresholds);
         let token_text = |t: u32| self.token_text(t);
         let label = |l: usize, f: usize| self.label(l, f).to_owned();
-        let slug: String = text
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .take(6)
-            .map(str::to_lowercase)
-            .collect::<Vec<_>>()
-            .join("-");
         let context = ExportContext {
-            slug: &slug,
+            slug: &slug(text),
             scan: &self.manifest.name,
             prompt: text,
             d_sae: self.dictionaries.first().map_or(0, |d| d.config.d_sae),
-            n_layer: self.model.config().n_layer,
+            n_layer: self.model().config().n_layer,
             token_text: &token_text,
             label: &label,
         };
-        Ok(GraphFile::export(&graph, &pruned, thresholds, &context))
+        GraphFile::export(graph, &pruned, thresholds, &context)
     }
 
     /// The prompt's token ids, at most [`MAX_CIRCUIT_TOKENS`] of them.
@@ -175,7 +194,7 @@ impl Lab {
             return Ok(kept);
         }
         let ids = self.circuit_ids(text)?;
-        let replacement = Replacement::trace(&self.model, &self.dictionaries, &ids)?;
+        let replacement = Replacement::trace(self.model(), &self.dictionaries, &ids)?;
         let graph = Arc::new(self.attribution_graph(&replacement, &options()).await?);
         let influence = Arc::new(Influence::of(&graph));
         self.circuits.set(text, &graph, &influence);
@@ -183,7 +202,7 @@ impl Lab {
     }
 
     /// Applies `edit` to `text`'s graph: for each logit node, the change the graph
-    /// predicts next to the frozen model's and the real model's (CPU engine).
+    /// predicts next to the frozen model's and the real model's.
     pub async fn intervene_node(&self, text: &str, edit: NodeEdit) -> Result<Vec<LogitChange>> {
         match edit {
             NodeEdit::Feature {
@@ -213,7 +232,7 @@ impl Lab {
         }
         let (graph, _) = self.attributed(text).await?;
         let (source, scale) = node_and_scale(&graph, edit)?;
-        // One run keeps what the frozen model freezes and the MLP outputs.
+        // One run keeps what the frozen model freezes and what the error edit reads.
         let mut keep = Hooks::none().cache(HookPoint::LnFinalScale);
         for l in 0..self.dictionaries.len() {
             keep = keep
@@ -223,17 +242,22 @@ impl Lab {
                 .cache(HookPoint::LnNormalized(l, Norm::Ln2))
                 .cache(HookPoint::MlpOut(l));
         }
-        let last = ids.len() - 1;
-        let centred = |hooks: &mut Hooks| -> Result<Vec<f32>> {
-            let logits: Vec<f32> = self.model.forward_ids(&ids, hooks)?.get(last)?.to_vec1()?;
+        let plain = PassRequest::logits(LogitsRead::Last);
+        let centred = async |request: &PassRequest,
+                             hooks: &Hooks|
+               -> Result<(Vec<f32>, BTreeMap<HookPoint, Tensor>)> {
+            let (output, kept) = self.pass_with(&ids, request, hooks).await?;
+            let logits = output.last_logits()?;
             let mean = logits.iter().sum::<f32>() / logits.len() as f32;
-            Ok(logits.into_iter().map(|l| l - mean).collect())
+            let logits: Vec<f32> = logits.into_iter().map(|l| l - mean).collect();
+            Ok((logits, kept))
         };
-        let before = centred(&mut keep)?;
-        let cache = keep.take_cache();
-        let edited = || self.edit_hooks(edit, &cache);
-        let actual = centred(&mut edited()?)?;
-        let frozen = centred(&mut edited()?.freeze_attention_and_norms(&cache)?)?;
+        let (before, cache) = centred(&plain, &keep).await?;
+        let (hooks, steering) = self.edit(edit, &cache)?;
+        let edited = PassRequest { steering, ..plain };
+        let (actual, _) = centred(&edited, &hooks).await?;
+        let frozen_hooks = hooks.freeze_attention_and_norms(&cache)?;
+        let (frozen, _) = centred(&edited, &frozen_hooks).await?;
         Ok(graph
             .nodes
             .iter()
@@ -251,8 +275,13 @@ impl Lab {
             .collect())
     }
 
-    /// Hooks that make `edit` in a pass over the prompt whose run `cache` kept.
-    fn edit_hooks(&self, edit: NodeEdit, cache: &BTreeMap<HookPoint, Tensor>) -> Result<Hooks> {
+    /// What makes `edit` in a pass over the prompt whose run kept `cache`: the hooks'
+    /// interventions and the steering.
+    fn edit(
+        &self,
+        edit: NodeEdit,
+        cache: &BTreeMap<HookPoint, Tensor>,
+    ) -> Result<(Hooks, Vec<Steering>)> {
         match edit {
             NodeEdit::Feature {
                 layer,
@@ -265,7 +294,7 @@ impl Lab {
                     feature,
                     mode: SteerMode::Clamp(value),
                 }];
-                self.steering_hooks_at(&steer, Some(&[position]))
+                Ok((Hooks::none(), self.steering(&steer, Some(&[position]))?))
             }
             NodeEdit::Error { layer, position } => {
                 // The activation at `hook`, at the edited position.
@@ -279,13 +308,30 @@ impl Lab {
                 let input = at(HookPoint::LnNormalized(layer, Norm::Ln2))?.unsqueeze(0)?;
                 let predicted = transcoder.decode(&transcoder.encode(&input)?)?.squeeze(0)?;
                 let error = (at(HookPoint::MlpOut(layer))? - predicted)?;
-                Ok(Hooks::none().intervene(Intervention::at(
+                let hooks = Hooks::none().intervene(Intervention::at(
                     HookPoint::MlpOut(layer),
                     vec![position],
                     Edit::Add(error.neg()?),
-                )))
+                ));
+                Ok((hooks, Vec::new()))
             }
         }
+    }
+}
+
+/// A short name for a graph from its prompt: the first words, lower case, joined by
+/// dashes ("graph" when it has none).
+fn slug(text: &str) -> String {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(6)
+        .map(str::to_lowercase)
+        .collect();
+    if words.is_empty() {
+        "graph".to_owned()
+    } else {
+        words.join("-")
     }
 }
 

@@ -3,20 +3,20 @@
 use std::sync::Arc;
 
 use glassbox_dict::Dictionary;
+use glassbox_engine::{CpuEngine, Fallback, transcoder_hooks};
+use glassbox_gpu::GpuModel;
 use glassbox_model::{Gpt2, Tokenizer};
-use glassbox_pack::{Corpus, LabelIndex, Manifest};
+use glassbox_pack::{Corpus, LabelIndex, LoadedPack, Manifest};
 
 use crate::circuit::CircuitMemo;
-use crate::engine::EngineSlot;
 use crate::error::{LabError, Result};
 
-/// A model, its tokenizer, one dictionary per block, the corpus and the feature labels.
+/// A model, its tokenizer, one dictionary per block, the corpus and the feature labels,
+/// and the engine that runs them.
 #[derive(Debug)]
 pub struct Lab {
     /// The manifest the pack was loaded from.
     pub manifest: Manifest,
-    /// The model.
-    pub model: Gpt2,
     /// Its tokenizer.
     pub tokenizer: Tokenizer,
     /// One dictionary per block, in block order.
@@ -25,15 +25,15 @@ pub struct Lab {
     pub corpus: Corpus,
     /// Every feature's label.
     pub labels: LabelIndex,
-    /// The GPU engine, when started.
-    pub(crate) engine: EngineSlot,
+    /// The GPU engine while it runs, the CPU engine behind it.
+    pub(crate) engines: Fallback<GpuModel, CpuEngine>,
     /// The last prompt's attribution graph.
     pub(crate) circuits: CircuitMemo,
 }
 
 impl Lab {
-    /// A lab on the CPU engine; [`Lab::start_gpu`] moves it to a GPU.
-    #[must_use]
+    /// A lab on the CPU engine, block `l`'s dictionary attached as its transcoder;
+    /// [`Lab::start_gpu`] moves it to a GPU.
     pub fn new(
         manifest: Manifest,
         model: Gpt2,
@@ -41,17 +41,39 @@ impl Lab {
         dictionaries: Vec<Arc<Dictionary>>,
         corpus: Corpus,
         labels: LabelIndex,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        let mut cpu = CpuEngine::new(model);
+        for (layer, dictionary) in dictionaries.iter().enumerate() {
+            let (input, output) = transcoder_hooks(layer);
+            cpu.attach_now(dictionary, input, output)?;
+        }
+        Ok(Self {
             manifest,
-            model,
             tokenizer,
             dictionaries,
             corpus,
             labels,
-            engine: EngineSlot::default(),
+            engines: Fallback::new(cpu, ("GPU", "CPU")),
             circuits: CircuitMemo::default(),
-        }
+        })
+    }
+
+    /// A lab on a loaded pack (see [`Lab::new`]).
+    pub fn from_pack(loaded: LoadedPack) -> Result<Self> {
+        Self::new(
+            loaded.pack.manifest().clone(),
+            loaded.model,
+            loaded.tokenizer,
+            loaded.dictionaries.into_iter().map(Arc::new).collect(),
+            loaded.corpus,
+            loaded.labels,
+        )
+    }
+
+    /// The model (on the CPU: the reference the views' post-processing uses).
+    #[must_use]
+    pub fn model(&self) -> &Gpt2 {
+        self.engines.secondary().model()
     }
 
     /// Block `layer`'s dictionary, or an error naming the blocks there are.
@@ -97,6 +119,6 @@ impl Lab {
     /// The most tokens a prompt may have: the model's context.
     #[must_use]
     pub fn max_tokens(&self) -> usize {
-        self.model.config().n_positions
+        self.model().config().n_positions
     }
 }

@@ -20,9 +20,10 @@ pub use engine::EngineInfo;
 pub use error::{LabError, Result};
 pub use examples::{ExampleActivations, Snippet};
 pub use glassbox_circuits::{
-    FileNode, GraphFile, Link, Subgraph, SubgraphNode, Supernode, Thresholds, group_node, row_of,
-    ungroup_node,
+    FileNode, GraphFile, Link, Subgraph, SubgraphNode, Supernode, TRANSCODER_ERROR,
+    TRANSCODER_FEATURE, Thresholds, group_node, row_of, ungroup_node,
 };
+pub use glassbox_engine::{PassOutput, PassRequest};
 pub use glassbox_gpu::AdapterPreference;
 pub use lab::Lab;
 pub use lens::{AttentionPatterns, LensCell, LogitLens};

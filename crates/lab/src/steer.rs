@@ -4,17 +4,13 @@
 //!
 //! The change is made where the feature writes: block `l`'s MLP output gets
 //! `(new − old) × W_dec[f]` added, with `old` the feature's activation computed in the
-//! same pass, so whatever the transcoder does not explain is kept.
+//! same pass, so whatever the transcoder does not explain is kept (the engines do this
+//! for a [`Steering`] request).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use candle_core::Tensor;
-use glassbox_dict::Dictionary;
-use glassbox_model::generate::Sampling;
-use glassbox_model::{
-    Edit, EditContext, HookPoint, Hooks, Intervention, ModelError, Norm, Result as ModelResult,
-};
+use glassbox_engine::{FeatureSet, LogitsRead, PassRequest, Steering};
+use glassbox_model::sampling::Sampling;
 use serde::{Deserialize, Serialize};
 
 use crate::analyze::Prediction;
@@ -77,47 +73,37 @@ pub struct SteerResult {
 pub const MAX_STEER_TOKENS: usize = 64;
 
 impl Lab {
-    /// Hooks that apply `features` (all must exist).
-    pub fn steering_hooks(&self, features: &[FeatureSteer]) -> Result<Hooks> {
-        self.steering_hooks_at(features, None)
-    }
-
-    /// Hooks that apply `features` at `positions` only (`None`: everywhere).
-    pub fn steering_hooks_at(
+    /// `features` as the engines steer them: one [`Steering`] per block, at `positions`
+    /// only (`None`: everywhere). Every feature must exist and every value be a number.
+    pub fn steering(
         &self,
         features: &[FeatureSteer],
         positions: Option<&[usize]>,
-    ) -> Result<Hooks> {
-        let mut by_layer: BTreeMap<usize, Vec<(usize, SteerMode)>> = BTreeMap::new();
+    ) -> Result<Vec<Steering>> {
+        let mut by_layer: BTreeMap<usize, Vec<(usize, FeatureSet)>> = BTreeMap::new();
         for f in features {
             self.check_feature(f.layer, f.feature)?;
-            let value = match f.mode {
-                SteerMode::Clamp(v) | SteerMode::Scale(v) => v,
+            let set = match f.mode {
+                SteerMode::Clamp(v) => FeatureSet::Clamp(v),
+                SteerMode::Scale(v) => FeatureSet::Scale(v),
             };
+            let (FeatureSet::Clamp(value) | FeatureSet::Scale(value)) = set;
             if !value.is_finite() {
                 return Err(LabError::Request(format!(
                     "feature {}/{}: {value} is not a number to steer with",
                     f.layer, f.feature
                 )));
             }
-            by_layer
-                .entry(f.layer)
-                .or_default()
-                .push((f.feature, f.mode));
+            by_layer.entry(f.layer).or_default().push((f.feature, set));
         }
-        let mut hooks = Hooks::none();
-        for (layer, edits) in by_layer {
-            let input = HookPoint::LnNormalized(layer, Norm::Ln2);
-            let dictionary = Arc::clone(self.dictionary(layer)?);
-            hooks = hooks.cache(input).intervene(Intervention {
-                hook: HookPoint::MlpOut(layer),
+        Ok(by_layer
+            .into_iter()
+            .map(|(dictionary, features)| Steering {
+                dictionary,
+                features,
                 positions: positions.map(<[usize]>::to_vec),
-                edit: Edit::Computed(Arc::new(move |x: &Tensor, context: EditContext<'_>| {
-                    steer_mlp_out(x, context, input, &dictionary, &edits)
-                })),
-            });
-        }
-        Ok(hooks)
+            })
+            .collect())
     }
 
     /// Generates from `request.prompt` with and without the steering.
@@ -145,19 +131,20 @@ impl Lab {
                 ..Sampling::greedy(request.max_tokens)
             }
         };
-        for f in &request.features {
-            self.check_feature(f.layer, f.feature)?;
-        }
-        let before = self.steered_logits(&ids, &[]).await?;
-        let after = self.steered_logits(&ids, &request.features).await?;
+        let steering = self.steering(&request.features, None)?;
+        let plain = PassRequest::logits(LogitsRead::Last);
+        let before = self.pass(&ids, &plain).await?.last_logits()?;
+        let steered_request = PassRequest {
+            steering: steering.clone(),
+            ..plain
+        };
+        let after = self.pass(&ids, &steered_request).await?.last_logits()?;
         let change: Vec<f32> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
         let mut order: Vec<usize> = (0..change.len()).collect();
         order.sort_by(|&a, &b| change[b].total_cmp(&change[a]).then(a.cmp(&b)));
         let named = |i: &usize| (self.token_text(*i as u32), change[*i]);
         let baseline = self.continuation(&ids, &sampling, &[]).await?;
-        let steered = self
-            .continuation(&ids, &sampling, &request.features)
-            .await?;
+        let steered = self.continuation(&ids, &sampling, &steering).await?;
         Ok(SteerResult {
             baseline: self.tokenizer.decode(&baseline.tokens)?,
             steered: self.tokenizer.decode(&steered.tokens)?,
@@ -167,36 +154,4 @@ impl Lab {
             lowered: order.iter().rev().take(5).map(named).collect(),
         })
     }
-}
-
-/// `x` (block `l`'s MLP output for the positions of this step) plus, for each edit,
-/// `(new − old) × W_dec[f]`, with `old` computed from the MLP's input in this pass.
-fn steer_mlp_out(
-    x: &Tensor,
-    context: EditContext<'_>,
-    input: HookPoint,
-    dictionary: &Dictionary,
-    edits: &[(usize, SteerMode)],
-) -> ModelResult<Tensor> {
-    let read = context
-        .cached
-        .get(&input)
-        .ok_or_else(|| ModelError::Hook(format!("{input} was not kept for steering")))?;
-    let (batch, len, width) = x.dims3()?;
-    let read = read.narrow(1, read.dim(1)? - len, len)?;
-    let rows = read.reshape((batch * len, read.dim(2)?))?;
-    let acts = dictionary
-        .encode(&rows)
-        .map_err(|e| ModelError::Hook(e.to_string()))?;
-    let mut out = x.reshape((batch * len, width))?;
-    for &(feature, mode) in edits {
-        let old = acts.narrow(1, feature, 1)?;
-        let new = match mode {
-            SteerMode::Clamp(v) => old.ones_like()?.affine(f64::from(v), 0.0)?,
-            SteerMode::Scale(m) => old.affine(f64::from(m), 0.0)?,
-        };
-        let direction = dictionary.w_dec.narrow(0, feature, 1)?;
-        out = (out + (new - old)?.matmul(&direction)?)?;
-    }
-    Ok(out.reshape((batch, len, width))?)
 }

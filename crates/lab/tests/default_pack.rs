@@ -4,24 +4,19 @@
 #![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use glassbox_lab::{AdapterPreference, FeatureSteer, Lab, SearchQuery, SteerMode, SteerRequest};
+use glassbox_engine::LogitsRead;
+use glassbox_lab::{
+    AdapterPreference, FeatureSteer, Lab, PassRequest, SearchQuery, SteerMode, SteerRequest,
+};
 use glassbox_model::{HookPoint, Hooks, Norm};
 use glassbox_pack::dir;
 use pollster::block_on;
 
 fn load() -> Lab {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
-    let loaded = dir::load(&root).unwrap();
-    Lab::new(
-        loaded.pack.manifest().clone(),
-        loaded.model,
-        loaded.tokenizer,
-        loaded.dictionaries.into_iter().map(Arc::new).collect(),
-        loaded.corpus,
-        loaded.labels,
-    )
+    Lab::from_pack(dir::load(&root).unwrap()).unwrap()
 }
 
 /// The default pack on the CPU engine.
@@ -195,11 +190,14 @@ fn steering_writes_exactly_the_decoder_direction_and_is_reproducible() {
     let out = HookPoint::MlpOut(layer);
     let input = HookPoint::LnNormalized(layer, Norm::Ln2);
     let mut clean = Hooks::none().cache(out).cache(input);
-    lab.model.forward_ids(&ids, &mut clean).unwrap();
+    lab.model().forward_ids(&ids, &mut clean).unwrap();
     let clean = clean.take_cache();
-    let mut steered = lab.steering_hooks(&steer).unwrap().cache(out);
-    lab.model.forward_ids(&ids, &mut steered).unwrap();
-    let steered = steered.take_cache();
+    let steered_pass = PassRequest {
+        steering: lab.steering(&steer, None).unwrap(),
+        ..PassRequest::logits(LogitsRead::None)
+    };
+    let keep_out = Hooks::none().cache(out);
+    let (_, steered) = block_on(lab.pass_with(&ids, &steered_pass, &keep_out)).unwrap();
     let dictionary = &lab.dictionaries[layer];
     let old: Vec<f32> = dictionary
         .encode(&clean[&input].squeeze(0).unwrap())
@@ -600,6 +598,44 @@ fn node_interventions_show_the_graphs_prediction_next_to_the_models() {
     }
 }
 
+/// Interventions on a graph's nodes run on whichever engine answers: the GPU engine's
+/// three changes of every logit are the CPU engine's.
+#[test]
+fn node_interventions_agree_on_both_engines() {
+    use glassbox_lab::{NodeEdit, Thresholds};
+    let (cpu, gpu) = (lab(), gpu_lab());
+    let graph = block_on(cpu.circuit(PROMPT, Thresholds::default())).unwrap();
+    let (layer, feature, position) = feature_node(&graph, 1);
+    for edit in [
+        NodeEdit::Feature {
+            layer,
+            position,
+            feature,
+            value: 0.0,
+        },
+        NodeEdit::Error { layer, position },
+    ] {
+        let a = block_on(cpu.intervene_node(PROMPT, edit)).unwrap();
+        let b = block_on(gpu.intervene_node(PROMPT, edit)).unwrap();
+        assert_eq!(a.len(), b.len());
+        assert!(
+            a.iter().any(|c| c.actual.abs() > 1e-3),
+            "{edit:?} changed nothing"
+        );
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.token, y.token);
+            for (p, q) in [
+                (x.predicted, y.predicted),
+                (x.frozen, y.frozen),
+                (x.actual, y.actual),
+            ] {
+                assert!((p - q).abs() < 1e-3, "{edit:?}: {x:?} vs {y:?}");
+            }
+        }
+    }
+    assert!(gpu.engine_info().gpu.is_some(), "{:?}", gpu.engine_info());
+}
+
 /// The GPU engine's graphs are the CPU engine's.
 #[test]
 fn the_gpu_engine_computes_the_same_graphs() {
@@ -641,7 +677,7 @@ fn attention_patterns_are_causal_distributions_on_both_engines() {
         let a = block_on(cpu.attention(PROMPT, layer)).unwrap();
         let b = block_on(gpu.attention(PROMPT, layer)).unwrap();
         assert_eq!(a.tokens.len(), len);
-        assert_eq!(a.heads.len(), cpu.model.config().n_head);
+        assert_eq!(a.heads.len(), cpu.model().config().n_head);
         for (x, y) in a.heads.iter().zip(&b.heads) {
             assert_eq!(x.len(), len * len);
             for q in 0..len {

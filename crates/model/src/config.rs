@@ -19,6 +19,22 @@ pub enum Activation {
     Relu,
 }
 
+/// What every model family has, as engines and views see it: blocks, heads, widths,
+/// context and vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelDims {
+    /// Transformer blocks.
+    pub n_layer: usize,
+    /// Attention (query) heads per block.
+    pub n_head: usize,
+    /// Width of the residual stream.
+    pub d_model: usize,
+    /// Context length: the most positions the model reads.
+    pub n_positions: usize,
+    /// Tokens in the vocabulary.
+    pub vocab_size: usize,
+}
+
 /// A GPT-2 configuration: the fields of HF's `GPT2Config` that define the computation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gpt2Config {
@@ -127,6 +143,18 @@ impl Gpt2Config {
     #[must_use]
     pub fn d_head(&self) -> usize {
         self.n_embd / self.n_head
+    }
+
+    /// The dimensions engines and views need.
+    #[must_use]
+    pub fn dims(&self) -> ModelDims {
+        ModelDims {
+            n_layer: self.n_layer,
+            n_head: self.n_head,
+            d_model: self.n_embd,
+            n_positions: self.n_positions,
+            vocab_size: self.vocab_size,
+        }
     }
 }
 

@@ -334,16 +334,7 @@ impl Intervention {
     /// at the others.
     #[must_use]
     pub fn position_mask(&self, len: usize, offset: usize) -> Vec<f32> {
-        let Some(positions) = &self.positions else {
-            return vec![1.0; len];
-        };
-        let mut mask = vec![0_f32; len];
-        for &p in positions {
-            if let Some(slot) = p.checked_sub(offset).and_then(|i| mask.get_mut(i)) {
-                *slot = 1.0;
-            }
-        }
-        mask
+        position_mask(self.positions.as_deref(), len, offset)
     }
 
     /// For `Replace` and `Add`: the value, in f32, broadcast to an activation of shape
@@ -378,6 +369,22 @@ impl Intervention {
             offset + len
         )))
     }
+}
+
+/// 1 at each of the `len` positions from `offset` that are among `positions` (all of them
+/// when `None`), 0 at the others: where a change at absolute positions applies in a pass.
+#[must_use]
+pub fn position_mask(positions: Option<&[usize]>, len: usize, offset: usize) -> Vec<f32> {
+    let Some(positions) = positions else {
+        return vec![1.0; len];
+    };
+    let mut mask = vec![0_f32; len];
+    for &p in positions {
+        if let Some(slot) = p.checked_sub(offset).and_then(|i| mask.get_mut(i)) {
+            *slot = 1.0;
+        }
+    }
+    mask
 }
 
 /// What one forward pass does at its hook points: which activations to keep, and which
@@ -443,6 +450,21 @@ impl Hooks {
         }
         self.interventions.extend(frozen);
         Ok(self)
+    }
+
+    /// Runs `pass` with `first` applied before this pass's own interventions at each hook
+    /// (an engine reading or steering through a dictionary there), then takes them out
+    /// again: the caller's hooks come back as they were, with what the pass kept.
+    pub fn with_first<R>(
+        &mut self,
+        first: Vec<Intervention>,
+        pass: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        let added = first.len();
+        self.interventions.splice(0..0, first);
+        let result = pass(self);
+        self.interventions.drain(..added);
+        result
     }
 
     /// The interventions this pass applies.

@@ -1,14 +1,14 @@
 //! Interventions, checked against values worked out by hand from a plain run of the tiny
-//! fixture, and generation with the KV cache.
+//! fixture (generation with the KV cache is tested where its loop lives, in
+//! `glassbox-engine`).
 #![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use candle_core::{D, Device, Tensor};
+use candle_core::{Device, Tensor};
 use common::{fixtures, max_abs_diff};
-use glassbox_model::generate::{Sampling, StopReason, generate};
 use glassbox_model::{Edit, Gpt2, HookPoint, Hooks, Intervention};
 
 #[cfg(target_arch = "wasm32")]
@@ -122,72 +122,5 @@ both! {
         let mut hooks = Hooks::none().cache(HookPoint::ResidPre(99));
         let error = model.forward_ids(&tokens, &mut hooks).unwrap_err().to_string();
         assert!(error.contains("blocks.99.hook_resid_pre does not exist"), "{error}");
-    }
-}
-
-/// Greedy generation by recomputing the whole sequence at every step: what the KV cache
-/// must reproduce.
-fn greedy_without_cache(model: &Gpt2, prompt: &[u32], steps: usize, hooks: &Hooks) -> Vec<u32> {
-    let mut sequence = prompt.to_vec();
-    for _ in 0..steps {
-        let logits = model.forward_ids(&sequence, &mut hooks.clone()).unwrap();
-        let last = logits.get(sequence.len() - 1).unwrap();
-        sequence.push(last.argmax(D::Minus1).unwrap().to_scalar::<u32>().unwrap());
-    }
-    sequence[prompt.len()..].to_vec()
-}
-
-both! {
-    fn the_kv_cache_reproduces_full_recomputation() {
-        let (model, tokens) = tiny();
-        let prompt = &tokens[..5];
-        let generated = generate(&model, prompt, &Sampling::greedy(8), &mut Hooks::none()).unwrap();
-        assert_eq!(generated.stop, StopReason::MaxTokens);
-        assert_eq!(generated.tokens, greedy_without_cache(&model, prompt, 8, &Hooks::none()));
-    }
-}
-
-both! {
-    fn interventions_apply_at_every_generated_step() {
-        let (model, tokens) = tiny();
-        let prompt = &tokens[..4];
-        // Steer the last residual stream hard towards token 7's unembedding direction.
-        let direction = model.weights().unembedding().get(7).unwrap().affine(50.0, 0.0).unwrap();
-        let last = model.config().n_layer - 1;
-        let hooks = Hooks::none().intervene(Intervention::everywhere(HookPoint::ResidPost(last), Edit::Add(direction)));
-        let steered = generate(&model, prompt, &Sampling::greedy(6), &mut hooks.clone()).unwrap();
-        assert_eq!(steered.tokens, vec![7; 6]);
-        assert_eq!(steered.tokens, greedy_without_cache(&model, prompt, 6, &hooks));
-        let plain = generate(&model, prompt, &Sampling::greedy(6), &mut Hooks::none()).unwrap();
-        assert_ne!(plain.tokens, steered.tokens);
-    }
-}
-
-both! {
-    fn generation_stops_at_the_context_length_and_at_the_stop_token() {
-        let (model, tokens) = tiny();
-        let context = model.config().n_positions; // 24
-        let mut prompt = tokens.clone();
-        prompt.extend(&tokens);
-        prompt.truncate(context - 3);
-        let generated = generate(&model, &prompt, &Sampling::greedy(10), &mut Hooks::none()).unwrap();
-        assert_eq!(generated.stop, StopReason::ContextFull);
-        assert_eq!(generated.tokens.len(), 4, "the last token is predicted from a full context");
-        let first = generated.tokens[0];
-        let sampling = Sampling { stop_token: Some(first), ..Sampling::greedy(10) };
-        let stopped = generate(&model, &prompt, &sampling, &mut Hooks::none()).unwrap();
-        assert_eq!((stopped.tokens, stopped.stop), (vec![first], StopReason::StopToken));
-        let too_long = vec![1; context + 1];
-        assert!(generate(&model, &too_long, &Sampling::greedy(1), &mut Hooks::none()).is_err());
-    }
-}
-
-both! {
-    fn seeded_sampling_reproduces_and_seeds_differ() {
-        let (model, tokens) = tiny();
-        let sampling = |seed| Sampling { temperature: 1.5, top_k: Some(40), top_p: Some(0.95), seed, ..Sampling::greedy(12) };
-        let run = |seed| generate(&model, &tokens[..3], &sampling(seed), &mut Hooks::none()).unwrap().tokens;
-        assert_eq!(run(5), run(5));
-        assert_ne!(run(5), run(6));
     }
 }

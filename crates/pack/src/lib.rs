@@ -2,8 +2,10 @@
 //! corpus and per-feature data in one directory, described by `manifest.json` with every
 //! file's size and SHA-256 (see `docs/pack-format.md`).
 //!
-//! Loading is bytes in, checked values out ([`Pack`]), so it works the same in the browser
-//! (which fetches the files) and natively ([`dir`], which reads them from disk).
+//! Loading is bytes in, checked values out: each file is verified once against the
+//! manifest ([`Pack::verify`]) and the verified files are loaded by one function
+//! ([`Pack::load`]), the same in the browser (which fetches them) and natively ([`dir`],
+//! which reads them from disk).
 
 mod corpus;
 #[cfg(not(target_arch = "wasm32"))]
@@ -23,4 +25,4 @@ pub use manifest::{
     BuildInfo, CorpusInfo, DictionaryInfo, FORMAT, FORMAT_VERSION, FeaturesInfo, FileEntry,
     MANIFEST_FILE, Manifest, ModelInfo,
 };
-pub use pack::{Pack, sha256_hex};
+pub use pack::{LoadedPack, Pack, PackFiles, Verified, sha256_hex};

@@ -3,7 +3,7 @@
 //! against the manifest's shapes. Bytes in, values out, so the same code serves a
 //! browser that fetched the files and a program that read them from disk.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use glassbox_dict::Dictionary;
 use glassbox_model::{Gpt2, Gpt2Config, Gpt2Weights, Tokenizer};
@@ -16,6 +16,68 @@ use crate::{Corpus, FeatureShard, FileEntry, LabelIndex, Manifest};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pack {
     manifest: Manifest,
+}
+
+/// A pack file's bytes, checked against the manifest's size and SHA-256. Only
+/// [`Pack::verify`] makes one, so what loads it does not hash it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    path: String,
+    bytes: Vec<u8>,
+}
+
+impl Verified {
+    /// The file's path in the pack.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Its bytes.
+    #[must_use]
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Verified files of one pack, by path: what [`Pack::load`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct PackFiles {
+    files: HashMap<String, Verified>,
+}
+
+impl PackFiles {
+    /// Adds a verified file.
+    pub fn insert(&mut self, file: Verified) {
+        self.files.insert(file.path.clone(), file);
+    }
+
+    /// The bytes of `path`, or an error naming it.
+    pub fn get(&self, path: &str) -> Result<&[u8]> {
+        self.files
+            .get(path)
+            .map(Verified::bytes)
+            .ok_or_else(|| PackError::Missing {
+                path: path.to_owned(),
+            })
+    }
+}
+
+/// Everything a pack holds that is loaded up front.
+#[derive(Debug)]
+pub struct LoadedPack {
+    /// The manifest.
+    pub pack: Pack,
+    /// The model.
+    pub model: Gpt2,
+    /// Its tokenizer.
+    pub tokenizer: Tokenizer,
+    /// One dictionary per block, in block order.
+    pub dictionaries: Vec<Dictionary>,
+    /// The corpus.
+    pub corpus: Corpus,
+    /// Every feature's label.
+    pub labels: LabelIndex,
 }
 
 /// Lower-case hex SHA-256 of `bytes`.
@@ -134,7 +196,7 @@ impl Pack {
     }
 
     /// Checks `bytes` against the manifest's size and hash for `path`.
-    pub fn verify(&self, path: &str, bytes: &[u8]) -> Result<()> {
+    pub fn verify(&self, path: &str, bytes: Vec<u8>) -> Result<Verified> {
         let entry = self.entry(path)?;
         if entry.bytes != bytes.len() as u64 {
             return Err(PackError::Size {
@@ -143,26 +205,44 @@ impl Pack {
                 actual: bytes.len() as u64,
             });
         }
-        if sha256_hex(bytes) != entry.sha256 {
+        if sha256_hex(&bytes) != entry.sha256 {
             return Err(PackError::Hash {
                 path: path.to_owned(),
             });
         }
-        Ok(())
+        Ok(Verified {
+            path: path.to_owned(),
+            bytes,
+        })
     }
 
-    /// The model and its tokenizer from the contents of `config.json`,
-    /// `model.safetensors` and `tokenizer.json`.
-    pub fn load_model(
-        &self,
-        config: &[u8],
-        weights: &[u8],
-        tokenizer: &[u8],
-    ) -> Result<(Gpt2, Tokenizer)> {
+    /// Loads everything the app needs up front (model, tokenizer, dictionaries, corpus,
+    /// labels) from `files`, checking each against the manifest's shapes: the one way a
+    /// pack is loaded, from disk and in the browser alike.
+    pub fn load(&self, files: &PackFiles) -> Result<LoadedPack> {
+        let m = &self.manifest;
+        let (model, tokenizer) = self.load_model(files)?;
+        let dictionaries = m
+            .dictionaries
+            .iter()
+            .map(|d| self.load_dictionary(d.layer, files))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(LoadedPack {
+            corpus: self.load_corpus(files)?,
+            labels: self.load_labels(files)?,
+            pack: self.clone(),
+            model,
+            tokenizer,
+            dictionaries,
+        })
+    }
+
+    /// The model and its tokenizer from `config.json`, `model.safetensors` and
+    /// `tokenizer.json`.
+    fn load_model(&self, files: &PackFiles) -> Result<(Gpt2, Tokenizer)> {
         let info = &self.manifest.model;
-        self.verify(&info.config, config)?;
-        self.verify(&info.weights, weights)?;
-        self.verify(&info.tokenizer, tokenizer)?;
+        let (config, weights) = (files.get(&info.config)?, files.get(&info.weights)?);
+        let tokenizer = files.get(&info.tokenizer)?;
         let config = std::str::from_utf8(config).map_err(|e| content(&info.config, e))?;
         let config = Gpt2Config::from_json(config).map_err(|e| content(&info.config, e))?;
         let weights = Gpt2Weights::from_safetensors(weights, &config)
@@ -191,8 +271,8 @@ impl Pack {
         Ok((model, tokenizer))
     }
 
-    /// Block `layer`'s dictionary from the contents of its `cfg.json` and weights.
-    pub fn load_dictionary(&self, layer: usize, cfg: &[u8], weights: &[u8]) -> Result<Dictionary> {
+    /// Block `layer`'s dictionary from its `cfg.json` and weights.
+    fn load_dictionary(&self, layer: usize, files: &PackFiles) -> Result<Dictionary> {
         let info = self
             .manifest
             .dictionaries
@@ -201,8 +281,7 @@ impl Pack {
             .ok_or_else(|| PackError::Missing {
                 path: format!("the dictionary of block {layer}"),
             })?;
-        self.verify(&info.cfg, cfg)?;
-        self.verify(&info.weights, weights)?;
+        let (cfg, weights) = (files.get(&info.cfg)?, files.get(&info.weights)?);
         let cfg = std::str::from_utf8(cfg).map_err(|e| content(&info.cfg, e))?;
         let dictionary = Dictionary::load(cfg, weights).map_err(|e| content(&info.weights, e))?;
         let c = &dictionary.config;
@@ -222,25 +301,23 @@ impl Pack {
         Ok(dictionary)
     }
 
-    /// The corpus from the contents of its index and token file.
-    pub fn load_corpus(&self, index: &[u8], tokens: &[u8]) -> Result<Corpus> {
+    /// The corpus from its index and token file.
+    fn load_corpus(&self, files: &PackFiles) -> Result<Corpus> {
         let info = &self.manifest.corpus;
-        self.verify(&info.index, index)?;
-        self.verify(&info.tokens, tokens)?;
         Corpus::parse(
             &info.index,
-            index,
+            files.get(&info.index)?,
             &info.tokens,
-            tokens,
+            files.get(&info.tokens)?,
             info.window,
             self.manifest.model.vocab_size,
         )
     }
 
     /// The label index, checked to have one entry per feature of every dictionary.
-    pub fn load_labels(&self, bytes: &[u8]) -> Result<LabelIndex> {
+    fn load_labels(&self, files: &PackFiles) -> Result<LabelIndex> {
         let path = &self.manifest.features.labels;
-        self.verify(path, bytes)?;
+        let bytes = files.get(path)?;
         let labels: LabelIndex = serde_json::from_slice(bytes).map_err(|e| content(path, e))?;
         let expected: Vec<usize> = self.manifest.dictionaries.iter().map(|d| d.d_sae).collect();
         let found: Vec<usize> = labels.layers.iter().map(Vec::len).collect();
@@ -272,11 +349,22 @@ impl Pack {
         Ok(self.manifest.features.locate(layer, feature).0)
     }
 
-    /// The shard holding `feature` of `layer`, from its contents.
-    pub fn load_shard(&self, layer: usize, feature: usize, bytes: &[u8]) -> Result<FeatureShard> {
+    /// The shard holding `feature` of `layer`, from its verified file.
+    pub fn load_shard(
+        &self,
+        layer: usize,
+        feature: usize,
+        file: &Verified,
+    ) -> Result<FeatureShard> {
         let path = self.shard_path(layer, feature)?;
-        self.verify(&path, bytes)?;
-        let shard: FeatureShard = serde_json::from_slice(bytes).map_err(|e| content(&path, e))?;
+        if file.path != path {
+            return Err(content(
+                &path,
+                format!("feature {feature} of block {layer} is not in {}", file.path),
+            ));
+        }
+        let shard: FeatureShard =
+            serde_json::from_slice(&file.bytes).map_err(|e| content(&path, e))?;
         let size = self.manifest.features.shard_size.max(1);
         let first = feature / size * size;
         let in_order = shard

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use glassbox_model::{HookPoint, Hooks, Norm};
-use glassbox_pack::{MANIFEST_FILE, Pack, PackError, QuantileBand, dir};
+use glassbox_pack::{MANIFEST_FILE, Pack, PackError, PackFiles, QuantileBand, dir};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown")
@@ -29,22 +29,20 @@ fn files() -> BTreeMap<String, Vec<u8>> {
     files
 }
 
-/// Loads everything up front plus one shard per block from `files`, as the app does.
+/// Loads everything up front plus one shard per block from `files`, as the app does:
+/// each file verified once, then loaded.
 fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<(), PackError> {
-    let get = |path: &str| files.get(path).map(Vec::as_slice).unwrap_or_default();
-    let pack = Pack::parse_manifest(get(MANIFEST_FILE))?;
-    let m = pack.manifest().clone();
-    pack.load_model(
-        get(&m.model.config),
-        get(&m.model.weights),
-        get(&m.model.tokenizer),
-    )?;
-    for d in &m.dictionaries {
-        pack.load_dictionary(d.layer, get(&d.cfg), get(&d.weights))?;
-        pack.load_shard(d.layer, 0, get(&pack.shard_path(d.layer, 0)?))?;
+    let get = |path: &str| files.get(path).cloned().unwrap_or_default();
+    let pack = Pack::parse_manifest(&get(MANIFEST_FILE))?;
+    let mut verified = PackFiles::default();
+    for path in pack.required_paths() {
+        verified.insert(pack.verify(&path, get(&path))?);
     }
-    pack.load_corpus(get(&m.corpus.index), get(&m.corpus.tokens))?;
-    pack.load_labels(get(&m.features.labels))?;
+    pack.load(&verified)?;
+    for d in &pack.manifest().dictionaries {
+        let path = pack.shard_path(d.layer, 0)?;
+        pack.load_shard(d.layer, 0, &pack.verify(&path, get(&path))?)?;
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use glassbox_lab::{GraphFile, Supernode, row_of};
+use glassbox_lab::{GraphFile, Supernode, TRANSCODER_ERROR, TRANSCODER_FEATURE, row_of};
 use yew::prelude::*;
 
 use crate::state::Shared;
@@ -152,8 +152,8 @@ pub(crate) fn CircuitGraph(props: &CircuitGraphProps) -> Html {
         let pinned = props.pinned.contains(&node.node_id);
         let selected = props.selected.as_ref() == Some(&node.node_id);
         let kind = match node.feature_type.as_str() {
-            "cross layer transcoder" => "feature",
-            "mlp reconstruction error" => "error",
+            TRANSCODER_FEATURE => "feature",
+            TRANSCODER_ERROR => "error",
             "embedding" => "embedding",
             _ => "logit",
         };

@@ -2,7 +2,7 @@
 //! cached files are keyed by their SHA-256, so a cached copy is never stale, and each is
 //! checked against the manifest before use.
 
-use glassbox_pack::Pack;
+use glassbox_pack::{Pack, Verified};
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -126,7 +126,7 @@ pub(super) async fn manifest(cache: Option<&Cache>, base: &str) -> Result<Vec<u8
     }
 }
 
-/// A pack file's bytes, checked against the manifest: from the cache when a good copy is
+/// A pack file, verified against the manifest (once): from the cache when a good copy is
 /// there (second result `true`), else from the network (and then cached), telling
 /// `on_bytes` how many bytes have arrived as they do.
 pub(super) async fn pack_file(
@@ -135,22 +135,22 @@ pub(super) async fn pack_file(
     pack: &Pack,
     path: &str,
     on_bytes: &dyn Fn(u64),
-) -> Result<(Vec<u8>, bool), String> {
+) -> Result<(Verified, bool), String> {
     let entry = pack.entry(path).map_err(|e| e.to_string())?;
     let url = format!("{base}{path}");
     let key = format!("{url}?sha256={}", entry.sha256);
     if let Some(cache) = cache
         && let Some(bytes) = cached(cache, &key).await
     {
-        if pack.verify(path, &bytes).is_ok() {
-            return Ok((bytes, true));
+        match pack.verify(path, bytes) {
+            Ok(file) => return Ok((file, true)),
+            Err(_) => forget(cache, &key).await,
         }
-        forget(cache, &key).await;
     }
     let bytes = fetch_streamed(&url, on_bytes).await?;
-    pack.verify(path, &bytes).map_err(|e| e.to_string())?;
+    let file = pack.verify(path, bytes).map_err(|e| e.to_string())?;
     if let Some(cache) = cache {
-        store(cache, &key, &bytes).await;
+        store(cache, &key, file.bytes()).await;
     }
-    Ok((bytes, false))
+    Ok((file, false))
 }

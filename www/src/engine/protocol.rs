@@ -26,79 +26,168 @@ pub enum Request {
         /// Which engine to start with.
         engine: EngineRequest,
     },
-    /// Switch engines: to the GPU (WebGPU) if `gpu`, else to the CPU.
-    Engine {
-        /// Which one.
-        gpu: bool,
-    },
-    /// Tokens, predictions and features of a prompt.
-    Analyze {
-        /// The prompt.
-        text: String,
-    },
-    /// One feature's stored record, with token texts.
-    Feature {
-        /// The block.
-        layer: usize,
-        /// The feature.
-        feature: usize,
-    },
-    /// A corpus example recomputed live.
-    Example {
-        /// The block.
-        layer: usize,
-        /// The feature.
-        feature: usize,
-        /// Document index.
-        document: usize,
-        /// Token position in the document.
-        position: usize,
-    },
-    /// One feature's activation at each token of a prompt.
-    OnPrompt {
-        /// The block.
-        layer: usize,
-        /// The feature.
-        feature: usize,
-        /// The prompt.
-        text: String,
-    },
-    /// Find features.
-    Search {
-        /// What to look for.
-        query: SearchQuery,
-    },
+    /// See [`SwitchEngine`].
+    SwitchEngine(SwitchEngine),
+    /// See [`Analyze`].
+    Analyze(Analyze),
+    /// See [`Feature`].
+    Feature(Feature),
+    /// See [`LiveExample`].
+    LiveExample(LiveExample),
+    /// See [`OnPrompt`].
+    OnPrompt(OnPrompt),
+    /// See [`Search`].
+    Search(Search),
     /// Steered and unsteered generations.
     Steer(SteerRequest),
-    /// A prompt's attribution graph, pruned.
-    Circuit {
-        /// The prompt.
-        text: String,
-        /// Share of the influence whose nodes are kept.
-        nodes: f32,
-        /// Share of the edge scores whose edges are kept.
-        edges: f32,
-    },
-    /// One block's attention patterns on a prompt.
-    Attention {
-        /// The prompt.
-        text: String,
-        /// The block.
-        layer: usize,
-    },
-    /// A prompt's logit lens.
-    Lens {
-        /// The prompt.
-        text: String,
-    },
-    /// Change one node of a prompt's graph: predicted, frozen and actual logit changes.
-    Intervene {
-        /// The prompt.
-        text: String,
-        /// The change.
-        edit: NodeEdit,
-    },
+    /// See [`Circuit`].
+    Circuit(Circuit),
+    /// See [`Attention`].
+    Attention(Attention),
+    /// See [`Lens`].
+    Lens(Lens),
+    /// See [`Intervene`].
+    Intervene(Intervene),
 }
+
+/// A request a view makes, and the answer it expects: `use_request::<Q>` sends a `Q`
+/// and gives back a `Q::Answer`.
+pub trait Ask: Clone + PartialEq + 'static {
+    /// What the engine answers.
+    type Answer: 'static;
+
+    /// The request as it crosses to the worker.
+    fn into_request(self) -> Request;
+
+    /// The answer in the worker's response; `None` for any other kind of response.
+    fn answer(response: Response) -> Option<Self::Answer>;
+}
+
+/// Declares that request `$request` (the [`Request`] variant of the same name, or
+/// `$variant`) is answered by [`Response`]`::$response`, holding a `$answer`.
+macro_rules! ask {
+    ($request:ident => $response:ident($answer:ty)) => {
+        ask!($request as $request => $response($answer));
+    };
+    ($request:ident as $variant:ident => $response:ident($answer:ty)) => {
+        impl Ask for $request {
+            type Answer = $answer;
+
+            fn into_request(self) -> Request {
+                Request::$variant(self)
+            }
+
+            fn answer(response: Response) -> Option<$answer> {
+                match response {
+                    Response::$response(answer) => Some(answer),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+/// Switch engines: to the GPU (WebGPU) if `gpu`, else to the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchEngine {
+    /// Which one.
+    pub gpu: bool,
+}
+ask!(SwitchEngine => Engine(EngineInfo));
+
+/// Tokens, predictions and features of a prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Analyze {
+    /// The prompt.
+    pub text: String,
+}
+ask!(Analyze => Analysis(PromptAnalysis));
+
+/// One feature's stored record, with token texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feature {
+    /// The block.
+    pub layer: usize,
+    /// The feature.
+    pub feature: usize,
+}
+ask!(Feature => Feature(Box<FeatureView>));
+
+/// A corpus example recomputed live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveExample {
+    /// The block.
+    pub layer: usize,
+    /// The feature.
+    pub feature: usize,
+    /// Document index.
+    pub document: usize,
+    /// Token position in the document.
+    pub position: usize,
+}
+ask!(LiveExample => LiveExample(ExampleActivations));
+
+/// One feature's activation at each token of a prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnPrompt {
+    /// The block.
+    pub layer: usize,
+    /// The feature.
+    pub feature: usize,
+    /// The prompt.
+    pub text: String,
+}
+ask!(OnPrompt => OnPrompt(Vec<(String, f32)>));
+
+/// Find features.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Search {
+    /// What to look for.
+    pub query: SearchQuery,
+}
+ask!(Search => Search(Vec<SearchHit>));
+
+ask!(SteerRequest as Steer => Steer(Box<SteerResult>));
+
+/// A prompt's attribution graph, pruned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Circuit {
+    /// The prompt.
+    pub text: String,
+    /// Share of the influence whose nodes are kept.
+    pub nodes: f32,
+    /// Share of the edge scores whose edges are kept.
+    pub edges: f32,
+}
+ask!(Circuit => Circuit(Box<GraphFile>));
+
+/// One block's attention patterns on a prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attention {
+    /// The prompt.
+    pub text: String,
+    /// The block.
+    pub layer: usize,
+}
+ask!(Attention => Attention(Box<AttentionPatterns>));
+
+/// A prompt's logit lens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lens {
+    /// The prompt.
+    pub text: String,
+}
+ask!(Lens => Lens(Box<LogitLens>));
+
+/// Change one node of a prompt's graph: predicted, frozen and actual logit changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intervene {
+    /// The prompt.
+    pub text: String,
+    /// The change.
+    pub edit: NodeEdit,
+}
+ask!(Intervene => Intervention(Vec<LogitChange>));
 
 /// Which engine the page asks for when it loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,28 +254,28 @@ pub enum Response {
     },
     /// The pack is loaded.
     Ready(PackInfo),
-    /// Which engine answers now: the answer to [`Request::Engine`], and also sent
-    /// unasked (with request number 0) when the GPU engine fails and the CPU takes over.
+    /// Which engine answers now: the answer to [`SwitchEngine`], and also sent unasked
+    /// (with request number 0) when the GPU engine fails and the CPU takes over.
     Engine(EngineInfo),
-    /// Answer to [`Request::Analyze`].
+    /// Answer to [`Analyze`].
     Analysis(PromptAnalysis),
-    /// Answer to [`Request::Feature`].
+    /// Answer to [`Feature`].
     Feature(Box<FeatureView>),
-    /// Answer to [`Request::Example`].
-    Example(ExampleActivations),
-    /// Answer to [`Request::OnPrompt`]: the tokens' texts and activations.
+    /// Answer to [`LiveExample`].
+    LiveExample(ExampleActivations),
+    /// Answer to [`OnPrompt`]: the tokens' texts and activations.
     OnPrompt(Vec<(String, f32)>),
-    /// Answer to [`Request::Search`].
+    /// Answer to [`Search`].
     Search(Vec<SearchHit>),
-    /// Answer to [`Request::Steer`].
+    /// Answer to [`SteerRequest`].
     Steer(Box<SteerResult>),
-    /// Answer to [`Request::Circuit`].
+    /// Answer to [`Circuit`].
     Circuit(Box<GraphFile>),
-    /// Answer to [`Request::Attention`].
+    /// Answer to [`Attention`].
     Attention(Box<AttentionPatterns>),
-    /// Answer to [`Request::Lens`].
+    /// Answer to [`Lens`].
     Lens(Box<LogitLens>),
-    /// Answer to [`Request::Intervene`].
+    /// Answer to [`Intervene`].
     Intervention(Vec<LogitChange>),
     /// The request failed; why, in words.
     Error(String),

@@ -5,14 +5,16 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use glassbox_lab::{AdapterPreference, EngineInfo, Lab};
-use glassbox_pack::{FeatureShard, Pack};
+use glassbox_pack::{FeatureShard, Pack, PackFiles};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 
 use super::fetch;
-use super::protocol::{EngineRequest, Envelope, FeatureView, PackInfo, Request, Response};
+use super::protocol::{
+    Analyze, Attention, Circuit, EngineRequest, Envelope, Feature, FeatureView, Intervene, Lens,
+    LiveExample, OnPrompt, PackInfo, Request, Response, Search, SwitchEngine,
+};
 
 /// Tokens each side of an example's token that the feature view shows.
 const EXAMPLE_CONTEXT: usize = 12;
@@ -241,7 +243,7 @@ impl EngineWorker {
     ) -> Option<Response> {
         match &request.body {
             Request::Load { .. } => return Some(Response::Ready(loaded.info.clone())),
-            Request::Feature { layer, feature } => {
+            Request::Feature(Feature { layer, feature }) => {
                 return self.feature(scope, &loaded, request, who, *layer, *feature);
             }
             _ => {}
@@ -275,8 +277,8 @@ impl EngineWorker {
                 let cache = fetch::open_cache().await;
                 let shard = fetch::pack_file(cache.as_ref(), &base, &pack, &path, &|_| {})
                     .await
-                    .and_then(|(bytes, _)| {
-                        pack.load_shard(layer, feature, &bytes)
+                    .and_then(|(file, _)| {
+                        pack.load_shard(layer, feature, &file)
                             .map_err(|e| e.to_string())
                     });
                 Message::Shard {
@@ -288,7 +290,16 @@ impl EngineWorker {
             });
             return None;
         };
-        let record = shard.features.get(feature - shard.first)?.clone();
+        // A shard that lacks the feature is an answer too (an error), never silence.
+        let Some(record) = feature
+            .checked_sub(shard.first)
+            .and_then(|i| shard.features.get(i))
+            .cloned()
+        else {
+            return Some(Response::Error(format!(
+                "{path} does not hold feature {feature} of block {layer}"
+            )));
+        };
         Some(Response::Feature(Box::new(feature_view(
             &loaded.lab,
             layer,
@@ -368,39 +379,41 @@ fn feature_view(lab: &Lab, layer: usize, record: glassbox_pack::FeatureRecord) -
 /// Answers a request that runs the model.
 async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> {
     Ok(match request {
-        Request::Analyze { text } => Response::Analysis(lab.analyze(&text, 10, 8).await?),
-        Request::Example {
+        Request::Analyze(Analyze { text }) => Response::Analysis(lab.analyze(&text, 10, 8).await?),
+        Request::LiveExample(LiveExample {
             layer,
             feature,
             document,
             position,
-        } => Response::Example(
+        }) => Response::LiveExample(
             lab.example(layer, feature, document, position, EXAMPLE_CONTEXT)
                 .await?,
         ),
-        Request::OnPrompt {
+        Request::OnPrompt(OnPrompt {
             layer,
             feature,
             text,
-        } => {
+        }) => {
             let ids = lab.prompt_ids(&text)?;
             let acts = lab.feature_activations(&ids, layer, feature).await?;
             Response::OnPrompt(ids.iter().map(|&id| lab.token_text(id)).zip(acts).collect())
         }
-        Request::Search { query } => Response::Search(lab.search(&query, 60).await?),
+        Request::Search(Search { query }) => Response::Search(lab.search(&query, 60).await?),
         Request::Steer(steer) => Response::Steer(Box::new(lab.steer(&steer).await?)),
-        Request::Attention { text, layer } => {
+        Request::Attention(Attention { text, layer }) => {
             Response::Attention(Box::new(lab.attention(&text, layer).await?))
         }
-        Request::Lens { text } => Response::Lens(Box::new(lab.logit_lens(&text, LENS_TOP).await?)),
-        Request::Intervene { text, edit } => {
+        Request::Lens(Lens { text }) => {
+            Response::Lens(Box::new(lab.logit_lens(&text, LENS_TOP).await?))
+        }
+        Request::Intervene(Intervene { text, edit }) => {
             Response::Intervention(lab.intervene_node(&text, edit).await?)
         }
-        Request::Circuit { text, nodes, edges } => Response::Circuit(Box::new(
+        Request::Circuit(Circuit { text, nodes, edges }) => Response::Circuit(Box::new(
             lab.circuit(&text, glassbox_lab::Thresholds { nodes, edges })
                 .await?,
         )),
-        Request::Engine { gpu: true } => {
+        Request::SwitchEngine(SwitchEngine { gpu: true }) => {
             // A failure is not an error of the request: the answer says which engine runs
             // and why the GPU does not.
             let _ = lab
@@ -408,11 +421,11 @@ async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> 
                 .await;
             Response::Engine(lab.engine_info())
         }
-        Request::Engine { gpu: false } => {
+        Request::SwitchEngine(SwitchEngine { gpu: false }) => {
             lab.stop_gpu();
             Response::Engine(lab.engine_info())
         }
-        Request::Load { .. } | Request::Feature { .. } => {
+        Request::Load { .. } | Request::Feature(_) => {
             return Err(glassbox_lab::LabError::Request(
                 "this request is answered elsewhere".to_owned(),
             ));
@@ -445,22 +458,23 @@ async fn load_pack(
         .filter_map(|p| pack.entry(p).ok())
         .map(|e| e.bytes)
         .sum();
-    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut files = PackFiles::default();
     let (mut loaded, mut from_cache) = (0_u64, true);
     for path in &paths {
         progress(stage_of(path), loaded, total);
         let stage = stage_of(path);
         let so_far = loaded;
-        let (bytes, cached) = fetch::pack_file(cache.as_ref(), &base, &pack, path, &|n| {
+        let (file, cached) = fetch::pack_file(cache.as_ref(), &base, &pack, path, &|n| {
             progress(stage, so_far + n, total);
         })
         .await?;
-        loaded += bytes.len() as u64;
+        loaded += file.bytes().len() as u64;
         from_cache &= cached;
-        files.insert(path.clone(), bytes);
+        files.insert(file);
     }
     progress("preparing the model", total, total);
-    let lab = build_lab(&pack, &files).map_err(|e| e.to_string())?;
+    let loaded_pack = pack.load(&files).map_err(|e| e.to_string())?;
+    let lab = Lab::from_pack(loaded_pack).map_err(|e| e.to_string())?;
     if engine != EngineRequest::Cpu {
         progress("weights to the GPU", total, total);
         // Without a (hardware) GPU the CPU engine answers; engine_info says why.
@@ -474,7 +488,7 @@ async fn load_pack(
         name: m.name.clone(),
         description: m.description.clone(),
         n_layer: m.model.n_layer,
-        n_head: lab.model.config().n_head,
+        n_head: lab.model().config().n_head,
         d_sae: m.dictionaries.iter().map(|d| d.d_sae).collect(),
         n_positions: m.model.n_positions,
         tags: lab.tags(),
@@ -487,25 +501,4 @@ async fn load_pack(
         base,
         info,
     })
-}
-
-fn build_lab(pack: &Pack, files: &HashMap<String, Vec<u8>>) -> glassbox_pack::Result<Lab> {
-    let get = |path: &str| files.get(path).map(Vec::as_slice).unwrap_or_default();
-    let m = pack.manifest().clone();
-    let (model, tokenizer) = pack.load_model(
-        get(&m.model.config),
-        get(&m.model.weights),
-        get(&m.model.tokenizer),
-    )?;
-    let dictionaries = m
-        .dictionaries
-        .iter()
-        .map(|d| {
-            pack.load_dictionary(d.layer, get(&d.cfg), get(&d.weights))
-                .map(Arc::new)
-        })
-        .collect::<glassbox_pack::Result<Vec<_>>>()?;
-    let corpus = pack.load_corpus(get(&m.corpus.index), get(&m.corpus.tokens))?;
-    let labels = pack.load_labels(get(&m.features.labels))?;
-    Ok(Lab::new(m, model, tokenizer, dictionaries, corpus, labels))
 }

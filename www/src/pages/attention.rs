@@ -3,7 +3,7 @@
 //! token (column).
 
 use glassbox_lab::AttentionPatterns;
-use glassbox_web::engine::protocol::{Request, Response};
+use glassbox_web::engine::protocol::Attention;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -12,7 +12,7 @@ use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{AttentionQuery, Route};
-use crate::state::{answer_view, use_request};
+use crate::state::{AnswerView, LinkErrors, use_query, use_request};
 
 /// Side of a cell in the large map, in pixels.
 const CELL: f64 = 18.0;
@@ -24,12 +24,8 @@ const LABELS: f64 = 90.0;
 /// The attention view.
 #[component]
 pub(crate) fn AttentionPage() -> Html {
-    let location = use_location();
     let navigator = use_navigator();
-    let mut query = location
-        .as_ref()
-        .and_then(|l| l.query::<AttentionQuery>().ok())
-        .unwrap_or_default();
+    let (mut query, link_errors) = use_query::<AttentionQuery>();
     if query.text.trim().is_empty() {
         EXAMPLE_PROMPT.clone_into(&mut query.text);
     }
@@ -38,7 +34,7 @@ pub(crate) fn AttentionPage() -> Html {
         .as_ref()
         .and_then(|e| e.info())
         .map_or((0, 0), |info| (info.n_layer, info.n_head));
-    let answer = use_request(Some(Request::Attention {
+    let answer = use_request(Some(Attention {
         text: query.text.clone(),
         layer: query.layer,
     }));
@@ -74,14 +70,9 @@ pub(crate) fn AttentionPage() -> Html {
         let class = if l == query.layer { "button selected" } else { "button" };
         html! { <button class={class} id={format!("block-{l}")} onclick={pick(l, query.head.min(n_head.saturating_sub(1)))}>{ format!("block {l}") }</button> }
     });
-    let body = answer_view(
-        &answer,
-        "Running the model…",
-        Some("attention-error"),
-        |response| {
-            let Response::Attention(patterns) = response else {
-                return None;
-            };
+    let body = AnswerView::new("Running the model…")
+        .error_id("attention-error")
+        .show(&answer, |patterns| {
             let thumbs = patterns.heads.iter().enumerate().map(|(h, _)| {
                 let class = if h == query.head { "thumb selected" } else { "thumb" };
                 html! {
@@ -92,15 +83,14 @@ pub(crate) fn AttentionPage() -> Html {
                 }
             });
             let head = query.head.min(patterns.heads.len().saturating_sub(1));
-            Some(html! {
+            html! {
                 <>
                     <div class="thumbs">{ for thumbs }</div>
                     <h3 id="attention-title">{ format!("Block {}, head {head}: rows attend to columns", patterns.layer) }</h3>
                     <div class="graph-scroll">{ heatmap(patterns, head, CELL, LABELS) }</div>
                 </>
-            })
-        },
-    );
+            }
+        });
     html! {
         <ReadyGate>
             <section class="panel">
@@ -108,6 +98,7 @@ pub(crate) fn AttentionPage() -> Html {
                 <p class="muted">{ "How much each token (row) attends to each earlier token (column), per head of one block: the patterns the attribution graph freezes." }</p>
                 <input id="attention-prompt" type="text" value={query.text.clone()} onchange={on_text} aria-label="prompt" />
                 <div class="controls">{ for blocks }<CopyLink /></div>
+                <LinkErrors errors={link_errors} />
                 { body }
             </section>
         </ReadyGate>

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use glassbox_pack::Example;
-use glassbox_web::engine::protocol::{FeatureView, Request, Response};
+use glassbox_web::engine::protocol::{self, Feature, FeatureView, LiveExample};
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -14,7 +14,7 @@ use crate::components::plots::{Histogram, ShadedTokens};
 use crate::components::status::ReadyGate;
 use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{FeatureQuery, Route, SteerQuery};
-use crate::state::{Answer, use_request};
+use crate::state::{AnswerView, LinkErrors, use_query, use_request};
 
 /// "Steer with it" clamps the feature to this multiple of its strongest corpus activation.
 const STEER_MULTIPLE: f32 = 8.0;
@@ -32,26 +32,19 @@ pub(crate) struct FeaturePageProps {
 #[component]
 pub(crate) fn FeaturePage(props: &FeaturePageProps) -> Html {
     let (layer, index) = (props.layer, props.index);
-    let answer = use_request(Some(Request::Feature {
+    let answer = use_request(Some(Feature {
         layer,
         feature: index,
     }));
     html! {
         <ReadyGate>
-            { match &answer {
-                Answer::Waiting | Answer::Working => html! { <p class="muted">{ "Loading the feature…" }</p> },
-                Answer::Done(response) => match response.as_ref() {
-                    Response::Feature(view) => view_feature(view),
-                    Response::Error(error) => html! {
-                        <section class="panel" role="alert">
-                            <h2>{ format!("Feature {layer}/{index}") }</h2>
-                            <p class="status-bad" id="feature-error">{ error.clone() }</p>
-                            <p><Link<Route> to={Route::Search}>{ "Search for features" }</Link<Route>></p>
-                        </section>
-                    },
-                    _ => html! {},
-                },
-            } }
+            if answer.failed() {
+                <h2>{ format!("Feature {layer}/{index}") }</h2>
+            }
+            { AnswerView::new("Loading the feature…").error_id("feature-error").show(&answer, |view| view_feature(view)) }
+            if answer.failed() {
+                <p><Link<Route> to={Route::Search}>{ "Search for features" }</Link<Route>></p>
+            }
         </ReadyGate>
     }
 }
@@ -174,7 +167,7 @@ struct ExampleRowProps {
 /// One corpus example, recomputed by the engine and shaded.
 #[component]
 fn ExampleRow(props: &ExampleRowProps) -> Html {
-    let answer = use_request(Some(Request::Example {
+    let answer = use_request(Some(LiveExample {
         layer: props.layer,
         feature: props.feature,
         document: props.example.document(),
@@ -189,17 +182,10 @@ fn ExampleRow(props: &ExampleRowProps) -> Html {
     html! {
         <div class="example">
             <span class="where muted">{ place }</span>
-            { match &answer {
-                Answer::Done(response) => match response.as_ref() {
-                    Response::Example(e) => html! {
-                        <ShadedTokens tokens={e.tokens.iter().map(|t| t.text.clone()).collect::<Vec<_>>()}
-                            activations={e.activations.clone()} max={props.max} focus={Some(e.at)} />
-                    },
-                    Response::Error(error) => html! { <span class="status-bad">{ error.clone() }</span> },
-                    _ => html! {},
-                },
-                _ => html! { <span class="muted">{ "…" }</span> },
-            } }
+            { AnswerView::new("…").inline().show(&answer, |e| html! {
+                <ShadedTokens tokens={e.tokens.iter().map(|t| t.text.clone()).collect::<Vec<_>>()}
+                    activations={e.activations.clone()} max={props.max} focus={Some(e.at)} />
+            }) }
         </div>
     }
 }
@@ -215,15 +201,14 @@ struct OnPromptProps {
 /// The feature's activations on a prompt (the one in the link, or one typed here).
 #[component]
 fn OnPrompt(props: &OnPromptProps) -> Html {
-    let location = use_location();
     let navigator = use_navigator();
-    let text = location
-        .as_ref()
-        .and_then(|l| l.query::<FeatureQuery>().ok())
-        .map(|q| q.text)
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| EXAMPLE_PROMPT.to_owned());
-    let answer = use_request(Some(Request::OnPrompt {
+    let (FeatureQuery { text }, link_errors) = use_query::<FeatureQuery>();
+    let text = if text.is_empty() {
+        EXAMPLE_PROMPT.to_owned()
+    } else {
+        text
+    };
+    let answer = use_request(Some(protocol::OnPrompt {
         layer: props.layer,
         feature: props.feature,
         text: text.clone(),
@@ -242,17 +227,11 @@ fn OnPrompt(props: &OnPromptProps) -> Html {
         <section class="panel" id="on-prompt">
             <h2>{ "On a prompt" }</h2>
             <textarea rows="2" value={text} {onchange} aria-label="prompt to show this feature's activations on" />
-            { match &answer {
-                Answer::Done(response) => match response.as_ref() {
-                    Response::OnPrompt(pairs) => html! {
-                        <p><ShadedTokens tokens={pairs.iter().map(|p| p.0.clone()).collect::<Vec<_>>()}
-                            activations={pairs.iter().map(|p| p.1).collect::<Vec<_>>()} max={props.max} /></p>
-                    },
-                    Response::Error(error) => html! { <p class="status-bad">{ error.clone() }</p> },
-                    _ => html! {},
-                },
-                _ => html! { <p class="muted">{ "…" }</p> },
-            } }
+            <LinkErrors errors={link_errors} />
+            { AnswerView::new("…").error_id("on-prompt-error").show(&answer, |pairs| html! {
+                <p><ShadedTokens tokens={pairs.iter().map(|p| p.0.clone()).collect::<Vec<_>>()}
+                    activations={pairs.iter().map(|p| p.1).collect::<Vec<_>>()} max={props.max} /></p>
+            }) }
         </section>
     }
 }

@@ -4,7 +4,7 @@
 //! the rank of the token that comes next in the prompt.
 
 use glassbox_lab::LogitLens;
-use glassbox_web::engine::protocol::{Request, Response};
+use glassbox_web::engine::protocol::Lens;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -13,21 +13,17 @@ use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{LensQuery, Route};
-use crate::state::{answer_view, use_request};
+use crate::state::{AnswerView, LinkErrors, use_query, use_request};
 
 /// The logit-lens view.
 #[component]
 pub(crate) fn LensPage() -> Html {
-    let location = use_location();
     let navigator = use_navigator();
-    let mut query = location
-        .as_ref()
-        .and_then(|l| l.query::<LensQuery>().ok())
-        .unwrap_or_default();
+    let (mut query, link_errors) = use_query::<LensQuery>();
     if query.text.trim().is_empty() {
         EXAMPLE_PROMPT.clone_into(&mut query.text);
     }
-    let answer = use_request(Some(Request::Lens {
+    let answer = use_request(Some(Lens {
         text: query.text.clone(),
     }));
     let on_text = Callback::from(move |event: Event| {
@@ -36,15 +32,9 @@ pub(crate) fn LensPage() -> Html {
             let _ = navigator.replace_with_query(&Route::Lens, &LensQuery { text });
         }
     });
-    let body = answer_view(
-        &answer,
-        "Running the model…",
-        Some("lens-error"),
-        |response| match response {
-            Response::Lens(lens) => Some(table(lens)),
-            _ => None,
-        },
-    );
+    let body = AnswerView::new("Running the model…")
+        .error_id("lens-error")
+        .show(&answer, |lens| table(lens));
     html! {
         <ReadyGate>
             <section class="panel">
@@ -52,6 +42,7 @@ pub(crate) fn LensPage() -> Html {
                 <p class="muted">{ "The residual stream after the embeddings and after each block, read off as the model reads its last one (final LayerNorm, then the unembedding): each cell's likeliest next token and its probability; hover for the top five and the rank of the token that actually comes next (bold where it is the likeliest). The top row is the model's own prediction." }</p>
                 <input id="lens-prompt" type="text" value={query.text.clone()} onchange={on_text} aria-label="prompt" />
                 <div class="controls"><CopyLink /></div>
+                <LinkErrors errors={link_errors} />
                 { body }
             </section>
         </ReadyGate>

@@ -2,7 +2,7 @@
 //! token's strongest features at every block.
 
 use glassbox_lab::PromptAnalysis;
-use glassbox_web::engine::protocol::{Request, Response};
+use glassbox_web::engine::protocol::Analyze;
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -10,7 +10,7 @@ use yew_router::prelude::*;
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::route::{FeatureQuery, PromptQuery, Route};
-use crate::state::{Answer, use_request};
+use crate::state::{AnswerView, LinkErrors, use_query, use_request};
 
 /// Milliseconds of quiet typing before the prompt is analysed.
 const DEBOUNCE_MS: u32 = 300;
@@ -21,12 +21,8 @@ pub(crate) const EXAMPLE_PROMPT: &str = "The jury said that the city of Atlanta"
 /// The prompt view.
 #[component]
 pub(crate) fn PromptPage() -> Html {
-    let location = use_location();
     let navigator = use_navigator();
-    let query: PromptQuery = location
-        .as_ref()
-        .and_then(|l| l.query::<PromptQuery>().ok())
-        .unwrap_or_default();
+    let (query, link_errors) = use_query::<PromptQuery>();
     let text = if query.text.is_empty() {
         EXAMPLE_PROMPT.to_owned()
     } else {
@@ -61,7 +57,7 @@ pub(crate) fn PromptPage() -> Html {
             ));
         })
     };
-    let answer = use_request(Some(Request::Analyze { text: text.clone() }));
+    let answer = use_request(Some(Analyze { text: text.clone() }));
     let pin = {
         let (navigator, text) = (navigator.clone(), text.clone());
         Callback::from(move |position: usize| {
@@ -83,24 +79,10 @@ pub(crate) fn PromptPage() -> Html {
                 <label for="prompt" class="muted">{ "Type anything; the model reads it as you type." }</label>
                 <textarea id="prompt" rows="3" value={(*draft).clone()} {oninput} spellcheck="false" />
                 <p><CopyLink /></p>
+                <LinkErrors errors={link_errors} />
             </section>
-            { view_answer(&answer, &text, query.pin, &pin) }
+            { AnswerView::new("Running the model…").error_id("prompt-error").show(&answer, |analysis| view_analysis(analysis, &text, query.pin, &pin)) }
         </ReadyGate>
-    }
-}
-
-fn view_answer(answer: &Answer, text: &str, pin: Option<usize>, on_pin: &Callback<usize>) -> Html {
-    match answer {
-        Answer::Waiting | Answer::Working => {
-            html! { <p class="muted" aria-live="polite">{ "Running the model…" }</p> }
-        }
-        Answer::Done(response) => match response.as_ref() {
-            Response::Analysis(analysis) => view_analysis(analysis, text, pin, on_pin),
-            Response::Error(error) => {
-                html! { <section class="panel" role="alert"><p class="status-bad" id="prompt-error">{ error.clone() }</p></section> }
-            }
-            _ => html! {},
-        },
     }
 }
 

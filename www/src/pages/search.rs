@@ -2,7 +2,7 @@
 //! on this sentence).
 
 use glassbox_lab::SearchQuery;
-use glassbox_web::engine::protocol::{Request, Response};
+use glassbox_web::engine::protocol::Search;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -10,25 +10,20 @@ use yew_router::prelude::*;
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::route::{Route, SearchQueryParams};
-use crate::state::{Answer, Engine, use_request};
+use crate::state::{AnswerView, Engine, LinkErrors, use_query, use_request};
 
 /// The search view.
 #[component]
 pub(crate) fn SearchPage() -> Html {
-    let location = use_location();
     let navigator = use_navigator();
     let engine = use_context::<Engine>();
-    let q = location
-        .as_ref()
-        .and_then(|l| l.query::<SearchQueryParams>().ok())
-        .map(|p| p.q)
-        .unwrap_or_default();
+    let (SearchQueryParams { q }, link_errors) = use_query::<SearchQueryParams>();
     let tags = engine
         .as_ref()
         .and_then(|e| e.info().map(|i| i.tags.clone()))
         .unwrap_or_default();
     let query = (!q.trim().is_empty()).then(|| SearchQuery::parse(&q, &tags));
-    let answer = use_request(query.clone().map(|query| Request::Search { query }));
+    let answer = use_request(query.clone().map(|query| Search { query }));
     let onchange = Callback::from(move |event: Event| {
         let value = event.target_unchecked_into::<HtmlInputElement>().value();
         if let Some(navigator) = &navigator {
@@ -50,34 +45,27 @@ pub(crate) fn SearchPage() -> Html {
                     placeholder={"plural noun · NNS · \" of\" · text: the jury said"} aria-label="search features" />
                 <p class="muted">{ "A label's words; a Brown tag such as NNS (or tag:NNS); a token in quotes (\" of\", or token:of); or text:… for what fires on a sentence." }</p>
                 <p><CopyLink /></p>
+                <LinkErrors errors={link_errors} />
             </section>
-            { match (&query, &answer) {
-                (None, _) => html! {},
-                (Some(_), Answer::Done(response)) => match response.as_ref() {
-                    Response::Search(hits) => html! {
-                        <section class="panel">
-                            <h2>{ format!("{} {described}", hits.len()) }</h2>
-                            <ol class="hits" id="hits">
-                                { for hits.iter().map(|h| html! {
-                                    <li>
-                                        <Link<Route> to={Route::Feature { layer: h.layer, index: h.feature }}>
-                                            { format!("{}/{}", h.layer, h.feature) }
-                                        </Link<Route>>
-                                        { " " }<span class="label">{ h.label.clone() }</span>
-                                        <span class="muted">{
-                                            if h.activation > 0.0 { format!(" · activation {:.2}", h.activation) }
-                                            else { format!(" · fires on {:.2}% of tokens", 100.0 * h.frequency) }
-                                        }</span>
-                                    </li>
-                                }) }
-                            </ol>
-                        </section>
-                    },
-                    Response::Error(error) => html! { <p class="status-bad" role="alert">{ error.clone() }</p> },
-                    _ => html! {},
-                },
-                (Some(_), _) => html! { <p class="muted">{ "Searching…" }</p> },
-            } }
+            { AnswerView::new("Searching…").error_id("search-error").show(&answer, |hits| html! {
+                <section class="panel">
+                    <h2>{ format!("{} {described}", hits.len()) }</h2>
+                    <ol class="hits" id="hits">
+                        { for hits.iter().map(|h| html! {
+                            <li>
+                                <Link<Route> to={Route::Feature { layer: h.layer, index: h.feature }}>
+                                    { format!("{}/{}", h.layer, h.feature) }
+                                </Link<Route>>
+                                { " " }<span class="label">{ h.label.clone() }</span>
+                                <span class="muted">{
+                                    if h.activation > 0.0 { format!(" · activation {:.2}", h.activation) }
+                                    else { format!(" · fires on {:.2}% of tokens", 100.0 * h.frequency) }
+                                }</span>
+                            </li>
+                        }) }
+                    </ol>
+                </section>
+            }) }
         </ReadyGate>
     }
 }

@@ -2,7 +2,6 @@
 //! and compare with the unsteered text. Seeded, so a link gives the same text.
 
 use glassbox_lab::{MAX_STEER_TOKENS, SteerRequest};
-use glassbox_web::engine::protocol::{Request, Response};
 use glassbox_web::links::parse_steer_features;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -12,17 +11,13 @@ use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{Route, SteerQuery};
-use crate::state::{Answer, use_request};
+use crate::state::{AnswerView, LinkErrors, use_query, use_request};
 
 /// The steering view.
 #[component]
 pub(crate) fn SteerPage() -> Html {
-    let location = use_location();
     let navigator = use_navigator();
-    let query: SteerQuery = location
-        .as_ref()
-        .and_then(|l| l.query::<SteerQuery>().ok())
-        .unwrap_or_default();
+    let (query, link_errors) = use_query::<SteerQuery>();
     let prompt = if query.text.is_empty() {
         EXAMPLE_PROMPT.to_owned()
     } else {
@@ -34,16 +29,16 @@ pub(crate) fn SteerPage() -> Html {
         .parse::<f32>()
         .map_err(|_| format!("temperature `{}` is not a number", query.t));
     let request = match (&features, &temperature) {
-        (Ok(features), Ok(t)) if !features.is_empty() => Some(Request::Steer(SteerRequest {
+        (Ok(features), Ok(t)) if !features.is_empty() => Some(SteerRequest {
             prompt: prompt.clone(),
             features: features.clone(),
             max_tokens: query.n,
             temperature: *t,
             seed: query.seed,
-        })),
+        }),
         _ => None,
     };
-    let answer = use_request(request.clone());
+    let answer = use_request(request);
     let update = {
         let (query, navigator) = (query.clone(), navigator.clone());
         move |change: fn(&mut SteerQuery, String)| {
@@ -79,31 +74,24 @@ pub(crate) fn SteerPage() -> Html {
                 </div>
                 <p class="muted">{ "layer/index:c<value> clamps a feature to a value at every position; layer/index:x<factor> scales it (x0 ablates). The same link always gives the same text." }</p>
                 <p><CopyLink /></p>
+                <LinkErrors errors={link_errors} />
                 { for problem.map(|p| html! { <p class="status-bad" id="steer-problem">{ p }</p> }) }
             </section>
-            { match (&request, &answer) {
-                (None, _) => html! {},
-                (Some(_), Answer::Done(response)) => match response.as_ref() {
-                    Response::Steer(result) => html! {
-                        <section class="panel" id="steer-result">
-                            <div class="columns">
-                                <div><h3>{ "unsteered" }</h3><p class="continuation" id="baseline">
-                                    <span class="muted">{ prompt.clone() }</span>{ result.baseline.clone() }</p></div>
-                                <div><h3>{ "steered" }</h3><p class="continuation" id="steered">
-                                    <span class="muted">{ prompt.clone() }</span>{ result.steered.clone() }</p></div>
-                            </div>
-                            <h3>{ "Next-token logits after the prompt" }</h3>
-                            <div class="columns">
-                                <div><h4>{ "raised most" }</h4><ol>{ for result.raised.iter().map(|(t, d)| html! { <li><code>{ format!("{t:?}") }</code>{ format!(" {d:+.2}") }</li> }) }</ol></div>
-                                <div><h4>{ "lowered most" }</h4><ol>{ for result.lowered.iter().map(|(t, d)| html! { <li><code>{ format!("{t:?}") }</code>{ format!(" {d:+.2}") }</li> }) }</ol></div>
-                            </div>
-                        </section>
-                    },
-                    Response::Error(error) => html! { <p class="status-bad" role="alert" id="steer-error">{ error.clone() }</p> },
-                    _ => html! {},
-                },
-                (Some(_), _) => html! { <p class="muted">{ "Generating…" }</p> },
-            } }
+            { AnswerView::new("Generating…").error_id("steer-error").show(&answer, |result| html! {
+                <section class="panel" id="steer-result">
+                    <div class="columns">
+                        <div><h3>{ "unsteered" }</h3><p class="continuation" id="baseline">
+                            <span class="muted">{ prompt.clone() }</span>{ result.baseline.clone() }</p></div>
+                        <div><h3>{ "steered" }</h3><p class="continuation" id="steered">
+                            <span class="muted">{ prompt.clone() }</span>{ result.steered.clone() }</p></div>
+                    </div>
+                    <h3>{ "Next-token logits after the prompt" }</h3>
+                    <div class="columns">
+                        <div><h4>{ "raised most" }</h4><ol>{ for result.raised.iter().map(|(t, d)| html! { <li><code>{ format!("{t:?}") }</code>{ format!(" {d:+.2}") }</li> }) }</ol></div>
+                        <div><h4>{ "lowered most" }</h4><ol>{ for result.lowered.iter().map(|(t, d)| html! { <li><code>{ format!("{t:?}") }</code>{ format!(" {d:+.2}") }</li> }) }</ol></div>
+                    </div>
+                </section>
+            }) }
         </ReadyGate>
     }
 }

@@ -5,11 +5,9 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use glassbox_gpu::{
-    AdapterPreference, AdapterSummary, GpuContext, GpuGeneration, GpuModel, LogitsRead, PassCounts,
-    PassRequest,
-};
-use glassbox_model::generate::{Sampling, generate};
+use glassbox_engine::{CpuEngine, Engine, LogitsRead, PassRequest, generate};
+use glassbox_gpu::{AdapterPreference, AdapterSummary, GpuContext, GpuModel, PassCounts};
+use glassbox_model::sampling::Sampling;
 use glassbox_model::{Gpt2, Gpt2Weights, Hooks};
 
 use crate::shapes;
@@ -160,10 +158,10 @@ fn preamble<H: Host>(host: &H, budget: &Budget, setting: &Setting<'_>, adapter: 
         ));
     }
     host.print(&format!(
-        "forward: ms per pass, median over (runs) after a warm-up; the GPU pass reads back the last position's top {TOP} logits (what a page asks for), the CPU pass computes all logits"
+        "forward: ms per pass, median over (runs) after a warm-up; both engines' passes read the last position's top {TOP} logits (what a page asks for)"
     ));
     host.print(&format!(
-        "decode: ms per token, greedy, {NEW_TOKENS} new tokens after a {PROMPT}-token prompt (its pass included): GpuModel::generate vs glassbox_model::generate::generate"
+        "decode: ms per token, greedy, {NEW_TOKENS} new tokens after a {PROMPT}-token prompt (its pass included): glassbox_engine::generate on each engine"
     ));
     if budget.warm_up_only_ms.is_finite() {
         host.print(&format!(
@@ -187,14 +185,12 @@ pub(crate) async fn run<H: Host>(
     let ctx = Arc::new(GpuContext::new(AdapterPreference::from_env()).await?);
     preamble(host, budget, setting, ctx.adapter());
     let request = PassRequest::logits(LogitsRead::LastTop(TOP));
-    let settings = GpuGeneration {
-        sampling: Sampling::greedy(NEW_TOKENS),
-        steering: vec![],
-    };
+    let sampling = Sampling::greedy(NEW_TOKENS);
     for (shape, config) in shapes::bench_shapes() {
         let label = shape.split(" shape").next().unwrap_or(shape);
         let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, 0)?)?;
         let gpu = GpuModel::new(Arc::clone(&ctx), &model).await?;
+        let cpu_engine = CpuEngine::new(model);
         host.pause().await;
         host.print("");
         host.print(shape);
@@ -202,13 +198,16 @@ pub(crate) async fn run<H: Host>(
         for len in LENGTHS {
             let tokens = ids(len, config.vocab_size);
             let cpu = time(host, budget, async || -> BenchResult<()> {
-                model.forward_ids(&tokens, &mut Hooks::none())?;
+                cpu_engine
+                    .pass(&tokens, &request, &mut Hooks::none(), None)
+                    .await?;
                 Ok(())
             })
             .await?;
             let before = gpu.counts();
             let on_gpu = time(host, budget, async || -> BenchResult<()> {
-                gpu.pass(&tokens, &request, &mut Hooks::none()).await?;
+                gpu.pass(&tokens, &request, &mut Hooks::none(), None)
+                    .await?;
                 Ok(())
             })
             .await?;
@@ -219,7 +218,8 @@ pub(crate) async fn run<H: Host>(
         let prompt = ids(PROMPT, config.vocab_size);
         let mut cpu_tokens = 0;
         let mut cpu = time(host, budget, async || -> BenchResult<()> {
-            cpu_tokens = generate(&model, &prompt, &settings.sampling, &mut Hooks::none())?
+            cpu_tokens = generate(&cpu_engine, &prompt, &sampling, &[], &mut Hooks::none())
+                .await?
                 .tokens
                 .len();
             Ok(())
@@ -229,8 +229,7 @@ pub(crate) async fn run<H: Host>(
         let mut gpu_tokens = 0;
         let before = gpu.counts();
         let mut on_gpu = time(host, budget, async || -> BenchResult<()> {
-            gpu_tokens = gpu
-                .generate(&prompt, &settings, &mut Hooks::none())
+            gpu_tokens = generate(&gpu, &prompt, &sampling, &[], &mut Hooks::none())
                 .await?
                 .tokens
                 .len();

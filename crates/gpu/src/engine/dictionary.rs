@@ -1,9 +1,8 @@
-//! A feature dictionary on the device, attached to the hook it reads and the hook it
-//! writes.
+//! A feature dictionary's weights on the device (where it reads and writes is its
+//! [`Attachment`](glassbox_engine::Attachment), kept beside it).
 
 use candle_core::Tensor;
 use glassbox_dict::{Architecture, Dictionary};
-use glassbox_model::HookPoint;
 
 use super::weights::{Uploader, flat};
 use crate::{GpuContext, GpuError};
@@ -12,14 +11,6 @@ use crate::{GpuContext, GpuError};
 #[derive(Debug, Clone)]
 pub(crate) struct DeviceDictionary {
     pub(crate) architecture: Architecture,
-    pub(crate) k: usize,
-    pub(crate) d_in: usize,
-    pub(crate) d_sae: usize,
-    pub(crate) d_out: usize,
-    /// Where it reads (e.g. `blocks.l.ln2.hook_normalized` for a transcoder).
-    pub(crate) input: HookPoint,
-    /// Where steering writes (e.g. `blocks.l.hook_mlp_out`).
-    pub(crate) output: HookPoint,
     pub(crate) w_enc: wgpu::Buffer,
     /// `b_enc`, with `b_dec · W_enc` subtracted when the config subtracts `b_dec` from the
     /// input first: the same pre-activations from one product.
@@ -30,12 +21,7 @@ pub(crate) struct DeviceDictionary {
 }
 
 impl DeviceDictionary {
-    pub(crate) fn upload(
-        ctx: &GpuContext,
-        dictionary: &Dictionary,
-        input: HookPoint,
-        output: HookPoint,
-    ) -> Result<Self, GpuError> {
+    pub(crate) fn upload(ctx: &GpuContext, dictionary: &Dictionary) -> Result<Self, GpuError> {
         let config = &dictionary.config;
         let mut up = Uploader::new(ctx);
         let b_enc: Tensor = if config.apply_b_dec_to_input {
@@ -54,12 +40,6 @@ impl DeviceDictionary {
         };
         Ok(Self {
             architecture: config.architecture,
-            k: config.k.unwrap_or(0),
-            d_in: config.d_in,
-            d_sae: config.d_sae,
-            d_out: config.d_out(),
-            input,
-            output,
             w_enc: up.tensor("dictionary encoder", &dictionary.w_enc)?,
             b_enc: up.tensor("dictionary encoder bias", &b_enc)?,
             w_dec: up.tensor("dictionary decoder", &dictionary.w_dec)?,

@@ -1,5 +1,5 @@
 // Causal multi-head attention over a KV cache, in three steps that each have a hook
-// between them (dispatched by attention.rs):
+// between them (dispatched by the pass recorder, engine/pass):
 // - `split_qkv`: the rows of qkv [len, 3d] (queries, keys, values side by side) go to
 //   q [len, d] and to the key and value caches [positions, d] at rows offset .. offset+len.
 // - `scores`: one workgroup per (query, head) computes the scaled, masked scores
@@ -29,10 +29,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(6) var<storage, read_write> pattern: array<f32>;
 @group(0) @binding(7) var<storage, read_write> z: array<f32>;
-
-// WGSL has no infinities: masked scores and empty slots hold the lowest finite f32
-// (the engine reads a masked score back as -inf). exp(LOWEST - max) is 0 all the same.
-const LOWEST: f32 = -0x1.fffffep+127f;
 
 // Softmax in place over pattern[base .. base + keys], which holds scores.
 fn softmax_in_place(base: u32, lane: u32) {

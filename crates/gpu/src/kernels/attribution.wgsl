@@ -1,4 +1,4 @@
-// Attribution's transposed passes (dispatched by engine/attribution.rs). Gradients
+// Attribution's transposed passes (dispatched by engine/attribution/batch.rs). Gradients
 // g[target, position, d] of a batch of targets are carried from a block's output back
 // to its input through the frozen attention, and read off against the sources written
 // at each block. `span` positions are carried (attention is causal: nothing a target at

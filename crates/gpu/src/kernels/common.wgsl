@@ -13,17 +13,22 @@ fn erf(x: f32) -> f32 {
     return sign(x) * (1.0 - poly * exp(-x * x));
 }
 
-// The activation with code `code`: 1 GELU (tanh approximation), 2 GELU (erf), 3 ReLU,
-// anything else none.
+// The activations kernels apply, by code (`Act` in kernels/params.rs).
+const ACT_NONE: u32 = 0u;
+const ACT_GELU_TANH: u32 = 1u;
+const ACT_GELU_ERF: u32 = 2u;
+const ACT_RELU: u32 = 3u;
+
+// The activation with code `code` (ACT_NONE or an unknown code: none).
 fn activation(code: u32, x: f32) -> f32 {
     switch (code) {
-        case 1u: {
+        case ACT_GELU_TANH: {
             return 0.5 * x * (1.0 + safe_tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
         }
-        case 2u: {
+        case ACT_GELU_ERF: {
             return 0.5 * x * (1.0 + erf(x * 0.7071067811865476));
         }
-        case 3u: {
+        case ACT_RELU: {
             return max(x, 0.0);
         }
         default: {
@@ -31,6 +36,11 @@ fn activation(code: u32, x: f32) -> f32 {
         }
     }
 }
+
+// WGSL has no infinities: the lowest finite f32 stands for -inf (masked attention scores,
+// empty top-k slots; the engine reads a masked score back as -inf). exp(LOWEST - max) is
+// 0 all the same.
+const LOWEST: f32 = -0x1.fffffep+127f;
 
 // Reductions over a workgroup of REDUCE_THREADS threads (one row each), through
 // `partial`; every thread gets the result.
@@ -66,13 +76,17 @@ fn workgroup_max(value: f32, lane: u32) -> f32 {
     return result;
 }
 
-// The thread number of a dispatch of 256-thread workgroups laid out by `linear_groups`
-// (kernels/mod.rs): x at most 65535 groups, the rest on y.
+// Dispatches laid out by `linear_groups` (kernels/mod.rs) have workgroups of
+// LINEAR_THREADS threads, at most MAX_GROUPS_X of them along x, the rest on y.
+const LINEAR_THREADS: u32 = 256u;
+const MAX_GROUPS_X: u32 = 65535u;
+
+// The thread number of a dispatch laid out by `linear_groups`.
 fn linear_index(id: vec3<u32>) -> u32 {
-    return id.x + id.y * 65535u * 256u;
+    return id.x + id.y * MAX_GROUPS_X * LINEAR_THREADS;
 }
 
 // The row of a dispatch of one workgroup per row laid out by `row_groups`.
 fn row_index(group: vec3<u32>) -> u32 {
-    return group.x + group.y * 65535u;
+    return group.x + group.y * MAX_GROUPS_X;
 }

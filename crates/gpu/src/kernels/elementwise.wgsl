@@ -1,12 +1,12 @@
-// Element-wise steps on x (dispatched by elementwise.rs), one thread per element of
-// x[base .. base + count]:
+// Element-wise steps on x (dispatched by the pass recorder, engine/pass), one thread per
+// element of x[base .. base + count]:
 // - `add`: x += other (the residual stream).
-// - `activate`: x = act(x), act by `op` (1 GELU tanh, 2 GELU erf, 3 ReLU).
+// - `activate`: x = act(x), act by `op` (an ACT_* code of common.wgsl).
 // - `jump_relu`: x = x if x > other[i % width] (the threshold) else 0.
 // - `gather_column`: x[i] = other[other_base + i * width + op]: column `op` of a
 //   [rows, width] matrix (one feature's activation at each position).
-// - `edit`: an intervention at the positions where mask[position] is set; `op` 0 replace
-//   with other, 1 add other, 2 multiply by `factor`, 3 zero. Element i's position is
+// - `edit`: an intervention at the positions where mask[position] is set; `op` is an
+//   EDIT_* code: replace with other, add other, multiply by `factor`, zero. Element i's position is
 //   (i / inner) % len: inner is the row width for [pos, …] activations and the number
 //   of keys for [head, query, key] ones.
 
@@ -25,6 +25,12 @@ struct Params {
     _padding1: u32,
     _padding2: u32,
 }
+
+// What `edit` does.
+const EDIT_REPLACE: u32 = 0u;
+const EDIT_ADD: u32 = 1u;
+const EDIT_SCALE: u32 = 2u;
+const EDIT_ZERO: u32 = 3u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
@@ -70,16 +76,16 @@ fn edit(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let at = params.base + i;
     switch (params.op) {
-        case 0u: {
+        case EDIT_REPLACE: {
             x[at] = other[params.other_base + i];
         }
-        case 1u: {
+        case EDIT_ADD: {
             x[at] = x[at] + other[params.other_base + i];
         }
-        case 2u: {
+        case EDIT_SCALE: {
             x[at] = x[at] * params.factor;
         }
-        default: {
+        case EDIT_ZERO, default: {
             x[at] = 0.0;
         }
     }

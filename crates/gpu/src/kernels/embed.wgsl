@@ -1,10 +1,14 @@
 // The embedding: x[p, :] = W_E[ids[p], :] + W_pos[offset + p, :].
 //
-// Dispatched by embed.rs. The token embedding is stored transposed and possibly split by
+// Dispatched by the pass recorder (engine/pass). The token embedding is stored transposed and possibly split by
 // columns, as the unembedding reads it: `table` is one chunk [d, cols] holding tokens
 // start .. start + cols, so token t's vector is table[i * cols + (t - start)]. Each chunk's
-// dispatch writes the positions whose token it holds; `mode` picks what is written:
-// 0 token + position, 1 token only (hook_embed), 2 position only (hook_pos_embed).
+// dispatch writes the positions whose token it holds; `mode` picks what is written.
+
+// `mode`: token + position, token only (hook_embed), position only (hook_pos_embed).
+const EMBED_TOKEN_AND_POSITION: u32 = 0u;
+const EMBED_TOKEN: u32 = 1u;
+const EMBED_POSITION: u32 = 2u;
 
 struct Params {
     len: u32,
@@ -13,8 +17,9 @@ struct Params {
     mode: u32,
     start: u32,
     cols: u32,
-    _padding0: u32,
-    _padding1: u32,
+    // Where the token ids start in `ids` (the pass's uploads).
+    ids_base: u32,
+    _padding: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -32,16 +37,16 @@ fn embed(@builtin(global_invocation_id) id: vec3<u32>) {
     let p = index / params.d;
     let i = index % params.d;
     let position = params.offset + p;
-    if (params.mode == 2u) {
+    if (params.mode == EMBED_POSITION) {
         out[index] = positions[position * params.d + i];
         return;
     }
-    let token = ids[p];
+    let token = ids[params.ids_base + p];
     if (token < params.start || token >= params.start + params.cols) {
         return;
     }
     var value = table[i * params.cols + (token - params.start)];
-    if (params.mode == 0u) {
+    if (params.mode == EMBED_TOKEN_AND_POSITION) {
         value += positions[position * params.d + i];
     }
     out[index] = value;

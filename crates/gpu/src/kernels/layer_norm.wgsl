@@ -1,7 +1,7 @@
 // LayerNorm over each row of x [rows, d]: out = (x - mean) / scale * w + b, with
 // scale = sqrt(var + eps), as glassbox-model computes it (variance of the centred row).
 //
-// Dispatched by the engine's pass recorder, one workgroup of REDUCE_THREADS threads
+// Dispatched by the engine's pass recorder (engine/pass), one workgroup of REDUCE_THREADS threads
 // per row (reductions from common.wgsl).
 // - `layer_norm` computes each row's scale, writes it to `scale` (the hook
 //   `ln*.hook_scale`) and normalizes with it.

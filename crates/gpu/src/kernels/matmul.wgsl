@@ -1,7 +1,7 @@
 // Linear layers: c[m, n] = act(a[m, k] * b[k, n] + bias[n]), every matrix row-major.
 //
-// Dispatched by matmul.rs (keep TILE_M, TILE_N, GEMV_COLUMNS and the Dims block in sync
-// with it). Two entry points:
+// Dispatched by matmul.rs and the pass recorder (keep TILE_M, TILE_N, GEMV_ROWS and the
+// Params block in sync with kernels/params.rs). Two entry points:
 // - `main`, tiled: a workgroup of 16 x 16 threads computes one 64 x 64 tile of c; each
 //   thread computes a 4 x 4 block of it (rows 4*ty .. 4*ty+3, columns tx, tx+16, tx+32,
 //   tx+48, so neighbouring threads touch neighbouring columns). Slices of a (64 x 16) and
@@ -14,22 +14,23 @@
 // c's rows are `ldc` apart and its columns start at `col_offset`, so a product over a
 // slice of b's columns (a split embedding) lands in its place.
 
-struct Dims {
+struct Params {
     m: u32,
     k: u32,
     n: u32,
     ldc: u32,
     col_offset: u32,
     a_offset: u32,
-    // bit 0: add bias; bits 1-2: activation (0 none, 1 GELU tanh, 2 GELU erf, 3 ReLU).
-    flags: u32,
-    _padding: u32,
+    // 1: add bias[col]; 0: no bias (the slot is bound but not read).
+    has_bias: u32,
+    // An ACT_* code of common.wgsl, applied after the bias.
+    activation: u32,
 }
 
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;
-@group(0) @binding(3) var<uniform> dims: Dims;
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
 const TILE_M: u32 = 64u;
@@ -46,10 +47,10 @@ var<workgroup> tile_b: array<f32, 1024>;
 
 fn epilogue(value: f32, col: u32) -> f32 {
     var x = value;
-    if ((dims.flags & 1u) != 0u) {
+    if (params.has_bias == 1u) {
         x += bias[col];
     }
-    return activation((dims.flags >> 1u) & 3u, x);
+    return activation(params.activation, x);
 }
 
 @compute @workgroup_size(16, 16, 1)
@@ -68,7 +69,7 @@ fn main(
         }
     }
 
-    let k_tiles = (dims.k + TILE_K - 1u) / TILE_K;
+    let k_tiles = (params.k + TILE_K - 1u) / TILE_K;
     for (var t = 0u; t < k_tiles; t++) {
         let k0 = t * TILE_K;
         for (var step = 0u; step < 4u; step++) {
@@ -77,16 +78,16 @@ fn main(
             let a_row = row0 + index / TILE_K;
             let a_col = k0 + index % TILE_K;
             var a_value = 0.0;
-            if (a_row < dims.m && a_col < dims.k) {
-                a_value = a[dims.a_offset + a_row * dims.k + a_col];
+            if (a_row < params.m && a_col < params.k) {
+                a_value = a[params.a_offset + a_row * params.k + a_col];
             }
             tile_a[index] = a_value;
 
             let b_row = k0 + index / TILE_N;
             let b_col = col0 + index % TILE_N;
             var b_value = 0.0;
-            if (b_row < dims.k && b_col < dims.n) {
-                b_value = b[b_row * dims.n + b_col];
+            if (b_row < params.k && b_col < params.n) {
+                b_value = b[b_row * params.n + b_col];
             }
             tile_b[index] = b_value;
         }
@@ -110,13 +111,13 @@ fn main(
 
     for (var i = 0u; i < PER_THREAD; i++) {
         let row = row0 + local.y * PER_THREAD + i;
-        if (row >= dims.m) {
+        if (row >= params.m) {
             break;
         }
         for (var j = 0u; j < PER_THREAD; j++) {
             let col = col0 + local.x + j * THREADS_PER_SIDE;
-            if (col < dims.n) {
-                c[row * dims.ldc + dims.col_offset + col] = epilogue(acc[i][j], col);
+            if (col < params.n) {
+                c[row * params.ldc + params.col_offset + col] = epilogue(acc[i][j], col);
             }
         }
     }
@@ -125,21 +126,21 @@ fn main(
 @compute @workgroup_size(256, 1, 1)
 fn gemv(@builtin(global_invocation_id) id: vec3<u32>) {
     let col = id.x;
-    if (col >= dims.n) {
+    if (col >= params.n) {
         return;
     }
     var acc: array<f32, 8>;
     for (var r = 0u; r < GEMV_ROWS; r++) {
         acc[r] = 0.0;
     }
-    let rows = min(dims.m, GEMV_ROWS);
-    for (var kk = 0u; kk < dims.k; kk++) {
-        let b_value = b[kk * dims.n + col];
+    let rows = min(params.m, GEMV_ROWS);
+    for (var kk = 0u; kk < params.k; kk++) {
+        let b_value = b[kk * params.n + col];
         for (var r = 0u; r < rows; r++) {
-            acc[r] = fma(a[dims.a_offset + r * dims.k + kk], b_value, acc[r]);
+            acc[r] = fma(a[params.a_offset + r * params.k + kk], b_value, acc[r]);
         }
     }
     for (var r = 0u; r < rows; r++) {
-        c[r * dims.ldc + dims.col_offset + col] = epilogue(acc[r], col);
+        c[r * params.ldc + params.col_offset + col] = epilogue(acc[r], col);
     }
 }

@@ -2,9 +2,13 @@
 //! explicit bind-group layout so that a binding's kind is checked where it is declared.
 //!
 //! Each `.wgsl` file here holds one family of kernels and documents its bindings; the
-//! [`KernelId`] table below must match them.
+//! [`KernelId`] table below and the uniform blocks of [`params`] must match them, which
+//! the tests at the end check by reflecting the WGSL with naga.
+
+pub(crate) mod params;
 
 use crate::{GpuContext, GpuError};
+use params::{Family, LINEAR_THREADS, MAX_GROUPS_X};
 
 /// What every kernel file may use (`common.wgsl`): activations, workgroup reductions and
 /// thread and row numbering.
@@ -143,10 +147,29 @@ impl KernelId {
         }
     }
 
-    /// The binding slots, in binding order from 0 (as the WGSL declares them).
+    /// The family it belongs to: its file and uniform block.
+    pub(crate) fn family(self) -> Family {
+        match self {
+            Self::MatmulTiled | Self::Gemv => Family::Matmul,
+            Self::Embed => Family::Embed,
+            Self::LayerNorm | Self::LayerNormWithScale => Family::LayerNorm,
+            Self::SplitQkv | Self::Scores | Self::Softmax | Self::Values => Family::Attention,
+            Self::Add | Self::Activate | Self::JumpRelu | Self::Edit | Self::GatherColumn => {
+                Family::Elementwise
+            }
+            Self::SegmentTopK | Self::MergeTopK | Self::RowTopK | Self::KeepTopK => Family::TopK,
+            Self::Steer => Family::Steer,
+            Self::AttributionSeed | Self::AttentionBack | Self::NormBack | Self::ReadOff => {
+                Family::Attribution
+            }
+        }
+    }
+
+    /// The binding slots, in binding order from 0 (as the WGSL declares them); slot 0 is
+    /// always the uniform block.
     pub(crate) fn slots(self) -> &'static [Slot] {
         match self {
-            Self::MatmulTiled | Self::Gemv => &[Read, Read, Write, Uniform, Read],
+            Self::MatmulTiled | Self::Gemv => &[Uniform, Read, Read, Write, Read],
             Self::Embed => &[Uniform, Read, Read, Read, Write],
             Self::LayerNorm | Self::LayerNormWithScale => {
                 &[Uniform, Read, Read, Read, Write, Write]
@@ -160,7 +183,7 @@ impl KernelId {
             Self::SegmentTopK | Self::MergeTopK | Self::RowTopK | Self::KeepTopK => {
                 &[Uniform, Write, Write, Write, Write, Write]
             }
-            Self::Steer => &[Uniform, Write, Read, Read, Read],
+            Self::Steer => &[Uniform, Write, Read, Read, Read, Read],
             Self::AttributionSeed | Self::AttentionBack | Self::NormBack | Self::ReadOff => {
                 &[Uniform, Read, Read, Read, Write]
             }
@@ -252,23 +275,223 @@ impl Kernels {
     }
 }
 
-/// Workgroups for `count` threads of 256 as `(x, y)`: x at most 65535, so that the
-/// shaders' `linear_index` numbers every thread once.
+/// Workgroups for `count` threads of [`LINEAR_THREADS`] as `(x, y)`: x at most
+/// [`MAX_GROUPS_X`], so that the shaders' `linear_index` numbers every thread once.
 pub(crate) fn linear_groups(count: usize) -> (u32, u32) {
-    let groups = count.div_ceil(256).max(1);
-    if groups <= 65535 {
-        (groups as u32, 1)
+    row_groups(count.div_ceil(LINEAR_THREADS as usize).max(1))
+}
+
+/// One workgroup per row, rows beyond [`MAX_GROUPS_X`] on the second axis (the shaders'
+/// `row_index`).
+pub(crate) fn row_groups(rows: usize) -> (u32, u32) {
+    let max = MAX_GROUPS_X as usize;
+    if rows <= max {
+        (rows as u32, 1)
     } else {
-        (65535, groups.div_ceil(65535) as u32)
+        (MAX_GROUPS_X, rows.div_ceil(max) as u32)
     }
 }
 
-/// One workgroup per row, rows beyond 65535 on the second axis (the shaders'
-/// `row_index`).
-pub(crate) fn row_groups(rows: usize) -> (u32, u32) {
-    if rows <= 65535 {
-        (rows as u32, 1)
-    } else {
-        (65535, rows.div_ceil(65535) as u32)
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    //! The Rust side of each kernel against its WGSL, reflected with naga: the entry point
+    //! exists, every binding it uses is a slot of [`KernelId::slots`] of the same kind,
+    //! every slot is declared, the uniform block has the fields, offsets and size of its
+    //! [`Params`] struct, and the shared constants have the same values.
+    #![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
+
+    use std::mem::size_of;
+
+    use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
+    use naga::{AddressSpace, Expression, Literal, Module, StorageAccess, TypeInner};
+
+    use super::params::{
+        AttentionParams, AttributionParams, ElementwiseParams, EmbedParams, FeatureEdit,
+        LayerNormParams, MatmulParams, Params, SHARED_CONSTANTS, SteerParams, TopKParams,
+    };
+    use super::*;
+
+    fn compile(source: &str) -> (Module, ModuleInfo) {
+        let module = naga::front::wgsl::parse_str(&with_common(source)).unwrap();
+        let info = Validator::new(ValidationFlags::all(), Capabilities::all())
+            .validate(&module)
+            .unwrap();
+        (module, info)
+    }
+
+    fn layout<P: Params>() -> (usize, &'static [&'static str]) {
+        (size_of::<P>(), P::FIELDS)
+    }
+
+    /// A family's uniform block: its size and its fields' names.
+    fn block(family: Family) -> (usize, &'static [&'static str]) {
+        match family {
+            Family::Matmul => layout::<MatmulParams>(),
+            Family::Embed => layout::<EmbedParams>(),
+            Family::LayerNorm => layout::<LayerNormParams>(),
+            Family::Attention => layout::<AttentionParams>(),
+            Family::Elementwise => layout::<ElementwiseParams>(),
+            Family::TopK => layout::<TopKParams>(),
+            Family::Steer => layout::<SteerParams>(),
+            Family::Attribution => layout::<AttributionParams>(),
+        }
+    }
+
+    /// A struct type's member names and offsets, and its size.
+    fn members(module: &Module, ty: naga::Handle<naga::Type>) -> (Vec<(String, u32)>, u32) {
+        match &module.types[ty].inner {
+            TypeInner::Struct { members, span } => (
+                members
+                    .iter()
+                    .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
+                    .collect(),
+                *span,
+            ),
+            other => panic!("not a struct: {other:?}"),
+        }
+    }
+
+    fn expected_members(fields: &[&str]) -> Vec<(String, u32)> {
+        fields
+            .iter()
+            .enumerate()
+            .map(|(i, name)| ((*name).to_owned(), 4 * i as u32))
+            .collect()
+    }
+
+    /// What in `source` (a kernel file) disagrees with what the engine binds for `id`.
+    fn mismatches(id: KernelId, source: &str) -> Vec<String> {
+        let (_, file, entry) = id.source();
+        let (module, info) = compile(source);
+        let Some(index) = module.entry_points.iter().position(|e| e.name == entry) else {
+            return vec![format!("{file} has no entry point `{entry}`")];
+        };
+        let uses = info.get_entry_point(index);
+        let slots = id.slots();
+        let mut found = Vec::new();
+        let mut declared = vec![None; slots.len()];
+        for (handle, global) in module.global_variables.iter() {
+            let Some(binding) = &global.binding else {
+                continue;
+            };
+            let kind = match global.space {
+                AddressSpace::Uniform => Slot::Uniform,
+                AddressSpace::Storage { access } if access.contains(StorageAccess::STORE) => {
+                    Slot::Write
+                }
+                AddressSpace::Storage { .. } => Slot::Read,
+                other => {
+                    found.push(format!("{file}: a binding in {other:?}"));
+                    continue;
+                }
+            };
+            let at = binding.binding as usize;
+            if binding.group != 0 {
+                found.push(format!(
+                    "{file}: binding {at} is in group {}",
+                    binding.group
+                ));
+            } else if at >= slots.len() {
+                if !uses[handle].is_empty() {
+                    found.push(format!(
+                        "{id:?} uses binding {at}, which the engine does not bind"
+                    ));
+                }
+            } else if slots[at] == kind {
+                declared[at] = Some(global.ty);
+            } else {
+                found.push(format!(
+                    "{id:?}: binding {at} is {kind:?}, the engine binds {:?}",
+                    slots[at]
+                ));
+            }
+        }
+        for (at, ty) in declared.iter().enumerate() {
+            if ty.is_none() && !found.iter().any(|f| f.contains(&format!("binding {at} "))) {
+                found.push(format!("{id:?}: {file} declares no binding {at}"));
+            }
+        }
+        if let Some(Some(uniform)) = declared.first() {
+            let (size, fields) = block(id.family());
+            let (members, span) = members(&module, *uniform);
+            if members != expected_members(fields) {
+                found.push(format!(
+                    "{id:?}: {file}'s Params has {members:?}, not {fields:?}"
+                ));
+            }
+            if span as usize != size {
+                found.push(format!(
+                    "{id:?}: {file}'s Params is {span} bytes, not {size}"
+                ));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_kernel_binds_what_the_engine_binds() {
+        for id in KernelId::ALL {
+            assert_eq!(
+                id.slots()[0],
+                Slot::Uniform,
+                "{id:?}: the uniform block is slot 0"
+            );
+            let found = mismatches(id, id.source().0);
+            assert!(found.is_empty(), "{found:#?}");
+        }
+    }
+
+    #[test]
+    fn a_mismatch_would_be_caught() {
+        // A renamed field, a binding of another kind, a missing binding: each is named.
+        let embed = KernelId::Embed.source().0;
+        let renamed = embed
+            .replace("ids_base: u32", "ids_start: u32")
+            .replace("params.ids_base", "params.ids_start");
+        assert!(mismatches(KernelId::Embed, &renamed)[0].contains("Params has"));
+        let steer = KernelId::Steer.source().0;
+        let writable = steer.replace("var<storage, read> acts", "var<storage, read_write> acts");
+        assert!(mismatches(KernelId::Steer, &writable)[0].contains("binding 2 is Write"));
+        let unbound = steer.replace(
+            "@group(0) @binding(5) var<storage, read> mask: array<f32>;",
+            "var<private> mask: array<f32, 4>;",
+        );
+        assert!(mismatches(KernelId::Steer, &unbound)[0].contains("declares no binding 5"));
+    }
+
+    #[test]
+    fn a_steering_edit_is_laid_out_as_the_wgsl_reads_it() {
+        let (module, _) = compile(include_str!("steer.wgsl"));
+        let (ty, _) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some("FeatureEdit"))
+            .unwrap();
+        let (found, span) = members(&module, ty);
+        assert_eq!(found, expected_members(FeatureEdit::FIELDS));
+        assert_eq!(span as usize, size_of::<FeatureEdit>());
+    }
+
+    #[test]
+    fn constants_shared_with_the_wgsl_agree() {
+        for &(file, name, value) in SHARED_CONSTANTS {
+            // Every file is compiled with common.wgsl in front; common.wgsl alone is "".
+            let source = KernelId::ALL
+                .iter()
+                .map(|id| id.source())
+                .find(|(_, f, _)| *f == file)
+                .map_or("", |(source, _, _)| source);
+            let (module, _) = compile(source);
+            let constant = module
+                .constants
+                .iter()
+                .find_map(|(_, c)| (c.name.as_deref() == Some(name)).then_some(c))
+                .unwrap_or_else(|| panic!("{file} has no constant {name}"));
+            let found = match module.global_expressions[constant.init] {
+                Expression::Literal(Literal::U32(v)) => v,
+                ref other => panic!("{file}: {name} is {other:?}"),
+            };
+            assert_eq!(found, value, "{file}: {name}");
+        }
     }
 }

@@ -34,8 +34,6 @@ const MAX_K: u32 = 64u;
 var<workgroup> best_value: array<f32, 64>;
 var<workgroup> best_index: array<u32, 64>;
 
-// WGSL has no infinities: the lowest finite f32 stands for -inf.
-const LOWEST: f32 = -0x1.fffffep+127f;
 
 // Whether (v, i) comes before (w, j): larger value first, then lower index; NONE last.
 fn before(v: f32, i: u32, w: f32, j: u32) -> bool {

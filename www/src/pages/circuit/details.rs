@@ -15,28 +15,9 @@ use super::View;
 use super::intervention::{Intervention, NodeTarget};
 use crate::route::Route;
 
-/// A feature node's block and feature, from its id `{layer}_{feature}_{position}`.
+/// A feature node's block and feature.
 pub(crate) fn feature_at(node: &FileNode) -> Option<(usize, usize)> {
-    if node.feature_type != "cross layer transcoder" {
-        return None;
-    }
-    let mut parts = node.node_id.split('_');
-    let layer = parts.next()?.parse().ok()?;
-    let feature = parts.next()?.parse().ok()?;
-    Some((layer, feature))
-}
-
-/// An error node's block, from its id `error_{layer}_{position}`.
-fn error_at(node: &FileNode) -> Option<usize> {
-    if node.feature_type != "mlp reconstruction error" {
-        return None;
-    }
-    node.node_id
-        .strip_prefix("error_")?
-        .split('_')
-        .next()?
-        .parse()
-        .ok()
+    node.transcoder_feature()
 }
 
 /// What an intervention on `node` changes, if it can be intervened on.
@@ -49,7 +30,7 @@ fn target_of(node: &FileNode) -> Option<NodeTarget> {
             activation: node.activation.unwrap_or(0.0),
         });
     }
-    error_at(node).map(|layer| NodeTarget::Error {
+    node.error_layer().map(|layer| NodeTarget::Error {
         layer,
         position: node.ctx_idx,
     })

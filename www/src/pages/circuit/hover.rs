@@ -1,10 +1,10 @@
 //! The card a hovered feature node shows: its label, how often it fires, and its top
 //! examples from the corpus.
 
-use glassbox_web::engine::protocol::{Request, Response};
+use glassbox_web::engine::protocol::Feature;
 use yew::prelude::*;
 
-use crate::state::{answer_view, use_request};
+use crate::state::{AnswerView, use_request};
 
 /// Properties of [`HoverCard`].
 #[derive(Properties, PartialEq)]
@@ -20,15 +20,12 @@ pub(crate) struct HoverCardProps {
 /// A feature's label and top examples.
 #[component]
 pub(crate) fn HoverCard(props: &HoverCardProps) -> Html {
-    let answer = use_request(Some(Request::Feature {
+    let answer = use_request(Some(Feature {
         layer: props.layer,
         feature: props.feature,
     }));
-    let body = answer_view(&answer, "Loading…", None, |response| {
-        let Response::Feature(view) = response else {
-            return None;
-        };
-        Some(html! {
+    let body = AnswerView::new("Loading…").show(&answer, |view| {
+        html! {
             <>
                 <p><strong>{ view.record.label.clone() }</strong></p>
                 <p class="muted">{ format!("fires on {:.2}% of tokens", 100.0 * view.record.frequency) }</p>
@@ -43,7 +40,7 @@ pub(crate) fn HoverCard(props: &HoverCardProps) -> Html {
                     }) }
                 </ol>
             </>
-        })
+        }
     });
     html! {
         <aside class="hover-card" id="hover-card" aria-live="polite">

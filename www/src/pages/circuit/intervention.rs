@@ -3,11 +3,11 @@
 //! with attention and LayerNorm frozen, and in the model itself, side by side.
 
 use glassbox_lab::NodeEdit;
-use glassbox_web::engine::protocol::{Request, Response};
+use glassbox_web::engine::protocol::Intervene;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use crate::state::{answer_view, use_request};
+use crate::state::{AnswerView, use_request};
 
 /// The node an intervention acts on.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,7 +40,7 @@ pub(crate) fn Intervention(props: &InterventionProps) -> Html {
         NodeTarget::Feature { activation, .. } => format!("{:.3}", 2.0 * activation),
         NodeTarget::Error { .. } => String::new(),
     });
-    let request = (*asked).map(|edit| Request::Intervene {
+    let request = (*asked).map(|edit| Intervene {
         text: props.text.clone(),
         edit,
     });
@@ -88,11 +88,10 @@ pub(crate) fn Intervention(props: &InterventionProps) -> Html {
             </p>
         },
     };
-    let result = answer_view(&answer, "Running the model…", None, |response| {
-        let Response::Intervention(changes) = response else {
-            return None;
-        };
-        Some(html! {
+    let result = AnswerView::new("Running the model…")
+        .error_id("intervention-error")
+        .show(&answer, |changes| {
+            html! {
             <table class="ablation" id="intervention">
                 <thead><tr><th>{ "logit" }</th><th>{ "graph (direct effect)" }</th><th>{ "frozen attention" }</th><th>{ "model" }</th></tr></thead>
                 <tbody>
@@ -101,8 +100,8 @@ pub(crate) fn Intervention(props: &InterventionProps) -> Html {
                     }) }
                 </tbody>
             </table>
-        })
-    });
+            }
+        });
     html! {
         <div class="intervention">
             { controls }

@@ -12,7 +12,7 @@ mod supernodes;
 use std::rc::Rc;
 
 use glassbox_lab::{GraphFile, Supernode};
-use glassbox_web::engine::protocol::{Request, Response};
+use glassbox_web::engine::protocol::Circuit;
 use glassbox_web::links::{format_supernodes, parse_supernodes};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::HtmlInputElement;
@@ -23,7 +23,7 @@ use crate::components::circuit_graph::CircuitGraph;
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::route::{AttentionQuery, CircuitQuery, LensQuery, Route};
-use crate::state::{Answer, Shared, use_request};
+use crate::state::{Answer, AnswerView, LinkErrors, Shared, use_query, use_request};
 use details::NodeDetails;
 use hover::HoverCard;
 use supernodes::SupernodePanel;
@@ -70,16 +70,12 @@ impl View {
 /// The circuit view.
 #[component]
 pub(crate) fn CircuitPage() -> Html {
-    let location = use_location();
     let navigator = use_navigator();
-    let query = location
-        .as_ref()
-        .and_then(|l| l.query::<CircuitQuery>().ok())
-        .unwrap_or_default();
+    let (query, link_errors) = use_query::<CircuitQuery>();
     let imported = use_state(|| None::<(String, Shared<GraphFile>)>);
     let import_error = use_state(|| None::<String>);
     let hovered = use_state(|| None::<String>);
-    let request = (!query.text.trim().is_empty() && imported.is_none()).then(|| Request::Circuit {
+    let request = (!query.text.trim().is_empty() && imported.is_none()).then(|| Circuit {
         text: query.text.clone(),
         nodes: query.nodes,
         edges: query.edges,
@@ -138,10 +134,7 @@ pub(crate) fn CircuitPage() -> Html {
     };
     // The answer's graph, copied out once per answer (not on every render).
     let computed = use_memo(answer.clone(), |answer| match answer {
-        Answer::Done(response) => match response.as_ref() {
-            Response::Circuit(g) => Some(Shared::new((**g).clone())),
-            _ => None,
-        },
+        Answer::Done(graph) => Some(Shared::new((***graph).clone())),
         _ => None,
     });
     let graph: Option<Shared<GraphFile>> = match &*imported {
@@ -210,6 +203,7 @@ pub(crate) fn CircuitPage() -> Html {
                 if let Some(error) = &*import_error {
                     <p class="status-bad" role="alert" id="import-error">{ error.clone() }</p>
                 }
+                <LinkErrors errors={link_errors} />
                 if let Some(error) = groups_error {
                     <p class="status-bad" role="alert" id="groups-error">{ format!("The link's supernodes are ignored: {error}") }</p>
                 }
@@ -229,12 +223,8 @@ pub(crate) fn CircuitPage() -> Html {
                         <SupernodePanel graph={g.clone()} view={view.clone()} />
                     </section>
                 },
-                (None, Answer::Done(response)) => match response.as_ref() {
-                    Response::Error(error) => html! { <p class="status-bad" role="alert" id="circuit-error">{ error.clone() }</p> },
-                    _ => html! {},
-                },
-                (None, Answer::Working) => html! { <p class="muted">{ "Computing the graph…" }</p> },
                 (None, Answer::Waiting) => html! { <p class="muted">{ "Type a prompt to see its graph." }</p> },
+                (None, answer) => AnswerView::new("Computing the graph…").error_id("circuit-error").show(answer, |_| html! {}),
             } }
         </ReadyGate>
     }

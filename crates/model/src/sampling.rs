@@ -1,11 +1,10 @@
-//! Text generation: greedy or sampled (temperature, top-k, top-p) with a seeded random
-//! number generator, so that the same settings give the same text on every platform; a
-//! KV cache; and interventions that apply at every step.
-
-use candle_core::{Device, Tensor};
+//! How generation chooses each next token: greedy, or sampled (temperature, top-k, top-p)
+//! with a seeded random number generator, so that the same settings give the same text on
+//! every platform and every engine. The decode loop itself runs over any engine
+//! (`glassbox_engine::generate`).
 
 use crate::rng::SplitMix64;
-use crate::{Gpt2, Hooks, ModelError, Result};
+use crate::{ModelError, Result};
 
 /// How to choose each next token.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +37,8 @@ impl Sampling {
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the settings: a temperature of 0 or more, top-k at least 1, top-p in (0, 1].
+    pub fn validate(&self) -> Result<()> {
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
             return Err(ModelError::Input(format!(
                 "temperature must be 0 or more, got {}",
@@ -70,64 +70,13 @@ pub enum StopReason {
     ContextFull,
 }
 
-/// What [`generate`] produced.
+/// What generation produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
     /// The new tokens (the prompt not included).
     pub tokens: Vec<u32>,
     /// Why it ended.
     pub stop: StopReason,
-}
-
-/// Continues `prompt`. The interventions in `hooks` apply at every step, at absolute
-/// positions; anything it caches grows by one position per step.
-pub fn generate(
-    model: &Gpt2,
-    prompt: &[u32],
-    sampling: &Sampling,
-    hooks: &mut Hooks,
-) -> Result<Generation> {
-    sampling.validate()?;
-    let context = model.config().n_positions;
-    if prompt.is_empty() {
-        return Err(ModelError::Input("the prompt has no tokens".to_owned()));
-    }
-    if prompt.len() > context {
-        return Err(ModelError::Input(format!(
-            "the prompt has {} tokens, more than the model's context of {context}",
-            prompt.len()
-        )));
-    }
-    let mut rng = SplitMix64::new(sampling.seed);
-    let mut cache = crate::KvCache::default();
-    let mut tokens = Vec::new();
-    let mut input = prompt.to_vec();
-    loop {
-        if tokens.len() == sampling.max_new_tokens {
-            return Ok(Generation {
-                tokens,
-                stop: StopReason::MaxTokens,
-            });
-        }
-        if cache.len() + input.len() > context {
-            return Ok(Generation {
-                tokens,
-                stop: StopReason::ContextFull,
-            });
-        }
-        let batch = Tensor::new(input.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
-        let logits = model.forward_cached(&batch, &mut cache, hooks)?;
-        let last = logits.squeeze(0)?.get(input.len() - 1)?.to_vec1::<f32>()?;
-        let next = choose(&last, sampling, &mut rng);
-        tokens.push(next);
-        if sampling.stop_token == Some(next) {
-            return Ok(Generation {
-                tokens,
-                stop: StopReason::StopToken,
-            });
-        }
-        input = vec![next];
-    }
 }
 
 /// Picks the next token from one position's logits.

@@ -1,0 +1,75 @@
+//! What the engine tests share: the tiny golden fixture, a seeded dictionary, and one async
+//! test body run natively and in headless Chromium.
+#![allow(dead_code, reason = "each test file uses a different part")]
+
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor};
+use glassbox_dict::{Architecture, DictConfig, DictMetadata, Dictionary};
+use glassbox_model::Gpt2;
+use glassbox_model::rng::SplitMix64;
+
+/// The tiny fixture (a random GPT-2 checked against transformers) and its tokens.
+pub(crate) fn tiny() -> Gpt2 {
+    Gpt2::load(
+        include_str!("../../../model/tests/fixtures/tiny/config.json"),
+        include_bytes!("../../../model/tests/fixtures/tiny/model.safetensors"),
+    )
+    .unwrap()
+}
+
+/// The tiny fixture's own input tokens (those transformers ran).
+pub(crate) fn fixture_tokens() -> Vec<u32> {
+    let expected = candle_core::safetensors::load_buffer(
+        include_bytes!("../../../model/tests/fixtures/tiny/expected.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    expected["tokens"]
+        .to_dtype(candle_core::DType::U32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+/// `len` token ids below `vocab`, from `seed`.
+pub(crate) fn ids(seed: u64, len: usize, vocab: usize) -> Vec<u32> {
+    let mut rng = SplitMix64::new(seed);
+    (0..len)
+        .map(|_| (rng.next_u64() % vocab as u64) as u32)
+        .collect()
+}
+
+/// Values in [-1, 1) from `seed`.
+fn values(seed: u64, count: usize) -> Vec<f32> {
+    let mut rng = SplitMix64::new(seed);
+    (0..count)
+        .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+        .collect()
+}
+
+/// A seeded TopK transcoder `d → d_sae → d` keeping `k` features.
+pub(crate) fn transcoder(d: usize, d_sae: usize, k: usize, seed: u64) -> Arc<Dictionary> {
+    let tensor = |seed, shape: &[usize], scale: f64| {
+        let count = shape.iter().product();
+        (Tensor::from_vec(values(seed, count), shape, &Device::Cpu).unwrap() * scale).unwrap()
+    };
+    Arc::new(Dictionary {
+        config: DictConfig {
+            architecture: Architecture::TopK,
+            d_in: d,
+            d_sae,
+            d_out: None,
+            k: Some(k),
+            apply_b_dec_to_input: false,
+            metadata: DictMetadata::default(),
+        },
+        w_enc: tensor(seed, &[d, d_sae], 0.5),
+        b_enc: tensor(seed + 1, &[d_sae], 0.3),
+        w_dec: tensor(seed + 2, &[d_sae, d], 0.5),
+        b_dec: tensor(seed + 3, &[d], 0.2),
+        threshold: None,
+    })
+}

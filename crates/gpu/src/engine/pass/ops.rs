@@ -1,0 +1,84 @@
+//! Dispatches that every part of a pass uses: products (tiled, or matrix-vector for few
+//! rows) and element-wise steps.
+
+use super::{Recorder, dev};
+use crate::kernels::params::{Act, ElementwiseParams, GEMV_ROWS, MatmulParams, TILE};
+use crate::kernels::{KernelId, linear_groups};
+use crate::plan::Plan;
+
+/// `out[r * ldc + col_offset + c] = act(a[a_offset + r * k ..] · b + bias)` for `rows`
+/// rows, `b` being `[k, n]`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the product's operands and layout, each named"
+)]
+pub(crate) fn product(
+    plan: &mut Plan,
+    a: &wgpu::Buffer,
+    a_offset: usize,
+    rows: usize,
+    (b, k, n): (&wgpu::Buffer, usize, usize),
+    bias: Option<&wgpu::Buffer>,
+    out: &wgpu::Buffer,
+    (ldc, col_offset): (usize, usize),
+    activation: Act,
+) {
+    let params = MatmulParams {
+        m: rows as u32,
+        k: k as u32,
+        n: n as u32,
+        ldc: ldc as u32,
+        col_offset: col_offset as u32,
+        a_offset: a_offset as u32,
+        has_bias: u32::from(bias.is_some()),
+        activation: activation as u32,
+    };
+    let buffers = vec![dev(a), dev(b), dev(out), dev(bias.unwrap_or(b))];
+    let tile = TILE as usize;
+    if rows <= GEMV_ROWS as usize {
+        plan.dispatch(
+            KernelId::Gemv,
+            &params,
+            buffers,
+            (n.div_ceil(256) as u32, 1),
+        );
+    } else {
+        plan.dispatch(
+            KernelId::MatmulTiled,
+            &params,
+            buffers,
+            (n.div_ceil(tile) as u32, rows.div_ceil(tile) as u32),
+        );
+    }
+}
+
+impl Recorder<'_> {
+    /// `x[..count] += other[..count]`.
+    pub(super) fn add(&mut self, x: &wgpu::Buffer, other: &wgpu::Buffer, count: usize) {
+        self.elementwise(KernelId::Add, x, other, other, count_params(count));
+    }
+
+    /// One dispatch of an element-wise kernel over `params.count` elements of `x`.
+    pub(super) fn elementwise(
+        &mut self,
+        kernel: KernelId,
+        x: &wgpu::Buffer,
+        other: &wgpu::Buffer,
+        mask: &wgpu::Buffer,
+        params: ElementwiseParams,
+    ) {
+        let groups = linear_groups(params.count as usize);
+        self.plan
+            .dispatch(kernel, &params, vec![dev(x), dev(other), dev(mask)], groups);
+    }
+}
+
+/// The element-wise block for `count` elements from the start, one value per position.
+pub(super) fn count_params(count: usize) -> ElementwiseParams {
+    ElementwiseParams {
+        count: count as u32,
+        len: 1,
+        inner: 1,
+        ..ElementwiseParams::default()
+    }
+}
