@@ -117,6 +117,27 @@ test('malformed links get a helpful page, never a blank one', async () => {
   assert.deepEqual(problems, []);
 });
 
+test('a malformed field of a link is named and the rest of the link is kept', async () => {
+  // n=-1 and seed=abc cannot be read; the prompt, the features and the temperature can.
+  const link = `${env.url}#/steer?text=In%20the%20morning&f=1/5:c60&n=-1&t=0&seed=abc`;
+  const { page, problems } = await openPage(env.browser, link);
+  await page.locator('#steered').waitFor({ timeout: LOAD_TIMEOUT });
+  const errors = await page.locator('.link-error').allTextContents();
+  assert.equal(errors.length, 2, errors.join('\n'));
+  assert.match(errors[0], /n="-1" was ignored: n takes a number of tokens/);
+  assert.match(errors[1], /seed="abc" was ignored: seed takes a seed/);
+  assert.equal(await page.locator('#steer-prompt').inputValue(), 'In the morning');
+  assert.equal(await page.locator('#steer-features').inputValue(), '1/5:c60');
+  assert.match(await page.locator('#baseline').textContent(), /^In the morning/);
+  // A repeated field: the first is used, and the page says so.
+  await page.goto(`${env.url}#/lens?text=The%20jury&text=ignored`);
+  await page.locator('#lens').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('.link-error').textContent(), /text is given more than once/);
+  assert.equal(await page.locator('#lens-prompt').inputValue(), 'The jury');
+  await screenshot(page, 'malformed-field');
+  assert.deepEqual(problems, []);
+});
+
 test('the engines give the same answers, and the switch moves between them', async () => {
   const prompt = `${env.url}#/prompt?text=The%20jury%20said%20that%20the%20city`;
   const { page: gpuPage, problems: gpuProblems } = await openPage(env.browser, prompt.replace('#', '?engine=gpu#'));

@@ -25,7 +25,7 @@ pub(crate) fn bench() -> Result<()> {
     println!("\n==> attribution graphs, GPU engine vs CPU engine, native");
     native_bench("glassbox-gpu", "attribute")?;
     println!("\n==> attribution graphs in headless Chromium (the page's release build)");
-    run(cmd("trunk", &["build", "--release"]).env("PATH", tools_path()))?;
+    crate::page::build()?;
     run(cmd("node", &["tests/e2e/circuit_bench.mjs"])
         .env("GLASSBOX_DIST", crate::workspace_root().join("target/dist")))?;
     if let Some(python) = std::env::var_os(TORCH_PYTHON) {

@@ -3,6 +3,7 @@
 
 mod bench;
 mod firewall;
+mod page;
 mod run;
 mod serve;
 mod test;
@@ -15,8 +16,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  serve   install the build tools if missing, build the page (release) and serve it
-          on http://127.0.0.1:8080
+  serve   install the build tools if missing, build the page (release) into target/dist
+          and serve it on http://127.0.0.1:8080
+  page    the page's release build alone, into target/dist
   test    install the test dependencies if missing, then run every check and test:
           fmt, dependency firewall, clippy (native and wasm32), native tests (GPU on
           lavapipe), wasm tests in headless Chromium with WebGPU, end-to-end tests of
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve::serve(),
+        Some("page") => tools::ensure_build_tools().and_then(|()| page::build()),
         Some("test") => test::test(),
         Some("bench") => bench::bench(),
         Some("help" | "--help" | "-h") => {

@@ -1,18 +1,168 @@
-//! `cargo xtask serve`: build the page in release mode and serve it.
+//! `cargo xtask serve`: build the page in release mode and serve it on loopback.
 
-use anyhow::Result;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Component, Path, PathBuf};
 
-use crate::run::{cmd, run};
-use crate::tools::{ensure_build_tools, tools_path};
+use anyhow::{Context, Result};
 
-/// Where trunk serves the page (Trunk.toml `[serve]`).
-const ADDRESS: &str = "http://127.0.0.1:8080/";
+use crate::page;
+use crate::tools::ensure_build_tools;
 
-/// Installs the build tools if missing, then builds and serves the release page until
-/// interrupted, rebuilding when a source file changes.
+/// Where the page is served.
+const ADDRESS: &str = "127.0.0.1:8080";
+
+/// Installs the build tools if missing, builds the page and serves `target/dist` until
+/// interrupted.
 pub(crate) fn serve() -> Result<()> {
     ensure_build_tools()?;
-    println!("\nBuilding the page (release); when trunk reports success, Glassbox is at {ADDRESS}");
-    println!("Stop with Ctrl-C.");
-    run(cmd("trunk", &["serve", "--release"]).env("PATH", tools_path()))
+    page::build()?;
+    let listener = TcpListener::bind(ADDRESS).with_context(|| format!("listening on {ADDRESS}"))?;
+    println!("\nGlassbox is at http://{ADDRESS}/ (stop with Ctrl-C)");
+    let root = page::dist_dir();
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let root = root.clone();
+        std::thread::spawn(move || {
+            // A client that goes away mid-answer is no reason to stop serving.
+            let _ = answer(stream, &root);
+        });
+    }
+    Ok(())
+}
+
+/// Answers one request on `stream` with a file under `root`.
+fn answer(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
+    let mut request_line = String::new();
+    let mut reader = BufReader::new(stream.try_clone()?);
+    reader.read_line(&mut request_line)?;
+    // The headers are not needed; read them off.
+    let mut header = String::new();
+    while reader.read_line(&mut header)? > 2 {
+        header.clear();
+    }
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    if method != "GET" && method != "HEAD" {
+        return respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            "text/plain",
+            b"GET only\n",
+            true,
+        );
+    }
+    let Some(file) = file_for(root, target) else {
+        return respond(
+            &mut stream,
+            "404 Not Found",
+            "text/plain",
+            b"not found\n",
+            true,
+        );
+    };
+    match std::fs::read(&file) {
+        Ok(body) => respond(
+            &mut stream,
+            "200 OK",
+            content_type(&file),
+            &body,
+            method == "GET",
+        ),
+        Err(_) => respond(
+            &mut stream,
+            "404 Not Found",
+            "text/plain",
+            b"not found\n",
+            true,
+        ),
+    }
+}
+
+/// The file under `root` that `target` (a request's path) names: `index.html` for a
+/// folder; nothing outside `root`.
+fn file_for(root: &Path, target: &str) -> Option<PathBuf> {
+    let path = target.split(['?', '#']).next().unwrap_or("/");
+    let path = percent_decode(path)?;
+    let relative = Path::new(path.trim_start_matches('/'));
+    if relative
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return None;
+    }
+    let file = root.join(relative);
+    Some(if path.ends_with('/') {
+        file.join("index.html")
+    } else {
+        file
+    })
+}
+
+/// `%XX` escapes decoded; `None` if they do not make UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn content_type(file: &Path) -> &'static str {
+    match file.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript",
+        Some("wasm") => "application/wasm",
+        Some("css") => "text/css",
+        Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    }
+}
+
+fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    body: &[u8],
+    with_body: bool,
+) -> std::io::Result<()> {
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n",
+        body.len()
+    )?;
+    if with_body {
+        stream.write_all(body)?;
+    }
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_map_to_files_inside_the_build_only() {
+        let root = Path::new("/srv/dist");
+        assert_eq!(file_for(root, "/"), Some(root.join("index.html")));
+        assert_eq!(
+            file_for(root, "/packs/brown/manifest.json?x=1"),
+            Some(root.join("packs/brown/manifest.json"))
+        );
+        assert_eq!(file_for(root, "/a%20b.js"), Some(root.join("a b.js")));
+        for escape in ["/../etc/passwd", "/packs/%2e%2e/%2e%2e/x", "/%zz"] {
+            assert_eq!(file_for(root, escape), None, "{escape}");
+        }
+    }
 }

@@ -1,18 +1,28 @@
 //! `cargo xtask test`: every check and test the project has, in one command.
 
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::run::{cmd, run};
+use crate::run::{capture, cmd, run};
 use crate::tools::{E2E_DIR, WASM_TARGET, ensure_test_tools, tools_path};
 use crate::{firewall, workspace_root};
 
 /// Clippy's configuration for the wasm32 build: bans what cannot work in a browser.
 const WASM_CLIPPY_CONF_DIR: &str = "xtask/clippy-wasm";
 
+/// The workspace crates that never run in the browser.
+const NATIVE_ONLY: [&str; 3] = ["xtask", "glassbox-cli", "glassbox-build"];
+
 /// Installs the test dependencies if missing, then runs each step in turn, stopping at
 /// the first failure, and reports how long each took.
+///
+/// Clippy lints the workspace while it is built for the tests (as the compiler of the
+/// workspace's crates, with every warning an error), natively and for wasm32 with the
+/// browser's rules, so the dependencies are compiled once per target, not once for
+/// clippy and again for the tests.
 pub(crate) fn test() -> Result<()> {
     let mut timings: Vec<(&str, Duration)> = Vec::new();
     let mut step = |name: &'static str, body: &dyn Fn() -> Result<()>| -> Result<()> {
@@ -28,56 +38,43 @@ pub(crate) fn test() -> Result<()> {
         run(&mut cmd("cargo", &["fmt", "--all", "--check"]))
     })?;
     step("dependency firewall", &firewall::check)?;
-    step("clippy (native)", &|| {
-        run(&mut cmd(
-            "cargo",
+    step("native build, linted by clippy", &|| {
+        run(&mut linted(
             &[
-                "clippy",
+                "test",
                 "--workspace",
                 "--all-targets",
                 "--locked",
-                "--",
-                "-D",
-                "warnings",
+                "--no-run",
             ],
-        ))
-    })?;
-    step("clippy (wasm32)", &|| {
-        run(cmd(
-            "cargo",
-            &[
-                "clippy",
-                "--workspace",
-                "--exclude",
-                "xtask",
-                "--exclude",
-                "glassbox-cli",
-                "--exclude",
-                "glassbox-build",
-                "--all-targets",
-                "--locked",
-                "--target",
-                WASM_TARGET,
-                "--",
-                "-D",
-                "warnings",
-            ],
-        )
-        .env(
-            "CLIPPY_CONF_DIR",
-            workspace_root().join(WASM_CLIPPY_CONF_DIR),
-        ))
+            None,
+        )?)
     })?;
     step("native tests (GPU tests on lavapipe)", &|| {
-        run(&mut cmd("cargo", &["test", "--workspace", "--locked"]))
+        run(&mut linted(&["test", "--workspace", "--locked"], None)?)
     })?;
+    step(
+        "wasm32 build, linted by clippy with the browser's rules",
+        &|| {
+            let mut args = vec![
+                "test",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--no-run",
+            ];
+            for package in NATIVE_ONLY {
+                args.extend(["--exclude", package]);
+            }
+            args.extend(["--target", WASM_TARGET]);
+            run(linted(&args, Some(WASM_CLIPPY_CONF_DIR))?.env("PATH", tools_path()))
+        },
+    )?;
     step("wasm tests in headless Chromium with WebGPU", &wasm_tests)?;
-    step("release build of the page", &|| {
-        run(cmd("trunk", &["build", "--release"]).env("PATH", tools_path()))
-    })?;
+    step("release build of the page", &crate::page::build)?;
     step("end-to-end tests in headless Chromium", &|| {
         run(cmd("node", &["--test", "--test-concurrency=1", E2E_DIR])
-            .env("GLASSBOX_DIST", workspace_root().join("target/dist")))
+            .env("GLASSBOX_DIST", crate::page::dist_dir()))
     })?;
 
     println!("\nAll checks passed:");
@@ -85,6 +82,33 @@ pub(crate) fn test() -> Result<()> {
         println!("  {:>6.1} s  {name}", took.as_secs_f64());
     }
     Ok(())
+}
+
+/// `cargo args` with clippy as the compiler of the workspace's crates (what `cargo clippy`
+/// does, but for a full build), every warning an error; `conf_dir` is clippy's
+/// configuration folder (the root's `clippy.toml` when `None`). A build and the test run
+/// after it must be linted alike, or cargo builds the workspace again.
+fn linted(args: &[&str], conf_dir: Option<&str>) -> Result<Command> {
+    let sysroot = capture(&mut cmd("rustc", &["--print", "sysroot"]))?;
+    let driver = PathBuf::from(sysroot.trim()).join("bin/clippy-driver");
+    anyhow::ensure!(
+        driver.exists(),
+        "clippy is not installed ({} is missing): rustup component add clippy",
+        driver.display()
+    );
+    let mut command = cmd("cargo", args);
+    command
+        .env("RUSTC_WORKSPACE_WRAPPER", driver)
+        // clippy-driver's arguments, as `cargo clippy -- -D warnings` passes them.
+        .env(
+            "CLIPPY_ARGS",
+            "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+        )
+        .env(
+            "CLIPPY_CONF_DIR",
+            workspace_root().join(conf_dir.unwrap_or(".")),
+        );
+    Ok(command)
 }
 
 /// Runs the wasm-bindgen tests of every crate that has a `webdriver.json` (the Chromium
@@ -97,7 +121,7 @@ fn wasm_tests() -> Result<()> {
     for package in &packages {
         args.extend(["--package", package.as_str()]);
     }
-    run(cmd("cargo", &args)
+    run(linted(&args, Some(WASM_CLIPPY_CONF_DIR))?
         .env("PATH", tools_path())
         .env("CHROMEDRIVER", "/usr/bin/chromedriver")
         // Each crate's tests share one page; SwiftShader compiles shaders slowly.

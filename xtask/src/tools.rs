@@ -10,8 +10,6 @@ use crate::run::{cmd, probe, run};
 
 /// The wasm target the page and the browser tests compile for.
 pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
-/// trunk 0.22 needs a newer rustc than this machine has (see shared/docs/TOOLCHAIN.md).
-const TRUNK_VERSION: &str = "0.21.14";
 /// Debian packages for the tests: headless Chromium with its WebDriver, and lavapipe
 /// (a Vulkan driver on the CPU) for the native GPU tests.
 const APT_PACKAGES: [&str; 3] = ["chromium", "chromium-driver", "mesa-vulkan-drivers"];
@@ -20,11 +18,10 @@ pub(crate) const BUILD_TOOLS_DIR: &str = "xtask/tools";
 /// playwright-core drives Chromium in the end-to-end tests.
 pub(crate) const E2E_DIR: &str = "tests/e2e";
 
-/// Everything `cargo xtask serve` needs: the wasm target, wasm-bindgen-cli, trunk, wasm-opt.
+/// Everything `cargo xtask serve` needs: the wasm target, wasm-bindgen-cli, wasm-opt.
 pub(crate) fn ensure_build_tools() -> Result<()> {
     ensure_wasm_target()?;
     ensure_wasm_bindgen()?;
-    ensure_trunk()?;
     ensure_npm_project(BUILD_TOOLS_DIR)
 }
 
@@ -81,17 +78,6 @@ fn ensure_wasm_bindgen() -> Result<()> {
     run(&mut cmd(
         "cargo",
         &["install", "wasm-bindgen-cli", "--version", &version],
-    ))
-}
-
-fn ensure_trunk() -> Result<()> {
-    let found = probe(cmd("trunk", &["--version"]).env("PATH", tools_path()));
-    if found.is_some_and(|f| f.trim() == format!("trunk {TRUNK_VERSION}")) {
-        return Ok(());
-    }
-    run(&mut cmd(
-        "cargo",
-        &["install", "--locked", "trunk", "--version", TRUNK_VERSION],
     ))
 }
 
@@ -163,7 +149,7 @@ mod tests {
             locked_version(lock, "wasm-bindgen").as_deref(),
             Some("0.2.130")
         );
-        assert_eq!(locked_version(lock, "trunk"), None);
+        assert_eq!(locked_version(lock, "wasm-opt"), None);
     }
 
     #[test]
