@@ -55,20 +55,7 @@ pub(crate) fn test() -> Result<()> {
     })?;
     step(
         "wasm32 build, linted by clippy with the browser's rules",
-        &|| {
-            let mut args = vec![
-                "test",
-                "--workspace",
-                "--all-targets",
-                "--locked",
-                "--no-run",
-            ];
-            for package in NATIVE_ONLY {
-                args.extend(["--exclude", package]);
-            }
-            args.extend(["--target", WASM_TARGET]);
-            run(linted(&args, Some(WASM_CLIPPY_CONF_DIR))?.env("PATH", tools_path()))
-        },
+        &|| run(&mut wasm_test_command(&["--all-targets", "--no-run"])?),
     )?;
     step("wasm tests in headless Chromium with WebGPU", &wasm_tests)?;
     step("release build of the page", &crate::page::build)?;
@@ -111,25 +98,34 @@ fn linted(args: &[&str], conf_dir: Option<&str>) -> Result<Command> {
     Ok(command)
 }
 
-/// Runs the wasm-bindgen tests of every crate that has a `webdriver.json` (the Chromium
-/// flags that switch WebGPU on) in headless Chromium, in one cargo run so that the
-/// dependencies are built once for all of them (cargo runs each test binary in its own
-/// crate's folder, where the runner finds that crate's `webdriver.json`).
+/// Runs the workspace's wasm-bindgen tests: those of every crate with a `webdriver.json`
+/// (the Chromium flags that switch WebGPU on) in headless Chromium; cargo runs each test
+/// binary in its own crate's folder, where the runner finds that file.
 fn wasm_tests() -> Result<()> {
-    let packages = browser_test_packages()?;
-    let mut args = vec!["test", "--locked", "--target", WASM_TARGET];
-    for package in &packages {
-        args.extend(["--package", package.as_str()]);
-    }
-    run(linted(&args, Some(WASM_CLIPPY_CONF_DIR))?
-        .env("PATH", tools_path())
+    let browser = browser_test_packages()?;
+    println!("browser tests in {}", browser.join(", "));
+    run(wasm_test_command(&[])?
         .env("CHROMEDRIVER", "/usr/bin/chromedriver")
         // Each crate's tests share one page; SwiftShader compiles shaders slowly.
         .env("WASM_BINDGEN_TEST_TIMEOUT", "600"))
 }
 
+/// `cargo test` of every crate that runs in the browser, for wasm32, linted with the
+/// browser's rules, with `extra` arguments: the build and the run select the same crates,
+/// so cargo resolves the same features and the run reuses the build.
+fn wasm_test_command(extra: &[&str]) -> Result<Command> {
+    let mut args = vec!["test", "--workspace", "--locked", "--target", WASM_TARGET];
+    for package in NATIVE_ONLY {
+        args.extend(["--exclude", package]);
+    }
+    args.extend(extra);
+    let mut command = linted(&args, Some(WASM_CLIPPY_CONF_DIR))?;
+    command.env("PATH", tools_path());
+    Ok(command)
+}
+
 /// The packages whose folder has a `webdriver.json`: those with tests for the browser.
-pub(crate) fn browser_test_packages() -> Result<Vec<String>> {
+fn browser_test_packages() -> Result<Vec<String>> {
     let root = workspace_root();
     let mut packages = Vec::new();
     for parent in ["crates", "www"] {
