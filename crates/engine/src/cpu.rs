@@ -89,22 +89,21 @@ impl CpuEngine {
         })?;
         let logits = logits.squeeze(0)?;
         let encoded = std::mem::take(&mut *lock(&encoded));
-        let activations = |index: usize| -> Result<Vec<Vec<f32>>> {
-            let acts = encoded.get(&index).ok_or_else(|| {
-                EngineError::Failed(format!("dictionary {index} encoded nothing"))
-            })?;
-            Ok(acts.to_vec2()?)
+        let activations = |index: usize| {
+            encoded
+                .get(&index)
+                .ok_or_else(|| EngineError::Failed(format!("dictionary {index} encoded nothing")))
         };
         let mut features = Vec::with_capacity(request.features.len());
         for read in &request.features {
             let top = self.attachments[read.dictionary].most_active(read.top);
-            let rows = activations(read.dictionary)?;
+            let rows: Vec<Vec<f32>> = activations(read.dictionary)?.to_vec2()?;
             features.push(rows.iter().map(|row| strongest(row, top)).collect());
         }
         let mut columns = Vec::with_capacity(request.columns.len());
         for read in &request.columns {
-            let rows = activations(read.dictionary)?;
-            columns.push(rows.iter().map(|row| row[read.feature]).collect());
+            let acts = activations(read.dictionary)?;
+            columns.push(acts.narrow(1, read.feature, 1)?.squeeze(1)?.to_vec1()?);
         }
         Ok(PassOutput {
             logits: read_logits(&logits, request.logits)?,
