@@ -3,6 +3,7 @@
 
 mod bench;
 mod firewall;
+mod models;
 mod page;
 mod run;
 mod serve;
@@ -23,6 +24,7 @@ commands:
           fmt, dependency firewall, clippy (native and wasm32), native tests (GPU on
           lavapipe), wasm tests in headless Chromium with WebGPU, end-to-end tests of
           the release build
+  models  fetch the real models the tests run (pinned, cached under target/models)
   bench   the benchmarks: native, in headless Chromium, and PyTorch's numbers when
           GLASSBOX_TORCH_PYTHON names a Python with torch and transformers";
 
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         Some("serve") => serve::serve(),
         Some("page") => tools::ensure_build_tools().and_then(|()| page::build()),
         Some("test") => test::test(),
+        Some("models") => models::ensure_models(),
         Some("bench") => bench::bench(),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");

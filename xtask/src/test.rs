@@ -51,7 +51,8 @@ pub(crate) fn test() -> Result<()> {
         )?)
     })?;
     step("native tests (GPU tests on lavapipe)", &|| {
-        run(&mut linted(&["test", "--workspace", "--locked"], None)?)
+        run(linted(&["test", "--workspace", "--locked"], None)?
+            .env("GLASSBOX_MODELS", crate::models::models_dir()))
     })?;
     step(
         "wasm32 build, linted by clippy with the browser's rules",

@@ -25,11 +25,13 @@ pub(crate) fn ensure_build_tools() -> Result<()> {
     ensure_npm_project(BUILD_TOOLS_DIR)
 }
 
-/// Everything `cargo xtask test` needs on top of the build tools.
+/// Everything `cargo xtask test` needs on top of the build tools, and the real model
+/// its tests run.
 pub(crate) fn ensure_test_tools() -> Result<()> {
     ensure_apt_packages()?;
     ensure_build_tools()?;
-    ensure_npm_project(E2E_DIR)
+    ensure_npm_project(E2E_DIR)?;
+    crate::models::ensure_models()
 }
 
 /// `PATH` with the pinned tools first: wasm-opt from npm, then cargo's own bin folder.

@@ -8,7 +8,7 @@ use glassbox_engine::{Active, CpuEngine};
 
 use crate::attribute::{AttributionOptions, attribute_with};
 use crate::carry::{Carrier, CpuCarrier, Row};
-use crate::error::Result;
+use crate::error::{CircuitError, Result};
 use crate::graph::Graph;
 use crate::replacement::Replacement;
 use crate::setup::{Setup, Target};
@@ -48,7 +48,14 @@ impl AttributionEngine for CpuEngine {
         setup: &'a Setup,
         replacement: &'a Replacement,
     ) -> impl Future<Output = Result<CpuCarrier<'a>>> {
-        std::future::ready(CpuCarrier::new(self.model(), replacement, &setup.sources))
+        let carrier = match self.model().as_gpt2() {
+            Some(model) => CpuCarrier::new(model, replacement, &setup.sources),
+            None => Err(CircuitError::Request(format!(
+                "attribution graphs are not yet computed for {} models",
+                self.model().family()
+            ))),
+        };
+        std::future::ready(carrier)
     }
 }
 

@@ -1,26 +1,32 @@
-//! `glassbox forward`: run a model directory on tokens or text and print the logits or the
-//! top next-token predictions.
+//! `glassbox forward`: run a model (a Hugging Face folder or a GGUF file) on tokens or
+//! text and print the logits or the top next-token predictions.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use candle_core::D;
-use glassbox_model::{Gpt2, Hooks, Tokenizer};
+use glassbox_model::checkpoint::{INDEX_FILE, WEIGHTS_FILE, shard_names};
+use glassbox_model::{Hooks, Model, Tokenizer};
+
+/// The largest file `forward` reads (a model of a few billion f16 parameters).
+const MAX_FILE_BYTES: u64 = 16 << 30;
 
 /// What to run and how to print it.
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["tokens", "text"])))]
 pub(crate) struct ForwardArgs {
-    /// A directory with HF `config.json` and `model.safetensors` (and `tokenizer.json` for --text).
+    /// A `.gguf` file, or a folder with HF `config.json`, `model.safetensors` (or shards
+    /// and `model.safetensors.index.json`) and `tokenizer.json` (for --text).
     #[arg(long)]
     model: PathBuf,
     /// Token ids, comma-separated, e.g. 15496,995,11.
     #[arg(long)]
     tokens: Option<String>,
-    /// Text to tokenize with the directory's tokenizer.json.
+    /// Text to tokenize with the model's tokenizer.
     #[arg(long)]
     text: Option<String>,
-    /// Print `{"logits": [[...], ...]}`: one row of `vocab_size` floats per position.
+    /// Print `{"tokens": [...], "logits": [[...], ...]}`: one row of `vocab_size` floats
+    /// per token.
     #[arg(long)]
     json: bool,
     /// Show the N most likely next tokens at each position.
@@ -29,17 +35,13 @@ pub(crate) struct ForwardArgs {
 }
 
 pub(crate) fn forward(args: &ForwardArgs) -> Result<()> {
-    let model = load_model(&args.model)?;
-    let tokenizer_path = args.model.join("tokenizer.json");
-    let tokenizer = if args.text.is_some() || tokenizer_path.exists() {
-        let bytes = read(&tokenizer_path)?;
-        Some(Tokenizer::from_json(&bytes)?)
-    } else {
-        None
-    };
+    let (model, tokenizer) = open(&args.model)?;
     let ids = match (&args.tokens, &args.text, &tokenizer) {
         (Some(list), _, _) => parse_token_ids(list)?,
         (None, Some(text), Some(tokenizer)) => tokenizer.encode_ids(text)?,
+        (None, Some(_), None) => {
+            bail!("{}: no tokenizer to read --text with", args.model.display())
+        }
         _ => bail!("give --tokens or --text"),
     };
     if ids.is_empty() {
@@ -51,11 +53,13 @@ pub(crate) fn forward(args: &ForwardArgs) -> Result<()> {
         // Serialized as f32, so each number is written as short as it round-trips.
         #[derive(serde::Serialize)]
         struct Output {
+            tokens: Vec<u32>,
             logits: Vec<Vec<f32>>,
         }
         println!(
             "{}",
             serde_json::to_string(&Output {
+                tokens: ids,
                 logits: logits.to_vec2()?
             })?
         );
@@ -68,11 +72,13 @@ pub(crate) fn forward(args: &ForwardArgs) -> Result<()> {
             .and_then(|t| t.token_text(id).ok())
             .map_or_else(|| format!("#{id}"), |text| format!("{text:?}"))
     };
-    let top = args.top.clamp(1, model.config().vocab_size);
+    let top = args.top.clamp(1, model.dims().vocab_size);
     for (position, (&id, row)) in ids.iter().zip(&probabilities).enumerate() {
         let mut order: Vec<usize> = (0..row.len()).collect();
+        order.select_nth_unstable_by(top - 1, |&a, &b| row[b].total_cmp(&row[a]));
+        order.truncate(top);
         order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-        let predictions: Vec<String> = order[..top]
+        let predictions: Vec<String> = order
             .iter()
             .map(|&next| format!("{} {:.4}", show(next as u32), row[next]))
             .collect();
@@ -85,17 +91,64 @@ pub(crate) fn forward(args: &ForwardArgs) -> Result<()> {
     Ok(())
 }
 
-fn load_model(dir: &Path) -> Result<Gpt2> {
-    if !dir.is_dir() {
-        bail!("--model {}: no such directory", dir.display());
+/// A model and its tokenizer (if it has one) from a GGUF file or a Hugging Face folder.
+fn open(path: &Path) -> Result<(Model, Option<Tokenizer>)> {
+    if path.is_file() {
+        let bytes = read(path)?;
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let (model, tokenizer) = Model::from_gguf(&name, &bytes)?;
+        return Ok((model, Some(tokenizer)));
     }
-    let config = String::from_utf8(read(&dir.join("config.json"))?)
-        .with_context(|| format!("{}: not UTF-8 text", dir.join("config.json").display()))?;
-    let weights = read(&dir.join("model.safetensors"))?;
-    Ok(Gpt2::load(&config, &weights)?)
+    if !path.is_dir() {
+        bail!("--model {}: no such file or folder", path.display());
+    }
+    let config = String::from_utf8(read(&path.join("config.json"))?)
+        .with_context(|| format!("{}: not UTF-8 text", path.join("config.json").display()))?;
+    let index = path.join(INDEX_FILE);
+    let names = if index.exists() {
+        let json = String::from_utf8(read(&index)?)
+            .with_context(|| format!("{}: not UTF-8 text", index.display()))?;
+        shard_names(&json)?
+    } else {
+        vec![WEIGHTS_FILE.to_owned()]
+    };
+    let shards = names
+        .iter()
+        .map(|name| read(&path.join(name)))
+        .collect::<Result<Vec<_>>>()?;
+    let files: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(String::as_str)
+        .zip(shards.iter().map(Vec::as_slice))
+        .collect();
+    let model = Model::from_hf(&config, &files)?;
+    let tokenizer_path = path.join("tokenizer.json");
+    let tokenizer = if tokenizer_path.exists() {
+        Some(Tokenizer::from_json(&read(&tokenizer_path)?)?)
+    } else {
+        None
+    };
+    Ok((model, tokenizer))
 }
 
+/// Reads a regular file of at most [`MAX_FILE_BYTES`] (a device such as `/dev/zero`, or
+/// a file too large to be a model, is refused before anything is read).
 fn read(path: &Path) -> Result<Vec<u8>> {
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !metadata.is_file() {
+        bail!("{} is not a regular file", path.display());
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        bail!(
+            "{} is {} bytes, more than the {MAX_FILE_BYTES} Glassbox reads",
+            path.display(),
+            metadata.len()
+        );
+    }
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 

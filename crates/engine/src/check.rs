@@ -22,7 +22,7 @@ pub fn check_pass(
     request: &PassRequest,
     hooks: &Hooks,
 ) -> Result<()> {
-    hooks.validate(dims.n_layer)?;
+    hooks.validate(dims.n_layer, dims.family)?;
     if ids.is_empty() {
         return Err(refuse("no tokens to run".to_owned()));
     }
@@ -79,14 +79,15 @@ pub fn check_pass(
     Ok(())
 }
 
-/// Checks that a dictionary reading `input` can write at `output` in a model with
-/// `n_layer` blocks: both exist, and the output comes after the input.
-pub fn check_attachment(n_layer: usize, input: HookPoint, output: HookPoint) -> Result<()> {
-    let order = HookPoint::all(n_layer);
+/// Checks that a dictionary reading `input` can write at `output` in a model of these
+/// dimensions: both exist, and the output comes after the input.
+pub fn check_attachment(dims: &ModelDims, input: HookPoint, output: HookPoint) -> Result<()> {
+    let order = HookPoint::all(dims.n_layer, dims.family);
     let place = |hook: HookPoint| {
         order.iter().position(|h| *h == hook).ok_or_else(|| {
             refuse(format!(
-                "{hook} does not exist: the model has {n_layer} blocks"
+                "{hook} does not exist in this {} model of {} blocks",
+                dims.family, dims.n_layer
             ))
         })
     };

@@ -1,4 +1,5 @@
-//! The CPU engine: [`glassbox_model::Gpt2`] on candle-core, with dictionaries attached.
+//! The CPU engine: a [`glassbox_model::Model`] of any family on candle-core, with
+//! dictionaries attached.
 //! It is the reference every other engine is checked against.
 //!
 //! A request's dictionaries and steering enter the pass as computed edits placed before
@@ -12,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{Device, Tensor};
 use glassbox_dict::Dictionary;
 use glassbox_model::{
-    Edit, EditContext, Gpt2, HookPoint, Hooks, Intervention, KvCache, ModelDims, ModelError,
+    Edit, EditContext, HookPoint, Hooks, Intervention, KvCache, Model, ModelDims, ModelError,
 };
 
 use crate::check::{check_attachment, check_encodable, check_pass};
@@ -24,7 +25,7 @@ use crate::request::{FeatureSet, Logits, LogitsRead, PassOutput, PassRequest};
 /// A model on the CPU, with the dictionaries attached to it.
 #[derive(Debug, Clone)]
 pub struct CpuEngine {
-    model: Gpt2,
+    model: Model,
     dictionaries: Vec<Arc<Dictionary>>,
     attachments: Vec<Attachment>,
 }
@@ -35,9 +36,9 @@ type Encoded = Arc<Mutex<BTreeMap<usize, Tensor>>>;
 impl CpuEngine {
     /// `model`, with no dictionaries attached yet.
     #[must_use]
-    pub fn new(model: Gpt2) -> Self {
+    pub fn new(model: impl Into<Model>) -> Self {
         Self {
-            model,
+            model: model.into(),
             dictionaries: Vec::new(),
             attachments: Vec::new(),
         }
@@ -45,7 +46,7 @@ impl CpuEngine {
 
     /// The model.
     #[must_use]
-    pub fn model(&self) -> &Gpt2 {
+    pub fn model(&self) -> &Model {
         &self.model
     }
 
@@ -62,7 +63,7 @@ impl CpuEngine {
         input: HookPoint,
         output: HookPoint,
     ) -> Result<usize> {
-        check_attachment(self.model.config().n_layer, input, output)?;
+        check_attachment(&self.model.dims(), input, output)?;
         self.attachments
             .push(Attachment::new(dictionary, input, output));
         self.dictionaries.push(Arc::clone(dictionary));
@@ -232,7 +233,7 @@ impl Engine for CpuEngine {
     type Cache = KvCache;
 
     fn dims(&self) -> ModelDims {
-        self.model.config().dims()
+        self.model.dims()
     }
 
     fn attachments(&self) -> &[Attachment] {

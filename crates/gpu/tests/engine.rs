@@ -154,7 +154,7 @@ async_test! {
             let mut gpu_hooks = Hooks::none().cache_everything();
             gpu.pass(&tokens, &request, &mut gpu_hooks, None).await.unwrap();
             let (cpu, ours) = (cpu_hooks.take_cache(), gpu_hooks.take_cache());
-            assert_eq!(ours.len(), HookPoint::all(model.config().n_layer).len(), "{name}");
+            assert_eq!(ours.len(), HookPoint::all(model.config().n_layer, glassbox_model::Family::Gpt2).len(), "{name}");
             for (hook, expected) in &cpu {
                 let got = &ours[hook];
                 assert_eq!(got.dims(), expected.dims(), "{name}: {hook}");

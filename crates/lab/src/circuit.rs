@@ -145,7 +145,7 @@ impl Lab {
     ) -> Result<(GraphFile, usize)> {
         let thresholds = thresholds.check()?;
         let ids = self.prompt_ids(text)?;
-        let replacement = Replacement::trace(self.model(), &self.dictionaries, &ids)?;
+        let replacement = Replacement::trace(self.gpt2()?, &self.dictionaries, &ids)?;
         let graph = self.attribution_graph(&replacement, options).await?;
         let influence = Influence::of(&graph);
         Ok((
@@ -170,7 +170,7 @@ impl Lab {
             scan: &self.manifest.name,
             prompt: text,
             d_sae: self.dictionaries.first().map_or(0, |d| d.config.d_sae),
-            n_layer: self.model().config().n_layer,
+            n_layer: self.model().dims().n_layer,
             token_text: &token_text,
             label: &label,
         };
@@ -194,7 +194,7 @@ impl Lab {
             return Ok(kept);
         }
         let ids = self.circuit_ids(text)?;
-        let replacement = Replacement::trace(self.model(), &self.dictionaries, &ids)?;
+        let replacement = Replacement::trace(self.gpt2()?, &self.dictionaries, &ids)?;
         let graph = Arc::new(self.attribution_graph(&replacement, &options()).await?);
         let influence = Arc::new(Influence::of(&graph));
         self.circuits.set(text, &graph, &influence);

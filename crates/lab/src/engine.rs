@@ -86,7 +86,8 @@ impl Lab {
         if ctx.adapter().is_software() && !accept_software {
             return Err(StartError::Software(ctx.adapter().to_string()));
         }
-        let mut gpu = GpuModel::new(ctx, self.model()).await?;
+        let model = self.gpt2().map_err(|e| StartError::Gpu(e.to_string()))?;
+        let mut gpu = GpuModel::new(ctx, model).await?;
         attach_transcoders(&mut gpu, &self.dictionaries)
             .await
             .map_err(|e| StartError::Gpu(e.to_string()))?;
@@ -167,7 +168,7 @@ impl Lab {
         options: &AttributionOptions,
     ) -> Result<Graph> {
         let setup = Setup::new(
-            self.model(),
+            self.gpt2()?,
             replacement,
             options.logit_probability,
             options.max_logits,

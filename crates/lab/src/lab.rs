@@ -5,7 +5,7 @@ use std::sync::Arc;
 use glassbox_dict::Dictionary;
 use glassbox_engine::{CpuEngine, Fallback, transcoder_hooks};
 use glassbox_gpu::GpuModel;
-use glassbox_model::{Gpt2, Tokenizer};
+use glassbox_model::{Gpt2, Model, Tokenizer};
 use glassbox_pack::{Corpus, LabelIndex, LoadedPack, Manifest};
 
 use crate::circuit::CircuitMemo;
@@ -36,7 +36,7 @@ impl Lab {
     /// [`Lab::start_gpu`] moves it to a GPU.
     pub fn new(
         manifest: Manifest,
-        model: Gpt2,
+        model: impl Into<Model>,
         tokenizer: Tokenizer,
         dictionaries: Vec<Arc<Dictionary>>,
         corpus: Corpus,
@@ -72,8 +72,20 @@ impl Lab {
 
     /// The model (on the CPU: the reference the views' post-processing uses).
     #[must_use]
-    pub fn model(&self) -> &Gpt2 {
+    pub fn model(&self) -> &Model {
         self.engines.secondary().model()
+    }
+
+    /// The model as a GPT-2, for what only that family has yet (the GPU engine,
+    /// attribution graphs), or an error naming the family.
+    pub fn gpt2(&self) -> Result<&Gpt2> {
+        let model = self.model();
+        model.as_gpt2().ok_or_else(|| {
+            LabError::Request(format!(
+                "this is not yet available for {} models",
+                model.family()
+            ))
+        })
     }
 
     /// Block `layer`'s dictionary, or an error naming the blocks there are.
@@ -119,6 +131,6 @@ impl Lab {
     /// The most tokens a prompt may have: the model's context.
     #[must_use]
     pub fn max_tokens(&self) -> usize {
-        self.model().config().n_positions
+        self.model().dims().n_positions
     }
 }

@@ -45,7 +45,7 @@ pub struct LogitLens {
 impl Lab {
     /// Block `layer`'s attention patterns on `text`.
     pub async fn attention(&self, text: &str, layer: usize) -> Result<AttentionPatterns> {
-        let n_layer = self.model().config().n_layer;
+        let n_layer = self.model().dims().n_layer;
         if layer >= n_layer {
             return Err(LabError::Request(format!(
                 "there is no block {layer}: the model has {n_layer}"
@@ -69,7 +69,7 @@ impl Lab {
     /// The logit lens of `text`, with the `top` likeliest tokens of each cell.
     pub async fn logit_lens(&self, text: &str, top: usize) -> Result<LogitLens> {
         let ids = self.prompt_ids(text)?;
-        let n_layer = self.model().config().n_layer;
+        let n_layer = self.model().dims().n_layer;
         let mut points = vec![HookPoint::ResidPre(0)];
         points.extend((0..n_layer).map(HookPoint::ResidPost));
         let kept = self.activations(&ids, &points).await?;

@@ -677,7 +677,7 @@ fn attention_patterns_are_causal_distributions_on_both_engines() {
         let a = block_on(cpu.attention(PROMPT, layer)).unwrap();
         let b = block_on(gpu.attention(PROMPT, layer)).unwrap();
         assert_eq!(a.tokens.len(), len);
-        assert_eq!(a.heads.len(), cpu.model().config().n_head);
+        assert_eq!(a.heads.len(), cpu.model().dims().n_head);
         for (x, y) in a.heads.iter().zip(&b.heads) {
             assert_eq!(x.len(), len * len);
             for q in 0..len {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ModelError, Result};
+use crate::{Family, ModelError, Result};
 
 /// The MLP's non-linearity, by its Hugging Face name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,12 +17,17 @@ pub enum Activation {
     /// Rectified linear unit.
     #[serde(rename = "relu")]
     Relu,
+    /// `x · sigmoid(x)`, Llama's gate (`silu`, also `swish`).
+    #[serde(rename = "silu", alias = "swish")]
+    Silu,
 }
 
 /// What every model family has, as engines and views see it: blocks, heads, widths,
 /// context and vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelDims {
+    /// The architecture, which decides the hooks there are.
+    pub family: Family,
     /// Transformer blocks.
     pub n_layer: usize,
     /// Attention (query) heads per block.
@@ -149,6 +154,7 @@ impl Gpt2Config {
     #[must_use]
     pub fn dims(&self) -> ModelDims {
         ModelDims {
+            family: Family::Gpt2,
             n_layer: self.n_layer,
             n_head: self.n_head,
             d_model: self.n_embd,
@@ -204,7 +210,7 @@ mod tests {
         let json = GPT2_SMALL.replace("50257", "999999999");
         let error = Gpt2Config::from_json(&json).unwrap_err().to_string();
         assert!(error.contains("vocab_size"), "{error}");
-        let json = GPT2_SMALL.replace("gelu_new", "swish");
+        let json = GPT2_SMALL.replace("gelu_new", "tanh");
         assert!(Gpt2Config::from_json(&json).is_err());
     }
 }

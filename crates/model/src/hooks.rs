@@ -3,8 +3,9 @@
 //! patterns and LayerNorm scales for attribution.
 //!
 //! Activations have TransformerLens shapes with a leading batch axis: `[batch, pos, d]`
-//! for the residual stream, `[batch, pos, 1]` for LayerNorm scales,
-//! `[batch, pos, head, d_head]` for `q`, `k`, `v` and `z`, and
+//! for the residual stream, `[batch, pos, 1]` for norm scales,
+//! `[batch, pos, head, d_head]` for `q` and `z`, `[batch, pos, kv_head, d_head]` for `k`
+//! and `v` (as many heads as `q` unless the model groups its queries), and
 //! `[batch, head, query_pos, key_pos]` for attention scores and patterns.
 
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use candle_core::{DType, Tensor};
 
-use crate::{ModelError, Result};
+use crate::{Family, ModelError, Result};
 
 /// Which LayerNorm a hook belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,9 +35,12 @@ pub enum HookPoint {
     PosEmbed,
     /// `blocks.{l}.hook_resid_pre`: the residual stream entering block `l`.
     ResidPre(usize),
-    /// `blocks.{l}.ln{1,2}.hook_scale`: the LayerNorm's divisor, `sqrt(var + eps)`.
+    /// `blocks.{l}.ln{1,2}.hook_scale`: the norm's divisor, `sqrt(var + eps)` for
+    /// LayerNorm, `sqrt(mean(x²) + eps)` for `RMSNorm`.
     LnScale(usize, Norm),
-    /// `blocks.{l}.ln{1,2}.hook_normalized`: the LayerNorm's output (weight and bias applied).
+    /// `blocks.{l}.ln{1,2}.hook_normalized`: for GPT-2, the LayerNorm's output (gain and
+    /// bias applied); for Llama, as in TransformerLens's `RMSNorm`, `x / scale` before
+    /// the gain.
     LnNormalized(usize, Norm),
     /// `blocks.{l}.attn.hook_q`.
     Q(usize),
@@ -44,6 +48,10 @@ pub enum HookPoint {
     K(usize),
     /// `blocks.{l}.attn.hook_v`.
     V(usize),
+    /// `blocks.{l}.attn.hook_rot_q`: the queries after the rotary embedding (Llama).
+    RotQ(usize),
+    /// `blocks.{l}.attn.hook_rot_k`: the keys after the rotary embedding (Llama).
+    RotK(usize),
     /// `blocks.{l}.attn.hook_attn_scores`: scaled, masked scores before the softmax.
     AttnScores(usize),
     /// `blocks.{l}.attn.hook_pattern`: attention probabilities.
@@ -54,9 +62,13 @@ pub enum HookPoint {
     AttnOut(usize),
     /// `blocks.{l}.hook_resid_mid`: the residual stream between attention and MLP.
     ResidMid(usize),
-    /// `blocks.{l}.mlp.hook_pre`: the MLP's hidden pre-activations.
+    /// `blocks.{l}.mlp.hook_pre`: the MLP's hidden pre-activations (for a gated MLP, the
+    /// gate's, before its non-linearity).
     MlpPre(usize),
-    /// `blocks.{l}.mlp.hook_post`: the MLP's hidden activations.
+    /// `blocks.{l}.mlp.hook_pre_linear`: a gated MLP's linear branch (Llama's `up_proj`).
+    MlpPreLinear(usize),
+    /// `blocks.{l}.mlp.hook_post`: the MLP's hidden activations (for a gated MLP, the
+    /// gate's activation times the linear branch).
     MlpPost(usize),
     /// `blocks.{l}.hook_mlp_out`: the MLP's output.
     MlpOut(usize),
@@ -80,12 +92,15 @@ impl HookPoint {
             | Self::Q(l)
             | Self::K(l)
             | Self::V(l)
+            | Self::RotQ(l)
+            | Self::RotK(l)
             | Self::AttnScores(l)
             | Self::Pattern(l)
             | Self::Z(l)
             | Self::AttnOut(l)
             | Self::ResidMid(l)
             | Self::MlpPre(l)
+            | Self::MlpPreLinear(l)
             | Self::MlpPost(l)
             | Self::MlpOut(l)
             | Self::ResidPost(l) => Some(l),
@@ -101,11 +116,15 @@ impl HookPoint {
         }
     }
 
-    /// Every hook point of a model with `n_layer` blocks, in the order a forward pass
-    /// reaches them.
+    /// Every hook point of a model of `family` with `n_layer` blocks, in the order a
+    /// forward pass reaches them.
     #[must_use]
-    pub fn all(n_layer: usize) -> Vec<Self> {
-        let mut points = vec![Self::Embed, Self::PosEmbed];
+    pub fn all(n_layer: usize, family: Family) -> Vec<Self> {
+        let llama = family == Family::Llama;
+        let mut points = vec![Self::Embed];
+        if !llama {
+            points.push(Self::PosEmbed);
+        }
         for l in 0..n_layer {
             points.extend([
                 Self::ResidPre(l),
@@ -114,6 +133,11 @@ impl HookPoint {
                 Self::Q(l),
                 Self::K(l),
                 Self::V(l),
+            ]);
+            if llama {
+                points.extend([Self::RotQ(l), Self::RotK(l)]);
+            }
+            points.extend([
                 Self::AttnScores(l),
                 Self::Pattern(l),
                 Self::Z(l),
@@ -122,13 +146,24 @@ impl HookPoint {
                 Self::LnScale(l, Norm::Ln2),
                 Self::LnNormalized(l, Norm::Ln2),
                 Self::MlpPre(l),
-                Self::MlpPost(l),
-                Self::MlpOut(l),
-                Self::ResidPost(l),
             ]);
+            if llama {
+                points.push(Self::MlpPreLinear(l));
+            }
+            points.extend([Self::MlpPost(l), Self::MlpOut(l), Self::ResidPost(l)]);
         }
         points.extend([Self::LnFinalScale, Self::LnFinalNormalized]);
         points
+    }
+
+    /// Whether a model of `family` has this hook (its block aside).
+    #[must_use]
+    pub fn exists_in(&self, family: Family) -> bool {
+        match self {
+            Self::PosEmbed => family == Family::Gpt2,
+            Self::RotQ(_) | Self::RotK(_) | Self::MlpPreLinear(_) => family == Family::Llama,
+            _ => true,
+        }
     }
 }
 
@@ -147,12 +182,15 @@ impl fmt::Display for HookPoint {
             Self::Q(l) => write!(f, "blocks.{l}.attn.hook_q"),
             Self::K(l) => write!(f, "blocks.{l}.attn.hook_k"),
             Self::V(l) => write!(f, "blocks.{l}.attn.hook_v"),
+            Self::RotQ(l) => write!(f, "blocks.{l}.attn.hook_rot_q"),
+            Self::RotK(l) => write!(f, "blocks.{l}.attn.hook_rot_k"),
             Self::AttnScores(l) => write!(f, "blocks.{l}.attn.hook_attn_scores"),
             Self::Pattern(l) => write!(f, "blocks.{l}.attn.hook_pattern"),
             Self::Z(l) => write!(f, "blocks.{l}.attn.hook_z"),
             Self::AttnOut(l) => write!(f, "blocks.{l}.hook_attn_out"),
             Self::ResidMid(l) => write!(f, "blocks.{l}.hook_resid_mid"),
             Self::MlpPre(l) => write!(f, "blocks.{l}.mlp.hook_pre"),
+            Self::MlpPreLinear(l) => write!(f, "blocks.{l}.mlp.hook_pre_linear"),
             Self::MlpPost(l) => write!(f, "blocks.{l}.mlp.hook_post"),
             Self::MlpOut(l) => write!(f, "blocks.{l}.hook_mlp_out"),
             Self::ResidPost(l) => write!(f, "blocks.{l}.hook_resid_post"),
@@ -195,12 +233,15 @@ impl FromStr for HookPoint {
             "attn.hook_q" => Self::Q(l),
             "attn.hook_k" => Self::K(l),
             "attn.hook_v" => Self::V(l),
+            "attn.hook_rot_q" => Self::RotQ(l),
+            "attn.hook_rot_k" => Self::RotK(l),
             "attn.hook_attn_scores" => Self::AttnScores(l),
             "attn.hook_pattern" => Self::Pattern(l),
             "attn.hook_z" => Self::Z(l),
             "hook_attn_out" => Self::AttnOut(l),
             "hook_resid_mid" => Self::ResidMid(l),
             "mlp.hook_pre" => Self::MlpPre(l),
+            "mlp.hook_pre_linear" => Self::MlpPreLinear(l),
             "mlp.hook_post" => Self::MlpPost(l),
             "hook_mlp_out" => Self::MlpOut(l),
             "hook_resid_post" => Self::ResidPost(l),
@@ -509,8 +550,8 @@ impl Hooks {
         Ok(())
     }
 
-    /// Checks every hook named against a model with `n_layer` blocks.
-    pub fn validate(&self, n_layer: usize) -> Result<()> {
+    /// Checks every hook named against a model of `family` with `n_layer` blocks.
+    pub fn validate(&self, n_layer: usize, family: Family) -> Result<()> {
         let named = self
             .to_cache
             .iter()
@@ -519,6 +560,11 @@ impl Hooks {
             if hook.layer().is_some_and(|l| l >= n_layer) {
                 return Err(ModelError::Hook(format!(
                     "{hook} does not exist: the model has {n_layer} blocks"
+                )));
+            }
+            if !hook.exists_in(family) {
+                return Err(ModelError::Hook(format!(
+                    "{hook} does not exist in a {family} model"
                 )));
             }
         }
@@ -549,11 +595,15 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for hook in HookPoint::all(3) {
-            let name = hook.to_string();
-            assert_eq!(name.parse::<HookPoint>().unwrap(), hook, "{name}");
+        for family in [Family::Gpt2, Family::Llama] {
+            for hook in HookPoint::all(3, family) {
+                let name = hook.to_string();
+                assert_eq!(name.parse::<HookPoint>().unwrap(), hook, "{name}");
+                assert!(hook.exists_in(family), "{name}");
+            }
         }
-        assert_eq!(HookPoint::all(2).len(), 2 + 2 * 17 + 2);
+        assert_eq!(HookPoint::all(2, Family::Gpt2).len(), 2 + 2 * 17 + 2);
+        assert_eq!(HookPoint::all(2, Family::Llama).len(), 1 + 2 * 20 + 2);
     }
 
     #[test]

@@ -1,26 +1,42 @@
-//! The GPT-2-family transformer on candle-core, with TransformerLens hook points: the
-//! CPU reference engine that every other engine is checked against.
+//! The transformer families Glassbox runs, on candle-core, with TransformerLens hook
+//! points: the CPU reference engine that every other engine is checked against.
 //!
-//! - [`Gpt2Config`]: a Hugging Face `config.json`; [`Gpt2Weights`]: HF-layout safetensors.
-//! - [`Gpt2`]: the forward pass, with [`Hooks`] to cache activations and intervene.
-//! - [`Tokenizer`]: a Hugging Face `tokenizer.json`, with each token's character offsets.
+//! - [`Model`]: a model of any [`Family`], loaded from a Hugging Face checkpoint or a
+//!   GGUF file; [`Gpt2`] and [`Llama`] are the families.
+//! - [`Hooks`]: what a forward pass keeps and changes at each [`HookPoint`].
+//! - [`Tokenizer`]: a Hugging Face `tokenizer.json` (or one rebuilt from GGUF metadata),
+//!   with each token's character offsets.
 //! - [`sampling`]: how generation chooses each next token (greedy or seeded sampling).
 
+mod attention;
+pub mod checkpoint;
 mod config;
 pub mod cpu_rows;
 mod error;
+mod family;
 mod gelu;
+pub mod gguf;
+mod gguf_tokenizer;
+mod gpt2;
 pub mod hooks;
-mod model;
+pub mod llama;
+mod ops;
 pub mod rng;
+mod rope;
+mod safetensors_source;
 pub mod sampling;
 mod softmax;
 mod tokenizer;
 mod weights;
 
+pub use attention::KvCache;
 pub use config::{Activation, Gpt2Config, ModelDims};
 pub use error::{ModelError, Result};
+pub use family::{Family, Model};
+pub use gpt2::Gpt2;
 pub use hooks::{Edit, EditContext, EditFn, HookPoint, Hooks, Intervention, Norm, position_mask};
-pub use model::{Gpt2, KvCache};
+pub use llama::{Llama, LlamaConfig};
+pub use rope::{Rope, RopeScaling};
+pub use safetensors_source::SafetensorsSource;
 pub use tokenizer::{Token, Tokenizer};
 pub use weights::{BlockWeights, Gpt2Weights, LayerNormWeights};

@@ -488,7 +488,7 @@ async fn load_pack(
         name: m.name.clone(),
         description: m.description.clone(),
         n_layer: m.model.n_layer,
-        n_head: lab.model().config().n_head,
+        n_head: lab.model().dims().n_head,
         d_sae: m.dictionaries.iter().map(|d| d.d_sae).collect(),
         n_positions: m.model.n_positions,
         tags: lab.tags(),

@@ -20,7 +20,7 @@ use glassbox_engine::{
     Attach, Attachment, Engine, EngineError, LogitsRead, PassOutput, PassRequest, check_attachment,
     check_pass, lock,
 };
-use glassbox_model::{Gpt2, Gpt2Config, HookPoint, Hooks, ModelDims};
+use glassbox_model::{Family, Gpt2, Gpt2Config, HookPoint, Hooks, ModelDims};
 
 use crate::kernels::Kernels;
 use crate::plan::{PassCounts, PlanBuffers, execute};
@@ -110,7 +110,7 @@ impl GpuModel {
         input: HookPoint,
         output: HookPoint,
     ) -> Result<usize, GpuError> {
-        check_attachment(self.config().n_layer, input, output)
+        check_attachment(&self.config().dims(), input, output)
             .map_err(|e| GpuError::Shape(e.to_string()))?;
         let device = self
             .ctx
@@ -152,7 +152,7 @@ impl GpuModel {
     /// dictionary read.
     fn blocks_needed(&self, request: &PassRequest, hooks: &Hooks, cached: bool) -> usize {
         let n_layer = self.config().n_layer;
-        let hooked = HookPoint::all(n_layer)
+        let hooked = HookPoint::all(n_layer, Family::Gpt2)
             .into_iter()
             .any(|h| hooks.touches(h));
         if cached || hooked || request.logits != LogitsRead::None || !request.steering.is_empty() {

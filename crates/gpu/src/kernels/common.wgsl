@@ -18,6 +18,7 @@ const ACT_NONE: u32 = 0u;
 const ACT_GELU_TANH: u32 = 1u;
 const ACT_GELU_ERF: u32 = 2u;
 const ACT_RELU: u32 = 3u;
+const ACT_SILU: u32 = 4u;
 
 // The activation with code `code` (ACT_NONE or an unknown code: none).
 fn activation(code: u32, x: f32) -> f32 {
@@ -30,6 +31,11 @@ fn activation(code: u32, x: f32) -> f32 {
         }
         case ACT_RELU: {
             return max(x, 0.0);
+        }
+        case ACT_SILU: {
+            // x · sigmoid(x), written so that exp never overflows.
+            let e = exp(-abs(x));
+            return select(x * e / (1.0 + e), x / (1.0 + e), x >= 0.0);
         }
         default: {
             return x;

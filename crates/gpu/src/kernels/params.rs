@@ -260,6 +260,8 @@ pub(crate) enum Act {
     GeluErf = 2,
     /// ReLU.
     Relu = 3,
+    /// `SiLU`, `x · sigmoid(x)`.
+    Silu = 4,
 }
 
 /// What `embed.wgsl` writes (`EMBED_*`).
@@ -318,6 +320,7 @@ pub(crate) const SHARED_CONSTANTS: &[(&str, &str, u32)] = &[
     ("common.wgsl", "ACT_GELU_TANH", Act::GeluTanh as u32),
     ("common.wgsl", "ACT_GELU_ERF", Act::GeluErf as u32),
     ("common.wgsl", "ACT_RELU", Act::Relu as u32),
+    ("common.wgsl", "ACT_SILU", Act::Silu as u32),
     ("common.wgsl", "LINEAR_THREADS", LINEAR_THREADS),
     ("common.wgsl", "MAX_GROUPS_X", MAX_GROUPS_X),
     (

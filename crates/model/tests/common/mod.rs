@@ -82,3 +82,60 @@ macro_rules! both {
         fn $name() $body
     };
 }
+
+/// One Llama golden fixture: a random Llama (one or more safetensors shards) and what the
+/// reference implementation computed.
+pub(crate) struct LlamaFixture {
+    pub(crate) name: &'static str,
+    pub(crate) config: &'static str,
+    pub(crate) shards: &'static [(&'static str, &'static [u8])],
+    pub(crate) expected: &'static [u8],
+}
+
+macro_rules! llama_fixture {
+    ($name:literal, [$($shard:literal),+]) => {
+        LlamaFixture {
+            name: $name,
+            config: include_str!(concat!("../fixtures/", $name, "/config.json")),
+            shards: &[$(($shard, include_bytes!(concat!("../fixtures/", $name, "/", $shard)))),+],
+            expected: include_bytes!(concat!("../fixtures/", $name, "/expected.safetensors")),
+        }
+    };
+}
+
+/// Every model fixture made by `fixtures/make_llama_fixtures.py`.
+pub(crate) fn llama_fixtures() -> [LlamaFixture; 3] {
+    [
+        llama_fixture!("llama_gqa", ["model.safetensors"]),
+        llama_fixture!("llama_tied_llama3", ["model.safetensors"]),
+        llama_fixture!(
+            "llama_mqa_bias_f16",
+            [
+                "model-00001-of-00002.safetensors",
+                "model-00002-of-00002.safetensors"
+            ]
+        ),
+    ]
+}
+
+impl LlamaFixture {
+    pub(crate) fn model(&self) -> glassbox_model::Model {
+        glassbox_model::Model::from_hf(self.config, self.shards).unwrap()
+    }
+
+    /// The reference's arrays by name (hook names, `logits`, `tokens`).
+    pub(crate) fn expected(&self) -> HashMap<String, Tensor> {
+        candle_core::safetensors::load_buffer(self.expected, &Device::Cpu).unwrap()
+    }
+
+    /// The input token ids.
+    pub(crate) fn tokens(&self) -> Vec<u32> {
+        self.expected()["tokens"]
+            .to_dtype(DType::U32)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    }
+}

@@ -18,6 +18,7 @@ fn act(activation: Activation) -> Act {
         Activation::GeluTanh => Act::GeluTanh,
         Activation::GeluErf => Act::GeluErf,
         Activation::Relu => Act::Relu,
+        Activation::Silu => Act::Silu,
     }
 }
 

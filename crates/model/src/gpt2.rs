@@ -5,40 +5,19 @@
 //! Every intermediate activation passes through a [`Hooks`] point named as in
 //! TransformerLens, where it can be kept or changed.
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{D, Device, Tensor};
 
+use crate::attention::{KvCache, attend};
 use crate::hooks::{HookPoint, Hooks, Norm};
+use crate::ops::{activate, check_tokens, linear};
 use crate::weights::{BlockWeights, Gpt2Weights, LayerNormWeights};
-use crate::{Activation, Gpt2Config, ModelError, Result};
+use crate::{Family, Gpt2Config, ModelError, Result};
 
 /// A GPT-2-family model ready to run on the CPU.
 #[derive(Debug, Clone)]
 pub struct Gpt2 {
     config: Gpt2Config,
     weights: Gpt2Weights,
-}
-
-/// Keys and values of the positions seen so far, per block, so that generation computes
-/// each new token's attention without recomputing the prompt.
-#[derive(Debug, Clone, Default)]
-pub struct KvCache {
-    /// `[batch, positions, head, d_head]` keys and values per block.
-    layers: Vec<Option<(Tensor, Tensor)>>,
-    len: usize,
-}
-
-impl KvCache {
-    /// Positions held.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether nothing has been run yet.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 impl Gpt2 {
@@ -103,9 +82,14 @@ impl Gpt2 {
         mut cache: Option<&mut KvCache>,
         hooks: &mut Hooks,
     ) -> Result<Tensor> {
-        hooks.validate(self.config.n_layer)?;
-        let offset = cache.as_ref().map_or(0, |c| c.len);
-        let (batch, len) = self.check_tokens(tokens, offset)?;
+        hooks.validate(self.config.n_layer, Family::Gpt2)?;
+        let offset = cache.as_ref().map_or(0, |c| c.len());
+        let (batch, len) = check_tokens(
+            tokens,
+            offset,
+            self.config.n_positions,
+            self.config.vocab_size,
+        )?;
         let w = &self.weights;
 
         let embed = w.token_embedding.index_select(&tokens.flatten_all()?, 0)?;
@@ -119,16 +103,10 @@ impl Gpt2 {
         let mut x = embed.broadcast_add(&positions)?;
 
         for (l, block) in w.blocks.iter().enumerate() {
-            let kv = cache.as_deref_mut().map(|c| {
-                if c.layers.len() < self.config.n_layer {
-                    c.layers.resize(self.config.n_layer, None);
-                }
-                &mut c.layers[l]
-            });
-            x = self.block(l, block, x, offset, kv, hooks)?;
+            x = self.block(l, block, x, offset, cache.as_deref_mut(), hooks)?;
         }
         if let Some(cache) = cache {
-            cache.len = offset + len;
+            cache.advance(offset, len);
         }
 
         self.read_out_at(&x, offset, hooks)
@@ -158,47 +136,13 @@ impl Gpt2 {
         Ok(logits.reshape((batch, len, self.config.vocab_size))?)
     }
 
-    fn check_tokens(&self, tokens: &Tensor, offset: usize) -> Result<(usize, usize)> {
-        let (batch, len) = tokens.dims2().map_err(|_| {
-            ModelError::Input(format!(
-                "tokens must be [batch, positions], got {:?}",
-                tokens.dims()
-            ))
-        })?;
-        if tokens.dtype() != DType::U32 {
-            return Err(ModelError::Input(format!(
-                "token ids must be u32, got {:?}",
-                tokens.dtype()
-            )));
-        }
-        if batch == 0 || len == 0 {
-            return Err(ModelError::Input("no tokens to run".to_owned()));
-        }
-        if offset + len > self.config.n_positions {
-            return Err(ModelError::Input(format!(
-                "{} tokens is more than the model's context of {} (n_positions)",
-                offset + len,
-                self.config.n_positions
-            )));
-        }
-        let largest = tokens.flatten_all()?.max(0)?.to_scalar::<u32>()?;
-        if largest as usize >= self.config.vocab_size {
-            return Err(ModelError::Input(format!(
-                "token id {largest} is out of range: the vocabulary has {} tokens (0..{})",
-                self.config.vocab_size,
-                self.config.vocab_size - 1
-            )));
-        }
-        Ok((batch, len))
-    }
-
     fn block(
         &self,
         l: usize,
         w: &BlockWeights,
         x: Tensor,
         offset: usize,
-        kv: Option<&mut Option<(Tensor, Tensor)>>,
+        cache: Option<&mut KvCache>,
         hooks: &mut Hooks,
     ) -> Result<Tensor> {
         let resid_pre = hooks.at(HookPoint::ResidPre(l), x, offset)?;
@@ -210,7 +154,7 @@ impl Gpt2 {
             offset,
             hooks,
         )?;
-        let attn_out = self.attention(l, w, &ln1, offset, kv, hooks)?;
+        let attn_out = self.attention(l, w, &ln1, offset, cache, hooks)?;
         let attn_out = hooks.at(HookPoint::AttnOut(l), attn_out, offset)?;
         let resid_mid = hooks.at(HookPoint::ResidMid(l), (resid_pre + attn_out)?, offset)?;
         let ln2 = self.layer_norm(
@@ -223,18 +167,14 @@ impl Gpt2 {
         )?;
         let pre = hooks.at(
             HookPoint::MlpPre(l),
-            linear(&ln2, &w.mlp_in_weight, &w.mlp_in_bias)?,
+            linear(&ln2, &w.mlp_in_weight, Some(&w.mlp_in_bias))?,
             offset,
         )?;
-        let post = match self.config.activation_function {
-            Activation::GeluTanh => crate::gelu::gelu_tanh(&pre)?,
-            Activation::GeluErf => pre.gelu_erf()?,
-            Activation::Relu => pre.relu()?,
-        };
+        let post = activate(&pre, self.config.activation_function)?;
         let post = hooks.at(HookPoint::MlpPost(l), post, offset)?;
         let mlp_out = hooks.at(
             HookPoint::MlpOut(l),
-            linear(&post, &w.mlp_out_weight, &w.mlp_out_bias)?,
+            linear(&post, &w.mlp_out_weight, Some(&w.mlp_out_bias))?,
             offset,
         )?;
         hooks.at(HookPoint::ResidPost(l), (resid_mid + mlp_out)?, offset)
@@ -246,48 +186,30 @@ impl Gpt2 {
         w: &BlockWeights,
         x: &Tensor,
         offset: usize,
-        kv: Option<&mut Option<(Tensor, Tensor)>>,
+        cache: Option<&mut KvCache>,
         hooks: &mut Hooks,
     ) -> Result<Tensor> {
         let (batch, len, d) = x.dims3()?;
         let heads = self.config.n_head;
         let d_head = self.config.d_head();
-        let qkv = linear(x, &w.qkv_weight, &w.qkv_bias)?;
+        let qkv = linear(x, &w.qkv_weight, Some(&w.qkv_bias))?;
         let split = |i: usize| -> Result<Tensor> {
             Ok(qkv
                 .narrow(2, i * d, d)?
                 .reshape((batch, len, heads, d_head))?)
         };
         let q = hooks.at(HookPoint::Q(l), split(0)?, offset)?;
-        let mut k = hooks.at(HookPoint::K(l), split(1)?, offset)?;
-        let mut v = hooks.at(HookPoint::V(l), split(2)?, offset)?;
-        if let Some(slot) = kv {
-            if let Some((past_k, past_v)) = slot.as_ref() {
-                k = Tensor::cat(&[past_k, &k], 1)?;
-                v = Tensor::cat(&[past_v, &v], 1)?;
-            }
-            *slot = Some((k.clone(), v.clone()));
-        }
-        let keys = k.dim(1)?;
-
-        // [batch, head, query, d_head] · [batch, head, d_head, key] → [batch, head, query, key]
-        let q = q.transpose(1, 2)?.contiguous()?;
-        let k = k.transpose(1, 2)?.contiguous()?;
-        let v = v.transpose(1, 2)?.contiguous()?;
-        let scores = (q.matmul(&k.t()?.contiguous()?)? / (d_head as f64).sqrt())?;
-        let scores = scores.broadcast_add(&causal_mask(offset, len, keys, x.device())?)?;
-        let scores = hooks.at(HookPoint::AttnScores(l), scores, offset)?;
-        let pattern = hooks.at(
-            HookPoint::Pattern(l),
-            crate::softmax::softmax_last(&scores)?,
-            offset,
-        )?;
-        let z = pattern.matmul(&v)?.transpose(1, 2)?.contiguous()?;
-        let z = hooks.at(HookPoint::Z(l), z, offset)?;
+        let k = hooks.at(HookPoint::K(l), split(1)?, offset)?;
+        let v = hooks.at(HookPoint::V(l), split(2)?, offset)?;
+        let (k, v) = match cache {
+            Some(cache) => cache.extend(l, self.config.n_layer, k, v)?,
+            None => (k, v),
+        };
+        let z = attend(l, &q, &k, &v, offset, hooks)?;
         linear(
             &z.reshape((batch, len, d))?,
             &w.attn_out_weight,
-            &w.attn_out_bias,
+            Some(&w.attn_out_bias),
         )
     }
 
@@ -310,32 +232,4 @@ impl Gpt2 {
             .broadcast_add(&w.bias)?;
         hooks.at(normalized_hook, normalized, offset)
     }
-}
-
-/// `x · weight + bias` over the last axis, for `x` of shape `[batch, positions, in]`.
-fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    let (batch, len, input) = x.dims3()?;
-    let output = weight.dim(1)?;
-    let y = x
-        .reshape((batch * len, input))?
-        .matmul(weight)?
-        .broadcast_add(bias)?;
-    Ok(y.reshape((batch, len, output))?)
-}
-
-/// `[query, key]`: 0 where query position `offset + i` may see key `j` (`j ≤ offset + i`),
-/// −∞ elsewhere.
-fn causal_mask(offset: usize, queries: usize, keys: usize, device: &Device) -> Result<Tensor> {
-    let mask: Vec<f32> = (0..queries)
-        .flat_map(|i| {
-            (0..keys).map(move |j| {
-                if j <= offset + i {
-                    0.0
-                } else {
-                    f32::NEG_INFINITY
-                }
-            })
-        })
-        .collect();
-    Ok(Tensor::from_vec(mask, (queries, keys), device)?)
 }

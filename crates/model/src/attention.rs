@@ -1,0 +1,127 @@
+//! What every family's attention shares once its queries, keys and values are computed:
+//! the key/value cache, scaled dot products under the causal mask, the softmax and the
+//! weighted values, with their hooks. Grouped-query attention (fewer key/value heads
+//! than query heads, each shared by a group of query heads) is the general case; GPT-2
+//! is the case of groups of one.
+
+use candle_core::{Device, Tensor};
+
+use crate::hooks::{HookPoint, Hooks};
+use crate::{ModelError, Result};
+
+/// Keys and values of the positions seen so far, per block, so that generation computes
+/// each new token's attention without recomputing the prompt.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    /// `[batch, positions, kv_head, d_head]` keys (after any rotation) and values per block.
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Positions held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing has been run yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Block `l`'s keys and values for every position so far: the cached ones followed by
+    /// `k` and `v` (this pass's), which are kept for the next pass.
+    pub(crate) fn extend(
+        &mut self,
+        l: usize,
+        n_layer: usize,
+        k: Tensor,
+        v: Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        if self.layers.len() < n_layer {
+            self.layers.resize(n_layer, None);
+        }
+        let slot = &mut self.layers[l];
+        let (k, v) = match slot.as_ref() {
+            Some((past_k, past_v)) => (
+                Tensor::cat(&[past_k, &k], 1)?,
+                Tensor::cat(&[past_v, &v], 1)?,
+            ),
+            None => (k, v),
+        };
+        *slot = Some((k.clone(), v.clone()));
+        Ok((k, v))
+    }
+
+    /// Records that a pass of `len` positions from `offset` has run.
+    pub(crate) fn advance(&mut self, offset: usize, len: usize) {
+        self.len = offset + len;
+    }
+}
+
+/// Block `l`'s attention from queries `[batch, len, head, d_head]` (positions from
+/// `offset`) to keys and values `[batch, keys, kv_head, d_head]` (every position so far):
+/// `hook_attn_scores`, `hook_pattern` and `hook_z`, returning `z` as `[batch, len, head,
+/// d_head]`.
+pub(crate) fn attend(
+    l: usize,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    offset: usize,
+    hooks: &mut Hooks,
+) -> Result<Tensor> {
+    let (batch, len, heads, d_head) = q.dims4()?;
+    let (_, keys, kv_heads, _) = k.dims4()?;
+    if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
+        return Err(ModelError::Input(format!(
+            "{kv_heads} key/value heads cannot serve {heads} query heads"
+        )));
+    }
+    // [batch, head, query, d_head] · [batch, head, d_head, key] → [batch, head, query, key]
+    let q = q.transpose(1, 2)?.contiguous()?;
+    let k = repeat_heads(&k.transpose(1, 2)?, heads / kv_heads)?;
+    let v = repeat_heads(&v.transpose(1, 2)?, heads / kv_heads)?;
+    let scores = (q.matmul(&k.t()?.contiguous()?)? / (d_head as f64).sqrt())?;
+    let scores = scores.broadcast_add(&causal_mask(offset, len, keys, q.device())?)?;
+    let scores = hooks.at(HookPoint::AttnScores(l), scores, offset)?;
+    let pattern = hooks.at(
+        HookPoint::Pattern(l),
+        crate::softmax::softmax_last(&scores)?,
+        offset,
+    )?;
+    let z = pattern.matmul(&v)?.transpose(1, 2)?.contiguous()?;
+    debug_assert_eq!(z.dims(), [batch, len, heads, d_head]);
+    hooks.at(HookPoint::Z(l), z, offset)
+}
+
+/// `[batch, kv_head, pos, d]` → `[batch, kv_head · group, pos, d]`, each key/value head
+/// repeated for the `group` query heads that share it (heads `g·group .. (g+1)·group`).
+fn repeat_heads(x: &Tensor, group: usize) -> Result<Tensor> {
+    if group == 1 {
+        return Ok(x.contiguous()?);
+    }
+    let (batch, kv_heads, pos, d) = x.dims4()?;
+    Ok(x.unsqueeze(2)?
+        .broadcast_as((batch, kv_heads, group, pos, d))?
+        .reshape((batch, kv_heads * group, pos, d))?)
+}
+
+/// `[query, key]`: 0 where query position `offset + i` may see key `j` (`j ≤ offset + i`),
+/// −∞ elsewhere.
+fn causal_mask(offset: usize, queries: usize, keys: usize, device: &Device) -> Result<Tensor> {
+    let mask: Vec<f32> = (0..queries)
+        .flat_map(|i| {
+            (0..keys).map(move |j| {
+                if j <= offset + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
+        .collect();
+    Ok(Tensor::from_vec(mask, (queries, keys), device)?)
+}

@@ -1,0 +1,137 @@
+//! Llama weights, read by their Hugging Face names from any [`TensorSource`]
+//! (safetensors files, or a GGUF file through [`crate::gguf`]) and checked against the
+//! config. Linear weights are stored `[in, out]`, as for GPT-2.
+
+use candle_core::Tensor;
+
+use super::LlamaConfig;
+use crate::{ModelError, Result};
+
+/// Where weights come from: each tensor by its Hugging Face name (`model.layers.0.
+/// self_attn.q_proj.weight`, shape as `transformers` has it), converted to f32.
+pub trait TensorSource {
+    /// The tensor `name` with shape `shape`, or `None` when the source lacks it; a tensor
+    /// present with another shape is an error naming both shapes.
+    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Option<Tensor>>;
+}
+
+/// An `RMSNorm`'s gain, `[d_model]`.
+pub type RmsNormWeights = Tensor;
+
+/// A linear layer: weight `[in, out]` and an optional bias `[out]`.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// `[in, out]`.
+    pub weight: Tensor,
+    /// `[out]`.
+    pub bias: Option<Tensor>,
+}
+
+/// One Llama block.
+#[derive(Debug, Clone)]
+pub struct LlamaBlockWeights {
+    /// `input_layernorm`.
+    pub ln_1: RmsNormWeights,
+    /// `self_attn.q_proj`, `[d_model, n_head · d_head]`.
+    pub q: Linear,
+    /// `self_attn.k_proj`, `[d_model, n_kv_head · d_head]`.
+    pub k: Linear,
+    /// `self_attn.v_proj`, `[d_model, n_kv_head · d_head]`.
+    pub v: Linear,
+    /// `self_attn.o_proj`, `[n_head · d_head, d_model]`.
+    pub o: Linear,
+    /// `post_attention_layernorm`.
+    pub ln_2: RmsNormWeights,
+    /// `mlp.gate_proj`, `[d_model, d_mlp]` (TransformerLens's `W_gate`).
+    pub gate: Linear,
+    /// `mlp.up_proj`, `[d_model, d_mlp]` (TransformerLens's `W_in`).
+    pub up: Linear,
+    /// `mlp.down_proj`, `[d_mlp, d_model]` (TransformerLens's `W_out`).
+    pub down: Linear,
+}
+
+/// Every weight of a Llama model, in f32 on the CPU.
+#[derive(Debug, Clone)]
+pub struct LlamaWeights {
+    /// `model.embed_tokens.weight`, `[vocab, d_model]`.
+    pub token_embedding: Tensor,
+    /// The blocks, in order.
+    pub blocks: Vec<LlamaBlockWeights>,
+    /// `model.norm`.
+    pub ln_final: RmsNormWeights,
+    /// `lm_head.weight`, `[vocab, d_model]`, when not tied to the token embedding.
+    pub lm_head: Option<Tensor>,
+}
+
+impl LlamaWeights {
+    /// Reads `config`'s weights from `source`, checking every shape.
+    pub fn read(source: &dyn TensorSource, config: &LlamaConfig) -> Result<Self> {
+        let need = |name: &str, shape: &[usize]| -> Result<Tensor> {
+            source
+                .tensor(name, shape)?
+                .ok_or_else(|| ModelError::Weights(format!("missing tensor `{name}`")))
+        };
+        let linear = |name: &str, input: usize, output: usize, bias: bool| -> Result<Linear> {
+            let weight = need(&format!("{name}.weight"), &[output, input])?
+                .t()?
+                .contiguous()?;
+            let bias_name = format!("{name}.bias");
+            let bias = if bias {
+                Some(need(&bias_name, &[output])?)
+            } else {
+                source.tensor(&bias_name, &[output])?
+            };
+            Ok(Linear { weight, bias })
+        };
+        let (d, d_mlp) = (config.d_model, config.d_mlp);
+        let (q_width, kv_width) = (
+            config.n_head * config.d_head,
+            config.n_kv_head * config.d_head,
+        );
+        let blocks = (0..config.n_layer)
+            .map(|l| {
+                let p = format!("model.layers.{l}");
+                let attn = |name: &str, i, o| {
+                    linear(
+                        &format!("{p}.self_attn.{name}"),
+                        i,
+                        o,
+                        config.attention_bias,
+                    )
+                };
+                let mlp =
+                    |name: &str, i, o| linear(&format!("{p}.mlp.{name}"), i, o, config.mlp_bias);
+                Ok(LlamaBlockWeights {
+                    ln_1: need(&format!("{p}.input_layernorm.weight"), &[d])?,
+                    q: attn("q_proj", d, q_width)?,
+                    k: attn("k_proj", d, kv_width)?,
+                    v: attn("v_proj", d, kv_width)?,
+                    o: attn("o_proj", q_width, d)?,
+                    ln_2: need(&format!("{p}.post_attention_layernorm.weight"), &[d])?,
+                    gate: mlp("gate_proj", d, d_mlp)?,
+                    up: mlp("up_proj", d, d_mlp)?,
+                    down: mlp("down_proj", d_mlp, d)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let vocab = config.vocab_size;
+        // A tied model's file may still carry a copy of the embedding as lm_head.
+        let lm_head = if config.tie_word_embeddings {
+            None
+        } else {
+            Some(need("lm_head.weight", &[vocab, d])?)
+        };
+        Ok(Self {
+            token_embedding: need("model.embed_tokens.weight", &[vocab, d])?,
+            blocks,
+            ln_final: need("model.norm.weight", &[d])?,
+            lm_head,
+        })
+    }
+
+    /// The unembedding, `[vocab, d_model]`: `lm_head` if present, else the tied embedding.
+    #[must_use]
+    pub fn unembedding(&self) -> &Tensor {
+        self.lm_head.as_ref().unwrap_or(&self.token_embedding)
+    }
+}
