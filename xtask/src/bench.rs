@@ -29,8 +29,9 @@ pub(crate) fn bench() -> Result<()> {
     run(cmd("node", &["tests/e2e/circuit_bench.mjs"])
         .env("GLASSBOX_DIST", crate::workspace_root().join("target/dist")))?;
     if let Some(python) = std::env::var_os(TORCH_PYTHON) {
-        println!("\n==> PyTorch (transformers GPT-2), CPU");
-        run(&mut cmd(python, &["crates/model/benches/forward_torch.py"]))
+        println!("\n==> PyTorch (transformers GPT-2 and SmolLM2), CPU");
+        run(cmd(python, &["crates/model/benches/forward_torch.py"])
+            .env("GLASSBOX_MODELS", crate::models::models_dir()))
     } else {
         println!(
             "\n(set {TORCH_PYTHON} to a Python with torch and transformers for PyTorch's numbers)"
@@ -39,12 +40,14 @@ pub(crate) fn bench() -> Result<()> {
     }
 }
 
-/// `cargo bench` of one bench target of `package`.
+/// `cargo bench` of one bench target of `package` (the real models it may run are in
+/// `GLASSBOX_MODELS`).
 fn native_bench(package: &str, bench: &str) -> Result<()> {
-    run(&mut cmd(
+    run(cmd(
         "cargo",
         &["bench", "--quiet", "-p", package, "--bench", bench],
-    ))
+    )
+    .env("GLASSBOX_MODELS", crate::models::models_dir()))
 }
 
 /// The ignored `wasm_bench` test of `crates/{name}` in headless Chromium, run from the

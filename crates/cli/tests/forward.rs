@@ -90,6 +90,49 @@ fn json_logits_match_the_reference() {
 }
 
 #[test]
+fn a_sharded_llama_folder_runs_and_prints_tokens_and_logits() {
+    let folder = fixture("llama_mqa_bias_f16");
+    let expected =
+        candle_core::safetensors::load(folder.join("expected.safetensors"), &Device::Cpu).unwrap();
+    let tokens: Vec<u32> = expected["tokens"]
+        .to_dtype(DType::U32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let list = tokens
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let output = glassbox(&[
+        "forward",
+        "--model",
+        folder.to_str().unwrap(),
+        "--tokens",
+        &list,
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let printed: Vec<u32> = serde_json::from_value(json["tokens"].clone()).unwrap();
+    assert_eq!(printed, tokens);
+    let rows: Vec<Vec<f32>> = serde_json::from_value(json["logits"].clone()).unwrap();
+    let reference: Vec<Vec<f32>> = expected["logits"].squeeze(0).unwrap().to_vec2().unwrap();
+    assert_eq!(rows.len(), reference.len());
+    for (ours, theirs) in rows.iter().zip(&reference) {
+        for (a, b) in ours.iter().zip(theirs) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+}
+
+#[test]
 fn text_shows_each_token_and_its_top_predictions() {
     let model = fixture("with_tokenizer");
     let output = glassbox(&[
@@ -131,7 +174,32 @@ fn bad_input_gives_one_clear_line() {
     let tiny = tiny.to_str().unwrap();
     fails_with(
         &["forward", "--model", "/no/such/dir", "--tokens", "1"],
-        "no such directory",
+        "no such file or folder",
+    );
+    fails_with(
+        &["forward", "--model", "/dev/zero", "--tokens", "1"],
+        "no such file or folder",
+    );
+    let llama = fixture("llama_gqa");
+    fails_with(
+        &[
+            "forward",
+            "--model",
+            llama.to_str().unwrap(),
+            "--text",
+            "hello",
+        ],
+        "no tokenizer to read --text with",
+    );
+    fails_with(
+        &[
+            "forward",
+            "--model",
+            &format!("{tiny}/config.json"),
+            "--tokens",
+            "1",
+        ],
+        "config.json: not a GGUF file",
     );
     fails_with(
         &["forward", "--model", tiny, "--tokens", "1,abc"],
@@ -148,7 +216,7 @@ fn bad_input_gives_one_clear_line() {
     );
     fails_with(
         &["forward", "--model", tiny, "--text", "hello"],
-        "cannot read",
+        "no tokenizer to read --text with",
     );
 
     // Copies of the tiny model, each broken in one way.

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""The same benchmark as benches/forward.rs, in PyTorch (transformers' GPT-2) on the CPU."""
+"""The same benchmark as benches/forward.rs, in PyTorch on the CPU: transformers' GPT-2 at
+the same shapes, and SmolLM2-135M from the same GGUF (dequantized to f32 by transformers;
+needs the PyPI packages `gguf` and `accelerate`)."""
 
+import os
 import statistics
 import time
 
@@ -27,3 +30,45 @@ for name, overrides in SHAPES:
                 model(tokens)
                 times.append((time.perf_counter() - t) * 1e3)
         print(f"{name}, {length} tokens: median {statistics.median(times):.1f} ms over {len(times)} runs")
+
+
+def median_ms(run):
+    run()
+    times = []
+    started = time.perf_counter()
+    while len(times) < 3 or (time.perf_counter() - started < 3.0 and len(times) < 50):
+        t = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times), len(times)
+
+
+models = os.environ.get("GLASSBOX_MODELS", os.path.join(os.path.dirname(__file__), "../../../target/models"))
+folder = os.path.join(models, "smollm2")
+name = "SmolLM2-135M-Instruct.Q4_1.gguf"
+if os.path.exists(os.path.join(folder, name)):
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging
+    logging.disable_progress_bar()
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=torch.float32).eval()
+    vocab = model.config.vocab_size
+    with torch.no_grad():
+        for length in (64, 256):
+            tokens = (torch.arange(length) * 7919 % vocab).unsqueeze(0)
+            ms, runs = median_ms(lambda: model(tokens))
+            print(f"SmolLM2-135M, prefill {length} tokens: median {ms:.1f} ms over {runs} runs")
+        prompt = (torch.arange(64) * 7919 % vocab).unsqueeze(0)
+        steps, runs = 32, []
+        for _ in range(4):
+            out = model(prompt, use_cache=True)
+            cache = out.past_key_values
+            t = time.perf_counter()
+            for step in range(steps):
+                out = model(torch.tensor([[step * 31 % vocab]]), past_key_values=cache, use_cache=True)
+                cache = out.past_key_values
+            runs.append(time.perf_counter() - t)
+        seconds = statistics.median(runs)
+        print(f"SmolLM2-135M, decode after a 64-token prompt: {seconds * 1e3 / steps:.1f} ms per token, "
+              f"{steps / seconds:.1f} tokens/s (median of {len(runs)} runs of {steps})")
+else:
+    print(f"SmolLM2-135M: {os.path.join(folder, name)} is missing (cargo xtask models)")

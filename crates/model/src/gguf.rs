@@ -258,8 +258,7 @@ impl<'a> Gguf<'a> {
             }
             let mut shape = Vec::with_capacity(rank);
             for _ in 0..rank {
-                let dim = usize::try_from(cursor.u64()?).unwrap_or(usize::MAX);
-                shape.push(dim);
+                shape.push(cursor.u64()?);
             }
             shape.reverse();
             let id = cursor.u32()?;
@@ -270,7 +269,7 @@ impl<'a> Gguf<'a> {
                     ggml_type_name(id)
                 )
             })?;
-            let offset = usize::try_from(cursor.u64()?).unwrap_or(usize::MAX);
+            let offset = cursor.u64()?;
             described.push((tensor, shape, kind, offset));
         }
         let alignment = match metadata.get("general.alignment") {
@@ -286,7 +285,7 @@ impl<'a> Gguf<'a> {
         let data = bytes.get(data_start..).unwrap_or_default();
         let mut tensors = BTreeMap::new();
         for (tensor, shape, kind, offset) in described {
-            let info = checked_extent(&tensor, shape, kind, offset, alignment, data.len())?;
+            let info = checked_extent(&tensor, &shape, kind, offset, alignment, data.len())?;
             if tensors.insert(tensor.clone(), info).is_some() {
                 return Err(format!("tensor `{tensor}` is described twice"));
             }
@@ -532,47 +531,57 @@ fn unpermute(tensor: &Tensor, heads: usize) -> Result<Tensor> {
         .reshape(dims)?)
 }
 
-/// Checks a tensor's shape and extent against its type and the data section.
+/// Checks a tensor's shape and extent (as the file states them, in u64 on every
+/// platform) against its type and the data section.
 fn checked_extent(
     tensor: &str,
-    shape: Vec<usize>,
+    shape: &[u64],
     kind: TensorType,
-    offset: usize,
+    offset: u64,
     alignment: usize,
     data_len: usize,
 ) -> std::result::Result<TensorInfo, String> {
+    let impossible = || format!("tensor `{tensor}` has an impossible shape {shape:?}");
     let elements = shape
         .iter()
-        .try_fold(1_usize, |n, &d| n.checked_mul(d))
+        .try_fold(1_u64, |n, &d| n.checked_mul(d))
         .filter(|&n| n > 0)
-        .ok_or_else(|| format!("tensor `{tensor}` has an impossible shape {shape:?}"))?;
+        .ok_or_else(impossible)?;
     let row = *shape.last().unwrap_or(&0);
-    if !row.is_multiple_of(kind.block_size()) {
+    if !row.is_multiple_of(kind.block_size() as u64) {
         return Err(format!(
             "tensor `{tensor}`: rows of {row} values do not split into {kind:?} blocks of {}",
             kind.block_size()
         ));
     }
-    let bytes = (elements / kind.block_size())
-        .checked_mul(kind.block_bytes())
+    let bytes = (elements / kind.block_size() as u64)
+        .checked_mul(kind.block_bytes() as u64)
         .ok_or_else(|| format!("tensor `{tensor}` is impossibly large"))?;
-    if !offset.is_multiple_of(alignment) {
-        return Err(format!(
-            "tensor `{tensor}` starts at {offset}, not aligned to {alignment}"
-        ));
-    }
-    if offset.checked_add(bytes).is_none_or(|end| end > data_len) {
+    if offset
+        .checked_add(bytes)
+        .is_none_or(|end| end > data_len as u64)
+    {
         return Err(format!(
             "tensor `{tensor}` claims bytes {offset}..{} of a data section of {data_len} \
              (truncated, or a lying length)",
             offset.saturating_add(bytes)
         ));
     }
+    if !offset.is_multiple_of(alignment as u64) {
+        return Err(format!(
+            "tensor `{tensor}` starts at {offset}, not aligned to {alignment}"
+        ));
+    }
+    // Within the data section, so within memory: every number fits a usize.
+    let shape = shape
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| impossible()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(TensorInfo {
         shape,
         kind,
-        offset,
-        bytes,
+        offset: offset as usize,
+        bytes: bytes as usize,
     })
 }
 
