@@ -124,6 +124,7 @@ fn smollm2_logits_match_transformers() {
             .unwrap();
         let ours = logits.gather(&top_ids, D::Minus1).unwrap();
         let diff = max_abs_diff(&ours, &reference[&format!("{prompt}.top_logits")]);
+        println!("{prompt}: top logits within {diff:.2e} of the reference (largest {largest:.2})");
         assert!(
             diff <= tolerance,
             "{prompt}: top logits differ by {diff} (largest {largest})"
