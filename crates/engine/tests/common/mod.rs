@@ -73,3 +73,29 @@ pub(crate) fn transcoder(d: usize, d_sae: usize, k: usize, seed: u64) -> Arc<Dic
         threshold: None,
     })
 }
+
+/// A random Llama checked against transformers (grouped queries: 6 heads over 2), and the
+/// tokens transformers ran.
+pub(crate) fn llama() -> (glassbox_model::Model, Vec<u32>) {
+    let model = glassbox_model::Model::from_hf(
+        include_str!("../../../model/tests/fixtures/llama_gqa/config.json"),
+        &[(
+            "model.safetensors",
+            include_bytes!("../../../model/tests/fixtures/llama_gqa/model.safetensors"),
+        )],
+    )
+    .unwrap();
+    let expected = candle_core::safetensors::load_buffer(
+        include_bytes!("../../../model/tests/fixtures/llama_gqa/expected.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let tokens = expected["tokens"]
+        .to_dtype(candle_core::DType::U32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    (model, tokens)
+}
