@@ -4,6 +4,7 @@ use std::rc::Rc;
 
 use glassbox_web::engine::client::EngineClient;
 use glassbox_web::engine::protocol::{EngineRequest, Request, Response, SwitchEngine};
+use glassbox_web::pack_link::pack_from_query;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -15,7 +16,7 @@ use crate::pages::{
 use crate::route::Route;
 use crate::state::{Engine, EngineChoice, EngineStatus};
 
-/// Where the default pack is served, relative to the page.
+/// Where the default pack is served, relative to the page (`?pack=URL` opens another).
 const PACK_BASE: &str = "packs/brown/";
 
 /// The root component.
@@ -31,7 +32,13 @@ pub(crate) fn App() -> Html {
     {
         let (client, status, choice) = (Rc::clone(&client), status.clone(), choice.clone());
         use_effect_with((), move |()| {
-            let base = page_base() + PACK_BASE;
+            let base = match pack_asked_for() {
+                Ok(base) => base,
+                Err(error) => {
+                    status.set(EngineStatus::Failed(error));
+                    return;
+                }
+            };
             let told = choice.clone();
             client.on_unasked(Callback::from(move |response| {
                 if let Response::Engine(info) = response {
@@ -126,6 +133,14 @@ fn engine_asked_for() -> EngineRequest {
     } else {
         EngineRequest::Auto
     }
+}
+
+/// The pack the page's address asks for (`?pack=URL`), else the default pack.
+fn pack_asked_for() -> Result<String, String> {
+    let search = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default();
+    Ok(pack_from_query(&search, &page_base())?.unwrap_or_else(|| page_base() + PACK_BASE))
 }
 
 /// The page's URL up to its last `/` (so the pack is found under any path it is served

@@ -2,4 +2,5 @@
 
 pub mod engine;
 pub mod links;
+pub mod pack_link;
 pub mod query;

@@ -77,7 +77,14 @@ pub(super) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
 async fn fetch_streamed(url: &str, on_bytes: &dyn Fn(u64)) -> Result<Vec<u8>, String> {
     let response = JsFuture::from(scope()?.fetch_with_str(url))
         .await
-        .map_err(|e| format!("{url}: the network request failed ({})", describe(&e)))?;
+        .map_err(|e| {
+            format!(
+                "{url}: the network request failed ({}); offline, or the address is wrong, \
+                 or (for a pack on another site) that site does not allow this page to read \
+                 it (CORS: it must send Access-Control-Allow-Origin)",
+                describe(&e)
+            )
+        })?;
     let response: Response = response
         .dyn_into()
         .map_err(|_| format!("{url}: not a response"))?;
