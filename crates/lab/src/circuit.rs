@@ -167,7 +167,7 @@ impl Lab {
         let label = |l: usize, f: usize| self.label(l, f).to_owned();
         let context = ExportContext {
             slug: &slug(text),
-            scan: &self.manifest.name,
+            scan: &self.name,
             prompt: text,
             d_sae: self.dictionaries.first().map_or(0, |d| d.config.d_sae),
             n_layer: self.model().dims().n_layer,

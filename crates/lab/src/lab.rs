@@ -1,4 +1,4 @@
-//! The loaded pack, ready to answer requests.
+//! The loaded pack (or a model opened on its own), ready to answer requests.
 
 use std::sync::Arc;
 
@@ -6,17 +6,19 @@ use glassbox_dict::Dictionary;
 use glassbox_engine::{CpuEngine, Fallback, transcoder_hooks};
 use glassbox_gpu::GpuModel;
 use glassbox_model::{Gpt2, Model, Tokenizer};
-use glassbox_pack::{Corpus, LabelIndex, LoadedPack, Manifest};
+use glassbox_pack::{Corpus, CorpusIndex, LabelIndex, LoadedPack};
 
 use crate::circuit::CircuitMemo;
 use crate::error::{LabError, Result};
 
 /// A model, its tokenizer, one dictionary per block, the corpus and the feature labels,
-/// and the engine that runs them.
+/// and the engine that runs them. A model opened on its own (from a file) has no
+/// dictionaries, an empty corpus and no labels: predictions, attention and the logit lens
+/// work; what needs features says so.
 #[derive(Debug)]
 pub struct Lab {
-    /// The manifest the pack was loaded from.
-    pub manifest: Manifest,
+    /// The pack's name (or the model file's).
+    pub name: String,
     /// Its tokenizer.
     pub tokenizer: Tokenizer,
     /// One dictionary per block, in block order.
@@ -35,7 +37,7 @@ impl Lab {
     /// A lab on the CPU engine, block `l`'s dictionary attached as its transcoder;
     /// [`Lab::start_gpu`] moves it to a GPU.
     pub fn new(
-        manifest: Manifest,
+        name: String,
         model: impl Into<Model>,
         tokenizer: Tokenizer,
         dictionaries: Vec<Arc<Dictionary>>,
@@ -48,7 +50,7 @@ impl Lab {
             cpu.attach_now(dictionary, input, output)?;
         }
         Ok(Self {
-            manifest,
+            name,
             tokenizer,
             dictionaries,
             corpus,
@@ -61,13 +63,31 @@ impl Lab {
     /// A lab on a loaded pack (see [`Lab::new`]).
     pub fn from_pack(loaded: LoadedPack) -> Result<Self> {
         Self::new(
-            loaded.pack.manifest().clone(),
+            loaded.pack.manifest().name.clone(),
             loaded.model,
             loaded.tokenizer,
             loaded.dictionaries.into_iter().map(Arc::new).collect(),
             loaded.corpus,
             loaded.labels,
         )
+    }
+
+    /// A lab on a model alone (e.g. a GGUF file a person opened): no dictionaries, no
+    /// corpus, no labels.
+    pub fn from_model(name: String, model: impl Into<Model>, tokenizer: Tokenizer) -> Result<Self> {
+        let corpus = Corpus {
+            index: CorpusIndex {
+                genres: Vec::new(),
+                documents: Vec::new(),
+            },
+            tokens: Vec::new(),
+            window: 0,
+        };
+        let labels = LabelIndex {
+            layers: Vec::new(),
+            tag_names: Vec::new(),
+        };
+        Self::new(name, model, tokenizer, Vec::new(), corpus, labels)
     }
 
     /// The model (on the CPU: the reference the views' post-processing uses).
@@ -82,7 +102,7 @@ impl Lab {
         let model = self.model();
         model.as_gpt2().ok_or_else(|| {
             LabError::Request(format!(
-                "this is not yet available for {} models",
+                "this is not yet available for {} models (the GPU engine and attribution graphs run GPT-2 models so far)",
                 model.family()
             ))
         })
@@ -90,6 +110,13 @@ impl Lab {
 
     /// Block `layer`'s dictionary, or an error naming the blocks there are.
     pub fn dictionary(&self, layer: usize) -> Result<&Arc<Dictionary>> {
+        if self.dictionaries.is_empty() {
+            return Err(LabError::Request(
+                "this model was opened without feature dictionaries: features, search, \
+                 steering and circuits need a pack that has them"
+                    .to_owned(),
+            ));
+        }
         self.dictionaries.get(layer).ok_or_else(|| {
             LabError::Request(format!(
                 "there is no block {layer}: the model has {}",

@@ -1,0 +1,75 @@
+//! A real model opened on its own, as a person opens a GGUF file in the page:
+//! SmolLM2-135M (fetched by `cargo xtask models`) predicts " Mary" for the indirect
+//! object, its 30 blocks' attention and logit lens answer, steering generates, and what
+//! needs feature dictionaries says so instead of failing obscurely.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
+
+use std::path::PathBuf;
+
+use glassbox_lab::{AdapterPreference, Lab, SearchQuery, SteerRequest};
+use glassbox_model::Model;
+
+const GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+const IOI: &str = "When Mary and John went to the store, John gave a drink to";
+
+fn smollm2() -> Lab {
+    let folder = std::env::var_os("GLASSBOX_MODELS").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/models"),
+        PathBuf::from,
+    );
+    let path = folder.join("smollm2").join(GGUF);
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; `cargo xtask models` fetches it", path.display()));
+    let (model, tokenizer) = Model::from_gguf(GGUF, &bytes).unwrap();
+    Lab::from_model(GGUF.to_owned(), model, tokenizer).unwrap()
+}
+
+#[test]
+fn a_gguf_model_alone_predicts_attends_and_lenses() {
+    let lab = smollm2();
+    let analysis = pollster::block_on(lab.analyze(IOI, 5, 8)).unwrap();
+    assert_eq!(analysis.predictions[0].text, " Mary");
+    assert!(analysis.predictions[0].probability > 0.9);
+    assert!(analysis.features.iter().all(Vec::is_empty));
+
+    let attention = pollster::block_on(lab.attention(IOI, 29)).unwrap();
+    assert_eq!(attention.heads.len(), 9);
+    let tokens = attention.tokens.len();
+    assert!(attention.heads.iter().all(|h| h.len() == tokens * tokens));
+
+    let lens = pollster::block_on(lab.logit_lens(IOI, 3)).unwrap();
+    assert_eq!(lens.stages.len(), 31);
+    assert_eq!(lens.cells[30].last().unwrap().top[0].0, " Mary");
+
+    let steer = SteerRequest {
+        prompt: "The capital of France is".to_owned(),
+        features: Vec::new(),
+        max_tokens: 1,
+        temperature: 0.0,
+        seed: 0,
+    };
+    let result = pollster::block_on(lab.steer(&steer)).unwrap();
+    assert_eq!(result.baseline, " Paris");
+}
+
+#[test]
+fn what_needs_dictionaries_says_so_and_the_gpu_names_the_family() {
+    let lab = smollm2();
+    for error in [
+        lab.check_feature(0, 1).unwrap_err().to_string(),
+        pollster::block_on(lab.feature_activations(&[1, 2], 0, 1))
+            .unwrap_err()
+            .to_string(),
+    ] {
+        assert!(error.contains("without feature dictionaries"), "{error}");
+    }
+    let hits = pollster::block_on(lab.search(&SearchQuery::Label("city".to_owned()), 10)).unwrap();
+    assert!(hits.is_empty());
+    // The GPU engine does not run Llama models yet: the CPU engine stays, and says why.
+    let _ = pollster::block_on(lab.start_gpu(AdapterPreference::Software, true));
+    let info = lab.engine_info();
+    assert!(info.gpu.is_none());
+    let note = info.note.unwrap_or_default();
+    assert!(note.contains("Llama"), "{note}");
+}
