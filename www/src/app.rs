@@ -72,6 +72,55 @@ pub(crate) fn App() -> Html {
             );
         });
     }
+    let open_error = use_state(|| None::<String>);
+    let open_model = {
+        let (client, status, choice, open_error) = (
+            Rc::clone(&client),
+            status.clone(),
+            choice.clone(),
+            open_error.clone(),
+        );
+        Callback::from(move |file: web_sys::File| {
+            let Ok(url) = web_sys::Url::create_object_url_with_blob(&file) else {
+                open_error.set(Some(format!("{}: the file could not be read", file.name())));
+                return;
+            };
+            open_error.set(None);
+            let before = (*status).clone();
+            let (status, choice, open_error) = (status.clone(), choice.clone(), open_error.clone());
+            let blob_url = url.clone();
+            client.request(
+                Request::OpenModel {
+                    name: file.name(),
+                    url,
+                    engine: engine_asked_for(),
+                },
+                Callback::from(move |response| match response {
+                    Response::Progress {
+                        stage,
+                        loaded,
+                        total,
+                    } => status.set(EngineStatus::Loading {
+                        stage,
+                        loaded,
+                        total,
+                    }),
+                    Response::Ready(info) => {
+                        let _ = web_sys::Url::revoke_object_url(&blob_url);
+                        choice.set(Some(EngineChoice::Running(info.engine.clone())));
+                        status.set(EngineStatus::Ready(info));
+                    }
+                    Response::Error(error) => {
+                        let _ = web_sys::Url::revoke_object_url(&blob_url);
+                        // The worker kept what it had loaded before: so does the page.
+                        status.set(before.clone());
+                        open_error.set(Some(error));
+                    }
+                    other => open_error.set(Some(format!("unexpected answer: {other:?}"))),
+                }),
+            );
+        })
+    };
     let switch_engine = {
         let (client, choice) = (Rc::clone(&client), choice.clone());
         Callback::from(move |gpu: bool| {
@@ -92,6 +141,8 @@ pub(crate) fn App() -> Html {
         status: (*status).clone(),
         choice: (*choice).clone(),
         switch: switch_engine,
+        open_model,
+        open_error: (*open_error).clone(),
     };
     html! {
         <ContextProvider<Engine> context={engine}>
@@ -108,6 +159,7 @@ pub(crate) fn App() -> Html {
                         <Link<Route> to={Route::Gpu}>{ "GPU" }</Link<Route>>
                     </nav>
                     <crate::components::status::StatusLine />
+                    <crate::components::open_model::OpenModel />
                     <ThemeToggle />
                 </header>
                 <main>

@@ -44,6 +44,10 @@ pub(crate) struct Engine {
     pub(crate) choice: Option<EngineChoice>,
     /// Asks for the GPU (`true`) or the CPU engine.
     pub(crate) switch: Callback<bool>,
+    /// Opens a model file the person picked, in place of the pack.
+    pub(crate) open_model: Callback<web_sys::File>,
+    /// Why the last model file could not be opened (the pack before it stays).
+    pub(crate) open_error: Option<String>,
 }
 
 impl PartialEq for Engine {
@@ -51,6 +55,7 @@ impl PartialEq for Engine {
         Rc::ptr_eq(&self.client, &other.client)
             && self.status == other.status
             && self.choice == other.choice
+            && self.open_error == other.open_error
     }
 }
 

@@ -62,7 +62,8 @@ pub(crate) fn test() -> Result<()> {
     step("release build of the page", &crate::page::build)?;
     step("end-to-end tests in headless Chromium", &|| {
         run(cmd("node", &["--test", "--test-concurrency=1", E2E_DIR])
-            .env("GLASSBOX_DIST", crate::page::dist_dir()))
+            .env("GLASSBOX_DIST", crate::page::dist_dir())
+            .env("GLASSBOX_MODELS", crate::models::models_dir()))
     })?;
 
     println!("\nAll checks passed:");

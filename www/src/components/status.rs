@@ -22,6 +22,9 @@ pub(crate) fn StatusLine() -> Html {
         EngineStatus::Failed(_) => {
             return html! { <p class="status-line muted" id="engine-status">{ "engine: not loaded" }</p> };
         }
+        EngineStatus::Ready(info) if info.from_disk => {
+            format!("model “{}” (from this computer)", info.name)
+        }
         EngineStatus::Ready(info) => format!(
             "pack “{}”{}",
             info.name,

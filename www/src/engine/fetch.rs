@@ -74,7 +74,7 @@ pub(super) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Fetches `url` from the network, telling `on_bytes` the bytes received so far.
-async fn fetch_streamed(url: &str, on_bytes: &dyn Fn(u64)) -> Result<Vec<u8>, String> {
+pub(super) async fn fetch_streamed(url: &str, on_bytes: &dyn Fn(u64)) -> Result<Vec<u8>, String> {
     let response = JsFuture::from(scope()?.fetch_with_str(url))
         .await
         .map_err(|e| {

@@ -26,6 +26,17 @@ pub enum Request {
         /// Which engine to start with.
         engine: EngineRequest,
     },
+    /// Open a model file the person picked (instead of the pack): answered like `Load`,
+    /// with progress, then `Ready`; on failure the pack loaded before stays.
+    OpenModel {
+        /// The file's name, for the page and for errors.
+        name: String,
+        /// A `blob:` URL of the file, which the worker reads (the bytes never pass
+        /// through the page).
+        url: String,
+        /// Which engine to start with.
+        engine: EngineRequest,
+    },
     /// See [`SwitchEngine`].
     SwitchEngine(SwitchEngine),
     /// See [`Analyze`].
@@ -219,6 +230,9 @@ pub struct PackInfo {
     pub tags: Vec<String>,
     /// Whether the files came from the browser's cache.
     pub from_cache: bool,
+    /// Whether this is a model file the person opened from their computer (no pack:
+    /// no feature data).
+    pub from_disk: bool,
     /// Which engine answers.
     pub engine: EngineInfo,
 }

@@ -1,7 +1,7 @@
-//! The engine worker: loads the pack (from the browser's cache when it can), moves the
-//! model to the GPU (WebGPU) when the browser has one, and answers the page's requests
-//! off the page's thread, so the page stays responsive while the model runs. Without
-//! WebGPU, or when the GPU fails, the CPU engine answers.
+//! The engine worker: loads the pack (from the browser's cache when it can), or a model
+//! file the person opened, moves the model to the GPU (WebGPU) when the browser has one,
+//! and answers the page's requests off the page's thread, so the page stays responsive
+//! while the model runs. Without WebGPU, or when the GPU fails, the CPU engine answers.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -19,13 +19,17 @@ use super::protocol::{
 /// Tokens each side of an example's token that the feature view shows.
 const EXAMPLE_CONTEXT: usize = 12;
 
-/// A loaded pack, ready to answer.
+/// A loaded pack (or a model opened alone), ready to answer.
 pub struct Loaded {
     lab: Lab,
-    pack: Pack,
-    base: String,
+    /// The pack and its URL; `None` for a model opened from a file.
+    pack: Option<(Pack, String)>,
     info: PackInfo,
 }
+
+/// The most memory a model may take as f32 in the worker: wasm32 addresses 4 GB, and the
+/// file, the activations and the page's own need room beside the weights.
+const MAX_MODEL_BYTES: u64 = 3 << 30;
 
 enum State {
     Idle,
@@ -69,6 +73,8 @@ pub struct EngineWorker {
     shards: HashMap<String, Rc<FeatureShard>>,
     /// The page that loaded the pack, and the engine it was last told of.
     listener: Option<(HandlerId, EngineInfo)>,
+    /// While a model file opens: what was loaded before, kept if the file fails.
+    before_opening: Option<Rc<Loaded>>,
 }
 
 impl Worker for EngineWorker {
@@ -83,6 +89,7 @@ impl Worker for EngineWorker {
             waiting: Vec::new(),
             shards: HashMap::new(),
             listener: None,
+            before_opening: None,
         }
     }
 
@@ -105,9 +112,12 @@ impl Worker for EngineWorker {
                 if let (Ok(loaded), Some((_, told))) = (&result, &mut self.listener) {
                     told.clone_from(&loaded.info.engine);
                 }
-                self.state = match result {
-                    Ok(loaded) => State::Ready(Rc::from(loaded)),
-                    Err(error) => State::Failed(error),
+                let before = self.before_opening.take();
+                self.state = match (result, before) {
+                    (Ok(loaded), _) => State::Ready(Rc::from(loaded)),
+                    // A model file that failed to open loses nothing: the pack stays.
+                    (Err(_), Some(before)) => State::Ready(before),
+                    (Err(error), None) => State::Failed(error),
                 };
                 for (who, request) in std::mem::take(&mut self.waiting) {
                     self.received(scope, request, who);
@@ -146,6 +156,10 @@ impl Worker for EngineWorker {
     fn received(&mut self, scope: &WorkerScope<Self>, request: Self::Input, who: HandlerId) {
         if let Request::Load { base, engine } = &request.body {
             self.load(scope, base.clone(), *engine, who, request.id);
+            return;
+        }
+        if let Request::OpenModel { name, url, engine } = &request.body {
+            self.open_model(scope, name.clone(), url.clone(), *engine, who, request.id);
             return;
         }
         let body = match &self.state {
@@ -189,6 +203,53 @@ impl EngineWorker {
                 },
             );
         }
+    }
+
+    /// Opens a model file (a GGUF) in place of the pack; while it loads, requests wait.
+    fn open_model(
+        &mut self,
+        scope: &WorkerScope<Self>,
+        name: String,
+        url: String,
+        engine: EngineRequest,
+        who: HandlerId,
+        id: u64,
+    ) {
+        match &self.state {
+            State::Loading => {
+                let body = Response::Error(
+                    "something is still loading; open the model once it has".to_owned(),
+                );
+                scope.respond(who, Envelope { id, body });
+                return;
+            }
+            State::Ready(loaded) => self.before_opening = Some(Rc::clone(loaded)),
+            State::Idle | State::Failed(_) => {}
+        }
+        let told = match &self.state {
+            State::Ready(loaded) => loaded.lab.engine_info(),
+            _ => EngineInfo {
+                gpu: None,
+                note: None,
+            },
+        };
+        self.listener = Some((who, told));
+        self.state = State::Loading;
+        self.shards.clear();
+        self.loaders.push((who, id));
+        let progress_scope = scope.clone();
+        scope.send_future(async move {
+            let progress = move |stage: &str, loaded: u64, total: u64| {
+                let body = Response::Progress {
+                    stage: stage.to_owned(),
+                    loaded,
+                    total,
+                };
+                progress_scope.respond(who, Envelope { id, body });
+            };
+            let opened = open_model_file(name, &url, engine, &progress).await;
+            Message::Loaded(opened.map(Box::new))
+        });
     }
 
     fn load(
@@ -242,7 +303,9 @@ impl EngineWorker {
         who: HandlerId,
     ) -> Option<Response> {
         match &request.body {
-            Request::Load { .. } => return Some(Response::Ready(loaded.info.clone())),
+            Request::Load { .. } | Request::OpenModel { .. } => {
+                return Some(Response::Ready(loaded.info.clone()));
+            }
             Request::Feature(Feature { layer, feature }) => {
                 return self.feature(scope, &loaded, request, who, *layer, *feature);
             }
@@ -267,12 +330,17 @@ impl EngineWorker {
         layer: usize,
         feature: usize,
     ) -> Option<Response> {
-        let path = match loaded.pack.shard_path(layer, feature) {
+        let Some((pack, base)) = &loaded.pack else {
+            return Some(Response::Error(
+                "this model was opened without a pack: it has no feature data".to_owned(),
+            ));
+        };
+        let path = match pack.shard_path(layer, feature) {
             Ok(path) => path,
             Err(error) => return Some(Response::Error(error.to_string())),
         };
         let Some(shard) = self.shards.get(&path) else {
-            let (base, pack, request) = (loaded.base.clone(), loaded.pack.clone(), request.clone());
+            let (base, pack, request) = (base.clone(), pack.clone(), request.clone());
             scope.send_future(async move {
                 let cache = fetch::open_cache().await;
                 let shard = fetch::pack_file(cache.as_ref(), &base, &pack, &path, &|_| {})
@@ -425,7 +493,7 @@ async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> 
             lab.stop_gpu();
             Response::Engine(lab.engine_info())
         }
-        Request::Load { .. } | Request::Feature(_) => {
+        Request::Load { .. } | Request::OpenModel { .. } | Request::Feature(_) => {
             return Err(glassbox_lab::LabError::Request(
                 "this request is answered elsewhere".to_owned(),
             ));
@@ -493,12 +561,79 @@ async fn load_pack(
         n_positions: m.model.n_positions,
         tags: lab.tags(),
         from_cache,
+        from_disk: false,
         engine: lab.engine_info(),
     };
     Ok(Loaded {
         lab,
-        pack,
-        base,
+        pack: Some((pack, base)),
+        info,
+    })
+}
+
+/// Reads the model file at `url` (a `blob:` URL of a file the person picked), checks that
+/// it fits the browser's memory, and builds a lab on it alone.
+async fn open_model_file(
+    name: String,
+    url: &str,
+    engine: EngineRequest,
+    progress: &dyn Fn(&str, u64, u64),
+) -> Result<Loaded, String> {
+    progress("reading the model file", 0, 0);
+    let bytes = fetch::fetch_streamed(url, &|n| progress("reading the model file", n, 0))
+        .await
+        .map_err(|_| format!("{name}: the file could not be read"))?;
+    let total = bytes.len() as u64;
+    progress("preparing the model", total, total);
+    let file = glassbox_model::gguf::Gguf::parse(&name, &bytes).map_err(|e| e.to_string())?;
+    let f32_bytes: u64 = file
+        .tensors()
+        .values()
+        .map(|t| t.shape.iter().map(|&d| d as u64).product::<u64>() * 4)
+        .sum();
+    if f32_bytes + total > MAX_MODEL_BYTES {
+        return Err(format!(
+            "{name}: the model needs {:.1} GB of memory as f32 beside its file; a web page \
+             has at most 4 GB (wasm32), of which Glassbox gives a model {:.1} GB",
+            f32_bytes as f64 / 1e9,
+            MAX_MODEL_BYTES as f64 / 1e9
+        ));
+    }
+    drop(file);
+    let (model, tokenizer) =
+        glassbox_model::Model::from_gguf(&name, &bytes).map_err(|e| e.to_string())?;
+    drop(bytes);
+    let dims = model.dims();
+    let family = model.family();
+    let lab = Lab::from_model(name.clone(), model, tokenizer).map_err(|e| e.to_string())?;
+    if engine != EngineRequest::Cpu {
+        progress("weights to the GPU", total, total);
+        let _ = lab
+            .start_gpu(
+                AdapterPreference::HighPerformance,
+                engine == EngineRequest::Gpu,
+            )
+            .await;
+    }
+    let info = PackInfo {
+        name: name.clone(),
+        description: format!(
+            "{family} model from this computer ({} blocks, width {}, {} heads, vocabulary {}); \
+             no feature dictionaries.",
+            dims.n_layer, dims.d_model, dims.n_head, dims.vocab_size
+        ),
+        n_layer: dims.n_layer,
+        n_head: dims.n_head,
+        d_sae: Vec::new(),
+        n_positions: dims.n_positions,
+        tags: Vec::new(),
+        from_cache: false,
+        from_disk: true,
+        engine: lab.engine_info(),
+    };
+    Ok(Loaded {
+        lab,
+        pack: None,
         info,
     })
 }

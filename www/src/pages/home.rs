@@ -21,8 +21,15 @@ pub(crate) fn Home() -> Html {
                     { "A transcoder splits each MLP into thousands of sparse features a person can read; each feature is labelled from the parts of speech of the words it fires on, with the evidence shown." }
                 </p>
                 { for info.map(|i| html! {
-                    <p class="muted" id="pack-info">{ format!("Pack “{}”: {} {} blocks, {} features in all.", i.name, i.description, i.n_layer, i.d_sae.iter().sum::<usize>()) }</p>
+                    <p class="muted" id="pack-info">{
+                        if i.from_disk {
+                            format!("Model “{}”: {}", i.name, i.description)
+                        } else {
+                            format!("Pack “{}”: {} {} blocks, {} features in all.", i.name, i.description, i.n_layer, i.d_sae.iter().sum::<usize>())
+                        }
+                    }</p>
                 }) }
+                <p class="muted">{ "“Open a model…” (top right) runs a GGUF model file from your computer instead (a Llama-family model such as SmolLM2, or GPT-2): predictions, attention, the logit lens and generation work on any model; features need a pack. The file stays on your computer." }</p>
             </section>
             <section class="panel">
                 <h2>{ "Start here" }</h2>

@@ -39,7 +39,7 @@ pub(crate) fn LensPage() -> Html {
         <ReadyGate>
             <section class="panel">
                 <h2>{ "Logit lens" }</h2>
-                <p class="muted">{ "The residual stream after the embeddings and after each block, read off as the model reads its last one (final LayerNorm, then the unembedding): each cell's likeliest next token and its probability; hover for the top five and the rank of the token that actually comes next (bold where it is the likeliest). The top row is the model's own prediction." }</p>
+                <p class="muted">{ "The residual stream after the embeddings and after each block, read off as the model reads its last one (the final norm, then the unembedding): each cell's likeliest next token and its probability; hover for the top five and the rank of the token that actually comes next (bold where it is the likeliest). The top row is the model's own prediction." }</p>
                 <input id="lens-prompt" type="text" value={query.text.clone()} onchange={on_text} aria-label="prompt" />
                 <div class="controls"><CopyLink /></div>
                 <LinkErrors errors={link_errors} />

@@ -130,7 +130,11 @@ fn view_analysis(
             </section>
             <section class="panel">
                 <h2>{ format!("Features at {:?} (token {pinned})", analysis.tokens.get(pinned).map(|t| t.text.as_str()).unwrap_or_default()) }</h2>
-                <p class="muted">{ "Click a token above to pin it; click a feature to open it." }</p>
+                if analysis.features.get(pinned).is_none_or(Vec::is_empty) {
+                    <p class="muted" id="no-features">{ "This model has no feature dictionaries (it was opened on its own, without a pack): predictions, attention, the logit lens and generation work; features need a pack that has them." }</p>
+                } else {
+                    <p class="muted">{ "Click a token above to pin it; click a feature to open it." }</p>
+                }
                 <div class="layers" id="features">
                     { for analysis.features.get(pinned).into_iter().flatten().enumerate().map(|(layer, features)| html! {
                         <div class="layer">
