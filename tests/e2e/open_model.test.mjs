@@ -1,8 +1,8 @@
 // A model from the visitor's own disk: SmolLM2-135M's GGUF (fetched by `cargo xtask
 // models`) picked in "Open a model…" runs in the page in place of the pack, with nothing
 // uploaded: the indirect-object prompt predicts " Mary", its 30 blocks' attention and the
-// logit lens show. A file that is not a model is refused with the reason, and the model
-// loaded before stays.
+// logit lens show. A Hugging Face folder's files open too. A file that is not a model, or
+// a folder without its tokenizer, is refused with the reason, and what was loaded stays.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join, resolve, dirname } from 'node:path';
@@ -13,6 +13,7 @@ const env = useBrowser();
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const models = process.env.GLASSBOX_MODELS ?? join(root, 'target/models');
 const gguf = join(models, 'smollm2/SmolLM2-135M-Instruct.Q4_1.gguf');
+const fixtures = join(root, 'crates/model/tests/fixtures');
 const IOI = 'When Mary and John went to the store, John gave a drink to';
 
 test('a GGUF from disk runs in the page: predictions, attention and the logit lens', async () => {
@@ -50,6 +51,25 @@ test('a file that is not a model is refused with the reason, and what was loaded
   assert.match(await page.locator('#engine-status').textContent(), /pack “brown”/);
   await page.goto(`${env.url}#/prompt?text=The%20jury%20said`);
   await page.waitForFunction(() => /said/.test(document.querySelector('.tokens, main')?.textContent ?? ''), null, { timeout: LOAD_TIMEOUT });
+  await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.deepEqual(problems, []);
+});
+
+test("a Hugging Face folder's files open too, and a missing file is named", async () => {
+  const folder = join(fixtures, 'with_tokenizer');
+  const { page, problems } = await openPage(env.browser, `${env.url}#/`);
+  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  await page.locator('#open-model').setInputFiles([join(folder, 'config.json'), join(folder, 'model.safetensors')]);
+  await page.locator('#open-model-error').waitFor({ timeout: 60_000 });
+  assert.match(await page.locator('#open-model-error').textContent(), /tokenizer\.json is missing/);
+  await page.locator('#open-model').setInputFiles(['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => join(folder, f)));
+  await page.waitForFunction(
+    () => /model “GPT-2 \(Hugging Face files\)” \(from this computer\)/.test(document.querySelector('#engine-status')?.textContent ?? ''),
+    null,
+    { timeout: LOAD_TIMEOUT },
+  );
+  assert.equal(await page.locator('#open-model-error').count(), 0);
+  await page.goto(`${env.url}#/prompt?text=The%20jury%20said`);
   await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
   assert.deepEqual(problems, []);
 });

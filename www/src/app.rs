@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use glassbox_web::engine::client::EngineClient;
-use glassbox_web::engine::protocol::{EngineRequest, Request, Response, SwitchEngine};
+use glassbox_web::engine::protocol::{EngineRequest, PickedFile, Request, Response, SwitchEngine};
 use glassbox_web::pack_link::pack_from_query;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -80,19 +80,30 @@ pub(crate) fn App() -> Html {
             choice.clone(),
             open_error.clone(),
         );
-        Callback::from(move |file: web_sys::File| {
-            let Ok(url) = web_sys::Url::create_object_url_with_blob(&file) else {
-                open_error.set(Some(format!("{}: the file could not be read", file.name())));
-                return;
-            };
+        Callback::from(move |picked: Vec<web_sys::File>| {
+            let mut files = Vec::with_capacity(picked.len());
+            for file in &picked {
+                let Ok(url) = web_sys::Url::create_object_url_with_blob(file) else {
+                    open_error.set(Some(format!("{}: the file could not be read", file.name())));
+                    return;
+                };
+                files.push(PickedFile {
+                    name: file.name(),
+                    url,
+                });
+            }
             open_error.set(None);
             let before = (*status).clone();
             let (status, choice, open_error) = (status.clone(), choice.clone(), open_error.clone());
-            let blob_url = url.clone();
+            let urls: Vec<String> = files.iter().map(|f| f.url.clone()).collect();
+            let revoke = move || {
+                for url in &urls {
+                    let _ = web_sys::Url::revoke_object_url(url);
+                }
+            };
             client.request(
                 Request::OpenModel {
-                    name: file.name(),
-                    url,
+                    files,
                     engine: engine_asked_for(),
                 },
                 Callback::from(move |response| match response {
@@ -106,12 +117,12 @@ pub(crate) fn App() -> Html {
                         total,
                     }),
                     Response::Ready(info) => {
-                        let _ = web_sys::Url::revoke_object_url(&blob_url);
+                        revoke();
                         choice.set(Some(EngineChoice::Running(info.engine.clone())));
                         status.set(EngineStatus::Ready(info));
                     }
                     Response::Error(error) => {
-                        let _ = web_sys::Url::revoke_object_url(&blob_url);
+                        revoke();
                         // The worker kept what it had loaded before: so does the page.
                         status.set(before.clone());
                         open_error.set(Some(error));

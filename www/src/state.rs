@@ -44,8 +44,9 @@ pub(crate) struct Engine {
     pub(crate) choice: Option<EngineChoice>,
     /// Asks for the GPU (`true`) or the CPU engine.
     pub(crate) switch: Callback<bool>,
-    /// Opens a model file the person picked, in place of the pack.
-    pub(crate) open_model: Callback<web_sys::File>,
+    /// Opens the model files the person picked (a GGUF, or a Hugging Face folder's), in
+    /// place of the pack.
+    pub(crate) open_model: Callback<Vec<web_sys::File>>,
     /// Why the last model file could not be opened (the pack before it stays).
     pub(crate) open_error: Option<String>,
 }

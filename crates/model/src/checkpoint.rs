@@ -34,6 +34,28 @@ pub fn shard_names(index_json: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// How many bytes the tensors of these safetensors files take as f32 (what loading them
+/// allocates), from their headers alone.
+pub fn f32_bytes(shards: &[(&str, &[u8])]) -> Result<u64> {
+    let mut total = 0_u64;
+    for (name, bytes) in shards {
+        let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| {
+            ModelError::Weights(format!("{name}: not a valid safetensors file: {e}"))
+        })?;
+        for info in metadata.tensors().values() {
+            let elements = info
+                .shape
+                .iter()
+                .try_fold(1_u64, |n, &d| n.checked_mul(d as u64));
+            total = elements
+                .and_then(|n| n.checked_mul(4))
+                .and_then(|n| total.checked_add(n))
+                .ok_or_else(|| ModelError::Weights(format!("{name}: impossible tensor shapes")))?;
+        }
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

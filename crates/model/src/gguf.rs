@@ -310,6 +310,15 @@ impl<'a> Gguf<'a> {
         &self.tensors
     }
 
+    /// How many bytes the tensors take as f32 (what loading the model allocates).
+    #[must_use]
+    pub fn f32_bytes(&self) -> u64 {
+        self.tensors
+            .values()
+            .map(|t| t.shape.iter().map(|&d| d as u64).product::<u64>() * 4)
+            .sum()
+    }
+
     /// The file's name, as errors give it.
     #[must_use]
     pub fn name(&self) -> &str {

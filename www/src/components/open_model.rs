@@ -1,7 +1,7 @@
-//! "Open a model…": a person picks a GGUF file from their computer and the page runs it
-//! in place of the pack. The file is read by the engine worker through a `blob:` URL:
-//! nothing is uploaded anywhere. If it cannot be opened, the reason shows here and the
-//! pack loaded before stays.
+//! "Open a model…": a person picks a GGUF file, or a Hugging Face folder (or its files),
+//! from their computer and the page runs it in place of the pack. The files are read by
+//! the engine worker through `blob:` URLs: nothing is uploaded anywhere. If the model
+//! cannot be opened, the reason shows here and the pack loaded before stays.
 
 use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
@@ -15,26 +15,39 @@ pub(crate) fn OpenModel() -> Html {
     let Some(engine) = use_context::<Engine>() else {
         return html! {};
     };
-    let open = engine.open_model.clone();
-    let onchange = Callback::from(move |event: Event| {
-        let Some(input) = event
-            .target()
-            .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
-        else {
-            return;
-        };
-        if let Some(file) = input.files().and_then(|files| files.get(0)) {
-            open.emit(file);
-        }
-        // The same file can be picked again.
-        input.set_value("");
-    });
+    let picked = |open: Callback<Vec<web_sys::File>>| {
+        Callback::from(move |event: Event| {
+            let Some(input) = event
+                .target()
+                .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let files: Vec<web_sys::File> = input
+                .files()
+                .map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect())
+                .unwrap_or_default();
+            if !files.is_empty() {
+                open.emit(files);
+            }
+            // The same files can be picked again.
+            input.set_value("");
+        })
+    };
+    let on_files = picked(engine.open_model.clone());
+    let on_folder = picked(engine.open_model.clone());
     html! {
         <div class="open-model">
-            <label class="button" title="Run a GGUF model file from this computer in this page (nothing is uploaded)">
-                { "Open a model…" }
-                <input type="file" id="open-model" accept=".gguf" class="visually-hidden" {onchange} />
-            </label>
+            <div class="open-buttons">
+                <label class="button" title="Run a model from this computer in this page: a GGUF file, or a Hugging Face folder's config.json, model.safetensors (or shards and their index) and tokenizer.json picked together. Nothing is uploaded.">
+                    { "Open a model…" }
+                    <input type="file" id="open-model" multiple=true accept=".gguf,.json,.safetensors" class="visually-hidden" onchange={on_files} />
+                </label>
+                <label class="button" title="Run a Hugging Face model folder from this computer in this page. Nothing is uploaded.">
+                    { "Open a folder…" }
+                    <input type="file" id="open-model-folder" webkitdirectory=true class="visually-hidden" onchange={on_folder} />
+                </label>
+            </div>
             if let Some(error) = &engine.open_error {
                 <p class="status-bad" role="alert" id="open-model-error">{ error.clone() }</p>
             }

@@ -1,8 +1,9 @@
-//! The engine as the page uses it: a web worker running the CPU engine on the loaded
-//! pack ([`worker`]), the messages between them ([`protocol`]), and the page's side
-//! ([`client`]).
+//! The engine as the page uses it: a web worker running the loaded pack (or a model the
+//! person opened, [`open`]) on the GPU or CPU engine ([`worker`]), the messages between
+//! them ([`protocol`]), and the page's side ([`client`]).
 
 pub mod client;
 mod fetch;
+mod open;
 pub mod protocol;
 pub mod worker;

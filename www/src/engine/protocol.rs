@@ -26,14 +26,13 @@ pub enum Request {
         /// Which engine to start with.
         engine: EngineRequest,
     },
-    /// Open a model file the person picked (instead of the pack): answered like `Load`,
-    /// with progress, then `Ready`; on failure the pack loaded before stays.
+    /// Open a model the person picked (instead of the pack): one GGUF file, or a Hugging
+    /// Face folder's files (`config.json`, `model.safetensors` or its shards and index,
+    /// `tokenizer.json`). Answered like `Load`, with progress, then `Ready`; on failure
+    /// the pack loaded before stays.
     OpenModel {
-        /// The file's name, for the page and for errors.
-        name: String,
-        /// A `blob:` URL of the file, which the worker reads (the bytes never pass
-        /// through the page).
-        url: String,
+        /// The files.
+        files: Vec<PickedFile>,
         /// Which engine to start with.
         engine: EngineRequest,
     },
@@ -199,6 +198,16 @@ pub struct Intervene {
     pub edit: NodeEdit,
 }
 ask!(Intervene => Intervention(Vec<LogitChange>));
+
+/// A file the person picked, which the worker reads itself (its bytes never pass
+/// through the page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PickedFile {
+    /// The file's name, for the page and for errors.
+    pub name: String,
+    /// A `blob:` URL of the file.
+    pub url: String,
+}
 
 /// Which engine the page asks for when it loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use gloo_worker::{HandlerId, Worker, WorkerScope};
 use super::fetch;
 use super::protocol::{
     Analyze, Attention, Circuit, EngineRequest, Envelope, Feature, FeatureView, Intervene, Lens,
-    LiveExample, OnPrompt, PackInfo, Request, Response, Search, SwitchEngine,
+    LiveExample, OnPrompt, PackInfo, PickedFile, Request, Response, Search, SwitchEngine,
 };
 
 /// Tokens each side of an example's token that the feature view shows.
@@ -26,10 +26,6 @@ pub struct Loaded {
     pack: Option<(Pack, String)>,
     info: PackInfo,
 }
-
-/// The most memory a model may take as f32 in the worker: wasm32 addresses 4 GB, and the
-/// file, the activations and the page's own need room beside the weights.
-const MAX_MODEL_BYTES: u64 = 3 << 30;
 
 enum State {
     Idle,
@@ -158,8 +154,8 @@ impl Worker for EngineWorker {
             self.load(scope, base.clone(), *engine, who, request.id);
             return;
         }
-        if let Request::OpenModel { name, url, engine } = &request.body {
-            self.open_model(scope, name.clone(), url.clone(), *engine, who, request.id);
+        if let Request::OpenModel { files, engine } = &request.body {
+            self.open_model(scope, files.clone(), *engine, who, request.id);
             return;
         }
         let body = match &self.state {
@@ -205,12 +201,12 @@ impl EngineWorker {
         }
     }
 
-    /// Opens a model file (a GGUF) in place of the pack; while it loads, requests wait.
+    /// Opens a model the person picked in place of the pack; while it loads, requests
+    /// wait.
     fn open_model(
         &mut self,
         scope: &WorkerScope<Self>,
-        name: String,
-        url: String,
+        files: Vec<PickedFile>,
         engine: EngineRequest,
         who: HandlerId,
         id: u64,
@@ -247,7 +243,7 @@ impl EngineWorker {
                 };
                 progress_scope.respond(who, Envelope { id, body });
             };
-            let opened = open_model_file(name, &url, engine, &progress).await;
+            let opened = open_model_files(&files, engine, &progress).await;
             Message::Loaded(opened.map(Box::new))
         });
     }
@@ -571,43 +567,19 @@ async fn load_pack(
     })
 }
 
-/// Reads the model file at `url` (a `blob:` URL of a file the person picked), checks that
-/// it fits the browser's memory, and builds a lab on it alone.
-async fn open_model_file(
-    name: String,
-    url: &str,
+/// Opens the files the person picked (see [`super::open`]) and builds a lab on the model
+/// alone.
+async fn open_model_files(
+    files: &[PickedFile],
     engine: EngineRequest,
     progress: &dyn Fn(&str, u64, u64),
 ) -> Result<Loaded, String> {
-    progress("reading the model file", 0, 0);
-    let bytes = fetch::fetch_streamed(url, &|n| progress("reading the model file", n, 0))
-        .await
-        .map_err(|_| format!("{name}: the file could not be read"))?;
-    let total = bytes.len() as u64;
-    progress("preparing the model", total, total);
-    let file = glassbox_model::gguf::Gguf::parse(&name, &bytes).map_err(|e| e.to_string())?;
-    let f32_bytes: u64 = file
-        .tensors()
-        .values()
-        .map(|t| t.shape.iter().map(|&d| d as u64).product::<u64>() * 4)
-        .sum();
-    if f32_bytes + total > MAX_MODEL_BYTES {
-        return Err(format!(
-            "{name}: the model needs {:.1} GB of memory as f32 beside its file; a web page \
-             has at most 4 GB (wasm32), of which Glassbox gives a model {:.1} GB",
-            f32_bytes as f64 / 1e9,
-            MAX_MODEL_BYTES as f64 / 1e9
-        ));
-    }
-    drop(file);
-    let (model, tokenizer) =
-        glassbox_model::Model::from_gguf(&name, &bytes).map_err(|e| e.to_string())?;
-    drop(bytes);
+    let (name, model, tokenizer) = super::open::open_model(files, progress).await?;
     let dims = model.dims();
     let family = model.family();
     let lab = Lab::from_model(name.clone(), model, tokenizer).map_err(|e| e.to_string())?;
     if engine != EngineRequest::Cpu {
-        progress("weights to the GPU", total, total);
+        progress("weights to the GPU", 0, 0);
         let _ = lab
             .start_gpu(
                 AdapterPreference::HighPerformance,
@@ -616,7 +588,7 @@ async fn open_model_file(
             .await;
     }
     let info = PackInfo {
-        name: name.clone(),
+        name,
         description: format!(
             "{family} model from this computer ({} blocks, width {}, {} heads, vocabulary {}); \
              no feature dictionaries.",
