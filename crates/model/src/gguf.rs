@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use candle_core::{Device, Tensor};
 
+use crate::gguf_quants::ggml_type_name;
+pub use crate::gguf_quants::{TensorType, dequantize};
 use crate::llama::{LlamaConfig, LlamaWeights, TensorSource, rotary_dim};
 use crate::rope::{Rope, RopeScaling};
 use crate::{Activation, Llama, ModelError, Result};
@@ -34,58 +36,6 @@ pub enum Value {
     Text(String),
     /// An array of values.
     Array(Vec<Value>),
-}
-
-/// The tensor encodings Glassbox reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TensorType {
-    /// 32-bit floats.
-    F32,
-    /// 16-bit IEEE floats.
-    F16,
-    /// bfloat16.
-    Bf16,
-    /// Blocks of 32: an f16 scale and 32 signed 4-bit values offset by 8.
-    Q4_0,
-    /// Blocks of 32: an f16 scale, an f16 minimum and 32 unsigned 4-bit values.
-    Q4_1,
-    /// Blocks of 32: an f16 scale and 32 signed bytes.
-    Q8_0,
-}
-
-impl TensorType {
-    fn from_id(id: u32) -> Option<Self> {
-        Some(match id {
-            0 => Self::F32,
-            1 => Self::F16,
-            2 => Self::Q4_0,
-            3 => Self::Q4_1,
-            8 => Self::Q8_0,
-            30 => Self::Bf16,
-            _ => return None,
-        })
-    }
-
-    /// Values per block.
-    #[must_use]
-    pub fn block_size(self) -> usize {
-        match self {
-            Self::F32 | Self::F16 | Self::Bf16 => 1,
-            Self::Q4_0 | Self::Q4_1 | Self::Q8_0 => 32,
-        }
-    }
-
-    /// Bytes per block.
-    #[must_use]
-    pub fn block_bytes(self) -> usize {
-        match self {
-            Self::F32 => 4,
-            Self::F16 | Self::Bf16 => 2,
-            Self::Q4_0 => 18,
-            Self::Q4_1 => 20,
-            Self::Q8_0 => 34,
-        }
-    }
 }
 
 /// Where one tensor is and how it is encoded.
@@ -265,7 +215,8 @@ impl<'a> Gguf<'a> {
             let kind = TensorType::from_id(id).ok_or_else(|| {
                 format!(
                     "tensor `{tensor}` has tensor type {id} ({}), which Glassbox does not \
-                     read; it reads F32, F16, BF16, Q8_0, Q4_0 and Q4_1",
+                     read; it reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and Q2_K to \
+                     Q6_K",
                     ggml_type_name(id)
                 )
             })?;
@@ -592,66 +543,6 @@ fn checked_extent(
         offset: offset as usize,
         bytes: bytes as usize,
     })
-}
-
-/// The values of `raw`, a whole number of `kind` blocks.
-fn dequantize(kind: TensorType, raw: &[u8]) -> Vec<f32> {
-    let f16 = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();
-    let blocks = raw.chunks_exact(kind.block_bytes());
-    match kind {
-        TensorType::F32 => blocks
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        TensorType::F16 => blocks.map(f16).collect(),
-        TensorType::Bf16 => blocks
-            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        TensorType::Q8_0 => blocks
-            .flat_map(|b| {
-                let scale = f16(b);
-                b[2..34]
-                    .iter()
-                    .map(move |&q| f32::from(q.cast_signed()) * scale)
-            })
-            .collect(),
-        TensorType::Q4_0 => blocks
-            .flat_map(|b| {
-                let scale = f16(b);
-                nibbles(&b[2..18]).map(move |q| (f32::from(q) - 8.0) * scale)
-            })
-            .collect(),
-        TensorType::Q4_1 => blocks
-            .flat_map(|b| {
-                let (scale, min) = (f16(b), f16(&b[2..]));
-                nibbles(&b[4..20]).map(move |q| f32::from(q) * scale + min)
-            })
-            .collect(),
-    }
-}
-
-/// A 4-bit block's 32 values in order: the 16 low nibbles, then the 16 high ones.
-fn nibbles(bytes: &[u8]) -> impl Iterator<Item = u8> + '_ {
-    bytes
-        .iter()
-        .map(|b| b & 0x0f)
-        .chain(bytes.iter().map(|b| b >> 4))
-}
-
-/// ggml's name for a tensor type id, for errors.
-fn ggml_type_name(id: u32) -> &'static str {
-    match id {
-        6 => "Q5_0",
-        7 => "Q5_1",
-        9 => "Q8_1",
-        10 => "Q2_K",
-        11 => "Q3_K",
-        12 => "Q4_K",
-        13 => "Q5_K",
-        14 => "Q6_K",
-        15 => "Q8_K",
-        16..=23 | 29 => "an IQ type",
-        _ => "unknown",
-    }
 }
 
 #[cfg(test)]

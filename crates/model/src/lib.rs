@@ -16,6 +16,7 @@ mod error;
 mod family;
 mod gelu;
 pub mod gguf;
+mod gguf_quants;
 mod gguf_tokenizer;
 mod gpt2;
 pub mod hooks;

@@ -223,12 +223,12 @@ both! {
         let at = find(&bytes, b"tokenizer.ggml.tokens") + "tokenizer.ggml.tokens".len() + 8;
         bytes[at..at + 8].copy_from_slice(&(1_u64 << 40).to_le_bytes());
         assert!(refusal(&bytes).contains("an array claims"));
-        // A tensor of an unknown type (Q6_K).
+        // A tensor of a type Glassbox does not read (IQ2_XXS).
         let mut bytes = good.clone();
         let at = find(&bytes, b"blk.1.ffn_down.weight") + "blk.1.ffn_down.weight".len() + 4 + 16;
-        bytes[at..at + 4].copy_from_slice(&14_u32.to_le_bytes());
+        bytes[at..at + 4].copy_from_slice(&16_u32.to_le_bytes());
         let error = refusal(&bytes);
-        assert!(error.contains("tensor type 14 (Q6_K)") && error.contains("blk.1.ffn_down.weight"), "{error}");
+        assert!(error.contains("tensor type 16 (an IQ type)") && error.contains("blk.1.ffn_down.weight"), "{error}");
         // A tensor whose shape disagrees with the metadata: ffn_down claims 39 inputs.
         let mut bytes = good.clone();
         let at = find(&bytes, b"blk.1.ffn_down.weight") + "blk.1.ffn_down.weight".len() + 4;
