@@ -82,13 +82,12 @@ impl Lab {
         preference: AdapterPreference,
         accept_software: bool,
     ) -> std::result::Result<GpuModel, StartError> {
-        // Checked before a device is opened: the GPU engine runs GPT-2 models so far.
-        let model = self.gpt2().map_err(|e| StartError::Gpu(e.to_string()))?;
+        let model = self.model();
         let ctx = Arc::new(GpuContext::new(preference).await?);
         if ctx.adapter().is_software() && !accept_software {
             return Err(StartError::Software(ctx.adapter().to_string()));
         }
-        let mut gpu = GpuModel::new(ctx, model).await?;
+        let mut gpu = GpuModel::new(ctx, model.clone()).await?;
         attach_transcoders(&mut gpu, &self.dictionaries)
             .await
             .map_err(|e| StartError::Gpu(e.to_string()))?;

@@ -96,13 +96,13 @@ impl Lab {
         self.engines.secondary().model()
     }
 
-    /// The model as a GPT-2, for what only that family has yet (the GPU engine,
-    /// attribution graphs), or an error naming the family.
+    /// The model as a GPT-2, for what only that family has yet (attribution graphs), or
+    /// an error naming the family.
     pub fn gpt2(&self) -> Result<&Gpt2> {
         let model = self.model();
         model.as_gpt2().ok_or_else(|| {
             LabError::Request(format!(
-                "this is not yet available for {} models (the GPU engine and attribution graphs run GPT-2 models so far)",
+                "this is not yet available for {} models (attribution graphs run GPT-2 models so far)",
                 model.family()
             ))
         })

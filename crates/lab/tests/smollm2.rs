@@ -54,7 +54,7 @@ fn a_gguf_model_alone_predicts_attends_and_lenses() {
 }
 
 #[test]
-fn what_needs_dictionaries_says_so_and_the_gpu_names_the_family() {
+fn what_needs_dictionaries_says_so() {
     let lab = smollm2();
     for error in [
         lab.check_feature(0, 1).unwrap_err().to_string(),
@@ -66,10 +66,34 @@ fn what_needs_dictionaries_says_so_and_the_gpu_names_the_family() {
     }
     let hits = pollster::block_on(lab.search(&SearchQuery::Label("city".to_owned()), 10)).unwrap();
     assert!(hits.is_empty());
-    // The GPU engine does not run Llama models yet: the CPU engine stays, and says why.
-    let _ = pollster::block_on(lab.start_gpu(AdapterPreference::Software, true));
-    let info = lab.engine_info();
-    assert!(info.gpu.is_none());
-    let note = info.note.unwrap_or_default();
-    assert!(note.contains("Llama"), "{note}");
+}
+
+#[test]
+fn the_gpu_engine_runs_it_as_the_cpu_engine_does() {
+    let lab = smollm2();
+    let on_cpu = pollster::block_on(lab.analyze(IOI, 5, 8)).unwrap();
+    let info = pollster::block_on(lab.start_gpu(AdapterPreference::from_env(), true)).unwrap();
+    assert!(info.gpu.is_some(), "{info:?}");
+    let on_gpu = pollster::block_on(lab.analyze(IOI, 5, 8)).unwrap();
+    assert!(lab.engine_info().note.is_none(), "{:?}", lab.engine_info());
+    assert_eq!(on_gpu.predictions[0].text, " Mary");
+    eprintln!(
+        "' Mary': {} on the GPU ({}, {} MB of weights), {} on the CPU",
+        on_gpu.predictions[0].probability,
+        info.gpu.unwrap_or_default(),
+        lab.gpu_model().unwrap().weight_bytes() / 1_000_000,
+        on_cpu.predictions[0].probability
+    );
+    for (gpu, cpu) in on_gpu.predictions.iter().zip(&on_cpu.predictions) {
+        assert_eq!(gpu.text, cpu.text);
+        assert!(
+            (gpu.probability - cpu.probability).abs() < 1e-3,
+            "{}: {} on the GPU, {} on the CPU",
+            gpu.text,
+            gpu.probability,
+            cpu.probability
+        );
+    }
+    let lens = pollster::block_on(lab.logit_lens(IOI, 3)).unwrap();
+    assert_eq!(lens.cells[30].last().unwrap().top[0].0, " Mary");
 }

@@ -45,6 +45,20 @@ impl From<Gpt2> for Model {
     }
 }
 
+/// A copy that shares the weights (candle tensors are reference-counted).
+impl From<&Gpt2> for Model {
+    fn from(model: &Gpt2) -> Self {
+        Self::Gpt2(model.clone())
+    }
+}
+
+/// A copy that shares the weights.
+impl From<&Llama> for Model {
+    fn from(model: &Llama) -> Self {
+        Self::Llama(model.clone())
+    }
+}
+
 impl From<Llama> for Model {
     fn from(model: Llama) -> Self {
         Self::Llama(model)

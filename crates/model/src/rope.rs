@@ -84,25 +84,36 @@ impl Rope {
     /// angle of pair `i` at position `p` is `p · inv_freq[i]` (an f32 product, as in
     /// PyTorch), repeated for both halves.
     pub fn tables(&self, offset: usize, len: usize, device: &Device) -> Result<(Tensor, Tensor)> {
-        let frequencies = self.inverse_frequencies();
-        let half = frequencies.len();
-        let mut cos = Vec::with_capacity(len * 2 * half);
-        let mut sin = Vec::with_capacity(len * 2 * half);
-        for p in offset..offset + len {
-            let angles: Vec<f64> = frequencies
-                .iter()
-                .map(|&f| f64::from(p as f32 * f))
-                .collect();
-            for _ in 0..2 {
-                cos.extend(angles.iter().map(|a| a.cos() as f32));
-                sin.extend(angles.iter().map(|a| a.sin() as f32));
-            }
-        }
+        let (half_cos, half_sin) = self.cos_sin(offset, len);
+        let half = self.rotary_dim / 2;
+        let doubled = |values: &[f32]| -> Vec<f32> {
+            values
+                .chunks(half.max(1))
+                .flat_map(|row| row.iter().chain(row).copied())
+                .collect()
+        };
         let shape = (len, 2 * half);
         Ok((
-            Tensor::from_vec(cos, shape, device)?,
-            Tensor::from_vec(sin, shape, device)?,
+            Tensor::from_vec(doubled(&half_cos), shape, device)?,
+            Tensor::from_vec(doubled(&half_sin), shape, device)?,
         ))
+    }
+
+    /// The cosines and the sines of positions `offset .. offset + len`'s angles, each
+    /// `[len, rotary_dim / 2]` row-major: what the GPU engine uploads.
+    #[must_use]
+    pub fn cos_sin(&self, offset: usize, len: usize) -> (Vec<f32>, Vec<f32>) {
+        let frequencies = self.inverse_frequencies();
+        let mut cos = Vec::with_capacity(len * frequencies.len());
+        let mut sin = Vec::with_capacity(len * frequencies.len());
+        for p in offset..offset + len {
+            for &f in &frequencies {
+                let angle = f64::from(p as f32 * f);
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
+        }
+        (cos, sin)
     }
 
     /// Rotates `x` `[batch, len, heads, d_head]` with tables from [`Self::tables`].

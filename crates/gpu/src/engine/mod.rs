@@ -1,6 +1,6 @@
-//! The GPU engine: a GPT-2-family model and its dictionaries on wgpu, computing what the
-//! CPU engine computes, with the same hook points, interventions and requests
-//! ([`glassbox_engine::Engine`]).
+//! The GPU engine: a model of any family (GPT-2, Llama) and its dictionaries on wgpu,
+//! computing what the CPU engine computes, with the same hook points, interventions and
+//! requests ([`glassbox_engine::Engine`]).
 //!
 //! Weights go up once ([`GpuModel::new`]); each pass is recorded as a plan and sent as one
 //! command buffer, and only what the caller asked for (kept hooks, logits or their top
@@ -20,7 +20,7 @@ use glassbox_engine::{
     Attach, Attachment, Engine, EngineError, LogitsRead, PassOutput, PassRequest, check_attachment,
     check_pass, lock,
 };
-use glassbox_model::{Family, Gpt2, Gpt2Config, HookPoint, Hooks, ModelDims};
+use glassbox_model::{Gpt2, HookPoint, Hooks, Model, ModelDims};
 
 use crate::kernels::Kernels;
 use crate::plan::{PassCounts, PlanBuffers, execute};
@@ -35,9 +35,9 @@ pub use attribution::GpuCarrier;
 #[derive(Debug)]
 pub struct GpuModel {
     ctx: Arc<GpuContext>,
-    /// The CPU model it was made from (its weights are shared, not copied): attribution
-    /// reads its attention weights.
-    model: Gpt2,
+    /// The CPU model it was made from (its weights are shared, not copied): the walk reads
+    /// its configuration, attribution its attention weights.
+    model: Model,
     weights: DeviceWeights,
     dictionaries: Vec<DeviceDictionary>,
     attachments: Vec<Attachment>,
@@ -50,21 +50,27 @@ pub struct GpuModel {
     transposed: Mutex<Option<attribution::TransposedWeights>>,
 }
 
-/// Keys and values of the positions run so far, on the device, for generation.
+/// Keys and values of the positions run so far, on the device, for generation; room for
+/// `capacity` positions, grown (up to the model's context) when a pass needs more.
 #[derive(Debug)]
 pub struct GpuKvCache {
     keys: Vec<wgpu::Buffer>,
     values: Vec<wgpu::Buffer>,
     len: usize,
+    capacity: usize,
 }
+
+/// Positions a new KV cache has room for, at most: a long context grows on demand.
+const INITIAL_CACHE_POSITIONS: usize = 1024;
 
 impl GpuModel {
     /// Compiles the kernels and uploads `model`'s weights (in f32).
-    pub async fn new(ctx: Arc<GpuContext>, model: &Gpt2) -> Result<Self, GpuError> {
+    pub async fn new(ctx: Arc<GpuContext>, model: impl Into<Model>) -> Result<Self, GpuError> {
+        let model = model.into();
         let kernels = Kernels::new(&ctx).await?;
-        let weights = ctx.scoped(|| DeviceWeights::upload(&ctx, model)).await?;
+        let weights = ctx.scoped(|| DeviceWeights::upload(&ctx, &model)).await?;
         Ok(Self {
-            model: model.clone(),
+            model,
             weights,
             dictionaries: Vec::new(),
             attachments: Vec::new(),
@@ -77,10 +83,28 @@ impl GpuModel {
         })
     }
 
-    /// The model's configuration.
+    /// The model it runs.
     #[must_use]
-    pub fn config(&self) -> &Gpt2Config {
-        self.model.config()
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The model as a GPT-2, for what runs on that family only (attribution).
+    pub(crate) fn gpt2(&self) -> Result<&Gpt2, GpuError> {
+        self.model.as_gpt2().ok_or_else(|| {
+            GpuError::Unsupported(format!(
+                "attribution graphs run on GPT-2 models so far, and this is a {}",
+                self.model.family()
+            ))
+        })
+    }
+
+    /// Values in one position's row of the key (or value) cache.
+    fn kv_width(&self) -> usize {
+        match &self.model {
+            Model::Gpt2(m) => m.config().n_embd,
+            Model::Llama(m) => m.config().n_kv_head * m.config().d_head,
+        }
     }
 
     /// The device this model runs on.
@@ -110,7 +134,7 @@ impl GpuModel {
         input: HookPoint,
         output: HookPoint,
     ) -> Result<usize, GpuError> {
-        check_attachment(&self.config().dims(), input, output)
+        check_attachment(&self.dims(), input, output)
             .map_err(|e| GpuError::Shape(e.to_string()))?;
         let device = self
             .ctx
@@ -122,37 +146,70 @@ impl GpuModel {
         Ok(self.dictionaries.len() - 1)
     }
 
-    /// A KV cache with room for the model's whole context.
+    /// An empty KV cache.
     pub fn kv_cache(&self) -> GpuKvCache {
-        let config = self.config();
-        let rows = config.n_positions * config.n_embd;
-        let make = |label| {
-            (0..config.n_layer)
-                .map(|_| {
-                    self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                        label: Some(label),
-                        size: (rows * 4) as u64,
-                        usage: wgpu::BufferUsages::STORAGE
-                            | wgpu::BufferUsages::COPY_SRC
-                            | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    })
-                })
-                .collect()
-        };
+        let capacity = self.dims().n_positions.min(INITIAL_CACHE_POSITIONS);
+        let n_layer = self.dims().n_layer;
         GpuKvCache {
-            keys: make("key cache"),
-            values: make("value cache"),
+            keys: (0..n_layer)
+                .map(|_| self.cache_buffer("key cache", capacity))
+                .collect(),
+            values: (0..n_layer)
+                .map(|_| self.cache_buffer("value cache", capacity))
+                .collect(),
             len: 0,
+            capacity,
         }
+    }
+
+    fn cache_buffer(&self, label: &'static str, positions: usize) -> wgpu::Buffer {
+        self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (positions.max(1) * self.kv_width() * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Gives `cache` room for `needed` positions (checked against the context before),
+    /// copying what it holds into larger buffers.
+    fn reserve(&self, cache: &mut GpuKvCache, needed: usize) {
+        if needed <= cache.capacity {
+            return;
+        }
+        let capacity = needed
+            .max(cache.capacity * 2)
+            .min(self.dims().n_positions)
+            .max(needed);
+        let held = (cache.len * self.kv_width() * 4) as u64;
+        let device = self.ctx.device();
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("grow KV cache"),
+        });
+        for (buffers, label) in [
+            (&mut cache.keys, "key cache"),
+            (&mut cache.values, "value cache"),
+        ] {
+            for buffer in buffers.iter_mut() {
+                let grown = self.cache_buffer(label, capacity);
+                if held > 0 {
+                    encoder.copy_buffer_to_buffer(buffer, 0, &grown, 0, held);
+                }
+                *buffer = grown;
+            }
+        }
+        self.ctx.queue().submit([encoder.finish()]);
+        cache.capacity = capacity;
     }
 
     /// The blocks a pass must run: all, unless it reads only dictionary features (no
     /// logits, no hooks, no KV cache to fill), in which case the blocks up to the last
     /// dictionary read.
     fn blocks_needed(&self, request: &PassRequest, hooks: &Hooks, cached: bool) -> usize {
-        let n_layer = self.config().n_layer;
-        let hooked = HookPoint::all(n_layer, Family::Gpt2)
+        let n_layer = self.dims().n_layer;
+        let hooked = HookPoint::all(n_layer, self.model.family())
             .into_iter()
             .any(|h| hooks.touches(h));
         if cached || hooked || request.logits != LogitsRead::None || !request.steering.is_empty() {
@@ -178,26 +235,31 @@ impl GpuModel {
         cache: Option<&mut GpuKvCache>,
     ) -> Result<PassOutput, EngineError> {
         let offset = cache.as_ref().map_or(0, |c| c.len);
-        check_pass(&self.dims(), &self.attachments, ids, offset, request, hooks)?;
+        let dims = self.dims();
+        check_pass(&dims, &self.attachments, ids, offset, request, hooks)?;
         let len = ids.len();
-        let config = self.config();
+        let mut cache = cache;
+        if let Some(cache) = cache.as_deref_mut() {
+            self.reserve(cache, offset + len);
+        }
         let (plan, layout): (_, Layout) = {
             let mut scratch = lock(&self.scratch);
-            let d = config.n_embd;
+            let width = self.kv_width();
             let (keys, values): (Vec<_>, Vec<_>) = match cache.as_ref() {
                 Some(c) => (c.keys.clone(), c.values.clone()),
-                None => (0..config.n_layer)
+                None => (0..dims.n_layer)
                     .map(|l| {
                         (
-                            scratch.get(self.ctx.device(), "keys", l, len * d),
-                            scratch.get(self.ctx.device(), "values", l, len * d),
+                            scratch.get(self.ctx.device(), "keys", l, len * width),
+                            scratch.get(self.ctx.device(), "values", l, len * width),
                         )
                     })
                     .unzip(),
             };
             Recorder {
                 device: self.ctx.device(),
-                config,
+                model: &self.model,
+                dims,
                 weights: &self.weights,
                 dictionaries: &self.dictionaries,
                 attachments: &self.attachments,
@@ -253,7 +315,7 @@ impl Engine for GpuModel {
     type Cache = GpuKvCache;
 
     fn dims(&self) -> ModelDims {
-        self.config().dims()
+        self.model.dims()
     }
 
     fn attachments(&self) -> &[Attachment] {

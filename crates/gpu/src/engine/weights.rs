@@ -1,4 +1,5 @@
-//! The model's weights on the device, uploaded once, in f32.
+//! The model's weights on the device, uploaded once, in f32 (a GGUF file's quantized
+//! tensors arrive dequantized by its reader).
 //!
 //! The token embedding is stored transposed, `[d, vocab]`, because the unembedding (the
 //! largest product of a pass) reads it that way; the embedding gathers its columns. A
@@ -6,7 +7,8 @@
 //! WebGPU's default 128 MiB) is split into column chunks.
 
 use candle_core::Tensor;
-use glassbox_model::{Gpt2, LayerNormWeights};
+use glassbox_model::llama::Linear;
+use glassbox_model::{Gpt2, LayerNormWeights, Llama, Model};
 use wgpu::util::DeviceExt;
 
 use crate::{GpuContext, GpuError};
@@ -19,31 +21,52 @@ pub(crate) struct ColumnChunk {
     pub(crate) cols: usize,
 }
 
-/// A LayerNorm's gain and bias.
+/// A LayerNorm's gain and bias, or an `RMSNorm`'s gain (no bias).
 #[derive(Debug, Clone)]
 pub(crate) struct DeviceLayerNorm {
     pub(crate) weight: wgpu::Buffer,
-    pub(crate) bias: wgpu::Buffer,
+    pub(crate) bias: Option<wgpu::Buffer>,
 }
 
-/// A linear layer: `[in, out]` weight and `[out]` bias.
+/// A linear layer: `[in, out]` weight and an optional `[out]` bias.
 #[derive(Debug, Clone)]
 pub(crate) struct DeviceLinear {
     pub(crate) weight: wgpu::Buffer,
-    pub(crate) bias: wgpu::Buffer,
+    pub(crate) bias: Option<wgpu::Buffer>,
     pub(crate) inputs: usize,
     pub(crate) outputs: usize,
 }
 
-/// One block's weights.
+/// One GPT-2 block's weights.
 #[derive(Debug, Clone)]
-pub(crate) struct DeviceBlock {
+pub(crate) struct Gpt2Block {
     pub(crate) ln_1: DeviceLayerNorm,
     pub(crate) qkv: DeviceLinear,
     pub(crate) attn_out: DeviceLinear,
     pub(crate) ln_2: DeviceLayerNorm,
     pub(crate) mlp_in: DeviceLinear,
     pub(crate) mlp_out: DeviceLinear,
+}
+
+/// One Llama block's weights.
+#[derive(Debug, Clone)]
+pub(crate) struct LlamaBlock {
+    pub(crate) ln_1: DeviceLayerNorm,
+    pub(crate) q: DeviceLinear,
+    pub(crate) k: DeviceLinear,
+    pub(crate) v: DeviceLinear,
+    pub(crate) o: DeviceLinear,
+    pub(crate) ln_2: DeviceLayerNorm,
+    pub(crate) gate: DeviceLinear,
+    pub(crate) up: DeviceLinear,
+    pub(crate) down: DeviceLinear,
+}
+
+/// The blocks, as their family has them.
+#[derive(Debug, Clone)]
+pub(crate) enum DeviceBlocks {
+    Gpt2(Vec<Gpt2Block>),
+    Llama(Vec<LlamaBlock>),
 }
 
 /// Every weight of the model on the device.
@@ -53,8 +76,10 @@ pub(crate) struct DeviceWeights {
     pub(crate) token_table: Vec<ColumnChunk>,
     /// The unembedding `[d, vocab]` in chunks: the token table itself when tied.
     pub(crate) unembedding: Vec<ColumnChunk>,
-    pub(crate) positions: wgpu::Buffer,
-    pub(crate) blocks: Vec<DeviceBlock>,
+    /// Learned position embeddings (GPT-2; a Llama rotates queries and keys instead).
+    pub(crate) positions: Option<wgpu::Buffer>,
+    pub(crate) blocks: DeviceBlocks,
+    /// The final LayerNorm or `RMSNorm`.
     pub(crate) ln_final: DeviceLayerNorm,
     /// Bytes of weights on the device.
     pub(crate) bytes: u64,
@@ -140,6 +165,40 @@ impl<'a> Uploader<'a> {
     }
 }
 
+impl Uploader<'_> {
+    /// A linear layer: `weight` `[in, out]` and its optional bias.
+    pub(crate) fn linear(
+        &mut self,
+        what: &'static str,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+    ) -> Result<DeviceLinear, GpuError> {
+        let (inputs, outputs) = weight.dims2()?;
+        Ok(DeviceLinear {
+            weight: self.tensor(what, weight)?,
+            bias: bias.map(|b| self.tensor(what, b)).transpose()?,
+            inputs,
+            outputs,
+        })
+    }
+
+    /// The token table `[d, vocab]` in chunks, and the unembedding: `lm_head`'s when the
+    /// model has one (`[vocab, d]`, transposed here), else the token table itself.
+    fn embedding_tables(
+        &mut self,
+        token_embedding: &Tensor,
+        lm_head: Option<&Tensor>,
+    ) -> Result<(Vec<ColumnChunk>, Vec<ColumnChunk>), GpuError> {
+        let transposed = |t: &Tensor| t.t().and_then(|t| t.contiguous());
+        let token_table = self.column_chunks("token embedding", &transposed(token_embedding)?)?;
+        let unembedding = match lm_head {
+            Some(head) => self.column_chunks("unembedding", &transposed(head)?)?,
+            None => token_table.clone(),
+        };
+        Ok((token_table, unembedding))
+    }
+}
+
 /// A tensor's values in row-major order, as f32.
 pub(crate) fn flat(tensor: &Tensor) -> Result<Vec<f32>, GpuError> {
     tensor
@@ -151,58 +210,87 @@ pub(crate) fn flat(tensor: &Tensor) -> Result<Vec<f32>, GpuError> {
 
 impl DeviceWeights {
     /// Uploads every weight of `model`.
-    pub(crate) fn upload(ctx: &GpuContext, model: &Gpt2) -> Result<Self, GpuError> {
+    pub(crate) fn upload(ctx: &GpuContext, model: &Model) -> Result<Self, GpuError> {
+        match model {
+            Model::Gpt2(m) => Self::upload_gpt2(ctx, m),
+            Model::Llama(m) => Self::upload_llama(ctx, m),
+        }
+    }
+
+    fn upload_gpt2(ctx: &GpuContext, model: &Gpt2) -> Result<Self, GpuError> {
         let w = model.weights();
         let mut up = Uploader::new(ctx);
-        let transposed = |t: &Tensor| t.t().and_then(|t| t.contiguous());
-        let token_table = up.column_chunks("token embedding", &transposed(&w.token_embedding)?)?;
-        let unembedding = match &w.lm_head {
-            Some(head) => up.column_chunks("unembedding", &transposed(head)?)?,
-            None => token_table.clone(),
-        };
+        let (token_table, unembedding) =
+            up.embedding_tables(&w.token_embedding, w.lm_head.as_ref())?;
         let positions = up.tensor("position embedding", &w.position_embedding)?;
         let layer_norm =
             |up: &mut Uploader<'_>, ln: &LayerNormWeights| -> Result<DeviceLayerNorm, GpuError> {
                 Ok(DeviceLayerNorm {
                     weight: up.tensor("layer norm weight", &ln.weight)?,
-                    bias: up.tensor("layer norm bias", &ln.bias)?,
+                    bias: Some(up.tensor("layer norm bias", &ln.bias)?),
                 })
             };
-        let linear = |up: &mut Uploader<'_>,
-                      what,
-                      weight: &Tensor,
-                      bias: &Tensor|
-         -> Result<DeviceLinear, GpuError> {
-            let (inputs, outputs) = weight.dims2()?;
-            Ok(DeviceLinear {
-                weight: up.tensor(what, weight)?,
-                bias: up.tensor(what, bias)?,
-                inputs,
-                outputs,
-            })
-        };
         let mut blocks = Vec::with_capacity(w.blocks.len());
         for b in &w.blocks {
-            blocks.push(DeviceBlock {
+            blocks.push(Gpt2Block {
                 ln_1: layer_norm(&mut up, &b.ln_1)?,
-                qkv: linear(&mut up, "attention qkv", &b.qkv_weight, &b.qkv_bias)?,
-                attn_out: linear(
-                    &mut up,
+                qkv: up.linear("attention qkv", &b.qkv_weight, Some(&b.qkv_bias))?,
+                attn_out: up.linear(
                     "attention output",
                     &b.attn_out_weight,
-                    &b.attn_out_bias,
+                    Some(&b.attn_out_bias),
                 )?,
                 ln_2: layer_norm(&mut up, &b.ln_2)?,
-                mlp_in: linear(&mut up, "MLP input", &b.mlp_in_weight, &b.mlp_in_bias)?,
-                mlp_out: linear(&mut up, "MLP output", &b.mlp_out_weight, &b.mlp_out_bias)?,
+                mlp_in: up.linear("MLP input", &b.mlp_in_weight, Some(&b.mlp_in_bias))?,
+                mlp_out: up.linear("MLP output", &b.mlp_out_weight, Some(&b.mlp_out_bias))?,
             });
         }
         let ln_final = layer_norm(&mut up, &w.ln_final)?;
         Ok(Self {
             token_table,
             unembedding,
-            positions,
-            blocks,
+            positions: Some(positions),
+            blocks: DeviceBlocks::Gpt2(blocks),
+            ln_final,
+            bytes: up.bytes,
+        })
+    }
+
+    fn upload_llama(ctx: &GpuContext, model: &Llama) -> Result<Self, GpuError> {
+        let w = model.weights();
+        let mut up = Uploader::new(ctx);
+        let (token_table, unembedding) =
+            up.embedding_tables(&w.token_embedding, w.lm_head.as_ref())?;
+        let rms_norm =
+            |up: &mut Uploader<'_>, gain: &Tensor| -> Result<DeviceLayerNorm, GpuError> {
+                Ok(DeviceLayerNorm {
+                    weight: up.tensor("RMSNorm gain", gain)?,
+                    bias: None,
+                })
+            };
+        let linear = |up: &mut Uploader<'_>, what, layer: &Linear| {
+            up.linear(what, &layer.weight, layer.bias.as_ref())
+        };
+        let mut blocks = Vec::with_capacity(w.blocks.len());
+        for b in &w.blocks {
+            blocks.push(LlamaBlock {
+                ln_1: rms_norm(&mut up, &b.ln_1)?,
+                q: linear(&mut up, "attention query", &b.q)?,
+                k: linear(&mut up, "attention key", &b.k)?,
+                v: linear(&mut up, "attention value", &b.v)?,
+                o: linear(&mut up, "attention output", &b.o)?,
+                ln_2: rms_norm(&mut up, &b.ln_2)?,
+                gate: linear(&mut up, "MLP gate", &b.gate)?,
+                up: linear(&mut up, "MLP up", &b.up)?,
+                down: linear(&mut up, "MLP down", &b.down)?,
+            });
+        }
+        let ln_final = rms_norm(&mut up, &w.ln_final)?;
+        Ok(Self {
+            token_table,
+            unembedding,
+            positions: None,
+            blocks: DeviceBlocks::Llama(blocks),
             ln_final,
             bytes: up.bytes,
         })

@@ -1,7 +1,9 @@
 // Causal multi-head attention over a KV cache, in three steps that each have a hook
-// between them (dispatched by the pass recorder, engine/pass):
-// - `split_qkv`: the rows of qkv [len, 3d] (queries, keys, values side by side) go to
-//   q [len, d] and to the key and value caches [positions, d] at rows offset .. offset+len.
+// between them (dispatched by the pass recorder, engine/pass). Queries are rows of
+// heads · d_head values, cached keys and values rows of kv_heads · d_head (grouped-query
+// attention: query head h reads key/value head h / (heads / kv_heads)).
+// - `split_qkv` (GPT-2): the rows of qkv [len, 3d] (queries, keys, values side by side) go
+//   to q [len, d] and to the key and value caches [positions, d] at rows offset .. offset+len.
 // - `scores`: one workgroup per (query, head) computes the scaled, masked scores
 //   [head, query, key] of keys 0 .. offset+query, writes them to `scores`, and, when
 //   `fuse_softmax` is set, turns them into the pattern in place in `pattern` instead.
@@ -19,6 +21,15 @@ struct Params {
     keys: u32,
     scale: f32,
     fuse_softmax: u32,
+    kv_heads: u32,
+    _padding0: u32,
+    _padding1: u32,
+    _padding2: u32,
+}
+
+// The key/value head query head `head` reads, and its first column in a cached row.
+fn kv_column(head: u32) -> u32 {
+    return head / (params.heads / params.kv_heads) * params.d_head;
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -70,12 +81,13 @@ fn scores_step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocatio
     let head = group.y;
     let lane = local.x;
     let base = (head * params.len + query) * params.keys;
-    let q_base = query * params.d + head * params.d_head;
+    let q_base = (query * params.heads + head) * params.d_head;
+    let kv_width = params.kv_heads * params.d_head;
     let visible = params.offset + query;
     for (var j = lane; j < params.keys; j += REDUCE_THREADS) {
         var s = LOWEST;
         if (j <= visible) {
-            let k_base = j * params.d + head * params.d_head;
+            let k_base = j * kv_width + kv_column(head);
             var dot = 0.0;
             for (var t = 0u; t < params.d_head; t++) {
                 dot = fma(q[q_base + t], k_cache[k_base + t], dot);
@@ -108,12 +120,13 @@ fn values_step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocatio
     let query = group.x;
     let head = group.y;
     let base = (head * params.len + query) * params.keys;
+    let kv_width = params.kv_heads * params.d_head;
     for (var t = local.x; t < params.d_head; t += 64u) {
-        let column = head * params.d_head + t;
+        let column = kv_column(head) + t;
         var acc = 0.0;
         for (var j = 0u; j < params.keys; j++) {
-            acc = fma(pattern[base + j], v_cache[j * params.d + column], acc);
+            acc = fma(pattern[base + j], v_cache[j * kv_width + column], acc);
         }
-        z[query * params.d + column] = acc;
+        z[(query * params.heads + head) * params.d_head + t] = acc;
     }
 }

@@ -3,6 +3,9 @@
 // - `add`: x += other (the residual stream).
 // - `activate`: x = act(x), act by `op` (an ACT_* code of common.wgsl).
 // - `jump_relu`: x = x if x > other[i % width] (the threshold) else 0.
+// - `mul_columns`: x[i] *= other[i % width] (an RMSNorm's gain after its hook).
+// - `gate`: x = act(x) · other, act by `op` (a gated MLP: x the gate, other the up
+//   projection).
 // - `gather_column`: x[i] = other[other_base + i * width + op]: column `op` of a
 //   [rows, width] matrix (one feature's activation at each position).
 // - `edit`: an intervention at the positions where mask[position] is set; `op` is an
@@ -96,5 +99,21 @@ fn gather_column(@builtin(global_invocation_id) id: vec3<u32>) {
     let i = linear_index(id);
     if (i < params.count) {
         x[params.base + i] = other[params.other_base + i * params.width + params.op];
+    }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn mul_columns(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = linear_index(id);
+    if (i < params.count) {
+        x[params.base + i] *= other[i % params.width];
+    }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn gate(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = linear_index(id);
+    if (i < params.count) {
+        x[params.base + i] = activation(params.op, x[params.base + i]) * other[i];
     }
 }

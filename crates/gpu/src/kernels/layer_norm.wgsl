@@ -1,5 +1,7 @@
 // LayerNorm over each row of x [rows, d]: out = (x - mean) / scale * w + b, with
 // scale = sqrt(var + eps), as glassbox-model computes it (variance of the centred row).
+// With `rms` set, RMSNorm without its gain: out = x / scale, scale = sqrt(mean(x²) + eps)
+// (TransformerLens's `hook_normalized`; the recorder multiplies by the gain after the hook).
 //
 // Dispatched by the engine's pass recorder (engine/pass), one workgroup of REDUCE_THREADS threads
 // per row (reductions from common.wgsl).
@@ -11,7 +13,7 @@ struct Params {
     rows: u32,
     d: u32,
     eps: f32,
-    _padding: u32,
+    rms: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -22,6 +24,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> scale: array<f32>;
 
 fn row_mean(base: u32, lane: u32) -> f32 {
+    if (params.rms == 1u) {
+        return 0.0;
+    }
     var sum = 0.0;
     for (var i = lane; i < params.d; i += REDUCE_THREADS) {
         sum += x[base + i];
@@ -31,7 +36,11 @@ fn row_mean(base: u32, lane: u32) -> f32 {
 
 fn normalize(base: u32, lane: u32, mean: f32, s: f32) {
     for (var i = lane; i < params.d; i += REDUCE_THREADS) {
-        out[base + i] = (x[base + i] - mean) / s * w[i] + b[i];
+        if (params.rms == 1u) {
+            out[base + i] = x[base + i] / s;
+        } else {
+            out[base + i] = (x[base + i] - mean) / s * w[i] + b[i];
+        }
     }
 }
 

@@ -63,6 +63,12 @@ pub(crate) enum KernelId {
     Edit,
     /// One column of a matrix (`elementwise.wgsl`).
     GatherColumn,
+    /// Rows times a vector, element by element (`elementwise.wgsl`).
+    MulColumns,
+    /// A gated MLP's `act(gate) · up` (`elementwise.wgsl`).
+    Gate,
+    /// Rotary embeddings in place (`rope.wgsl`).
+    Rotate,
     /// Each row segment's k largest entries (`topk.wgsl`).
     SegmentTopK,
     /// Each row's k largest among its segments' (`topk.wgsl`).
@@ -84,7 +90,7 @@ pub(crate) enum KernelId {
 }
 
 impl KernelId {
-    const ALL: [Self; 23] = [
+    const ALL: [Self; 26] = [
         Self::MatmulTiled,
         Self::Gemv,
         Self::Embed,
@@ -99,6 +105,9 @@ impl KernelId {
         Self::JumpRelu,
         Self::Edit,
         Self::GatherColumn,
+        Self::MulColumns,
+        Self::Gate,
+        Self::Rotate,
         Self::SegmentTopK,
         Self::MergeTopK,
         Self::RowTopK,
@@ -120,6 +129,7 @@ impl KernelId {
         const TOPK: &str = include_str!("topk.wgsl");
         const STEER: &str = include_str!("steer.wgsl");
         const ATTRIBUTION: &str = include_str!("attribution.wgsl");
+        const ROPE: &str = include_str!("rope.wgsl");
         match self {
             Self::MatmulTiled => (MATMUL, "matmul.wgsl", "main"),
             Self::Gemv => (MATMUL, "matmul.wgsl", "gemv"),
@@ -135,6 +145,9 @@ impl KernelId {
             Self::JumpRelu => (ELEMENTWISE, "elementwise.wgsl", "jump_relu"),
             Self::Edit => (ELEMENTWISE, "elementwise.wgsl", "edit"),
             Self::GatherColumn => (ELEMENTWISE, "elementwise.wgsl", "gather_column"),
+            Self::MulColumns => (ELEMENTWISE, "elementwise.wgsl", "mul_columns"),
+            Self::Gate => (ELEMENTWISE, "elementwise.wgsl", "gate"),
+            Self::Rotate => (ROPE, "rope.wgsl", "rotate"),
             Self::SegmentTopK => (TOPK, "topk.wgsl", "segment_top_k"),
             Self::MergeTopK => (TOPK, "topk.wgsl", "merge_top_k"),
             Self::RowTopK => (TOPK, "topk.wgsl", "row_top_k"),
@@ -154,9 +167,14 @@ impl KernelId {
             Self::Embed => Family::Embed,
             Self::LayerNorm | Self::LayerNormWithScale => Family::LayerNorm,
             Self::SplitQkv | Self::Scores | Self::Softmax | Self::Values => Family::Attention,
-            Self::Add | Self::Activate | Self::JumpRelu | Self::Edit | Self::GatherColumn => {
-                Family::Elementwise
-            }
+            Self::Add
+            | Self::Activate
+            | Self::JumpRelu
+            | Self::Edit
+            | Self::GatherColumn
+            | Self::MulColumns
+            | Self::Gate => Family::Elementwise,
+            Self::Rotate => Family::Rope,
             Self::SegmentTopK | Self::MergeTopK | Self::RowTopK | Self::KeepTopK => Family::TopK,
             Self::Steer => Family::Steer,
             Self::AttributionSeed | Self::AttentionBack | Self::NormBack | Self::ReadOff => {
@@ -177,9 +195,14 @@ impl KernelId {
             Self::SplitQkv | Self::Scores | Self::Softmax | Self::Values => {
                 &[Uniform, Read, Write, Write, Write, Write, Write, Write]
             }
-            Self::Add | Self::Activate | Self::JumpRelu | Self::Edit | Self::GatherColumn => {
-                &[Uniform, Write, Read, Read]
-            }
+            Self::Add
+            | Self::Activate
+            | Self::JumpRelu
+            | Self::Edit
+            | Self::GatherColumn
+            | Self::MulColumns
+            | Self::Gate => &[Uniform, Write, Read, Read],
+            Self::Rotate => &[Uniform, Write, Read],
             Self::SegmentTopK | Self::MergeTopK | Self::RowTopK | Self::KeepTopK => {
                 &[Uniform, Write, Write, Write, Write, Write]
             }
@@ -307,7 +330,8 @@ mod tests {
 
     use super::params::{
         AttentionParams, AttributionParams, ElementwiseParams, EmbedParams, FeatureEdit,
-        LayerNormParams, MatmulParams, Params, SHARED_CONSTANTS, SteerParams, TopKParams,
+        LayerNormParams, MatmulParams, Params, RopeParams, SHARED_CONSTANTS, SteerParams,
+        TopKParams,
     };
     use super::*;
 
@@ -334,6 +358,7 @@ mod tests {
             Family::TopK => layout::<TopKParams>(),
             Family::Steer => layout::<SteerParams>(),
             Family::Attribution => layout::<AttributionParams>(),
+            Family::Rope => layout::<RopeParams>(),
         }
     }
 

@@ -25,6 +25,8 @@ pub(crate) enum Family {
     Steer,
     /// `attribution.wgsl`.
     Attribution,
+    /// `rope.wgsl`.
+    Rope,
 }
 
 /// A family's uniform block.
@@ -103,24 +105,25 @@ params! {
 }
 
 params! {
-    /// LayerNorm (`layer_norm.wgsl`).
+    /// LayerNorm, or `RMSNorm` before its gain (`layer_norm.wgsl`).
     LayerNormParams for LayerNorm (16 bytes) {
         /// Rows normalized.
         rows: u32,
         /// Width of a row.
         d: u32,
-        /// Added to the variance.
+        /// Added to the variance (the mean square for `RMSNorm`).
         eps: f32,
-        _padding: u32,
+        /// 1 for `RMSNorm` (`x / scale`, no gain), 0 for LayerNorm.
+        rms: u32,
     }
 }
 
 params! {
     /// Attention's steps (`attention.wgsl`).
-    AttentionParams for Attention (32 bytes) {
+    AttentionParams for Attention (48 bytes) {
         /// Query positions in this pass.
         len: u32,
-        /// Width of the residual stream.
+        /// Width of the residual stream (GPT-2's `split_qkv`).
         d: u32,
         /// Positions already in the KV cache.
         offset: u32,
@@ -134,6 +137,11 @@ params! {
         scale: f32,
         /// 1 to turn the scores into the pattern in the same step.
         fuse_softmax: u32,
+        /// Key/value heads (as many as `heads`, or a divisor of it).
+        kv_heads: u32,
+        _padding0: u32,
+        _padding1: u32,
+        _padding2: u32,
     }
 }
 
@@ -224,6 +232,26 @@ params! {
         /// Where `b`'s inverse scales start.
         b_scales: u32,
         _padding: u32,
+    }
+}
+
+params! {
+    /// Rotary embeddings in place (`rope.wgsl`).
+    RopeParams for Rope (32 bytes) {
+        /// Positions rotated.
+        rows: u32,
+        /// Heads per row.
+        heads: u32,
+        /// Width of a head.
+        d_head: u32,
+        /// Dimensions of each head that rotate.
+        rotary_dim: u32,
+        /// The first element of `x` rotated.
+        base: u32,
+        /// Where the cosines start in the table (the sines follow).
+        table_base: u32,
+        _padding0: u32,
+        _padding1: u32,
     }
 }
 

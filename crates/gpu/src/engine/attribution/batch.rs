@@ -45,7 +45,7 @@ impl GpuCarrier<'_> {
             count: shape.count as u32,
             span: shape.span as u32,
             d: shape.d as u32,
-            heads: self.model.config().n_head as u32,
+            heads: self.model.model().dims().n_head as u32,
             stride: self.sources.positions as u32,
             out_cols: self.columns as u32,
             ..AttributionParams::default()
@@ -144,12 +144,12 @@ impl GpuCarrier<'_> {
     /// The rows of a batch that fits the device's bindings: one submit, one readback.
     pub(super) async fn carry_fitting(&self, batch: &[&Target]) -> Result<Vec<Row>, GpuError> {
         let model = self.model;
-        let n_layer = model.config().n_layer;
+        let n_layer = model.model().dims().n_layer;
         let first = batch[0];
         let shape = Shape {
             count: batch.len(),
             span: batch.iter().map(|t| t.position).max().unwrap_or(0) + 1,
-            d: model.config().n_embd,
+            d: model.model().dims().d_model,
         };
         let buffers = {
             let mut scratch = lock(&model.scratch);

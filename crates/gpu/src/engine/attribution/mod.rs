@@ -89,7 +89,7 @@ impl GpuModel {
             embedding_table: tables.embedding_table,
             embedding_entries: tables.embedding_entries,
             sources,
-            columns: sources.columns() + 2 * self.config().n_layer * sources.positions,
+            columns: sources.columns() + 2 * self.model.dims().n_layer * sources.positions,
         })
     }
 }
@@ -97,12 +97,12 @@ impl GpuModel {
 impl GpuCarrier<'_> {
     async fn carry_all(&self, batch: &[&Target]) -> Result<Vec<Row>, CircuitError> {
         let Some(BatchShape { span, .. }) =
-            BatchShape::of(batch, self.sources, self.model.config().n_layer)?
+            BatchShape::of(batch, self.sources, self.model.model().dims().n_layer)?
         else {
             return Ok(Vec::new());
         };
         // As many targets at a time as the device's bindings hold.
-        let per_target = (span * self.model.config().n_embd).max(self.columns) as u64 * 4;
+        let per_target = (span * self.model.model().dims().d_model).max(self.columns) as u64 * 4;
         let max_binding = Uploader::new(&self.model.ctx).max_binding();
         let fit = (max_binding / per_target).max(1) as usize;
         let mut rows = Vec::with_capacity(batch.len());

@@ -98,11 +98,11 @@ impl GpuModel {
         let mut tables = PromptTables {
             table: Vec::new(),
             entries: Entries::default(),
-            blocks: Vec::with_capacity(self.config().n_layer),
+            blocks: Vec::with_capacity(self.model.dims().n_layer),
             embedding_table: 0,
             embedding_entries: 0..0,
         };
-        for l in 0..self.config().n_layer {
+        for l in 0..self.model.dims().n_layer {
             let block = self.block_tables(setup, replacement, l, &mut tables)?;
             tables.blocks.push(block);
         }
@@ -131,7 +131,7 @@ impl GpuModel {
         l: usize,
         tables: &mut PromptTables,
     ) -> Result<BlockTables, CircuitError> {
-        let model = &self.model;
+        let model = self.gpt2()?;
         let sources = &setup.sources;
         let p = sources.positions;
         let constant_base = sources.columns();
@@ -204,7 +204,7 @@ impl GpuModel {
         if let Some(weights) = lock(&self.transposed).as_ref() {
             return Ok(weights.clone());
         }
-        let model = &self.model;
+        let model = self.gpt2()?;
         let transpose = |t: Tensor| t.t().and_then(|t| t.contiguous());
         let mut matrices = Vec::new();
         for (l, block) in model.weights().blocks.iter().enumerate() {

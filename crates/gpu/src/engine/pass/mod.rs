@@ -1,13 +1,18 @@
 //! Records one forward pass into a [`Plan`]: the computation, hook points and
 //! interventions of the CPU engine, on device buffers, sent later as one submit.
 //!
-//! The model walk is the family's (`gpt2.rs`); what happens at each hook point
-//! (`sites.rs`: dictionaries, steering, interventions, kept activations), what
-//! dictionaries compute (`dictionaries.rs`) and what the pass reads (`reads.rs`) is the
-//! same for every family.
+//! The model walk is the family's (`gpt2.rs`, `llama.rs`), built from steps they share
+//! (`norm.rs`: LayerNorm and `RMSNorm`; `attention.rs`: scores, pattern and values over
+//! the KV cache; `ops.rs`: products, embeddings, element-wise steps). What happens at
+//! each hook point (`sites.rs`: dictionaries, steering, interventions, kept activations),
+//! what dictionaries compute (`dictionaries.rs`) and what the pass reads (`reads.rs`) is
+//! the same for every family.
 
+mod attention;
 mod dictionaries;
 mod gpt2;
+mod llama;
+mod norm;
 mod ops;
 mod reads;
 mod sites;
@@ -15,7 +20,7 @@ mod sites;
 use std::collections::HashMap;
 
 use glassbox_engine::{Attachment, LogitsRead, PassRequest};
-use glassbox_model::{Gpt2Config, HookPoint, Hooks};
+use glassbox_model::{HookPoint, Hooks, Model, ModelDims};
 
 use super::dictionary::DeviceDictionary;
 use super::weights::DeviceWeights;
@@ -144,7 +149,8 @@ pub(crate) struct KvBuffers<'a> {
 /// Records one pass.
 pub(crate) struct Recorder<'a> {
     pub(crate) device: &'a wgpu::Device,
-    pub(crate) config: &'a Gpt2Config,
+    pub(crate) model: &'a Model,
+    pub(crate) dims: ModelDims,
     pub(crate) weights: &'a DeviceWeights,
     pub(crate) dictionaries: &'a [DeviceDictionary],
     pub(crate) attachments: &'a [Attachment],
@@ -170,11 +176,14 @@ pub(crate) fn dev(buffer: &wgpu::Buffer) -> Buf {
 impl Recorder<'_> {
     /// Records the whole pass.
     pub(crate) fn record(self, ids: &[u32]) -> Result<(Plan, Layout), GpuError> {
-        self.record_gpt2(ids)
+        match self.model {
+            Model::Gpt2(model) => self.record_gpt2(model, ids),
+            Model::Llama(model) => self.record_llama(model, ids),
+        }
     }
 
     fn d(&self) -> usize {
-        self.config.n_embd
+        self.dims.d_model
     }
 
     /// Positions the attention reads: those cached and this pass's.

@@ -1,10 +1,13 @@
 //! Dispatches that every part of a pass uses: products (tiled, or matrix-vector for few
-//! rows) and element-wise steps.
+//! rows), the token-table gather and element-wise steps.
 
 use super::{Recorder, dev};
-use crate::kernels::params::{Act, ElementwiseParams, GEMV_ROWS, MatmulParams, TILE};
+use crate::engine::weights::{ColumnChunk, DeviceLinear};
+use crate::kernels::params::{
+    Act, ElementwiseParams, EmbedMode, EmbedParams, GEMV_ROWS, MatmulParams, TILE,
+};
 use crate::kernels::{KernelId, linear_groups};
-use crate::plan::Plan;
+use crate::plan::{Buf, Plan};
 
 /// `out[r * ldc + col_offset + c] = act(a[a_offset + r * k ..] · b + bias)` for `rows`
 /// rows, `b` being `[k, n]`.
@@ -53,6 +56,70 @@ pub(crate) fn product(
 }
 
 impl Recorder<'_> {
+    /// `out = act(input · W + b)` for `rows` rows.
+    pub(super) fn linear(
+        &mut self,
+        input: &wgpu::Buffer,
+        rows: usize,
+        layer: &DeviceLinear,
+        out: &wgpu::Buffer,
+        activation: Act,
+    ) {
+        self.linear_into(input, rows, layer, out, 0, activation);
+    }
+
+    /// [`Self::linear`] into `out`'s rows from row `first_row` (a KV cache).
+    pub(super) fn linear_into(
+        &mut self,
+        input: &wgpu::Buffer,
+        rows: usize,
+        layer: &DeviceLinear,
+        out: &wgpu::Buffer,
+        first_row: usize,
+        activation: Act,
+    ) {
+        product(
+            &mut self.plan,
+            input,
+            0,
+            rows,
+            (&layer.weight, layer.inputs, layer.outputs),
+            layer.bias.as_ref(),
+            out,
+            (layer.outputs, first_row * layer.outputs),
+            activation,
+        );
+    }
+
+    /// One dispatch of `embed.wgsl` over `chunk` of the token table into `out`.
+    pub(super) fn gather(
+        &mut self,
+        chunk: &ColumnChunk,
+        mode: EmbedMode,
+        ids_base: u32,
+        out: &wgpu::Buffer,
+    ) {
+        let (len, d) = (self.len, self.d());
+        let params = EmbedParams {
+            len: len as u32,
+            d: d as u32,
+            offset: self.offset as u32,
+            mode: mode as u32,
+            start: chunk.start as u32,
+            cols: chunk.cols as u32,
+            ids_base,
+            ..EmbedParams::default()
+        };
+        // A family without learned positions binds the table in their slot, unread.
+        let positions = self.weights.positions.as_ref().unwrap_or(&chunk.buffer);
+        self.plan.dispatch(
+            KernelId::Embed,
+            &params,
+            vec![Buf::Uploads, dev(&chunk.buffer), dev(positions), dev(out)],
+            linear_groups(len * d),
+        );
+    }
+
     /// `x[..count] += other[..count]`.
     pub(super) fn add(&mut self, x: &wgpu::Buffer, other: &wgpu::Buffer, count: usize) {
         self.elementwise(KernelId::Add, x, other, other, count_params(count));

@@ -129,7 +129,7 @@ impl Recorder<'_> {
     /// the request reads.
     pub(super) fn logits(&mut self, normalized: &wgpu::Buffer) {
         let (len, d) = (self.len, self.d());
-        let vocab = self.config.vocab_size;
+        let vocab = self.dims.vocab_size;
         let read = self.request.logits;
         let (rows, a_offset) = match read {
             LogitsRead::None => return,

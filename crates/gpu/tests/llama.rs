@@ -1,0 +1,360 @@
+//! The GPU engine on the Llama family against the CPU engine (itself checked against
+//! Hugging Face transformers on these fixtures): logits, every hook (`hook_rot_q`/`k`,
+//! `mlp.hook_pre_linear`, `ln*.hook_normalized` as `x / scale` …), interventions,
+//! frozen attention and norms, generation through a growing KV cache, dictionary
+//! features and steering. One body per test, run natively (lavapipe) and in headless
+//! Chromium (WebGPU).
+#![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
+
+mod common;
+
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Tensor};
+use glassbox_dict::{Architecture, DictConfig, DictMetadata, Dictionary};
+use glassbox_engine::{
+    Attach, CpuEngine, Engine, FeatureRead, FeatureSet, Logits, LogitsRead, PassOutput,
+    PassRequest, Steering, async_test, generate, transcoder_hooks,
+};
+use glassbox_gpu::GpuModel;
+use glassbox_gpu::check::seeded_values;
+use glassbox_model::rng::SplitMix64;
+use glassbox_model::sampling::Sampling;
+use glassbox_model::{Edit, HookPoint, Hooks, Intervention, Model, Norm};
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+/// f32 on both sides, summed in different orders: far below any real mistake.
+const TOLERANCE: f32 = 1e-3;
+
+const GQA_CONFIG: &str = include_str!("../../model/tests/fixtures/llama_gqa/config.json");
+const GQA_WEIGHTS: &[u8] = include_bytes!("../../model/tests/fixtures/llama_gqa/model.safetensors");
+
+/// The Llama golden fixtures: grouped queries (6 heads over 2, untied); tied with
+/// `head_dim` apart from the width and Llama 3 rope scaling; one key/value head with
+/// biases, in f16, in two shards.
+fn fixtures() -> Vec<(&'static str, Model)> {
+    let tied = (
+        include_str!("../../model/tests/fixtures/llama_tied_llama3/config.json"),
+        include_bytes!("../../model/tests/fixtures/llama_tied_llama3/model.safetensors").as_slice(),
+    );
+    let mqa_config = include_str!("../../model/tests/fixtures/llama_mqa_bias_f16/config.json");
+    let mqa_shards: [(&str, &[u8]); 2] = [
+        (
+            "model-00001-of-00002.safetensors",
+            include_bytes!(
+                "../../model/tests/fixtures/llama_mqa_bias_f16/model-00001-of-00002.safetensors"
+            ),
+        ),
+        (
+            "model-00002-of-00002.safetensors",
+            include_bytes!(
+                "../../model/tests/fixtures/llama_mqa_bias_f16/model-00002-of-00002.safetensors"
+            ),
+        ),
+    ];
+    vec![
+        (
+            "llama_gqa",
+            Model::from_hf(GQA_CONFIG, &[("model.safetensors", GQA_WEIGHTS)]).unwrap(),
+        ),
+        (
+            "llama_tied_llama3",
+            Model::from_hf(tied.0, &[("model.safetensors", tied.1)]).unwrap(),
+        ),
+        (
+            "llama_mqa_bias_f16",
+            Model::from_hf(mqa_config, &mqa_shards).unwrap(),
+        ),
+    ]
+}
+
+/// The grouped-query fixture with its config changed (`"key": value` replaced).
+fn gqa_with(from: &str, to: &str) -> Model {
+    assert!(GQA_CONFIG.contains(from), "{from}");
+    Model::from_hf(
+        &GQA_CONFIG.replace(from, to),
+        &[("model.safetensors", GQA_WEIGHTS)],
+    )
+    .unwrap()
+}
+
+#[allow(
+    clippy::arc_with_non_send_sync,
+    reason = "in the browser the GPU types are not Send; the tests run on one thread"
+)]
+async fn on_gpu(model: &Model) -> GpuModel {
+    GpuModel::new(Arc::new(common::context().await), model.clone())
+        .await
+        .unwrap()
+}
+
+fn ids(seed: u64, len: usize, vocab: usize) -> Vec<u32> {
+    let mut rng = SplitMix64::new(seed);
+    (0..len)
+        .map(|_| (rng.next_u64() % vocab as u64) as u32)
+        .collect()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            if x.is_infinite() && x.to_bits() == y.to_bits() {
+                0.0
+            } else {
+                (x - y).abs()
+            }
+        })
+        .fold(
+            0.0,
+            |worst, d| if d.is_nan() || d > worst { d } else { worst },
+        )
+}
+
+fn flat(t: &Tensor) -> Vec<f32> {
+    t.to_dtype(DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+fn all_logits(output: &PassOutput) -> Vec<f32> {
+    match &output.logits {
+        Some(Logits::Rows { values, .. }) => values.clone(),
+        other => panic!("expected rows of logits, got {other:?}"),
+    }
+}
+
+async fn logits_of(engine: &impl Engine, tokens: &[u32], hooks: &mut Hooks) -> Vec<f32> {
+    let request = PassRequest::logits(LogitsRead::All);
+    all_logits(&engine.pass(tokens, &request, hooks, None).await.unwrap())
+}
+
+async_test! {
+    async fn logits_match_the_cpu_engine_on_the_llama_fixtures() {
+        // A partial rotation (half of each head) too: transformers' Llama has none, the
+        // CPU engine's rotation is the reference.
+        let mut models = fixtures();
+        models.push(("partial rotary", gqa_with("\"rope_theta\": 10000.0", "\"rope_theta\": 10000.0, \"partial_rotary_factor\": 0.5")));
+        for (name, model) in models {
+            let gpu = on_gpu(&model).await;
+            let dims = model.dims();
+            let cpu = CpuEngine::new(model);
+            for len in [1, 7, dims.n_positions] {
+                let tokens = ids(len as u64, len, dims.vocab_size);
+                let cpu_logits = logits_of(&cpu, &tokens, &mut Hooks::none()).await;
+                let diff = max_diff(&logits_of(&gpu, &tokens, &mut Hooks::none()).await, &cpu_logits);
+                assert!(diff < TOLERANCE, "{name}, {len} tokens: logits differ by {diff}");
+            }
+        }
+    }
+}
+
+async_test! {
+    async fn every_llama_hook_matches_the_cpu_engine() {
+        for (name, model) in fixtures() {
+            let gpu = on_gpu(&model).await;
+            let tokens = ids(3, 9, model.dims().vocab_size);
+            let request = PassRequest::logits(LogitsRead::None);
+            let mut cpu_hooks = Hooks::none().cache_everything();
+            CpuEngine::new(model.clone()).pass(&tokens, &request, &mut cpu_hooks, None).await.unwrap();
+            let mut gpu_hooks = Hooks::none().cache_everything();
+            gpu.pass(&tokens, &request, &mut gpu_hooks, None).await.unwrap();
+            let (cpu, ours) = (cpu_hooks.take_cache(), gpu_hooks.take_cache());
+            assert_eq!(ours.len(), model.hook_points().len(), "{name}");
+            assert!(cpu.contains_key(&HookPoint::RotK(1)), "{name}: the CPU engine kept no hook_rot_k");
+            for (hook, expected) in &cpu {
+                let got = &ours[hook];
+                assert_eq!(got.dims(), expected.dims(), "{name}: {hook}");
+                let diff = max_diff(&flat(got), &flat(expected));
+                assert!(diff < TOLERANCE, "{name}: {hook} differs by {diff}");
+            }
+        }
+    }
+}
+
+/// Interventions at the Llama's own hooks and at hooks of every shape.
+fn interventions(model: &Model, len: usize) -> Vec<Intervention> {
+    let dims = model.dims();
+    let d = dims.d_model;
+    let direction = Tensor::from_vec(seeded_values(5, d), d, &Device::Cpu).unwrap();
+    let uniform_pattern =
+        (Tensor::ones((1, dims.n_head, len, len), DType::F32, &Device::Cpu).unwrap() / len as f64)
+            .unwrap();
+    vec![
+        Intervention::at(
+            HookPoint::ResidPre(1),
+            vec![0, 2],
+            Edit::Add((&direction * 3.0).unwrap()),
+        ),
+        Intervention::everywhere(HookPoint::RotQ(0), Edit::Scale(2.0)),
+        Intervention::at(HookPoint::RotK(1), vec![1, 3], Edit::Scale(-1.5)),
+        Intervention::at(HookPoint::Q(1), vec![len - 1], Edit::Zero),
+        Intervention::at(HookPoint::V(0), vec![0], Edit::Scale(-2.0)),
+        Intervention::everywhere(HookPoint::MlpPreLinear(0), Edit::Scale(0.5)),
+        Intervention::at(HookPoint::MlpPre(1), vec![0], Edit::Zero),
+        Intervention::everywhere(HookPoint::MlpPost(0), Edit::Scale(-1.0)),
+        Intervention::everywhere(HookPoint::LnScale(1, Norm::Ln2), Edit::Scale(2.0)),
+        Intervention::at(
+            HookPoint::LnNormalized(0, Norm::Ln1),
+            vec![2],
+            Edit::Add(direction),
+        ),
+        Intervention::at(
+            HookPoint::Pattern(0),
+            vec![len - 1],
+            Edit::Replace(uniform_pattern),
+        ),
+        Intervention::at(HookPoint::AttnScores(1), vec![1], Edit::Scale(0.25)),
+    ]
+}
+
+async_test! {
+    async fn llama_interventions_change_the_logits_as_on_the_cpu() {
+        for (name, model) in fixtures() {
+            let gpu = on_gpu(&model).await;
+            let len = 6;
+            let tokens = ids(11, len, model.dims().vocab_size);
+            let cpu = CpuEngine::new(model.clone());
+            let plain = logits_of(&cpu, &tokens, &mut Hooks::none()).await;
+            for intervention in interventions(&model, len) {
+                let hook = intervention.hook;
+                let expected = logits_of(&cpu, &tokens, &mut Hooks::none().intervene(intervention.clone())).await;
+                // Each intervention must matter, or the comparison proves nothing.
+                assert!(max_diff(&expected, &plain) > 1e-3, "{name}: {hook} changed nothing");
+                let ours = logits_of(&gpu, &tokens, &mut Hooks::none().intervene(intervention).cache(hook)).await;
+                let diff = max_diff(&ours, &expected);
+                assert!(diff < TOLERANCE, "{name}: with an edit at {hook} logits differ by {diff}");
+            }
+        }
+    }
+}
+
+async_test! {
+    async fn frozen_llama_attention_and_norms_reproduce_the_pass() {
+        let (_, model) = fixtures().remove(0);
+        let gpu = on_gpu(&model).await;
+        let vocab = model.dims().vocab_size;
+        let tokens = ids(2, 8, vocab);
+        let mut keep = Hooks::none().cache_everything();
+        model.forward_ids(&tokens, &mut keep).unwrap();
+        let cache = keep.take_cache();
+        let other = ids(9, 8, vocab);
+        let cpu = CpuEngine::new(model);
+        let mut cpu_hooks = Hooks::none().freeze_attention_and_norms(&cache).unwrap();
+        let expected = logits_of(&cpu, &other, &mut cpu_hooks).await;
+        assert!(max_diff(&expected, &logits_of(&cpu, &other, &mut Hooks::none()).await) > 1e-3);
+        let mut gpu_hooks = Hooks::none().freeze_attention_and_norms(&cache).unwrap();
+        let diff = max_diff(&logits_of(&gpu, &other, &mut gpu_hooks).await, &expected);
+        assert!(diff < TOLERANCE, "frozen logits differ by {diff}");
+    }
+}
+
+async_test! {
+    async fn llama_generation_matches_the_cpu_engine_with_one_submit_per_token() {
+        for (name, model) in fixtures() {
+            let gpu = on_gpu(&model).await;
+            let prompt = ids(4, 5, model.dims().vocab_size);
+            let steps = model.dims().n_positions - prompt.len();
+            let cpu = CpuEngine::new(model);
+            for sampling in [
+                Sampling::greedy(steps),
+                Sampling { temperature: 0.8, top_k: Some(20), seed: 3, ..Sampling::greedy(steps) },
+            ] {
+                let expected = generate(&cpu, &prompt, &sampling, &[], &mut Hooks::none()).await.unwrap();
+                let before = gpu.counts();
+                let ours = generate(&gpu, &prompt, &sampling, &[], &mut Hooks::none()).await.unwrap();
+                assert_eq!(ours, expected, "{name}: {sampling:?}");
+                let submits = gpu.counts().submits - before.submits;
+                assert_eq!(submits, ours.tokens.len() as u64, "{name}: one submit per token");
+            }
+        }
+    }
+}
+
+async_test! {
+    async fn the_kv_cache_grows_past_its_first_size_and_keeps_what_it_held() {
+        // A context longer than the cache's first 1024 positions: generation crosses it.
+        let model = gqa_with("\"max_position_embeddings\": 32", "\"max_position_embeddings\": 1040");
+        let gpu = on_gpu(&model).await;
+        let prompt = ids(6, 1020, model.dims().vocab_size);
+        let sampling = Sampling::greedy(12);
+        let cpu = CpuEngine::new(model);
+        let expected = generate(&cpu, &prompt, &sampling, &[], &mut Hooks::none()).await.unwrap();
+        let ours = generate(&gpu, &prompt, &sampling, &[], &mut Hooks::none()).await.unwrap();
+        assert_eq!(ours, expected);
+    }
+}
+
+/// A seeded TopK transcoder `d → d_sae → d` keeping `k` features.
+fn transcoder(d: usize, d_sae: usize, k: usize, seed: u64) -> Arc<Dictionary> {
+    let tensor = |seed, shape: &[usize], scale: f64| {
+        let count = shape.iter().product();
+        (Tensor::from_vec(seeded_values(seed, count), shape, &Device::Cpu).unwrap() * scale)
+            .unwrap()
+    };
+    Arc::new(Dictionary {
+        config: DictConfig {
+            architecture: Architecture::TopK,
+            d_in: d,
+            d_sae,
+            d_out: None,
+            k: Some(k),
+            apply_b_dec_to_input: false,
+            metadata: DictMetadata::default(),
+        },
+        w_enc: tensor(seed, &[d, d_sae], 0.5),
+        b_enc: tensor(seed + 1, &[d_sae], 0.3),
+        w_dec: tensor(seed + 2, &[d_sae, d], 0.5),
+        b_dec: tensor(seed + 3, &[d], 0.2),
+        threshold: None,
+    })
+}
+
+async_test! {
+    async fn a_transcoder_reads_and_steers_a_llama_as_on_the_cpu() {
+        let (_, model) = fixtures().remove(0);
+        let dims = model.dims();
+        let dictionary = transcoder(dims.d_model, 40, 6, 9);
+        let (input, output) = transcoder_hooks(1);
+        let mut cpu = CpuEngine::new(model.clone());
+        let mut gpu = on_gpu(&model).await;
+        cpu.attach(&dictionary, input, output).await.unwrap();
+        gpu.attach(&dictionary, input, output).await.unwrap();
+        let tokens = ids(8, 10, dims.vocab_size);
+        let read = PassRequest {
+            features: vec![FeatureRead { dictionary: 0, top: 6 }],
+            ..PassRequest::logits(LogitsRead::All)
+        };
+        let expected = cpu.pass(&tokens, &read, &mut Hooks::none(), None).await.unwrap();
+        let ours = gpu.pass(&tokens, &read, &mut Hooks::none(), None).await.unwrap();
+        assert!(expected.features[0].iter().all(|row| row.len() == 6), "every position fires 6");
+        for (position, (a, b)) in ours.features[0].iter().zip(&expected.features[0]).enumerate() {
+            assert_eq!(a.iter().map(|f| f.0).collect::<Vec<_>>(), b.iter().map(|f| f.0).collect::<Vec<_>>(), "position {position}");
+            for (x, y) in a.iter().zip(b) {
+                assert!((x.1 - y.1).abs() < TOLERANCE, "{x:?} vs {y:?}");
+            }
+        }
+        let feature = expected.features[0][3][0].0 as usize;
+        for positions in [None, Some(vec![3, 7])] {
+            let steer = PassRequest {
+                steering: vec![Steering {
+                    dictionary: 0,
+                    features: vec![(feature, FeatureSet::Clamp(20.0)), (1, FeatureSet::Scale(3.0))],
+                    positions: positions.clone(),
+                }],
+                ..PassRequest::logits(LogitsRead::All)
+            };
+            let reference = all_logits(&cpu.pass(&tokens, &steer, &mut Hooks::none(), None).await.unwrap());
+            assert!(max_diff(&reference, &all_logits(&expected)) > 1e-2, "the steering changed nothing");
+            let steered = all_logits(&gpu.pass(&tokens, &steer, &mut Hooks::none(), None).await.unwrap());
+            let diff = max_diff(&steered, &reference);
+            assert!(diff < TOLERANCE, "steered logits ({positions:?}) differ by {diff}");
+        }
+    }
+}
