@@ -42,6 +42,28 @@ test('a GGUF from disk runs in the page: predictions, attention and the logit le
   assert.deepEqual(problems, []);
 });
 
+test('with ?engine=gpu the same GGUF runs on the GPU engine (WebGPU) and predicts the same', async () => {
+  const base = `${env.url}?engine=gpu`;
+  const { page, problems } = await openPage(env.browser, `${base}#/`);
+  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  await page.locator('#open-model').setInputFiles(gguf);
+  await page.waitForFunction(
+    () => /SmolLM2-135M-Instruct\.Q4_1\.gguf/.test(document.querySelector('#engine-status')?.textContent ?? ''),
+    null,
+    { timeout: LOAD_TIMEOUT },
+  );
+  await page.locator('#engine-status[data-engine]').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await page.locator('#engine-status').getAttribute('data-engine'), 'gpu', await page.locator('#engine-status').textContent());
+  const started = Date.now();
+  await page.goto(`${base}#/prompt?text=${encodeURIComponent(IOI)}`);
+  await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  console.log(`# SmolLM2 on the GPU engine (SwiftShader): IOI predictions shown after ${Date.now() - started} ms`);
+  assert.match(await page.locator('#predictions tbody tr').first().textContent(), /" Mary"\s*92\.\d%/);
+  assert.equal(await page.locator('#engine-status').getAttribute('data-engine'), 'gpu');
+  await screenshot(page, 'open-model-gpu');
+  assert.deepEqual(problems, []);
+});
+
 test('a file that is not a model is refused with the reason, and what was loaded stays', async () => {
   const { page, problems } = await openPage(env.browser, `${env.url}#/prompt?text=The%20jury`);
   await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });

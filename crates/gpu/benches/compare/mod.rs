@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use glassbox_engine::{CpuEngine, Engine, LogitsRead, PassRequest, generate};
 use glassbox_gpu::{AdapterPreference, AdapterSummary, GpuContext, GpuModel, PassCounts};
+use glassbox_model::llama::LlamaWeights;
 use glassbox_model::sampling::Sampling;
-use glassbox_model::{Gpt2, Gpt2Weights, Hooks};
+use glassbox_model::{
+    Activation, Gpt2, Gpt2Weights, Hooks, Llama, LlamaConfig, Model, Rope, RopeScaling,
+};
 
 use crate::shapes;
 
@@ -172,6 +175,47 @@ fn preamble<H: Host>(host: &H, budget: &Budget, setting: &Setting<'_>, adapter: 
     host.print("counts: submits, readbacks and dispatches per GPU pass (per token for decode)");
 }
 
+/// SmolLM2-135M's shape (a Llama: 30 blocks, d=576, 9 query heads over 3 key/value
+/// heads, MLP 1536, tied, vocabulary 49152), with random weights.
+fn smollm2_shape() -> LlamaConfig {
+    LlamaConfig {
+        n_layer: 30,
+        n_head: 9,
+        n_kv_head: 3,
+        d_head: 64,
+        d_model: 576,
+        d_mlp: 1536,
+        n_positions: 8192,
+        vocab_size: 49152,
+        rms_norm_eps: 1e-5,
+        activation: Activation::Silu,
+        rope: Rope {
+            theta: 100_000.0,
+            rotary_dim: 64,
+            scaling: RopeScaling::None,
+        },
+        tie_word_embeddings: true,
+        attention_bias: false,
+        mlp_bias: false,
+    }
+}
+
+/// Every model measured: the GPT-2 shapes of `shapes.rs`, then SmolLM2-135M's.
+fn models() -> BenchResult<Vec<(&'static str, Model)>> {
+    let mut models = Vec::new();
+    for (shape, config) in shapes::bench_shapes() {
+        let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, 0)?)?;
+        models.push((shape, model.into()));
+    }
+    let config = smollm2_shape();
+    let weights = LlamaWeights::init(&config, 0)?;
+    models.push((
+        "SmolLM2-135M shape (Llama: 30 layers, d=576, 9 heads over 3, vocab 49152)",
+        Llama::new(config, weights)?.into(),
+    ));
+    Ok(models)
+}
+
 /// Measures both engines on every shape and prints the table.
 pub(crate) async fn run<H: Host>(
     host: &H,
@@ -186,17 +230,17 @@ pub(crate) async fn run<H: Host>(
     preamble(host, budget, setting, ctx.adapter());
     let request = PassRequest::logits(LogitsRead::LastTop(TOP));
     let sampling = Sampling::greedy(NEW_TOKENS);
-    for (shape, config) in shapes::bench_shapes() {
+    for (shape, model) in models()? {
         let label = shape.split(" shape").next().unwrap_or(shape);
-        let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, 0)?)?;
-        let gpu = GpuModel::new(Arc::clone(&ctx), &model).await?;
+        let vocab_size = model.dims().vocab_size;
+        let gpu = GpuModel::new(Arc::clone(&ctx), model.clone()).await?;
         let cpu_engine = CpuEngine::new(model);
         host.pause().await;
         host.print("");
         host.print(shape);
         host.print(HEADER);
         for len in LENGTHS {
-            let tokens = ids(len, config.vocab_size);
+            let tokens = ids(len, vocab_size);
             let cpu = time(host, budget, async || -> BenchResult<()> {
                 cpu_engine
                     .pass(&tokens, &request, &mut Hooks::none(), None)
@@ -215,7 +259,7 @@ pub(crate) async fn run<H: Host>(
             host.print(&row(label, &len.to_string(), &cpu, &on_gpu, &counts));
         }
 
-        let prompt = ids(PROMPT, config.vocab_size);
+        let prompt = ids(PROMPT, vocab_size);
         let mut cpu_tokens = 0;
         let mut cpu = time(host, budget, async || -> BenchResult<()> {
             cpu_tokens = generate(&cpu_engine, &prompt, &sampling, &[], &mut Hooks::none())

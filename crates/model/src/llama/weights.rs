@@ -2,9 +2,10 @@
 //! (safetensors files, or a GGUF file through [`crate::gguf`]) and checked against the
 //! config. Linear weights are stored `[in, out]`, as for GPT-2.
 
-use candle_core::Tensor;
+use candle_core::{DType, Device, Tensor};
 
 use super::LlamaConfig;
+use crate::rng::SplitMix64;
 use crate::{ModelError, Result};
 
 /// Where weights come from: each tensor by its Hugging Face name (`model.layers.0.
@@ -125,6 +126,64 @@ impl LlamaWeights {
             token_embedding: need("model.embed_tokens.weight", &[vocab, d])?,
             blocks,
             ln_final: need("model.norm.weight", &[d])?,
+            lm_head,
+        })
+    }
+
+    /// Random weights for `config` from `seed` (normal, std 0.02; gains 1, biases 0), as
+    /// benchmarks and tests of shapes with no checkpoint use them.
+    pub fn init(config: &LlamaConfig, seed: u64) -> Result<Self> {
+        config.validate()?;
+        let mut rng = SplitMix64::new(seed);
+        let mut normal = |shape: &[usize]| -> Result<Tensor> {
+            let count = shape.iter().product();
+            let values: Vec<f32> = (0..count)
+                .map(|_| (rng.next_normal() * 0.02) as f32)
+                .collect();
+            Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
+        };
+        let ones = |d: usize| Tensor::ones(d, DType::F32, &Device::Cpu);
+        let bias = |wanted: bool, d: usize| -> Result<Option<Tensor>> {
+            Ok(wanted
+                .then(|| Tensor::zeros(d, DType::F32, &Device::Cpu))
+                .transpose()?)
+        };
+        let (d, d_mlp) = (config.d_model, config.d_mlp);
+        let (q_width, kv_width) = (
+            config.n_head * config.d_head,
+            config.n_kv_head * config.d_head,
+        );
+        let mut blocks = Vec::with_capacity(config.n_layer);
+        for _ in 0..config.n_layer {
+            let mut linear = |input: usize, output: usize, has_bias: bool| -> Result<Linear> {
+                Ok(Linear {
+                    weight: normal(&[input, output])?,
+                    bias: bias(has_bias, output)?,
+                })
+            };
+            let attention = config.attention_bias;
+            blocks.push(LlamaBlockWeights {
+                ln_1: ones(d)?,
+                q: linear(d, q_width, attention)?,
+                k: linear(d, kv_width, attention)?,
+                v: linear(d, kv_width, attention)?,
+                o: linear(q_width, d, attention)?,
+                ln_2: ones(d)?,
+                gate: linear(d, d_mlp, config.mlp_bias)?,
+                up: linear(d, d_mlp, config.mlp_bias)?,
+                down: linear(d_mlp, d, config.mlp_bias)?,
+            });
+        }
+        let token_embedding = normal(&[config.vocab_size, d])?;
+        let lm_head = if config.tie_word_embeddings {
+            None
+        } else {
+            Some(normal(&[config.vocab_size, d])?)
+        };
+        Ok(Self {
+            token_embedding,
+            blocks,
+            ln_final: ones(d)?,
             lm_head,
         })
     }
