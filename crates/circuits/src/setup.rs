@@ -96,7 +96,7 @@ impl Setup {
         max_logits: usize,
     ) -> Result<Self> {
         let sources = sources(replacement)?;
-        let feature_targets = feature_targets(model, replacement, &sources.nodes)?;
+        let feature_targets = feature_targets(replacement, &sources.nodes)?;
         let chosen = likeliest(replacement, logit_probability, max_logits)?;
         let logit_targets = logit_targets(model, replacement, &chosen)?;
         let logits = chosen
@@ -206,8 +206,9 @@ fn likeliest(
     Ok(chosen)
 }
 
-/// Each active feature as a target: its encoder direction through the frozen `ln_2`.
-fn feature_targets(model: &Gpt2, replacement: &Replacement, nodes: &[Node]) -> Result<Vec<Target>> {
+/// Each active feature as a target: its encoder direction through the frozen `ln_2`'s
+/// scale and centring (the transcoder reads `ln2.hook_normalized`, before the gain).
+fn feature_targets(replacement: &Replacement, nodes: &[Node]) -> Result<Vec<Target>> {
     let mut targets = Vec::new();
     for n in nodes {
         let NodeKind::Feature {
@@ -219,7 +220,6 @@ fn feature_targets(model: &Gpt2, replacement: &Replacement, nodes: &[Node]) -> R
             break;
         };
         let transcoder = &replacement.transcoders[layer];
-        let ln = &model.weights().blocks[layer].ln_2;
         let w = transcoder.w_enc.narrow(1, feature, 1)?.squeeze(1)?;
         let mut bias = transcoder.b_enc.get(feature)?.to_scalar::<f32>()?;
         if transcoder.config.apply_b_dec_to_input {
@@ -228,13 +228,13 @@ fn feature_targets(model: &Gpt2, replacement: &Replacement, nodes: &[Node]) -> R
         let scale = replacement.ln2_scales[layer]
             .get(position)?
             .to_scalar::<f32>()?;
-        let direction = centre(&(ln.weight.mul(&w)? / f64::from(scale))?)?;
+        let direction = centre(&(&w / f64::from(scale))?)?;
         let input = replacement.transcoder_inputs[layer].get(position)?;
         targets.push(Target {
             layer: Some(layer),
             position,
             direction: direction.to_vec1()?,
-            constant: dot(&ln.bias, &w)? + bias,
+            constant: bias,
             value: dot(&input, &w)? + bias,
         });
     }

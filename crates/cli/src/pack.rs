@@ -1,4 +1,5 @@
-//! `glassbox pack build` (the default pack, from a clean machine) and `glassbox pack verify`.
+//! `glassbox pack build` (the default pack, from a clean machine), `glassbox pack verify`
+//! and `glassbox pack upgrade` (an older pack's files rewritten in the current format).
 
 use std::path::PathBuf;
 
@@ -29,6 +30,15 @@ pub(crate) enum PackCommand {
     },
     /// Check every file of a pack against its manifest (sizes and SHA-256), then load it.
     Verify {
+        /// The pack folder.
+        #[arg(default_value = "www/packs/brown")]
+        pack: PathBuf,
+    },
+    /// Rewrite a version-1 pack as version 2, in place: each transcoder then reads
+    /// `ln2.hook_normalized` before the LayerNorm's gain and bias, as TransformerLens
+    /// defines it (the gain and bias folded into its encoder: the same features), and the
+    /// manifest's sizes and hashes follow.
+    Upgrade {
         /// The pack folder.
         #[arg(default_value = "www/packs/brown")]
         pack: PathBuf,
@@ -100,5 +110,46 @@ pub(crate) fn run(command: PackCommand) -> Result<()> {
             );
             Ok(())
         }
+        PackCommand::Upgrade { pack } => upgrade(&pack),
     }
+}
+
+/// See [`PackCommand::Upgrade`].
+fn upgrade(root: &std::path::Path) -> Result<()> {
+    glassbox_pack::dir::verify_all(root)?;
+    // Loading a version-1 pack folds its transcoders: they are what is written.
+    let loaded = glassbox_pack::dir::load(root)?;
+    let mut manifest = loaded.pack.manifest().clone();
+    if manifest.format_version == glassbox_pack::FORMAT_VERSION {
+        println!(
+            "{}: already version {}",
+            root.display(),
+            manifest.format_version
+        );
+        return Ok(());
+    }
+    for (info, dictionary) in manifest.dictionaries.iter().zip(&loaded.dictionaries) {
+        let folder = root.join(&info.weights);
+        let folder = folder
+            .parent()
+            .ok_or_else(|| anyhow::anyhow!("{}: no folder", info.weights))?;
+        glassbox_build::transcoder::save(dictionary, folder)?;
+    }
+    for file in &mut manifest.files {
+        let bytes = std::fs::read(root.join(&file.path))?;
+        file.bytes = bytes.len() as u64;
+        file.sha256 = glassbox_pack::sha256_hex(&bytes);
+    }
+    manifest.format_version = glassbox_pack::FORMAT_VERSION;
+    let mut text = serde_json::to_string_pretty(&manifest)?;
+    text.push('\n');
+    std::fs::write(root.join(glassbox_pack::MANIFEST_FILE), text)?;
+    let files = glassbox_pack::dir::verify_all(root)?;
+    println!(
+        "{}: version {}, {files} files match the manifest; {} transcoders read before the LayerNorm's gain",
+        root.display(),
+        manifest.format_version,
+        loaded.dictionaries.len()
+    );
+    Ok(())
 }

@@ -102,6 +102,49 @@ impl Dictionary {
         })
     }
 
+    /// The same dictionary for inputs taken before an affine map: where this one read
+    /// `u = x̂ · gain + bias` (a LayerNorm's output), the result reads `x̂` and computes
+    /// the same features (`W_enc' = diag(gain) · W_enc`, `b_enc' = b_enc + (bias − b_dec
+    /// if subtracted) · W_enc`). Only for a dictionary that writes elsewhere than it reads
+    /// (a transcoder), whose decoder is unchanged.
+    pub fn fold_input_affine(&self, gain: &Tensor, bias: &Tensor) -> Result<Self> {
+        let c = &self.config;
+        if c.metadata.hook_name_out.is_none()
+            || c.metadata.hook_name_out.as_deref() == Some(c.metadata.hook_name.as_str())
+        {
+            return Err(DictError::Config(
+                "only a dictionary that writes elsewhere than it reads (a transcoder) can take \
+                 its input before an affine map"
+                    .to_owned(),
+            ));
+        }
+        let d_in = c.d_in;
+        if gain.dims() != [d_in] || bias.dims() != [d_in] {
+            return Err(DictError::Input(format!(
+                "the gain and bias are {:?} and {:?}; the dictionary reads {d_in}",
+                gain.dims(),
+                bias.dims()
+            )));
+        }
+        let shift = if c.apply_b_dec_to_input {
+            (bias - &self.b_dec)?
+        } else {
+            bias.clone()
+        };
+        let w_enc = self.w_enc.broadcast_mul(&gain.unsqueeze(1)?)?;
+        let b_enc = (&self.b_enc + shift.unsqueeze(0)?.matmul(&self.w_enc)?.squeeze(0)?)?;
+        let mut config = self.config.clone();
+        config.apply_b_dec_to_input = false;
+        Ok(Self {
+            config,
+            w_enc,
+            b_enc,
+            w_dec: self.w_dec.clone(),
+            b_dec: self.b_dec.clone(),
+            threshold: self.threshold.clone(),
+        })
+    }
+
     /// Feature activations `[rows, d_sae]` of inputs `[rows, d_in]`.
     pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
         let (_, width) = x

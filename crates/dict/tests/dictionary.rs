@@ -123,3 +123,41 @@ fn bad_files_and_inputs_are_named() {
         "bad input: inputs are 3 wide, the dictionary reads 2"
     );
 }
+
+#[test]
+fn a_folded_transcoder_reads_before_the_gain_and_bias_and_computes_the_same() {
+    let cpu = &Device::Cpu;
+    let gain = Tensor::new(&[2.0_f32, -0.5], cpu).unwrap();
+    let bias = Tensor::new(&[0.25_f32, 1.0], cpu).unwrap();
+    let normalized = Tensor::new(&[[0.3_f32, -1.2], [1.5, 0.7], [-0.4, 0.9]], cpu).unwrap();
+    let after = normalized
+        .broadcast_mul(&gain)
+        .unwrap()
+        .broadcast_add(&bias)
+        .unwrap();
+    for subtract in ["false", "true"] {
+        let cfg = config("transcoder", "").replace(
+            "\"apply_b_dec_to_input\": false",
+            &format!("\"apply_b_dec_to_input\": {subtract}"),
+        );
+        let dictionary = Dictionary::load(&cfg, &file(&[])).unwrap();
+        let folded = dictionary.fold_input_affine(&gain, &bias).unwrap();
+        let expected: Vec<Vec<f32>> = dictionary.encode(&after).unwrap().to_vec2().unwrap();
+        let found: Vec<Vec<f32>> = folded.encode(&normalized).unwrap().to_vec2().unwrap();
+        assert!(expected.iter().flatten().any(|&v| v > 0.0), "nothing fires");
+        for (e, f) in expected.iter().flatten().zip(found.iter().flatten()) {
+            assert!(
+                (e - f).abs() < 1e-6,
+                "apply_b_dec_to_input {subtract}: {e} vs {f}"
+            );
+        }
+        assert_eq!(
+            folded.w_dec.to_vec2::<f32>().unwrap(),
+            dictionary.w_dec.to_vec2::<f32>().unwrap()
+        );
+    }
+    // An autoencoder reconstructs where it reads: its decoder would have to change too.
+    let sae = config("standard", "").replace(", \"hook_name_out\": \"blocks.0.hook_mlp_out\"", "");
+    let sae = Dictionary::load(&sae, &file(&[])).unwrap();
+    assert!(sae.fold_input_affine(&gain, &bias).is_err());
+}

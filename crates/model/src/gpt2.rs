@@ -226,10 +226,9 @@ impl Gpt2 {
         let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
         let scale = (variance + self.config.layer_norm_epsilon)?.sqrt()?;
         let scale = hooks.at(scale_hook, scale, offset)?;
-        let normalized = centred
-            .broadcast_div(&scale)?
+        let normalized = hooks.at(normalized_hook, centred.broadcast_div(&scale)?, offset)?;
+        Ok(normalized
             .broadcast_mul(&w.weight)?
-            .broadcast_add(&w.bias)?;
-        hooks.at(normalized_hook, normalized, offset)
+            .broadcast_add(&w.bias)?)
     }
 }

@@ -38,9 +38,9 @@ pub enum HookPoint {
     /// `blocks.{l}.ln{1,2}.hook_scale`: the norm's divisor, `sqrt(var + eps)` for
     /// LayerNorm, `sqrt(mean(x²) + eps)` for `RMSNorm`.
     LnScale(usize, Norm),
-    /// `blocks.{l}.ln{1,2}.hook_normalized`: for GPT-2, the LayerNorm's output (gain and
-    /// bias applied); for Llama, as in TransformerLens's `RMSNorm`, `x / scale` before
-    /// the gain.
+    /// `blocks.{l}.ln{1,2}.hook_normalized`: as in TransformerLens, the normalized row
+    /// before the gain (and bias): `(x − mean) / scale` for GPT-2's LayerNorm, `x / scale`
+    /// for Llama's `RMSNorm`.
     LnNormalized(usize, Norm),
     /// `blocks.{l}.attn.hook_q`.
     Q(usize),

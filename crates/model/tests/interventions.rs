@@ -91,8 +91,9 @@ both! {
         let frozen = || Hooks::none().freeze_attention_and_norms(&plain).unwrap();
         let (same_logits, _) = run(&model, &tokens, frozen());
         assert!(max_abs_diff(&same_logits, &plain_logits) < 1e-6);
-        // With the scale frozen, adding v to the last residual changes ln_final's output by
-        // (v − mean v) / scale · w: worked out here by hand, position by position.
+        // With the scale frozen, adding v to the last residual changes ln_final's
+        // hook_normalized (before the gain) by (v − mean v) / scale: worked out here by
+        // hand, position by position.
         let d = model.config().n_embd;
         let last = model.config().n_layer - 1;
         let v: Vec<f32> = (0..d).map(|i| (i as f32 * 0.37).sin()).collect();
@@ -100,7 +101,6 @@ both! {
         let v_tensor = Tensor::new(v.as_slice(), &Device::Cpu).unwrap();
         let hooks = frozen().intervene(Intervention::everywhere(HookPoint::ResidPost(last), Edit::Add(v_tensor)));
         let (_, steered) = run(&model, &tokens, hooks);
-        let gain: Vec<f32> = model.weights().ln_final.weight.to_vec1().unwrap();
         let scales = plain[&HookPoint::LnFinalScale].flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let delta = (&steered[&HookPoint::LnFinalNormalized] - &plain[&HookPoint::LnFinalNormalized])
             .unwrap()
@@ -109,7 +109,7 @@ both! {
         for (p, scale) in scales.iter().enumerate() {
             let row: Vec<f32> = delta.get(p).unwrap().to_vec1().unwrap();
             for i in 0..d {
-                let want = (v[i] - mean) / scale * gain[i];
+                let want = (v[i] - mean) / scale;
                 assert!((row[i] - want).abs() < 1e-4, "position {p}, dim {i}: {} vs {want}", row[i]);
             }
         }

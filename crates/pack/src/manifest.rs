@@ -4,8 +4,13 @@ use serde::{Deserialize, Serialize};
 
 /// The format this crate reads and writes.
 pub const FORMAT: &str = "glassbox-pack";
-/// The format version this crate reads and writes; a pack with another is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this crate writes. Version 2: a GPT-2 transcoder reading
+/// `ln2.hook_normalized` reads it as TransformerLens defines it, before the LayerNorm's
+/// gain and bias. Version 1 packs (whose transcoders read after them) still load, their
+/// transcoders folded at load ([`OLDEST_FORMAT_VERSION`]); others are refused.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this crate reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// The manifest's file name, at the pack's root.
 pub const MANIFEST_FILE: &str = "manifest.json";
 

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use glassbox_dict::Dictionary;
-use glassbox_model::{Gpt2, Gpt2Config, Gpt2Weights, Tokenizer};
+use glassbox_model::{Gpt2, Gpt2Config, Gpt2Weights, HookPoint, Norm, Tokenizer};
 use sha2::{Digest, Sha256};
 
 use crate::error::{PackError, Result, content};
@@ -101,7 +101,9 @@ impl Pack {
         let version = value
             .get("format_version")
             .and_then(serde_json::Value::as_u64);
-        if format != Some(crate::FORMAT) || version != Some(u64::from(crate::FORMAT_VERSION)) {
+        let known =
+            u64::from(crate::manifest::OLDEST_FORMAT_VERSION)..=u64::from(crate::FORMAT_VERSION);
+        if format != Some(crate::FORMAT) || !version.is_some_and(|v| known.contains(&v)) {
             return Err(PackError::Version {
                 found: format!(
                     "{} version {}",
@@ -222,11 +224,17 @@ impl Pack {
     pub fn load(&self, files: &PackFiles) -> Result<LoadedPack> {
         let m = &self.manifest;
         let (model, tokenizer) = self.load_model(files)?;
-        let dictionaries = m
+        let mut dictionaries = m
             .dictionaries
             .iter()
             .map(|d| self.load_dictionary(d.layer, files))
             .collect::<Result<Vec<_>>>()?;
+        if m.format_version < 2 {
+            for (info, dictionary) in m.dictionaries.iter().zip(&mut dictionaries) {
+                *dictionary = read_before_the_gain(&model, dictionary)
+                    .map_err(|e| content(&info.weights, e))?;
+            }
+        }
         Ok(LoadedPack {
             corpus: self.load_corpus(files)?,
             labels: self.load_labels(files)?,
@@ -271,7 +279,8 @@ impl Pack {
         Ok((model, tokenizer))
     }
 
-    /// Block `layer`'s dictionary from its `cfg.json` and weights.
+    /// Block `layer`'s dictionary from its `cfg.json` and weights (as the files have it,
+    /// whatever the pack's version).
     fn load_dictionary(&self, layer: usize, files: &PackFiles) -> Result<Dictionary> {
         let info = self
             .manifest
@@ -380,4 +389,37 @@ impl Pack {
         }
         Ok(shard)
     }
+}
+
+/// A version-1 pack's dictionary reading a LayerNorm's `hook_normalized` read its output
+/// (after the gain and bias); the same dictionary reading TransformerLens's
+/// `hook_normalized` (before them).
+pub fn read_before_the_gain(
+    model: &Gpt2,
+    dictionary: &Dictionary,
+) -> std::result::Result<Dictionary, String> {
+    let hook: HookPoint = dictionary
+        .config
+        .metadata
+        .hook_name
+        .parse()
+        .map_err(|e: glassbox_model::ModelError| e.to_string())?;
+    let weights = model.weights();
+    let block = |l: usize| {
+        weights.blocks.get(l).ok_or_else(|| {
+            format!(
+                "reads {hook}, but the model has {} blocks",
+                weights.blocks.len()
+            )
+        })
+    };
+    let ln = match hook {
+        HookPoint::LnNormalized(l, Norm::Ln1) => &block(l)?.ln_1,
+        HookPoint::LnNormalized(l, Norm::Ln2) => &block(l)?.ln_2,
+        HookPoint::LnFinalNormalized => &weights.ln_final,
+        _ => return Ok(dictionary.clone()),
+    };
+    dictionary
+        .fold_input_affine(&ln.weight, &ln.bias)
+        .map_err(|e| e.to_string())
 }

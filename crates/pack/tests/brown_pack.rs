@@ -251,3 +251,77 @@ fn manifests_of_other_versions_or_shapes_are_refused() {
     let error = Pack::parse_manifest(&serde_json::to_vec(&manifest).unwrap()).unwrap_err();
     assert!(error.to_string().contains("not a relative path"), "{error}");
 }
+
+#[test]
+fn a_version_1_pack_loads_with_its_transcoders_read_before_the_gain() {
+    // A version-1 pack's transcoders read ln2's output (after the gain and bias): make
+    // one from the committed pack by unfolding each encoder, then load both.
+    let files = files();
+    let current = dir::load(&root()).unwrap();
+    let mut old = files.clone();
+    for (info, dictionary) in current
+        .pack
+        .manifest()
+        .dictionaries
+        .iter()
+        .zip(&current.dictionaries)
+    {
+        let ln = &current.model.weights().blocks[info.layer].ln_2;
+        let w_enc = dictionary
+            .w_enc
+            .broadcast_div(&ln.weight.unsqueeze(1).unwrap())
+            .unwrap();
+        let shift = ln
+            .bias
+            .unsqueeze(0)
+            .unwrap()
+            .matmul(&w_enc)
+            .unwrap()
+            .squeeze(0)
+            .unwrap();
+        let b_enc = (&dictionary.b_enc - shift).unwrap();
+        let tensors = [
+            ("W_enc", &w_enc),
+            ("b_enc", &b_enc),
+            ("W_dec", &dictionary.w_dec),
+            ("b_dec", &dictionary.b_dec),
+        ];
+        old = replaced(
+            &old,
+            &info.weights,
+            safetensors::serialize(tensors, None).unwrap(),
+        );
+    }
+    let mut manifest: serde_json::Value = serde_json::from_slice(&old[MANIFEST_FILE]).unwrap();
+    manifest["format_version"] = 1.into();
+    old.insert(
+        MANIFEST_FILE.to_owned(),
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+
+    let get = |path: &str| old.get(path).cloned().unwrap_or_default();
+    let pack = Pack::parse_manifest(&get(MANIFEST_FILE)).unwrap();
+    assert_eq!(pack.manifest().format_version, 1);
+    let mut verified = PackFiles::default();
+    for path in pack.required_paths() {
+        verified.insert(pack.verify(&path, get(&path)).unwrap());
+    }
+    let loaded = pack.load(&verified).unwrap();
+    let tokens = current.corpus.tokens[..40].to_vec();
+    for (layer, (folded, dictionary)) in loaded
+        .dictionaries
+        .iter()
+        .zip(&current.dictionaries)
+        .enumerate()
+    {
+        let input = HookPoint::LnNormalized(layer, Norm::Ln2);
+        let mut hooks = Hooks::none().cache(input);
+        current.model.forward_ids(&tokens, &mut hooks).unwrap();
+        let x = hooks.take_cache()[&input].squeeze(0).unwrap();
+        let expected: Vec<Vec<f32>> = dictionary.encode(&x).unwrap().to_vec2().unwrap();
+        let found: Vec<Vec<f32>> = folded.encode(&x).unwrap().to_vec2().unwrap();
+        for (e, f) in expected.iter().flatten().zip(found.iter().flatten()) {
+            assert!((e - f).abs() < 1e-3, "block {layer}: {e} vs {f}");
+        }
+    }
+}

@@ -3,7 +3,8 @@
 // - `add`: x += other (the residual stream).
 // - `activate`: x = act(x), act by `op` (an ACT_* code of common.wgsl).
 // - `jump_relu`: x = x if x > other[i % width] (the threshold) else 0.
-// - `mul_columns`: x[i] *= other[i % width] (an RMSNorm's gain after its hook).
+// - `affine`: x[i] = x[i] · other[i % width] (+ mask[i % width] when `op` is 1): a norm's
+//   gain (and bias) after its `hook_normalized`.
 // - `gate`: x = act(x) · other, act by `op` (a gated MLP: x the gate, other the up
 //   projection).
 // - `gather_column`: x[i] = other[other_base + i * width + op]: column `op` of a
@@ -103,10 +104,15 @@ fn gather_column(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 @compute @workgroup_size(256, 1, 1)
-fn mul_columns(@builtin(global_invocation_id) id: vec3<u32>) {
+fn affine(@builtin(global_invocation_id) id: vec3<u32>) {
     let i = linear_index(id);
     if (i < params.count) {
-        x[params.base + i] *= other[i % params.width];
+        let column = i % params.width;
+        var shift = 0.0;
+        if (params.op == 1u) {
+            shift = mask[column];
+        }
+        x[params.base + i] = fma(x[params.base + i], other[column], shift);
     }
 }
 

@@ -1,7 +1,7 @@
-// LayerNorm over each row of x [rows, d]: out = (x - mean) / scale * w + b, with
-// scale = sqrt(var + eps), as glassbox-model computes it (variance of the centred row).
-// With `rms` set, RMSNorm without its gain: out = x / scale, scale = sqrt(mean(x²) + eps)
-// (TransformerLens's `hook_normalized`; the recorder multiplies by the gain after the hook).
+// Normalization of each row of x [rows, d], as TransformerLens hooks it, before the gain
+// (and bias), which the recorder applies after the `hook_normalized` site:
+// - LayerNorm: out = (x - mean) / scale, scale = sqrt(var + eps) (variance of the centred row);
+// - with `rms` set, RMSNorm: out = x / scale, scale = sqrt(mean(x²) + eps).
 //
 // Dispatched by the engine's pass recorder (engine/pass), one workgroup of REDUCE_THREADS threads
 // per row (reductions from common.wgsl).
@@ -18,10 +18,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-@group(0) @binding(5) var<storage, read_write> scale: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> scale: array<f32>;
 
 fn row_mean(base: u32, lane: u32) -> f32 {
     if (params.rms == 1u) {
@@ -36,11 +34,7 @@ fn row_mean(base: u32, lane: u32) -> f32 {
 
 fn normalize(base: u32, lane: u32, mean: f32, s: f32) {
     for (var i = lane; i < params.d; i += REDUCE_THREADS) {
-        if (params.rms == 1u) {
-            out[base + i] = x[base + i] / s;
-        } else {
-            out[base + i] = (x[base + i] - mean) / s * w[i] + b[i];
-        }
+        out[base + i] = (x[base + i] - mean) / s;
     }
 }
 

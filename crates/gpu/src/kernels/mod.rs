@@ -41,7 +41,7 @@ pub(crate) enum KernelId {
     Gemv,
     /// Token and position embeddings (`embed.wgsl`).
     Embed,
-    /// LayerNorm computing its scale (`layer_norm.wgsl`).
+    /// LayerNorm or `RMSNorm` (before the gain) computing its scale (`layer_norm.wgsl`).
     LayerNorm,
     /// LayerNorm with a given scale (`layer_norm.wgsl`).
     LayerNormWithScale,
@@ -63,8 +63,8 @@ pub(crate) enum KernelId {
     Edit,
     /// One column of a matrix (`elementwise.wgsl`).
     GatherColumn,
-    /// Rows times a vector, element by element (`elementwise.wgsl`).
-    MulColumns,
+    /// A norm's gain (and bias) on its rows (`elementwise.wgsl`).
+    Affine,
     /// A gated MLP's `act(gate) · up` (`elementwise.wgsl`).
     Gate,
     /// Rotary embeddings in place (`rope.wgsl`).
@@ -105,7 +105,7 @@ impl KernelId {
         Self::JumpRelu,
         Self::Edit,
         Self::GatherColumn,
-        Self::MulColumns,
+        Self::Affine,
         Self::Gate,
         Self::Rotate,
         Self::SegmentTopK,
@@ -145,7 +145,7 @@ impl KernelId {
             Self::JumpRelu => (ELEMENTWISE, "elementwise.wgsl", "jump_relu"),
             Self::Edit => (ELEMENTWISE, "elementwise.wgsl", "edit"),
             Self::GatherColumn => (ELEMENTWISE, "elementwise.wgsl", "gather_column"),
-            Self::MulColumns => (ELEMENTWISE, "elementwise.wgsl", "mul_columns"),
+            Self::Affine => (ELEMENTWISE, "elementwise.wgsl", "affine"),
             Self::Gate => (ELEMENTWISE, "elementwise.wgsl", "gate"),
             Self::Rotate => (ROPE, "rope.wgsl", "rotate"),
             Self::SegmentTopK => (TOPK, "topk.wgsl", "segment_top_k"),
@@ -172,7 +172,7 @@ impl KernelId {
             | Self::JumpRelu
             | Self::Edit
             | Self::GatherColumn
-            | Self::MulColumns
+            | Self::Affine
             | Self::Gate => Family::Elementwise,
             Self::Rotate => Family::Rope,
             Self::SegmentTopK | Self::MergeTopK | Self::RowTopK | Self::KeepTopK => Family::TopK,
@@ -189,9 +189,7 @@ impl KernelId {
         match self {
             Self::MatmulTiled | Self::Gemv => &[Uniform, Read, Read, Write, Read],
             Self::Embed => &[Uniform, Read, Read, Read, Write],
-            Self::LayerNorm | Self::LayerNormWithScale => {
-                &[Uniform, Read, Read, Read, Write, Write]
-            }
+            Self::LayerNorm | Self::LayerNormWithScale => &[Uniform, Read, Write, Write],
             Self::SplitQkv | Self::Scores | Self::Softmax | Self::Values => {
                 &[Uniform, Read, Write, Write, Write, Write, Write, Write]
             }
@@ -200,7 +198,7 @@ impl KernelId {
             | Self::JumpRelu
             | Self::Edit
             | Self::GatherColumn
-            | Self::MulColumns
+            | Self::Affine
             | Self::Gate => &[Uniform, Write, Read, Read],
             Self::Rotate => &[Uniform, Write, Read],
             Self::SegmentTopK | Self::MergeTopK | Self::RowTopK | Self::KeepTopK => {

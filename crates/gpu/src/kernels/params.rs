@@ -105,7 +105,7 @@ params! {
 }
 
 params! {
-    /// LayerNorm, or `RMSNorm` before its gain (`layer_norm.wgsl`).
+    /// LayerNorm or `RMSNorm`, before the gain and bias (`layer_norm.wgsl`).
     LayerNormParams for LayerNorm (16 bytes) {
         /// Rows normalized.
         rows: u32,
@@ -113,7 +113,7 @@ params! {
         d: u32,
         /// Added to the variance (the mean square for `RMSNorm`).
         eps: f32,
-        /// 1 for `RMSNorm` (`x / scale`, no gain), 0 for LayerNorm.
+        /// 1 for `RMSNorm` (`x / scale`), 0 for LayerNorm (`(x − mean) / scale`).
         rms: u32,
     }
 }

@@ -1,6 +1,7 @@
-//! LayerNorm (GPT-2) and `RMSNorm` (Llama) with their hooks: `ln*.hook_scale`, which an
-//! intervention may edit (the row is then normalized again with the edited scale), and
-//! `ln*.hook_normalized`.
+//! LayerNorm (GPT-2) and `RMSNorm` (Llama) with their hooks, as TransformerLens places
+//! them: `ln*.hook_scale`, which an intervention may edit (the row is then normalized
+//! again with the edited scale), and `ln*.hook_normalized`, before the gain and bias,
+//! which apply after it.
 
 use glassbox_model::HookPoint;
 
@@ -14,9 +15,9 @@ use crate::kernels::params::{ElementwiseParams, LayerNormParams};
 /// Which normalization, and its epsilon.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum NormKind {
-    /// `(x - mean) / scale · w + b`, hooked after the gain and bias (as GPT-2 runs here).
+    /// `(x - mean) / scale` at `hook_normalized`, then `· w + b`.
     Layer { eps: f64 },
-    /// `x / scale` at `hook_normalized`, the gain after it (TransformerLens's `RMSNorm`).
+    /// `x / scale` at `hook_normalized`, then `· w`.
     Rms { eps: f64 },
 }
 
@@ -43,16 +44,7 @@ impl Recorder<'_> {
             eps: eps as f32,
             rms: u32::from(rms),
         };
-        let bias = weights.bias.as_ref().unwrap_or(&weights.weight);
-        let buffers = || {
-            vec![
-                dev(x),
-                dev(&weights.weight),
-                dev(bias),
-                dev(&out),
-                dev(&scale),
-            ]
-        };
+        let buffers = || vec![dev(x), dev(&out), dev(&scale)];
         self.plan
             .dispatch(KernelId::LayerNorm, &params, buffers(), (len as u32, 1));
         let edited = self
@@ -71,19 +63,13 @@ impl Recorder<'_> {
             );
         }
         self.at(normalized_hook, Site::rows(&out, len, d))?;
-        if rms {
-            let params = ElementwiseParams {
-                width: d as u32,
-                ..count_params(len * d)
-            };
-            self.elementwise(
-                KernelId::MulColumns,
-                &out,
-                &weights.weight,
-                &weights.weight,
-                params,
-            );
-        }
+        let params = ElementwiseParams {
+            width: d as u32,
+            op: u32::from(weights.bias.is_some()),
+            ..count_params(len * d)
+        };
+        let bias = weights.bias.as_ref().unwrap_or(&weights.weight);
+        self.elementwise(KernelId::Affine, &out, &weights.weight, bias, params);
         Ok(out)
     }
 }
