@@ -21,6 +21,6 @@ mod plan;
 mod readback;
 
 pub use context::{AdapterPreference, AdapterSummary, GpuContext};
-pub use engine::{GpuCarrier, GpuKvCache, GpuModel};
+pub use engine::{GpuCarrier, GpuKvCache, GpuModel, QuantizedWeights};
 pub use error::GpuError;
 pub use plan::PassCounts;

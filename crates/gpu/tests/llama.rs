@@ -16,11 +16,16 @@ use glassbox_engine::{
     Attach, CpuEngine, Engine, FeatureRead, FeatureSet, Logits, LogitsRead, PassOutput,
     PassRequest, Steering, async_test, generate, transcoder_hooks,
 };
-use glassbox_gpu::GpuModel;
 use glassbox_gpu::check::seeded_values;
+use glassbox_gpu::{GpuModel, QuantizedWeights};
+use glassbox_model::gguf::{QuantizedMatrix, TensorType, dequantize, quantize};
+use glassbox_model::llama::LlamaWeights;
 use glassbox_model::rng::SplitMix64;
 use glassbox_model::sampling::Sampling;
-use glassbox_model::{Edit, HookPoint, Hooks, Intervention, Model, Norm};
+use glassbox_model::{
+    Activation, Edit, HookPoint, Hooks, Intervention, Llama, LlamaConfig, Model, Norm, Rope,
+    RopeScaling,
+};
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -356,5 +361,105 @@ async_test! {
             let diff = max_diff(&steered, &reference);
             assert!(diff < TOLERANCE, "steered logits ({positions:?}) differ by {diff}");
         }
+    }
+}
+
+/// A random Llama whose linear layers are stored quantized (`Q8_0`, `Q4_0`, `Q4_1` in
+/// turn), their f32 weights the blocks' dequantization: the CPU engine computes on those.
+fn quantized_llama() -> Model {
+    let config = LlamaConfig {
+        n_layer: 2,
+        n_head: 4,
+        n_kv_head: 2,
+        d_head: 16,
+        d_model: 64,
+        d_mlp: 96,
+        n_positions: 24,
+        vocab_size: 50,
+        rms_norm_eps: 1e-5,
+        activation: Activation::Silu,
+        rope: Rope {
+            theta: 10_000.0,
+            rotary_dim: 16,
+            scaling: RopeScaling::None,
+        },
+        tie_word_embeddings: false,
+        attention_bias: true,
+        mlp_bias: false,
+    };
+    let mut weights = LlamaWeights::init(&config, 5).unwrap();
+    let kinds = [TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_1];
+    let mut turn = 0;
+    for block in &mut weights.blocks {
+        for layer in [
+            &mut block.q,
+            &mut block.k,
+            &mut block.v,
+            &mut block.o,
+            &mut block.gate,
+            &mut block.up,
+            &mut block.down,
+        ] {
+            // Stored as GGUF stores it: [out, in].
+            let stored = layer.weight.t().unwrap().contiguous().unwrap();
+            let (rows, cols) = stored.dims2().unwrap();
+            let values: Vec<f32> = (stored * 10.0)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let kind = kinds[turn % 3];
+            turn += 1;
+            let bytes = quantize(kind, &values).unwrap();
+            let dequantized =
+                Tensor::from_vec(dequantize(kind, &bytes), (rows, cols), &Device::Cpu).unwrap();
+            layer.weight = dequantized.t().unwrap().contiguous().unwrap();
+            layer.quantized = Some(QuantizedMatrix {
+                kind,
+                rows,
+                cols,
+                bytes: bytes.into(),
+            });
+        }
+    }
+    Model::from(Llama::new(config, weights).unwrap())
+}
+
+#[allow(
+    clippy::arc_with_non_send_sync,
+    reason = "in the browser the GPU types are not Send; the tests run on one thread"
+)]
+async fn quantized_on_gpu(model: &Model) -> GpuModel {
+    GpuModel::with_weights(
+        Arc::new(common::context().await),
+        model.clone(),
+        QuantizedWeights::AsStored,
+    )
+    .await
+    .unwrap()
+}
+
+async_test! {
+    async fn weights_kept_in_their_blocks_compute_what_the_cpu_computes_on_their_dequantization() {
+        let model = quantized_llama();
+        let stored = quantized_on_gpu(&model).await;
+        let plain = on_gpu(&model).await;
+        // The blocks take far less memory than their f32 dequantization.
+        assert!(stored.weight_bytes() * 2 < plain.weight_bytes(), "{} vs {}", stored.weight_bytes(), plain.weight_bytes());
+        let cpu = CpuEngine::new(model.clone());
+        let vocab = model.dims().vocab_size;
+        // Prefill through the tiled kernel, a few rows through the matrix-vector one.
+        for len in [3, 17] {
+            let tokens = ids(len as u64, len, vocab);
+            let expected = logits_of(&cpu, &tokens, &mut Hooks::none()).await;
+            let diff = max_diff(&logits_of(&stored, &tokens, &mut Hooks::none()).await, &expected);
+            assert!(diff < TOLERANCE, "{len} tokens: logits differ by {diff}");
+        }
+        let prompt = ids(2, 6, vocab);
+        let sampling = Sampling::greedy(12);
+        let expected = generate(&cpu, &prompt, &sampling, &[], &mut Hooks::none()).await.unwrap();
+        let ours = generate(&stored, &prompt, &sampling, &[], &mut Hooks::none()).await.unwrap();
+        assert_eq!(ours, expected);
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use candle_core::Tensor;
 use glassbox_circuits::{AttributionOptions, Graph, Replacement, Setup, attribute_on};
 use glassbox_engine::{Engine, PassOutput, PassRequest, Steering, attach_transcoders, generate};
-use glassbox_gpu::{AdapterPreference, GpuContext, GpuError, GpuModel};
+use glassbox_gpu::{AdapterPreference, GpuContext, GpuError, GpuModel, QuantizedWeights};
 use glassbox_model::sampling::{Generation, Sampling};
 use glassbox_model::{HookPoint, Hooks};
 use serde::{Deserialize, Serialize};
@@ -87,7 +87,14 @@ impl Lab {
         if ctx.adapter().is_software() && !accept_software {
             return Err(StartError::Software(ctx.adapter().to_string()));
         }
-        let mut gpu = GpuModel::new(ctx, model.clone()).await?;
+        // Weights too large for the device in f32 may fit in their blocks (a GGUF's
+        // Q8_0/Q4_0/Q4_1 layers): dequantizing at load is faster where both fit.
+        let mut gpu = match GpuModel::new(Arc::clone(&ctx), model.clone()).await {
+            Err(GpuError::TooLarge { .. } | GpuError::OutOfMemory(_)) => {
+                GpuModel::with_weights(ctx, model.clone(), QuantizedWeights::AsStored).await?
+            }
+            other => other?,
+        };
         attach_transcoders(&mut gpu, &self.dictionaries)
             .await
             .map_err(|e| StartError::Gpu(e.to_string()))?;

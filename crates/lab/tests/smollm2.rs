@@ -97,3 +97,55 @@ fn the_gpu_engine_runs_it_as_the_cpu_engine_does() {
     let lens = pollster::block_on(lab.logit_lens(IOI, 3)).unwrap();
     assert_eq!(lens.cells[30].last().unwrap().top[0].0, " Mary");
 }
+
+#[test]
+fn its_q4_1_layers_kept_in_their_blocks_on_the_gpu_predict_the_same() {
+    use glassbox_engine::{CpuEngine, Engine, Logits, LogitsRead, PassRequest};
+    use glassbox_gpu::{GpuContext, GpuModel, QuantizedWeights};
+    use glassbox_model::Hooks;
+
+    let lab = smollm2();
+    let model = lab.model().clone();
+    let ids = lab.tokenizer.encode_ids(IOI).unwrap();
+    let request = PassRequest::logits(LogitsRead::LastTop(5));
+    let top = |output: glassbox_engine::PassOutput| match output.logits {
+        Some(Logits::Top(top)) => top,
+        other => panic!("expected the top logits, got {other:?}"),
+    };
+    let cpu = top(pollster::block_on(CpuEngine::new(model.clone()).pass(
+        &ids,
+        &request,
+        &mut Hooks::none(),
+        None,
+    ))
+    .unwrap());
+    #[allow(
+        clippy::arc_with_non_send_sync,
+        reason = "natively the GPU types are Send and Sync"
+    )]
+    let ctx = std::sync::Arc::new(
+        pollster::block_on(GpuContext::new(AdapterPreference::from_env())).unwrap(),
+    );
+    let plain = pollster::block_on(GpuModel::new(ctx.clone(), model.clone())).unwrap();
+    let stored = pollster::block_on(GpuModel::with_weights(
+        ctx,
+        model,
+        QuantizedWeights::AsStored,
+    ))
+    .unwrap();
+    eprintln!(
+        "weights on the device: {} MB in f32, {} MB with the Q4_1 layers in their blocks",
+        plain.weight_bytes() / 1_000_000,
+        stored.weight_bytes() / 1_000_000
+    );
+    assert!(stored.weight_bytes() * 2 < plain.weight_bytes());
+    let gpu =
+        top(pollster::block_on(stored.pass(&ids, &request, &mut Hooks::none(), None)).unwrap());
+    for (ours, theirs) in gpu.iter().zip(&cpu) {
+        assert_eq!(ours.0, theirs.0);
+        assert!(
+            (ours.1 - theirs.1).abs() < 1e-3 * cpu[0].1.abs().max(1.0),
+            "{ours:?} vs {theirs:?}"
+        );
+    }
+}

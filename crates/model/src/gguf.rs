@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use candle_core::{Device, Tensor};
 
 use crate::gguf_quants::ggml_type_name;
-pub use crate::gguf_quants::{TensorType, dequantize};
+pub use crate::gguf_quants::{QuantizedMatrix, TensorType, dequantize, quantize};
 use crate::llama::{LlamaConfig, LlamaWeights, TensorSource, rotary_dim};
 use crate::rope::{Rope, RopeScaling};
 use crate::{Activation, Llama, ModelError, Result};
@@ -427,21 +427,88 @@ impl TensorSource for Gguf<'_> {
         let Some(tensor) = Gguf::tensor(self, &gguf_name)? else {
             return Ok(None);
         };
-        let heads = if name.ends_with("q_proj.weight") || name.ends_with("q_proj.bias") {
-            Some(self.size("llama.attention.head_count")?)
-        } else if name.ends_with("k_proj.weight") || name.ends_with("k_proj.bias") {
-            Some(match self.metadata.get("llama.attention.head_count_kv") {
-                Some(_) => self.size("llama.attention.head_count_kv")?,
-                None => self.size("llama.attention.head_count")?,
-            })
-        } else {
-            None
-        };
-        Ok(Some(match heads {
+        Ok(Some(match self.rotary_heads(name)? {
             Some(heads) => unpermute(&tensor, heads)?,
             None => tensor,
         }))
     }
+
+    /// `Q8_0`, `Q4_0` and `Q4_1` matrices as stored (rows un-permuted for queries and keys,
+    /// as [`Self::tensor`] does).
+    fn quantized(&self, name: &str, shape: &[usize]) -> Result<Option<QuantizedMatrix>> {
+        let Some(info) = gguf_name(name).and_then(|n| self.tensors.get(&n)) else {
+            return Ok(None);
+        };
+        let computable = matches!(
+            info.kind,
+            TensorType::Q8_0 | TensorType::Q4_0 | TensorType::Q4_1
+        );
+        let [rows, cols] = *shape else {
+            return Ok(None);
+        };
+        if !computable || info.shape != shape {
+            return Ok(None);
+        }
+        let matrix = QuantizedMatrix {
+            kind: info.kind,
+            rows,
+            cols,
+            bytes: std::sync::Arc::from(&self.data[info.offset..info.offset + info.bytes]),
+        };
+        let row_bytes = matrix.row_bytes();
+        if row_bytes * rows != info.bytes {
+            return Err(self.error(format!(
+                "{name}: {} bytes for {rows} rows of {row_bytes}",
+                info.bytes
+            )));
+        }
+        Ok(Some(match self.rotary_heads(name)? {
+            Some(heads) => QuantizedMatrix {
+                bytes: unpermute_rows(&matrix.bytes, rows, row_bytes, heads)?.into(),
+                ..matrix
+            },
+            None => matrix,
+        }))
+    }
+}
+
+impl Gguf<'_> {
+    /// The heads whose rotary rows llama.cpp interleaved in `name` (queries and keys).
+    fn rotary_heads(&self, name: &str) -> Result<Option<usize>> {
+        Ok(
+            if name.ends_with("q_proj.weight") || name.ends_with("q_proj.bias") {
+                Some(self.size("llama.attention.head_count")?)
+            } else if name.ends_with("k_proj.weight") || name.ends_with("k_proj.bias") {
+                Some(match self.metadata.get("llama.attention.head_count_kv") {
+                    Some(_) => self.size("llama.attention.head_count_kv")?,
+                    None => self.size("llama.attention.head_count")?,
+                })
+            } else {
+                None
+            },
+        )
+    }
+}
+
+/// [`unpermute`] on whole rows of bytes (a quantized matrix's).
+fn unpermute_rows(bytes: &[u8], rows: usize, row_bytes: usize, heads: usize) -> Result<Vec<u8>> {
+    if heads == 0 || !rows.is_multiple_of(2 * heads) {
+        return Err(ModelError::Weights(format!(
+            "{rows} query/key rows cannot be split into {heads} heads of rotary pairs"
+        )));
+    }
+    // Row (h, pair, i) of the file is row (h, i, pair) in Hugging Face's order.
+    let half = rows / heads / 2;
+    let mut out = Vec::with_capacity(bytes.len());
+    for h in 0..heads {
+        for i in 0..2 {
+            for pair in 0..half {
+                let row = (h * half + pair) * 2 + i;
+                out.extend_from_slice(&bytes[row * row_bytes..(row + 1) * row_bytes]);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// llama.cpp's name for a Hugging Face Llama tensor.

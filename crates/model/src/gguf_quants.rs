@@ -4,6 +4,29 @@
 //! block layout ggml defines; `tests/gguf_quants.rs` checks them against llama.cpp's own
 //! Python package on random blocks.
 
+/// A matrix as a GGUF file stores it, kept for an engine that computes on the blocks
+/// (the GPU engine): `rows` rows (a linear layer's outputs, in Hugging Face's order) of
+/// `cols` values (its inputs), each row `cols / block_size` blocks of `kind`.
+#[derive(Debug, Clone)]
+pub struct QuantizedMatrix {
+    /// The block encoding.
+    pub kind: TensorType,
+    /// Rows: outputs.
+    pub rows: usize,
+    /// Values per row: inputs.
+    pub cols: usize,
+    /// The blocks, row after row (shared: cloning a model does not copy them).
+    pub bytes: std::sync::Arc<[u8]>,
+}
+
+impl QuantizedMatrix {
+    /// Bytes of one row.
+    #[must_use]
+    pub fn row_bytes(&self) -> usize {
+        self.cols / self.kind.block_size() * self.kind.block_bytes()
+    }
+}
+
 /// A tensor encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TensorType {
@@ -102,6 +125,63 @@ pub(crate) fn ggml_type_name(id: u32) -> &'static str {
 
 fn f16(bytes: &[u8], at: usize) -> f32 {
     half::f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
+}
+
+/// `values` (a whole number of 32-value blocks) in `kind`'s blocks, each value rounded to
+/// the nearest step (scales from each block's extremes); `None` for a kind not written
+/// here (only `Q8_0`, `Q4_0` and `Q4_1` are). For random quantized models in tests and
+/// benchmarks; llama.cpp's own quantizers pick scales with more care.
+#[must_use]
+pub fn quantize(kind: TensorType, values: &[f32]) -> Option<Vec<u8>> {
+    if !values.len().is_multiple_of(32) {
+        return None;
+    }
+    let half = |v: f32| half::f16::from_f32(v).to_le_bytes();
+    let nibbles = |block: &[f32], q: &dyn Fn(f32) -> u8| -> Vec<u8> {
+        (0..16)
+            .map(|j| q(block[j]) | (q(block[j + 16]) << 4))
+            .collect()
+    };
+    let mut bytes = Vec::with_capacity(values.len() / 32 * kind.block_bytes());
+    for block in values.chunks(32) {
+        let (lo, hi) = block
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let amax = lo.abs().max(hi.abs());
+        let inverse = |d: f32| if d > 0.0 { 1.0 / d } else { 0.0 };
+        match kind {
+            TensorType::Q8_0 => {
+                let d = half::f16::from_f32(amax / 127.0).to_f32();
+                bytes.extend(half(d));
+                let id = inverse(d);
+                bytes.extend(
+                    block
+                        .iter()
+                        .map(|&v| ((v * id).round().clamp(-127.0, 127.0) as i8).to_le_bytes()[0]),
+                );
+            }
+            TensorType::Q4_0 => {
+                let d = half::f16::from_f32(amax / 7.0).to_f32();
+                bytes.extend(half(d));
+                let id = inverse(d);
+                bytes.extend(nibbles(block, &|v| {
+                    ((v * id).round() + 8.0).clamp(0.0, 15.0) as u8
+                }));
+            }
+            TensorType::Q4_1 => {
+                let d = half::f16::from_f32((hi - lo) / 15.0).to_f32();
+                let min = half::f16::from_f32(lo).to_f32();
+                bytes.extend(half(d));
+                bytes.extend(half(min));
+                let id = inverse(d);
+                bytes.extend(nibbles(block, &|v| {
+                    ((v - min) * id).round().clamp(0.0, 15.0) as u8
+                }));
+            }
+            _ => return None,
+        }
+    }
+    Some(bytes)
 }
 
 /// The values of `raw`, a whole number of `kind` blocks.

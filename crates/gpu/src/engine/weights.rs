@@ -1,5 +1,6 @@
-//! The model's weights on the device, uploaded once, in f32 (a GGUF file's quantized
-//! tensors arrive dequantized by its reader).
+//! The model's weights on the device, uploaded once: in f32, or, for a GGUF file's
+//! `Q8_0`, `Q4_0` and `Q4_1` linear layers when asked ([`QuantizedWeights::AsStored`]),
+//! in their blocks, which the kernels dequantize as they read them.
 //!
 //! The token embedding is stored transposed, `[d, vocab]`, because the unembedding (the
 //! largest product of a pass) reads it that way; the embedding gathers its columns. A
@@ -7,10 +8,12 @@
 //! WebGPU's default 128 MiB) is split into column chunks.
 
 use candle_core::Tensor;
+use glassbox_model::gguf::{QuantizedMatrix, TensorType};
 use glassbox_model::llama::Linear;
 use glassbox_model::{Gpt2, LayerNormWeights, Llama, Model};
 use wgpu::util::DeviceExt;
 
+use crate::kernels::params::QuantFormat;
 use crate::{GpuContext, GpuError};
 
 /// Columns `start .. start + cols` of a `[rows, columns]` matrix, as its own `[rows, cols]`.
@@ -28,13 +31,27 @@ pub(crate) struct DeviceLayerNorm {
     pub(crate) bias: Option<wgpu::Buffer>,
 }
 
-/// A linear layer: `[in, out]` weight and an optional `[out]` bias.
+/// How a model's quantized weights go to the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuantizedWeights {
+    /// Dequantized to f32 as they are uploaded.
+    #[default]
+    Dequantized,
+    /// Kept in their blocks (`Q8_0`, `Q4_0`, `Q4_1` linear layers), dequantized by the
+    /// kernels as they read them: a quarter to an eighth of the memory.
+    AsStored,
+}
+
+/// A linear layer: `[in, out]` f32 weight (or `[out, in]` blocks) and an optional `[out]`
+/// bias.
 #[derive(Debug, Clone)]
 pub(crate) struct DeviceLinear {
     pub(crate) weight: wgpu::Buffer,
     pub(crate) bias: Option<wgpu::Buffer>,
     pub(crate) inputs: usize,
     pub(crate) outputs: usize,
+    /// The blocks' format and bytes per row, when `weight` holds blocks.
+    pub(crate) quantized: Option<(QuantFormat, usize)>,
 }
 
 /// One GPT-2 block's weights.
@@ -179,6 +196,54 @@ impl Uploader<'_> {
             bias: bias.map(|b| self.tensor(what, b)).transpose()?,
             inputs,
             outputs,
+            quantized: None,
+        })
+    }
+
+    /// A linear layer kept in `matrix`'s blocks, or in f32 when the kernels do not read
+    /// its format.
+    fn quantized(
+        &mut self,
+        what: &'static str,
+        matrix: &QuantizedMatrix,
+        bias: Option<&Tensor>,
+    ) -> Result<DeviceLinear, GpuError> {
+        let format = match matrix.kind {
+            TensorType::Q8_0 => QuantFormat::Q8_0,
+            TensorType::Q4_0 => QuantFormat::Q4_0,
+            TensorType::Q4_1 => QuantFormat::Q4_1,
+            other => {
+                return Err(GpuError::Unsupported(format!(
+                    "{what}: the GPU kernels do not read {other:?} blocks"
+                )));
+            }
+        };
+        let needed = matrix.bytes.len() as u64;
+        if needed > self.max_binding() {
+            return Err(GpuError::TooLarge {
+                what,
+                needed,
+                allowed: self.max_binding(),
+            });
+        }
+        self.bytes += needed;
+        // Whole u32 words, as the kernels read them.
+        let mut words = matrix.bytes.to_vec();
+        words.resize(words.len().next_multiple_of(4).max(4), 0);
+        let weight = self
+            .ctx
+            .device()
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(what),
+                contents: &words,
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+        Ok(DeviceLinear {
+            weight,
+            bias: bias.map(|b| self.tensor(what, b)).transpose()?,
+            inputs: matrix.cols,
+            outputs: matrix.rows,
+            quantized: Some((format, matrix.row_bytes())),
         })
     }
 
@@ -210,10 +275,14 @@ pub(crate) fn flat(tensor: &Tensor) -> Result<Vec<f32>, GpuError> {
 
 impl DeviceWeights {
     /// Uploads every weight of `model`.
-    pub(crate) fn upload(ctx: &GpuContext, model: &Model) -> Result<Self, GpuError> {
+    pub(crate) fn upload(
+        ctx: &GpuContext,
+        model: &Model,
+        quantized: QuantizedWeights,
+    ) -> Result<Self, GpuError> {
         match model {
             Model::Gpt2(m) => Self::upload_gpt2(ctx, m),
-            Model::Llama(m) => Self::upload_llama(ctx, m),
+            Model::Llama(m) => Self::upload_llama(ctx, m, quantized),
         }
     }
 
@@ -256,7 +325,11 @@ impl DeviceWeights {
         })
     }
 
-    fn upload_llama(ctx: &GpuContext, model: &Llama) -> Result<Self, GpuError> {
+    fn upload_llama(
+        ctx: &GpuContext,
+        model: &Llama,
+        quantized: QuantizedWeights,
+    ) -> Result<Self, GpuError> {
         let w = model.weights();
         let mut up = Uploader::new(ctx);
         let (token_table, unembedding) =
@@ -268,9 +341,13 @@ impl DeviceWeights {
                     bias: None,
                 })
             };
-        let linear = |up: &mut Uploader<'_>, what, layer: &Linear| {
-            up.linear(what, &layer.weight, layer.bias.as_ref())
-        };
+        let linear =
+            |up: &mut Uploader<'_>, what, layer: &Linear| match (quantized, &layer.quantized) {
+                (QuantizedWeights::AsStored, Some(matrix)) => {
+                    up.quantized(what, matrix, layer.bias.as_ref())
+                }
+                _ => up.linear(what, &layer.weight, layer.bias.as_ref()),
+            };
         let mut blocks = Vec::with_capacity(w.blocks.len());
         for b in &w.blocks {
             blocks.push(LlamaBlock {

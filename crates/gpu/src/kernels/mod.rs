@@ -39,6 +39,10 @@ pub(crate) enum KernelId {
     MatmulTiled,
     /// The same for at most eight rows (`matmul.wgsl`, `gemv`).
     Gemv,
+    /// Tiled `c = act(a · Wᵀ + bias)`, `W` quantized (`matmul_quant.wgsl`).
+    QuantTiled,
+    /// The same for at most eight rows (`matmul_quant.wgsl`).
+    QuantGemv,
     /// Token and position embeddings (`embed.wgsl`).
     Embed,
     /// LayerNorm or `RMSNorm` (before the gain) computing its scale (`layer_norm.wgsl`).
@@ -90,9 +94,11 @@ pub(crate) enum KernelId {
 }
 
 impl KernelId {
-    const ALL: [Self; 26] = [
+    const ALL: [Self; 28] = [
         Self::MatmulTiled,
         Self::Gemv,
+        Self::QuantTiled,
+        Self::QuantGemv,
         Self::Embed,
         Self::LayerNorm,
         Self::LayerNormWithScale,
@@ -130,9 +136,12 @@ impl KernelId {
         const STEER: &str = include_str!("steer.wgsl");
         const ATTRIBUTION: &str = include_str!("attribution.wgsl");
         const ROPE: &str = include_str!("rope.wgsl");
+        const MATMUL_QUANT: &str = include_str!("matmul_quant.wgsl");
         match self {
             Self::MatmulTiled => (MATMUL, "matmul.wgsl", "main"),
             Self::Gemv => (MATMUL, "matmul.wgsl", "gemv"),
+            Self::QuantTiled => (MATMUL_QUANT, "matmul_quant.wgsl", "main_quant"),
+            Self::QuantGemv => (MATMUL_QUANT, "matmul_quant.wgsl", "gemv_quant"),
             Self::Embed => (EMBED, "embed.wgsl", "embed"),
             Self::LayerNorm => (LAYER_NORM, "layer_norm.wgsl", "layer_norm"),
             Self::LayerNormWithScale => (LAYER_NORM, "layer_norm.wgsl", "layer_norm_with_scale"),
@@ -164,6 +173,7 @@ impl KernelId {
     pub(crate) fn family(self) -> Family {
         match self {
             Self::MatmulTiled | Self::Gemv => Family::Matmul,
+            Self::QuantTiled | Self::QuantGemv => Family::MatmulQuant,
             Self::Embed => Family::Embed,
             Self::LayerNorm | Self::LayerNormWithScale => Family::LayerNorm,
             Self::SplitQkv | Self::Scores | Self::Softmax | Self::Values => Family::Attention,
@@ -187,7 +197,9 @@ impl KernelId {
     /// always the uniform block.
     pub(crate) fn slots(self) -> &'static [Slot] {
         match self {
-            Self::MatmulTiled | Self::Gemv => &[Uniform, Read, Read, Write, Read],
+            Self::MatmulTiled | Self::Gemv | Self::QuantTiled | Self::QuantGemv => {
+                &[Uniform, Read, Read, Write, Read]
+            }
             Self::Embed => &[Uniform, Read, Read, Read, Write],
             Self::LayerNorm | Self::LayerNormWithScale => &[Uniform, Read, Write, Write],
             Self::SplitQkv | Self::Scores | Self::Softmax | Self::Values => {
@@ -328,8 +340,8 @@ mod tests {
 
     use super::params::{
         AttentionParams, AttributionParams, ElementwiseParams, EmbedParams, FeatureEdit,
-        LayerNormParams, MatmulParams, Params, RopeParams, SHARED_CONSTANTS, SteerParams,
-        TopKParams,
+        LayerNormParams, MatmulParams, MatmulQuantParams, Params, RopeParams, SHARED_CONSTANTS,
+        SteerParams, TopKParams,
     };
     use super::*;
 
@@ -357,6 +369,7 @@ mod tests {
             Family::Steer => layout::<SteerParams>(),
             Family::Attribution => layout::<AttributionParams>(),
             Family::Rope => layout::<RopeParams>(),
+            Family::MatmulQuant => layout::<MatmulQuantParams>(),
         }
     }
 

@@ -27,6 +27,8 @@ pub(crate) enum Family {
     Attribution,
     /// `rope.wgsl`.
     Rope,
+    /// `matmul_quant.wgsl`.
+    MatmulQuant,
 }
 
 /// A family's uniform block.
@@ -80,6 +82,34 @@ params! {
         has_bias: u32,
         /// An [`Act`] code.
         activation: u32,
+    }
+}
+
+params! {
+    /// `c = act(a · Wᵀ + bias)` with `W` quantized (`matmul_quant.wgsl`).
+    MatmulQuantParams for MatmulQuant (48 bytes) {
+        /// Rows of `a` and `c`.
+        m: u32,
+        /// Columns of `a`: values in one row of `W`.
+        k: u32,
+        /// Rows of `W`: columns of `c` written.
+        n: u32,
+        /// Values between two rows of `c`.
+        ldc: u32,
+        /// `c`'s first column written.
+        col_offset: u32,
+        /// Values of `a` skipped.
+        a_offset: u32,
+        /// 1 to add the bias, 0 not to.
+        has_bias: u32,
+        /// An [`Act`] code.
+        activation: u32,
+        /// A [`QuantFormat`] code.
+        format: u32,
+        /// Bytes of one row of `W`.
+        row_bytes: u32,
+        _padding0: u32,
+        _padding1: u32,
     }
 }
 
@@ -304,6 +334,18 @@ pub(crate) enum EmbedMode {
     Position = 2,
 }
 
+/// The block formats `matmul_quant.wgsl` reads (`QUANT_*`), llama.cpp's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum QuantFormat {
+    /// 32 signed bytes and an f16 scale.
+    Q8_0 = 0,
+    /// 32 nibbles offset by 8 and an f16 scale.
+    Q4_0 = 1,
+    /// 32 nibbles, an f16 scale and an f16 minimum.
+    Q4_1 = 2,
+}
+
 /// What an intervention does (`EDIT_*` in `elementwise.wgsl`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
@@ -365,6 +407,12 @@ pub(crate) const SHARED_CONSTANTS: &[(&str, &str, u32)] = &[
     ("steer.wgsl", "STEER_CLAMP", SteerMode::Clamp as u32),
     ("steer.wgsl", "STEER_SCALE", SteerMode::Scale as u32),
     ("matmul.wgsl", "GEMV_ROWS", GEMV_ROWS),
+    ("matmul_quant.wgsl", "GEMV_ROWS", GEMV_ROWS),
+    ("matmul_quant.wgsl", "TILE_M", TILE),
+    ("matmul_quant.wgsl", "TILE_N", TILE),
+    ("matmul_quant.wgsl", "QUANT_Q8_0", QuantFormat::Q8_0 as u32),
+    ("matmul_quant.wgsl", "QUANT_Q4_0", QuantFormat::Q4_0 as u32),
+    ("matmul_quant.wgsl", "QUANT_Q4_1", QuantFormat::Q4_1 as u32),
     ("matmul.wgsl", "TILE_M", TILE),
     ("matmul.wgsl", "TILE_N", TILE),
     ("topk.wgsl", "MAX_K", MAX_PRIVATE_K),

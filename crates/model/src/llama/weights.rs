@@ -5,6 +5,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::LlamaConfig;
+use crate::gguf::QuantizedMatrix;
 use crate::rng::SplitMix64;
 use crate::{ModelError, Result};
 
@@ -14,6 +15,13 @@ pub trait TensorSource {
     /// The tensor `name` with shape `shape`, or `None` when the source lacks it; a tensor
     /// present with another shape is an error naming both shapes.
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<Option<Tensor>>;
+
+    /// The matrix `name` (`shape` `[out, in]`) in its stored blocks, when the source keeps
+    /// it quantized in a form an engine may compute on; `None` otherwise.
+    fn quantized(&self, name: &str, shape: &[usize]) -> Result<Option<QuantizedMatrix>> {
+        let _ = (name, shape);
+        Ok(None)
+    }
 }
 
 /// An `RMSNorm`'s gain, `[d_model]`.
@@ -26,6 +34,9 @@ pub struct Linear {
     pub weight: Tensor,
     /// `[out]`.
     pub bias: Option<Tensor>,
+    /// The weight's blocks as a GGUF file stored them, when they were quantized
+    /// (`weight` is their dequantization).
+    pub quantized: Option<QuantizedMatrix>,
 }
 
 /// One Llama block.
@@ -73,16 +84,20 @@ impl LlamaWeights {
                 .ok_or_else(|| ModelError::Weights(format!("missing tensor `{name}`")))
         };
         let linear = |name: &str, input: usize, output: usize, bias: bool| -> Result<Linear> {
-            let weight = need(&format!("{name}.weight"), &[output, input])?
-                .t()?
-                .contiguous()?;
+            let weight_name = format!("{name}.weight");
+            let weight = need(&weight_name, &[output, input])?.t()?.contiguous()?;
+            let quantized = source.quantized(&weight_name, &[output, input])?;
             let bias_name = format!("{name}.bias");
             let bias = if bias {
                 Some(need(&bias_name, &[output])?)
             } else {
                 source.tensor(&bias_name, &[output])?
             };
-            Ok(Linear { weight, bias })
+            Ok(Linear {
+                weight,
+                bias,
+                quantized,
+            })
         };
         let (d, d_mlp) = (config.d_model, config.d_mlp);
         let (q_width, kv_width) = (
@@ -159,6 +174,7 @@ impl LlamaWeights {
                 Ok(Linear {
                     weight: normal(&[input, output])?,
                     bias: bias(has_bias, output)?,
+                    quantized: None,
                 })
             };
             let attention = config.attention_bias;

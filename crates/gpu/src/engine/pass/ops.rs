@@ -4,7 +4,8 @@
 use super::{Recorder, dev};
 use crate::engine::weights::{ColumnChunk, DeviceLinear};
 use crate::kernels::params::{
-    Act, ElementwiseParams, EmbedMode, EmbedParams, GEMV_ROWS, MatmulParams, TILE,
+    Act, ElementwiseParams, EmbedMode, EmbedParams, GEMV_ROWS, MatmulParams, MatmulQuantParams,
+    TILE,
 };
 use crate::kernels::{KernelId, linear_groups};
 use crate::plan::{Buf, Plan};
@@ -78,17 +79,52 @@ impl Recorder<'_> {
         first_row: usize,
         activation: Act,
     ) {
-        product(
-            &mut self.plan,
-            input,
-            0,
-            rows,
-            (&layer.weight, layer.inputs, layer.outputs),
-            layer.bias.as_ref(),
-            out,
-            (layer.outputs, first_row * layer.outputs),
-            activation,
-        );
+        let Some((format, row_bytes)) = layer.quantized else {
+            product(
+                &mut self.plan,
+                input,
+                0,
+                rows,
+                (&layer.weight, layer.inputs, layer.outputs),
+                layer.bias.as_ref(),
+                out,
+                (layer.outputs, first_row * layer.outputs),
+                activation,
+            );
+            return;
+        };
+        let (k, n) = (layer.inputs, layer.outputs);
+        let params = MatmulQuantParams {
+            m: rows as u32,
+            k: k as u32,
+            n: n as u32,
+            ldc: n as u32,
+            col_offset: (first_row * n) as u32,
+            a_offset: 0,
+            has_bias: u32::from(layer.bias.is_some()),
+            activation: activation as u32,
+            format: format as u32,
+            row_bytes: row_bytes as u32,
+            ..MatmulQuantParams::default()
+        };
+        let bias = layer.bias.as_ref().unwrap_or(&layer.weight);
+        let buffers = vec![dev(input), dev(&layer.weight), dev(out), dev(bias)];
+        let tile = TILE as usize;
+        if rows <= GEMV_ROWS as usize {
+            self.plan.dispatch(
+                KernelId::QuantGemv,
+                &params,
+                buffers,
+                (n.div_ceil(256) as u32, 1),
+            );
+        } else {
+            self.plan.dispatch(
+                KernelId::QuantTiled,
+                &params,
+                buffers,
+                (n.div_ceil(tile) as u32, rows.div_ceil(tile) as u32),
+            );
+        }
     }
 
     /// One dispatch of `embed.wgsl` over `chunk` of the token table into `out`.

@@ -1,0 +1,205 @@
+// Linear layers whose weights stay quantized on the device, as a GGUF file stores them:
+// c[m, n] = act(a[m, k] * W[n, k]ᵀ + bias[n]), W's row n (output n) being k / 32 blocks of
+// the `format` (QUANT_* below: llama.cpp's Q8_0, Q4_0, Q4_1), dequantized as they are read
+// exactly as glassbox-model's GGUF reader dequantizes them. `b` holds the blocks' bytes,
+// rows `row_bytes` apart, read as little-endian u32 words.
+//
+// Dispatched by the pass recorder (engine/pass/ops.rs); the same two shapes as
+// matmul.wgsl: `main_quant`, tiled 64 x 64 (b's tile dequantized into workgroup memory),
+// and `gemv_quant` for at most GEMV_ROWS rows, one thread per output column walking its
+// row's blocks.
+
+struct Params {
+    m: u32,
+    k: u32,
+    n: u32,
+    ldc: u32,
+    col_offset: u32,
+    a_offset: u32,
+    has_bias: u32,
+    activation: u32,
+    // A QUANT_* code.
+    format: u32,
+    // Bytes of one row of b.
+    row_bytes: u32,
+    _padding0: u32,
+    _padding1: u32,
+}
+
+const QUANT_Q8_0: u32 = 0u;
+const QUANT_Q4_0: u32 = 1u;
+const QUANT_Q4_1: u32 = 2u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<u32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+
+const TILE_M: u32 = 64u;
+const TILE_N: u32 = 64u;
+const TILE_K: u32 = 16u;
+const THREADS_PER_SIDE: u32 = 16u;
+const THREADS: u32 = 256u;
+const PER_THREAD: u32 = 4u;
+const GEMV_ROWS: u32 = 8u;
+const BLOCK: u32 = 32u;
+
+var<workgroup> tile_a: array<f32, 1024>;
+var<workgroup> tile_b: array<f32, 1024>;
+
+fn byte_at(address: u32) -> u32 {
+    return (b[address / 4u] >> ((address % 4u) * 8u)) & 0xffu;
+}
+
+fn half_at(address: u32) -> f32 {
+    return unpack2x16float(byte_at(address) | (byte_at(address + 1u) << 8u)).x;
+}
+
+fn block_bytes() -> u32 {
+    switch (params.format) {
+        case QUANT_Q8_0: {
+            return 34u;
+        }
+        case QUANT_Q4_0: {
+            return 18u;
+        }
+        default: {
+            return 20u;
+        }
+    }
+}
+
+// Value i (0 .. 32) of the block at byte `base`.
+fn dequantize(base: u32, i: u32) -> f32 {
+    let scale = half_at(base);
+    switch (params.format) {
+        case QUANT_Q8_0: {
+            let q = i32(byte_at(base + 2u + i) << 24u) >> 24u;
+            return f32(q) * scale;
+        }
+        case QUANT_Q4_0: {
+            let packed = byte_at(base + 2u + i % 16u);
+            let nibble = select(packed & 0xfu, packed >> 4u, i >= 16u);
+            return f32(i32(nibble) - 8) * scale;
+        }
+        default: {
+            let packed = byte_at(base + 4u + i % 16u);
+            let nibble = select(packed & 0xfu, packed >> 4u, i >= 16u);
+            return f32(nibble) * scale + half_at(base + 2u);
+        }
+    }
+}
+
+// W[col, kk]: b's (n, k) element as the product's b[kk, col].
+fn b_at(kk: u32, col: u32) -> f32 {
+    let base = col * params.row_bytes + (kk / BLOCK) * block_bytes();
+    return dequantize(base, kk % BLOCK);
+}
+
+fn epilogue(value: f32, col: u32) -> f32 {
+    var x = value;
+    if (params.has_bias == 1u) {
+        x += bias[col];
+    }
+    return activation(params.activation, x);
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn main_quant(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(local_invocation_id) local: vec3<u32>,
+) {
+    let row0 = group.y * TILE_M;
+    let col0 = group.x * TILE_N;
+    let thread = local.y * THREADS_PER_SIDE + local.x;
+
+    var acc: array<array<f32, 4>, 4>;
+    for (var i = 0u; i < PER_THREAD; i++) {
+        for (var j = 0u; j < PER_THREAD; j++) {
+            acc[i][j] = 0.0;
+        }
+    }
+
+    let k_tiles = (params.k + TILE_K - 1u) / TILE_K;
+    for (var t = 0u; t < k_tiles; t++) {
+        let k0 = t * TILE_K;
+        for (var step = 0u; step < 4u; step++) {
+            let index = thread + step * THREADS;
+
+            let a_row = row0 + index / TILE_K;
+            let a_col = k0 + index % TILE_K;
+            var a_value = 0.0;
+            if (a_row < params.m && a_col < params.k) {
+                a_value = a[params.a_offset + a_row * params.k + a_col];
+            }
+            tile_a[index] = a_value;
+
+            // Neighbouring threads take neighbouring k of one column: one block's bytes.
+            let b_row = k0 + index % TILE_K;
+            let b_col = col0 + index / TILE_K;
+            var b_value = 0.0;
+            if (b_row < params.k && b_col < params.n) {
+                b_value = b_at(b_row, b_col);
+            }
+            tile_b[(index % TILE_K) * TILE_N + index / TILE_K] = b_value;
+        }
+        workgroupBarrier();
+
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            var a_regs: array<f32, 4>;
+            var b_regs: array<f32, 4>;
+            for (var i = 0u; i < PER_THREAD; i++) {
+                a_regs[i] = tile_a[(local.y * PER_THREAD + i) * TILE_K + kk];
+                b_regs[i] = tile_b[kk * TILE_N + local.x + i * THREADS_PER_SIDE];
+            }
+            for (var i = 0u; i < PER_THREAD; i++) {
+                for (var j = 0u; j < PER_THREAD; j++) {
+                    acc[i][j] = fma(a_regs[i], b_regs[j], acc[i][j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var i = 0u; i < PER_THREAD; i++) {
+        let row = row0 + local.y * PER_THREAD + i;
+        if (row >= params.m) {
+            break;
+        }
+        for (var j = 0u; j < PER_THREAD; j++) {
+            let col = col0 + local.x + j * THREADS_PER_SIDE;
+            if (col < params.n) {
+                c[row * params.ldc + params.col_offset + col] = epilogue(acc[i][j], col);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn gemv_quant(@builtin(global_invocation_id) id: vec3<u32>) {
+    let col = id.x;
+    if (col >= params.n) {
+        return;
+    }
+    var acc: array<f32, 8>;
+    for (var r = 0u; r < GEMV_ROWS; r++) {
+        acc[r] = 0.0;
+    }
+    let rows = min(params.m, GEMV_ROWS);
+    let blocks = params.k / BLOCK;
+    let size = block_bytes();
+    for (var block = 0u; block < blocks; block++) {
+        let base = col * params.row_bytes + block * size;
+        for (var i = 0u; i < BLOCK; i++) {
+            let value = dequantize(base, i);
+            let kk = block * BLOCK + i;
+            for (var r = 0u; r < rows; r++) {
+                acc[r] = fma(a[params.a_offset + r * params.k + kk], value, acc[r]);
+            }
+        }
+    }
+    for (var r = 0u; r < rows; r++) {
+        c[r * params.ldc + params.col_offset + col] = epilogue(acc[r], col);
+    }
+}
