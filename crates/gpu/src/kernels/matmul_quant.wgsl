@@ -52,8 +52,23 @@ fn byte_at(address: u32) -> u32 {
     return (b[address / 4u] >> ((address % 4u) * 8u)) & 0xffu;
 }
 
+// The IEEE half at `address`, converted exactly in integer arithmetic (`unpack2x16float`
+// needs a capability not every device has).
 fn half_at(address: u32) -> f32 {
-    return unpack2x16float(byte_at(address) | (byte_at(address + 1u) << 8u)).x;
+    let h = byte_at(address) | (byte_at(address + 1u) << 8u);
+    let sign = (h >> 15u) << 31u;
+    let exponent = (h >> 10u) & 0x1fu;
+    let mantissa = h & 0x3ffu;
+    if (exponent == 0u) {
+        // Zero or subnormal: mantissa · 2^-24.
+        let magnitude = f32(mantissa) * 5.9604645e-8;
+        return bitcast<f32>(bitcast<u32>(magnitude) | sign);
+    }
+    if (exponent == 31u) {
+        // Infinity or NaN: no scale is either; keep the bits' meaning.
+        return bitcast<f32>(sign | 0x7f800000u | (mantissa << 13u));
+    }
+    return bitcast<f32>(sign | ((exponent + 112u) << 23u) | (mantissa << 13u));
 }
 
 fn block_bytes() -> u32 {
