@@ -53,7 +53,7 @@ impl MatmulKernel {
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some("matmul.wgsl"),
                 source: wgpu::ShaderSource::Wgsl(
-                    crate::kernels::with_common(include_str!("kernels/matmul.wgsl")).into(),
+                    crate::kernels::with_common(crate::kernels::MATMUL_SOURCE).into(),
                 ),
             });
             let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

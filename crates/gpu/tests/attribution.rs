@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::ids;
+
 use glassbox_engine::async_test;
 
 use std::sync::Arc;
@@ -17,7 +19,6 @@ use glassbox_engine::attach_transcoders;
 use glassbox_gpu::GpuModel;
 use glassbox_gpu::check::seeded_values;
 use glassbox_model::Gpt2;
-use glassbox_model::rng::SplitMix64;
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -58,13 +59,6 @@ fn transcoders(model: &Gpt2, d_sae: usize, k: usize) -> Vec<Arc<Dictionary>> {
                 threshold: None,
             })
         })
-        .collect()
-}
-
-fn ids(seed: u64, len: usize, vocab: usize) -> Vec<u32> {
-    let mut rng = SplitMix64::new(seed);
-    (0..len)
-        .map(|_| (rng.next_u64() % vocab as u64) as u32)
         .collect()
 }
 

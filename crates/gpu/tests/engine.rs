@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{all_logits, flat, ids, max_diff, on_gpu};
+
 use glassbox_engine::async_test;
 
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use candle_core::{DType, Device, Tensor};
 use glassbox_dict::{Architecture, DictConfig, Dictionary};
 use glassbox_engine::{
     Attach, ColumnRead, CpuEngine, Engine, EngineError, FeatureRead, FeatureSet, Logits,
-    LogitsRead, PassOutput, PassRequest, Steering, generate, strongest,
+    LogitsRead, PassRequest, Steering, generate, strongest,
 };
 use glassbox_gpu::GpuModel;
 use glassbox_gpu::check::seeded_values;
@@ -60,57 +62,6 @@ fn fixtures() -> Vec<(&'static str, Gpt2)> {
     .into_iter()
     .map(|(name, config, weights)| (name, Gpt2::load(config, weights).unwrap()))
     .collect()
-}
-
-#[allow(
-    clippy::arc_with_non_send_sync,
-    reason = "in the browser the GPU types are not Send; the tests run on one thread"
-)]
-async fn on_gpu(model: &Gpt2) -> GpuModel {
-    GpuModel::new(Arc::new(common::context().await), model)
-        .await
-        .unwrap()
-}
-
-fn ids(seed: u64, len: usize, vocab: usize) -> Vec<u32> {
-    let mut rng = SplitMix64::new(seed);
-    (0..len)
-        .map(|_| (rng.next_u64() % vocab as u64) as u32)
-        .collect()
-}
-
-/// The largest difference; equal infinities (masked attention scores) count as equal.
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "lengths differ");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| {
-            if x.is_infinite() && x.to_bits() == y.to_bits() {
-                0.0
-            } else {
-                (x - y).abs()
-            }
-        })
-        .fold(
-            0.0,
-            |worst, d| if d.is_nan() || d > worst { d } else { worst },
-        )
-}
-
-fn flat(t: &Tensor) -> Vec<f32> {
-    t.to_dtype(DType::F32)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap()
-}
-
-fn all_logits(output: &PassOutput) -> Vec<f32> {
-    match &output.logits {
-        Some(Logits::Rows { values, .. }) => values.clone(),
-        other => panic!("expected rows of logits, got {other:?}"),
-    }
 }
 
 /// The same pass on both engines: how far apart the logits of every position are.

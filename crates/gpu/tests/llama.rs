@@ -8,19 +8,20 @@
 
 mod common;
 
+use common::{all_logits, flat, ids, max_diff, on_gpu};
+
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use glassbox_dict::{Architecture, DictConfig, DictMetadata, Dictionary};
 use glassbox_engine::{
-    Attach, CpuEngine, Engine, FeatureRead, FeatureSet, Logits, LogitsRead, PassOutput,
-    PassRequest, Steering, async_test, generate, transcoder_hooks,
+    Attach, CpuEngine, Engine, FeatureRead, FeatureSet, LogitsRead, PassRequest, Steering,
+    async_test, generate, transcoder_hooks,
 };
 use glassbox_gpu::check::seeded_values;
 use glassbox_gpu::{GpuModel, QuantizedWeights};
-use glassbox_model::gguf::{QuantizedMatrix, TensorType, dequantize, quantize};
-use glassbox_model::llama::LlamaWeights;
-use glassbox_model::rng::SplitMix64;
+use glassbox_model::gguf::TensorType;
+use glassbox_model::llama::{LlamaBlockWeights, LlamaWeights};
 use glassbox_model::sampling::Sampling;
 use glassbox_model::{
     Activation, Edit, HookPoint, Hooks, Intervention, Llama, LlamaConfig, Model, Norm, Rope,
@@ -85,56 +86,6 @@ fn gqa_with(from: &str, to: &str) -> Model {
     .unwrap()
 }
 
-#[allow(
-    clippy::arc_with_non_send_sync,
-    reason = "in the browser the GPU types are not Send; the tests run on one thread"
-)]
-async fn on_gpu(model: &Model) -> GpuModel {
-    GpuModel::new(Arc::new(common::context().await), model.clone())
-        .await
-        .unwrap()
-}
-
-fn ids(seed: u64, len: usize, vocab: usize) -> Vec<u32> {
-    let mut rng = SplitMix64::new(seed);
-    (0..len)
-        .map(|_| (rng.next_u64() % vocab as u64) as u32)
-        .collect()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "lengths differ");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| {
-            if x.is_infinite() && x.to_bits() == y.to_bits() {
-                0.0
-            } else {
-                (x - y).abs()
-            }
-        })
-        .fold(
-            0.0,
-            |worst, d| if d.is_nan() || d > worst { d } else { worst },
-        )
-}
-
-fn flat(t: &Tensor) -> Vec<f32> {
-    t.to_dtype(DType::F32)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap()
-}
-
-fn all_logits(output: &PassOutput) -> Vec<f32> {
-    match &output.logits {
-        Some(Logits::Rows { values, .. }) => values.clone(),
-        other => panic!("expected rows of logits, got {other:?}"),
-    }
-}
-
 async fn logits_of(engine: &impl Engine, tokens: &[u32], hooks: &mut Hooks) -> Vec<f32> {
     let request = PassRequest::logits(LogitsRead::All);
     all_logits(&engine.pass(tokens, &request, hooks, None).await.unwrap())
@@ -147,7 +98,7 @@ async_test! {
         let mut models = fixtures();
         models.push(("partial rotary", gqa_with("\"rope_theta\": 10000.0", "\"rope_theta\": 10000.0, \"partial_rotary_factor\": 0.5")));
         for (name, model) in models {
-            let gpu = on_gpu(&model).await;
+            let gpu = on_gpu(model.clone()).await;
             let dims = model.dims();
             let cpu = CpuEngine::new(model);
             for len in [1, 7, dims.n_positions] {
@@ -163,7 +114,7 @@ async_test! {
 async_test! {
     async fn every_llama_hook_matches_the_cpu_engine() {
         for (name, model) in fixtures() {
-            let gpu = on_gpu(&model).await;
+            let gpu = on_gpu(model.clone()).await;
             let tokens = ids(3, 9, model.dims().vocab_size);
             let request = PassRequest::logits(LogitsRead::None);
             let mut cpu_hooks = Hooks::none().cache_everything();
@@ -222,7 +173,7 @@ fn interventions(model: &Model, len: usize) -> Vec<Intervention> {
 async_test! {
     async fn llama_interventions_change_the_logits_as_on_the_cpu() {
         for (name, model) in fixtures() {
-            let gpu = on_gpu(&model).await;
+            let gpu = on_gpu(model.clone()).await;
             let len = 6;
             let tokens = ids(11, len, model.dims().vocab_size);
             let cpu = CpuEngine::new(model.clone());
@@ -243,7 +194,7 @@ async_test! {
 async_test! {
     async fn frozen_llama_attention_and_norms_reproduce_the_pass() {
         let (_, model) = fixtures().remove(0);
-        let gpu = on_gpu(&model).await;
+        let gpu = on_gpu(model.clone()).await;
         let vocab = model.dims().vocab_size;
         let tokens = ids(2, 8, vocab);
         let mut keep = Hooks::none().cache_everything();
@@ -263,7 +214,7 @@ async_test! {
 async_test! {
     async fn llama_generation_matches_the_cpu_engine_with_one_submit_per_token() {
         for (name, model) in fixtures() {
-            let gpu = on_gpu(&model).await;
+            let gpu = on_gpu(model.clone()).await;
             let prompt = ids(4, 5, model.dims().vocab_size);
             let steps = model.dims().n_positions - prompt.len();
             let cpu = CpuEngine::new(model);
@@ -286,7 +237,7 @@ async_test! {
     async fn the_kv_cache_grows_past_its_first_size_and_keeps_what_it_held() {
         // A context longer than the cache's first 1024 positions: generation crosses it.
         let model = gqa_with("\"max_position_embeddings\": 32", "\"max_position_embeddings\": 1040");
-        let gpu = on_gpu(&model).await;
+        let gpu = on_gpu(model.clone()).await;
         let prompt = ids(6, 1020, model.dims().vocab_size);
         let sampling = Sampling::greedy(12);
         let cpu = CpuEngine::new(model);
@@ -328,7 +279,7 @@ async_test! {
         let dictionary = transcoder(dims.d_model, 40, 6, 9);
         let (input, output) = transcoder_hooks(1);
         let mut cpu = CpuEngine::new(model.clone());
-        let mut gpu = on_gpu(&model).await;
+        let mut gpu = on_gpu(model.clone()).await;
         cpu.attach(&dictionary, input, output).await.unwrap();
         gpu.attach(&dictionary, input, output).await.unwrap();
         let tokens = ids(8, 10, dims.vocab_size);
@@ -389,39 +340,15 @@ fn quantized_llama() -> Model {
     };
     let mut weights = LlamaWeights::init(&config, 5).unwrap();
     let kinds = [TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_1];
-    let mut turn = 0;
-    for block in &mut weights.blocks {
-        for layer in [
-            &mut block.q,
-            &mut block.k,
-            &mut block.v,
-            &mut block.o,
-            &mut block.gate,
-            &mut block.up,
-            &mut block.down,
-        ] {
-            // Stored as GGUF stores it: [out, in].
-            let stored = layer.weight.t().unwrap().contiguous().unwrap();
-            let (rows, cols) = stored.dims2().unwrap();
-            let values: Vec<f32> = (stored * 10.0)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let kind = kinds[turn % 3];
-            turn += 1;
-            let bytes = quantize(kind, &values).unwrap();
-            let dequantized =
-                Tensor::from_vec(dequantize(kind, &bytes), (rows, cols), &Device::Cpu).unwrap();
-            layer.weight = dequantized.t().unwrap().contiguous().unwrap();
-            layer.quantized = Some(QuantizedMatrix {
-                kind,
-                rows,
-                cols,
-                bytes: bytes.into(),
-            });
-        }
+    for (i, layer) in weights
+        .blocks
+        .iter_mut()
+        .flat_map(LlamaBlockWeights::linears_mut)
+        .enumerate()
+    {
+        // Weights large enough that every format's steps matter.
+        layer.weight = (&layer.weight * 10.0).unwrap();
+        layer.quantize(kinds[i % 3]).unwrap();
     }
     Model::from(Llama::new(config, weights).unwrap())
 }
@@ -444,7 +371,7 @@ async_test! {
     async fn weights_kept_in_their_blocks_compute_what_the_cpu_computes_on_their_dequantization() {
         let model = quantized_llama();
         let stored = quantized_on_gpu(&model).await;
-        let plain = on_gpu(&model).await;
+        let plain = on_gpu(model.clone()).await;
         // The blocks take far less memory than their f32 dequantization.
         assert!(stored.weight_bytes() * 2 < plain.weight_bytes(), "{} vs {}", stored.weight_bytes(), plain.weight_bytes());
         let cpu = CpuEngine::new(model.clone());

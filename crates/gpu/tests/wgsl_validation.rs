@@ -36,6 +36,19 @@ fn every_wgsl_file_validates() {
     let mut failures = Vec::new();
     for file in &files {
         let mut source = std::fs::read_to_string(file).unwrap();
+        // A fragment is checked as part of each file that uses it.
+        if source.lines().any(|l| l.trim() == "// fragment") {
+            continue;
+        }
+        let folder = file.parent().unwrap();
+        let uses: Vec<String> = source
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("// uses: ").map(str::to_owned))
+            .collect();
+        for used in uses {
+            let fragment = std::fs::read_to_string(folder.join(used.trim())).unwrap();
+            source = format!("{fragment}\n{source}");
+        }
         if file.parent() == Some(kernels.as_path()) && !file.ends_with("common.wgsl") {
             source = format!("{common}\n{source}");
         }

@@ -9,7 +9,7 @@ use glassbox_engine::{CpuEngine, Engine, LogitsRead, PassRequest, generate};
 use glassbox_gpu::{
     AdapterPreference, AdapterSummary, GpuContext, GpuModel, PassCounts, QuantizedWeights,
 };
-use glassbox_model::gguf::{QuantizedMatrix, TensorType, dequantize, quantize};
+use glassbox_model::gguf::TensorType;
 use glassbox_model::llama::LlamaWeights;
 use glassbox_model::sampling::Sampling;
 use glassbox_model::{
@@ -203,34 +203,11 @@ fn smollm2_shape() -> LlamaConfig {
     }
 }
 
-/// Every linear layer of `weights` stored as `kind` blocks, its f32 weight their
-/// dequantization (what the CPU engine and an f32 upload compute on).
+/// Every linear layer of `weights` stored as `kind` blocks.
 fn quantized(mut weights: LlamaWeights, kind: TensorType) -> BenchResult<LlamaWeights> {
     for block in &mut weights.blocks {
-        for layer in [
-            &mut block.q,
-            &mut block.k,
-            &mut block.v,
-            &mut block.o,
-            &mut block.gate,
-            &mut block.up,
-            &mut block.down,
-        ] {
-            let stored = layer.weight.t()?.contiguous()?;
-            let (rows, cols) = stored.dims2()?;
-            let bytes = quantize(kind, &stored.flatten_all()?.to_vec1::<f32>()?)
-                .ok_or("a format quantize does not write")?;
-            let values = dequantize(kind, &bytes);
-            layer.weight =
-                candle_core::Tensor::from_vec(values, (rows, cols), &candle_core::Device::Cpu)?
-                    .t()?
-                    .contiguous()?;
-            layer.quantized = Some(QuantizedMatrix {
-                kind,
-                rows,
-                cols,
-                bytes: bytes.into(),
-            });
+        for layer in block.linears_mut() {
+            layer.quantize(kind)?;
         }
     }
     Ok(weights)

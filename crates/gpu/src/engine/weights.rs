@@ -121,13 +121,8 @@ impl<'a> Uploader<'a> {
             .min(limits.max_buffer_size)
     }
 
-    /// Uploads `values` as a read-only storage buffer.
-    pub(crate) fn values(
-        &mut self,
-        what: &'static str,
-        values: &[f32],
-    ) -> Result<wgpu::Buffer, GpuError> {
-        let needed = (values.len() as u64) * 4;
+    /// Counts `needed` bytes of `what`, refused when larger than one binding allows.
+    fn count(&mut self, what: &'static str, needed: u64) -> Result<(), GpuError> {
         if needed > self.max_binding() {
             return Err(GpuError::TooLarge {
                 what,
@@ -136,6 +131,16 @@ impl<'a> Uploader<'a> {
             });
         }
         self.bytes += needed;
+        Ok(())
+    }
+
+    /// Uploads `values` as a read-only storage buffer.
+    pub(crate) fn values(
+        &mut self,
+        what: &'static str,
+        values: &[f32],
+    ) -> Result<wgpu::Buffer, GpuError> {
+        self.count(what, (values.len() as u64) * 4)?;
         // An empty buffer cannot be bound: give it one element.
         let contents: &[f32] = if values.is_empty() { &[0.0] } else { values };
         Ok(self
@@ -218,15 +223,7 @@ impl Uploader<'_> {
                 )));
             }
         };
-        let needed = matrix.bytes.len() as u64;
-        if needed > self.max_binding() {
-            return Err(GpuError::TooLarge {
-                what,
-                needed,
-                allowed: self.max_binding(),
-            });
-        }
-        self.bytes += needed;
+        self.count(what, matrix.bytes.len() as u64)?;
         // Whole u32 words, as the kernels read them.
         let mut words = matrix.bytes.to_vec();
         words.resize(words.len().next_multiple_of(4).max(4), 0);

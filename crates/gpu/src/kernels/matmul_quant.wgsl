@@ -4,8 +4,10 @@
 // exactly as glassbox-model's GGUF reader dequantizes them. `b` holds the blocks' bytes,
 // rows `row_bytes` apart, read as little-endian u32 words.
 //
+// uses: tiled.wgsl
+//
 // Dispatched by the pass recorder (engine/pass/ops.rs); the same two shapes as
-// matmul.wgsl: `main_quant`, tiled 64 x 64 (b's tile dequantized into workgroup memory),
+// matmul.wgsl: `main_quant`, tiled.wgsl's product (b's slices dequantized as loaded),
 // and `gemv_quant` for at most GEMV_ROWS rows, one thread per output column walking its
 // row's blocks.
 
@@ -36,17 +38,7 @@ const QUANT_Q4_1: u32 = 2u;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
-const TILE_M: u32 = 64u;
-const TILE_N: u32 = 64u;
-const TILE_K: u32 = 16u;
-const THREADS_PER_SIDE: u32 = 16u;
-const THREADS: u32 = 256u;
-const PER_THREAD: u32 = 4u;
-const GEMV_ROWS: u32 = 8u;
 const BLOCK: u32 = 32u;
-
-var<workgroup> tile_a: array<f32, 1024>;
-var<workgroup> tile_b: array<f32, 1024>;
 
 fn byte_at(address: u32) -> u32 {
     return (b[address / 4u] >> ((address % 4u) * 8u)) & 0xffu;
@@ -112,12 +104,14 @@ fn b_at(kk: u32, col: u32) -> f32 {
     return dequantize(base, kk % BLOCK);
 }
 
-fn epilogue(value: f32, col: u32) -> f32 {
-    var x = value;
-    if (params.has_bias == 1u) {
-        x += bias[col];
-    }
-    return activation(params.activation, x);
+
+fn b_value(kk: u32, col: u32) -> f32 {
+    return b_at(kk, col);
+}
+
+// Neighbouring threads load neighbouring k of one column: one block's bytes.
+fn b_tile_position(index: u32) -> vec2<u32> {
+    return vec2<u32>(index % TILE_K, index / TILE_K);
 }
 
 @compute @workgroup_size(16, 16, 1)
@@ -125,70 +119,7 @@ fn main_quant(
     @builtin(workgroup_id) group: vec3<u32>,
     @builtin(local_invocation_id) local: vec3<u32>,
 ) {
-    let row0 = group.y * TILE_M;
-    let col0 = group.x * TILE_N;
-    let thread = local.y * THREADS_PER_SIDE + local.x;
-
-    var acc: array<array<f32, 4>, 4>;
-    for (var i = 0u; i < PER_THREAD; i++) {
-        for (var j = 0u; j < PER_THREAD; j++) {
-            acc[i][j] = 0.0;
-        }
-    }
-
-    let k_tiles = (params.k + TILE_K - 1u) / TILE_K;
-    for (var t = 0u; t < k_tiles; t++) {
-        let k0 = t * TILE_K;
-        for (var step = 0u; step < 4u; step++) {
-            let index = thread + step * THREADS;
-
-            let a_row = row0 + index / TILE_K;
-            let a_col = k0 + index % TILE_K;
-            var a_value = 0.0;
-            if (a_row < params.m && a_col < params.k) {
-                a_value = a[params.a_offset + a_row * params.k + a_col];
-            }
-            tile_a[index] = a_value;
-
-            // Neighbouring threads take neighbouring k of one column: one block's bytes.
-            let b_row = k0 + index % TILE_K;
-            let b_col = col0 + index / TILE_K;
-            var b_value = 0.0;
-            if (b_row < params.k && b_col < params.n) {
-                b_value = b_at(b_row, b_col);
-            }
-            tile_b[(index % TILE_K) * TILE_N + index / TILE_K] = b_value;
-        }
-        workgroupBarrier();
-
-        for (var kk = 0u; kk < TILE_K; kk++) {
-            var a_regs: array<f32, 4>;
-            var b_regs: array<f32, 4>;
-            for (var i = 0u; i < PER_THREAD; i++) {
-                a_regs[i] = tile_a[(local.y * PER_THREAD + i) * TILE_K + kk];
-                b_regs[i] = tile_b[kk * TILE_N + local.x + i * THREADS_PER_SIDE];
-            }
-            for (var i = 0u; i < PER_THREAD; i++) {
-                for (var j = 0u; j < PER_THREAD; j++) {
-                    acc[i][j] = fma(a_regs[i], b_regs[j], acc[i][j]);
-                }
-            }
-        }
-        workgroupBarrier();
-    }
-
-    for (var i = 0u; i < PER_THREAD; i++) {
-        let row = row0 + local.y * PER_THREAD + i;
-        if (row >= params.m) {
-            break;
-        }
-        for (var j = 0u; j < PER_THREAD; j++) {
-            let col = col0 + local.x + j * THREADS_PER_SIDE;
-            if (col < params.n) {
-                c[row * params.ldc + params.col_offset + col] = epilogue(acc[i][j], col);
-            }
-        }
-    }
+    tiled_product(group, local);
 }
 
 @compute @workgroup_size(256, 1, 1)

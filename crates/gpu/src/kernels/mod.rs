@@ -14,6 +14,10 @@ use params::{Family, LINEAR_THREADS, MAX_GROUPS_X};
 /// thread and row numbering.
 const COMMON: &str = include_str!("common.wgsl");
 
+/// `matmul.wgsl` with the tiled product it uses (its `// uses:` line) in front.
+pub(crate) const MATMUL_SOURCE: &str =
+    concat!(include_str!("tiled.wgsl"), include_str!("matmul.wgsl"));
+
 /// A kernel file's source with `common.wgsl` in front (WGSL has no includes).
 pub(crate) fn with_common(source: &str) -> String {
     format!("{COMMON}\n{source}")
@@ -127,7 +131,7 @@ impl KernelId {
 
     /// The WGSL source, its file name and the entry point.
     fn source(self) -> (&'static str, &'static str, &'static str) {
-        const MATMUL: &str = include_str!("matmul.wgsl");
+        const MATMUL: &str = MATMUL_SOURCE;
         const EMBED: &str = include_str!("embed.wgsl");
         const LAYER_NORM: &str = include_str!("layer_norm.wgsl");
         const ATTENTION: &str = include_str!("attention.wgsl");
@@ -136,7 +140,10 @@ impl KernelId {
         const STEER: &str = include_str!("steer.wgsl");
         const ATTRIBUTION: &str = include_str!("attribution.wgsl");
         const ROPE: &str = include_str!("rope.wgsl");
-        const MATMUL_QUANT: &str = include_str!("matmul_quant.wgsl");
+        const MATMUL_QUANT: &str = concat!(
+            include_str!("tiled.wgsl"),
+            include_str!("matmul_quant.wgsl")
+        );
         match self {
             Self::MatmulTiled => (MATMUL, "matmul.wgsl", "main"),
             Self::Gemv => (MATMUL, "matmul.wgsl", "gemv"),

@@ -1,7 +1,14 @@
 //! What every GPU test shares: the device (one test body runs natively and in the browser
-//! through `glassbox_engine::async_test`).
+//! through `glassbox_engine::async_test`), models on it, and how results are compared.
+#![allow(dead_code, reason = "each test file uses a different part")]
 
-use glassbox_gpu::{AdapterPreference, GpuContext};
+use std::sync::Arc;
+
+use candle_core::{DType, Tensor};
+use glassbox_engine::{Logits, PassOutput};
+use glassbox_gpu::{AdapterPreference, GpuContext, GpuModel};
+use glassbox_model::Model;
+use glassbox_model::rng::SplitMix64;
 
 /// The test device: lavapipe natively (or a hardware GPU with `GLASSBOX_ADAPTER=gpu`),
 /// the browser's WebGPU adapter in wasm. No adapter fails the test: it never skips.
@@ -9,5 +16,60 @@ pub(crate) async fn context() -> GpuContext {
     match GpuContext::new(AdapterPreference::from_env()).await {
         Ok(ctx) => ctx,
         Err(e) => panic!("GPU tests need an adapter and found none: {e}"),
+    }
+}
+
+/// `model` on the test device, its weights in f32.
+#[allow(
+    clippy::arc_with_non_send_sync,
+    reason = "in the browser the GPU types are not Send; the tests run on one thread"
+)]
+pub(crate) async fn on_gpu(model: impl Into<Model>) -> GpuModel {
+    GpuModel::new(Arc::new(context().await), model)
+        .await
+        .unwrap()
+}
+
+/// `len` token ids below `vocab`, from `seed`.
+pub(crate) fn ids(seed: u64, len: usize, vocab: usize) -> Vec<u32> {
+    let mut rng = SplitMix64::new(seed);
+    (0..len)
+        .map(|_| (rng.next_u64() % vocab as u64) as u32)
+        .collect()
+}
+
+/// The largest difference; equal infinities (masked attention scores) count as equal.
+pub(crate) fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            if x.is_infinite() && x.to_bits() == y.to_bits() {
+                0.0
+            } else {
+                (x - y).abs()
+            }
+        })
+        .fold(
+            0.0,
+            |worst, d| if d.is_nan() || d > worst { d } else { worst },
+        )
+}
+
+/// A tensor's values in row-major order, as f32.
+pub(crate) fn flat(t: &Tensor) -> Vec<f32> {
+    t.to_dtype(DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+/// Every row of logits a pass read.
+pub(crate) fn all_logits(output: &PassOutput) -> Vec<f32> {
+    match &output.logits {
+        Some(Logits::Rows { values, .. }) => values.clone(),
+        other => panic!("expected rows of logits, got {other:?}"),
     }
 }

@@ -5,7 +5,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::LlamaConfig;
-use crate::gguf::QuantizedMatrix;
+use crate::gguf::{QuantizedMatrix, TensorType, dequantize, quantize};
 use crate::rng::SplitMix64;
 use crate::{ModelError, Result};
 
@@ -39,6 +39,32 @@ pub struct Linear {
     pub quantized: Option<QuantizedMatrix>,
 }
 
+impl Linear {
+    /// Stores this layer in `kind`'s blocks (`Q8_0`, `Q4_0` or `Q4_1`), its f32 weight
+    /// becoming their dequantization: a random model made quantized, for tests and
+    /// benchmarks. Inputs must be a multiple of 32.
+    pub fn quantize(&mut self, kind: TensorType) -> Result<()> {
+        let stored = self.weight.t()?.contiguous()?;
+        let (rows, cols) = stored.dims2()?;
+        let bytes = quantize(kind, &stored.flatten_all()?.to_vec1::<f32>()?).ok_or_else(|| {
+            ModelError::Weights(format!(
+                "{kind:?} blocks of rows of {cols} are not written here"
+            ))
+        })?;
+        let values = dequantize(kind, &bytes);
+        self.weight = Tensor::from_vec(values, (rows, cols), &Device::Cpu)?
+            .t()?
+            .contiguous()?;
+        self.quantized = Some(QuantizedMatrix {
+            kind,
+            rows,
+            cols,
+            bytes: bytes.into(),
+        });
+        Ok(())
+    }
+}
+
 /// One Llama block.
 #[derive(Debug, Clone)]
 pub struct LlamaBlockWeights {
@@ -60,6 +86,21 @@ pub struct LlamaBlockWeights {
     pub up: Linear,
     /// `mlp.down_proj`, `[d_mlp, d_model]` (TransformerLens's `W_out`).
     pub down: Linear,
+}
+
+impl LlamaBlockWeights {
+    /// Its linear layers: `q`, `k`, `v`, `o`, `gate`, `up`, `down`.
+    pub fn linears_mut(&mut self) -> [&mut Linear; 7] {
+        [
+            &mut self.q,
+            &mut self.k,
+            &mut self.v,
+            &mut self.o,
+            &mut self.gate,
+            &mut self.up,
+            &mut self.down,
+        ]
+    }
 }
 
 /// Every weight of a Llama model, in f32 on the CPU.
