@@ -107,6 +107,31 @@ fn rows(cache: &BTreeMap<HookPoint, Tensor>, hook: HookPoint) -> Result<Tensor> 
     Ok(t.reshape(((), width))?)
 }
 
+/// The name of the file in the work folder that says its staged transcoders read
+/// `ln2.hook_normalized` before the LayerNorm's gain (pack format 2).
+pub const FORMAT_2_MARKER: &str = "transcoders-read-before-the-gain";
+
+/// Transcoders staged in `folder` by a build from before pack format 2 read `ln_2`'s
+/// output: folds each once (the same features, reading before the gain and bias) and
+/// leaves `marker` so that it happens once. Returns how many were folded.
+pub fn upgrade_staged(model: &Gpt2, folder: &Path, marker: &Path) -> Result<usize> {
+    if marker.exists() {
+        return Ok(0);
+    }
+    let mut folded = 0;
+    for l in 0..model.config().n_layer {
+        let layer_folder = folder.join(format!("layer_{l}"));
+        if let Ok(old) = transcoder::load(&layer_folder) {
+            let new = glassbox_pack::read_before_the_gain(model, &old)
+                .map_err(|e| BuildError::Checkpoint(format!("{}: {e}", layer_folder.display())))?;
+            transcoder::save(&new, &layer_folder)?;
+            folded += 1;
+        }
+    }
+    std::fs::write(marker, "2\n").map_err(crate::error::io(marker))?;
+    Ok(folded)
+}
+
 /// Trains one transcoder per block (each saved into `folder/layer_{l}` in the SAELens
 /// layout, and loaded from there instead when already present) and measures them.
 pub fn stage(
@@ -244,4 +269,84 @@ fn measure(
         training_rows,
         eval_tokens: counted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
+
+    use super::*;
+    use glassbox_dict::{Architecture, DictConfig, DictMetadata};
+    use glassbox_model::{Gpt2Config, Gpt2Weights};
+
+    #[test]
+    fn transcoders_staged_before_format_2_are_folded_once() {
+        let config = Gpt2Config {
+            n_layer: 1,
+            n_head: 2,
+            n_embd: 32,
+            n_positions: 16,
+            vocab_size: 40,
+            layer_norm_epsilon: 1e-5,
+            n_inner: Some(32),
+            activation_function: glassbox_model::Activation::GeluTanh,
+        };
+        let weights = Gpt2Weights::init(&config, 2)
+            .unwrap()
+            .try_map(|name, t| {
+                if name.ends_with("ln_2.weight") {
+                    Ok((t * 3.0)?)
+                } else {
+                    Ok(t.clone())
+                }
+            })
+            .unwrap();
+        let model = Gpt2::new(config, weights).unwrap();
+        let random = |seed: u64, shape: &[usize]| {
+            let mut rng = glassbox_model::rng::SplitMix64::new(seed);
+            let values: Vec<f32> = (0..shape.iter().product::<usize>())
+                .map(|_| rng.next_normal() as f32)
+                .collect();
+            Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+        };
+        let old = Dictionary {
+            config: DictConfig {
+                architecture: Architecture::TopK,
+                d_in: 32,
+                d_sae: 64,
+                d_out: None,
+                k: Some(4),
+                apply_b_dec_to_input: false,
+                metadata: DictMetadata {
+                    hook_name: "blocks.0.ln2.hook_normalized".to_owned(),
+                    hook_name_out: Some("blocks.0.hook_mlp_out".to_owned()),
+                    model_name: None,
+                },
+            },
+            w_enc: random(1, &[32, 64]),
+            b_enc: random(2, &[64]),
+            w_dec: random(3, &[64, 32]),
+            b_dec: random(4, &[32]),
+            threshold: None,
+        };
+        let work = std::env::temp_dir().join(format!("glassbox-upgrade-{}", std::process::id()));
+        let folder = work.join("transcoders");
+        transcoder::save(&old, &folder.join("layer_0")).unwrap();
+        let old = transcoder::load(&folder.join("layer_0")).unwrap();
+        let marker = work.join(FORMAT_2_MARKER);
+        assert_eq!(upgrade_staged(&model, &folder, &marker).unwrap(), 1);
+        let folded = transcoder::load(&folder.join("layer_0")).unwrap();
+        // Three times the gain: the folded encoder is three times the old one.
+        let ratio = (folded.w_enc.sum_all().unwrap().to_scalar::<f32>().unwrap())
+            / old.w_enc.sum_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!((ratio - 3.0).abs() < 1e-2, "{ratio}");
+        // Once only.
+        assert_eq!(upgrade_staged(&model, &folder, &marker).unwrap(), 0);
+        let again = transcoder::load(&folder.join("layer_0")).unwrap();
+        let _ = std::fs::remove_dir_all(&work);
+        assert_eq!(
+            again.w_enc.to_vec2::<f32>().unwrap(),
+            folded.w_enc.to_vec2::<f32>().unwrap()
+        );
+    }
 }

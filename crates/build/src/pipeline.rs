@@ -135,6 +135,14 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary> {
         .map(|l| TranscoderConfig::for_layer(l, D_SAE, options.seed))
         .collect();
     let train_windows = windows(&train_tokens, window, TRANSCODER_WINDOWS);
+    let folded = dictionaries::upgrade_staged(
+        &model,
+        &staged.join("transcoders"),
+        &options.work.join(dictionaries::FORMAT_2_MARKER),
+    )?;
+    if folded > 0 {
+        println!("{folded} transcoders staged before pack format 2 now read before ln_2's gain");
+    }
     let progress = bar("dictionaries", transcoder_configs.len() as u64);
     let (dictionaries, dictionary_report) = dictionaries::stage(
         &model,
