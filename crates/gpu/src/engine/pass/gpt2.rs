@@ -2,15 +2,16 @@
 //! multi-head attention and a GELU or ReLU MLP, a final LayerNorm, the unembedding), with
 //! a hook site wherever `glassbox_model::Gpt2` has one.
 
-use glassbox_model::{Activation, Gpt2, HookPoint, Norm};
+use glassbox_model::{Activation, Gpt2, HookPoint};
 
 use super::attention::Heads;
+use super::block::Block;
 use super::norm::NormKind;
 use super::ops::count_params;
 use super::{Recorder, Site};
 use crate::GpuError;
 use crate::engine::weights::{DeviceBlocks, Gpt2Block};
-use crate::kernels::params::{Act, EmbedMode};
+use crate::kernels::params::{Act, ElementwiseParams, EmbedMode};
 use crate::kernels::{KernelId, linear_groups};
 
 /// The MLP's activation as the kernels name it.
@@ -23,6 +24,12 @@ pub(super) fn act(activation: Activation) -> Act {
     }
 }
 
+/// What every block of one GPT-2 pass shares.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Gpt2Parts {
+    activation: Act,
+}
+
 impl Recorder<'_> {
     /// Records a GPT-2 pass: embeddings, the blocks needed, and (when every block runs)
     /// the final LayerNorm and the logits read.
@@ -31,32 +38,23 @@ impl Recorder<'_> {
         model: &Gpt2,
         ids: &[u32],
     ) -> Result<(crate::plan::Plan, super::Layout), GpuError> {
-        let DeviceBlocks::Gpt2(blocks) = &self.weights.blocks else {
+        let weights = self.weights;
+        let DeviceBlocks::Gpt2(blocks) = &weights.blocks else {
             return Err(GpuError::Shape(
                 "the weights on the device are not a GPT-2's".to_owned(),
             ));
         };
-        let blocks = blocks.clone();
         let config = model.config();
+        let parts = Gpt2Parts {
+            activation: act(config.activation_function),
+        };
         let norm = NormKind::Layer {
             eps: config.layer_norm_epsilon,
         };
         let (len, d) = (self.len, self.d());
         let x = self.buffer("residual", 0, len * d);
         self.embed_with_positions(ids, &x)?;
-        for (l, block) in blocks.iter().enumerate().take(self.blocks) {
-            self.gpt2_block(l, block, norm, act(config.activation_function), &x)?;
-        }
-        if self.blocks == self.dims.n_layer {
-            let ln_final = self.weights.ln_final.clone();
-            let normalized = self.norm(
-                &x,
-                &ln_final,
-                norm,
-                (HookPoint::LnFinalScale, HookPoint::LnFinalNormalized),
-            )?;
-            self.logits(&normalized);
-        }
+        self.blocks_and_logits(blocks.iter().map(|b| Block::Gpt2(b, parts)), norm, &x)?;
         Ok((self.plan, self.layout))
     }
 
@@ -71,13 +69,14 @@ impl Recorder<'_> {
         } else {
             x.clone()
         };
-        let chunks = self.weights.token_table.clone();
+        let weights = self.weights;
+        let chunks = &weights.token_table;
         let mode = if separate {
             EmbedMode::Token
         } else {
             EmbedMode::TokenAndPosition
         };
-        for chunk in &chunks {
+        for chunk in chunks {
             self.gather(chunk, mode, ids_base, &token_out);
         }
         if !separate {
@@ -92,65 +91,39 @@ impl Recorder<'_> {
         Ok(())
     }
 
-    fn gpt2_block(
+    /// The MLP on the normalized `ln2`: its output.
+    pub(super) fn gpt2_mlp(
         &mut self,
         l: usize,
+        ln2: &wgpu::Buffer,
         block: &Gpt2Block,
-        norm: NormKind,
-        activation: Act,
-        x: &wgpu::Buffer,
-    ) -> Result<(), GpuError> {
+        parts: Gpt2Parts,
+    ) -> Result<wgpu::Buffer, GpuError> {
         let (len, d) = (self.len, self.d());
-        self.at(HookPoint::ResidPre(l), Site::rows(x, len, d))?;
-        let ln1 = self.norm(
-            x,
-            &block.ln_1,
-            norm,
-            (
-                HookPoint::LnScale(l, Norm::Ln1),
-                HookPoint::LnNormalized(l, Norm::Ln1),
-            ),
-        )?;
-        let attn_out = self.gpt2_attention(l, &ln1, block)?;
-        self.at(HookPoint::AttnOut(l), Site::rows(&attn_out, len, d))?;
-        self.add(x, &attn_out, len * d);
-        self.at(HookPoint::ResidMid(l), Site::rows(x, len, d))?;
-        let ln2 = self.norm(
-            x,
-            &block.ln_2,
-            norm,
-            (
-                HookPoint::LnScale(l, Norm::Ln2),
-                HookPoint::LnNormalized(l, Norm::Ln2),
-            ),
-        )?;
-
         let d_mlp = block.mlp_in.outputs;
         let hidden = self.buffer("mlp hidden", 0, len * d_mlp);
         // With the pre-activation hooked, the activation is its own step after the hook.
         let split = self.hooks.touches(HookPoint::MlpPre(l));
-        let fused = if split { Act::None } else { activation };
-        self.linear(&ln2, len, &block.mlp_in, &hidden, fused);
+        let fused = if split { Act::None } else { parts.activation };
+        self.linear(ln2, len, &block.mlp_in, &hidden, fused);
         if split {
             self.at(HookPoint::MlpPre(l), Site::rows(&hidden, len, d_mlp))?;
-            let params = crate::kernels::params::ElementwiseParams {
-                op: activation as u32,
+            let params = ElementwiseParams {
+                op: parts.activation as u32,
                 ..count_params(len * d_mlp)
             };
-            let unread = block.mlp_out.weight.clone();
-            self.elementwise(KernelId::Activate, &hidden, &unread, &unread, params);
+            let unread = &block.mlp_out.weight;
+            self.elementwise(KernelId::Activate, &hidden, unread, unread, params);
         }
         self.at(HookPoint::MlpPost(l), Site::rows(&hidden, len, d_mlp))?;
         let mlp_out = self.buffer("mlp out", 0, len * d);
         self.linear(&hidden, len, &block.mlp_out, &mlp_out, Act::None);
-        self.at(HookPoint::MlpOut(l), Site::rows(&mlp_out, len, d))?;
-        self.add(x, &mlp_out, len * d);
-        self.at(HookPoint::ResidPost(l), Site::rows(x, len, d))
+        Ok(mlp_out)
     }
 
     /// The fused qkv projection split into queries and the caches, then attention and
     /// its output projection.
-    fn gpt2_attention(
+    pub(super) fn gpt2_attention(
         &mut self,
         l: usize,
         input: &wgpu::Buffer,

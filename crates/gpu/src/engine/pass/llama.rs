@@ -2,9 +2,10 @@
 //! grouped-query attention with rotary embeddings and a gated MLP, a final `RMSNorm`, the
 //! unembedding), with a hook site wherever `glassbox_model::Llama` has one.
 
-use glassbox_model::{HookPoint, Llama, Norm};
+use glassbox_model::{HookPoint, Llama};
 
 use super::attention::Heads;
+use super::block::Block;
 use super::gpt2::act;
 use super::norm::NormKind;
 use super::ops::count_params;
@@ -17,8 +18,7 @@ use crate::plan::Buf;
 
 /// What every block of one Llama pass shares.
 #[derive(Debug, Clone, Copy)]
-struct Shared {
-    norm: NormKind,
+pub(super) struct LlamaParts {
     activation: Act,
     heads: Heads,
     rotary_dim: usize,
@@ -34,20 +34,17 @@ impl Recorder<'_> {
         model: &Llama,
         ids: &[u32],
     ) -> Result<(crate::plan::Plan, super::Layout), GpuError> {
-        let DeviceBlocks::Llama(blocks) = &self.weights.blocks else {
+        let weights = self.weights;
+        let DeviceBlocks::Llama(blocks) = &weights.blocks else {
             return Err(GpuError::Shape(
                 "the weights on the device are not a Llama's".to_owned(),
             ));
         };
-        let blocks = blocks.clone();
         let config = model.config();
         let (len, d) = (self.len, self.d());
         let (cos, sin) = config.rope.cos_sin(self.offset, len);
         let table: Vec<f32> = cos.into_iter().chain(sin).collect();
-        let shared = Shared {
-            norm: NormKind::Rms {
-                eps: config.rms_norm_eps,
-            },
+        let parts = LlamaParts {
             activation: act(config.activation),
             heads: Heads {
                 query: config.n_head,
@@ -57,88 +54,54 @@ impl Recorder<'_> {
             rotary_dim: config.rope.rotary_dim,
             rotation: self.plan.upload(bytemuck::cast_slice(&table)),
         };
+        let norm = NormKind::Rms {
+            eps: config.rms_norm_eps,
+        };
         let x = self.buffer("residual", 0, len * d);
         let ids_base = self.plan.upload(bytemuck::cast_slice(ids));
-        for chunk in &self.weights.token_table.clone() {
+        for chunk in &weights.token_table {
             self.gather(chunk, EmbedMode::Token, ids_base, &x);
         }
         self.at(HookPoint::Embed, Site::rows(&x, len, d))?;
-        for (l, block) in blocks.iter().enumerate().take(self.blocks) {
-            self.llama_block(l, block, shared, &x)?;
-        }
-        if self.blocks == self.dims.n_layer {
-            let ln_final = self.weights.ln_final.clone();
-            let normalized = self.norm(
-                &x,
-                &ln_final,
-                shared.norm,
-                (HookPoint::LnFinalScale, HookPoint::LnFinalNormalized),
-            )?;
-            self.logits(&normalized);
-        }
+        self.blocks_and_logits(blocks.iter().map(|b| Block::Llama(b, parts)), norm, &x)?;
         Ok((self.plan, self.layout))
     }
 
-    fn llama_block(
+    /// The gated MLP on the normalized `ln2`: its output.
+    pub(super) fn llama_mlp(
         &mut self,
         l: usize,
+        ln2: &wgpu::Buffer,
         block: &LlamaBlock,
-        shared: Shared,
-        x: &wgpu::Buffer,
-    ) -> Result<(), GpuError> {
+        parts: LlamaParts,
+    ) -> Result<wgpu::Buffer, GpuError> {
         let (len, d) = (self.len, self.d());
-        self.at(HookPoint::ResidPre(l), Site::rows(x, len, d))?;
-        let ln1 = self.norm(
-            x,
-            &block.ln_1,
-            shared.norm,
-            (
-                HookPoint::LnScale(l, Norm::Ln1),
-                HookPoint::LnNormalized(l, Norm::Ln1),
-            ),
-        )?;
-        let attn_out = self.llama_attention(l, &ln1, block, shared)?;
-        self.at(HookPoint::AttnOut(l), Site::rows(&attn_out, len, d))?;
-        self.add(x, &attn_out, len * d);
-        self.at(HookPoint::ResidMid(l), Site::rows(x, len, d))?;
-        let ln2 = self.norm(
-            x,
-            &block.ln_2,
-            shared.norm,
-            (
-                HookPoint::LnScale(l, Norm::Ln2),
-                HookPoint::LnNormalized(l, Norm::Ln2),
-            ),
-        )?;
-
         let d_mlp = block.gate.outputs;
         let gate = self.buffer("mlp gate", 0, len * d_mlp);
-        self.linear(&ln2, len, &block.gate, &gate, Act::None);
+        self.linear(ln2, len, &block.gate, &gate, Act::None);
         self.at(HookPoint::MlpPre(l), Site::rows(&gate, len, d_mlp))?;
         let up = self.buffer("mlp up", 0, len * d_mlp);
-        self.linear(&ln2, len, &block.up, &up, Act::None);
+        self.linear(ln2, len, &block.up, &up, Act::None);
         self.at(HookPoint::MlpPreLinear(l), Site::rows(&up, len, d_mlp))?;
         let params = ElementwiseParams {
-            op: shared.activation as u32,
+            op: parts.activation as u32,
             ..count_params(len * d_mlp)
         };
         self.elementwise(KernelId::Gate, &gate, &up, &up, params);
         self.at(HookPoint::MlpPost(l), Site::rows(&gate, len, d_mlp))?;
         let mlp_out = self.buffer("mlp out", 0, len * d);
         self.linear(&gate, len, &block.down, &mlp_out, Act::None);
-        self.at(HookPoint::MlpOut(l), Site::rows(&mlp_out, len, d))?;
-        self.add(x, &mlp_out, len * d);
-        self.at(HookPoint::ResidPost(l), Site::rows(x, len, d))
+        Ok(mlp_out)
     }
 
     /// Queries, and keys and values straight into the caches; each rotated in place after
     /// its hook; then attention and its output projection.
-    fn llama_attention(
+    pub(super) fn llama_attention(
         &mut self,
         l: usize,
         input: &wgpu::Buffer,
         block: &LlamaBlock,
-        shared: Shared,
+        shared: LlamaParts,
     ) -> Result<wgpu::Buffer, GpuError> {
         let (len, d, offset) = (self.len, self.d(), self.offset);
         let heads = shared.heads;
@@ -175,7 +138,7 @@ impl Recorder<'_> {
     }
 
     /// Rotates this pass's rows of `x` from element `base`, `heads` heads per row.
-    fn rotate(&mut self, x: &wgpu::Buffer, base: usize, heads: usize, shared: Shared) {
+    fn rotate(&mut self, x: &wgpu::Buffer, base: usize, heads: usize, shared: LlamaParts) {
         let pairs = self.len * heads * (shared.rotary_dim / 2);
         if pairs == 0 {
             return;

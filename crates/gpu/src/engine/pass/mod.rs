@@ -1,14 +1,17 @@
 //! Records one forward pass into a [`Plan`]: the computation, hook points and
 //! interventions of the CPU engine, on device buffers, sent later as one submit.
 //!
-//! The model walk is the family's (`gpt2.rs`, `llama.rs`), built from steps they share
-//! (`norm.rs`: LayerNorm and `RMSNorm`; `attention.rs`: scores, pattern and values over
-//! the KV cache; `ops.rs`: products, embeddings, element-wise steps). What happens at
+//! The residual walk is shared (`block.rs`: the blocks' skeleton, the final norm, the
+//! logits); each family (`gpt2.rs`, `llama.rs`) brings its embeddings, attention and MLP,
+//! built from shared steps (`norm.rs`: LayerNorm and `RMSNorm`; `attention.rs`: scores,
+//! pattern and values over the KV cache; `ops.rs`: products, embeddings, element-wise
+//! steps). What happens at
 //! each hook point (`sites.rs`: dictionaries, steering, interventions, kept activations),
 //! what dictionaries compute (`dictionaries.rs`) and what the pass reads (`reads.rs`) is
 //! the same for every family.
 
 mod attention;
+mod block;
 mod dictionaries;
 mod gpt2;
 mod llama;
