@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{all_logits, flat, ids, max_diff, on_gpu};
+use common::{TOLERANCE, all_logits, every_hook_matches, flat, ids, max_diff, on_gpu};
 
 use glassbox_engine::async_test;
 
@@ -29,9 +29,6 @@ use glassbox_model::{
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
-/// f32 on both sides, summed in different orders: far below any real mistake.
-const TOLERANCE: f32 = 1e-3;
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -99,19 +96,7 @@ async_test! {
         for (name, model) in fixtures() {
             let gpu = on_gpu(&model).await;
             let tokens = ids(3, 9, model.config().vocab_size);
-            let request = PassRequest::logits(LogitsRead::None);
-            let mut cpu_hooks = Hooks::none().cache_everything();
-            CpuEngine::new(model.clone()).pass(&tokens, &request, &mut cpu_hooks, None).await.unwrap();
-            let mut gpu_hooks = Hooks::none().cache_everything();
-            gpu.pass(&tokens, &request, &mut gpu_hooks, None).await.unwrap();
-            let (cpu, ours) = (cpu_hooks.take_cache(), gpu_hooks.take_cache());
-            assert_eq!(ours.len(), HookPoint::all(model.config().n_layer, glassbox_model::Family::Gpt2).len(), "{name}");
-            for (hook, expected) in &cpu {
-                let got = &ours[hook];
-                assert_eq!(got.dims(), expected.dims(), "{name}: {hook}");
-                let diff = max_diff(&flat(got), &flat(expected));
-                assert!(diff < TOLERANCE, "{name}: {hook} differs by {diff}");
-            }
+            every_hook_matches(name, &model.into(), &gpu, &tokens).await;
         }
     }
 }

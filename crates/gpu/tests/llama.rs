@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{all_logits, flat, ids, max_diff, on_gpu};
+use common::{TOLERANCE, all_logits, every_hook_matches, ids, max_diff, on_gpu};
 
 use std::sync::Arc;
 
@@ -30,9 +30,6 @@ use glassbox_model::{
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
-/// f32 on both sides, summed in different orders: far below any real mistake.
-const TOLERANCE: f32 = 1e-3;
 
 const GQA_CONFIG: &str = include_str!("../../model/tests/fixtures/llama_gqa/config.json");
 const GQA_WEIGHTS: &[u8] = include_bytes!("../../model/tests/fixtures/llama_gqa/model.safetensors");
@@ -116,20 +113,8 @@ async_test! {
         for (name, model) in fixtures() {
             let gpu = on_gpu(model.clone()).await;
             let tokens = ids(3, 9, model.dims().vocab_size);
-            let request = PassRequest::logits(LogitsRead::None);
-            let mut cpu_hooks = Hooks::none().cache_everything();
-            CpuEngine::new(model.clone()).pass(&tokens, &request, &mut cpu_hooks, None).await.unwrap();
-            let mut gpu_hooks = Hooks::none().cache_everything();
-            gpu.pass(&tokens, &request, &mut gpu_hooks, None).await.unwrap();
-            let (cpu, ours) = (cpu_hooks.take_cache(), gpu_hooks.take_cache());
-            assert_eq!(ours.len(), model.hook_points().len(), "{name}");
+            let cpu = every_hook_matches(name, &model, &gpu, &tokens).await;
             assert!(cpu.contains_key(&HookPoint::RotK(1)), "{name}: the CPU engine kept no hook_rot_k");
-            for (hook, expected) in &cpu {
-                let got = &ours[hook];
-                assert_eq!(got.dims(), expected.dims(), "{name}: {hook}");
-                let diff = max_diff(&flat(got), &flat(expected));
-                assert!(diff < TOLERANCE, "{name}: {hook} differs by {diff}");
-            }
         }
     }
 }

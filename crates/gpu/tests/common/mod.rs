@@ -2,13 +2,17 @@
 //! through `glassbox_engine::async_test`), models on it, and how results are compared.
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use candle_core::{DType, Tensor};
-use glassbox_engine::{Logits, PassOutput};
+use glassbox_engine::{CpuEngine, Engine, Logits, LogitsRead, PassOutput, PassRequest};
 use glassbox_gpu::{AdapterPreference, GpuContext, GpuModel};
-use glassbox_model::Model;
 use glassbox_model::rng::SplitMix64;
+use glassbox_model::{HookPoint, Hooks, Model};
+
+/// f32 on both engines, summed in different orders: far below any real mistake.
+pub(crate) const TOLERANCE: f32 = 1e-3;
 
 /// The test device: lavapipe natively (or a hardware GPU with `GLASSBOX_ADAPTER=gpu`),
 /// the browser's WebGPU adapter in wasm. No adapter fails the test: it never skips.
@@ -72,4 +76,34 @@ pub(crate) fn all_logits(output: &PassOutput) -> Vec<f32> {
         Some(Logits::Rows { values, .. }) => values.clone(),
         other => panic!("expected rows of logits, got {other:?}"),
     }
+}
+
+/// One pass over `tokens` keeping every hook, on the CPU engine and on `gpu` (`model` on
+/// the device): every hook of the family kept, each of the CPU's shape and within
+/// [`TOLERANCE`] of it. Returns the CPU engine's hooks.
+pub(crate) async fn every_hook_matches(
+    name: &str,
+    model: &Model,
+    gpu: &GpuModel,
+    tokens: &[u32],
+) -> BTreeMap<HookPoint, Tensor> {
+    let request = PassRequest::logits(LogitsRead::None);
+    let mut cpu_hooks = Hooks::none().cache_everything();
+    CpuEngine::new(model.clone())
+        .pass(tokens, &request, &mut cpu_hooks, None)
+        .await
+        .unwrap();
+    let mut gpu_hooks = Hooks::none().cache_everything();
+    gpu.pass(tokens, &request, &mut gpu_hooks, None)
+        .await
+        .unwrap();
+    let (cpu, ours) = (cpu_hooks.take_cache(), gpu_hooks.take_cache());
+    assert_eq!(ours.len(), model.hook_points().len(), "{name}");
+    for (hook, expected) in &cpu {
+        let got = &ours[hook];
+        assert_eq!(got.dims(), expected.dims(), "{name}: {hook}");
+        let diff = max_diff(&flat(got), &flat(expected));
+        assert!(diff < TOLERANCE, "{name}: {hook} differs by {diff}");
+    }
+    cpu
 }

@@ -5,7 +5,7 @@ use super::{Recorder, dev};
 use crate::engine::weights::{ColumnChunk, DeviceLinear};
 use crate::kernels::params::{
     Act, ElementwiseParams, EmbedMode, EmbedParams, GEMV_ROWS, MatmulParams, MatmulQuantParams,
-    TILE,
+    Params, TILE,
 };
 use crate::kernels::{KernelId, linear_groups};
 use crate::plan::{Buf, Plan};
@@ -38,18 +38,31 @@ pub(crate) fn product(
         activation: activation as u32,
     };
     let buffers = vec![dev(a), dev(b), dev(out), dev(bias.unwrap_or(b))];
+    dispatch_product(
+        plan,
+        (KernelId::Gemv, KernelId::MatmulTiled),
+        &params,
+        buffers,
+        (rows, n),
+    );
+}
+
+/// One product of `rows` × `n` outputs: the matrix-vector kernel of the pair for at most
+/// [`GEMV_ROWS`] rows, the tiled one otherwise.
+fn dispatch_product<P: Params>(
+    plan: &mut Plan,
+    (gemv, tiled): (KernelId, KernelId),
+    params: &P,
+    buffers: Vec<Buf>,
+    (rows, n): (usize, usize),
+) {
     let tile = TILE as usize;
     if rows <= GEMV_ROWS as usize {
-        plan.dispatch(
-            KernelId::Gemv,
-            &params,
-            buffers,
-            (n.div_ceil(256) as u32, 1),
-        );
+        plan.dispatch(gemv, params, buffers, (n.div_ceil(256) as u32, 1));
     } else {
         plan.dispatch(
-            KernelId::MatmulTiled,
-            &params,
+            tiled,
+            params,
             buffers,
             (n.div_ceil(tile) as u32, rows.div_ceil(tile) as u32),
         );
@@ -109,22 +122,13 @@ impl Recorder<'_> {
         };
         let bias = layer.bias.as_ref().unwrap_or(&layer.weight);
         let buffers = vec![dev(input), dev(&layer.weight), dev(out), dev(bias)];
-        let tile = TILE as usize;
-        if rows <= GEMV_ROWS as usize {
-            self.plan.dispatch(
-                KernelId::QuantGemv,
-                &params,
-                buffers,
-                (n.div_ceil(256) as u32, 1),
-            );
-        } else {
-            self.plan.dispatch(
-                KernelId::QuantTiled,
-                &params,
-                buffers,
-                (n.div_ceil(tile) as u32, rows.div_ceil(tile) as u32),
-            );
-        }
+        dispatch_product(
+            &mut self.plan,
+            (KernelId::QuantGemv, KernelId::QuantTiled),
+            &params,
+            buffers,
+            (rows, n),
+        );
     }
 
     /// One dispatch of `embed.wgsl` over `chunk` of the token table into `out`.
