@@ -449,25 +449,23 @@ impl TensorSource for Gguf<'_> {
         if !computable || info.shape != shape {
             return Ok(None);
         }
-        let matrix = QuantizedMatrix {
+        let stored = &self.data[info.offset..info.offset + info.bytes];
+        let row_bytes = cols / info.kind.block_size() * info.kind.block_bytes();
+        if row_bytes * rows != stored.len() {
+            return Err(self.error(format!(
+                "{name}: {} bytes for {rows} rows of {row_bytes}",
+                stored.len()
+            )));
+        }
+        let bytes = match self.rotary_heads(name)? {
+            Some(heads) => unpermute_rows(stored, rows, row_bytes, heads)?.into(),
+            None => std::sync::Arc::from(stored),
+        };
+        Ok(Some(QuantizedMatrix {
             kind: info.kind,
             rows,
             cols,
-            bytes: std::sync::Arc::from(&self.data[info.offset..info.offset + info.bytes]),
-        };
-        let row_bytes = matrix.row_bytes();
-        if row_bytes * rows != info.bytes {
-            return Err(self.error(format!(
-                "{name}: {} bytes for {rows} rows of {row_bytes}",
-                info.bytes
-            )));
-        }
-        Ok(Some(match self.rotary_heads(name)? {
-            Some(heads) => QuantizedMatrix {
-                bytes: unpermute_rows(&matrix.bytes, rows, row_bytes, heads)?.into(),
-                ..matrix
-            },
-            None => matrix,
+            bytes,
         }))
     }
 }
@@ -490,25 +488,30 @@ impl Gguf<'_> {
     }
 }
 
-/// [`unpermute`] on whole rows of bytes (a quantized matrix's).
-fn unpermute_rows(bytes: &[u8], rows: usize, row_bytes: usize, heads: usize) -> Result<Vec<u8>> {
+/// Hugging Face's order of a query/key matrix's `rows` as llama.cpp stores them: entry `r`
+/// is the file's row for row `r` (row (h, pair, i) of the file is row (h, i, pair) in
+/// Hugging Face's order: llama.cpp interleaves each head's rotary halves).
+fn rotary_row_order(rows: usize, heads: usize) -> Result<Vec<usize>> {
     if heads == 0 || !rows.is_multiple_of(2 * heads) {
         return Err(ModelError::Weights(format!(
             "{rows} query/key rows cannot be split into {heads} heads of rotary pairs"
         )));
     }
-    // Row (h, pair, i) of the file is row (h, i, pair) in Hugging Face's order.
     let half = rows / heads / 2;
-    let mut out = Vec::with_capacity(bytes.len());
-    for h in 0..heads {
-        for i in 0..2 {
-            for pair in 0..half {
-                let row = (h * half + pair) * 2 + i;
-                out.extend_from_slice(&bytes[row * row_bytes..(row + 1) * row_bytes]);
-            }
-        }
-    }
-    Ok(out)
+    Ok((0..heads)
+        .flat_map(|h| {
+            (0..2).flat_map(move |i| (0..half).map(move |pair| (h * half + pair) * 2 + i))
+        })
+        .collect())
+}
+
+/// [`unpermute`] on whole rows of bytes (a quantized matrix's).
+fn unpermute_rows(bytes: &[u8], rows: usize, row_bytes: usize, heads: usize) -> Result<Vec<u8>> {
+    Ok(rotary_row_order(rows, heads)?
+        .into_iter()
+        .flat_map(|row| &bytes[row * row_bytes..(row + 1) * row_bytes])
+        .copied()
+        .collect())
 }
 
 /// llama.cpp's name for a Hugging Face Llama tensor.
@@ -543,19 +546,12 @@ fn gguf_name(hf: &str) -> Option<String> {
 /// Undoes llama.cpp's reordering of each head's rows (`[out, …]`, `heads` heads) from
 /// interleaved rotary pairs `(0, 1), (2, 3), …` to Hugging Face's halves.
 fn unpermute(tensor: &Tensor, heads: usize) -> Result<Tensor> {
-    let dims = tensor.dims().to_vec();
-    let rows = dims[0];
-    if heads == 0 || !rows.is_multiple_of(2 * heads) {
-        return Err(ModelError::Weights(format!(
-            "{rows} query/key rows cannot be split into {heads} heads of rotary pairs"
-        )));
-    }
-    let rest: usize = dims[1..].iter().product();
-    Ok(tensor
-        .reshape((heads, rows / heads / 2, 2, rest))?
-        .transpose(1, 2)?
-        .contiguous()?
-        .reshape(dims)?)
+    let order: Vec<u32> = rotary_row_order(tensor.dim(0)?, heads)?
+        .into_iter()
+        .map(|row| row as u32)
+        .collect();
+    let order = Tensor::from_vec(order, tensor.dim(0)?, tensor.device())?;
+    Ok(tensor.index_select(&order, 0)?)
 }
 
 /// Checks a tensor's shape and extent (as the file states them, in u64 on every
