@@ -6,14 +6,16 @@
 
 mod common;
 
-use common::{TOLERANCE, all_logits, every_hook_matches, flat, ids, max_diff, on_gpu};
+use common::{
+    TOLERANCE, all_logits, dictionaries, every_hook_matches, flat, ids, max_diff, on_gpu,
+};
 
 use glassbox_engine::async_test;
 
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
-use glassbox_dict::{Architecture, DictConfig, Dictionary};
+use glassbox_dict::Dictionary;
 use glassbox_engine::{
     Attach, ColumnRead, CpuEngine, Engine, EngineError, FeatureRead, FeatureSet, Logits,
     LogitsRead, PassRequest, Steering, generate, strongest,
@@ -223,44 +225,6 @@ async_test! {
             assert_eq!(after.readbacks - before.readbacks, steps, "one readback per token");
         }
     }
-}
-
-/// A random dictionary of each architecture on `d` inputs.
-fn dictionaries(d: usize, d_sae: usize) -> Vec<Dictionary> {
-    let tensor = |seed, shape: &[usize], scale: f64| {
-        let count = shape.iter().product();
-        (Tensor::from_vec(seeded_values(seed, count), shape, &Device::Cpu).unwrap() * scale)
-            .unwrap()
-    };
-    [
-        (Architecture::TopK, Some(5), false),
-        (Architecture::Standard, None, true),
-        (Architecture::JumpReLU, None, false),
-        (Architecture::Transcoder, None, false),
-    ]
-    .into_iter()
-    .enumerate()
-    .map(|(i, (architecture, k, apply_b_dec_to_input))| {
-        let seed = 100 * i as u64;
-        Dictionary {
-            config: DictConfig {
-                architecture,
-                d_in: d,
-                d_sae,
-                d_out: None,
-                k,
-                apply_b_dec_to_input,
-                metadata: glassbox_dict::DictMetadata::default(),
-            },
-            w_enc: tensor(seed, &[d, d_sae], 0.5),
-            b_enc: tensor(seed + 1, &[d_sae], 0.3),
-            w_dec: tensor(seed + 2, &[d_sae, d], 0.5),
-            b_dec: tensor(seed + 3, &[d], 0.2),
-            threshold: (architecture == Architecture::JumpReLU)
-                .then(|| tensor(seed + 4, &[d_sae], 0.5).abs().unwrap()),
-        }
-    })
-    .collect()
 }
 
 /// Each row's `top` strongest active features, strongest first (ties to the lower index),

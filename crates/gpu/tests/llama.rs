@@ -8,12 +8,11 @@
 
 mod common;
 
-use common::{TOLERANCE, all_logits, every_hook_matches, ids, max_diff, on_gpu};
+use common::{TOLERANCE, all_logits, dictionaries, every_hook_matches, ids, max_diff, on_gpu};
 
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
-use glassbox_dict::{Architecture, DictConfig, DictMetadata, Dictionary};
 use glassbox_engine::{
     Attach, CpuEngine, Engine, FeatureRead, FeatureSet, LogitsRead, PassRequest, Steering,
     async_test, generate, transcoder_hooks,
@@ -232,36 +231,11 @@ async_test! {
     }
 }
 
-/// A seeded TopK transcoder `d → d_sae → d` keeping `k` features.
-fn transcoder(d: usize, d_sae: usize, k: usize, seed: u64) -> Arc<Dictionary> {
-    let tensor = |seed, shape: &[usize], scale: f64| {
-        let count = shape.iter().product();
-        (Tensor::from_vec(seeded_values(seed, count), shape, &Device::Cpu).unwrap() * scale)
-            .unwrap()
-    };
-    Arc::new(Dictionary {
-        config: DictConfig {
-            architecture: Architecture::TopK,
-            d_in: d,
-            d_sae,
-            d_out: None,
-            k: Some(k),
-            apply_b_dec_to_input: false,
-            metadata: DictMetadata::default(),
-        },
-        w_enc: tensor(seed, &[d, d_sae], 0.5),
-        b_enc: tensor(seed + 1, &[d_sae], 0.3),
-        w_dec: tensor(seed + 2, &[d_sae, d], 0.5),
-        b_dec: tensor(seed + 3, &[d], 0.2),
-        threshold: None,
-    })
-}
-
 async_test! {
     async fn a_transcoder_reads_and_steers_a_llama_as_on_the_cpu() {
         let (_, model) = fixtures().remove(0);
         let dims = model.dims();
-        let dictionary = transcoder(dims.d_model, 40, 6, 9);
+        let dictionary = Arc::new(dictionaries(dims.d_model, 40).remove(0));
         let (input, output) = transcoder_hooks(1);
         let mut cpu = CpuEngine::new(model.clone());
         let mut gpu = on_gpu(model.clone()).await;
@@ -269,12 +243,12 @@ async_test! {
         gpu.attach(&dictionary, input, output).await.unwrap();
         let tokens = ids(8, 10, dims.vocab_size);
         let read = PassRequest {
-            features: vec![FeatureRead { dictionary: 0, top: 6 }],
+            features: vec![FeatureRead { dictionary: 0, top: 5 }],
             ..PassRequest::logits(LogitsRead::All)
         };
         let expected = cpu.pass(&tokens, &read, &mut Hooks::none(), None).await.unwrap();
         let ours = gpu.pass(&tokens, &read, &mut Hooks::none(), None).await.unwrap();
-        assert!(expected.features[0].iter().all(|row| row.len() == 6), "every position fires 6");
+        assert!(expected.features[0].iter().all(|row| row.len() == 5), "every position fires its 5");
         for (position, (a, b)) in ours.features[0].iter().zip(&expected.features[0]).enumerate() {
             assert_eq!(a.iter().map(|f| f.0).collect::<Vec<_>>(), b.iter().map(|f| f.0).collect::<Vec<_>>(), "position {position}");
             for (x, y) in a.iter().zip(b) {

@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
+use glassbox_dict::{Architecture, DictConfig, Dictionary};
 use glassbox_engine::{CpuEngine, Engine, Logits, LogitsRead, PassOutput, PassRequest};
+use glassbox_gpu::check::seeded_values;
 use glassbox_gpu::{AdapterPreference, GpuContext, GpuModel};
 use glassbox_model::rng::SplitMix64;
 use glassbox_model::{HookPoint, Hooks, Model};
@@ -106,4 +108,42 @@ pub(crate) async fn every_hook_matches(
         assert!(diff < TOLERANCE, "{name}: {hook} differs by {diff}");
     }
     cpu
+}
+
+/// A random dictionary of each architecture on `d` inputs (the first a TopK keeping 5).
+pub(crate) fn dictionaries(d: usize, d_sae: usize) -> Vec<Dictionary> {
+    let tensor = |seed, shape: &[usize], scale: f64| {
+        let count = shape.iter().product();
+        (Tensor::from_vec(seeded_values(seed, count), shape, &Device::Cpu).unwrap() * scale)
+            .unwrap()
+    };
+    [
+        (Architecture::TopK, Some(5), false),
+        (Architecture::Standard, None, true),
+        (Architecture::JumpReLU, None, false),
+        (Architecture::Transcoder, None, false),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (architecture, k, apply_b_dec_to_input))| {
+        let seed = 100 * i as u64;
+        Dictionary {
+            config: DictConfig {
+                architecture,
+                d_in: d,
+                d_sae,
+                d_out: None,
+                k,
+                apply_b_dec_to_input,
+                metadata: glassbox_dict::DictMetadata::default(),
+            },
+            w_enc: tensor(seed, &[d, d_sae], 0.5),
+            b_enc: tensor(seed + 1, &[d_sae], 0.3),
+            w_dec: tensor(seed + 2, &[d_sae, d], 0.5),
+            b_dec: tensor(seed + 3, &[d], 0.2),
+            threshold: (architecture == Architecture::JumpReLU)
+                .then(|| tensor(seed + 4, &[d_sae], 0.5).abs().unwrap()),
+        }
+    })
+    .collect()
 }
