@@ -80,7 +80,8 @@ pub fn check_pass(
 }
 
 /// Checks that a dictionary reading `input` can write at `output` in a model of these
-/// dimensions: both exist, and the output comes after the input.
+/// dimensions: both exist, and the output is the input (a sparse autoencoder) or comes
+/// after it (a transcoder).
 pub fn check_attachment(dims: &ModelDims, input: HookPoint, output: HookPoint) -> Result<()> {
     let order = HookPoint::all(dims.n_layer, dims.family);
     let place = |hook: HookPoint| {
@@ -91,7 +92,8 @@ pub fn check_attachment(dims: &ModelDims, input: HookPoint, output: HookPoint) -
             ))
         })
     };
-    if place(input)? >= place(output)? {
+    // A sparse autoencoder reads and writes one hook; a transcoder writes further on.
+    if place(input)? > place(output)? {
         return Err(refuse(format!(
             "a dictionary reading {input} cannot write at {output}, which comes first"
         )));

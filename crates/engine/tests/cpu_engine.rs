@@ -1,5 +1,6 @@
 //! The CPU engine's answers, worked out by hand from the model run directly: steering adds
-//! exactly `(new − old) · W_dec[f]` where it applies and nothing elsewhere, feature reads
+//! exactly `(new − old) · W_dec[f]` where it applies (through a transcoder or a sparse
+//! autoencoder that reads and writes one hook) and nothing elsewhere, feature reads
 //! and columns are the encoder's, the logits read are the model's, and bad requests are
 //! refused before anything runs.
 #![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
@@ -22,43 +23,44 @@ async_test! {
     async fn steering_adds_exactly_the_decoder_direction_where_it_applies() {
         let model = tiny();
         let d = model.config().n_embd;
-        let layer = 1;
         let dictionary = transcoder(d, 40, 6, 9);
-        let mut engine = CpuEngine::new(model.clone());
-        let (input, output) = transcoder_hooks(layer);
-        engine.attach_now(&dictionary, input, output).unwrap();
-        let tokens = ids(4, 9, model.config().vocab_size);
-        let mut clean = Hooks::none().cache(output).cache(input);
-        model.forward_ids(&tokens, &mut clean).unwrap();
-        let clean = clean.take_cache();
-        let acts = dictionary.encode(&clean[&input].squeeze(0).unwrap()).unwrap();
-        let direction = |f: usize| -> Vec<f32> { dictionary.w_dec.get(f).unwrap().to_vec1().unwrap() };
-        let old = |f: usize| -> Vec<f32> { acts.narrow(1, f, 1).unwrap().squeeze(1).unwrap().to_vec1().unwrap() };
-        let features = vec![(3, FeatureSet::Clamp(20.0)), (7, FeatureSet::Scale(3.0))];
-        for positions in [None, Some(vec![1, 6])] {
-            let request = PassRequest {
-                steering: vec![Steering { dictionary: 0, features: features.clone(), positions: positions.clone() }],
-                ..PassRequest::logits(LogitsRead::None)
-            };
-            let mut steered = Hooks::none().cache(output);
-            engine.pass(&tokens, &request, &mut steered, None).await.unwrap();
-            let change: Vec<Vec<f32>> = (&steered.take_cache()[&output] - &clean[&output])
-                .unwrap().squeeze(0).unwrap().to_vec2().unwrap();
-            for (position, row) in change.iter().enumerate() {
-                let applies = positions.as_ref().is_none_or(|p| p.contains(&position));
-                for (i, v) in row.iter().enumerate() {
-                    let mut expected = 0.0;
-                    if applies {
-                        for &(f, set) in &features {
-                            let before = old(f)[position];
-                            let after = match set {
-                                FeatureSet::Clamp(value) => value,
-                                FeatureSet::Scale(factor) => before * factor,
-                            };
-                            expected += (after - before) * direction(f)[i];
+        // A transcoder (block 1's), and a sparse autoencoder reading and writing one hook.
+        for (input, output) in [transcoder_hooks(1), (HookPoint::ResidPost(1), HookPoint::ResidPost(1))] {
+            let mut engine = CpuEngine::new(model.clone());
+            engine.attach_now(&dictionary, input, output).unwrap();
+            let tokens = ids(4, 9, model.config().vocab_size);
+            let mut clean = Hooks::none().cache(output).cache(input);
+            model.forward_ids(&tokens, &mut clean).unwrap();
+            let clean = clean.take_cache();
+            let acts = dictionary.encode(&clean[&input].squeeze(0).unwrap()).unwrap();
+            let direction = |f: usize| -> Vec<f32> { dictionary.w_dec.get(f).unwrap().to_vec1().unwrap() };
+            let old = |f: usize| -> Vec<f32> { acts.narrow(1, f, 1).unwrap().squeeze(1).unwrap().to_vec1().unwrap() };
+            let features = vec![(3, FeatureSet::Clamp(20.0)), (7, FeatureSet::Scale(3.0))];
+            for positions in [None, Some(vec![1, 6])] {
+                let request = PassRequest {
+                    steering: vec![Steering { dictionary: 0, features: features.clone(), positions: positions.clone() }],
+                    ..PassRequest::logits(LogitsRead::None)
+                };
+                let mut steered = Hooks::none().cache(output);
+                engine.pass(&tokens, &request, &mut steered, None).await.unwrap();
+                let change: Vec<Vec<f32>> = (&steered.take_cache()[&output] - &clean[&output])
+                    .unwrap().squeeze(0).unwrap().to_vec2().unwrap();
+                for (position, row) in change.iter().enumerate() {
+                    let applies = positions.as_ref().is_none_or(|p| p.contains(&position));
+                    for (i, v) in row.iter().enumerate() {
+                        let mut expected = 0.0;
+                        if applies {
+                            for &(f, set) in &features {
+                                let before = old(f)[position];
+                                let after = match set {
+                                    FeatureSet::Clamp(value) => value,
+                                    FeatureSet::Scale(factor) => before * factor,
+                                };
+                                expected += (after - before) * direction(f)[i];
+                            }
                         }
+                        assert!((v - expected).abs() < 1e-3, "{output}, position {position}: {v} vs {expected}");
                     }
-                    assert!((v - expected).abs() < 1e-3, "position {position}: {v} vs {expected}");
                 }
             }
         }

@@ -310,29 +310,65 @@ async_test! {
         let (_, model) = fixtures().remove(0);
         let d = model.config().n_embd;
         let dictionary = Arc::new(dictionaries(d, 64).remove(0));
-        let hooks = (HookPoint::LnNormalized(0, Norm::Ln2), HookPoint::MlpOut(0));
-        let (cpu, gpu) = with_dictionaries(&model, std::slice::from_ref(&dictionary), hooks).await;
-        let features = vec![(3_usize, FeatureSet::Clamp(4.0)), (10, FeatureSet::Scale(0.0)), (20, FeatureSet::Scale(3.0))];
-        let tokens = ids(12, 7, model.config().vocab_size);
-        let all = PassRequest::logits(LogitsRead::All);
-        let plain = all_logits(&cpu.pass(&tokens, &all, &mut Hooks::none(), None).await.unwrap());
-        // Everywhere, and at two positions only.
-        for positions in [None, Some(vec![2, 5])] {
-            let request = PassRequest {
-                steering: vec![Steering { dictionary: 0, features: features.clone(), positions: positions.clone() }],
-                ..all.clone()
-            };
-            let reference = all_logits(&cpu.pass(&tokens, &request, &mut Hooks::none(), None).await.unwrap());
-            assert!(max_diff(&reference, &plain) > 1e-2, "the steering changed nothing");
-            let ours = gpu.pass(&tokens, &request, &mut Hooks::none(), None).await.unwrap();
-            let diff = max_diff(&all_logits(&ours), &reference);
-            assert!(diff < TOLERANCE, "steered logits ({positions:?}) differ by {diff}");
-            if let Some(positions) = &positions {
-                // Causal: the positions before the first steered one are untouched.
-                let vocab = model.config().vocab_size;
-                let before = positions[0] * vocab;
-                assert!(max_diff(&all_logits(&ours)[..before], &plain[..before]) < TOLERANCE);
-            }
+        // A transcoder (reads one hook, writes another) and a sparse autoencoder (reads
+        // and writes the residual stream at one hook).
+        for hooks in [
+            (HookPoint::LnNormalized(0, Norm::Ln2), HookPoint::MlpOut(0)),
+            (HookPoint::ResidPre(1), HookPoint::ResidPre(1)),
+        ] {
+            steer_at(&model, &dictionary, hooks).await;
+        }
+    }
+}
+
+/// Steering through `dictionary` attached at `hooks` gives the CPU engine's logits.
+async fn steer_at(model: &Gpt2, dictionary: &Arc<Dictionary>, hooks: (HookPoint, HookPoint)) {
+    let (cpu, gpu) = with_dictionaries(model, std::slice::from_ref(dictionary), hooks).await;
+    let features = vec![
+        (3_usize, FeatureSet::Clamp(4.0)),
+        (10, FeatureSet::Scale(0.0)),
+        (20, FeatureSet::Scale(3.0)),
+    ];
+    let tokens = ids(12, 7, model.config().vocab_size);
+    let all = PassRequest::logits(LogitsRead::All);
+    let plain = all_logits(
+        &cpu.pass(&tokens, &all, &mut Hooks::none(), None)
+            .await
+            .unwrap(),
+    );
+    // Everywhere, and at two positions only.
+    for positions in [None, Some(vec![2, 5])] {
+        let request = PassRequest {
+            steering: vec![Steering {
+                dictionary: 0,
+                features: features.clone(),
+                positions: positions.clone(),
+            }],
+            ..all.clone()
+        };
+        let reference = all_logits(
+            &cpu.pass(&tokens, &request, &mut Hooks::none(), None)
+                .await
+                .unwrap(),
+        );
+        assert!(
+            max_diff(&reference, &plain) > 1e-2,
+            "the steering changed nothing"
+        );
+        let ours = gpu
+            .pass(&tokens, &request, &mut Hooks::none(), None)
+            .await
+            .unwrap();
+        let diff = max_diff(&all_logits(&ours), &reference);
+        assert!(
+            diff < TOLERANCE,
+            "steered logits at {hooks:?} ({positions:?}) differ by {diff}"
+        );
+        if let Some(positions) = &positions {
+            // Causal: the positions before the first steered one are untouched.
+            let vocab = model.config().vocab_size;
+            let before = positions[0] * vocab;
+            assert!(max_diff(&all_logits(&ours)[..before], &plain[..before]) < TOLERANCE);
         }
     }
 }

@@ -145,7 +145,7 @@ impl Lab {
     ) -> Result<(GraphFile, usize)> {
         let thresholds = thresholds.check()?;
         let ids = self.prompt_ids(text)?;
-        let replacement = Replacement::trace(self.gpt2()?, &self.dictionaries, &ids)?;
+        let replacement = Replacement::trace(self.gpt2()?, self.transcoders()?, &ids)?;
         let graph = self.attribution_graph(&replacement, options).await?;
         let influence = Influence::of(&graph);
         Ok((
@@ -194,7 +194,7 @@ impl Lab {
             return Ok(kept);
         }
         let ids = self.circuit_ids(text)?;
-        let replacement = Replacement::trace(self.gpt2()?, &self.dictionaries, &ids)?;
+        let replacement = Replacement::trace(self.gpt2()?, self.transcoders()?, &ids)?;
         let graph = Arc::new(self.attribution_graph(&replacement, &options()).await?);
         let influence = Arc::new(Influence::of(&graph));
         self.circuits.set(text, &graph, &influence);
@@ -234,7 +234,7 @@ impl Lab {
         let (source, scale) = node_and_scale(&graph, edit)?;
         // One run keeps what the frozen model freezes and what the error edit reads.
         let mut keep = Hooks::none().cache(HookPoint::LnFinalScale);
-        for l in 0..self.dictionaries.len() {
+        for l in 0..self.transcoders()?.len() {
             keep = keep
                 .cache(HookPoint::Pattern(l))
                 .cache(HookPoint::LnScale(l, Norm::Ln1))

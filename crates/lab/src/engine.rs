@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 use glassbox_circuits::{AttributionOptions, Graph, Replacement, Setup, attribute_on};
-use glassbox_engine::{Engine, PassOutput, PassRequest, Steering, attach_transcoders, generate};
+use glassbox_engine::{Attach, Engine, PassOutput, PassRequest, Steering, generate};
 use glassbox_gpu::{AdapterPreference, GpuContext, GpuError, GpuModel, QuantizedWeights};
 use glassbox_model::sampling::{Generation, Sampling};
 use glassbox_model::{HookPoint, Hooks};
@@ -95,9 +95,11 @@ impl Lab {
             }
             other => other?,
         };
-        attach_transcoders(&mut gpu, &self.dictionaries)
-            .await
-            .map_err(|e| StartError::Gpu(e.to_string()))?;
+        for (dictionary, &(input, output)) in self.dictionaries.iter().zip(&self.sites) {
+            gpu.attach(dictionary, input, output)
+                .await
+                .map_err(|e| StartError::Gpu(e.to_string()))?;
+        }
         Ok(gpu)
     }
 

@@ -1,28 +1,39 @@
 //! The loaded pack (or a model opened on its own), ready to answer requests.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use glassbox_dict::Dictionary;
 use glassbox_engine::{CpuEngine, Fallback, transcoder_hooks};
 use glassbox_gpu::GpuModel;
-use glassbox_model::{Gpt2, Model, Tokenizer};
+use glassbox_model::{Gpt2, HookPoint, Model, Tokenizer};
 use glassbox_pack::{Corpus, CorpusIndex, LabelIndex, LoadedPack};
 
 use crate::circuit::CircuitMemo;
 use crate::error::{LabError, Result};
+use crate::live::LiveSample;
 
-/// A model, its tokenizer, one dictionary per block, the corpus and the feature labels,
-/// and the engine that runs them. A model opened on its own (from a file) has no
-/// dictionaries, an empty corpus and no labels: predictions, attention and the logit lens
-/// work; what needs features says so.
+/// A model, its tokenizer, its dictionaries, the corpus and the feature labels, and the
+/// engine that runs them. A pack's dictionaries are one transcoder per block, in block
+/// order, with precomputed feature data; dictionaries a person adds (SAELens folders from
+/// their disk) follow them, each at the hooks its `cfg.json` names, their features
+/// measured live over a sample of text ([`Lab::measure_sample`]). A model opened on its
+/// own has no pack dictionaries, an empty corpus and no labels: predictions, attention and
+/// the logit lens work; what needs features says so.
 #[derive(Debug)]
 pub struct Lab {
     /// The pack's name (or the model file's).
     pub name: String,
     /// Its tokenizer.
     pub tokenizer: Tokenizer,
-    /// One dictionary per block, in block order.
+    /// The dictionaries, numbered as requests name them: the pack's transcoders (block
+    /// `l`'s is number `l`), then those added.
     pub dictionaries: Vec<Arc<Dictionary>>,
+    /// Where each dictionary reads and writes.
+    pub(crate) sites: Vec<(HookPoint, HookPoint)>,
+    /// How many of the dictionaries are the pack's per-block transcoders.
+    pub(crate) pack_transcoders: usize,
+    /// The added dictionaries' inputs over the sample text, once measured.
+    pub(crate) sample: OnceLock<LiveSample>,
     /// The corpus that feature examples point into.
     pub corpus: Corpus,
     /// Every feature's label.
@@ -45,14 +56,17 @@ impl Lab {
         labels: LabelIndex,
     ) -> Result<Self> {
         let mut cpu = CpuEngine::new(model);
-        for (layer, dictionary) in dictionaries.iter().enumerate() {
-            let (input, output) = transcoder_hooks(layer);
+        let sites: Vec<_> = (0..dictionaries.len()).map(transcoder_hooks).collect();
+        for (dictionary, &(input, output)) in dictionaries.iter().zip(&sites) {
             cpu.attach_now(dictionary, input, output)?;
         }
         Ok(Self {
             name,
             tokenizer,
+            pack_transcoders: dictionaries.len(),
             dictionaries,
+            sites,
+            sample: OnceLock::new(),
             corpus,
             labels,
             engines: Fallback::new(cpu, ("GPU", "CPU")),
@@ -108,21 +122,109 @@ impl Lab {
         })
     }
 
-    /// Block `layer`'s dictionary, or an error naming the blocks there are.
+    /// A lab on the same model, tokenizer, corpus and labels with `added` dictionaries
+    /// after these, each attached where its `cfg.json` says it reads (`hook_name`) and
+    /// writes (`hook_name_out`, or the same hook for a sparse autoencoder). `added` holds
+    /// each dictionary's name for errors (e.g. its folder).
+    pub fn with_dictionaries(&self, added: Vec<(String, Arc<Dictionary>)>) -> Result<Self> {
+        let mut cpu = CpuEngine::new(self.model().clone());
+        let mut dictionaries = self.dictionaries.clone();
+        let mut sites = self.sites.clone();
+        for (dictionary, &(input, output)) in dictionaries.iter().zip(&sites) {
+            cpu.attach_now(dictionary, input, output)?;
+        }
+        let d_model = self.model().dims().d_model;
+        for (name, dictionary) in added {
+            let (input, output) = hooks_of(&name, &dictionary)?;
+            for (hook, width, does) in [
+                (input, dictionary.config.d_in, "reads"),
+                (output, dictionary.config.d_out(), "writes"),
+            ] {
+                if is_model_wide(hook) && width != d_model {
+                    return Err(LabError::Request(format!(
+                        "{name}: it {does} {width} values per token at {hook}, which is \
+                         {d_model} wide in this model"
+                    )));
+                }
+            }
+            cpu.attach_now(&dictionary, input, output)
+                .map_err(|e| LabError::Request(format!("{name}: {e}")))?;
+            dictionaries.push(dictionary);
+            sites.push((input, output));
+        }
+        Ok(Self {
+            name: self.name.clone(),
+            tokenizer: self.tokenizer.clone(),
+            dictionaries,
+            sites,
+            pack_transcoders: self.pack_transcoders,
+            sample: OnceLock::new(),
+            corpus: self.corpus.clone(),
+            labels: self.labels.clone(),
+            engines: Fallback::new(cpu, ("GPU", "CPU")),
+            circuits: CircuitMemo::default(),
+        })
+    }
+
+    /// Dictionary `layer` (for a pack, block `layer`'s transcoder), or an error naming
+    /// the dictionaries there are.
     pub fn dictionary(&self, layer: usize) -> Result<&Arc<Dictionary>> {
         if self.dictionaries.is_empty() {
             return Err(LabError::Request(
                 "this model was opened without feature dictionaries: features, search, \
-                 steering and circuits need a pack that has them"
+                 steering and circuits need a pack that has them, or SAELens dictionaries \
+                 opened beside the model"
                     .to_owned(),
             ));
         }
         self.dictionaries.get(layer).ok_or_else(|| {
             LabError::Request(format!(
-                "there is no block {layer}: the model has {}",
+                "there is no dictionary {layer}: the model has {}",
                 self.dictionaries.len()
             ))
         })
+    }
+
+    /// Where dictionary `layer` reads and writes.
+    pub fn site(&self, layer: usize) -> Result<(HookPoint, HookPoint)> {
+        self.dictionary(layer)?;
+        Ok(self.sites[layer])
+    }
+
+    /// Each dictionary's place in words: `blocks.3.hook_resid_post` for a sparse
+    /// autoencoder, `blocks.0.ln2.hook_normalized → blocks.0.hook_mlp_out` for a transcoder.
+    #[must_use]
+    pub fn dictionary_names(&self) -> Vec<String> {
+        self.sites
+            .iter()
+            .map(|(input, output)| {
+                if input == output {
+                    input.to_string()
+                } else {
+                    format!("{input} → {output}")
+                }
+            })
+            .collect()
+    }
+
+    /// Whether dictionary `layer` has precomputed feature data (a pack's transcoder).
+    #[must_use]
+    pub fn has_feature_data(&self, layer: usize) -> bool {
+        layer < self.pack_transcoders
+    }
+
+    /// The pack's transcoders, one per block, which attribution graphs replace the MLPs
+    /// with; an error when the lab lacks them.
+    pub fn transcoders(&self) -> Result<&[Arc<Dictionary>]> {
+        let n_layer = self.model().dims().n_layer;
+        if self.pack_transcoders != n_layer {
+            return Err(LabError::Request(format!(
+                "attribution graphs need a transcoder for each of the model's {n_layer} blocks \
+                 (a pack that has them); this model has {}",
+                self.pack_transcoders
+            )));
+        }
+        Ok(&self.dictionaries[..n_layer])
     }
 
     /// Checks that feature `feature` of block `layer` exists.
@@ -160,4 +262,38 @@ impl Lab {
     pub fn max_tokens(&self) -> usize {
         self.model().dims().n_positions
     }
+}
+
+/// Where a dictionary's `cfg.json` says it reads and writes.
+fn hooks_of(name: &str, dictionary: &Dictionary) -> Result<(HookPoint, HookPoint)> {
+    let metadata = &dictionary.config.metadata;
+    let parse = |hook: &str| -> Result<HookPoint> {
+        if hook.is_empty() {
+            return Err(LabError::Request(format!(
+                "{name}: cfg.json names no hook_name (the TransformerLens hook it reads)"
+            )));
+        }
+        hook.parse()
+            .map_err(|e| LabError::Request(format!("{name}: hook_name `{hook}`: {e}")))
+    };
+    let input = parse(&metadata.hook_name)?;
+    let output = match metadata.hook_name_out.as_deref() {
+        Some(out) => parse(out)?,
+        None => input,
+    };
+    Ok((input, output))
+}
+
+/// Whether `hook` carries `d_model` values per position (the residual stream, what is
+/// added to it, a norm's output).
+fn is_model_wide(hook: HookPoint) -> bool {
+    matches!(
+        hook,
+        HookPoint::ResidPre(_)
+            | HookPoint::ResidMid(_)
+            | HookPoint::ResidPost(_)
+            | HookPoint::AttnOut(_)
+            | HookPoint::MlpOut(_)
+            | HookPoint::LnNormalized(..)
+    )
 }

@@ -11,6 +11,7 @@ mod error;
 mod examples;
 mod lab;
 mod lens;
+mod live;
 mod search;
 mod steer;
 
@@ -27,5 +28,6 @@ pub use glassbox_engine::{PassOutput, PassRequest};
 pub use glassbox_gpu::AdapterPreference;
 pub use lab::Lab;
 pub use lens::{AttentionPatterns, LensCell, LogitLens};
+pub use live::{LiveExample, LiveFeature, SAMPLE_WINDOW};
 pub use search::{SearchHit, SearchQuery};
 pub use steer::{FeatureSteer, MAX_STEER_TOKENS, SteerMode, SteerRequest, SteerResult};

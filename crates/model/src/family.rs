@@ -172,4 +172,15 @@ impl Model {
             Self::Llama(m) => m.read_out(residual),
         }
     }
+
+    /// The direct logit effects of directions `[rows, d]` written to the residual stream:
+    /// each scaled by the final norm's gain, through the unembedding, `[rows, vocab]` (the
+    /// final norm's division by its scale, the same for every token, left out).
+    pub fn direct_logit_effects(&self, directions: &Tensor) -> Result<Tensor> {
+        let (gain, unembedding) = match self {
+            Self::Gpt2(m) => (&m.weights().ln_final.weight, m.weights().unembedding()),
+            Self::Llama(m) => (&m.weights().ln_final, m.weights().unembedding()),
+        };
+        Ok(directions.broadcast_mul(gain)?.matmul(&unembedding.t()?)?)
+    }
 }

@@ -18,6 +18,7 @@ pub struct Token {
 }
 
 /// A tokenizer loaded from a `tokenizer.json`.
+#[derive(Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
 }
