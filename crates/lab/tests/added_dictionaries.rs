@@ -138,7 +138,7 @@ fn added_dictionaries_are_measured_live_as_their_encoders_compute() {
     assert_eq!(texts.len(), 10);
     let heard = std::cell::RefCell::new(Vec::new());
     block_on(lab.measure_sample(&texts, &|done, total| {
-        heard.borrow_mut().push((done, total))
+        heard.borrow_mut().push((done, total));
     }))
     .unwrap();
     assert_eq!(heard.borrow().first(), Some(&(0, 10)));
