@@ -1,10 +1,14 @@
 // A model from the visitor's own disk: SmolLM2-135M's GGUF (fetched by `cargo xtask
 // models`) picked in "Open a model…" runs in the page in place of the pack, with nothing
 // uploaded: the indirect-object prompt predicts " Mary", its 30 blocks' attention and the
-// logit lens show. A Hugging Face folder's files open too. A file that is not a model, or
-// a folder without its tokenizer, is refused with the reason, and what was loaded stays.
+// logit lens show. A Hugging Face folder's files open too. SAELens dictionaries picked with
+// the model, or alone to add to the model loaded, show their features measured live and
+// steer. A file that is not a model, a folder without its tokenizer, a dictionary that does
+// not fit, are refused with the reason, and what was loaded stays.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openPage, screenshot, LOAD_TIMEOUT, useBrowser } from './harness.mjs';
@@ -93,5 +97,108 @@ test("a Hugging Face folder's files open too, and a missing file is named", asyn
   assert.equal(await page.locator('#open-model-error').count(), 0);
   await page.goto(`${env.url}#/prompt?text=The%20jury%20said`);
   await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.deepEqual(problems, []);
+});
+
+/** Writes a SAELens dictionary (cfg.json, sae_weights.safetensors) with fixed
+ * pseudo-random weights into a new folder `name` under `parent`; returns the two paths. */
+function writeDictionary(parent, name, { dIn, dSae = 64, hook, k = 8 }) {
+  const folder = join(parent, name);
+  mkdirSync(folder, { recursive: true });
+  const cfg = { architecture: 'topk', d_in: dIn, d_sae: dSae, k, apply_b_dec_to_input: false,
+    metadata: { hook_name: hook, model_name: 'test' } };
+  writeFileSync(join(folder, 'cfg.json'), JSON.stringify(cfg));
+  let state = 12345;
+  const random = () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state / 2147483648 - 0.5;
+  };
+  const scale = 2 / Math.sqrt(dIn);
+  const tensors = [
+    ['W_enc', [dIn, dSae], () => random() * scale],
+    ['b_enc', [dSae], () => 0],
+    ['W_dec', [dSae, dIn], () => random() * scale],
+    ['b_dec', [dIn], () => 0],
+  ];
+  const header = {};
+  const chunks = [];
+  let offset = 0;
+  for (const [tensorName, shape, value] of tensors) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(count).map(value);
+    header[tensorName] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
+    chunks.push(Buffer.from(data.buffer));
+    offset += data.byteLength;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(join(folder, 'sae_weights.safetensors'), Buffer.concat([length, json, ...chunks]));
+  return [join(folder, 'cfg.json'), join(folder, 'sae_weights.safetensors')];
+}
+
+test('a SAELens dictionary opened with the GGUF: its features measured live, shown and steered', async () => {
+  const dictionary = writeDictionary(mkdtempSync(join(tmpdir(), 'glassbox-sae-')), 'resid-5', { dIn: 576, hook: 'blocks.5.hook_resid_post' });
+  const { page, problems } = await openPage(env.browser, `${env.url}?engine=cpu#/`);
+  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  const started = Date.now();
+  await page.locator('#open-model').setInputFiles([gguf, ...dictionary]);
+  await page.waitForFunction(
+    () => /model “SmolLM2-135M-Instruct\.Q4_1\.gguf” \(from this computer\)/.test(document.querySelector('#engine-status')?.textContent ?? ''),
+    null,
+    { timeout: LOAD_TIMEOUT },
+  );
+  console.log(`# SmolLM2 with a SAELens dictionary opened and its features measured (CPU engine) in ${Date.now() - started} ms`);
+  assert.match(await page.locator('#pack-info').textContent(), /1 SAELens dictionary from this computer/);
+  await page.goto(`${env.url}?engine=cpu#/prompt?text=${encodeURIComponent(IOI)}`);
+  await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#predictions tbody tr').first().textContent(), /" Mary"\s*9\d\.\d%/);
+  assert.equal(await page.locator('#no-features').count(), 0);
+  assert.equal(await page.locator('#features h3').first().textContent(), 'blocks.5.hook_resid_post');
+  const first = page.locator('#features a').first();
+  const href = await first.getAttribute('href');
+  const feature = Number(/feature\/0\/(\d+)/.exec(href)[1]);
+  await first.click();
+  await page.locator('#feature-frequency').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#feature-site').textContent(), /blocks\.5\.hook_resid_post/);
+  assert.match(await page.locator('#feature-frequency').textContent(), /fires on \d+\.\d\d% of \d+ sample tokens \(32 texts/);
+  assert.ok(await page.locator('#top-examples .example').count() >= 1);
+  assert.equal(await page.locator('#logits li').count(), 20);
+  await page.locator('#on-prompt .tok').first().waitFor({ timeout: LOAD_TIMEOUT });
+  await screenshot(page, 'open-model-live-feature');
+  // Clamping the feature hard changes what SmolLM2 writes.
+  await page.goto(`${env.url}?engine=cpu#/steer?text=${encodeURIComponent('The capital of France is')}&f=0/${feature}:c400&n=8`);
+  await page.locator('#steered').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.notEqual(await page.locator('#steered').textContent(), await page.locator('#baseline').textContent());
+  assert.deepEqual(problems, []);
+});
+
+test('dictionaries alone are added to the pack loaded; one that does not fit is refused by name', async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'glassbox-sae-'));
+  const fits = writeDictionary(parent, 'brown-resid-1', { dIn: 256, hook: 'blocks.1.hook_resid_post' });
+  const wide = writeDictionary(parent, 'too-wide', { dIn: 300, hook: 'blocks.1.hook_resid_post' });
+  const { page, problems } = await openPage(env.browser, `${env.url}#/`);
+  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  await page.locator('#open-model').setInputFiles(wide);
+  await page.locator('#open-model-error').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#open-model-error').textContent(), /cfg\.json: it reads 300 values per token at blocks\.1\.hook_resid_post, which is 256 wide/);
+  const before = await page.locator('#pack-info').textContent();
+  const features = Number(/(\d+) features in all/.exec(before)[1]);
+  await page.locator('#open-model').setInputFiles(fits);
+  await page.waitForFunction(
+    (expected) => (document.querySelector('#pack-info')?.textContent ?? '').includes(`${expected} features in all`),
+    features + 64,
+    { timeout: LOAD_TIMEOUT },
+  );
+  assert.match(await page.locator('#engine-status').textContent(), /pack “brown”/);
+  await page.goto(`${env.url}#/prompt?text=The%20jury%20said`);
+  await page.locator('#features h3').nth(4).waitFor({ timeout: LOAD_TIMEOUT });
+  assert.deepEqual(await page.locator('#features h3').allTextContents(), ['block 0', 'block 1', 'block 2', 'block 3', 'blocks.1.hook_resid_post']);
+  // The pack's own features keep their precomputed data; the added one is measured live.
+  await page.goto(`${env.url}#/feature/4/3`);
+  await page.locator('#feature-frequency').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#feature-frequency').textContent(), /sample tokens \(32 texts/);
+  await page.goto(`${env.url}#/feature/1/3`);
+  await page.locator('#feature-label').waitFor({ timeout: LOAD_TIMEOUT });
   assert.deepEqual(problems, []);
 });

@@ -87,8 +87,15 @@ pub(crate) fn App() -> Html {
                     open_error.set(Some(format!("{}: the file could not be read", file.name())));
                     return;
                 };
+                // A folder's files carry their path within it (`webkitRelativePath`).
+                let path = js_sys::Reflect::get(file, &"webkitRelativePath".into())
+                    .ok()
+                    .and_then(|p| p.as_string())
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| file.name());
                 files.push(PickedFile {
                     name: file.name(),
+                    path,
                     url,
                 });
             }

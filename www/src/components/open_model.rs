@@ -1,7 +1,9 @@
 //! "Open a model…": a person picks a GGUF file, or a Hugging Face folder (or its files),
-//! from their computer and the page runs it in place of the pack. The files are read by
-//! the engine worker through `blob:` URLs: nothing is uploaded anywhere. If the model
-//! cannot be opened, the reason shows here and the pack loaded before stays.
+//! from their computer and the page runs it in place of the pack; SAELens dictionaries
+//! (a folder's `cfg.json` and `sae_weights.safetensors`) picked with it, or on their own
+//! to add to the model loaded, attach where their `cfg.json` says. The files are read by
+//! the engine worker through `blob:` URLs: nothing is uploaded anywhere. If the files
+//! cannot be opened, the reason shows here and what was loaded before stays.
 
 use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
@@ -39,11 +41,11 @@ pub(crate) fn OpenModel() -> Html {
     html! {
         <div class="open-model">
             <div class="open-buttons">
-                <label class="button" title="Run a model from this computer in this page: a GGUF file, or a Hugging Face folder's config.json, model.safetensors (or shards and their index) and tokenizer.json picked together. Nothing is uploaded.">
+                <label class="button" title="Run a model from this computer in this page: a GGUF file, or a Hugging Face folder's config.json, model.safetensors (or shards and their index) and tokenizer.json picked together; add a SAELens dictionary's cfg.json and sae_weights.safetensors with it, or on their own to add it to the model loaded. Nothing is uploaded.">
                     { "Open a model…" }
                     <input type="file" id="open-model" multiple=true accept=".gguf,.json,.safetensors" class="visually-hidden" onchange={on_files} />
                 </label>
-                <label class="button" title="Run a Hugging Face model folder from this computer in this page. Nothing is uploaded.">
+                <label class="button" title="Run a folder from this computer in this page: a Hugging Face model (or a GGUF file) with SAELens dictionaries in subfolders (each a cfg.json and sae_weights.safetensors), or a folder of dictionaries alone to add to the model loaded. Nothing is uploaded.">
                     { "Open a folder…" }
                     <input type="file" id="open-model-folder" webkitdirectory=true class="visually-hidden" onchange={on_folder} />
                 </label>

@@ -1,9 +1,13 @@
 //! A model the person picked from their computer, read in the engine worker through the
 //! files' `blob:` URLs (nothing is uploaded): one GGUF file, or a Hugging Face folder's
 //! `config.json`, `model.safetensors` (or its shards and `model.safetensors.index.json`)
-//! and `tokenizer.json`. The memory the model takes as f32 is checked against what a page
-//! has before anything is dequantized.
+//! and `tokenizer.json`; and SAELens dictionaries beside it or on their own (each a
+//! folder's `cfg.json` and `sae_weights.safetensors`). The memory the model takes as f32
+//! is checked against what a page has before anything is dequantized.
 
+use std::sync::Arc;
+
+use glassbox_dict::Dictionary;
 use glassbox_model::checkpoint::{INDEX_FILE, WEIGHTS_FILE, f32_bytes, shard_names};
 use glassbox_model::gguf::Gguf;
 use glassbox_model::{Model, Tokenizer};
@@ -15,14 +19,110 @@ use super::protocol::PickedFile;
 /// files, the activations and the page's own need room beside the weights.
 const MAX_MODEL_BYTES: u64 = 3 << 30;
 
-/// The model's name for the page, the model and its tokenizer.
+/// SAELens's name for a dictionary's config.
+const DICTIONARY_CONFIG: &str = "cfg.json";
+
+/// SAELens's name for a dictionary's weights.
+const DICTIONARY_WEIGHTS: &str = "sae_weights.safetensors";
+
+/// The picked files sorted: the model's, and each dictionary's folder with its config and
+/// weights.
+pub(super) struct Picked<'a> {
+    /// The model's files (none when only dictionaries were picked).
+    pub(super) model: Vec<&'a PickedFile>,
+    /// Each dictionary: its folder (for the page and errors), `cfg.json`, its weights.
+    pub(super) dictionaries: Vec<(String, &'a PickedFile, &'a PickedFile)>,
+}
+
+/// Sorts `files`: every folder holding a `cfg.json` is a dictionary (its
+/// `sae_weights.safetensors` beside it, other files there ignored; files picked loose are
+/// at most one dictionary); the rest is the model.
+pub(super) fn sort(files: &[PickedFile]) -> Result<Picked<'_>, String> {
+    let folder = |f: &PickedFile| -> String {
+        f.path
+            .rsplit_once('/')
+            .map_or(String::new(), |(dir, _)| dir.to_owned())
+    };
+    let mut dictionaries = Vec::new();
+    for config in files.iter().filter(|f| f.name == DICTIONARY_CONFIG) {
+        let dir = folder(config);
+        let weights = files
+            .iter()
+            .find(|f| f.name == DICTIONARY_WEIGHTS && folder(f) == dir)
+            .ok_or_else(|| {
+                format!(
+                    "{}: {DICTIONARY_WEIGHTS} is missing beside it (a SAELens dictionary is a \
+                     folder's {DICTIONARY_CONFIG} and {DICTIONARY_WEIGHTS}, picked together)",
+                    config.path
+                )
+            })?;
+        let name = if dir.is_empty() {
+            config.path.clone()
+        } else {
+            dir
+        };
+        dictionaries.push((name, config, weights));
+    }
+    // A dictionary's folder holds nothing of the model's (SAELens writes more files there,
+    // e.g. sparsity.safetensors); files picked loose are the model's but for its two.
+    let dictionary_folders: Vec<String> = files
+        .iter()
+        .filter(|f| f.name == DICTIONARY_CONFIG)
+        .map(folder)
+        .filter(|dir| !dir.is_empty())
+        .collect();
+    let is_dictionarys = |f: &PickedFile| {
+        dictionary_folders.contains(&folder(f))
+            || dictionaries
+                .iter()
+                .any(|(_, c, w)| std::ptr::eq(*c, f) || std::ptr::eq(*w, f))
+    };
+    let model = files.iter().filter(|f| !is_dictionarys(f)).collect();
+    Ok(Picked {
+        model,
+        dictionaries,
+    })
+}
+
+/// Reads and checks each picked dictionary, named by its folder.
+pub(super) async fn open_dictionaries(
+    dictionaries: &[(String, &PickedFile, &PickedFile)],
+    progress: &dyn Fn(&str, u64, u64),
+) -> Result<Vec<(String, Arc<Dictionary>)>, String> {
+    let mut opened = Vec::with_capacity(dictionaries.len());
+    for (name, config, weights) in dictionaries {
+        let config = String::from_utf8(read(config, progress).await?)
+            .map_err(|_| format!("{name}: {DICTIONARY_CONFIG} is not UTF-8 text"))?;
+        let weights = read(weights, progress).await?;
+        let dictionary = Dictionary::load(&config, &weights).map_err(|e| format!("{name}: {e}"))?;
+        opened.push((name.clone(), Arc::new(dictionary)));
+    }
+    Ok(opened)
+}
+
+/// The model's name for the page, the model and its tokenizer, from its picked files.
 pub(super) async fn open_model(
-    files: &[PickedFile],
+    files: &[&PickedFile],
     progress: &dyn Fn(&str, u64, u64),
 ) -> Result<(String, Model, Tokenizer), String> {
-    let (name, model, tokenizer) = match files {
-        [file] if !is_hf_file(&file.name) => open_gguf(file, progress).await?,
-        _ => open_hf_folder(files, progress).await?,
+    let ggufs: Vec<&PickedFile> = files
+        .iter()
+        .copied()
+        .filter(|f| has_extension(&f.name, "gguf"))
+        .collect();
+    let (name, model, tokenizer) = match ggufs.as_slice() {
+        [file] => open_gguf(file, progress).await?,
+        [] => match files {
+            [file] if !is_hf_file(&file.name) => open_gguf(file, progress).await?,
+            _ => open_hf_folder(files, progress).await?,
+        },
+        several => {
+            let names: Vec<&str> = several.iter().map(|f| f.name.as_str()).collect();
+            return Err(format!(
+                "pick one GGUF file at a time (picked: {})",
+                names.join(", ")
+            ));
+        }
     };
     if tokenizer.vocab_size() > model.dims().vocab_size {
         return Err(format!(
@@ -35,11 +135,14 @@ pub(super) async fn open_model(
 }
 
 fn is_hf_file(name: &str) -> bool {
-    let extension = std::path::Path::new(name)
+    has_extension(name, "json") || has_extension(name, "safetensors")
+}
+
+fn has_extension(name: &str, wanted: &str) -> bool {
+    std::path::Path::new(name)
         .extension()
         .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    matches!(extension.as_deref(), Some("json" | "safetensors"))
+        .is_some_and(|e| e.eq_ignore_ascii_case(wanted))
 }
 
 async fn read(file: &PickedFile, progress: &dyn Fn(&str, u64, u64)) -> Result<Vec<u8>, String> {
@@ -77,10 +180,10 @@ async fn open_gguf(
 }
 
 async fn open_hf_folder(
-    files: &[PickedFile],
+    files: &[&PickedFile],
     progress: &dyn Fn(&str, u64, u64),
 ) -> Result<(String, Model, Tokenizer), String> {
-    let find = |name: &str| files.iter().find(|f| f.name == name);
+    let find = |name: &str| files.iter().copied().find(|f| f.name == name);
     let need = |name: &str| {
         find(name).ok_or_else(|| {
             format!(
@@ -125,4 +228,71 @@ async fn open_hf_folder(
         model,
         tokenizer,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn picked(paths: &[&str]) -> Vec<PickedFile> {
+        paths
+            .iter()
+            .map(|path| PickedFile {
+                name: path.rsplit('/').next().unwrap_or(path).to_owned(),
+                path: (*path).to_owned(),
+                url: format!("blob:{path}"),
+            })
+            .collect()
+    }
+
+    fn paths(files: &[&PickedFile]) -> Vec<String> {
+        files.iter().map(|f| f.path.clone()).collect()
+    }
+
+    #[test]
+    fn a_folder_sorts_into_the_model_and_its_dictionaries() {
+        let files = picked(&[
+            "smol/config.json",
+            "smol/model.safetensors",
+            "smol/tokenizer.json",
+            "smol/saes/layer_3/cfg.json",
+            "smol/saes/layer_3/sae_weights.safetensors",
+            "smol/saes/layer_3/sparsity.safetensors",
+            "smol/saes/layer_8/sae_weights.safetensors",
+            "smol/saes/layer_8/cfg.json",
+        ]);
+        let sorted = sort(&files).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            paths(&sorted.model),
+            [
+                "smol/config.json",
+                "smol/model.safetensors",
+                "smol/tokenizer.json"
+            ]
+        );
+        let names: Vec<&str> = sorted.dictionaries.iter().map(|d| d.0.as_str()).collect();
+        assert_eq!(names, ["smol/saes/layer_3", "smol/saes/layer_8"]);
+        assert_eq!(
+            sorted.dictionaries[1].2.path,
+            "smol/saes/layer_8/sae_weights.safetensors"
+        );
+    }
+
+    #[test]
+    fn files_picked_loose_are_the_model_and_at_most_one_dictionary() {
+        let files = picked(&["model.gguf", "cfg.json", "sae_weights.safetensors"]);
+        let sorted = sort(&files).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(paths(&sorted.model), ["model.gguf"]);
+        assert_eq!(sorted.dictionaries.len(), 1);
+        assert_eq!(sorted.dictionaries[0].0, "cfg.json");
+        let alone = picked(&["cfg.json", "sae_weights.safetensors"]);
+        assert!(sort(&alone).is_ok_and(|s| s.model.is_empty()));
+        let Err(error) = sort(&picked(&["model.gguf", "saes/a/cfg.json"])) else {
+            panic!("a dictionary without weights was taken");
+        };
+        assert!(
+            error.contains("saes/a/cfg.json: sae_weights.safetensors is missing"),
+            "{error}"
+        );
+    }
 }

@@ -1,8 +1,9 @@
 //! The messages between the page and the engine worker.
 
 use glassbox_lab::{
-    AttentionPatterns, EngineInfo, ExampleActivations, GraphFile, LogitChange, LogitLens, NodeEdit,
-    PromptAnalysis, SearchHit, SearchQuery, Snippet, SteerRequest, SteerResult,
+    AttentionPatterns, EngineInfo, ExampleActivations, GraphFile, LiveFeature, LogitChange,
+    LogitLens, NodeEdit, PromptAnalysis, SearchHit, SearchQuery, Snippet, SteerRequest,
+    SteerResult,
 };
 use glassbox_pack::FeatureRecord;
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,8 @@ pub enum Request {
     Analyze(Analyze),
     /// See [`Feature`].
     Feature(Feature),
+    /// A feature of a dictionary without precomputed data, measured over the sample text.
+    LiveFeature(LiveFeatureOf),
     /// See [`LiveExample`].
     LiveExample(LiveExample),
     /// See [`OnPrompt`].
@@ -122,6 +125,16 @@ pub struct Feature {
     pub feature: usize,
 }
 ask!(Feature => Feature(Box<FeatureView>));
+
+/// A feature of an added dictionary, measured live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveFeatureOf {
+    /// The dictionary.
+    pub layer: usize,
+    /// The feature.
+    pub feature: usize,
+}
+ask!(LiveFeatureOf as LiveFeature => LiveFeature(Box<LiveFeature>));
 
 /// A corpus example recomputed live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,6 +218,9 @@ ask!(Intervene => Intervention(Vec<LogitChange>));
 pub struct PickedFile {
     /// The file's name, for the page and for errors.
     pub name: String,
+    /// Its path within the folder picked (`layer_8/cfg.json`), or its name when picked
+    /// on its own.
+    pub path: String,
     /// A `blob:` URL of the file.
     pub url: String,
 }
@@ -220,6 +236,29 @@ pub enum EngineRequest {
     Cpu,
 }
 
+/// One attached dictionary, for the page to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DictionaryInfo {
+    /// Where it reads and writes (`blocks.3.hook_resid_post`).
+    pub site: String,
+    /// Its features.
+    pub d_sae: usize,
+    /// Whether the pack has its feature data; if not, its features are measured live.
+    pub feature_data: bool,
+}
+
+impl PackInfo {
+    /// How the page names dictionary `layer`: `block 3` for a pack's transcoder, its
+    /// hook for a dictionary opened from disk.
+    #[must_use]
+    pub fn dictionary_name(&self, layer: usize) -> String {
+        match self.dictionaries.get(layer) {
+            Some(d) if !d.feature_data => d.site.clone(),
+            _ => format!("block {layer}"),
+        }
+    }
+}
+
 /// What the pack holds, for the page to show.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PackInfo {
@@ -231,8 +270,8 @@ pub struct PackInfo {
     pub n_layer: usize,
     /// Attention heads per block.
     pub n_head: usize,
-    /// Features per block.
-    pub d_sae: Vec<usize>,
+    /// The dictionaries, numbered as requests name them.
+    pub dictionaries: Vec<DictionaryInfo>,
     /// Context length.
     pub n_positions: usize,
     /// Base tags that label some feature.
@@ -284,6 +323,8 @@ pub enum Response {
     Analysis(PromptAnalysis),
     /// Answer to [`Feature`].
     Feature(Box<FeatureView>),
+    /// A feature measured live.
+    LiveFeature(Box<LiveFeature>),
     /// Answer to [`LiveExample`].
     LiveExample(ExampleActivations),
     /// Answer to [`OnPrompt`]: the tokens' texts and activations.

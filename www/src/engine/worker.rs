@@ -12,12 +12,17 @@ use gloo_worker::{HandlerId, Worker, WorkerScope};
 
 use super::fetch;
 use super::protocol::{
-    Analyze, Attention, Circuit, EngineRequest, Envelope, Feature, FeatureView, Intervene, Lens,
-    LiveExample, OnPrompt, PackInfo, PickedFile, Request, Response, Search, SwitchEngine,
+    Analyze, Attention, Circuit, DictionaryInfo, EngineRequest, Envelope, Feature, FeatureView,
+    Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt, PackInfo, PickedFile, Request, Response,
+    Search, SwitchEngine,
 };
 
 /// Tokens each side of an example's token that the feature view shows.
 const EXAMPLE_CONTEXT: usize = 12;
+
+/// Texts of the sample that added dictionaries' features are measured on, taken from the
+/// default pack's corpus, and the corpus tokens in each.
+const SAMPLE_TEXTS: (usize, usize) = (32, 48);
 
 /// A loaded pack (or a model opened alone), ready to answer.
 pub struct Loaded {
@@ -25,6 +30,9 @@ pub struct Loaded {
     /// The pack and its URL; `None` for a model opened from a file.
     pack: Option<(Pack, String)>,
     info: PackInfo,
+    /// The sample text added dictionaries are measured on (from the first pack's corpus,
+    /// kept when a model is opened from disk).
+    sample_texts: Rc<Vec<String>>,
 }
 
 enum State {
@@ -234,6 +242,7 @@ impl EngineWorker {
         self.shards.clear();
         self.loaders.push((who, id));
         let progress_scope = scope.clone();
+        let before = self.before_opening.clone();
         scope.send_future(async move {
             let progress = move |stage: &str, loaded: u64, total: u64| {
                 let body = Response::Progress {
@@ -243,7 +252,7 @@ impl EngineWorker {
                 };
                 progress_scope.respond(who, Envelope { id, body });
             };
-            let opened = open_model_files(&files, engine, &progress).await;
+            let opened = open_model_files(&files, engine, before.as_deref(), &progress).await;
             Message::Loaded(opened.map(Box::new))
         });
     }
@@ -305,6 +314,12 @@ impl EngineWorker {
             Request::Feature(Feature { layer, feature }) => {
                 return self.feature(scope, &loaded, request, who, *layer, *feature);
             }
+            Request::LiveFeature(LiveFeatureOf { layer, feature }) => {
+                return Some(match loaded.lab.live_feature(*layer, *feature) {
+                    Ok(live) => Response::LiveFeature(Box::new(live)),
+                    Err(error) => Response::Error(error.to_string()),
+                });
+            }
             _ => {}
         }
         let (id, body) = (request.id, request.body.clone());
@@ -326,10 +341,15 @@ impl EngineWorker {
         layer: usize,
         feature: usize,
     ) -> Option<Response> {
-        let Some((pack, base)) = &loaded.pack else {
-            return Some(Response::Error(
-                "this model was opened without a pack: it has no feature data".to_owned(),
-            ));
+        let Some((pack, base)) = loaded
+            .pack
+            .as_ref()
+            .filter(|_| loaded.lab.has_feature_data(layer))
+        else {
+            return Some(Response::Error(format!(
+                "dictionary {layer} has no precomputed feature data; its features are measured \
+                 live"
+            )));
         };
         let path = match pack.shard_path(layer, feature) {
             Ok(path) => path,
@@ -489,7 +509,10 @@ async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> 
             lab.stop_gpu();
             Response::Engine(lab.engine_info())
         }
-        Request::Load { .. } | Request::OpenModel { .. } | Request::Feature(_) => {
+        Request::Load { .. }
+        | Request::OpenModel { .. }
+        | Request::Feature(_)
+        | Request::LiveFeature(_) => {
             return Err(glassbox_lab::LabError::Request(
                 "this request is answered elsewhere".to_owned(),
             ));
@@ -553,31 +576,74 @@ async fn load_pack(
         description: m.description.clone(),
         n_layer: m.model.n_layer,
         n_head: lab.model().dims().n_head,
-        d_sae: m.dictionaries.iter().map(|d| d.d_sae).collect(),
+        dictionaries: dictionary_infos(&lab),
         n_positions: m.model.n_positions,
         tags: lab.tags(),
         from_cache,
         from_disk: false,
         engine: lab.engine_info(),
     };
+    let sample_texts = Rc::new(lab.corpus_texts(SAMPLE_TEXTS.0, SAMPLE_TEXTS.1));
     Ok(Loaded {
         lab,
         pack: Some((pack, base)),
         info,
+        sample_texts,
     })
 }
 
-/// Opens the files the person picked (see [`super::open`]) and builds a lab on the model
-/// alone.
+/// What the page shows of each of `lab`'s dictionaries.
+fn dictionary_infos(lab: &Lab) -> Vec<DictionaryInfo> {
+    lab.dictionary_names()
+        .into_iter()
+        .zip(&lab.dictionaries)
+        .enumerate()
+        .map(|(layer, (site, dictionary))| DictionaryInfo {
+            site,
+            d_sae: dictionary.config.d_sae,
+            feature_data: lab.has_feature_data(layer),
+        })
+        .collect()
+}
+
+/// Opens the files the person picked (see [`super::open`]): a model, which replaces what
+/// was loaded, with any SAELens dictionaries beside it; or dictionaries alone, added to
+/// the model loaded `before`. Added dictionaries' features are then measured over the
+/// sample text.
 async fn open_model_files(
     files: &[PickedFile],
     engine: EngineRequest,
+    before: Option<&Loaded>,
     progress: &dyn Fn(&str, u64, u64),
 ) -> Result<Loaded, String> {
-    let (name, model, tokenizer) = super::open::open_model(files, progress).await?;
-    let dims = model.dims();
-    let family = model.family();
-    let lab = Lab::from_model(name.clone(), model, tokenizer).map_err(|e| e.to_string())?;
+    let picked = super::open::sort(files)?;
+    let sample_texts = before
+        .map(|b| Rc::clone(&b.sample_texts))
+        .unwrap_or_default();
+    // The dictionaries first: they are small, and a bad one is reported at once.
+    let added = super::open::open_dictionaries(&picked.dictionaries, progress).await?;
+    let (lab, pack, name, from_disk) = if picked.model.is_empty() {
+        let Some(before) = before.filter(|_| !added.is_empty()) else {
+            return Err(
+                "pick a model (a GGUF file or a Hugging Face folder), SAELens dictionaries to \
+                 add to the model loaded, or both"
+                    .to_owned(),
+            );
+        };
+        let lab = before
+            .lab
+            .with_dictionaries(added)
+            .map_err(|e| e.to_string())?;
+        let info = &before.info;
+        (lab, before.pack.clone(), info.name.clone(), info.from_disk)
+    } else {
+        let (name, model, tokenizer) = super::open::open_model(&picked.model, progress).await?;
+        let mut lab = Lab::from_model(name.clone(), model, tokenizer).map_err(|e| e.to_string())?;
+        if !added.is_empty() {
+            lab = lab.with_dictionaries(added).map_err(|e| e.to_string())?;
+        }
+        (lab, None, name, true)
+    };
     if engine != EngineRequest::Cpu {
         progress("weights to the GPU", 0, 0);
         let _ = lab
@@ -587,25 +653,50 @@ async fn open_model_files(
             )
             .await;
     }
+    if !sample_texts.is_empty() {
+        let stage = "measuring the dictionaries' features on the sample text";
+        let count = sample_texts.len() as u64;
+        lab.measure_sample(&sample_texts, &|done, _| {
+            progress(stage, done as u64, count)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    let dims = lab.model().dims();
+    let family = lab.model().family();
+    let dictionaries = dictionary_infos(&lab);
+    let added = dictionaries.iter().filter(|d| !d.feature_data).count();
+    let description = match (&pack, from_disk) {
+        (Some((pack, _)), _) => pack.manifest().description.clone(),
+        (None, _) => format!(
+            "{family} model from this computer ({} blocks, width {}, {} heads, vocabulary {}); {}.",
+            dims.n_layer,
+            dims.d_model,
+            dims.n_head,
+            dims.vocab_size,
+            match added {
+                0 => "no feature dictionaries".to_owned(),
+                1 => "1 SAELens dictionary from this computer".to_owned(),
+                n => format!("{n} SAELens dictionaries from this computer"),
+            }
+        ),
+    };
     let info = PackInfo {
         name,
-        description: format!(
-            "{family} model from this computer ({} blocks, width {}, {} heads, vocabulary {}); \
-             no feature dictionaries.",
-            dims.n_layer, dims.d_model, dims.n_head, dims.vocab_size
-        ),
+        description,
         n_layer: dims.n_layer,
         n_head: dims.n_head,
-        d_sae: Vec::new(),
+        tags: lab.tags(),
+        dictionaries,
         n_positions: dims.n_positions,
-        tags: Vec::new(),
-        from_cache: false,
-        from_disk: true,
+        from_cache: before.is_some_and(|b| b.info.from_cache) && pack.is_some(),
+        from_disk,
         engine: lab.engine_info(),
     };
     Ok(Loaded {
         lab,
-        pack: None,
+        pack,
         info,
+        sample_texts,
     })
 }

@@ -1,10 +1,13 @@
 //! The feature view: its label and evidence, activation histogram, examples recomputed
-//! live from the corpus, logit effects, and its activations on a prompt.
+//! live from the corpus, logit effects, and its activations on a prompt. A feature of a
+//! dictionary opened from disk (no precomputed data) shows what was measured live over
+//! the sample text instead.
 
 use std::collections::HashMap;
 
+use glassbox_lab::LiveFeature;
 use glassbox_pack::Example;
-use glassbox_web::engine::protocol::{self, Feature, FeatureView, LiveExample};
+use glassbox_web::engine::protocol::{self, Feature, FeatureView, LiveExample, LiveFeatureOf};
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -14,7 +17,7 @@ use crate::components::plots::{Histogram, ShadedTokens};
 use crate::components::status::ReadyGate;
 use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{FeatureQuery, Route, SteerQuery};
-use crate::state::{AnswerView, LinkErrors, use_query, use_request};
+use crate::state::{AnswerView, Engine, LinkErrors, use_query, use_request};
 
 /// "Steer with it" clamps the feature to this multiple of its strongest corpus activation.
 const STEER_MULTIPLE: f32 = 8.0;
@@ -32,6 +35,15 @@ pub(crate) struct FeaturePageProps {
 #[component]
 pub(crate) fn FeaturePage(props: &FeaturePageProps) -> Html {
     let (layer, index) = (props.layer, props.index);
+    let engine = use_context::<Engine>();
+    let live = engine
+        .as_ref()
+        .and_then(Engine::info)
+        .and_then(|info| info.dictionaries.get(layer))
+        .is_some_and(|d| !d.feature_data);
+    if live {
+        return html! { <LiveFeaturePage {layer} {index} /> };
+    }
     let answer = use_request(Some(Feature {
         layer,
         feature: index,
@@ -233,5 +245,90 @@ fn OnPrompt(props: &OnPromptProps) -> Html {
                     activations={pairs.iter().map(|p| p.1).collect::<Vec<_>>()} max={props.max} /></p>
             }) }
         </section>
+    }
+}
+
+/// The view of a feature measured live (a dictionary opened from disk).
+#[component]
+fn LiveFeaturePage(props: &FeaturePageProps) -> Html {
+    let (layer, index) = (props.layer, props.index);
+    let answer = use_request(Some(LiveFeatureOf {
+        layer,
+        feature: index,
+    }));
+    html! {
+        <ReadyGate>
+            if answer.failed() {
+                <h2>{ format!("Feature {layer}/{index}") }</h2>
+            }
+            { AnswerView::new("Measuring the feature…").error_id("feature-error").show(&answer, |live| view_live_feature(live)) }
+        </ReadyGate>
+    }
+}
+
+fn view_live_feature(live: &LiveFeature) -> Html {
+    let steer = SteerQuery {
+        f: format!(
+            "{}/{}:c{:.3}",
+            live.layer,
+            live.feature,
+            STEER_MULTIPLE * live.max
+        ),
+        ..SteerQuery::default()
+    };
+    let ablate = SteerQuery {
+        f: format!("{}/{}:x0", live.layer, live.feature),
+        ..SteerQuery::default()
+    };
+    let share = 100.0 * live.active as f64 / live.positions.max(1) as f64;
+    let effects = |list: &[(String, f32)]| {
+        html! {
+            <ol>{ for list.iter().map(|(t, e)| html! { <li><code>{ format!("{t:?}") }</code>{ format!(" {e:+.2}") }</li> }) }</ol>
+        }
+    };
+    html! {
+        <>
+            <section class="panel">
+                <h2 id="feature-title">{ format!("Feature {}/{}", live.layer, live.feature) }</h2>
+                <p class="muted" id="feature-site">{ format!("a dictionary at {}, opened from this computer: no precomputed data or label; measured in this browser", live.site) }</p>
+                <p id="feature-frequency">{ format!("fires on {share:.2}% of {} sample tokens ({} texts from the default pack's corpus); strongest {:.3}", live.positions, live.texts, live.max) }</p>
+                <p>
+                    <CopyLink />{ " " }
+                    <Link<Route, SteerQuery> to={Route::Steer} query={Some(steer)}>{ "Steer with it" }</Link<Route, SteerQuery>>
+                    { " · " }
+                    <Link<Route, SteerQuery> to={Route::Steer} query={Some(ablate)}>{ "Ablate it" }</Link<Route, SteerQuery>>
+                </p>
+            </section>
+            <section class="panel">
+                <h2>{ "Activations" }</h2>
+                <Histogram counts={live.histogram.clone()} max={live.max} />
+                <p class="muted">{ format!("{} bins from 0 to {:.3}; bar heights on a log scale", live.histogram.len(), live.max) }</p>
+            </section>
+            <section class="panel" id="top-examples">
+                <h2>{ "Top examples" }</h2>
+                <p class="muted">{ "Its strongest activation in each sample text where it fires, strongest first; shading is this feature's activation." }</p>
+                if live.top.is_empty() {
+                    <p class="muted">{ "It does not fire on the sample text: try it on a prompt below." }</p>
+                }
+                { for live.top.iter().map(|e| html! {
+                    <div class="example">
+                        <span class="where muted">{ format!("text {} · {:.2}", e.window, e.activations[e.at]) }</span>
+                        <ShadedTokens tokens={e.tokens.iter().map(|t| t.text.clone()).collect::<Vec<_>>()}
+                            activations={e.activations.clone()} max={live.max} focus={Some(e.at)} />
+                    </div>
+                }) }
+            </section>
+            if !live.promotes.is_empty() {
+                <section class="panel">
+                    <h2>{ "Logit effects" }</h2>
+                    <p class="muted">{ "What its decoder direction writes straight to the next-token logits (through the final norm's gain)." }</p>
+                    <div class="columns" id="logits">
+                        <div><h3>{ "promotes" }</h3>{ effects(&live.promotes) }</div>
+                        <div><h3>{ "suppresses" }</h3>{ effects(&live.suppresses) }</div>
+                    </div>
+                </section>
+            }
+            <OnPrompt layer={live.layer} feature={live.feature} max={live.max} />
+        </>
     }
 }

@@ -25,11 +25,11 @@ pub(crate) fn Home() -> Html {
                         if i.from_disk {
                             format!("Model “{}”: {}", i.name, i.description)
                         } else {
-                            format!("Pack “{}”: {} {} blocks, {} features in all.", i.name, i.description, i.n_layer, i.d_sae.iter().sum::<usize>())
+                            format!("Pack “{}”: {} {} blocks, {} features in all.", i.name, i.description, i.n_layer, i.dictionaries.iter().map(|d| d.d_sae).sum::<usize>())
                         }
                     }</p>
                 }) }
-                <p class="muted">{ "“Open a model…” (top right) runs a GGUF model file from your computer instead (a Llama-family model such as SmolLM2, or GPT-2): predictions, attention, the logit lens and generation work on any model; features need a pack. The file stays on your computer." }</p>
+                <p class="muted">{ "“Open a model…” (top right) runs a model from your computer instead (a GGUF file, or a Hugging Face folder; a Llama-family model such as SmolLM2, or GPT-2): predictions, attention, the logit lens and generation work on any model. Pick SAELens dictionaries with it (each folder's cfg.json and sae_weights.safetensors) to see their features, measured in this browser over a sample of text, and to steer with them. The files stay on your computer." }</p>
             </section>
             <section class="panel">
                 <h2>{ "Start here" }</h2>

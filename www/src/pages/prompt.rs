@@ -10,7 +10,7 @@ use yew_router::prelude::*;
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::route::{FeatureQuery, PromptQuery, Route};
-use crate::state::{AnswerView, LinkErrors, use_query, use_request};
+use crate::state::{AnswerView, Engine, LinkErrors, use_query, use_request};
 
 /// Milliseconds of quiet typing before the prompt is analysed.
 const DEBOUNCE_MS: u32 = 300;
@@ -58,6 +58,13 @@ pub(crate) fn PromptPage() -> Html {
         })
     };
     let answer = use_request(Some(Analyze { text: text.clone() }));
+    let engine = use_context::<Engine>();
+    let info = engine.as_ref().and_then(Engine::info);
+    let names: Vec<String> = info.map_or_else(Vec::new, |info| {
+        (0..info.dictionaries.len())
+            .map(|l| info.dictionary_name(l))
+            .collect()
+    });
     let pin = {
         let (navigator, text) = (navigator.clone(), text.clone());
         Callback::from(move |position: usize| {
@@ -81,13 +88,14 @@ pub(crate) fn PromptPage() -> Html {
                 <p><CopyLink /></p>
                 <LinkErrors errors={link_errors} />
             </section>
-            { AnswerView::new("Running the model…").error_id("prompt-error").show(&answer, |analysis| view_analysis(analysis, &text, query.pin, &pin)) }
+            { AnswerView::new("Running the model…").error_id("prompt-error").show(&answer, |analysis| view_analysis(analysis, &names, &text, query.pin, &pin)) }
         </ReadyGate>
     }
 }
 
 fn view_analysis(
     analysis: &PromptAnalysis,
+    names: &[String],
     text: &str,
     pin: Option<usize>,
     on_pin: &Callback<usize>,
@@ -131,14 +139,14 @@ fn view_analysis(
             <section class="panel">
                 <h2>{ format!("Features at {:?} (token {pinned})", analysis.tokens.get(pinned).map(|t| t.text.as_str()).unwrap_or_default()) }</h2>
                 if analysis.features.get(pinned).is_none_or(Vec::is_empty) {
-                    <p class="muted" id="no-features">{ "This model has no feature dictionaries (it was opened on its own, without a pack): predictions, attention, the logit lens and generation work; features need a pack that has them." }</p>
+                    <p class="muted" id="no-features">{ "This model has no feature dictionaries (it was opened on its own, without a pack): predictions, attention, the logit lens and generation work; features need a pack that has them, or SAELens dictionaries opened beside the model." }</p>
                 } else {
                     <p class="muted">{ "Click a token above to pin it; click a feature to open it." }</p>
                 }
                 <div class="layers" id="features">
                     { for analysis.features.get(pinned).into_iter().flatten().enumerate().map(|(layer, features)| html! {
                         <div class="layer">
-                            <h3>{ format!("block {layer}") }</h3>
+                            <h3>{ names.get(layer).cloned().unwrap_or_else(|| format!("block {layer}")) }</h3>
                             <ol>
                                 { for features.iter().map(|f| html! {
                                     <li>
