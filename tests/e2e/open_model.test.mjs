@@ -202,3 +202,37 @@ test('dictionaries alone are added to the pack loaded; one that does not fit is 
   await page.locator('#feature-label').waitFor({ timeout: LOAD_TIMEOUT });
   assert.deepEqual(problems, []);
 });
+
+test('the model opened is kept in this browser: the next visit reopens it without the files, or forgets it', async () => {
+  const { page, problems } = await openPage(env.browser, `${env.url}?engine=cpu#/`);
+  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await page.locator('#reopen-model').count(), 0);
+  await page.locator('#open-model').setInputFiles(gguf);
+  await page.waitForFunction(() => /Kept in this browser for your next visit/.test(document.querySelector('#pack-info')?.textContent ?? ''), null, { timeout: LOAD_TIMEOUT });
+  // Showing it: nothing to reopen.
+  assert.equal(await page.locator('#reopen-model').count(), 0);
+  // The next visit starts on the pack, and offers the kept model.
+  await page.reload();
+  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  await page.locator('#reopen-model').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#engine-status').textContent(), /pack “brown”/);
+  assert.equal(await page.locator('#reopen-model').textContent(), 'Reopen “SmolLM2-135M-Instruct.Q4_1.gguf”');
+  const started = Date.now();
+  await page.locator('#reopen-model').click();
+  await page.waitForFunction(() => /Opened from the copy kept in this browser/.test(document.querySelector('#pack-info')?.textContent ?? ''), null, { timeout: LOAD_TIMEOUT });
+  console.log(`# SmolLM2 reopened from the copy kept in this browser in ${Date.now() - started} ms`);
+  await page.goto(`${env.url}?engine=cpu#/prompt?text=${encodeURIComponent(IOI)}`);
+  await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#predictions tbody tr').first().textContent(), /" Mary"\s*9\d\.\d%/);
+  // Forgotten, it is gone for the next visit too.
+  await page.reload();
+  await page.locator('#forget-model').click();
+  await page.locator('#reopen-model').waitFor({ state: 'detached', timeout: 30_000 });
+  assert.equal(await page.evaluate(async () => (await caches.keys()).includes('glassbox-opened-v1')), false);
+  await page.goto(`${env.url}?engine=cpu#/`);
+  await page.reload();
+  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  await new Promise((done) => setTimeout(done, 1000));
+  assert.equal(await page.locator('#reopen-model').count(), 0);
+  assert.deepEqual(problems, []);
+});

@@ -73,36 +73,23 @@ pub(crate) fn App() -> Html {
         });
     }
     let open_error = use_state(|| None::<String>);
-    let open_model = {
+    // Sends files to the worker to open; their `blob:` URLs are let go once answered.
+    let open_files: Rc<dyn Fn(Vec<PickedFile>)> = {
         let (client, status, choice, open_error) = (
             Rc::clone(&client),
             status.clone(),
             choice.clone(),
             open_error.clone(),
         );
-        Callback::from(move |picked: Vec<web_sys::File>| {
-            let mut files = Vec::with_capacity(picked.len());
-            for file in &picked {
-                let Ok(url) = web_sys::Url::create_object_url_with_blob(file) else {
-                    open_error.set(Some(format!("{}: the file could not be read", file.name())));
-                    return;
-                };
-                // A folder's files carry their path within it (`webkitRelativePath`).
-                let path = js_sys::Reflect::get(file, &"webkitRelativePath".into())
-                    .ok()
-                    .and_then(|p| p.as_string())
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or_else(|| file.name());
-                files.push(PickedFile {
-                    name: file.name(),
-                    path,
-                    url,
-                });
-            }
+        Rc::new(move |files: Vec<PickedFile>| {
             open_error.set(None);
             let before = (*status).clone();
             let (status, choice, open_error) = (status.clone(), choice.clone(), open_error.clone());
-            let urls: Vec<String> = files.iter().map(|f| f.url.clone()).collect();
+            let urls: Vec<String> = files
+                .iter()
+                .map(|f| f.url.clone())
+                .filter(|url| url.starts_with("blob:"))
+                .collect();
             let revoke = move || {
                 for url in &urls {
                     let _ = web_sys::Url::revoke_object_url(url);
@@ -139,6 +126,31 @@ pub(crate) fn App() -> Html {
             );
         })
     };
+    let open_model = {
+        let (open_files, open_error) = (Rc::clone(&open_files), open_error.clone());
+        Callback::from(move |picked: Vec<web_sys::File>| {
+            let mut files = Vec::with_capacity(picked.len());
+            for file in &picked {
+                let Ok(url) = web_sys::Url::create_object_url_with_blob(file) else {
+                    open_error.set(Some(format!("{}: the file could not be read", file.name())));
+                    return;
+                };
+                // A folder's files carry their path within it (`webkitRelativePath`).
+                let path = js_sys::Reflect::get(file, &"webkitRelativePath".into())
+                    .ok()
+                    .and_then(|p| p.as_string())
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| file.name());
+                files.push(PickedFile {
+                    name: file.name(),
+                    path,
+                    url,
+                });
+            }
+            open_files(files);
+        })
+    };
+    let reopen = Callback::from(move |files: Vec<PickedFile>| open_files(files));
     let switch_engine = {
         let (client, choice) = (Rc::clone(&client), choice.clone());
         Callback::from(move |gpu: bool| {
@@ -160,6 +172,7 @@ pub(crate) fn App() -> Html {
         choice: (*choice).clone(),
         switch: switch_engine,
         open_model,
+        reopen,
         open_error: (*open_error).clone(),
     };
     html! {

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use glassbox_lab::EngineInfo;
 use glassbox_web::engine::client::EngineClient;
-use glassbox_web::engine::protocol::{Ask, PackInfo, Response};
+use glassbox_web::engine::protocol::{Ask, PackInfo, PickedFile, Response};
 use glassbox_web::query::{FieldError, LinkQuery, parse_link};
 use yew::prelude::*;
 use yew_router::prelude::use_location;
@@ -47,6 +47,8 @@ pub(crate) struct Engine {
     /// Opens the model files the person picked (a GGUF, or a Hugging Face folder's), in
     /// place of the pack.
     pub(crate) open_model: Callback<Vec<web_sys::File>>,
+    /// Opens files again from the copy kept in this browser.
+    pub(crate) reopen: Callback<Vec<PickedFile>>,
     /// Why the last model file could not be opened (the pack before it stays).
     pub(crate) open_error: Option<String>,
 }

@@ -43,7 +43,10 @@ async fn response_bytes(response: Response) -> Result<Vec<u8>, String> {
 }
 
 /// Reads a response's body chunk by chunk, telling `on_bytes` the bytes read so far.
-async fn streamed_bytes(response: Response, on_bytes: &dyn Fn(u64)) -> Result<Vec<u8>, String> {
+pub(super) async fn streamed_bytes(
+    response: Response,
+    on_bytes: &dyn Fn(u64),
+) -> Result<Vec<u8>, String> {
     let Some(body) = response.body() else {
         return response_bytes(response).await;
     };

@@ -4,6 +4,7 @@
 
 pub mod client;
 mod fetch;
+pub mod kept;
 mod open;
 pub mod protocol;
 pub mod worker;

@@ -12,8 +12,8 @@ use glassbox_model::checkpoint::{INDEX_FILE, WEIGHTS_FILE, f32_bytes, shard_name
 use glassbox_model::gguf::Gguf;
 use glassbox_model::{Model, Tokenizer};
 
-use super::fetch;
 use super::protocol::PickedFile;
+use super::{fetch, kept};
 
 /// The most memory a model may take as f32 in the worker: wasm32 addresses 4 GB, and the
 /// files, the activations and the page's own need room beside the weights.
@@ -148,6 +148,14 @@ fn has_extension(name: &str, wanted: &str) -> bool {
 async fn read(file: &PickedFile, progress: &dyn Fn(&str, u64, u64)) -> Result<Vec<u8>, String> {
     let stage = format!("reading {}", file.name);
     progress(&stage, 0, 0);
+    if let Some(key) = file.url.strip_prefix(kept::KEPT_URL) {
+        let response = kept::kept_response(key)
+            .await
+            .map_err(|e| format!("{}: {e}", file.name))?;
+        return fetch::streamed_bytes(response, &|n| progress(&stage, n, 0))
+            .await
+            .map_err(|e| format!("{}: the copy kept in this browser: {e}", file.name));
+    }
     fetch::fetch_streamed(&file.url, &|n| progress(&stage, n, 0))
         .await
         .map_err(|_| format!("{}: the file could not be read", file.name))

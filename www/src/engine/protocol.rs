@@ -281,6 +281,9 @@ pub struct PackInfo {
     /// Whether this is a model file the person opened from their computer (no pack:
     /// no feature data).
     pub from_disk: bool,
+    /// For a model from disk: whether it is kept in this browser for the next visit (or
+    /// was opened from that copy), or why not, as a sentence.
+    pub kept: Option<String>,
     /// Which engine answers.
     pub engine: EngineInfo,
 }

@@ -10,12 +10,12 @@ use glassbox_lab::{AdapterPreference, EngineInfo, Lab};
 use glassbox_pack::{FeatureShard, Pack, PackFiles};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 
-use super::fetch;
 use super::protocol::{
     Analyze, Attention, Circuit, DictionaryInfo, EngineRequest, Envelope, Feature, FeatureView,
     Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt, PackInfo, PickedFile, Request, Response,
     Search, SwitchEngine,
 };
+use super::{fetch, kept};
 
 /// Tokens each side of an example's token that the feature view shows.
 const EXAMPLE_CONTEXT: usize = 12;
@@ -252,7 +252,13 @@ impl EngineWorker {
                 };
                 progress_scope.respond(who, Envelope { id, body });
             };
-            let opened = open_model_files(&files, engine, before.as_deref(), &progress).await;
+            let mut opened = open_model_files(&files, engine, before.as_deref(), &progress).await;
+            if let Ok(loaded) = &mut opened {
+                progress("keeping the files in this browser for the next visit", 0, 0);
+                if let Some(note) = keep_for_next_visit(&files, &loaded.info.name).await {
+                    loaded.info.kept = Some(note);
+                }
+            }
             Message::Loaded(opened.map(Box::new))
         });
     }
@@ -581,6 +587,7 @@ async fn load_pack(
         tags: lab.tags(),
         from_cache,
         from_disk: false,
+        kept: None,
         engine: lab.engine_info(),
     };
     let sample_texts = Rc::new(lab.corpus_texts(SAMPLE_TEXTS.0, SAMPLE_TEXTS.1));
@@ -657,7 +664,7 @@ async fn open_model_files(
         let stage = "measuring the dictionaries' features on the sample text";
         let count = sample_texts.len() as u64;
         lab.measure_sample(&sample_texts, &|done, _| {
-            progress(stage, done as u64, count)
+            progress(stage, done as u64, count);
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -691,6 +698,10 @@ async fn open_model_files(
         n_positions: dims.n_positions,
         from_cache: before.is_some_and(|b| b.info.from_cache) && pack.is_some(),
         from_disk,
+        // Dictionaries added alone leave the kept copy as it was.
+        kept: before
+            .filter(|_| picked.model.is_empty())
+            .and_then(|b| b.info.kept.clone()),
         engine: lab.engine_info(),
     };
     Ok(Loaded {
@@ -698,5 +709,22 @@ async fn open_model_files(
         pack,
         info,
         sample_texts,
+    })
+}
+
+/// Keeps a model opened from disk (with its dictionaries) in this browser for the next
+/// visit, and says so for the page; `None` for dictionaries added alone (what was kept
+/// stays as it was).
+async fn keep_for_next_visit(files: &[PickedFile], name: &str) -> Option<String> {
+    let from_kept = files.iter().all(|f| f.url.starts_with(kept::KEPT_URL));
+    if from_kept {
+        return Some("Opened from the copy kept in this browser.".to_owned());
+    }
+    if super::open::sort(files).ok()?.model.is_empty() {
+        return None;
+    }
+    Some(match kept::keep(name, files).await {
+        Ok(()) => "Kept in this browser for your next visit (“Reopen” at the top).".to_owned(),
+        Err(reason) => format!("Not kept for your next visit: {reason}."),
     })
 }

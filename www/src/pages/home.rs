@@ -23,7 +23,8 @@ pub(crate) fn Home() -> Html {
                 { for info.map(|i| html! {
                     <p class="muted" id="pack-info">{
                         if i.from_disk {
-                            format!("Model “{}”: {}", i.name, i.description)
+                            let kept = i.kept.as_ref().map(|k| format!(" {k}")).unwrap_or_default();
+                            format!("Model “{}”: {}{kept}", i.name, i.description)
                         } else {
                             format!("Pack “{}”: {} {} blocks, {} features in all.", i.name, i.description, i.n_layer, i.dictionaries.iter().map(|d| d.d_sae).sum::<usize>())
                         }
