@@ -178,10 +178,12 @@ impl Lab {
             ));
         }
         self.dictionaries.get(layer).ok_or_else(|| {
-            LabError::Request(format!(
-                "there is no dictionary {layer}: the model has {}",
-                self.dictionaries.len()
-            ))
+            let count = self.dictionaries.len();
+            LabError::Request(if count == self.pack_transcoders {
+                format!("there is no block {layer}: the model has {count}")
+            } else {
+                format!("there is no dictionary {layer}: {count} are attached")
+            })
         })
     }
 

@@ -147,6 +147,11 @@ fn added_dictionaries_are_measured_live_as_their_encoders_compute() {
     for layer in [4, 5] {
         live_matches_the_engine(&lab, layer, &texts);
     }
+    let error = lab.live_feature(9, 1).unwrap_err().to_string();
+    assert!(
+        error.contains("there is no dictionary 9: 6 are attached"),
+        "{error}"
+    );
     let error = lab.live_feature(0, 1).unwrap_err().to_string();
     assert!(error.contains("precomputed"), "{error}");
     // The prompt view reads the added dictionaries too, and the pack's circuits still run.
