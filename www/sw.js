@@ -3,14 +3,18 @@
 // are not kept here: the engine worker keeps them itself, keyed by their SHA-256.
 //
 // Network first: an online visit always gets the build on the server, and refreshes the
-// copy kept here; offline, the kept copy answers.
-const SHELL = 'glassbox-shell-v1';
-// The engine worker's files, which the page does not name (trunk does not hash them).
-const WORKER_FILES = ['glassbox-worker_loader.js', 'glassbox-worker.js', 'glassbox-worker_bg.wasm'];
+// copy kept here; offline, the kept copy answers. Each build keeps its files in its own
+// cache (every file name but the page's carries a content hash), and a new build's
+// service worker deletes the older ones as it takes over.
+//
+// Filled in by `cargo xtask page`: this build's cache name and engine worker files.
+const SHELL = 'glassbox-shell-dev';
+const WORKER_FILES = [];
 
 /** The page, and every `./file` it names (trunk gives those hashed names). */
 async function shellFiles() {
   const page = await fetch('./', { cache: 'no-cache' });
+  if (!page.ok) throw new Error(`the page answered ${page.status}; nothing kept`);
   const html = await page.clone().text();
   const named = [...html.matchAll(/["']\.\/([^"'#?]+)["']/g)].map((match) => match[1]);
   return { page, files: [...new Set([...named, ...WORKER_FILES])].map((file) => `./${file}`) };
@@ -44,14 +48,23 @@ self.addEventListener('fetch', (event) => {
   const key = request.mode === 'navigate' ? './' : request;
   event.respondWith((async () => {
     const cache = await caches.open(SHELL);
+    let response;
     try {
-      const response = await fetch(request);
-      if (response.ok) await cache.put(key, response.clone());
-      return response;
+      response = await fetch(request);
     } catch (offline) {
       const kept = await cache.match(key, { ignoreSearch: request.mode === 'navigate' });
       if (kept) return kept;
       throw offline;
     }
+    // The network answered: that answer is the one returned, whether or not keeping a copy
+    // works (a full quota, a partial response).
+    if (response.ok && response.status === 200 && response.type === 'basic') {
+      try {
+        await cache.put(key, response.clone());
+      } catch (notKept) {
+        console.warn('Glassbox: could not keep an offline copy of', request.url, notKept);
+      }
+    }
+    return response;
   })());
 });

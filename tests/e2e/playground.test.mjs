@@ -207,6 +207,43 @@ test('a second visit loads the pack from the browser cache with the network cut'
   await context.close();
 });
 
+test("a captive portal's answer for the manifest after a good visit loses nothing: the last good manifest answers", async () => {
+  const context = await env.browser.newContext();
+  const first = await context.newPage();
+  await first.goto(`${env.url}#/`);
+  await first.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  await first.close();
+  // A 200 answer that is not a manifest, as a hotel network's login page gives.
+  await context.route('**/packs/brown/manifest.json', (route) => route.fulfill({
+    status: 200,
+    contentType: 'text/html',
+    body: '<html><body>Please log in to the hotel Wi-Fi</body></html>',
+  }));
+  const second = await context.newPage();
+  await second.goto(`${env.url}#/prompt?text=The%20jury`);
+  await second.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await second.locator('#engine-status').textContent(), /from this browser's cache/);
+  // And the good copy is still there for a third visit.
+  const third = await context.newPage();
+  await third.goto(`${env.url}#/`);
+  await third.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  await context.close();
+});
+
+test('a pack file longer than its manifest says is refused by name, not read to the end', async () => {
+  const context = await env.browser.newContext();
+  await context.route('**/packs/brown/corpus/**', async (route) => {
+    const real = await route.fetch();
+    const body = await real.body();
+    await route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.concat([body, Buffer.alloc(body.length + 1_000_000)]) });
+  });
+  const page = await context.newPage();
+  await page.goto(`${env.url}#/prompt?text=The%20jury`);
+  await page.locator('#load-failed').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#load-failed').textContent(), /packs\/brown\/corpus\/[^ ]+: the download is longer than the \d+ bytes expected/);
+  await context.close();
+});
+
 test('offline, a second visit opens the page and answers from what the first visit kept', async () => {
   const context = await env.browser.newContext();
   const first = await context.newPage();

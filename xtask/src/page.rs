@@ -3,9 +3,10 @@
 //! wasm-bindgen, shrunk by wasm-opt, and the page, its styles, icon, service worker and
 //! the default pack laid out in `target/dist`.
 //!
-//! The page's own files get content-hashed names, so a browser never mixes an old one
-//! with a new page; the engine worker's keep fixed names (the page asks for
-//! `glassbox-worker_loader.js`).
+//! Every script, module and style gets a content-hashed name, the engine worker's too (the
+//! page reads its loader's name from `<meta name="glassbox-worker">`), so a browser's HTTP
+//! cache can never pair a new page with an old worker; the service worker gets this
+//! build's cache name and worker files written in.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,10 @@ const WORKER: &str = "glassbox-worker";
 const WWW: &str = "www";
 /// Where `index.html` says the page's script goes.
 const SCRIPT_MARKER: &str = "<!-- the page's script -->";
+/// The line of `sw.js` that names its cache, replaced by this build's.
+const SHELL_MARKER: &str = "const SHELL = 'glassbox-shell-dev';";
+/// The line of `sw.js` that lists the engine worker's files, replaced by this build's.
+const WORKER_FILES_MARKER: &str = "const WORKER_FILES = [];";
 
 /// The folder the page is built into.
 pub(crate) fn dist_dir() -> PathBuf {
@@ -74,24 +79,16 @@ pub(crate) fn build() -> Result<()> {
     for name in [PAGE, WORKER] {
         optimize(&staging.join(format!("{name}_bg.wasm")))?;
     }
+
+    // The page's and the worker's files under content-hashed names.
+    let page = hash_names(&staging, PAGE)?;
+    let worker = hash_names(&staging, WORKER)?;
+    let loader = format!("{worker}_loader.js");
     std::fs::write(
-        staging.join(format!("{WORKER}_loader.js")),
-        format!(r#"importScripts("./{WORKER}.js");wasm_bindgen("./{WORKER}_bg.wasm");"#),
+        staging.join(&loader),
+        format!(r#"importScripts("./{worker}.js");wasm_bindgen("./{worker}_bg.wasm");"#),
     )
     .context("writing the worker's loader")?;
-
-    // The page's files under content-hashed names.
-    let glue = std::fs::read(staging.join(format!("{PAGE}.js")))?;
-    let module = std::fs::read(staging.join(format!("{PAGE}_bg.wasm")))?;
-    let hashed = format!("{PAGE}-{}", short_hash(&[&glue, &module]));
-    std::fs::rename(
-        staging.join(format!("{PAGE}.js")),
-        staging.join(format!("{hashed}.js")),
-    )?;
-    std::fs::rename(
-        staging.join(format!("{PAGE}_bg.wasm")),
-        staging.join(format!("{hashed}_bg.wasm")),
-    )?;
     let www = root.join(WWW);
     let mut html =
         std::fs::read_to_string(www.join("index.html")).context("reading www/index.html")?;
@@ -110,9 +107,18 @@ pub(crate) fn build() -> Result<()> {
     if !html.contains(SCRIPT_MARKER) {
         bail!("www/index.html has no `{SCRIPT_MARKER}` for the page's script");
     }
-    html = html.replace(SCRIPT_MARKER, &page_script(&hashed));
-    std::fs::write(staging.join("index.html"), html)?;
-    std::fs::copy(www.join("sw.js"), staging.join("sw.js")).context("copying www/sw.js")?;
+    html = html.replace(SCRIPT_MARKER, &page_script(&page, &loader));
+    std::fs::write(staging.join("index.html"), &html)?;
+    let build = short_hash(&[html.as_bytes()]);
+    let worker_files = [loader, format!("{worker}.js"), format!("{worker}_bg.wasm")];
+    std::fs::write(
+        staging.join("sw.js"),
+        service_worker(
+            &std::fs::read_to_string(www.join("sw.js")).context("reading www/sw.js")?,
+            &build,
+            &worker_files,
+        )?,
+    )?;
     copy_dir(&www.join("packs"), &staging.join("packs"))?;
 
     let dist = dist_dir();
@@ -124,10 +130,46 @@ pub(crate) fn build() -> Result<()> {
     Ok(())
 }
 
-/// The script that starts the page, and hints that fetch its JS and wasm early.
-fn page_script(hashed: &str) -> String {
+/// Renames `{name}.js` and `{name}_bg.wasm` in `dir` to `{name}-{hash}…` after their
+/// contents; returns the new stem.
+fn hash_names(dir: &Path, name: &str) -> Result<String> {
+    let glue = std::fs::read(dir.join(format!("{name}.js")))?;
+    let module = std::fs::read(dir.join(format!("{name}_bg.wasm")))?;
+    let hashed = format!("{name}-{}", short_hash(&[&glue, &module]));
+    for suffix in [".js", "_bg.wasm"] {
+        std::fs::rename(
+            dir.join(format!("{name}{suffix}")),
+            dir.join(format!("{hashed}{suffix}")),
+        )?;
+    }
+    Ok(hashed)
+}
+
+/// `sw.js` with this build's cache name (`glassbox-shell-{build}`) and worker files.
+fn service_worker(template: &str, build: &str, worker_files: &[String]) -> Result<String> {
+    for marker in [SHELL_MARKER, WORKER_FILES_MARKER] {
+        if !template.contains(marker) {
+            bail!("www/sw.js has no `{marker}` line for the build to fill in");
+        }
+    }
+    let files: Vec<String> = worker_files.iter().map(|f| format!("'{f}'")).collect();
+    Ok(template
+        .replace(
+            SHELL_MARKER,
+            &format!("const SHELL = 'glassbox-shell-{build}';"),
+        )
+        .replace(
+            WORKER_FILES_MARKER,
+            &format!("const WORKER_FILES = [{}];", files.join(", ")),
+        ))
+}
+
+/// The script that starts the page, hints that fetch its JS and wasm early, and the name
+/// of this build's engine worker loader.
+fn page_script(hashed: &str, loader: &str) -> String {
     format!(
-        r#"<link rel="modulepreload" href="./{hashed}.js" />
+        r#"<meta name="glassbox-worker" content="./{loader}" />
+    <link rel="modulepreload" href="./{hashed}.js" />
     <link rel="preload" href="./{hashed}_bg.wasm" as="fetch" type="application/wasm" crossorigin />
     <script type="module">
       import init from './{hashed}.js';
@@ -212,4 +254,27 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_worker_gets_this_builds_cache_and_worker_files() {
+        let template = std::fs::read_to_string(workspace_root().join("www/sw.js")).unwrap();
+        let files = [
+            "w-1_loader.js".to_owned(),
+            "w-1.js".to_owned(),
+            "w-1_bg.wasm".to_owned(),
+        ];
+        let filled = service_worker(&template, "abc123", &files).unwrap();
+        assert!(filled.contains("const SHELL = 'glassbox-shell-abc123';"));
+        assert!(
+            filled.contains("const WORKER_FILES = ['w-1_loader.js', 'w-1.js', 'w-1_bg.wasm'];")
+        );
+        assert!(!filled.contains(SHELL_MARKER) && !filled.contains(WORKER_FILES_MARKER));
+        let error = service_worker("const SHELL = 'x';", "abc", &files).unwrap_err();
+        assert!(error.to_string().contains("has no"), "{error}");
+    }
 }

@@ -11,8 +11,22 @@ use yew::Callback;
 use super::protocol::{Envelope, Request, Response};
 use super::worker::EngineWorker;
 
-/// The worker script trunk builds next to the page (`data-loader-shim`).
+/// The engine worker's loader when the page does not name it (the build names this
+/// build's, content-hashed, in `<meta name="glassbox-worker">`).
 const WORKER_LOADER: &str = "./glassbox-worker_loader.js";
+
+/// The loader of this build's engine worker, as the page's HTML names it.
+fn worker_loader() -> String {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| {
+            d.query_selector("meta[name=glassbox-worker]")
+                .ok()
+                .flatten()
+        })
+        .and_then(|meta| meta.get_attribute("content"))
+        .unwrap_or_else(|| WORKER_LOADER.to_owned())
+}
 
 /// After this long without an answer, a request is reported as failed.
 const ANSWER_TIMEOUT_MS: u32 = 180_000;
@@ -64,7 +78,7 @@ impl EngineClient {
                     callback.emit(envelope.body);
                 }
             })
-            .spawn_with_loader(WORKER_LOADER);
+            .spawn_with_loader(&worker_loader());
         Rc::new(Self {
             bridge,
             next_id: Cell::new(1),

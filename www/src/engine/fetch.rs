@@ -11,6 +11,9 @@ use web_sys::{Cache, ReadableStreamDefaultReader, Response, WorkerGlobalScope};
 /// The cache the pack files live in.
 const CACHE_NAME: &str = "glassbox-packs-v1";
 
+/// The most bytes a pack's `manifest.json` may have (the default pack's: about 20 kB).
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
 fn scope() -> Result<WorkerGlobalScope, String> {
     js_sys::global()
         .dyn_into::<WorkerGlobalScope>()
@@ -47,6 +50,15 @@ pub(super) async fn streamed_bytes(
     response: Response,
     on_bytes: &dyn Fn(u64),
 ) -> Result<Vec<u8>, String> {
+    capped_bytes(response, u64::MAX, on_bytes).await
+}
+
+/// Like [`streamed_bytes`], refusing (and no longer reading) a body longer than `limit`.
+async fn capped_bytes(
+    response: Response,
+    limit: u64,
+    on_bytes: &dyn Fn(u64),
+) -> Result<Vec<u8>, String> {
     let Some(body) = response.body() else {
         return response_bytes(response).await;
     };
@@ -65,19 +77,26 @@ pub(super) async fn streamed_bytes(
             .dyn_into()
             .map_err(|_| "the download gave something other than bytes".to_owned())?;
         let start = bytes.len();
+        if (start as u64).saturating_add(u64::from(value.length())) > limit {
+            let _ = reader.cancel();
+            return Err(format!(
+                "the download is longer than the {limit} bytes expected"
+            ));
+        }
         bytes.resize(start + value.length() as usize, 0);
         value.copy_to(&mut bytes[start..]);
         on_bytes(bytes.len() as u64);
     }
 }
 
-/// Fetches `url` from the network.
-pub(super) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    fetch_streamed(url, &|_| {}).await
-}
-
 /// Fetches `url` from the network, telling `on_bytes` the bytes received so far.
 pub(super) async fn fetch_streamed(url: &str, on_bytes: &dyn Fn(u64)) -> Result<Vec<u8>, String> {
+    fetch_capped(url, u64::MAX, on_bytes).await
+}
+
+/// Fetches `url` from the network, at most `limit` bytes of it, telling `on_bytes` the
+/// bytes received so far.
+async fn fetch_capped(url: &str, limit: u64, on_bytes: &dyn Fn(u64)) -> Result<Vec<u8>, String> {
     let response = JsFuture::from(scope()?.fetch_with_str(url))
         .await
         .map_err(|e| {
@@ -94,7 +113,7 @@ pub(super) async fn fetch_streamed(url: &str, on_bytes: &dyn Fn(u64)) -> Result<
     if !response.ok() {
         return Err(format!("{url}: the server answered {}", response.status()));
     }
-    streamed_bytes(response, on_bytes)
+    capped_bytes(response, limit, on_bytes)
         .await
         .map_err(|e| format!("{url}: {e}"))
 }
@@ -119,10 +138,18 @@ pub(super) async fn forget(cache: &Cache, key: &str) {
     let _ = JsFuture::from(cache.delete_with_str(key)).await;
 }
 
-/// The manifest at `base`: from the network, else (offline) the last one cached.
+/// The manifest at `base`: from the network when it answers with a manifest, else (offline,
+/// or an answer that is not a manifest, such as a captive portal's page) the last good one
+/// cached; a bad answer never replaces a good copy.
 pub(super) async fn manifest(cache: Option<&Cache>, base: &str) -> Result<Vec<u8>, String> {
     let url = format!("{base}manifest.json");
-    match fetch_bytes(&url).await {
+    let fetched = fetch_capped(&url, MAX_MANIFEST_BYTES, &|_| {})
+        .await
+        .and_then(|bytes| match Pack::parse_manifest(&bytes) {
+            Ok(_) => Ok(bytes),
+            Err(error) => Err(format!("{url}: not a pack manifest ({error})")),
+        });
+    match fetched {
         Ok(bytes) => {
             if let Some(cache) = cache {
                 store(cache, &url, &bytes).await;
@@ -157,7 +184,7 @@ pub(super) async fn pack_file(
             Err(_) => forget(cache, &key).await,
         }
     }
-    let bytes = fetch_streamed(&url, on_bytes).await?;
+    let bytes = fetch_capped(&url, entry.bytes, on_bytes).await?;
     let file = pack.verify(path, bytes).map_err(|e| e.to_string())?;
     if let Some(cache) = cache {
         store(cache, &key, file.bytes()).await;
