@@ -5,13 +5,24 @@
 //! - the circuit view's supernodes: `label:id,id` for each, `;`-separated, e.g.
 //!   `say Atlanta:2_17_6,3_40_6;city:1_3_5`.
 
-use glassbox_lab::{FeatureSteer, SteerMode, Supernode};
+use glassbox_lab::{FeatureSteer, MAX_STEERED_FEATURES, SteerMode, Supernode};
 
 /// Reads a feature list; the error says which entry is wrong and how it should look.
 pub fn parse_steer_features(text: &str) -> Result<Vec<FeatureSteer>, String> {
-    text.split(',')
+    let entries: Vec<&str> = text
+        .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
+        .take(MAX_STEERED_FEATURES + 1)
+        .collect();
+    if entries.len() > MAX_STEERED_FEATURES {
+        return Err(format!(
+            "more than {MAX_STEERED_FEATURES} steered features; steer at most \
+             {MAX_STEERED_FEATURES} at once"
+        ));
+    }
+    entries
+        .into_iter()
         .map(|entry| {
             let bad = || {
                 format!(
@@ -62,6 +73,12 @@ pub fn format_steer_features(features: &[FeatureSteer]) -> String {
 /// What a supernode's label may not hold: the separators of [`format_supernodes`].
 const LABEL_SEPARATORS: [char; 3] = [';', ':', ','];
 
+/// The most supernodes a circuit link may carry.
+pub const MAX_SUPERNODES: usize = 64;
+
+/// The most members one supernode may have.
+pub const MAX_SUPERNODE_MEMBERS: usize = 256;
+
 /// A label as a link can hold it: separators dropped, spaces trimmed.
 #[must_use]
 pub fn clean_label(label: &str) -> String {
@@ -75,8 +92,18 @@ pub fn clean_label(label: &str) -> String {
 
 /// Reads a supernode list; the error says which entry is wrong.
 pub fn parse_supernodes(text: &str) -> Result<Vec<Supernode>, String> {
-    text.split(';')
+    let entries: Vec<&str> = text
+        .split(';')
         .filter(|s| !s.trim().is_empty())
+        .take(MAX_SUPERNODES + 1)
+        .collect();
+    if entries.len() > MAX_SUPERNODES {
+        return Err(format!(
+            "more than {MAX_SUPERNODES} supernodes; a graph holds at most {MAX_SUPERNODES}"
+        ));
+    }
+    entries
+        .into_iter()
         .map(|entry| {
             let bad = || {
                 format!(
@@ -92,6 +119,13 @@ pub fn parse_supernodes(text: &str) -> Result<Vec<Supernode>, String> {
                 .collect();
             if label.trim().is_empty() || members.is_empty() {
                 return Err(bad());
+            }
+            if members.len() > MAX_SUPERNODE_MEMBERS {
+                return Err(format!(
+                    "supernode `{}` has {} members; at most {MAX_SUPERNODE_MEMBERS}",
+                    label.trim(),
+                    members.len()
+                ));
             }
             Ok(Supernode {
                 label: label.trim().to_owned(),
@@ -129,6 +163,30 @@ mod tests {
             let error = parse_supernodes(bad).err().unwrap_or_default();
             assert!(error.contains(bad), "{bad}: {error}");
         }
+        let many = (0..65)
+            .map(|i| format!("g{i}:1_2_3"))
+            .collect::<Vec<_>>()
+            .join(";");
+        let error = parse_supernodes(&many).err().unwrap_or_default();
+        assert!(error.contains("more than 64 supernodes"), "{error}");
+        let crowd = (0..257)
+            .map(|i| format!("1_{i}_0"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let error = parse_supernodes(&format!("big:{crowd}"))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            error.contains("`big` has 257 members; at most 256"),
+            "{error}"
+        );
+        let steered = (0..65)
+            .map(|i| format!("0/{i}:x0"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let error = parse_steer_features(&steered).err().unwrap_or_default();
+        assert!(error.contains("more than 64 steered features"), "{error}");
+        assert!(parse_steer_features(&steered[..steered.rfind(',').unwrap_or(0)]).is_ok());
     }
 
     #[test]

@@ -129,7 +129,7 @@ impl GraphFile {
                 members,
             );
         }
-        let grouped: Vec<&str> = supernodes
+        let grouped: std::collections::HashSet<&str> = supernodes
             .iter()
             .flat_map(|s| s.members.iter().map(String::as_str))
             .collect();

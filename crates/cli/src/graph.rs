@@ -6,9 +6,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 use glassbox_circuits::{AttributionOptions, Thresholds, threshold};
+use glassbox_dict::Architecture;
 use glassbox_engine::now;
-use glassbox_lab::Lab;
+use glassbox_lab::{Lab, MAX_CIRCUIT_FEATURES};
 use glassbox_pack::dir;
+
+/// Memory a graph may take when the machine does not say what it has.
+const DEFAULT_BUDGET: u64 = 8 << 30;
 
 /// What to attribute and where to write it.
 #[derive(Debug, clap::Args)]
@@ -29,9 +33,16 @@ pub(crate) struct GraphArgs {
     #[arg(long, default_value_t = 0.98, value_parser = share("edge"))]
     edge_threshold: f32,
     /// Attribute at most this many feature nodes, the most influential (circuit-tracer's
-    /// `max_feature_nodes`); every active feature when not given.
+    /// `max_feature_nodes`); the page's cap by default.
+    #[arg(long, default_value_t = MAX_CIRCUIT_FEATURES, conflicts_with = "all_features")]
+    max_feature_nodes: usize,
+    /// Attribute every active feature (refused, with the estimate, when the graph would
+    /// not fit in memory).
     #[arg(long)]
-    max_feature_nodes: Option<usize>,
+    all_features: bool,
+    /// The memory a graph may take, in GB; by default what this machine has free.
+    #[arg(long)]
+    memory_gb: Option<f64>,
 }
 
 /// Reads a threshold, checked as the lab checks it.
@@ -51,9 +62,27 @@ pub(crate) fn graph(args: &GraphArgs) -> Result<()> {
         edges: args.edge_threshold,
     };
     let options = AttributionOptions {
-        max_feature_nodes: args.max_feature_nodes,
+        max_feature_nodes: (!args.all_features).then_some(args.max_feature_nodes),
         ..AttributionOptions::default()
     };
+    let tokens = lab.prompt_ids(&args.text)?.len();
+    let features = match options.max_feature_nodes {
+        Some(cap) => cap.min(most_active_features(&lab, tokens)),
+        None => most_active_features(&lab, tokens),
+    };
+    let needed = graph_bytes(&lab, tokens, features, options.max_logits);
+    let budget = args
+        .memory_gb
+        .map_or_else(memory_budget, |gb| (gb.max(0.0) * 1e9) as u64);
+    if needed > budget {
+        anyhow::bail!(
+            "a graph of {tokens} tokens with up to {features} features needs about {:.1} GB \
+             (its dense matrices), more than the {:.1} GB it may take (--memory-gb, by default what is \
+             free); lower --max-feature-nodes (the page uses {MAX_CIRCUIT_FEATURES}) or the prompt",
+            needed as f64 / 1e9,
+            budget as f64 / 1e9
+        );
+    }
     let started = Instant::now();
     let (file, nodes) = now(lab.graph(&args.text, thresholds, &options))
         .ok_or_else(|| anyhow!("the CPU engine's graph did not finish at once"))??;
@@ -69,4 +98,49 @@ pub(crate) fn graph(args: &GraphArgs) -> Result<()> {
         took.as_secs_f64()
     );
     Ok(())
+}
+
+/// The most features that can be active over `tokens` tokens: a TopK transcoder's `k` per
+/// position and block, any other's whole dictionary.
+fn most_active_features(lab: &Lab, tokens: usize) -> usize {
+    lab.dictionaries
+        .iter()
+        .map(|d| {
+            let per_token = match d.config.architecture {
+                Architecture::TopK => d.config.k.unwrap_or(d.config.d_sae),
+                _ => d.config.d_sae,
+            };
+            per_token.saturating_mul(tokens)
+        })
+        .fold(0, usize::saturating_add)
+}
+
+/// An estimate of a graph's memory: its adjacency matrix over every node (features, one
+/// error per block and token, the tokens, the logits) and the influence computed over
+/// it, f32 each.
+fn graph_bytes(lab: &Lab, tokens: usize, features: usize, logits: usize) -> u64 {
+    let blocks = lab.model().dims().n_layer;
+    let nodes = features
+        .saturating_add(blocks.saturating_mul(tokens))
+        .saturating_add(tokens)
+        .saturating_add(logits) as u64;
+    nodes.saturating_mul(nodes).saturating_mul(2 * 4)
+}
+
+/// The memory this machine has free (Linux's `MemAvailable`), else [`DEFAULT_BUDGET`].
+fn memory_budget() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("MemAvailable:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        })
+        .map_or(DEFAULT_BUDGET, |kib| kib * 1024)
 }

@@ -57,6 +57,30 @@ fn writes_a_graph_file_that_reads_back() {
     assert!((1..=40).contains(&features), "{features}");
     assert!(graph.metadata.active_features.unwrap() > 40);
 
+    // Every feature of a long prompt in too little memory: refused before any work, with
+    // the estimate.
+    let long = "the jury said that the city of Atlanta ".repeat(12);
+    let too_big = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["graph", "--pack"])
+        .arg(&pack)
+        .args([
+            "--text",
+            &long,
+            "--all-features",
+            "--memory-gb",
+            "0.5",
+            "--out",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!too_big.status.success());
+    let stderr = String::from_utf8_lossy(&too_big.stderr);
+    assert!(
+        stderr.contains("needs about") && stderr.contains("more than the 0.5 GB"),
+        "{stderr}"
+    );
+
     let refused = Command::new(env!("CARGO_BIN_EXE_glassbox"))
         .args(["graph", "--pack"])
         .arg(&pack)

@@ -51,9 +51,26 @@ pub struct PromptAnalysis {
     pub features: Vec<Vec<Vec<ActiveFeature>>>,
 }
 
+/// The longest text (in UTF-8 bytes) a prompt, a search or a link may carry: far more than
+/// any context the page runs holds, and little enough to tokenize at once.
+pub const MAX_PROMPT_BYTES: usize = 64 * 1024;
+
+/// An error for a text longer than [`MAX_PROMPT_BYTES`], before any work on it.
+pub(crate) fn check_text_length(text: &str) -> Result<()> {
+    if text.len() > MAX_PROMPT_BYTES {
+        return Err(LabError::Request(format!(
+            "the text is {} bytes long; at most {MAX_PROMPT_BYTES} are read",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
 impl Lab {
-    /// Tokenizes `text` and checks it fits the model.
+    /// Tokenizes `text` and checks it fits the model (and, before tokenizing, that it is
+    /// at most [`MAX_PROMPT_BYTES`] long).
     pub fn prompt_ids(&self, text: &str) -> Result<Vec<u32>> {
+        check_text_length(text)?;
         let ids = self.tokenizer.encode_ids(text)?;
         if ids.is_empty() {
             return Err(LabError::Request("the prompt is empty".to_owned()));

@@ -15,7 +15,7 @@ mod live;
 mod search;
 mod steer;
 
-pub use analyze::{ActiveFeature, Prediction, PromptAnalysis, TokenView};
+pub use analyze::{ActiveFeature, MAX_PROMPT_BYTES, Prediction, PromptAnalysis, TokenView};
 pub use circuit::{LogitChange, MAX_CIRCUIT_FEATURES, MAX_CIRCUIT_TOKENS, NodeEdit};
 pub use engine::EngineInfo;
 pub use error::{LabError, Result};
@@ -30,4 +30,6 @@ pub use lab::Lab;
 pub use lens::{AttentionPatterns, LensCell, LogitLens};
 pub use live::{LiveExample, LiveFeature, SAMPLE_WINDOW};
 pub use search::{SearchHit, SearchQuery};
-pub use steer::{FeatureSteer, MAX_STEER_TOKENS, SteerMode, SteerRequest, SteerResult};
+pub use steer::{
+    FeatureSteer, MAX_STEER_TOKENS, MAX_STEERED_FEATURES, SteerMode, SteerRequest, SteerResult,
+};

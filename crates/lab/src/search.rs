@@ -88,6 +88,11 @@ impl Lab {
     /// is the feature's commonest, then by frequency; text matches by their strongest
     /// activation on the text.
     pub async fn search(&self, query: &SearchQuery, limit: usize) -> Result<Vec<SearchHit>> {
+        let (SearchQuery::Label(text)
+        | SearchQuery::Tag(text)
+        | SearchQuery::Token(text)
+        | SearchQuery::Text(text)) = query;
+        crate::analyze::check_text_length(text)?;
         // (score, frequency, hit): higher is better.
         let mut scored: Vec<(f32, SearchHit)> = match query {
             SearchQuery::Label(words) => {

@@ -72,6 +72,9 @@ pub struct SteerResult {
 /// The most tokens one steering request may generate.
 pub const MAX_STEER_TOKENS: usize = 64;
 
+/// The most features one steering request (or link) may change.
+pub const MAX_STEERED_FEATURES: usize = 64;
+
 impl Lab {
     /// `features` as the engines steer them: one [`Steering`] per block, at `positions`
     /// only (`None`: everywhere). Every feature must exist and every value be a number.
@@ -80,6 +83,12 @@ impl Lab {
         features: &[FeatureSteer],
         positions: Option<&[usize]>,
     ) -> Result<Vec<Steering>> {
+        if features.len() > MAX_STEERED_FEATURES {
+            return Err(LabError::Request(format!(
+                "{} features to steer; at most {MAX_STEERED_FEATURES} at once",
+                features.len()
+            )));
+        }
         let mut by_layer: BTreeMap<usize, Vec<(usize, FeatureSet)>> = BTreeMap::new();
         for f in features {
             self.check_feature(f.layer, f.feature)?;

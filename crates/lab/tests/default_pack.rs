@@ -77,6 +77,19 @@ fn prompts_the_model_cannot_read_are_refused_with_the_reason() {
     assert!(error.contains("at most 128"), "{error}");
     let error = block_on(lab.analyze("", 5, 5)).unwrap_err().to_string();
     assert!(error.contains("empty"), "{error}");
+    // A megabyte of text is refused before it is tokenized, wherever text enters.
+    let huge = "a".repeat(1 << 20);
+    for error in [
+        block_on(lab.analyze(&huge, 5, 5)).unwrap_err(),
+        block_on(lab.search(&SearchQuery::Token(huge.clone()), 5)).unwrap_err(),
+        block_on(lab.logit_lens(&huge, 5)).unwrap_err(),
+    ] {
+        let error = error.to_string();
+        assert!(
+            error.contains("1048576 bytes long; at most 65536"),
+            "{error}"
+        );
+    }
     let error = block_on(lab.feature_activations(&[1, 2], 9, 0))
         .unwrap_err()
         .to_string();
@@ -260,6 +273,18 @@ fn impossible_steering_is_refused() {
         mode: SteerMode::Clamp(f32::NAN),
     };
     assert!(block_on(lab.steer(&request(vec![nan]))).is_err());
+    let many = (0..65)
+        .map(|feature| FeatureSteer {
+            layer: 0,
+            feature,
+            mode: SteerMode::Scale(0.0),
+        })
+        .collect();
+    let error = block_on(lab.steer(&request(many))).unwrap_err().to_string();
+    assert!(
+        error.contains("65 features to steer; at most 64"),
+        "{error}"
+    );
     let mut too_long = request(Vec::new());
     too_long.max_tokens = 10_000;
     assert!(

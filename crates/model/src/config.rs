@@ -141,7 +141,7 @@ impl Gpt2Config {
     /// Width of the MLP's hidden layer.
     #[must_use]
     pub fn d_mlp(&self) -> usize {
-        self.n_inner.unwrap_or(4 * self.n_embd)
+        self.n_inner.unwrap_or(self.n_embd.saturating_mul(4))
     }
 
     /// Width of one attention head.
@@ -212,5 +212,15 @@ mod tests {
         assert!(error.contains("vocab_size"), "{error}");
         let json = GPT2_SMALL.replace("gelu_new", "tanh");
         assert!(Gpt2Config::from_json(&json).is_err());
+        // A width whose MLP (4 × n_embd) overflows is refused, never wrapped.
+        let huge = (usize::MAX / 2).to_string();
+        let json = GPT2_SMALL
+            .replace("\"n_embd\": 768", &format!("\"n_embd\": {huge}"))
+            .replace("\"n_head\": 12", "\"n_head\": 1");
+        let error = Gpt2Config::from_json(&json).unwrap_err().to_string();
+        assert!(
+            error.contains("n_embd") && error.contains("beyond"),
+            "{error}"
+        );
     }
 }

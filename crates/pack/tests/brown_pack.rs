@@ -325,3 +325,53 @@ fn a_version_1_pack_loads_with_its_transcoders_read_before_the_gain() {
         }
     }
 }
+
+/// A copy of the default pack's required files in a fresh folder under `target`.
+fn copy_of_pack(name: &str) -> PathBuf {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if out.exists() {
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+    let pack = dir::open(&root()).unwrap();
+    for path in pack
+        .required_paths()
+        .into_iter()
+        .chain([MANIFEST_FILE.to_owned()])
+    {
+        let target = out.join(&path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(root().join(&path), &target).unwrap();
+    }
+    out
+}
+
+#[test]
+fn files_on_disk_are_sized_before_they_are_read() {
+    let pack = dir::open(&root()).unwrap();
+    let weights = pack.manifest().model.weights.clone();
+    // Longer than the manifest says: refused from its size, with both numbers.
+    let longer = copy_of_pack("pack-longer");
+    let expected = std::fs::metadata(longer.join(&weights)).unwrap().len();
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(longer.join(&weights))
+        .unwrap();
+    file.set_len(expected + 10_000_000).unwrap();
+    let error = dir::load(&longer).unwrap_err();
+    assert!(
+        matches!(&error, PackError::Size { path, expected: e, actual } if *path == weights && *e == expected && *actual == expected + 10_000_000),
+        "{error}"
+    );
+    // A link to an endless device instead of a file: refused at once, never read.
+    #[cfg(unix)]
+    {
+        let linked = copy_of_pack("pack-device");
+        std::fs::remove_file(linked.join(&weights)).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", linked.join(&weights)).unwrap();
+        let error = dir::load(&linked).unwrap_err().to_string();
+        assert!(
+            error.contains(&weights) && error.contains("not a regular file"),
+            "{error}"
+        );
+    }
+}

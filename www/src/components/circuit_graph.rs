@@ -145,11 +145,21 @@ pub(crate) fn CircuitGraph(props: &CircuitGraphProps) -> Html {
                 stroke-width={format!("{width:.2}")} />
         })
     });
+    // Looked up once per node: sets, so pins and groups cost nothing quadratic.
+    let pinned_ids: std::collections::HashSet<&str> =
+        props.pinned.iter().map(String::as_str).collect();
+    let group_of: std::collections::HashMap<&str, usize> = props
+        .groups
+        .iter()
+        .enumerate()
+        .rev()
+        .flat_map(|(i, g)| g.members.iter().map(move |m| (m.as_str(), i)))
+        .collect();
     let nodes = graph.nodes.iter().filter_map(|node| {
         let (x, y) = layout.at.get(&node.node_id)?;
         let influence = node.influence.unwrap_or(1.0).clamp(0.0, 1.0);
         let radius = 3.0 + 7.0 * (1.0 - f64::from(influence));
-        let pinned = props.pinned.contains(&node.node_id);
+        let pinned = pinned_ids.contains(node.node_id.as_str());
         let selected = props.selected.as_ref() == Some(&node.node_id);
         let kind = match node.feature_type.as_str() {
             TRANSCODER_FEATURE => "feature",
@@ -157,10 +167,8 @@ pub(crate) fn CircuitGraph(props: &CircuitGraphProps) -> Html {
             "embedding" => "embedding",
             _ => "logit",
         };
-        let group = props
-            .groups
-            .iter()
-            .position(|g| g.members.contains(&node.node_id))
+        let group = group_of
+            .get(node.node_id.as_str())
             .map(|i| format!("grouped group-{}", i % 6));
         let class = classes!("node", kind, pinned.then_some("pinned"), selected.then_some("selected"), group);
         let id = node.node_id.clone();
