@@ -111,6 +111,18 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
   await refusing.locator('#circuit-import').setInputFiles(bad);
   await refusing.locator('#import-error').waitFor({ timeout: 30_000 });
   assert.match(await refusing.locator('#import-error').textContent(), /nowhere/);
+  // A node in a layer this model does not have (a million rows to draw), and a file too
+  // large to read, are refused by name too.
+  const deep = join(dir, 'deep.json');
+  const deepIndex = exported.nodes.findIndex((n) => n.feature_type === 'cross layer transcoder');
+  const nodes = exported.nodes.map((n, i) => (i === deepIndex ? { ...n, layer: '7' } : n));
+  await writeFile(deep, JSON.stringify({ ...exported, nodes }));
+  await refusing.locator('#circuit-import').setInputFiles(deep);
+  await refusing.waitForFunction(() => /this model has 4 blocks/.test(document.querySelector('#import-error')?.textContent ?? ''), null, { timeout: 30_000 });
+  const huge = join(dir, 'huge.json');
+  await writeFile(huge, Buffer.alloc(70_000_000, 32));
+  await refusing.locator('#circuit-import').setInputFiles(huge);
+  await refusing.waitForFunction(() => /huge\.json: the file is 70 MB; graph files of at most 67 MB are read/.test(document.querySelector('#import-error')?.textContent ?? ''), null, { timeout: 30_000 });
   for (const p of [problems, againProblems, viewerProblems, refusingProblems]) assert.deepEqual(p, []);
 });
 

@@ -237,8 +237,29 @@ impl GraphFile {
     /// Reads a graph file, refusing one whose links or pins name nodes it does not have,
     /// whose node ids repeat, or whose numbers are not finite.
     pub fn parse(json: &str) -> Result<Self> {
+        if json.len() > MAX_FILE_BYTES {
+            return Err(CircuitError::Request(format!(
+                "the file is {} bytes; graph files of at most {MAX_FILE_BYTES} are read",
+                json.len()
+            )));
+        }
         let file: Self = serde_json::from_str(json)
             .map_err(|e| CircuitError::Request(format!("not a graph file: {e}")))?;
+        for (what, count, most) in [
+            ("nodes", file.nodes.len(), MAX_FILE_NODES),
+            ("links", file.links.len(), MAX_FILE_LINKS),
+            (
+                "prompt tokens",
+                file.metadata.prompt_tokens.len(),
+                MAX_FILE_TOKENS,
+            ),
+        ] {
+            if count > most {
+                return Err(CircuitError::Request(format!(
+                    "the file has {count} {what}; at most {most} are read"
+                )));
+            }
+        }
         let mut ids = HashSet::with_capacity(file.nodes.len());
         for node in &file.nodes {
             if !ids.insert(node.node_id.as_str()) {
@@ -252,6 +273,12 @@ impl GraphFile {
                 return Err(CircuitError::Request(format!(
                     "node {:?} has a number that is not finite",
                     node.node_id
+                )));
+            }
+            if node.layer.parse::<u64>().is_ok_and(|l| l > MAX_FILE_LAYERS) {
+                return Err(CircuitError::Request(format!(
+                    "node {:?} is in layer {}; graphs of at most {MAX_FILE_LAYERS} layers are read",
+                    node.node_id, node.layer
                 )));
             }
             if node.ctx_idx >= file.metadata.prompt_tokens.len().max(1) {
@@ -294,6 +321,44 @@ impl GraphFile {
         Ok(file)
     }
 }
+
+impl GraphFile {
+    /// Checks that the graph fits a model of `blocks` blocks and a context of `context`
+    /// tokens (the pack loaded), naming what does not.
+    pub fn check_fits(&self, blocks: usize, context: usize) -> Result<()> {
+        let tokens = self.metadata.prompt_tokens.len();
+        if tokens > context {
+            return Err(CircuitError::Request(format!(
+                "its prompt has {tokens} tokens; this model reads at most {context}"
+            )));
+        }
+        for node in &self.nodes {
+            let layer = node.layer.parse::<usize>().ok();
+            let fits = match node.feature_type.as_str() {
+                "logit" => layer.is_none_or(|l| l <= blocks + 1),
+                _ => layer.is_none_or(|l| l < blocks),
+            };
+            if !fits {
+                return Err(CircuitError::Request(format!(
+                    "node {:?} is in layer {}, but this model has {blocks} blocks",
+                    node.node_id, node.layer
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The largest graph file read, in bytes.
+pub const MAX_FILE_BYTES: usize = 64 << 20;
+/// The most nodes a graph file may have.
+pub const MAX_FILE_NODES: usize = 100_000;
+/// The most links a graph file may have.
+pub const MAX_FILE_LINKS: usize = 2_000_000;
+/// The most prompt tokens a graph file may have.
+pub const MAX_FILE_TOKENS: usize = 8192;
+/// The highest layer number a graph file's node may have.
+pub const MAX_FILE_LAYERS: u64 = 1024;
 
 /// `feature_type` of a transcoder feature (circuit-tracer's name for it).
 pub const TRANSCODER_FEATURE: &str = "cross layer transcoder";

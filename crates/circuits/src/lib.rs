@@ -32,8 +32,8 @@ pub use engine::{ActiveCarrier, AttributionEngine, attribute_on};
 pub use error::{CircuitError, Result};
 pub use graph::{Graph, Node, NodeKind};
 pub use graph_file::{
-    ExportContext, FileNode, GraphFile, Link, Metadata, QParams, TRANSCODER_ERROR,
-    TRANSCODER_FEATURE,
+    ExportContext, FileNode, GraphFile, Link, MAX_FILE_BYTES, MAX_FILE_LAYERS, MAX_FILE_LINKS,
+    MAX_FILE_NODES, MAX_FILE_TOKENS, Metadata, QParams, TRANSCODER_ERROR, TRANSCODER_FEATURE,
 };
 pub use prune::{Influence, Pruned, Thresholds, threshold};
 pub use replacement::Replacement;

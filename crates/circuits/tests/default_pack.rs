@@ -241,6 +241,31 @@ fn the_graph_file_round_trips_and_malformed_files_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("9_9_9"), "{error}");
+    // A layer of a million would draw a million rows: refused; so is a file that does not
+    // fit the loaded model.
+    let mut deep = file.clone();
+    let feature = deep
+        .nodes
+        .iter_mut()
+        .find(|n| n.feature_type == "cross layer transcoder")
+        .unwrap();
+    feature.layer = "1000000".to_owned();
+    let error = GraphFile::parse(&deep.to_json().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("layer 1000000"), "{error}");
+    let blocks = back.blocks();
+    back.check_fits(blocks, 128).unwrap();
+    let error = back.check_fits(blocks - 1, 128).unwrap_err().to_string();
+    assert!(
+        error.contains(&format!("this model has {} blocks", blocks - 1)),
+        "{error}"
+    );
+    let error = back.check_fits(blocks, 2).unwrap_err().to_string();
+    assert!(error.contains("this model reads at most 2"), "{error}");
+    let huge = " ".repeat(glassbox_circuits::MAX_FILE_BYTES + 1);
+    let error = GraphFile::parse(&huge).unwrap_err().to_string();
+    assert!(error.contains("graph files of at most"), "{error}");
 }
 
 /// Ablating a feature in the real model with attention patterns, LayerNorm scales and

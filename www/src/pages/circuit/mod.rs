@@ -11,7 +11,7 @@ mod supernodes;
 
 use std::rc::Rc;
 
-use glassbox_lab::{GraphFile, Supernode};
+use glassbox_lab::{GraphFile, MAX_GRAPH_FILE_BYTES, Supernode};
 use glassbox_web::engine::protocol::Circuit;
 use glassbox_web::links::{format_supernodes, parse_supernodes};
 use wasm_bindgen_futures::JsFuture;
@@ -23,7 +23,7 @@ use crate::components::circuit_graph::CircuitGraph;
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::route::{AttentionQuery, CircuitQuery, LensQuery, Route};
-use crate::state::{Answer, AnswerView, LinkErrors, Shared, use_query, use_request};
+use crate::state::{Answer, AnswerView, Engine, LinkErrors, Shared, use_query, use_request};
 use details::NodeDetails;
 use hover::HoverCard;
 use supernodes::SupernodePanel;
@@ -156,7 +156,11 @@ pub(crate) fn CircuitPage() -> Html {
         },
     );
     let on_hover = use_callback(hovered.setter(), |id: Option<String>, set| set.set(id));
-    let on_import = import_callback(&imported, &import_error, &go, &query);
+    let model = use_context::<Engine>()
+        .as_ref()
+        .and_then(Engine::info)
+        .map(|info| (info.n_layer, info.n_positions));
+    let on_import = import_callback(&imported, &import_error, &go, &query, model);
     let selected = (!query.at.is_empty()).then(|| query.at.clone());
     let details = graph.as_ref().zip(selected.as_ref()).and_then(|(g, id)| {
         g.nodes.iter().any(|n| &n.node_id == id).then(|| {
@@ -248,13 +252,15 @@ fn attributed_note(graph: &GraphFile) -> Html {
     html! { <p class="muted" id="attributed-note">{ text }</p> }
 }
 
-/// Reads a chosen graph file: shown if it parses (its pins, supernodes and clicked node
-/// become the view's), refused with the reason if not.
+/// Reads a chosen graph file: shown if it parses and fits the model loaded (`model`: its
+/// blocks and context), its pins, supernodes and clicked node becoming the view's; refused
+/// with the reason if not, a file too large before it is read.
 fn import_callback(
     imported: &UseStateHandle<Option<(String, Shared<GraphFile>)>>,
     import_error: &UseStateHandle<Option<String>>,
     go: &Callback<CircuitQuery>,
     query: &CircuitQuery,
+    model: Option<(usize, usize)>,
 ) -> Callback<Event> {
     let (imported, import_error, go, query) = (
         imported.clone(),
@@ -273,13 +279,27 @@ fn import_callback(
             go.clone(),
             query.clone(),
         );
+        let name = file.name();
+        if file.size() > MAX_GRAPH_FILE_BYTES as f64 {
+            import_error.set(Some(format!(
+                "{name}: the file is {:.0} MB; graph files of at most {} MB are read",
+                file.size() / 1e6,
+                MAX_GRAPH_FILE_BYTES / 1_000_000
+            )));
+            return;
+        }
         wasm_bindgen_futures::spawn_local(async move {
-            let name = file.name();
             let text = JsFuture::from(file.text())
                 .await
                 .ok()
                 .and_then(|t| t.as_string());
-            match text.map(|t| GraphFile::parse(&t)) {
+            let parsed = text.map(|t| {
+                GraphFile::parse(&t).and_then(|g| match model {
+                    Some((blocks, context)) => g.check_fits(blocks, context).map(|()| g),
+                    None => Ok(g),
+                })
+            });
+            match parsed {
                 Some(Ok(g)) => {
                     import_error.set(None);
                     go.emit(CircuitQuery {
