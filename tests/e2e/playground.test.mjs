@@ -244,6 +244,18 @@ test('a pack file longer than its manifest says is refused by name, not read to 
   await context.close();
 });
 
+test('a page whose engine worker is gone from the server (a newer deploy) says to reload, at once', async () => {
+  const context = await env.browser.newContext();
+  await context.route(/glassbox-worker[^/]*$/, (route) => route.fulfill({ status: 404, body: 'not found' }));
+  const page = await context.newPage();
+  const started = Date.now();
+  await page.goto(`${env.url}#/prompt?text=The%20jury`);
+  await page.locator('#load-failed').waitFor({ timeout: 30_000 });
+  assert.match(await page.locator('#load-failed').textContent(), /no longer on the server: a newer version was probably published .* Reload the page/);
+  assert.ok(Date.now() - started < 30_000);
+  await context.close();
+});
+
 test('offline, a second visit opens the page and answers from what the first visit kept', async () => {
   const context = await env.browser.newContext();
   const first = await context.newPage();

@@ -39,6 +39,13 @@ pub(crate) fn App() -> Html {
                     return;
                 }
             };
+            // A worker script gone from the server never starts: say so instead of waiting.
+            let missing = status.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(error) = glassbox_web::engine::client::check_worker().await {
+                    missing.set(EngineStatus::Failed(error));
+                }
+            });
             let told = choice.clone();
             client.on_unasked(Callback::from(move |response| {
                 if let Response::Engine(info) = response {

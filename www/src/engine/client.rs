@@ -50,6 +50,31 @@ impl std::fmt::Debug for EngineClient {
     }
 }
 
+/// Whether this build's engine worker script is on the server: where a newer version of
+/// the page was deployed over this one, it is gone, and the worker would never start.
+/// An error names the problem; `Ok` also when the check itself cannot run (offline, the
+/// service worker answers from its copy).
+pub async fn check_worker() -> Result<(), String> {
+    let loader = worker_loader();
+    let Some(window) = web_sys::window() else {
+        return Ok(());
+    };
+    let init = web_sys::RequestInit::new();
+    init.set_method("HEAD");
+    let Ok(answer) =
+        wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(&loader, &init)).await
+    else {
+        return Ok(());
+    };
+    match wasm_bindgen::JsCast::dyn_into::<web_sys::Response>(answer) {
+        Ok(response) if response.status() == 404 || response.status() == 410 => Err(format!(
+            "this version of the page's engine ({loader}) is no longer on the server: a newer \
+             version was probably published since the page was opened. Reload the page."
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl EngineClient {
     /// Starts the worker.
     #[must_use]
