@@ -256,6 +256,29 @@ test('a page whose engine worker is gone from the server (a newer deploy) says t
   await context.close();
 });
 
+test('requests superseded before they start are skipped: moving through six graphs shows the last one soon', async () => {
+  const { page, problems } = await openPage(env.browser, `${env.url}?engine=cpu#/`);
+  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  const prompts = [
+    'The jury said that the city of Atlanta had a',
+    'In the morning the committee reported that the',
+    'The Fulton County Grand Jury said Friday an investigation of',
+    'Mrs. Jones told the reporters that her husband was',
+    'The state senate passed a bill that would give the',
+    'After the election the mayor said that the new',
+  ];
+  const started = Date.now();
+  for (const text of prompts) {
+    await page.goto(`${env.url}?engine=cpu#/circuit?text=${encodeURIComponent(text)}`);
+    await new Promise((done) => setTimeout(done, 150));
+  }
+  await page.locator('#circuit-graph circle').first().waitFor({ timeout: LOAD_TIMEOUT });
+  const tokens = await page.locator('#circuit-graph text.token').allTextContents();
+  assert.match(tokens.join(''), /election/);
+  console.log(`# six circuit prompts in a row, the last one's graph drawn after ${Date.now() - started} ms`);
+  assert.deepEqual(problems, []);
+});
+
 test('offline, a second visit opens the page and answers from what the first visit kept', async () => {
   const context = await env.browser.newContext();
   const first = await context.newPage();

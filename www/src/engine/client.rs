@@ -139,8 +139,16 @@ impl EngineClient {
         id
     }
 
-    /// Drops the answer to request `id` when it comes (the asker moved on).
+    /// Drops the answer to request `id` when it comes (the asker moved on), and tells the
+    /// worker, which skips its work if it has not started.
     pub fn forget(&self, id: u64) {
-        self.waiters.borrow_mut().remove(&id);
+        if self.waiters.borrow_mut().remove(&id).is_some() {
+            let number = self.next_id.get();
+            self.next_id.set(number + 1);
+            self.bridge.send(Envelope {
+                id: number,
+                body: Request::Cancel(id),
+            });
+        }
     }
 }

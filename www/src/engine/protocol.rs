@@ -39,6 +39,9 @@ pub enum Request {
     },
     /// See [`SwitchEngine`].
     SwitchEngine(SwitchEngine),
+    /// The page no longer wants the answer to its request of this number (superseded):
+    /// if its work has not started it is skipped. Never answered.
+    Cancel(u64),
     /// See [`Analyze`].
     Analyze(Analyze),
     /// See [`Feature`].

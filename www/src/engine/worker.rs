@@ -3,7 +3,8 @@
 //! and answers the page's requests off the page's thread, so the page stays responsive
 //! while the model runs. Without WebGPU, or when the GPU fails, the CPU engine answers.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use glassbox_lab::{AdapterPreference, EngineInfo, Lab};
@@ -79,6 +80,25 @@ pub struct EngineWorker {
     listener: Option<(HandlerId, EngineInfo)>,
     /// While a model file opens: what was loaded before, kept if the file fails.
     before_opening: Option<Rc<Loaded>>,
+    /// Requests the page gave up on (superseded) before their work started.
+    cancelled: Rc<RefCell<HashSet<(HandlerId, u64)>>>,
+}
+
+/// Cancellations kept at most; older ones are of requests long answered.
+const MAX_CANCELLED: usize = 4096;
+
+/// Lets the worker's event loop run once, so that messages already sent (a cancellation)
+/// are read before work starts.
+async fn yield_to_messages() {
+    let wait = js_sys::Promise::new(&mut |resolve, _| {
+        let scope: Option<web_sys::WorkerGlobalScope> =
+            wasm_bindgen::JsCast::dyn_into(js_sys::global()).ok();
+        let queued = scope.map(|s| s.set_timeout_with_callback(&resolve));
+        if !matches!(queued, Some(Ok(_))) {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(wait).await;
 }
 
 impl Worker for EngineWorker {
@@ -94,6 +114,7 @@ impl Worker for EngineWorker {
             shards: HashMap::new(),
             listener: None,
             before_opening: None,
+            cancelled: Rc::default(),
         }
     }
 
@@ -158,6 +179,16 @@ impl Worker for EngineWorker {
     }
 
     fn received(&mut self, scope: &WorkerScope<Self>, request: Self::Input, who: HandlerId) {
+        if let Request::Cancel(id) = request.body {
+            // Waiting for the pack: dropped at once; else skipped when its turn comes.
+            self.waiting.retain(|(w, r)| (*w, r.id) != (who, id));
+            let mut cancelled = self.cancelled.borrow_mut();
+            if cancelled.len() >= MAX_CANCELLED {
+                cancelled.clear();
+            }
+            cancelled.insert((who, id));
+            return;
+        }
         if let Request::Load { base, engine } = &request.body {
             self.load(scope, base.clone(), *engine, who, request.id);
             return;
@@ -329,7 +360,13 @@ impl EngineWorker {
             _ => {}
         }
         let (id, body) = (request.id, request.body.clone());
+        let cancelled = Rc::clone(&self.cancelled);
         scope.send_future(async move {
+            yield_to_messages().await;
+            if cancelled.borrow_mut().remove(&(who, id)) {
+                let body = Response::Error("superseded by a later request".to_owned());
+                return Message::Answered { who, id, body };
+            }
             let body = compute(&loaded.lab, body)
                 .await
                 .unwrap_or_else(|e| Response::Error(e.to_string()));
@@ -517,6 +554,7 @@ async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> 
         }
         Request::Load { .. }
         | Request::OpenModel { .. }
+        | Request::Cancel(_)
         | Request::Feature(_)
         | Request::LiveFeature(_) => {
             return Err(glassbox_lab::LabError::Request(
