@@ -236,3 +236,29 @@ test('the model opened is kept in this browser: the next visit reopens it withou
   assert.equal(await page.locator('#reopen-model').count(), 0);
   assert.deepEqual(problems, []);
 });
+
+test("with the browser's storage full, the pack still loads and a model opened says it was not kept", async () => {
+  const context = await env.browser.newContext();
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(env.url).origin, quotaSize: 4096 });
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  await page.goto(`${env.url}?engine=cpu#/prompt?text=The%20jury`);
+  await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  await page.goto(`${env.url}?engine=cpu#/`);
+  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  await page.locator('#open-model').setInputFiles(gguf);
+  await page.waitForFunction(() => /Not kept for your next visit: the browser would not keep it/.test(document.querySelector('#pack-info')?.textContent ?? ''), null, { timeout: LOAD_TIMEOUT });
+  await page.goto(`${env.url}?engine=cpu#/prompt?text=${encodeURIComponent(IOI)}`);
+  await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#predictions tbody tr').first().textContent(), /" Mary"/);
+  // Nothing half-kept is offered on the next visit.
+  await page.goto(`${env.url}?engine=cpu#/`);
+  await page.reload();
+  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  await new Promise((done) => setTimeout(done, 1000));
+  assert.equal(await page.locator('#reopen-model').count(), 0);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
