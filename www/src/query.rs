@@ -32,13 +32,46 @@ impl std::fmt::Display for FieldError {
     }
 }
 
-/// Reads `query` (with or without its leading `?`) into `Q` field by field.
+/// The most fields a link is read for (every view has fewer).
+pub const MAX_LINK_FIELDS: usize = 32;
+
+/// The longest query a link is read for, in bytes (a prompt is at most 64 KiB).
+pub const MAX_LINK_BYTES: usize = 256 * 1024;
+
+/// Reads `query` (with or without its leading `?`) into `Q` field by field; a query too
+/// long, or with too many fields, is read up to the limit and the rest named.
 #[must_use]
 pub fn parse_link<Q: LinkQuery>(query: &str) -> (Q, Vec<FieldError>) {
     let query = query.strip_prefix('?').unwrap_or(query);
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
-    let mut kept: Vec<(String, String)> = Vec::new();
     let mut errors = Vec::new();
+    if query.len() > MAX_LINK_BYTES {
+        errors.push(FieldError {
+            field: "link".to_owned(),
+            value: format!("{} bytes", query.len()),
+            problem: format!("a link of at most {MAX_LINK_BYTES} bytes is read"),
+        });
+        return (Q::default(), errors);
+    }
+    let mut pairs: Vec<(String, String)> = match serde_urlencoded::from_str(query) {
+        Ok(pairs) => pairs,
+        Err(error) => {
+            errors.push(FieldError {
+                field: "link".to_owned(),
+                value: query.chars().take(80).collect(),
+                problem: format!("its query cannot be read ({error})"),
+            });
+            Vec::new()
+        }
+    };
+    if pairs.len() > MAX_LINK_FIELDS {
+        errors.push(FieldError {
+            field: "link".to_owned(),
+            value: format!("{} fields", pairs.len()),
+            problem: format!("the first {MAX_LINK_FIELDS} fields are read"),
+        });
+        pairs.truncate(MAX_LINK_FIELDS);
+    }
+    let mut kept: Vec<(String, String)> = Vec::new();
     for (field, value) in pairs {
         if kept.iter().any(|(k, _)| *k == field) {
             errors.push(FieldError {
@@ -93,6 +126,29 @@ mod tests {
                 _ => "any text",
             }
         }
+    }
+
+    #[test]
+    fn links_too_long_or_with_too_many_fields_are_read_up_to_the_limit() {
+        let many = (0..1000)
+            .map(|i| format!("x{i}=1"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let (query, errors) = parse_link::<Example>(&format!("?n=3&{many}"));
+        assert_eq!(query.n, 3);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.to_string().contains("the first 32 fields are read"))
+        );
+        let long = format!("?text={}", "a".repeat(MAX_LINK_BYTES));
+        let (query, errors) = parse_link::<Example>(&long);
+        assert_eq!(query, Example::default());
+        assert!(
+            errors[0].to_string().contains("at most 262144 bytes"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]

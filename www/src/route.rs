@@ -138,14 +138,22 @@ pub(crate) struct CircuitQuery {
     pub(crate) at: String,
 }
 
+/// The most nodes a circuit link may pin (a graph keeps at most 2048 features).
+pub(crate) const MAX_PINS: usize = 2048;
+
 impl CircuitQuery {
-    /// The pinned node ids.
-    pub(crate) fn pins(&self) -> Vec<String> {
-        self.pin
+    /// The pinned node ids, at most [`MAX_PINS`] of them, and whether the link had more.
+    pub(crate) fn pins(&self) -> (Vec<String>, bool) {
+        let mut pins: Vec<String> = self
+            .pin
             .split(',')
             .filter(|s| !s.is_empty())
+            .take(MAX_PINS + 1)
             .map(str::to_owned)
-            .collect()
+            .collect();
+        let more = pins.len() > MAX_PINS;
+        pins.truncate(MAX_PINS);
+        (pins, more)
     }
 }
 

@@ -22,7 +22,7 @@ use yew_router::prelude::*;
 use crate::components::circuit_graph::CircuitGraph;
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
-use crate::route::{AttentionQuery, CircuitQuery, LensQuery, Route};
+use crate::route::{AttentionQuery, CircuitQuery, LensQuery, MAX_PINS, Route};
 use crate::state::{Answer, AnswerView, Engine, LinkErrors, Shared, use_query, use_request};
 use details::NodeDetails;
 use hover::HoverCard;
@@ -93,8 +93,9 @@ pub(crate) fn CircuitPage() -> Html {
         Err(error) => (Vec::new(), Some(error)),
     };
     let groups = use_memo(groups, Clone::clone);
+    let (pins, too_many_pins) = query.pins();
     let view = View {
-        pins: query.pins(),
+        pins,
         groups: Rc::clone(&groups),
         query: query.clone(),
         go: go.clone(),
@@ -208,6 +209,9 @@ pub(crate) fn CircuitPage() -> Html {
                     <p class="status-bad" role="alert" id="import-error">{ error.clone() }</p>
                 }
                 <LinkErrors errors={link_errors} />
+                if too_many_pins {
+                    <p class="status-bad" role="alert" id="pins-error">{ format!("The link pins more than {MAX_PINS} nodes; the first {MAX_PINS} are pinned.") }</p>
+                }
                 if let Some(error) = groups_error {
                     <p class="status-bad" role="alert" id="groups-error">{ format!("The link's supernodes are ignored: {error}") }</p>
                 }
