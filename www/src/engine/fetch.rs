@@ -96,7 +96,11 @@ pub(super) async fn fetch_streamed(url: &str, on_bytes: &dyn Fn(u64)) -> Result<
 
 /// Fetches `url` from the network, at most `limit` bytes of it, telling `on_bytes` the
 /// bytes received so far.
-async fn fetch_capped(url: &str, limit: u64, on_bytes: &dyn Fn(u64)) -> Result<Vec<u8>, String> {
+pub(super) async fn fetch_capped(
+    url: &str,
+    limit: u64,
+    on_bytes: &dyn Fn(u64),
+) -> Result<Vec<u8>, String> {
     let response = JsFuture::from(scope()?.fetch_with_str(url))
         .await
         .map_err(|e| {

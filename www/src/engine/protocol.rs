@@ -58,6 +58,8 @@ pub enum Request {
     Steer(SteerRequest),
     /// See [`Circuit`].
     Circuit(Circuit),
+    /// A graph file the person picked, read and checked off the page's thread.
+    ImportGraph(ImportGraph),
     /// See [`Attention`].
     Attention(Attention),
     /// See [`Lens`].
@@ -186,6 +188,17 @@ pub struct Circuit {
     pub edges: f32,
 }
 ask!(Circuit => Circuit(Box<GraphFile>));
+
+/// A picked graph file (circuit-tracer / Neuronpedia JSON) to read and check against the
+/// model loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportGraph {
+    /// The file's name, for errors.
+    pub name: String,
+    /// A `blob:` URL of it.
+    pub url: String,
+}
+ask!(ImportGraph => Circuit(Box<GraphFile>));
 
 /// One block's attention patterns on a prompt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,8 +13,8 @@ use gloo_worker::{HandlerId, Worker, WorkerScope};
 
 use super::protocol::{
     Analyze, Attention, Circuit, DictionaryInfo, EngineRequest, Envelope, Feature, FeatureView,
-    Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt, PackInfo, PickedFile, Request, Response,
-    Search, SwitchEngine,
+    ImportGraph, Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt, PackInfo, PickedFile,
+    Request, Response, Search, SwitchEngine,
 };
 use super::{fetch, kept};
 
@@ -540,6 +540,24 @@ async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> 
             lab.circuit(&text, glassbox_lab::Thresholds { nodes, edges })
                 .await?,
         )),
+        Request::ImportGraph(ImportGraph { name, url }) => {
+            let read = |e: String| glassbox_lab::LabError::Request(format!("{name}: {e}"));
+            let bytes =
+                fetch::fetch_capped(&url, glassbox_lab::MAX_GRAPH_FILE_BYTES as u64, &|_| {})
+                    .await
+                    .map_err(|_| {
+                        read(format!(
+                            "could not be read (graph files of at most {} MB are read)",
+                            glassbox_lab::MAX_GRAPH_FILE_BYTES / 1_000_000
+                        ))
+                    })?;
+            let text = String::from_utf8(bytes).map_err(|_| read("not UTF-8 text".to_owned()))?;
+            let dims = lab.model().dims();
+            let graph = glassbox_lab::GraphFile::parse(&text)
+                .and_then(|g| g.check_fits(dims.n_layer, dims.n_positions).map(|()| g))
+                .map_err(|e| read(e.to_string()))?;
+            Response::Circuit(Box::new(graph))
+        }
         Request::SwitchEngine(SwitchEngine { gpu: true }) => {
             // A failure is not an error of the request: the answer says which engine runs
             // and why the GPU does not.

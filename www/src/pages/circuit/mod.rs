@@ -12,9 +12,9 @@ mod supernodes;
 use std::rc::Rc;
 
 use glassbox_lab::{GraphFile, MAX_GRAPH_FILE_BYTES, Supernode};
-use glassbox_web::engine::protocol::Circuit;
+use glassbox_web::engine::client::EngineClient;
+use glassbox_web::engine::protocol::{Ask, Circuit, ImportGraph, Response};
 use glassbox_web::links::{format_supernodes, parse_supernodes};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -157,11 +157,8 @@ pub(crate) fn CircuitPage() -> Html {
         },
     );
     let on_hover = use_callback(hovered.setter(), |id: Option<String>, set| set.set(id));
-    let model = use_context::<Engine>()
-        .as_ref()
-        .and_then(Engine::info)
-        .map(|info| (info.n_layer, info.n_positions));
-    let on_import = import_callback(&imported, &import_error, &go, &query, model);
+    let client = use_context::<Engine>().map(|engine| Rc::clone(&engine.client));
+    let on_import = import_callback(&imported, &import_error, &go, &query, client);
     let selected = (!query.at.is_empty()).then(|| query.at.clone());
     let details = graph.as_ref().zip(selected.as_ref()).and_then(|(g, id)| {
         g.nodes.iter().any(|n| &n.node_id == id).then(|| {
@@ -264,7 +261,7 @@ fn import_callback(
     import_error: &UseStateHandle<Option<String>>,
     go: &Callback<CircuitQuery>,
     query: &CircuitQuery,
-    model: Option<(usize, usize)>,
+    client: Option<Rc<EngineClient>>,
 ) -> Callback<Event> {
     let (imported, import_error, go, query) = (
         imported.clone(),
@@ -277,12 +274,8 @@ fn import_callback(
         let Some(file) = input.files().and_then(|files| files.get(0)) else {
             return;
         };
-        let (imported, import_error, go, query) = (
-            imported.clone(),
-            import_error.clone(),
-            go.clone(),
-            query.clone(),
-        );
+        // The same file can be picked again.
+        input.set_value("");
         let name = file.name();
         if file.size() > MAX_GRAPH_FILE_BYTES as f64 {
             import_error.set(Some(format!(
@@ -292,33 +285,47 @@ fn import_callback(
             )));
             return;
         }
-        wasm_bindgen_futures::spawn_local(async move {
-            let text = JsFuture::from(file.text())
-                .await
-                .ok()
-                .and_then(|t| t.as_string());
-            let parsed = text.map(|t| {
-                GraphFile::parse(&t).and_then(|g| match model {
-                    Some((blocks, context)) => g.check_fits(blocks, context).map(|()| g),
-                    None => Ok(g),
-                })
-            });
-            match parsed {
-                Some(Ok(g)) => {
-                    import_error.set(None);
-                    go.emit(CircuitQuery {
-                        text: String::new(),
-                        pin: g.q_params.pinned_ids.join(","),
-                        groups: format_supernodes(&g.supernodes()),
-                        at: g.q_params.clicked_id.clone(),
-                        ..query
-                    });
-                    imported.set(Some((name, Shared::new(g))));
+        let (Some(client), Ok(url)) = (
+            client.as_ref(),
+            web_sys::Url::create_object_url_with_blob(&file),
+        ) else {
+            import_error.set(Some(format!("{name} could not be read")));
+            return;
+        };
+        let (imported, import_error, go, query) = (
+            imported.clone(),
+            import_error.clone(),
+            go.clone(),
+            query.clone(),
+        );
+        // Read and checked by the engine worker: a large file never stalls the page.
+        let request = ImportGraph {
+            name: name.clone(),
+            url: url.clone(),
+        };
+        client.request(
+            request.into_request(),
+            Callback::from(move |response: Response| {
+                let _ = web_sys::Url::revoke_object_url(&url);
+                match ImportGraph::answer(response.clone()) {
+                    Some(g) => {
+                        import_error.set(None);
+                        go.emit(CircuitQuery {
+                            text: String::new(),
+                            pin: g.q_params.pinned_ids.join(","),
+                            groups: format_supernodes(&g.supernodes()),
+                            at: g.q_params.clicked_id.clone(),
+                            ..query.clone()
+                        });
+                        imported.set(Some((name.clone(), Shared::new(*g))));
+                    }
+                    None => import_error.set(Some(match response {
+                        Response::Error(error) => error,
+                        other => format!("{name}: unexpected answer {other:?}"),
+                    })),
                 }
-                Some(Err(e)) => import_error.set(Some(format!("{name}: {e}"))),
-                None => import_error.set(Some(format!("{name} could not be read"))),
-            }
-        });
+            }),
+        );
     })
 }
 
