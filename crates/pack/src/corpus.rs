@@ -76,14 +76,15 @@ impl Corpus {
             ));
         }
         for document in &index.documents {
-            if document.start + document.len > tokens.len() || document.len == 0 {
+            let end = document.start.checked_add(document.len);
+            if end.is_none_or(|end| end > tokens.len()) || document.len == 0 {
                 return Err(content(
                     index_path,
                     format!(
-                        "document {} spans tokens {}..{}, but there are {}",
+                        "document {} spans {} tokens from token {}, but there are {}",
                         document.id,
+                        document.len,
                         document.start,
-                        document.start + document.len,
                         tokens.len()
                     ),
                 ));
@@ -112,7 +113,8 @@ impl Corpus {
     #[must_use]
     pub fn document(&self, document: usize) -> Option<&[u32]> {
         let entry = self.index.documents.get(document)?;
-        self.tokens.get(entry.start..entry.start + entry.len)
+        self.tokens
+            .get(entry.start..entry.start.checked_add(entry.len)?)
     }
 
     /// The window a token's activations are computed on: its tokens, and the token's
@@ -124,7 +126,7 @@ impl Corpus {
             return None;
         }
         let start = position / self.window * self.window;
-        let end = (start + self.window).min(tokens.len());
+        let end = start.saturating_add(self.window).min(tokens.len());
         Some((&tokens[start..end], position - start))
     }
 }

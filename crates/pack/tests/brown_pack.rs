@@ -375,3 +375,25 @@ fn files_on_disk_are_sized_before_they_are_read() {
         );
     }
 }
+
+#[test]
+fn a_corpus_index_whose_offsets_overflow_is_refused_not_wrapped() {
+    let files = files();
+    let pack = Pack::parse_manifest(&files[MANIFEST_FILE]).unwrap();
+    let index_path = pack.manifest().corpus.index.clone();
+    let mut index: serde_json::Value = serde_json::from_slice(&files[&index_path]).unwrap();
+    index["documents"][0]["start"] = u64::MAX.into();
+    index["documents"][0]["len"] = 2.into();
+    let error = load(&replaced(
+        &files,
+        &index_path,
+        serde_json::to_vec(&index).unwrap(),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains(&index_path)
+            && error.contains("spans 2 tokens from token 18446744073709551615"),
+        "{error}"
+    );
+}
