@@ -105,7 +105,7 @@ test('malformed links get a helpful page, never a blank one', async () => {
   await page.getByRole('heading', { name: 'No such view' }).waitFor({ timeout: 30_000 });
   await page.goto(`${env.url}#/feature/0/999999`);
   await page.locator('#feature-error').waitFor({ timeout: LOAD_TIMEOUT });
-  assert.match(await page.locator('#feature-error').textContent(), /feature 999999/);
+  assert.match(await page.locator('#feature-error').textContent(), /block 0 has features 0 to \d+, not 999999/);
   await page.goto(`${env.url}#/steer?f=not-a-feature`);
   await page.locator('#steer-problem').waitFor({ timeout: LOAD_TIMEOUT });
   assert.match(await page.locator('#steer-problem').textContent(), /not-a-feature/);

@@ -384,6 +384,9 @@ impl EngineWorker {
         layer: usize,
         feature: usize,
     ) -> Option<Response> {
+        if let Err(error) = loaded.lab.check_feature(layer, feature) {
+            return Some(Response::Error(error.to_string()));
+        }
         let Some((pack, base)) = loaded
             .pack
             .as_ref()
