@@ -3,6 +3,7 @@
 
 mod bench;
 mod firewall;
+mod fuzz;
 mod models;
 mod page;
 mod run;
@@ -26,7 +27,11 @@ commands:
           the release build
   models  fetch the real models the tests run (pinned, cached under target/models)
   bench   the benchmarks: native, in headless Chromium, and PyTorch's numbers when
-          GLASSBOX_TORCH_PYTHON names a Python with torch and transformers";
+          GLASSBOX_TORCH_PYTHON names a Python with torch and transformers
+  fuzz [--runs N] [--seed S] [TARGET...]
+          fuzz the parsers of untrusted input (every target when none is named),
+          N executions each (100000), optimized with overflow checks; crashing
+          inputs are saved under target/fuzz-crashes";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
         Some("test") => test::test(),
         Some("models") => models::ensure_models(),
         Some("bench") => bench::bench(),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -14,7 +14,7 @@ use crate::{firewall, workspace_root};
 const WASM_CLIPPY_CONF_DIR: &str = "xtask/clippy-wasm";
 
 /// The workspace crates that never run in the browser.
-const NATIVE_ONLY: [&str; 3] = ["xtask", "glassbox-cli", "glassbox-build"];
+const NATIVE_ONLY: [&str; 4] = ["xtask", "glassbox-cli", "glassbox-build", "glassbox-fuzz"];
 
 /// Installs the test dependencies if missing, then runs each step in turn, stopping at
 /// the first failure, and reports how long each took.

@@ -34,6 +34,10 @@ impl std::fmt::Debug for Tokenizer {
 impl Tokenizer {
     /// Parses the contents of a `tokenizer.json`.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        // `tokenizers` 0.22 panics on malformed JSON inside the `decoder` object (its
+        // `expect("Helper")`): only well-formed JSON reaches it.
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .map_err(|e| ModelError::Tokenizer(format!("not a valid tokenizer.json: {e}")))?;
         let inner = tokenizers::Tokenizer::from_bytes(bytes)
             .map_err(|e| ModelError::Tokenizer(format!("not a valid tokenizer.json: {e}")))?;
         Ok(Self { inner })

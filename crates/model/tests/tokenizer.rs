@@ -49,3 +49,18 @@ both! {
         assert_eq!(tokenizer().token_id("<|endoftext|>"), Some(0));
     }
 }
+
+both! {
+    fn a_syntax_error_in_the_decoder_is_an_error_not_a_panic() {
+        // Found by `cargo xtask fuzz`: `tokenizers` panicked on it.
+        let good = include_str!("fixtures/tokenizer/tokenizer.json");
+        let decoder = good.find("\"decoder\"").unwrap();
+        let at = decoder + good[decoder..].find("\"add_prefix_space\"").unwrap();
+        // A stray letter, and a lone surrogate's escape.
+        for insert in ["w", "\"\\ud800\": 1, "] {
+            let bad = format!("{}{insert}{}", &good[..at], &good[at..]);
+            let error = Tokenizer::from_json(bad.as_bytes()).unwrap_err().to_string();
+            assert!(error.starts_with("tokenizer: not a valid tokenizer.json"), "{error}");
+        }
+    }
+}
