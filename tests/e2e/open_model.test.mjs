@@ -100,6 +100,15 @@ test("a Hugging Face folder's files open too, and a missing file is named", asyn
   assert.deepEqual(problems, []);
 });
 
+/** A fresh visit to the home view offers no kept model to reopen. */
+async function assertNothingKeptOnNextVisit(page) {
+  await page.goto(`${env.url}?engine=cpu#/`);
+  await page.reload();
+  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  await new Promise((done) => setTimeout(done, 1000));
+  assert.equal(await page.locator('#reopen-model').count(), 0);
+}
+
 /** Writes a SAELens dictionary (cfg.json, sae_weights.safetensors) with fixed
  * pseudo-random weights into a new folder `name` under `parent`; returns the two paths. */
 function writeDictionary(parent, name, { dIn, dSae = 64, hook, k = 8 }) {
@@ -229,11 +238,7 @@ test('the model opened is kept in this browser: the next visit reopens it withou
   await page.locator('#forget-model').click();
   await page.locator('#reopen-model').waitFor({ state: 'detached', timeout: 30_000 });
   assert.equal(await page.evaluate(async () => (await caches.keys()).includes('glassbox-opened-v1')), false);
-  await page.goto(`${env.url}?engine=cpu#/`);
-  await page.reload();
-  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
-  await new Promise((done) => setTimeout(done, 1000));
-  assert.equal(await page.locator('#reopen-model').count(), 0);
+  await assertNothingKeptOnNextVisit(page);
   assert.deepEqual(problems, []);
 });
 
@@ -254,11 +259,7 @@ test("with the browser's storage full, the pack still loads and a model opened s
   await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
   assert.match(await page.locator('#predictions tbody tr').first().textContent(), /" Mary"/);
   // Nothing half-kept is offered on the next visit.
-  await page.goto(`${env.url}?engine=cpu#/`);
-  await page.reload();
-  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
-  await new Promise((done) => setTimeout(done, 1000));
-  assert.equal(await page.locator('#reopen-model').count(), 0);
+  await assertNothingKeptOnNextVisit(page);
   assert.deepEqual(problems, []);
   await context.close();
 });

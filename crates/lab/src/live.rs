@@ -229,21 +229,7 @@ impl Lab {
 
     /// At most one example per window, the strongest windows first.
     fn top_examples(&self, sample: &LiveSample, acts: &[f32]) -> Vec<LiveExample> {
-        let mut best: Vec<(usize, usize, f32)> = Vec::new();
-        let mut start = 0;
-        for (window, ids) in sample.windows.iter().enumerate() {
-            let row = &acts[start..start + ids.len()];
-            if let Some((at, &a)) = row
-                .iter()
-                .enumerate()
-                .max_by(|x, y| x.1.total_cmp(y.1).then(y.0.cmp(&x.0)))
-                && a > 0.0
-            {
-                best.push((window, at, a));
-            }
-            start += ids.len();
-        }
-        best.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        // Where each window's activations start in `acts`.
         let starts: Vec<usize> = sample
             .windows
             .iter()
@@ -253,6 +239,19 @@ impl Lab {
                 Some(here)
             })
             .collect();
+        let mut best: Vec<(usize, usize, f32)> = Vec::new();
+        for (window, ids) in sample.windows.iter().enumerate() {
+            let row = &acts[starts[window]..starts[window] + ids.len()];
+            if let Some((at, &a)) = row
+                .iter()
+                .enumerate()
+                .max_by(|x, y| x.1.total_cmp(y.1).then(y.0.cmp(&x.0)))
+                && a > 0.0
+            {
+                best.push((window, at, a));
+            }
+        }
+        best.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
         best.into_iter()
             .take(TOP_EXAMPLES)
             .map(|(window, at, _)| {
