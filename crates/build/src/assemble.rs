@@ -146,6 +146,12 @@ fn list_files(root: &Path) -> Result<Vec<String>> {
 /// What the manifest says beyond the file list.
 #[derive(Debug, Clone)]
 pub struct ManifestParts {
+    /// The pack's short name, e.g. `brown`.
+    pub name: String,
+    /// One sentence on what the pack is.
+    pub description: String,
+    /// How the feature data was measured.
+    pub features_method: String,
     /// The model's section.
     pub model: ModelInfo,
     /// The dictionaries' sections.
@@ -173,10 +179,8 @@ pub fn write_manifest(root: &Path, parts: ManifestParts) -> Result<Manifest> {
     let manifest = Manifest {
         format: FORMAT.to_owned(),
         format_version: FORMAT_VERSION,
-        name: "brown".to_owned(),
-        description: "A small GPT-2 trained on the Brown Corpus, a TopK transcoder for each \
-                      of its MLPs, and every feature measured over the corpus."
-            .to_owned(),
+        name: parts.name,
+        description: parts.description,
         files,
         model: parts.model,
         dictionaries: parts.dictionaries,
@@ -196,15 +200,7 @@ pub fn write_manifest(root: &Path, parts: ManifestParts) -> Result<Manifest> {
             labels: paths::LABELS.to_owned(),
             shard_size: SHARD_SIZE,
             shard_path: paths::SHARDS.to_owned(),
-            method: format!(
-                "Every document (training and held-out) read in windows of {} tokens from \
-                 its start; a feature fires where its TopK activation is above zero. \
-                 Profiles use the Brown tag of the word holding each token's first \
-                 non-space character (tags reduced to their base: nn-tl → NN). Logit \
-                 effects are the decoder row times the final LayerNorm gain, through the \
-                 unembedding.",
-                parts.window
-            ),
+            method: parts.features_method,
         },
         build: parts.build,
     };

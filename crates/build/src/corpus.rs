@@ -195,7 +195,7 @@ pub fn detokenize(raw: &str) -> std::result::Result<(String, Vec<Word>), String>
     Ok((text, words))
 }
 
-fn run(command: &mut Command) -> Result<()> {
+pub(crate) fn run(command: &mut Command) -> Result<()> {
     let shown = format!("{command:?}");
     let output = command.output().map_err(|e| BuildError::Command {
         command: shown.clone(),

@@ -4,17 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor};
-use glassbox_dict::{Dictionary, splice};
-use glassbox_model::{Gpt2, HookPoint, Hooks, Norm};
+use candle_core::{Device, Tensor};
+use glassbox_dict::Dictionary;
+use glassbox_model::{Gpt2, HookPoint, Hooks, Model, Norm};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BuildError, Result};
-use crate::train::cross_entropy;
-use crate::transcoder::{self, Activations, TranscoderConfig, TranscoderQuality};
+use crate::quality::{self, QualityOptions};
+use crate::transcoder::{self, Activations, TranscoderConfig};
 
 /// How one layer's transcoder does on held-out text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,104 +170,21 @@ pub fn stage(
     progress.set_message("measuring on held-out text");
     let seq_len = train_windows.first().map_or(0, |w| w.len());
     let report = crate::pipeline::cached_json(report_path, || {
-        measure(
-            model,
+        quality::measure(
+            &Model::from(model.clone()),
             &dictionaries,
             eval_tokens,
-            seq_len,
-            train_windows.len() * seq_len,
+            QualityOptions {
+                window: seq_len,
+                quality_windows: usize::MAX,
+                loss_windows: usize::MAX,
+                skip_first: 0,
+                training_rows: train_windows.len() * seq_len,
+            },
+            &ProgressBar::hidden(),
         )
     })?;
     Ok((dictionaries, report))
-}
-
-fn measure(
-    model: &Gpt2,
-    dictionaries: &[Dictionary],
-    eval_tokens: &[u32],
-    seq_len: usize,
-    training_rows: usize,
-) -> Result<DictionaryReport> {
-    let eval_windows = windows(eval_tokens, seq_len + 1, usize::MAX);
-    let held_out = collect_all(
-        model,
-        &eval_windows
-            .iter()
-            .map(|w| &w[..seq_len])
-            .collect::<Vec<_>>(),
-    )?;
-    let shared: Vec<Arc<Dictionary>> = dictionaries.iter().cloned().map(Arc::new).collect();
-    let n = dictionaries.len();
-    // Losses: the model, all spliced, all spliced with errors, then each block alone.
-    let mut nats = vec![0.0_f64; 3 + n];
-    let mut counted = 0_usize;
-    for batch in eval_windows.chunks(16) {
-        let inputs = batch_tensor(&batch.iter().map(|w| &w[..seq_len]).collect::<Vec<_>>())?;
-        let targets = batch_tensor(&batch.iter().map(|w| &w[1..]).collect::<Vec<_>>())?;
-        let loss = |hooks: &mut Hooks| -> Result<f64> {
-            let logits = model.forward(&inputs, hooks)?;
-            Ok(f64::from(
-                cross_entropy(&logits, &targets)?
-                    .to_dtype(DType::F32)?
-                    .to_scalar::<f32>()?,
-            ))
-        };
-        let tokens = batch.len() * seq_len;
-        let mut clean = Hooks::none();
-        for l in 0..n {
-            clean = clean
-                .cache(HookPoint::LnNormalized(l, Norm::Ln2))
-                .cache(HookPoint::MlpOut(l));
-        }
-        nats[0] += loss(&mut clean)? * tokens as f64;
-        let cache = clean.take_cache();
-        let mut all = Hooks::none();
-        let mut with_errors = Hooks::none();
-        for (l, dictionary) in shared.iter().enumerate() {
-            let input = &cache[&HookPoint::LnNormalized(l, Norm::Ln2)];
-            let output = &cache[&HookPoint::MlpOut(l)];
-            let (b, p, d) = input.dims3()?;
-            let predicted = dictionary
-                .decode(&dictionary.encode(&input.reshape((b * p, d))?)?)?
-                .reshape((b, p, output.dim(2)?))?;
-            let error = (output - predicted)?;
-            all = splice(all, dictionary.clone(), None)?;
-            with_errors = splice(with_errors, dictionary.clone(), Some(error))?;
-            let mut alone = splice(Hooks::none(), dictionary.clone(), None)?;
-            nats[3 + l] += loss(&mut alone)? * tokens as f64;
-        }
-        nats[1] += loss(&mut all)? * tokens as f64;
-        nats[2] += loss(&mut with_errors)? * tokens as f64;
-        counted += tokens;
-    }
-    let per_token = |i: usize| nats[i] / counted as f64;
-    let layers = dictionaries
-        .iter()
-        .zip(&held_out)
-        .enumerate()
-        .map(|(layer, (dictionary, data))| {
-            let TranscoderQuality {
-                fvu,
-                mean_l0,
-                dead_fraction,
-            } = transcoder::quality(dictionary, data)?;
-            Ok(LayerReport {
-                layer,
-                fvu,
-                mean_l0,
-                dead_fraction,
-                loss_this_layer_spliced: per_token(3 + layer),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(DictionaryReport {
-        layers,
-        loss_model: per_token(0),
-        loss_all_spliced: per_token(1),
-        loss_all_spliced_with_errors: per_token(2),
-        training_rows,
-        eval_tokens: counted,
-    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use candle_core::{Device, Tensor};
 use glassbox_dict::Dictionary;
 use glassbox_model::rng::SplitMix64;
-use glassbox_model::{Gpt2, HookPoint, Hooks, Norm, Tokenizer};
+use glassbox_model::{HookPoint, Hooks, Model, Norm, Tokenizer};
 use glassbox_pack::{
     CategoryScore, DocumentEntry, Example, FeatureRecord, Histogram, LabelEntry, LogitEffect,
     LogitEffects, Profile, QuantileBand,
@@ -116,29 +116,87 @@ pub fn tag_corpus(
 /// One layer's non-zero activations: per feature, `(corpus token, activation)` pairs.
 pub type LayerActivations = Vec<Vec<(u32, f32)>>;
 
-/// Every non-zero activation of every feature: `[layer][feature]` → `(token, activation)`,
-/// the token counted in the whole corpus. Each document is read in windows of `window`
-/// tokens starting at its first token, as the app recomputes them.
-pub fn activations(
-    model: &Gpt2,
-    dictionaries: &[Dictionary],
-    corpus: &TaggedCorpus,
-    window: usize,
-    progress: &ProgressBar,
-) -> Result<Vec<LayerActivations>> {
+/// Where [`activations`] puts every non-zero activation it finds.
+pub trait ActivationSink {
+    /// Feature `feature` of block `layer` fired `activation` at corpus token `token`.
+    fn put(&mut self, layer: usize, feature: usize, token: u32, activation: f32) -> Result<()>;
+
+    /// Every window before `windows_done` (in [`corpus_windows`]' order) has been put.
+    fn windows_done(&mut self, windows_done: usize) -> Result<()> {
+        let _ = windows_done;
+        Ok(())
+    }
+}
+
+/// All activations in memory, `[layer][feature]`.
+impl ActivationSink for Vec<LayerActivations> {
+    fn put(&mut self, layer: usize, feature: usize, token: u32, activation: f32) -> Result<()> {
+        self[layer][feature].push((token, activation));
+        Ok(())
+    }
+}
+
+/// The manifest's account of how the feature data was measured.
+#[must_use]
+pub fn method(window: usize, skip_first: usize, final_norm: &str) -> String {
+    let skipped = match skip_first {
+        0 => String::new(),
+        1 => " (its first position left out)".to_owned(),
+        n => format!(" (its first {n} positions left out)"),
+    };
+    format!(
+        "Every document (training and held-out) read in windows of {window} tokens from its \
+         start{skipped}; a feature fires where its TopK activation is above zero. Profiles \
+         use the Brown tag of the word holding each token's first non-space character (tags \
+         reduced to their base: nn-tl → NN). Logit effects are the decoder row times the \
+         final {final_norm} gain, through the unembedding."
+    )
+}
+
+/// An empty in-memory sink for `dictionaries`.
+#[must_use]
+pub fn in_memory(dictionaries: &[Dictionary]) -> Vec<LayerActivations> {
+    dictionaries
+        .iter()
+        .map(|d| vec![Vec::new(); d.config.d_sae])
+        .collect()
+}
+
+/// The windows the corpus is read in: each document in windows of `window` tokens from its
+/// first token, as the app recomputes them; `(first corpus token, length)`.
+#[must_use]
+pub fn corpus_windows(corpus: &TaggedCorpus, window: usize) -> Vec<(usize, usize)> {
     let mut windows = Vec::new();
     for document in &corpus.documents {
         for offset in (0..document.len).step_by(window) {
             windows.push((document.start + offset, window.min(document.len - offset)));
         }
     }
+    windows
+}
+
+/// Every non-zero activation of every feature, the token counted in the whole corpus,
+/// put into `sink`; the windows from `first_window` on (earlier ones are in the sink
+/// already). The first `skip_first` positions of each window are left out (a model whose
+/// first position is an outlier its transcoders were not trained on).
+#[allow(clippy::too_many_arguments, reason = "one pass's inputs, named")]
+pub fn activations(
+    model: &Model,
+    dictionaries: &[Dictionary],
+    corpus: &TaggedCorpus,
+    window: usize,
+    skip_first: usize,
+    first_window: usize,
+    sink: &mut dyn ActivationSink,
+    progress: &ProgressBar,
+) -> Result<()> {
+    let windows = corpus_windows(corpus, window);
     progress.set_length(windows.len() as u64);
-    let mut out: Vec<LayerActivations> = dictionaries
-        .iter()
-        .map(|d| vec![Vec::new(); d.config.d_sae])
-        .collect();
+    progress.set_position(first_window as u64);
+    progress.reset_eta();
     let pad = corpus.tokens.first().copied().unwrap_or(0);
-    for batch in windows.chunks(16) {
+    let mut done = first_window;
+    for batch in windows[first_window.min(windows.len())..].chunks(16) {
         let mut ids = Vec::with_capacity(batch.len() * window);
         for &(start, len) in batch {
             ids.extend_from_slice(&corpus.tokens[start..start + len]);
@@ -150,7 +208,7 @@ pub fn activations(
         for l in 0..dictionaries.len() {
             hooks = hooks.cache(HookPoint::LnNormalized(l, Norm::Ln2));
         }
-        model.forward(&ids, &mut hooks)?;
+        model.residual(&ids, &mut hooks)?;
         let cache = hooks.take_cache();
         for (l, dictionary) in dictionaries.iter().enumerate() {
             let input = &cache[&HookPoint::LnNormalized(l, Norm::Ln2)];
@@ -158,29 +216,28 @@ pub fn activations(
             let acts: Vec<f32> = dictionary.encode(&rows)?.flatten_all()?.to_vec1()?;
             let d_sae = dictionary.config.d_sae;
             for (w, &(start, len)) in batch.iter().enumerate() {
-                for p in 0..len {
+                for p in skip_first.min(len)..len {
                     let row = &acts[(w * window + p) * d_sae..(w * window + p + 1) * d_sae];
                     let token = (start + p) as u32;
                     for (f, &a) in row.iter().enumerate() {
                         if a > 0.0 {
-                            out[l][f].push((token, a));
+                            sink.put(l, f, token, a)?;
                         }
                     }
                 }
             }
         }
+        done += batch.len();
+        sink.windows_done(done)?;
         progress.inc(batch.len() as u64);
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Each feature's direct logit effects: its decoder row scaled by the final LayerNorm's
-/// gain, through the unembedding; `[d_sae][vocab]` rows, computed one layer at a time.
-fn logit_effects(model: &Gpt2, dictionary: &Dictionary) -> Result<Vec<Vec<f32>>> {
-    let weights = model.weights();
-    let directions = dictionary.w_dec.broadcast_mul(&weights.ln_final.weight)?;
-    let effects = directions.matmul(&weights.unembedding().t()?)?;
-    Ok(effects.to_vec2()?)
+/// Each feature's direct logit effects (its decoder row through the final norm's gain and
+/// the unembedding), `[d_sae][vocab]`.
+fn logit_effects(model: &Model, dictionary: &Dictionary) -> Result<Vec<Vec<f32>>> {
+    Ok(model.direct_logit_effects(&dictionary.w_dec)?.to_vec2()?)
 }
 
 /// `x` to four significant digits (activations span orders of magnitude).
@@ -224,7 +281,7 @@ pub fn totals(corpus: &TaggedCorpus) -> (Vec<u32>, Vec<u32>) {
 /// The records of one layer's features, from their activations.
 pub fn records(
     context: RecordContext<'_>,
-    model: &Gpt2,
+    model: &Model,
     layer: usize,
     dictionary: &Dictionary,
     activations: LayerActivations,

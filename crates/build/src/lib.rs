@@ -11,9 +11,15 @@ mod error;
 pub mod features;
 pub mod loss;
 pub mod pipeline;
+pub mod quality;
 pub mod report;
+pub mod smollm2;
+pub mod sparse_topk;
+pub mod spill;
+pub mod streamed;
 pub mod tags;
 pub mod train;
 pub mod transcoder;
+pub mod wheel;
 
 pub use error::{BuildError, Result};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use glassbox_engine::{CpuEngine, generate, now};
 use glassbox_model::sampling::Sampling;
-use glassbox_model::{Gpt2, Gpt2Config, Hooks, Tokenizer};
+use glassbox_model::{Gpt2, Gpt2Config, Hooks, Model, Tokenizer};
 use glassbox_pack::{BuildInfo, LabelIndex, ModelInfo};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -223,7 +223,13 @@ fn manifest_parts(
 ) -> ManifestParts {
     let c = model.config();
     ManifestParts {
+        name: "brown".to_owned(),
+        description: "A small GPT-2 trained on the Brown Corpus, a TopK transcoder for each \
+                      of its MLPs, and every feature measured over the corpus."
+            .to_owned(),
+        features_method: features::method(window, 0, "LayerNorm"),
         model: ModelInfo {
+            format: glassbox_pack::ModelFormat::Safetensors,
             config: paths::MODEL_CONFIG.to_owned(),
             weights: paths::MODEL_WEIGHTS.to_owned(),
             tokenizer: paths::TOKENIZER.to_owned(),
@@ -283,7 +289,18 @@ fn stage_features(
 ) -> Result<()> {
     let progress = bar("features", 1);
     progress.set_message("activations over the corpus");
-    let activations = features::activations(model, dictionaries, corpus, window, &progress)?;
+    let model = &Model::from(model.clone());
+    let mut activations = features::in_memory(dictionaries);
+    features::activations(
+        model,
+        dictionaries,
+        corpus,
+        window,
+        0,
+        0,
+        &mut activations,
+        &progress,
+    )?;
     progress.finish();
     let (tag_totals, genre_totals) = features::totals(corpus);
     let context = RecordContext {
@@ -315,7 +332,7 @@ fn stage_features(
     assemble::write_labels(staged, &labels)
 }
 
-fn stage_corpus(work: &Path) -> Result<Vec<Document>> {
+pub(crate) fn stage_corpus(work: &Path) -> Result<Vec<Document>> {
     let path = work.join("corpus.json");
     if let Ok(bytes) = std::fs::read(&path)
         && let Ok(documents) = serde_json::from_slice(&bytes)
@@ -465,7 +482,7 @@ fn report(
     })
 }
 
-fn bar(stage: &str, steps: u64) -> ProgressBar {
+pub(crate) fn bar(stage: &str, steps: u64) -> ProgressBar {
     let bar = ProgressBar::new(steps);
     if let Ok(style) = ProgressStyle::with_template(
         "{prefix:>10} [{elapsed_precise}<{eta_precise}] {wide_bar} {pos}/{len} {msg}",

@@ -3,8 +3,11 @@
 //! what it says.
 #![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
 
+mod common;
+
+use common::document;
+
 use glassbox_build::assemble::{self, ManifestParts, paths};
-use glassbox_build::corpus::{Document, Split, Word};
 use glassbox_build::dictionaries::{collect_all, windows};
 use glassbox_build::features::{self, RecordContext, tag_corpus};
 use glassbox_build::transcoder::{self, TranscoderConfig};
@@ -19,35 +22,6 @@ fn tokenizer() -> Tokenizer {
     )
     .unwrap();
     Tokenizer::from_json(&json).unwrap()
-}
-
-/// A document of the given words and tags, joined by spaces.
-fn document(id: &str, genre: char, words: &[(&str, &str)]) -> Document {
-    let mut text = String::new();
-    let mut spans = Vec::new();
-    for (word, tag) in words {
-        if !text.is_empty() {
-            text.push(' ');
-        }
-        let start = text.len() as u32;
-        text.push_str(word);
-        spans.push(Word {
-            start,
-            end: text.len() as u32,
-            tag: (*tag).to_owned(),
-        });
-    }
-    Document {
-        id: id.to_owned(),
-        genre,
-        split: if genre == 'a' {
-            Split::Train
-        } else {
-            Split::Eval
-        },
-        text,
-        words: spans,
-    }
 }
 
 /// Builds a small pack in `root`, as the pipeline does; returns its feature records and
@@ -119,8 +93,19 @@ fn write_small_pack(root: &std::path::Path) -> (Vec<Vec<glassbox_pack::FeatureRe
         .collect();
     assemble::write_corpus(root, &corpus).unwrap();
     let hidden = indicatif::ProgressBar::hidden();
-    let activations =
-        features::activations(&model, &dictionaries, &corpus, window, &hidden).unwrap();
+    let model = glassbox_model::Model::from(model.clone());
+    let mut activations = features::in_memory(&dictionaries);
+    features::activations(
+        &model,
+        &dictionaries,
+        &corpus,
+        window,
+        0,
+        0,
+        &mut activations,
+        &hidden,
+    )
+    .unwrap();
     let (tag_totals, genre_totals) = features::totals(&corpus);
     let context = RecordContext {
         corpus: &corpus,
@@ -171,7 +156,11 @@ fn a_small_pack_is_written_read_back_and_measured() {
 
 fn parts(dictionaries: &[Dictionary], vocab_size: usize, window: usize) -> ManifestParts {
     ManifestParts {
+        name: "brown".to_owned(),
+        description: "A small test pack.".to_owned(),
+        features_method: features::method(window, 0, "LayerNorm"),
         model: ModelInfo {
+            format: glassbox_pack::ModelFormat::Safetensors,
             config: paths::MODEL_CONFIG.to_owned(),
             weights: paths::MODEL_WEIGHTS.to_owned(),
             tokenizer: paths::TOKENIZER.to_owned(),

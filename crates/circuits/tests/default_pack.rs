@@ -26,7 +26,11 @@ fn pack() -> &'static Pack {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
         let loaded = dir::load(&root).unwrap();
         Pack {
-            model: loaded.model,
+            model: loaded
+                .model
+                .as_gpt2()
+                .expect("the default pack holds a GPT-2")
+                .clone(),
             tokenizer: loaded.tokenizer,
             transcoders: loaded.dictionaries.into_iter().map(Arc::new).collect(),
         }

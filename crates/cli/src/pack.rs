@@ -4,27 +4,38 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use glassbox_build::dictionaries::DictionaryReport;
 use glassbox_build::pipeline::{BuildOptions, build};
+use glassbox_build::smollm2::{self, SmolLm2Options};
 
 /// Pack commands.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum PackCommand {
-    /// Build the default pack: the Brown Corpus, a BPE tokenizer, a GPT-2 trained on it.
-    /// Each stage's output is kept in --work, so an interrupted build resumes.
+    /// Build a pack. The default (`--preset brown`): the Brown Corpus, a BPE tokenizer, a
+    /// GPT-2 trained on it. `--preset smollm2-135m`: SmolLM2-135M-Instruct with a
+    /// transcoder for each of its 30 blocks (hours on a CPU). Each stage's output is kept
+    /// in --work, so an interrupted build resumes where it stopped.
     Build {
-        /// The pack folder to write.
-        #[arg(long, default_value = "www/packs/brown")]
-        out: PathBuf,
-        /// Scratch space: downloads, checkpoints, intermediate files.
-        #[arg(long, default_value = "target/pack-build")]
-        work: PathBuf,
+        /// Which pack.
+        #[arg(long, value_enum, default_value_t = Preset::Brown)]
+        preset: Preset,
+        /// The pack folder to write [default: www/packs/brown, or
+        /// target/packs/smollm2-135m].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Scratch space: downloads, checkpoints, intermediate files [default:
+        /// target/pack-build, or target/pack-build/smollm2-135m].
+        #[arg(long)]
+        work: Option<PathBuf>,
         /// Seed of everything random.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
-        /// Model training steps (32 sequences of 128 tokens each).
-        #[arg(long, default_value_t = 1200)]
-        steps: usize,
-        /// Stop model training after this step; the next run resumes from there.
+        /// Training steps: of the model (32 sequences of 128 tokens each) for brown
+        /// [default: 1200]; of the transcoders (8 windows of 128 tokens) for
+        /// smollm2-135m [default: 2400].
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Stop training after this step; the next run resumes from there.
         #[arg(long)]
         stop_after: Option<usize>,
     },
@@ -48,12 +59,24 @@ pub(crate) enum PackCommand {
 pub(crate) fn run(command: PackCommand) -> Result<()> {
     match command {
         PackCommand::Build {
+            preset: Preset::Smollm2_135m,
+            out,
+            work,
+            seed,
+            steps,
+            stop_after,
+        } => build_smollm2(out, work, seed, steps, stop_after),
+        PackCommand::Build {
+            preset: Preset::Brown,
             out,
             work,
             seed,
             steps,
             stop_after,
         } => {
+            let out = out.unwrap_or_else(|| PathBuf::from("www/packs/brown"));
+            let work = work.unwrap_or_else(|| PathBuf::from("target/pack-build"));
+            let steps = steps.unwrap_or(1200);
             let summary = build(&BuildOptions {
                 out: out.clone(),
                 work,
@@ -72,22 +95,7 @@ pub(crate) fn run(command: PackCommand) -> Result<()> {
             for (prompt, continuation) in &summary.model.samples {
                 println!("  {prompt}|{continuation}");
             }
-            let d = &summary.dictionaries;
-            println!("\ntranscoders (held-out):");
-            for layer in &d.layers {
-                println!(
-                    "  block {}: FVU {:.3}, mean L0 {:.1}, dead {:.1}%, loss with this MLP replaced {:.3}",
-                    layer.layer,
-                    layer.fvu,
-                    layer.mean_l0,
-                    100.0 * layer.dead_fraction,
-                    layer.loss_this_layer_spliced
-                );
-            }
-            println!(
-                "  loss: model {:.3}, every MLP replaced {:.3}, replaced with error terms {:.3}",
-                d.loss_model, d.loss_all_spliced, d.loss_all_spliced_with_errors
-            );
+            print_transcoder_report(&summary.dictionaries);
             let bytes: u64 = summary.manifest.files.iter().map(|f| f.bytes).sum();
             println!(
                 "\nwrote {} ({} files, {:.1} MB)",
@@ -104,7 +112,7 @@ pub(crate) fn run(command: PackCommand) -> Result<()> {
             println!(
                 "{}: {files} files match the manifest; model of {} blocks, {} features, {} corpus tokens",
                 pack.display(),
-                loaded.model.config().n_layer,
+                loaded.model.dims().n_layer,
                 features,
                 loaded.corpus.tokens.len()
             );
@@ -112,6 +120,65 @@ pub(crate) fn run(command: PackCommand) -> Result<()> {
         }
         PackCommand::Upgrade { pack } => upgrade(&pack),
     }
+}
+
+/// The transcoders' held-out measurements, one line per block.
+fn print_transcoder_report(d: &DictionaryReport) {
+    println!("\ntranscoders (held-out):");
+    for layer in &d.layers {
+        println!(
+            "  block {}: FVU {:.3}, mean L0 {:.1}, dead {:.1}%, loss with this MLP replaced {:.3}",
+            layer.layer,
+            layer.fvu,
+            layer.mean_l0,
+            100.0 * layer.dead_fraction,
+            layer.loss_this_layer_spliced
+        );
+    }
+    println!(
+        "  loss: model {:.3}, every MLP replaced {:.3}, replaced with error terms {:.3}",
+        d.loss_model, d.loss_all_spliced, d.loss_all_spliced_with_errors
+    );
+}
+
+/// The packs `glassbox pack build` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Preset {
+    /// The default pack: a GPT-2 trained here on the Brown Corpus.
+    Brown,
+    /// SmolLM2-135M-Instruct with a transcoder per block.
+    #[value(name = "smollm2-135m")]
+    Smollm2_135m,
+}
+
+/// `glassbox pack build --preset smollm2-135m`.
+fn build_smollm2(
+    out: Option<PathBuf>,
+    work: Option<PathBuf>,
+    seed: u64,
+    steps: Option<usize>,
+    stop_after: Option<usize>,
+) -> Result<()> {
+    let preset = smollm2::PRESET;
+    let options = SmolLm2Options {
+        out: out.unwrap_or_else(|| PathBuf::from(format!("target/packs/{preset}"))),
+        work: work.unwrap_or_else(|| PathBuf::from(format!("target/pack-build/{preset}"))),
+        transcoders: smollm2::transcoder_config(seed, steps.unwrap_or(2400)),
+        stop_after,
+    };
+    let Some(summary) = smollm2::build(&options)? else {
+        println!("stopped as asked; run the same command again to resume");
+        return Ok(());
+    };
+    print_transcoder_report(&summary.report);
+    let bytes: u64 = summary.manifest.files.iter().map(|f| f.bytes).sum();
+    println!(
+        "\nwrote {} ({} files, {:.1} MB)",
+        options.out.display(),
+        summary.manifest.files.len() + 1,
+        bytes as f64 / 1e6
+    );
+    Ok(())
 }
 
 /// See [`PackCommand::Upgrade`].

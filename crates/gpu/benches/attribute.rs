@@ -35,7 +35,11 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
     let loaded = dir::load(&root).unwrap();
     let transcoders: Vec<_> = loaded.dictionaries.into_iter().map(Arc::new).collect();
-    let model = loaded.model;
+    let model = loaded
+        .model
+        .as_gpt2()
+        .expect("the default pack holds a GPT-2")
+        .clone();
     let ctx = Arc::new(block_on(GpuContext::new(AdapterPreference::from_env())).unwrap());
     let mut gpu = block_on(GpuModel::new(Arc::clone(&ctx), &model)).unwrap();
     block_on(attach_transcoders(&mut gpu, &transcoders)).unwrap();

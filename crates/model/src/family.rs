@@ -151,6 +151,16 @@ impl Model {
         }
     }
 
+    /// The residual stream after the last block, `[batch, positions, d]`, for a
+    /// `[batch, positions]` tensor of u32 ids: [`Self::forward`] without reading out the
+    /// logits, for passes that only need activations.
+    pub fn residual(&self, tokens: &Tensor, hooks: &mut Hooks) -> Result<Tensor> {
+        match self {
+            Self::Gpt2(m) => m.residual(tokens, hooks),
+            Self::Llama(m) => m.residual(tokens, hooks),
+        }
+    }
+
     /// Like [`Self::forward`], for the positions after those in `cache`, which it extends.
     pub fn forward_cached(
         &self,

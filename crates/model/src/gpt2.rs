@@ -79,9 +79,28 @@ impl Gpt2 {
     fn run(
         &self,
         tokens: &Tensor,
-        mut cache: Option<&mut KvCache>,
+        cache: Option<&mut KvCache>,
         hooks: &mut Hooks,
     ) -> Result<Tensor> {
+        let (x, offset) = self.blocks(tokens, cache, hooks)?;
+        self.read_out_at(&x, offset, hooks)
+    }
+
+    /// The residual stream after the last block, `[batch, positions, d]`, not read out:
+    /// for passes that only need activations (the final LayerNorm and unembedding are
+    /// skipped).
+    pub fn residual(&self, tokens: &Tensor, hooks: &mut Hooks) -> Result<Tensor> {
+        Ok(self.blocks(tokens, None, hooks)?.0)
+    }
+
+    /// Every block on `tokens`: the residual stream after the last, and the offset of the
+    /// first position.
+    fn blocks(
+        &self,
+        tokens: &Tensor,
+        mut cache: Option<&mut KvCache>,
+        hooks: &mut Hooks,
+    ) -> Result<(Tensor, usize)> {
         hooks.validate(self.config.n_layer, Family::Gpt2)?;
         let offset = cache.as_ref().map_or(0, |c| c.len());
         let (batch, len) = check_tokens(
@@ -108,8 +127,7 @@ impl Gpt2 {
         if let Some(cache) = cache {
             cache.advance(offset, len);
         }
-
-        self.read_out_at(&x, offset, hooks)
+        Ok((x, offset))
     }
 
     /// The logits the model reads off a residual stream `[batch, positions, d]`: the

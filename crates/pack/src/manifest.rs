@@ -4,11 +4,12 @@ use serde::{Deserialize, Serialize};
 
 /// The format this crate reads and writes.
 pub const FORMAT: &str = "glassbox-pack";
-/// The format version this crate writes. Version 2: a GPT-2 transcoder reading
-/// `ln2.hook_normalized` reads it as TransformerLens defines it, before the LayerNorm's
-/// gain and bias. Version 1 packs (whose transcoders read after them) still load, their
-/// transcoders folded at load ([`OLDEST_FORMAT_VERSION`]); others are refused.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this crate writes. Version 3: the model may be one GGUF file
+/// ([`ModelFormat`]). Version 2: a GPT-2 transcoder reading `ln2.hook_normalized` reads it
+/// as TransformerLens defines it, before the LayerNorm's gain and bias. Version 1 packs
+/// (whose transcoders read after them) still load, their transcoders folded at load
+/// ([`OLDEST_FORMAT_VERSION`]); others are refused.
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format version this crate reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// The manifest's file name, at the pack's root.
@@ -50,18 +51,34 @@ pub struct FileEntry {
     pub sha256: String,
 }
 
+/// How a pack's model is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelFormat {
+    /// A Hugging Face checkpoint: `config.json` (its `model_type` names the family),
+    /// `model.safetensors` and `tokenizer.json`.
+    #[default]
+    Safetensors,
+    /// One GGUF file holding the configuration, the weights and the tokenizer (the three
+    /// fields of [`ModelInfo`] name it).
+    Gguf,
+}
+
 /// The model's files and shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
-    /// HF GPT-2 `config.json`.
+    /// How the files are written (before version 3, always safetensors).
+    #[serde(default)]
+    pub format: ModelFormat,
+    /// HF `config.json`, or the GGUF file.
     pub config: String,
-    /// `model.safetensors`.
+    /// `model.safetensors`, or the GGUF file.
     pub weights: String,
-    /// HF `tokenizer.json`.
+    /// HF `tokenizer.json`, or the GGUF file.
     pub tokenizer: String,
     /// Held-out losses, baselines and samples (JSON), if measured.
     pub report: Option<String>,
-    /// Storage type of the weights, e.g. `f16`.
+    /// Storage type of the weights, e.g. `f16` or `q4_1`.
     pub dtype: String,
     /// Blocks.
     pub n_layer: usize,

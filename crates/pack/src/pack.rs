@@ -6,11 +6,11 @@
 use std::collections::{HashMap, HashSet};
 
 use glassbox_dict::Dictionary;
-use glassbox_model::{Gpt2, Gpt2Config, Gpt2Weights, HookPoint, Norm, Tokenizer};
+use glassbox_model::{Gpt2, HookPoint, Model, ModelError, Norm, Tokenizer};
 use sha2::{Digest, Sha256};
 
 use crate::error::{PackError, Result, content};
-use crate::{Corpus, FeatureShard, FileEntry, LabelIndex, Manifest};
+use crate::{Corpus, FeatureShard, FileEntry, LabelIndex, Manifest, ModelFormat};
 
 /// A pack, known by its manifest.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +69,7 @@ pub struct LoadedPack {
     /// The manifest.
     pub pack: Pack,
     /// The model.
-    pub model: Gpt2,
+    pub model: Model,
     /// Its tokenizer.
     pub tokenizer: Tokenizer,
     /// One dictionary per block, in block order.
@@ -171,14 +171,17 @@ impl Pack {
     #[must_use]
     pub fn required_paths(&self) -> Vec<String> {
         let m = &self.manifest;
-        let mut paths = vec![
-            m.model.config.clone(),
-            m.model.weights.clone(),
-            m.model.tokenizer.clone(),
+        let mut paths = vec![m.model.config.clone()];
+        for path in [&m.model.weights, &m.model.tokenizer] {
+            if !paths.contains(path) {
+                paths.push(path.clone());
+            }
+        }
+        paths.extend([
             m.corpus.index.clone(),
             m.corpus.tokens.clone(),
             m.features.labels.clone(),
-        ];
+        ]);
         for d in &m.dictionaries {
             paths.push(d.cfg.clone());
             paths.push(d.weights.clone());
@@ -230,8 +233,11 @@ impl Pack {
             .map(|d| self.load_dictionary(d.layer, files))
             .collect::<Result<Vec<_>>>()?;
         if m.format_version < 2 {
+            let gpt2 = model
+                .as_gpt2()
+                .ok_or_else(|| content(&m.model.config, "a version-1 pack holds a GPT-2"))?;
             for (info, dictionary) in m.dictionaries.iter().zip(&mut dictionaries) {
-                *dictionary = read_before_the_gain(&model, dictionary)
+                *dictionary = read_before_the_gain(gpt2, dictionary)
                     .map_err(|e| content(&info.weights, e))?;
             }
         }
@@ -245,19 +251,28 @@ impl Pack {
         })
     }
 
-    /// The model and its tokenizer from `config.json`, `model.safetensors` and
-    /// `tokenizer.json`.
-    fn load_model(&self, files: &PackFiles) -> Result<(Gpt2, Tokenizer)> {
+    /// The model and its tokenizer: from `config.json`, `model.safetensors` and
+    /// `tokenizer.json`, or from one GGUF file; its shape checked against the manifest's.
+    fn load_model(&self, files: &PackFiles) -> Result<(Model, Tokenizer)> {
         let info = &self.manifest.model;
-        let (config, weights) = (files.get(&info.config)?, files.get(&info.weights)?);
-        let tokenizer = files.get(&info.tokenizer)?;
-        let config = std::str::from_utf8(config).map_err(|e| content(&info.config, e))?;
-        let config = Gpt2Config::from_json(config).map_err(|e| content(&info.config, e))?;
-        let weights = Gpt2Weights::from_safetensors(weights, &config)
-            .map_err(|e| content(&info.weights, e))?;
-        let model = Gpt2::new(config, weights).map_err(|e| content(&info.weights, e))?;
-        let c = model.config();
-        if (c.n_layer, c.n_embd, c.vocab_size, c.n_positions)
+        let (model, tokenizer) = match info.format {
+            ModelFormat::Safetensors => {
+                let (config, weights) = (files.get(&info.config)?, files.get(&info.weights)?);
+                let config = std::str::from_utf8(config).map_err(|e| content(&info.config, e))?;
+                let model = Model::from_hf(config, &[(info.weights.as_str(), weights)])
+                    .map_err(|e| match e {
+                        ModelError::Config(_) => content(&info.config, e),
+                        _ => content(&info.weights, e),
+                    })?;
+                let tokenizer = Tokenizer::from_json(files.get(&info.tokenizer)?)
+                    .map_err(|e| content(&info.tokenizer, e))?;
+                (model, tokenizer)
+            }
+            ModelFormat::Gguf => Model::from_gguf(&info.weights, files.get(&info.weights)?)
+                .map_err(|e| content(&info.weights, e))?,
+        };
+        let d = model.dims();
+        if (d.n_layer, d.d_model, d.vocab_size, d.n_positions)
             != (info.n_layer, info.n_embd, info.vocab_size, info.n_positions)
         {
             return Err(content(
@@ -265,8 +280,10 @@ impl Pack {
                 "the model's shape differs from the manifest's",
             ));
         }
-        let tokenizer = Tokenizer::from_json(tokenizer).map_err(|e| content(&info.tokenizer, e))?;
-        if tokenizer.vocab_size() != info.vocab_size {
+        if tokenizer.vocab_size() > info.vocab_size
+            || (info.format == ModelFormat::Safetensors
+                && tokenizer.vocab_size() != info.vocab_size)
+        {
             return Err(content(
                 &info.tokenizer,
                 format!(

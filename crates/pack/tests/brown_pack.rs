@@ -266,7 +266,11 @@ fn a_version_1_pack_loads_with_its_transcoders_read_before_the_gain() {
         .iter()
         .zip(&current.dictionaries)
     {
-        let ln = &current.model.weights().blocks[info.layer].ln_2;
+        let gpt2 = current
+            .model
+            .as_gpt2()
+            .expect("the Brown pack holds a GPT-2");
+        let ln = &gpt2.weights().blocks[info.layer].ln_2;
         let w_enc = dictionary
             .w_enc
             .broadcast_div(&ln.weight.unsqueeze(1).unwrap())

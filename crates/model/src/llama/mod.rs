@@ -69,9 +69,27 @@ impl Llama {
     pub fn run(
         &self,
         tokens: &Tensor,
-        mut cache: Option<&mut KvCache>,
+        cache: Option<&mut KvCache>,
         hooks: &mut Hooks,
     ) -> Result<Tensor> {
+        let (x, offset) = self.blocks(tokens, cache, hooks)?;
+        self.read_out_at(&x, offset, hooks)
+    }
+
+    /// The residual stream after the last block, `[batch, positions, d]`, not read out:
+    /// for passes that only need activations (the final norm and unembedding are skipped).
+    pub fn residual(&self, tokens: &Tensor, hooks: &mut Hooks) -> Result<Tensor> {
+        Ok(self.blocks(tokens, None, hooks)?.0)
+    }
+
+    /// Every block on `tokens`: the residual stream after the last, and the offset of the
+    /// first position.
+    fn blocks(
+        &self,
+        tokens: &Tensor,
+        mut cache: Option<&mut KvCache>,
+        hooks: &mut Hooks,
+    ) -> Result<(Tensor, usize)> {
         let c = &self.config;
         hooks.validate(c.n_layer, Family::Llama)?;
         let offset = cache.as_ref().map_or(0, |c| c.len());
@@ -97,7 +115,7 @@ impl Llama {
         if let Some(cache) = cache {
             cache.advance(offset, len);
         }
-        self.read_out_at(&x, offset, hooks)
+        Ok((x, offset))
     }
 
     /// The logits read off a residual stream `[batch, positions, d]`: the final `RMSNorm`
