@@ -340,6 +340,9 @@ mod tests {
         )
         .unwrap();
         assert!((kept.loss_all_spliced - report.loss_model).abs() < 1e-4);
-        assert!(kept.layers[0].mean_l0.abs() < f64::EPSILON, "no rows are left to measure");
+        assert!(
+            kept.layers[0].mean_l0.abs() < f64::EPSILON,
+            "no rows are left to measure"
+        );
     }
 }

@@ -48,10 +48,9 @@ fn main() {
         let mut shape = (0, 0);
         for _ in 0..3 {
             let t0 = Instant::now();
-            let replacement =
-                Replacement::trace(gpt2(&loaded.model), &transcoders, tokens).unwrap();
+            let replacement = Replacement::trace(&loaded.model, &transcoders, tokens).unwrap();
             let t1 = Instant::now();
-            let graph = attribute(gpt2(&loaded.model), &replacement, &options).unwrap();
+            let graph = attribute(&loaded.model, &replacement, &options).unwrap();
             let t2 = Instant::now();
             let pruned = Influence::of(&graph).prune(&graph, Thresholds::default());
             let t3 = Instant::now();
@@ -68,9 +67,4 @@ fn main() {
             shape.0, shape.1, m[0], m[1], m[2], m[3]
         );
     }
-}
-
-/// The default pack's model, a GPT-2.
-fn gpt2(model: &glassbox_model::Model) -> &glassbox_model::Gpt2 {
-    model.as_gpt2().expect("the default pack holds a GPT-2")
 }

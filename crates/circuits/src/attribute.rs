@@ -8,10 +8,11 @@
 //! through the rows computed so far. Features left out are dropped from the graph, with
 //! their edges.
 
-use glassbox_model::Gpt2;
+use glassbox_model::Model;
 
 use crate::carry::{Carrier, CpuCarrier, Row};
 use crate::error::{CircuitError, Result};
+use crate::frozen::FrozenWeights;
 use crate::graph::Graph;
 use crate::replacement::Replacement;
 use crate::setup::{Setup, Target};
@@ -45,17 +46,18 @@ impl Default for AttributionOptions {
 
 /// The attribution graph of `replacement`'s prompt on `model`, on the CPU engine.
 pub fn attribute(
-    model: &Gpt2,
+    model: &Model,
     replacement: &Replacement,
     options: &AttributionOptions,
 ) -> Result<Graph> {
+    let weights = FrozenWeights::of(model)?;
     let setup = Setup::new(
-        model,
+        &weights,
         replacement,
         options.logit_probability,
         options.max_logits,
     )?;
-    let carrier = CpuCarrier::new(model, replacement, &setup.sources)?;
+    let carrier = CpuCarrier::new(&weights, replacement, &setup.sources)?;
     glassbox_engine::now(attribute_with(&setup, replacement, &carrier, options)).unwrap_or_else(
         || {
             Err(CircuitError::Request(

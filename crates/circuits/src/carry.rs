@@ -9,9 +9,9 @@
 use std::future::Future;
 
 use candle_core::{D, Device, Tensor};
-use glassbox_model::Gpt2;
 
 use crate::error::{CircuitError, Result};
+use crate::frozen::FrozenWeights;
 use crate::replacement::Replacement;
 use crate::setup::{Sources, Target};
 use crate::transpose::FrozenAttention;
@@ -74,24 +74,25 @@ impl BatchShape {
 /// The CPU engine's carrier.
 #[derive(Debug)]
 pub struct CpuCarrier<'a> {
-    model: &'a Gpt2,
     replacement: &'a Replacement,
     sources: &'a Sources,
     attention: Vec<FrozenAttention>,
 }
 
 impl<'a> CpuCarrier<'a> {
-    /// A carrier for `replacement`'s prompt on `model`, over `sources`.
+    /// A carrier for `replacement`'s prompt on a model with `weights`, over `sources`.
     pub fn new(
-        model: &'a Gpt2,
+        weights: &FrozenWeights,
         replacement: &'a Replacement,
         sources: &'a Sources,
     ) -> Result<Self> {
-        let attention = (0..model.config().n_layer)
-            .map(|l| FrozenAttention::new(model, replacement, l))
-            .collect::<Result<Vec<_>>>()?;
+        let attention = weights
+            .attention
+            .iter()
+            .enumerate()
+            .map(|(l, w)| FrozenAttention::new(w, replacement, l))
+            .collect();
         Ok(Self {
-            model,
             replacement,
             sources,
             attention,
@@ -99,8 +100,8 @@ impl<'a> CpuCarrier<'a> {
     }
 
     fn carry_now(&self, batch: &[&Target]) -> Result<Vec<Row>> {
-        let n_layer = self.model.config().n_layer;
-        let d = self.model.config().n_embd;
+        let n_layer = self.attention.len();
+        let d = self.replacement.token_embeddings.dim(1)?;
         let Some(BatchShape { layer, span }) = BatchShape::of(batch, self.sources, n_layer)? else {
             return Ok(Vec::new());
         };
@@ -135,7 +136,7 @@ impl<'a> CpuCarrier<'a> {
         let below = match layer {
             // A feature reads its block's residual stream after attention: through it first.
             Some(layer) => {
-                add_constant(&mut rows, &g, &self.attention[layer].constant)?;
+                add_constant(&mut rows, &g, self.attention[layer].constant())?;
                 g = (&g + self.attention[layer].transpose(&g)?)?;
                 layer
             }
@@ -168,17 +169,18 @@ impl<'a> CpuCarrier<'a> {
             let base = self.sources.error_base + l * self.sources.positions;
             by_position(&mut rows, read_off(&g, &errors)?, base);
             add_constant(&mut rows, &g, &self.replacement.transcoders[l].b_dec)?;
-            add_constant(&mut rows, &g, &self.attention[l].constant)?;
+            add_constant(&mut rows, &g, self.attention[l].constant())?;
             g = (&g + self.attention[l].transpose(&g)?)?;
         }
         // g is now the gradient at the embeddings.
-        for (base, embeddings) in [
-            (self.sources.token_base, &self.replacement.token_embeddings),
-            (
-                self.sources.position_base,
-                &self.replacement.position_embeddings,
-            ),
-        ] {
+        let embeddings =
+            std::iter::once((self.sources.token_base, &self.replacement.token_embeddings)).chain(
+                self.replacement
+                    .position_embeddings
+                    .as_ref()
+                    .map(|p| (self.sources.position_base, p)),
+            );
+        for (base, embeddings) in embeddings {
             let embeddings = embeddings.narrow(0, 0, span)?;
             by_position(&mut rows, read_off(&g, &embeddings)?, base);
         }

@@ -8,7 +8,8 @@ use glassbox_engine::{Active, CpuEngine};
 
 use crate::attribute::{AttributionOptions, attribute_with};
 use crate::carry::{Carrier, CpuCarrier, Row};
-use crate::error::{CircuitError, Result};
+use crate::error::Result;
+use crate::frozen::FrozenWeights;
 use crate::graph::Graph;
 use crate::replacement::Replacement;
 use crate::setup::{Setup, Target};
@@ -48,13 +49,8 @@ impl AttributionEngine for CpuEngine {
         setup: &'a Setup,
         replacement: &'a Replacement,
     ) -> impl Future<Output = Result<CpuCarrier<'a>>> {
-        let carrier = match self.model().as_gpt2() {
-            Some(model) => CpuCarrier::new(model, replacement, &setup.sources),
-            None => Err(CircuitError::Request(format!(
-                "attribution graphs are not yet computed for {} models",
-                self.model().family()
-            ))),
-        };
+        let carrier = FrozenWeights::of(self.model())
+            .and_then(|weights| CpuCarrier::new(&weights, replacement, &setup.sources));
         std::future::ready(carrier)
     }
 }

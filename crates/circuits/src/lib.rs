@@ -18,6 +18,7 @@ mod attribute;
 mod carry;
 mod engine;
 mod error;
+mod frozen;
 mod graph;
 mod graph_file;
 mod prune;
@@ -30,6 +31,7 @@ pub use attribute::{AttributionOptions, attribute, attribute_with};
 pub use carry::{BatchShape, Carrier, CpuCarrier, Row};
 pub use engine::{ActiveCarrier, AttributionEngine, attribute_on};
 pub use error::{CircuitError, Result};
+pub use frozen::{AttentionWeights, FrozenNorm, FrozenWeights};
 pub use graph::{Graph, Node, NodeKind};
 pub use graph_file::{
     ExportContext, FileNode, GraphFile, Link, MAX_FILE_BYTES, MAX_FILE_LAYERS, MAX_FILE_LINKS,

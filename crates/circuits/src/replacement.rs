@@ -1,12 +1,12 @@
 //! A prompt's local replacement model: what one forward pass of the real model fixes
-//! (attention patterns, LayerNorm scales) and what the transcoders explain (their active
+//! (attention patterns, norm scales) and what the transcoders explain (their active
 //! features) and do not (the error at each MLP).
 
 use std::sync::Arc;
 
 use candle_core::{D, Tensor};
 use glassbox_dict::Dictionary;
-use glassbox_model::{Gpt2, HookPoint, Hooks, Norm};
+use glassbox_model::{HookPoint, Hooks, Model, Norm};
 
 use crate::error::{CircuitError, Result};
 
@@ -17,11 +17,12 @@ pub struct Replacement {
     pub tokens: Vec<u32>,
     /// Per block, the attention pattern `[head, query, key]`.
     pub patterns: Vec<Tensor>,
-    /// Per block, the scale of `ln_1` at each position, `[positions]`.
+    /// Per block, the scale of the norm before attention (`ln1.hook_scale`) at each
+    /// position, `[positions]`.
     pub ln1_scales: Vec<Tensor>,
-    /// Per block, the scale of `ln_2` at each position, `[positions]`.
+    /// Per block, the scale of the norm before the MLP at each position, `[positions]`.
     pub ln2_scales: Vec<Tensor>,
-    /// The scale of `ln_f` at each position, `[positions]`.
+    /// The scale of the final norm at each position, `[positions]`.
     pub final_scale: Tensor,
     /// Per block, the transcoder's input (`ln2.hook_normalized`), `[positions, d]`.
     pub transcoder_inputs: Vec<Tensor>,
@@ -31,11 +32,13 @@ pub struct Replacement {
     pub errors: Vec<Tensor>,
     /// The token embeddings, `[positions, d]`.
     pub token_embeddings: Tensor,
-    /// The position embeddings, `[positions, d]`.
-    pub position_embeddings: Tensor,
+    /// The position embeddings, `[positions, d]`, for a model that adds them (GPT-2; a
+    /// Llama rotates queries and keys instead).
+    pub position_embeddings: Option<Tensor>,
     /// The last position's logits, `[vocab]`.
     pub last_logits: Tensor,
-    /// The last position's `ln_f` output, `[d]`.
+    /// The last position's final norm input over its scale (`ln_final.hook_normalized`),
+    /// `[d]`.
     pub last_normalized: Tensor,
     /// The transcoders, one per block.
     pub transcoders: Vec<Arc<Dictionary>>,
@@ -45,15 +48,16 @@ impl Replacement {
     /// Runs `model` on `tokens` once and keeps what the replacement model freezes.
     /// `transcoders[l]` must read `blocks.l.ln2.hook_normalized` and predict
     /// `blocks.l.hook_mlp_out`.
-    pub fn trace(model: &Gpt2, transcoders: &[Arc<Dictionary>], tokens: &[u32]) -> Result<Self> {
-        let n_layer = model.config().n_layer;
+    pub fn trace(model: &Model, transcoders: &[Arc<Dictionary>], tokens: &[u32]) -> Result<Self> {
+        let dims = model.dims();
+        let n_layer = dims.n_layer;
         if transcoders.len() != n_layer {
             return Err(CircuitError::Request(format!(
                 "{} transcoders for a model of {n_layer} blocks; a graph needs one per block",
                 transcoders.len()
             )));
         }
-        let d = model.config().n_embd;
+        let d = dims.d_model;
         for (l, t) in transcoders.iter().enumerate() {
             if t.config.d_in != d || t.config.d_out() != d {
                 return Err(CircuitError::Request(format!(
@@ -66,11 +70,14 @@ impl Replacement {
         if tokens.is_empty() {
             return Err(CircuitError::Request("the prompt has no tokens".to_owned()));
         }
+        let positional = HookPoint::PosEmbed.exists_in(dims.family);
         let mut hooks = Hooks::none()
             .cache(HookPoint::Embed)
-            .cache(HookPoint::PosEmbed)
             .cache(HookPoint::LnFinalScale)
             .cache(HookPoint::LnFinalNormalized);
+        if positional {
+            hooks = hooks.cache(HookPoint::PosEmbed);
+        }
         for l in 0..n_layer {
             hooks = hooks
                 .cache(HookPoint::Pattern(l))
@@ -115,7 +122,11 @@ impl Replacement {
             activations,
             errors,
             token_embeddings: take(HookPoint::Embed)?,
-            position_embeddings: take(HookPoint::PosEmbed)?,
+            position_embeddings: if positional {
+                Some(take(HookPoint::PosEmbed)?)
+            } else {
+                None
+            },
             last_logits: logits.get(last)?,
             last_normalized: take(HookPoint::LnFinalNormalized)?.get(last)?,
             transcoders: transcoders.to_vec(),

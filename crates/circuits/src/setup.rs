@@ -4,9 +4,9 @@
 //! reads in the residual stream.
 
 use candle_core::{D, Tensor};
-use glassbox_model::Gpt2;
 
 use crate::error::Result;
+use crate::frozen::FrozenWeights;
 use crate::graph::{Node, NodeKind};
 use crate::replacement::Replacement;
 
@@ -23,7 +23,8 @@ pub struct ActiveAt {
 
 /// The source space: every node an edge can start from, one column each. Columns are
 /// the active features (by block, position, feature), then the errors (by block, then
-/// position), the token embeddings and the position embeddings (by position).
+/// position), the token embeddings and the position embeddings (by position; none for a
+/// model without them).
 #[derive(Debug, Clone)]
 pub struct Sources {
     /// Per block, per position: the active features.
@@ -34,7 +35,8 @@ pub struct Sources {
     pub error_base: usize,
     /// The first token-embedding column.
     pub token_base: usize,
-    /// The first position-embedding column.
+    /// The first position-embedding column (the end of the columns when the model has
+    /// no position embeddings).
     pub position_base: usize,
     /// Positions in the prompt.
     pub positions: usize,
@@ -87,18 +89,19 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// The sources and targets of `replacement`'s prompt on `model`, with logit nodes for
-    /// the likeliest tokens until `logit_probability` is covered, at most `max_logits`.
+    /// The sources and targets of `replacement`'s prompt on a model with `weights`, with
+    /// logit nodes for the likeliest tokens until `logit_probability` is covered, at most
+    /// `max_logits`.
     pub fn new(
-        model: &Gpt2,
+        weights: &FrozenWeights,
         replacement: &Replacement,
         logit_probability: f32,
         max_logits: usize,
     ) -> Result<Self> {
         let sources = sources(replacement)?;
-        let feature_targets = feature_targets(replacement, &sources.nodes)?;
+        let feature_targets = feature_targets(weights, replacement, &sources.nodes)?;
         let chosen = likeliest(replacement, logit_probability, max_logits)?;
-        let logit_targets = logit_targets(model, replacement, &chosen)?;
+        let logit_targets = logit_targets(weights, replacement, &chosen)?;
         let logits = chosen
             .iter()
             .map(|&(token, probability, centred)| Node {
@@ -164,11 +167,13 @@ fn sources(replacement: &Replacement) -> Result<Sources> {
         });
     }
     let position_base = nodes.len();
-    for p in 0..positions {
-        nodes.push(Node {
-            kind: NodeKind::Position { position: p },
-            activation: 1.0,
-        });
+    if replacement.position_embeddings.is_some() {
+        for p in 0..positions {
+            nodes.push(Node {
+                kind: NodeKind::Position { position: p },
+                activation: 1.0,
+            });
+        }
     }
     Ok(Sources {
         active,
@@ -206,9 +211,14 @@ fn likeliest(
     Ok(chosen)
 }
 
-/// Each active feature as a target: its encoder direction through the frozen `ln_2`'s
-/// scale and centring (the transcoder reads `ln2.hook_normalized`, before the gain).
-fn feature_targets(replacement: &Replacement, nodes: &[Node]) -> Result<Vec<Target>> {
+/// Each active feature as a target: its encoder direction through the frozen scale (and
+/// centring, for LayerNorm) of the norm before its MLP (the transcoder reads
+/// `ln2.hook_normalized`, before the gain).
+fn feature_targets(
+    weights: &FrozenWeights,
+    replacement: &Replacement,
+    nodes: &[Node],
+) -> Result<Vec<Target>> {
     let mut targets = Vec::new();
     for n in nodes {
         let NodeKind::Feature {
@@ -228,7 +238,7 @@ fn feature_targets(replacement: &Replacement, nodes: &[Node]) -> Result<Vec<Targ
         let scale = replacement.ln2_scales[layer]
             .get(position)?
             .to_scalar::<f32>()?;
-        let direction = centre(&(&w / f64::from(scale))?)?;
+        let direction = weights.mlp_norms[layer].centre(&(&w / f64::from(scale))?)?;
         let input = replacement.transcoder_inputs[layer].get(position)?;
         targets.push(Target {
             layer: Some(layer),
@@ -241,15 +251,16 @@ fn feature_targets(replacement: &Replacement, nodes: &[Node]) -> Result<Vec<Targ
     Ok(targets)
 }
 
-/// Each chosen logit as a target: its mean-centred unembedding through the frozen `ln_f`.
+/// Each chosen logit as a target: its mean-centred unembedding through the frozen final
+/// norm.
 fn logit_targets(
-    model: &Gpt2,
+    weights: &FrozenWeights,
     replacement: &Replacement,
     logits: &[LogitChoice],
 ) -> Result<Vec<Target>> {
-    let unembedding = model.weights().unembedding();
+    let unembedding = &weights.unembedding;
     let mean = unembedding.mean(0)?;
-    let ln = &model.weights().ln_final;
+    let norm = &weights.final_norm;
     let last = replacement.len() - 1;
     let scale = replacement.final_scale.get(last)?.to_scalar::<f32>()?;
     logits
@@ -259,17 +270,17 @@ fn logit_targets(
             Ok(Target {
                 layer: None,
                 position: last,
-                direction: centre(&(ln.weight.mul(&u)? / f64::from(scale))?)?.to_vec1()?,
-                constant: dot(&ln.bias, &u)?,
+                direction: norm
+                    .centre(&(norm.gain.mul(&u)? / f64::from(scale))?)?
+                    .to_vec1()?,
+                constant: match &norm.bias {
+                    Some(bias) => dot(bias, &u)?,
+                    None => 0.0,
+                },
                 value: centred,
             })
         })
         .collect()
-}
-
-/// `x − mean(x)`: the centring that LayerNorm applies before scaling.
-fn centre(x: &Tensor) -> Result<Tensor> {
-    Ok(x.broadcast_sub(&x.mean_keepdim(0)?)?)
 }
 
 fn dot(a: &Tensor, b: &Tensor) -> Result<f32> {

@@ -11,11 +11,11 @@ use glassbox_circuits::{
     Thresholds, attribute,
 };
 use glassbox_dict::Dictionary;
-use glassbox_model::{Gpt2, Tokenizer};
+use glassbox_model::{Model, Tokenizer};
 use glassbox_pack::dir;
 
 struct Pack {
-    model: Gpt2,
+    model: Model,
     tokenizer: Tokenizer,
     transcoders: Vec<Arc<Dictionary>>,
 }
@@ -26,11 +26,7 @@ fn pack() -> &'static Pack {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
         let loaded = dir::load(&root).unwrap();
         Pack {
-            model: loaded
-                .model
-                .as_gpt2()
-                .expect("the default pack holds a GPT-2")
-                .clone(),
+            model: loaded.model,
             tokenizer: loaded.tokenizer,
             transcoders: loaded.dictionaries.into_iter().map(Arc::new).collect(),
         }

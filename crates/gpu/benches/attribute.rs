@@ -21,7 +21,9 @@ fn main() {
     use std::sync::Arc;
     use std::time::Instant;
 
-    use glassbox_circuits::{AttributionOptions, Replacement, Setup, attribute, attribute_with};
+    use glassbox_circuits::{
+        AttributionOptions, FrozenWeights, Replacement, Setup, attribute, attribute_with,
+    };
     use glassbox_engine::attach_transcoders;
     use glassbox_gpu::{AdapterPreference, GpuContext, GpuModel};
     use glassbox_pack::dir;
@@ -35,13 +37,9 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
     let loaded = dir::load(&root).unwrap();
     let transcoders: Vec<_> = loaded.dictionaries.into_iter().map(Arc::new).collect();
-    let model = loaded
-        .model
-        .as_gpt2()
-        .expect("the default pack holds a GPT-2")
-        .clone();
+    let model = loaded.model;
     let ctx = Arc::new(block_on(GpuContext::new(AdapterPreference::from_env())).unwrap());
-    let mut gpu = block_on(GpuModel::new(Arc::clone(&ctx), &model)).unwrap();
+    let mut gpu = block_on(GpuModel::new(Arc::clone(&ctx), model.clone())).unwrap();
     block_on(attach_transcoders(&mut gpu, &transcoders)).unwrap();
     let all = loaded.tokenizer.encode_ids(TEXT).unwrap();
     println!(
@@ -75,7 +73,7 @@ fn main() {
             let t = Instant::now();
             let before = gpu.counts().submits;
             let setup = Setup::new(
-                &model,
+                &FrozenWeights::of(&model).unwrap(),
                 &replacement,
                 options.logit_probability,
                 options.max_logits,

@@ -13,33 +13,36 @@ use glassbox_engine::async_test;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
-use glassbox_circuits::{AttributionOptions, Graph, Replacement, Setup, attribute, attribute_with};
+use glassbox_circuits::{
+    AttributionOptions, FrozenWeights, Graph, Replacement, Setup, attribute, attribute_with,
+};
 use glassbox_dict::{Architecture, DictConfig, Dictionary};
 use glassbox_engine::attach_transcoders;
 use glassbox_gpu::GpuModel;
 use glassbox_gpu::check::seeded_values;
-use glassbox_model::Gpt2;
+use glassbox_model::{Gpt2, Model};
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
-fn tiny() -> Gpt2 {
+fn tiny() -> Model {
     Gpt2::load(
         include_str!("../../model/tests/fixtures/tiny/config.json"),
         include_bytes!("../../model/tests/fixtures/tiny/model.safetensors"),
     )
     .unwrap()
+    .into()
 }
 
 /// A random TopK transcoder for each block, `d → d_sae → d`.
-fn transcoders(model: &Gpt2, d_sae: usize, k: usize) -> Vec<Arc<Dictionary>> {
-    let d = model.config().n_embd;
+fn transcoders(model: &Model, d_sae: usize, k: usize) -> Vec<Arc<Dictionary>> {
+    let d = model.dims().d_model;
     let tensor = |seed, shape: &[usize], scale: f64| {
         let count = shape.iter().product();
         (Tensor::from_vec(seeded_values(seed, count), shape, &Device::Cpu).unwrap() * scale)
             .unwrap()
     };
-    (0..model.config().n_layer)
+    (0..model.dims().n_layer)
         .map(|l| {
             let seed = 1000 + 10 * l as u64;
             Arc::new(Dictionary {
@@ -66,13 +69,13 @@ fn transcoders(model: &Gpt2, d_sae: usize, k: usize) -> Vec<Arc<Dictionary>> {
     clippy::arc_with_non_send_sync,
     reason = "in the browser the GPU types are not Send; the tests run on one thread"
 )]
-async fn bare(model: &Gpt2) -> GpuModel {
-    GpuModel::new(Arc::new(common::context().await), model)
+async fn bare(model: &Model) -> GpuModel {
+    GpuModel::new(Arc::new(common::context().await), model.clone())
         .await
         .unwrap()
 }
 
-async fn on_gpu(model: &Gpt2, transcoders: &[Arc<Dictionary>]) -> GpuModel {
+async fn on_gpu(model: &Model, transcoders: &[Arc<Dictionary>]) -> GpuModel {
     let mut gpu = bare(model).await;
     attach_transcoders(&mut gpu, transcoders).await.unwrap();
     gpu
@@ -104,14 +107,14 @@ async_test! {
         let transcoders = transcoders(&model, 48, 6);
         let gpu = on_gpu(&model, &transcoders).await;
         for (len, batch) in [(1, 256), (9, 5), (24, 64)] {
-            let tokens = ids(len as u64, len, model.config().vocab_size);
+            let tokens = ids(len as u64, len, model.dims().vocab_size);
             let replacement = Replacement::trace(&model, &transcoders, &tokens).unwrap();
             let options = AttributionOptions {
                 batch,
                 ..AttributionOptions::default()
             };
             let cpu = attribute(&model, &replacement, &options).unwrap();
-            let setup = Setup::new(&model, &replacement, options.logit_probability, options.max_logits)
+            let setup = Setup::new(&FrozenWeights::of(&model).unwrap(), &replacement, options.logit_probability, options.max_logits)
                 .unwrap();
             let carrier = gpu.attribution(&setup, &replacement).await.unwrap();
             let before = gpu.counts();
@@ -125,7 +128,7 @@ async_test! {
             // One submit and one readback per batch: features by block, then the logits.
             let features = setup.feature_targets.len();
             let mut batches = setup.logit_targets.len().div_ceil(batch);
-            for l in 0..model.config().n_layer {
+            for l in 0..model.dims().n_layer {
                 let at_l = setup.feature_targets.iter().filter(|t| t.layer == Some(l)).count();
                 batches += at_l.div_ceil(batch);
             }
@@ -141,7 +144,7 @@ async_test! {
         let model = tiny();
         let transcoders = transcoders(&model, 48, 6);
         let gpu = on_gpu(&model, &transcoders).await;
-        let tokens = ids(77, 16, model.config().vocab_size);
+        let tokens = ids(77, 16, model.dims().vocab_size);
         let replacement = Replacement::trace(&model, &transcoders, &tokens).unwrap();
         let options = AttributionOptions {
             batch: 16,
@@ -150,7 +153,7 @@ async_test! {
             ..AttributionOptions::default()
         };
         let cpu = attribute(&model, &replacement, &options).unwrap();
-        let setup = Setup::new(&model, &replacement, options.logit_probability, options.max_logits)
+        let setup = Setup::new(&FrozenWeights::of(&model).unwrap(), &replacement, options.logit_probability, options.max_logits)
             .unwrap();
         let carrier = gpu.attribution(&setup, &replacement).await.unwrap();
         let graph = attribute_with(&setup, &replacement, &carrier, &options)
@@ -169,9 +172,9 @@ async_test! {
         let transcoders = transcoders(&model, 48, 6);
         // Transcoders attached to no block: the carrier names the block it misses.
         let bare = bare(&model).await;
-        let tokens = ids(3, 5, model.config().vocab_size);
+        let tokens = ids(3, 5, model.dims().vocab_size);
         let replacement = Replacement::trace(&model, &transcoders, &tokens).unwrap();
-        let setup = Setup::new(&model, &replacement, 0.95, 10).unwrap();
+        let setup = Setup::new(&FrozenWeights::of(&model).unwrap(), &replacement, 0.95, 10).unwrap();
         let error = bare
             .attribution(&setup, &replacement)
             .await

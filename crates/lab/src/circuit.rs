@@ -145,7 +145,7 @@ impl Lab {
     ) -> Result<(GraphFile, usize)> {
         let thresholds = thresholds.check()?;
         let ids = self.prompt_ids(text)?;
-        let replacement = Replacement::trace(self.gpt2()?, self.transcoders()?, &ids)?;
+        let replacement = Replacement::trace(self.model(), self.transcoders()?, &ids)?;
         let graph = self.attribution_graph(&replacement, options).await?;
         let influence = Influence::of(&graph);
         Ok((
@@ -194,7 +194,7 @@ impl Lab {
             return Ok(kept);
         }
         let ids = self.circuit_ids(text)?;
-        let replacement = Replacement::trace(self.gpt2()?, self.transcoders()?, &ids)?;
+        let replacement = Replacement::trace(self.model(), self.transcoders()?, &ids)?;
         let graph = Arc::new(self.attribution_graph(&replacement, &options()).await?);
         let influence = Arc::new(Influence::of(&graph));
         self.circuits.set(text, &graph, &influence);

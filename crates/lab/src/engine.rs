@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use candle_core::Tensor;
-use glassbox_circuits::{AttributionOptions, Graph, Replacement, Setup, attribute_on};
+use glassbox_circuits::{
+    AttributionOptions, FrozenWeights, Graph, Replacement, Setup, attribute_on,
+};
 use glassbox_engine::{Attach, Engine, PassOutput, PassRequest, Steering, generate};
 use glassbox_gpu::{AdapterPreference, GpuContext, GpuError, GpuModel, QuantizedWeights};
 use glassbox_model::sampling::{Generation, Sampling};
@@ -177,7 +179,7 @@ impl Lab {
         options: &AttributionOptions,
     ) -> Result<Graph> {
         let setup = Setup::new(
-            self.gpt2()?,
+            &FrozenWeights::of(self.model())?,
             replacement,
             options.logit_probability,
             options.max_logits,

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use glassbox_dict::Dictionary;
 use glassbox_engine::{CpuEngine, Fallback, transcoder_hooks};
 use glassbox_gpu::GpuModel;
-use glassbox_model::{Gpt2, HookPoint, Model, Tokenizer};
+use glassbox_model::{HookPoint, Model, Tokenizer};
 use glassbox_pack::{Corpus, CorpusIndex, LabelIndex, LoadedPack};
 
 use crate::circuit::CircuitMemo;
@@ -108,18 +108,6 @@ impl Lab {
     #[must_use]
     pub fn model(&self) -> &Model {
         self.engines.secondary().model()
-    }
-
-    /// The model as a GPT-2, for what only that family has yet (attribution graphs), or
-    /// an error naming the family.
-    pub fn gpt2(&self) -> Result<&Gpt2> {
-        let model = self.model();
-        model.as_gpt2().ok_or_else(|| {
-            LabError::Request(format!(
-                "this is not yet available for {} models (attribution graphs run GPT-2 models so far)",
-                model.family()
-            ))
-        })
     }
 
     /// A lab on the same model, tokenizer, corpus and labels with `added` dictionaries

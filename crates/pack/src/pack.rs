@@ -259,11 +259,12 @@ impl Pack {
             ModelFormat::Safetensors => {
                 let (config, weights) = (files.get(&info.config)?, files.get(&info.weights)?);
                 let config = std::str::from_utf8(config).map_err(|e| content(&info.config, e))?;
-                let model = Model::from_hf(config, &[(info.weights.as_str(), weights)])
-                    .map_err(|e| match e {
+                let model = Model::from_hf(config, &[(info.weights.as_str(), weights)]).map_err(
+                    |e| match e {
                         ModelError::Config(_) => content(&info.config, e),
                         _ => content(&info.weights, e),
-                    })?;
+                    },
+                )?;
                 let tokenizer = Tokenizer::from_json(files.get(&info.tokenizer)?)
                     .map_err(|e| content(&info.tokenizer, e))?;
                 (model, tokenizer)

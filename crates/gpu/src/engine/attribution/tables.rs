@@ -108,7 +108,12 @@ impl GpuModel {
         }
         let (table, entries) = (&mut tables.table, &mut tables.entries);
         tables.embedding_table = append(table, &flat(&replacement.token_embeddings)?);
-        append(table, &flat(&replacement.position_embeddings)?);
+        let positions = replacement.position_embeddings.as_ref().ok_or_else(|| {
+            CircuitError::Engine(glassbox_engine::EngineError::Unsupported(
+                "the GPU carrier reads position embeddings; this model has none".to_owned(),
+            ))
+        })?;
+        append(table, &flat(positions)?);
         let start = entries.len();
         for position in 0..p {
             entries.push(position, position, 1.0, sources.token_base + position);

@@ -1,0 +1,201 @@
+//! Attribution graphs on a Llama: SmolLM2-135M (`RMSNorm`, rotary positions, key/value
+//! heads shared by three query heads each; the GGUF that `cargo xtask models` fetches)
+//! with a random transcoder per block. The graph is exact for its replacement model:
+//! every target is its edges plus its constant, and taking one feature's write out with
+//! attention and norms frozen moves every logit by minus its edge.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use candle_core::{Device, Tensor};
+use glassbox_circuits::{AttributionOptions, Graph, NodeKind, Replacement, attribute};
+use glassbox_dict::{Architecture, DictConfig, DictMetadata, Dictionary};
+use glassbox_model::rng::SplitMix64;
+use glassbox_model::{Edit, HookPoint, Hooks, Intervention, Model, Tokenizer};
+
+const PROMPT: &str = "When Mary and John went to the store, John gave a drink to";
+
+struct Setup {
+    model: Model,
+    tokenizer: Tokenizer,
+    transcoders: Vec<Arc<Dictionary>>,
+}
+
+fn setup() -> &'static Setup {
+    static SETUP: OnceLock<Setup> = OnceLock::new();
+    SETUP.get_or_init(|| {
+        let folder = std::env::var_os("GLASSBOX_MODELS").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/models"),
+            PathBuf::from,
+        );
+        let path = folder.join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; `cargo xtask models` fetches it", path.display()));
+        let (model, tokenizer) = Model::from_gguf("SmolLM2", &bytes).unwrap();
+        let dims = model.dims();
+        let transcoders = (0..dims.n_layer)
+            .map(|l| Arc::new(random_transcoder(l, dims.d_model, 64, 6)))
+            .collect();
+        Setup {
+            model,
+            tokenizer,
+            transcoders,
+        }
+    })
+}
+
+fn random_transcoder(layer: usize, d: usize, d_sae: usize, k: usize) -> Dictionary {
+    let mut rng = SplitMix64::new(100 + layer as u64);
+    let mut tensor = |shape: &[usize], scale: f32| {
+        let values: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| rng.next_normal() as f32 * scale)
+            .collect();
+        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+    };
+    Dictionary {
+        config: DictConfig {
+            architecture: Architecture::TopK,
+            d_in: d,
+            d_sae,
+            d_out: None,
+            k: Some(k),
+            apply_b_dec_to_input: false,
+            metadata: DictMetadata {
+                hook_name: format!("blocks.{layer}.ln2.hook_normalized"),
+                hook_name_out: Some(format!("blocks.{layer}.hook_mlp_out")),
+                model_name: None,
+            },
+        },
+        w_enc: tensor(&[d, d_sae], 0.05),
+        b_enc: tensor(&[d_sae], 0.1),
+        w_dec: tensor(&[d_sae, d], 0.05),
+        b_dec: tensor(&[d], 0.05),
+        threshold: None,
+    }
+}
+
+/// The prompt's tokens and graph, computed once for both tests.
+fn graph() -> &'static (Vec<u32>, Graph) {
+    static GRAPH: OnceLock<(Vec<u32>, Graph)> = OnceLock::new();
+    GRAPH.get_or_init(|| {
+        let s = setup();
+        let tokens = s.tokenizer.encode_ids(PROMPT).unwrap();
+        let replacement = Replacement::trace(&s.model, &s.transcoders, &tokens).unwrap();
+        let graph = attribute(&s.model, &replacement, &AttributionOptions::default()).unwrap();
+        (tokens, graph)
+    })
+}
+
+#[test]
+fn every_target_is_its_edges_plus_its_constant() {
+    let (tokens, graph) = graph();
+    let n = graph.len();
+    let mut checked = 0;
+    for t in (0..n).filter(|&t| graph.is_target(t)) {
+        let edges: f32 = (0..n).map(|s| graph.edge(s, t)).sum();
+        let total = edges + graph.constants[t];
+        let actual = graph.pre_activations[t];
+        let error = (total - actual).abs() / actual.abs().max(1.0);
+        assert!(
+            error < 2e-3,
+            "node {t} {:?}: edges {edges} + constant {} = {total}, actual {actual}",
+            graph.nodes[t].kind,
+            graph.constants[t]
+        );
+        checked += 1;
+    }
+    let features = graph.feature_nodes();
+    assert!(features >= 30 * tokens.len(), "{features} features");
+    assert!(checked > features, "the logits are targets too");
+    assert!(
+        !graph
+            .nodes
+            .iter()
+            .any(|n| matches!(n.kind, NodeKind::Position { .. })),
+        "a Llama has no position embeddings to be nodes"
+    );
+}
+
+#[test]
+fn ablating_a_feature_with_everything_else_frozen_moves_the_logits_by_its_edges() {
+    let s = setup();
+    let (tokens, graph) = graph();
+    let mut keep = Hooks::none().cache_everything();
+    let before = s.model.forward_ids(tokens, &mut keep).unwrap();
+    let cache = keep.take_cache();
+    let last = tokens.len() - 1;
+    let centred =
+        |row: &[f32], token: u32| row[token as usize] - row.iter().sum::<f32>() / row.len() as f32;
+    let before: Vec<f32> = before.get(last).unwrap().to_vec1().unwrap();
+    let logits: Vec<(usize, u32)> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| match n.kind {
+            NodeKind::Logit { token, .. } => Some((i, token)),
+            _ => None,
+        })
+        .collect();
+    let top = logits[0].0;
+    let mut strongest: Vec<usize> = (0..graph.len())
+        .filter(|&s| matches!(graph.nodes[s].kind, NodeKind::Feature { .. }))
+        .collect();
+    strongest.sort_by(|&a, &b| {
+        graph
+            .edge(b, top)
+            .abs()
+            .total_cmp(&graph.edge(a, top).abs())
+    });
+    for &source in strongest.iter().take(3) {
+        let NodeKind::Feature {
+            layer,
+            position,
+            feature,
+        } = graph.nodes[source].kind
+        else {
+            unreachable!()
+        };
+        let mut hooks = Hooks::none().freeze_attention_and_norms(&cache).unwrap();
+        for l in 0..s.transcoders.len() {
+            let mut frozen = cache[&HookPoint::MlpOut(l)].clone();
+            if l == layer {
+                let write = (s.transcoders[l].w_dec.get(feature).unwrap()
+                    * f64::from(graph.nodes[source].activation))
+                .unwrap();
+                let d = write.dim(0).unwrap();
+                let mut delta = vec![0.0_f32; tokens.len() * d];
+                delta[position * d..(position + 1) * d]
+                    .copy_from_slice(&write.to_vec1::<f32>().unwrap());
+                let delta = Tensor::from_vec(delta, (1, tokens.len(), d), &Device::Cpu).unwrap();
+                frozen = (frozen - delta).unwrap();
+            }
+            hooks = hooks.intervene(Intervention::everywhere(
+                HookPoint::MlpOut(l),
+                Edit::Replace(frozen),
+            ));
+        }
+        let after: Vec<f32> = s
+            .model
+            .forward_ids(tokens, &mut hooks)
+            .unwrap()
+            .get(last)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for &(node, token) in &logits {
+            let actual = centred(&after, token) - centred(&before, token);
+            let predicted = -graph.edge(source, node);
+            assert!(
+                (actual - predicted).abs() < 2e-3 + 2e-3 * predicted.abs(),
+                "{:?} → logit {token}: predicted {predicted}, actual {actual}",
+                graph.nodes[source].kind
+            );
+        }
+        assert!(
+            graph.edge(source, top).abs() > 1e-4,
+            "the strongest edge is not trivial"
+        );
+    }
+}
