@@ -26,10 +26,22 @@ const types = {
   '.svg': 'image/svg+xml',
 };
 
-/** Serves `distDir` on a free loopback port; resolves to `{ url, close }`. */
-export async function serveDist() {
+/** Serves `distDir` on a free loopback port; resolves to `{ url, seen, close }` (`seen`:
+ * every path asked for). `aliases` serve one folder's files under another path
+ * (`{'/packs/copy/': '/packs/brown/'}`); `overrides` answer paths with given bodies. */
+export async function serveDist({ aliases = {}, overrides = {} } = {}) {
+  const seen = [];
   const server = createServer(async (request, response) => {
-    const path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
+    let path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
+    seen.push(path);
+    if (path in overrides) {
+      response.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' });
+      response.end(overrides[path]);
+      return;
+    }
+    for (const [from, to] of Object.entries(aliases)) {
+      if (path.startsWith(from)) path = to + path.slice(from.length);
+    }
     const file = normalize(join(distDir, path.endsWith('/') ? `${path}index.html` : path));
     if (!file.startsWith(distDir)) {
       response.writeHead(403).end();
@@ -45,7 +57,7 @@ export async function serveDist() {
   });
   await new Promise((done) => server.listen(0, '127.0.0.1', done));
   const { port } = server.address();
-  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((done) => server.close(done)) };
+  return { url: `http://127.0.0.1:${port}/`, seen, close: () => new Promise((done) => server.close(done)) };
 }
 
 /** The flags that give headless Chromium WebGPU on a machine without a GPU or a network. */

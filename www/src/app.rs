@@ -17,7 +17,7 @@ use crate::route::Route;
 use crate::state::{Engine, EngineChoice, EngineStatus};
 
 /// Where the default pack is served, relative to the page (`?pack=URL` opens another).
-const PACK_BASE: &str = "packs/brown/";
+pub(crate) const PACK_BASE: &str = "packs/brown/";
 
 /// The root component.
 #[component]
@@ -197,6 +197,7 @@ pub(crate) fn App() -> Html {
                         <Link<Route> to={Route::Gpu}>{ "GPU" }</Link<Route>>
                     </nav>
                     <crate::components::status::StatusLine />
+                    <crate::components::pack_picker::PackPicker />
                     <crate::components::open_model::OpenModel />
                     <ThemeToggle />
                 </header>
@@ -226,7 +227,7 @@ fn engine_asked_for() -> EngineRequest {
 }
 
 /// The pack the page's address asks for (`?pack=URL`), else the default pack.
-fn pack_asked_for() -> Result<String, String> {
+pub(crate) fn pack_asked_for() -> Result<String, String> {
     let search = web_sys::window()
         .and_then(|w| w.location().search().ok())
         .unwrap_or_default();
@@ -235,7 +236,7 @@ fn pack_asked_for() -> Result<String, String> {
 
 /// The page's URL up to its last `/` (so the pack is found under any path it is served
 /// from), or `./` outside a browser.
-fn page_base() -> String {
+pub(crate) fn page_base() -> String {
     let href = web_sys::window()
         .and_then(|w| w.location().href().ok())
         .unwrap_or_default();

@@ -3,4 +3,5 @@
 pub mod engine;
 pub mod links;
 pub mod pack_link;
+pub mod packs_index;
 pub mod query;

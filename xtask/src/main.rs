@@ -5,6 +5,7 @@ mod bench;
 mod firewall;
 mod fuzz;
 mod models;
+mod packs;
 mod page;
 mod run;
 mod serve;
@@ -18,8 +19,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  serve   install the build tools if missing, build the page (release) into target/dist
-          and serve it on http://127.0.0.1:8080
+  serve [--pack NAME]
+          install the build tools if missing, build the page (release) into target/dist
+          and serve it on http://127.0.0.1:8080; --pack smollm2-135m also serves that
+          pack (built first when missing: hours, resumable) beside the default
   page    the page's release build alone, into target/dist
   test    install the test dependencies if missing, then run every check and test:
           fmt, dependency firewall, clippy (native and wasm32), native tests (GPU on
@@ -36,7 +39,7 @@ commands:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("serve") => serve::serve(),
+        Some("serve") => serve::serve(&args[1..]),
         Some("page") => tools::ensure_build_tools().and_then(|()| page::build()),
         Some("test") => test::test(),
         Some("models") => models::ensure_models(),

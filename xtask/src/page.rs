@@ -120,6 +120,12 @@ pub(crate) fn build() -> Result<()> {
         )?,
     )?;
     copy_dir(&www.join("packs"), &staging.join("packs"))?;
+    // The pack picker's list: the packs built into the page (`serve --pack` adds more).
+    let packs = crate::packs::packs_in(&staging.join("packs"))?;
+    std::fs::write(
+        staging.join("packs/index.json"),
+        crate::packs::index_json(&packs)?,
+    )?;
 
     let dist = dist_dir();
     if dist.exists() {

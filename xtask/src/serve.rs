@@ -4,8 +4,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, Result};
+use std::sync::Arc;
 
+use anyhow::{Context, Result, bail};
+
+use crate::packs::{self, ServedPack};
 use crate::page;
 use crate::tools::ensure_build_tools;
 
@@ -13,26 +16,75 @@ use crate::tools::ensure_build_tools;
 const ADDRESS: &str = "127.0.0.1:8080";
 
 /// Installs the build tools if missing, builds the page and serves `target/dist` until
-/// interrupted.
-pub(crate) fn serve() -> Result<()> {
+/// interrupted; `--pack NAME` (repeatable) also serves a preset's pack at `packs/NAME/`,
+/// building it first when it is missing, and lists it in `packs/index.json`.
+pub(crate) fn serve(args: &[String]) -> Result<()> {
+    let mut extra = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--pack", Some(name)) => extra.push(name.clone()),
+            _ => bail!("serve takes `--pack NAME` (e.g. --pack smollm2-135m), not `{arg}`"),
+        }
+    }
     ensure_build_tools()?;
     page::build()?;
+    let root = page::dist_dir();
+    let mut packs = packs::packs_in(&root.join("packs"))?;
+    let mut extra_packs = Vec::new();
+    for name in &extra {
+        let pack = packs::ensure_preset(name)?;
+        packs.retain(|p| p.folder != pack.folder);
+        packs.push(pack.clone());
+        extra_packs.push(pack);
+    }
+    let site = Arc::new(Site {
+        root,
+        index: packs::index_json(&packs)?.into_bytes(),
+        extra: extra_packs,
+    });
     let listener = TcpListener::bind(ADDRESS).with_context(|| format!("listening on {ADDRESS}"))?;
     println!("\nGlassbox is at http://{ADDRESS}/ (stop with Ctrl-C)");
-    let root = page::dist_dir();
+    for pack in &site.extra {
+        println!(
+            "  the {} pack: http://{ADDRESS}/?pack=packs/{}/",
+            pack.folder, pack.folder
+        );
+    }
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let root = root.clone();
+        let site = Arc::clone(&site);
         std::thread::spawn(move || {
             // A client that goes away mid-answer is no reason to stop serving.
-            let _ = answer(stream, &root);
+            let _ = answer(stream, &site);
         });
     }
     Ok(())
 }
 
-/// Answers one request on `stream` with a file under `root`.
-fn answer(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
+/// What is served: the page's build, the packs index, the packs served from elsewhere.
+struct Site {
+    root: PathBuf,
+    index: Vec<u8>,
+    extra: Vec<ServedPack>,
+}
+
+impl Site {
+    /// The file a request's path names: a served pack's file under its own folder,
+    /// else one under the build.
+    fn file_for(&self, target: &str) -> Option<PathBuf> {
+        for pack in &self.extra {
+            let prefix = format!("/packs/{}/", pack.folder);
+            if let Some(rest) = target.strip_prefix(&prefix) {
+                return file_for(&pack.root, &format!("/{rest}"));
+            }
+        }
+        file_for(&self.root, target)
+    }
+}
+
+/// Answers one request on `stream` from `site`.
+fn answer(mut stream: TcpStream, site: &Site) -> std::io::Result<()> {
     let mut request_line = String::new();
     let mut reader = BufReader::new(stream.try_clone()?);
     reader.read_line(&mut request_line)?;
@@ -52,7 +104,16 @@ fn answer(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
             true,
         );
     }
-    let Some(file) = file_for(root, target) else {
+    if target.split(['?', '#']).next() == Some("/packs/index.json") {
+        return respond(
+            &mut stream,
+            "200 OK",
+            "application/json",
+            &site.index,
+            method == "GET",
+        );
+    }
+    let Some(file) = site.file_for(target) else {
         return respond(
             &mut stream,
             "404 Not Found",
@@ -164,5 +225,24 @@ mod tests {
         for escape in ["/../etc/passwd", "/packs/%2e%2e/%2e%2e/x", "/%zz"] {
             assert_eq!(file_for(root, escape), None, "{escape}");
         }
+        let site = Site {
+            root: root.to_owned(),
+            index: Vec::new(),
+            extra: vec![ServedPack {
+                folder: "smollm2-135m".to_owned(),
+                root: PathBuf::from("/work/target/packs/smollm2-135m"),
+            }],
+        };
+        assert_eq!(
+            site.file_for("/packs/smollm2-135m/manifest.json"),
+            Some(PathBuf::from(
+                "/work/target/packs/smollm2-135m/manifest.json"
+            ))
+        );
+        assert_eq!(
+            site.file_for("/packs/brown/manifest.json"),
+            Some(root.join("packs/brown/manifest.json"))
+        );
+        assert_eq!(site.file_for("/packs/smollm2-135m/../../secret"), None);
     }
 }

@@ -4,6 +4,7 @@ pub(crate) mod circuit_graph;
 pub(crate) mod copy_link;
 pub(crate) mod gpu_check;
 pub(crate) mod open_model;
+pub(crate) mod pack_picker;
 pub(crate) mod plots;
 pub(crate) mod status;
 pub(crate) mod theme;
