@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The repository's root. */
+export const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The release build that `cargo xtask test` made with trunk. */
 export const distDir = process.env.GLASSBOX_DIST ?? join(root, 'target/dist');
@@ -28,8 +29,9 @@ const types = {
 
 /** Serves `distDir` on a free loopback port; resolves to `{ url, seen, close }` (`seen`:
  * every path asked for). `aliases` serve one folder's files under another path
- * (`{'/packs/copy/': '/packs/brown/'}`); `overrides` answer paths with given bodies. */
-export async function serveDist({ aliases = {}, overrides = {} } = {}) {
+ * (`{'/packs/copy/': '/packs/brown/'}`); `folders` serve a folder outside the build
+ * (`{'/packs/x/': '/abs/path/'}`); `overrides` answer paths with given bodies. */
+export async function serveDist({ aliases = {}, folders = {}, overrides = {} } = {}) {
   const seen = [];
   const server = createServer(async (request, response) => {
     let path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
@@ -42,8 +44,15 @@ export async function serveDist({ aliases = {}, overrides = {} } = {}) {
     for (const [from, to] of Object.entries(aliases)) {
       if (path.startsWith(from)) path = to + path.slice(from.length);
     }
-    const file = normalize(join(distDir, path.endsWith('/') ? `${path}index.html` : path));
-    if (!file.startsWith(distDir)) {
+    let base = distDir;
+    for (const [from, folder] of Object.entries(folders)) {
+      if (path.startsWith(from)) {
+        base = folder;
+        path = `/${path.slice(from.length)}`;
+      }
+    }
+    const file = normalize(join(base, path.endsWith('/') ? `${path}index.html` : path));
+    if (!file.startsWith(base)) {
       response.writeHead(403).end();
       return;
     }

@@ -2,7 +2,9 @@
 //! `cargo xtask models` fetches) with a three-document corpus and small transcoders:
 //! training stops and resumes, the report measures, the feature data is spilled and
 //! read back, and `glassbox-pack` loads the version-3 pack whose model is one GGUF file;
-//! a feature's strongest example holds the activation the model gives it.
+//! a feature's strongest example holds the activation the model gives it. The pack is
+//! left in `target/e2e-packs/smollm2-135m-test` for the end-to-end test that opens it in
+//! the page (`tests/e2e/smollm2_pack.test.mjs`).
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
 
@@ -59,8 +61,11 @@ fn documents() -> Vec<glassbox_build::corpus::Document> {
 fn the_preset_builds_a_gguf_pack_that_loads_and_whose_examples_hold() {
     let root = std::env::temp_dir().join(format!("glassbox-smollm2-pack-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
+    let out =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-packs/smollm2-135m-test");
+    let _ = std::fs::remove_dir_all(&out);
     let options = SmolLm2Options {
-        out: root.join("out"),
+        out,
         work: root.join("work"),
         transcoders: StreamedConfig {
             d_sae: 64,

@@ -1,6 +1,6 @@
 //! Interventions on one node: ablate or clamp a feature at its position, or take a
 //! transcoder's error out; each logit's change as the graph predicts it, in the model
-//! with attention and LayerNorm frozen, and in the model itself, side by side.
+//! with attention patterns and norm scales frozen, and in the model itself, side by side.
 
 use glassbox_lab::NodeEdit;
 use glassbox_web::engine::protocol::Intervene;

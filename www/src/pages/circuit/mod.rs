@@ -187,7 +187,7 @@ pub(crate) fn CircuitPage() -> Html {
         <ReadyGate>
             <section class="panel">
                 <h2>{ "Circuit" }</h2>
-                <p class="muted">{ "The attribution graph of a prompt: the active transcoder features (the most influential, when there are many), each transcoder's error, the embeddings and the likeliest next tokens, joined by their direct effects in the model with attention and LayerNorm frozen (Ameisen et al., 2025). Pruned to the nodes and edges that carry most of the influence on the logits. Hover a feature for its label and top examples; click a node to pin it, group it into a supernode, or intervene on it; double-click a feature to open it." }</p>
+                <p class="muted">{ "The attribution graph of a prompt: the active transcoder features (the most influential, when there are many), each transcoder's error, the embeddings and the likeliest next tokens, joined by their direct effects in the model with attention patterns and norm scales frozen (Ameisen et al., 2025). Pruned to the nodes and edges that carry most of the influence on the logits. Hover a feature for its label and top examples; click a node to pin it, group it into a supernode, or intervene on it; double-click a feature to open it." }</p>
                 <input id="circuit-prompt" type="text" value={query.text.clone()} onchange={on_text} aria-label="prompt" placeholder="The jury said that the city of" />
                 <div class="controls">
                     { slider("nodes", query.nodes, |q, v| q.nodes = v) }

@@ -1,0 +1,56 @@
+// A pack whose model is one GGUF file (pack format 3), as `glassbox pack build --preset
+// smollm2-135m` writes it — here the small one its native test builds from SmolLM2 with
+// tiny transcoders (`cargo test -p glassbox-build --test smollm2_pack`, which `cargo
+// xtask test` runs before these) — opens in the page: SmolLM2 predicts " Mary" on the
+// indirect-object prompt, every one of its 30 blocks lists features, and the circuit view
+// draws the prompt's attribution graph (computed on the CPU engine; the graph of the real
+// pack, with trained transcoders, is checked by its own build).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { serveDist, launchChromium, openPage, screenshot, root, LOAD_TIMEOUT } from './harness.mjs';
+
+const packDir = join(root, 'target/e2e-packs/smollm2-135m-test');
+const PROMPT = encodeURIComponent('When Mary and John went to the store, John gave a drink to');
+
+let server;
+let browser;
+before(async () => {
+  if (!existsSync(join(packDir, 'manifest.json'))) {
+    throw new Error(
+      `${packDir} is missing: \`cargo test -p glassbox-build --test smollm2_pack\` builds it (cargo xtask test does)`,
+    );
+  }
+  server = await serveDist({ folders: { '/packs/smollm2/': packDir } });
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+test('a GGUF pack opens: SmolLM2 predicts " Mary" and every block lists features', async () => {
+  const { page, problems } = await openPage(browser, `${server.url}?pack=packs/smollm2/&engine=cpu#/prompt?text=${PROMPT}`);
+  await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#predictions tbody tr').first().textContent(), /Mary/);
+  await page.getByText('block 29', { exact: true }).waitFor({ timeout: 60_000 });
+  assert.ok(server.seen.some((p) => p.endsWith('.gguf')), server.seen.join(', '));
+  await screenshot(page, 'smollm2-pack-prompt');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("a GGUF pack's circuit view draws the prompt's graph", async () => {
+  const { page, problems } = await openPage(browser, `${server.url}?pack=packs/smollm2/&engine=cpu#/circuit?text=${PROMPT}`);
+  await page.locator('#circuit-graph circle').first().waitFor({ timeout: LOAD_TIMEOUT });
+  await screenshot(page, 'smollm2-pack-circuit');
+  const classes = await page.locator('#circuit-graph circle').evaluateAll((cs) => cs.map((c) => c.getAttribute('class')));
+  // The test pack's transcoders are tiny and barely trained: errors carry most of the
+  // effect, so the pruned graph is logits, errors and embeddings.
+  assert.ok(classes.some((c) => /logit/.test(c)), classes.join(' '));
+  assert.ok(classes.some((c) => /error/.test(c)), classes.join(' '));
+  assert.match(await page.locator('#circuit-summary').textContent(), /\d/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
