@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use glassbox_dict::Dictionary;
 use glassbox_model::{Model, Tokenizer};
 use glassbox_pack::{BuildInfo, LabelEntry, LabelIndex, Manifest, ModelFormat, ModelInfo};
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
 
 use crate::assemble::{self, ManifestParts, paths};
 use crate::bpe;
@@ -114,6 +116,10 @@ pub fn build_from(
         progress.finish();
         report
     })?;
+    let _: Vec<QuantizedFvu> = cached_json(&staged.join(QUANTIZATION_REPORT), || {
+        println!("measuring what 8 bits cost the transcoders");
+        quantization_cost(options, &model, &dictionaries, &eval_tokens)
+    })?;
     let end = tokenizer
         .token_id(bpe::END_OF_TEXT)
         .ok_or_else(|| BuildError::Tokenizer("no <|endoftext|> token".to_owned()))?;
@@ -169,6 +175,59 @@ pub fn build_from(
     )?;
     assemble::publish(&staged, &options.out)?;
     Ok(Some(SmolLm2Summary { report, manifest }))
+}
+
+/// Where the pack records what 8 bits cost each transcoder.
+pub const QUANTIZATION_REPORT: &str = "transcoders/quantization.json";
+
+/// One block's FVU on the same held-out windows with its transcoder in f16 and in 8 bits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantizedFvu {
+    /// The block.
+    pub layer: usize,
+    /// With f16 weights.
+    pub fvu_f16: f64,
+    /// With 8-bit matrices (as shipped).
+    pub fvu_8bit: f64,
+}
+
+/// The FVU of the f16 and the 8-bit transcoders on up to 64 held-out windows.
+fn quantization_cost(
+    options: &SmolLm2Options,
+    model: &Model,
+    shipped: &[Dictionary],
+    eval_tokens: &[u32],
+) -> Result<Vec<QuantizedFvu>> {
+    let f16_folder = options.work.join("transcoders/f16");
+    let f16 = (0..shipped.len())
+        .map(|l| transcoder::load(&f16_folder.join(format!("layer_{l}"))))
+        .collect::<Result<Vec<_>>>()?;
+    let c = &options.transcoders;
+    let measure = |dictionaries: &[Dictionary]| {
+        quality::measure(
+            model,
+            dictionaries,
+            eval_tokens,
+            QualityOptions {
+                window: c.window,
+                quality_windows: 64,
+                loss_windows: 8,
+                skip_first: c.skip_first,
+                training_rows: c.rows(),
+            },
+            &ProgressBar::hidden(),
+        )
+    };
+    let (a, b) = (measure(&f16)?, measure(shipped)?);
+    Ok(a.layers
+        .iter()
+        .zip(&b.layers)
+        .map(|(a, b)| QuantizedFvu {
+            layer: a.layer,
+            fvu_f16: a.fvu,
+            fvu_8bit: b.fvu,
+        })
+        .collect())
 }
 
 /// Feature data: one pass over the corpus spilling every activation to disk (resumable),
@@ -273,10 +332,12 @@ fn stage_transcoders(
         let Some(dictionaries) = trained else {
             return Ok(None);
         };
-        // The last block's weights are written last: their presence marks the stage done.
-        streamed::save_all(&dictionaries, &folder)?;
+        // In f16 beside the work (SAELens-readable), then with 8-bit matrices into the
+        // pack; the pack's last block is written last: its presence marks the stage done.
+        streamed::save_all(&dictionaries, &options.work.join("transcoders/f16"), false)?;
+        streamed::save_all(&dictionaries, &folder, true)?;
     }
-    // Read back in f16, as the pack ships them: everything measured is what ships.
+    // Read back as the pack ships them: everything measured is what ships.
     (0..n_layer)
         .map(|l| transcoder::load(&folder.join(format!("layer_{l}"))))
         .collect::<Result<Vec<_>>>()

@@ -310,10 +310,16 @@ pub fn train(
         .map(Some)
 }
 
-/// Saves each block's transcoder in the SAELens layout under `folder/layer_{l}`.
-pub fn save_all(dictionaries: &[Dictionary], folder: &Path) -> Result<()> {
+/// Saves each block's transcoder in the SAELens layout under `folder/layer_{l}`: in f16,
+/// or with 8-bit matrices when `eight_bit`.
+pub fn save_all(dictionaries: &[Dictionary], folder: &Path, eight_bit: bool) -> Result<()> {
     for (l, dictionary) in dictionaries.iter().enumerate() {
-        transcoder::save(dictionary, &folder.join(format!("layer_{l}")))?;
+        let layer = folder.join(format!("layer_{l}"));
+        if eight_bit {
+            transcoder::save_8bit(dictionary, &layer)?;
+        } else {
+            transcoder::save(dictionary, &layer)?;
+        }
     }
     Ok(())
 }

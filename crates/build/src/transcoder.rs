@@ -433,6 +433,18 @@ pub fn save(dictionary: &Dictionary, folder: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes `cfg.json` and `sae_weights.safetensors` with 8-bit matrices (see
+/// `Dictionary::to_safetensors_8bit`), as a large pack ships its transcoders.
+pub fn save_8bit(dictionary: &Dictionary, folder: &Path) -> Result<()> {
+    std::fs::create_dir_all(folder).map_err(io(folder))?;
+    let cfg = serde_json::to_string_pretty(&dictionary.config)
+        .map_err(|e| BuildError::Checkpoint(e.to_string()))?;
+    let cfg_path = folder.join("cfg.json");
+    std::fs::write(&cfg_path, cfg).map_err(io(&cfg_path))?;
+    let weights = folder.join(WEIGHTS_FILE);
+    std::fs::write(&weights, dictionary.to_safetensors_8bit()?).map_err(io(&weights))
+}
+
 /// The weights file's name in the SAELens layout.
 pub const WEIGHTS_FILE: &str = "sae_weights.safetensors";
 

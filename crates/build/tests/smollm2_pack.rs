@@ -105,6 +105,8 @@ fn the_preset_builds_a_gguf_pack_that_loads_and_whose_examples_hold() {
         report.loss_model
     );
 
+    check_eight_bit(&options.out);
+
     let files = dir::verify_all(&options.out).unwrap();
     assert_eq!(files, summary.manifest.files.len());
     let loaded = dir::load(&options.out).unwrap();
@@ -115,10 +117,42 @@ fn the_preset_builds_a_gguf_pack_that_loads_and_whose_examples_hold() {
     assert_eq!(loaded.model.family(), Family::Llama);
     assert_eq!(loaded.dictionaries.len(), 30);
 
+    check_strongest_example(&loaded, &options.out);
+    std::fs::remove_dir_all(&root).ok();
+}
+
+/// The transcoders ship with 8-bit matrices, costing next to nothing in FVU.
+fn check_eight_bit(out: &std::path::Path) {
+    // The transcoders ship with 8-bit matrices, costing next to nothing in FVU.
+    let costs: Vec<glassbox_build::smollm2::QuantizedFvu> = serde_json::from_slice(
+        &std::fs::read(out.join(glassbox_build::smollm2::QUANTIZATION_REPORT)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(costs.len(), 30);
+    for cost in &costs {
+        assert!(
+            (cost.fvu_8bit - cost.fvu_f16).abs() < 0.01,
+            "block {}: FVU {} in 8 bits, {} in f16",
+            cost.layer,
+            cost.fvu_8bit,
+            cost.fvu_f16
+        );
+    }
+    let weights = std::fs::metadata(out.join("transcoders/layer_0/sae_weights.safetensors"))
+        .unwrap()
+        .len();
+    assert!(
+        weights < 2 * 576 * 64 + 4096,
+        "{weights} bytes: 8-bit matrices"
+    );
+}
+
+/// The strongest example of some feature of block 7, recomputed from the model.
+fn check_strongest_example(loaded: &glassbox_pack::LoadedPack, out: &std::path::Path) {
     // The strongest example of some feature of block 7, recomputed from the model.
     let layer = 7;
     let shard = loaded.pack.shard_path(layer, 0).unwrap();
-    let bytes = std::fs::read(options.out.join(&shard)).unwrap();
+    let bytes = std::fs::read(out.join(&shard)).unwrap();
     let shard: glassbox_pack::FeatureShard = serde_json::from_slice(&bytes).unwrap();
     let record = shard
         .features
@@ -149,5 +183,4 @@ fn the_preset_builds_a_gguf_pack_that_loads_and_whose_examples_hold() {
         "feature {} of block {layer}: recorded {recorded}, the model gives {live}",
         record.index
     );
-    std::fs::remove_dir_all(&root).ok();
 }

@@ -22,7 +22,7 @@ pub enum DictError {
     Tensor(#[from] candle_core::Error),
 }
 
-type Result<T> = std::result::Result<T, DictError>;
+pub(crate) type Result<T> = std::result::Result<T, DictError>;
 
 /// A sparse autoencoder or transcoder, in f32 on the CPU.
 #[derive(Debug, Clone)]
@@ -76,9 +76,19 @@ impl Dictionary {
                 safetensors::Dtype::F32 => DType::F32,
                 safetensors::Dtype::F16 => DType::F16,
                 safetensors::Dtype::BF16 => DType::BF16,
+                safetensors::Dtype::I8 if matches!(name, "W_enc" | "W_dec") => {
+                    let scales = crate::eight_bit::scales(&file, name, d_sae)?;
+                    return crate::eight_bit::dequantize(
+                        name,
+                        view.data(),
+                        &scales,
+                        (shape[0], shape[1]),
+                        name == "W_dec",
+                    );
+                }
                 other => {
                     return Err(DictError::Weights(format!(
-                        "`{name}` is {other:?}; f32, f16 and bf16 are read"
+                        "`{name}` is {other:?}; f32, f16 and bf16 are read (and 8-bit W_enc, W_dec with their scales)"
                     )));
                 }
             };
