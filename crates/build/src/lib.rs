@@ -9,6 +9,7 @@ pub mod corpus;
 pub mod dictionaries;
 mod error;
 pub mod features;
+pub mod graph_report;
 pub mod loss;
 pub mod pipeline;
 pub mod quality;

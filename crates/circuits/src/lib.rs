@@ -37,7 +37,7 @@ pub use graph_file::{
     ExportContext, FileNode, GraphFile, Link, MAX_FILE_BYTES, MAX_FILE_LAYERS, MAX_FILE_LINKS,
     MAX_FILE_NODES, MAX_FILE_TOKENS, Metadata, QParams, TRANSCODER_ERROR, TRANSCODER_FEATURE,
 };
-pub use prune::{Influence, Pruned, Thresholds, threshold};
+pub use prune::{GraphScores, Influence, Pruned, Thresholds, threshold};
 pub use replacement::Replacement;
 pub use setup::{ActiveAt, Setup, Sources, Target};
 pub use subgraph::{Subgraph, SubgraphNode, Supernode, group_node, row_of, ungroup_node};

@@ -60,6 +60,17 @@ pub struct Pruned {
     pub cumulative: Vec<f32>,
 }
 
+/// How much of a graph its features explain (circuit-tracer's definitions; 1 is all).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GraphScores {
+    /// The share of the input's influence on the logits that reaches them through
+    /// features rather than errors.
+    pub replacement: f32,
+    /// The influence-weighted share of the nodes' inputs that comes from features and
+    /// embeddings rather than errors.
+    pub completeness: f32,
+}
+
 /// The nodes' influence on the logits, computed once per graph.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Influence {
@@ -208,6 +219,44 @@ impl Influence {
         }
     }
 
+    /// circuit-tracer's two scores of how much of the graph features explain (its
+    /// `compute_graph_scores`): the replacement score, the share of the embeddings' and
+    /// errors' influence on the logits held by the embeddings (what reaches the logits
+    /// from the input through features alone); and the completeness score, each node's
+    /// share of normalized input that is not from errors, weighted by its influence (plus
+    /// its own weight, for a logit).
+    #[must_use]
+    pub fn scores(&self, graph: &Graph) -> GraphScores {
+        let n = graph.len();
+        let (mut embeddings, mut errors) = (0.0_f64, 0.0_f64);
+        for (node, &influence) in graph.nodes.iter().zip(&self.nodes) {
+            match node.kind {
+                NodeKind::Token { .. } | NodeKind::Position { .. } => {
+                    embeddings += f64::from(influence);
+                }
+                NodeKind::Error { .. } => errors += f64::from(influence),
+                _ => {}
+            }
+        }
+        let is_error: Vec<bool> = graph
+            .nodes
+            .iter()
+            .map(|node| matches!(node.kind, NodeKind::Error { .. }))
+            .collect();
+        let m = normalized(graph, None);
+        let (mut explained, mut total) = (0.0_f64, 0.0_f64);
+        for t in 0..n {
+            let from_errors: f32 = (0..n).filter(|&s| is_error[s]).map(|s| m[t * n + s]).sum();
+            let weight = f64::from(self.nodes[t] + self.logit_weights[t]);
+            explained += f64::from(1.0 - from_errors) * weight;
+            total += weight;
+        }
+        GraphScores {
+            replacement: (embeddings / (embeddings + errors).max(1e-30)) as f32,
+            completeness: (explained / total.max(1e-30)) as f32,
+        }
+    }
+
     /// The nodes and edges that `thresholds` keep.
     #[must_use]
     pub fn prune(&self, graph: &Graph, thresholds: Thresholds) -> Pruned {
@@ -351,5 +400,56 @@ mod tests {
         assert!(strong.edges.contains(&(0, 1, -3.0)));
         let cumulative = &strong.cumulative;
         assert!((cumulative[3] - 1.0 / 2.8).abs() < 1e-6 && (cumulative[2] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn scores_share_influence_between_features_and_errors_as_circuit_tracer_does() {
+        // token → feature → logit and an error → logit, equally strong.
+        let node = |kind| Node {
+            kind,
+            activation: 1.0,
+        };
+        let nodes = vec![
+            node(NodeKind::Feature {
+                layer: 0,
+                position: 0,
+                feature: 0,
+            }),
+            node(NodeKind::Error {
+                layer: 0,
+                position: 0,
+            }),
+            node(NodeKind::Token {
+                position: 0,
+                token: 5,
+            }),
+            node(NodeKind::Logit {
+                token: 9,
+                probability: 1.0,
+            }),
+        ];
+        let n = nodes.len();
+        let mut adjacency = vec![0.0; n * n];
+        adjacency[3 * n] = 2.0; // feature → logit
+        adjacency[3 * n + 1] = -2.0; // error → logit
+        adjacency[2] = 0.5; // token → feature
+        let graph = Graph {
+            tokens: vec![5],
+            nodes,
+            adjacency,
+            constants: vec![0.0; n],
+            pre_activations: vec![0.0; n],
+            active_features: 1,
+        };
+        let scores = Influence::of(&graph).scores(&graph);
+        // The token reaches the logit with 0.5, the error with 0.5.
+        assert!((scores.replacement - 0.5).abs() < 1e-6, "{scores:?}");
+        // Weights: logit 1 (half from the error), feature, error and token 0.5 each (none
+        // from errors): 2.0 of 2.5 explained.
+        assert!((scores.completeness - 0.8).abs() < 1e-6, "{scores:?}");
+        // Without errors, everything is explained.
+        let chain = chain();
+        let whole = Influence::of(&chain).scores(&chain);
+        assert!((whole.replacement - 1.0).abs() < 1e-6 && (whole.completeness - 1.0).abs() < 1e-6);
     }
 }

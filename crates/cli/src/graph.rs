@@ -84,18 +84,21 @@ pub(crate) fn graph(args: &GraphArgs) -> Result<()> {
         );
     }
     let started = Instant::now();
-    let (file, nodes) = now(lab.graph(&args.text, thresholds, &options))
+    let (file, nodes, scores) = now(lab.graph(&args.text, thresholds, &options))
         .ok_or_else(|| anyhow!("the CPU engine's graph did not finish at once"))??;
     let took = started.elapsed();
     std::fs::write(&args.out, file.to_json()?)
         .with_context(|| format!("writing {}", args.out.display()))?;
     println!(
-        "{}: {} tokens, {nodes} nodes ({} kept), {} edges kept, computed in {:.2} s",
+        "{}: {} tokens, {nodes} nodes ({} kept), {} edges kept, computed in {:.2} s; \
+         replacement score {:.3}, completeness {:.3}",
         args.out.display(),
         file.metadata.prompt_tokens.len(),
         file.nodes.len(),
         file.links.len(),
-        took.as_secs_f64()
+        took.as_secs_f64(),
+        scores.replacement,
+        scores.completeness
     );
     Ok(())
 }

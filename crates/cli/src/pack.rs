@@ -171,6 +171,22 @@ fn build_smollm2(
         return Ok(());
     };
     print_transcoder_report(&summary.report);
+    println!(
+        "\nattribution graphs (at most {} features):",
+        glassbox_build::graph_report::MAX_FEATURES
+    );
+    for g in &summary.graphs {
+        println!(
+            "  {:?} → {:?} ({:.2}): {} tokens, {} active features, replacement {:.3}, completeness {:.3}",
+            g.prompt,
+            g.top_logit.0,
+            g.top_logit.1,
+            g.tokens,
+            g.active_features,
+            g.replacement,
+            g.completeness
+        );
+    }
     let bytes: u64 = summary.manifest.files.iter().map(|f| f.bytes).sum();
     println!(
         "\nwrote {} ({} files, {:.1} MB)",

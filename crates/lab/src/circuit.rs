@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::Tensor;
 use glassbox_circuits::{
-    AttributionOptions, ExportContext, Graph, GraphFile, Influence, NodeKind, Replacement,
-    Thresholds,
+    AttributionOptions, ExportContext, Graph, GraphFile, GraphScores, Influence, NodeKind,
+    Replacement, Thresholds,
 };
 use glassbox_engine::{LogitsRead, PassRequest, Steering, lock};
 use glassbox_model::{Edit, HookPoint, Hooks, Intervention, Norm};
@@ -136,13 +136,14 @@ impl Lab {
     }
 
     /// The attribution graph of `text` (any prompt the model reads) attributed with
-    /// `options`, pruned to `thresholds`; and how many nodes it had before pruning.
+    /// `options`, pruned to `thresholds`; how many nodes it had before pruning, and its
+    /// replacement and completeness scores.
     pub async fn graph(
         &self,
         text: &str,
         thresholds: Thresholds,
         options: &AttributionOptions,
-    ) -> Result<(GraphFile, usize)> {
+    ) -> Result<(GraphFile, usize, GraphScores)> {
         let thresholds = thresholds.check()?;
         let ids = self.prompt_ids(text)?;
         let replacement = Replacement::trace(self.model(), self.transcoders()?, &ids)?;
@@ -151,6 +152,7 @@ impl Lab {
         Ok((
             self.export(text, &graph, &influence, thresholds),
             graph.len(),
+            influence.scores(&graph),
         ))
     }
 
