@@ -41,6 +41,22 @@ test('a GGUF pack opens: SmolLM2 predicts " Mary" and every block lists features
   await page.close();
 });
 
+test("a GGUF pack's feature opens with its measured data", async () => {
+  const { page, problems } = await openPage(browser, `${server.url}?pack=packs/smollm2/&engine=cpu#/prompt?text=${PROMPT}`);
+  await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  await page.getByText('block 29', { exact: true }).waitFor({ timeout: 60_000 });
+  // The first feature listed at the last token: its page shows the pack's record of it.
+  await page.locator('a[href*="/feature/"]').first().click();
+  await page.locator('#feature-title').waitFor({ timeout: 60_000 });
+  await page.getByText(/of corpus tokens/).waitFor({ timeout: 60_000 });
+  await page.getByText('Top examples', { exact: true }).waitFor({ timeout: 60_000 });
+  // Its top examples recomputed in the page from the pack's corpus, shaded by activation.
+  await page.locator('.example .shaded').first().waitFor({ timeout: 120_000 });
+  await screenshot(page, 'smollm2-pack-feature');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test("a GGUF pack's circuit view draws the prompt's graph", async () => {
   const { page, problems } = await openPage(browser, `${server.url}?pack=packs/smollm2/&engine=cpu#/circuit?text=${PROMPT}`);
   await page.locator('#circuit-graph circle').first().waitFor({ timeout: LOAD_TIMEOUT });

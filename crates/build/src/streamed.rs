@@ -85,6 +85,9 @@ struct Checkpoint {
     step: usize,
     /// Each block's fraction of variance unexplained, averaged over the last steps.
     recent_fvu: Vec<f32>,
+    /// Wall-clock seconds of training so far, over every run.
+    #[serde(default)]
+    seconds: f64,
 }
 
 impl StateFolder {
@@ -238,26 +241,29 @@ pub fn train(
     progress: &ProgressBar,
 ) -> Result<Option<Vec<Dictionary>>> {
     let dims = model.dims();
-    let (mut trainers, mut recent) = match state.load(config, dims.d_model, dims.n_layer)? {
-        Some((trainers, record)) => (trainers, record.recent_fvu),
-        None => (
-            (0..dims.n_layer)
-                .map(|l| {
-                    SparseTopK::new(
-                        config.trainer(l, dims.d_model),
-                        config.seed ^ (l as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                    )
-                })
-                .collect::<Result<Vec<_>>>()?,
-            vec![1.0; dims.n_layer],
-        ),
-    };
+    let (mut trainers, mut recent, seconds_before) =
+        match state.load(config, dims.d_model, dims.n_layer)? {
+            Some((trainers, record)) => (trainers, record.recent_fvu, record.seconds),
+            None => (
+                (0..dims.n_layer)
+                    .map(|l| {
+                        SparseTopK::new(
+                            config.trainer(l, dims.d_model),
+                            config.seed ^ (l as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                        )
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+                vec![1.0; dims.n_layer],
+                0.0,
+            ),
+        };
     let start = trainers.first().map_or(0, SparseTopK::steps_taken);
     let end = stop_after.map_or(config.steps, |s| s.min(config.steps));
     progress.set_length(config.steps as u64);
     progress.set_position(start as u64);
     progress.reset_eta();
     let mut saved_at = Instant::now();
+    let run_started = Instant::now();
     for step in start..end {
         let windows = step_windows(
             tokens,
@@ -284,7 +290,16 @@ pub fn train(
             100.0 * dead as f64 / (config.d_sae * dims.n_layer) as f64
         );
         if (step + 1) % 100 == 0 {
-            say(progress, &format!("step {}: {message}", step + 1));
+            let per_step = run_started.elapsed().as_secs_f64() / (step + 1 - start) as f64;
+            let left = per_step * (config.steps - step - 1) as f64 / 3600.0;
+            say(
+                progress,
+                &format!(
+                    "step {}/{}: {message}; {per_step:.1} s a step, about {left:.1} h left",
+                    step + 1,
+                    config.steps
+                ),
+            );
         }
         progress.set_message(message);
         progress.inc(1);
@@ -295,6 +310,7 @@ pub fn train(
                     config: config.clone(),
                     step: step + 1,
                     recent_fvu: recent.clone(),
+                    seconds: seconds_before + run_started.elapsed().as_secs_f64(),
                 },
             )?;
             saved_at = Instant::now();
