@@ -3,6 +3,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
 
+mod common;
+
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -273,98 +275,11 @@ fn the_graph_file_round_trips_and_malformed_files_are_refused() {
 /// edge into it: the edges are the direct effects they claim to be.
 #[test]
 fn ablating_a_feature_with_everything_else_frozen_moves_the_logits_by_its_edges() {
-    use candle_core::{Device, Tensor};
-    use glassbox_model::{Edit, HookPoint, Hooks, Intervention};
-
     let pack = pack();
     let tokens = pack.tokenizer.encode_ids(PROMPT).unwrap();
     let replacement = Replacement::trace(&pack.model, &pack.transcoders, &tokens).unwrap();
     let graph = attribute(&pack.model, &replacement, &AttributionOptions::default()).unwrap();
-    let mut keep = Hooks::none().cache_everything();
-    pack.model.forward_ids(&tokens, &mut keep).unwrap();
-    let cache = keep.take_cache();
-    let logits: Vec<(usize, u32)> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| match n.kind {
-            NodeKind::Logit { token, .. } => Some((i, token)),
-            _ => None,
-        })
-        .collect();
-    let centred =
-        |row: &[f32], token: u32| row[token as usize] - row.iter().sum::<f32>() / row.len() as f32;
-    let last = tokens.len() - 1;
-    let before: Vec<f32> = pack
-        .model
-        .forward_ids(&tokens, &mut Hooks::none())
-        .unwrap()
-        .get(last)
-        .unwrap()
-        .to_vec1()
-        .unwrap();
-    // The three features with the largest direct effect on the top logit.
-    let top = logits[0].0;
-    let mut strongest: Vec<usize> = (0..graph.len())
-        .filter(|&s| matches!(graph.nodes[s].kind, NodeKind::Feature { .. }))
-        .collect();
-    strongest.sort_by(|&a, &b| {
-        graph
-            .edge(b, top)
-            .abs()
-            .total_cmp(&graph.edge(a, top).abs())
-    });
-    for &source in strongest.iter().take(3) {
-        let NodeKind::Feature {
-            layer,
-            position,
-            feature,
-        } = graph.nodes[source].kind
-        else {
-            unreachable!()
-        };
-        let mut hooks = Hooks::none().freeze_attention_and_norms(&cache).unwrap();
-        for l in 0..pack.transcoders.len() {
-            let mut frozen = cache[&HookPoint::MlpOut(l)].clone();
-            if l == layer {
-                // Take the feature's write out at its position.
-                let write = (pack.transcoders[l].w_dec.get(feature).unwrap()
-                    * f64::from(graph.nodes[source].activation))
-                .unwrap();
-                let d = write.dim(0).unwrap();
-                let mut delta = vec![0.0_f32; tokens.len() * d];
-                delta[position * d..(position + 1) * d]
-                    .copy_from_slice(&write.to_vec1::<f32>().unwrap());
-                let delta = Tensor::from_vec(delta, (1, tokens.len(), d), &Device::Cpu).unwrap();
-                frozen = (frozen - delta).unwrap();
-            }
-            hooks = hooks.intervene(Intervention::everywhere(
-                HookPoint::MlpOut(l),
-                Edit::Replace(frozen),
-            ));
-        }
-        let after: Vec<f32> = pack
-            .model
-            .forward_ids(&tokens, &mut hooks)
-            .unwrap()
-            .get(last)
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        for &(node, token) in &logits {
-            let actual = centred(&after, token) - centred(&before, token);
-            let predicted = -graph.edge(source, node);
-            assert!(
-                (actual - predicted).abs() < 1e-3 + 1e-3 * predicted.abs(),
-                "{:?} → logit {token}: predicted {predicted}, actual {actual}",
-                graph.nodes[source].kind
-            );
-        }
-        assert!(
-            graph.edge(source, top).abs() > 1e-3,
-            "the strongest edge is not trivial"
-        );
-    }
+    common::check_frozen_ablation(&pack.model, &pack.transcoders, &tokens, &graph, 1e-3);
 }
 
 /// With feature nodes capped, the graph keeps the most influential features and their

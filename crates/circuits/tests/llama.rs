@@ -6,6 +6,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -13,7 +15,7 @@ use candle_core::{Device, Tensor};
 use glassbox_circuits::{AttributionOptions, Graph, NodeKind, Replacement, attribute};
 use glassbox_dict::{Architecture, DictConfig, DictMetadata, Dictionary};
 use glassbox_model::rng::SplitMix64;
-use glassbox_model::{Edit, HookPoint, Hooks, Intervention, Model, Tokenizer};
+use glassbox_model::{Model, Tokenizer};
 
 const PROMPT: &str = "When Mary and John went to the store, John gave a drink to";
 
@@ -122,80 +124,5 @@ fn every_target_is_its_edges_plus_its_constant() {
 fn ablating_a_feature_with_everything_else_frozen_moves_the_logits_by_its_edges() {
     let s = setup();
     let (tokens, graph) = graph();
-    let mut keep = Hooks::none().cache_everything();
-    let before = s.model.forward_ids(tokens, &mut keep).unwrap();
-    let cache = keep.take_cache();
-    let last = tokens.len() - 1;
-    let centred =
-        |row: &[f32], token: u32| row[token as usize] - row.iter().sum::<f32>() / row.len() as f32;
-    let before: Vec<f32> = before.get(last).unwrap().to_vec1().unwrap();
-    let logits: Vec<(usize, u32)> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| match n.kind {
-            NodeKind::Logit { token, .. } => Some((i, token)),
-            _ => None,
-        })
-        .collect();
-    let top = logits[0].0;
-    let mut strongest: Vec<usize> = (0..graph.len())
-        .filter(|&s| matches!(graph.nodes[s].kind, NodeKind::Feature { .. }))
-        .collect();
-    strongest.sort_by(|&a, &b| {
-        graph
-            .edge(b, top)
-            .abs()
-            .total_cmp(&graph.edge(a, top).abs())
-    });
-    for &source in strongest.iter().take(3) {
-        let NodeKind::Feature {
-            layer,
-            position,
-            feature,
-        } = graph.nodes[source].kind
-        else {
-            unreachable!()
-        };
-        let mut hooks = Hooks::none().freeze_attention_and_norms(&cache).unwrap();
-        for l in 0..s.transcoders.len() {
-            let mut frozen = cache[&HookPoint::MlpOut(l)].clone();
-            if l == layer {
-                let write = (s.transcoders[l].w_dec.get(feature).unwrap()
-                    * f64::from(graph.nodes[source].activation))
-                .unwrap();
-                let d = write.dim(0).unwrap();
-                let mut delta = vec![0.0_f32; tokens.len() * d];
-                delta[position * d..(position + 1) * d]
-                    .copy_from_slice(&write.to_vec1::<f32>().unwrap());
-                let delta = Tensor::from_vec(delta, (1, tokens.len(), d), &Device::Cpu).unwrap();
-                frozen = (frozen - delta).unwrap();
-            }
-            hooks = hooks.intervene(Intervention::everywhere(
-                HookPoint::MlpOut(l),
-                Edit::Replace(frozen),
-            ));
-        }
-        let after: Vec<f32> = s
-            .model
-            .forward_ids(tokens, &mut hooks)
-            .unwrap()
-            .get(last)
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        for &(node, token) in &logits {
-            let actual = centred(&after, token) - centred(&before, token);
-            let predicted = -graph.edge(source, node);
-            assert!(
-                (actual - predicted).abs() < 2e-3 + 2e-3 * predicted.abs(),
-                "{:?} → logit {token}: predicted {predicted}, actual {actual}",
-                graph.nodes[source].kind
-            );
-        }
-        assert!(
-            graph.edge(source, top).abs() > 1e-4,
-            "the strongest edge is not trivial"
-        );
-    }
+    common::check_frozen_ablation(&s.model, &s.transcoders, tokens, graph, 2e-3);
 }
