@@ -45,7 +45,8 @@ pub(crate) enum PackCommand {
         #[arg(default_value = "www/packs/brown")]
         pack: PathBuf,
     },
-    /// Rewrite a version-1 pack as version 2, in place: each transcoder then reads
+    /// Rewrite an older pack as the current version, in place: a version-1 pack's
+    /// transcoders then read
     /// `ln2.hook_normalized` before the LayerNorm's gain and bias, as TransformerLens
     /// defines it (the gain and bias folded into its encoder: the same features), and the
     /// manifest's sizes and hashes follow.
