@@ -8,8 +8,8 @@ use glassbox_dict::Dictionary;
 use glassbox_model::rng::SplitMix64;
 use glassbox_model::{HookPoint, Hooks, Model, Norm, Tokenizer};
 use glassbox_pack::{
-    CategoryScore, DocumentEntry, Example, FeatureRecord, Histogram, LabelEntry, LogitEffect,
-    LogitEffects, Profile, QuantileBand,
+    CategoryScore, DocumentEntry, Example, FeatureRecord, Histogram, LabelEntry, LabelIndex,
+    LogitEffect, LogitEffects, Profile, QuantileBand,
 };
 use indicatif::ProgressBar;
 
@@ -525,4 +525,17 @@ pub fn label_entry(record: &FeatureRecord) -> LabelEntry {
         record.profile.tag.as_ref().map(|t| t.key.clone()),
         record.profile.tokens.iter().take(3).map(|t| t.0).collect(),
     )
+}
+
+/// The pack's search index: each block's label entries, and the corpus's tags in words.
+#[must_use]
+pub fn label_index(corpus: &TaggedCorpus, layers: Vec<Vec<LabelEntry>>) -> LabelIndex {
+    LabelIndex {
+        layers,
+        tag_names: corpus
+            .tag_names
+            .iter()
+            .map(|t| (t.clone(), tag_name(t).to_owned()))
+            .collect(),
+    }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use glassbox_engine::{CpuEngine, generate, now};
 use glassbox_model::sampling::Sampling;
 use glassbox_model::{Gpt2, Gpt2Config, Hooks, Model, Tokenizer};
-use glassbox_pack::{BuildInfo, LabelIndex, ModelInfo};
+use glassbox_pack::{BuildInfo, ModelInfo};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -310,26 +310,17 @@ fn stage_features(
         genre_totals: &genre_totals,
         seed,
     };
-    let mut labels = LabelIndex {
-        layers: Vec::new(),
-        tag_names: corpus
-            .tag_names
-            .iter()
-            .map(|t| (t.clone(), crate::tags::tag_name(t).to_owned()))
-            .collect(),
-    };
+    let mut layers = Vec::new();
     let progress = bar("records", dictionaries.len() as u64);
     for (layer, (dictionary, activations)) in dictionaries.iter().zip(activations).enumerate() {
         let records = features::records(context, model, layer, dictionary, activations)?;
         assemble::write_shards(staged, layer, &records)?;
-        labels
-            .layers
-            .push(records.iter().map(features::label_entry).collect());
+        layers.push(records.iter().map(features::label_entry).collect());
         progress.inc(1);
     }
     progress.finish();
     // Written last: its presence marks the stage done.
-    assemble::write_labels(staged, &labels)
+    assemble::write_labels(staged, &features::label_index(corpus, layers))
 }
 
 pub(crate) fn stage_corpus(work: &Path) -> Result<Vec<Document>> {

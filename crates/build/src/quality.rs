@@ -22,7 +22,7 @@ pub struct QualityOptions {
     /// Windows (at most) for FVU, L0 and dead features.
     pub quality_windows: usize,
     /// Windows (at most, the first of the above) for the losses: each costs `3 + n_layer`
-    /// passes.
+    /// passes. With 0 no loss is measured, and the report's losses are NaN.
     pub loss_windows: usize,
     /// Positions at the start of each window left out of FVU, L0 and dead features, and
     /// where the spliced passes keep the MLP's own output (a first position whose
@@ -135,12 +135,18 @@ pub fn measure(
         }
         progress.inc(batch.len() as u64);
     }
-    if counted == 0 {
+    if counted == 0 && options.loss_windows > 0 {
         return Err(BuildError::Checkpoint(
             "no held-out window to measure the transcoders on".to_owned(),
         ));
     }
-    let per_token = |i: usize| nats[i] / counted as f64;
+    let per_token = |i: usize| {
+        if counted == 0 {
+            f64::NAN
+        } else {
+            nats[i] / counted as f64
+        }
+    };
     let layers = sums
         .iter()
         .enumerate()
@@ -344,5 +350,22 @@ mod tests {
             kept.layers[0].mean_l0.abs() < f64::EPSILON,
             "no rows are left to measure"
         );
+        // Without losses, the same fit and no loss.
+        let fit_only = QualityOptions {
+            loss_windows: 0,
+            ..options
+        };
+        let fit = measure(
+            &model,
+            &dictionaries,
+            &tokens,
+            fit_only,
+            &ProgressBar::hidden(),
+        )
+        .unwrap();
+        for (a, b) in fit.layers.iter().zip(&report.layers) {
+            assert!((a.fvu - b.fvu).abs() < 1e-12 && a.loss_this_layer_spliced.is_nan());
+        }
+        assert!(fit.loss_model.is_nan() && fit.eval_tokens == 0);
     }
 }

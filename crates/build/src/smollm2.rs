@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use glassbox_dict::Dictionary;
 use glassbox_model::{Model, Tokenizer};
-use glassbox_pack::{BuildInfo, LabelEntry, LabelIndex, Manifest, ModelFormat, ModelInfo};
+use glassbox_pack::{BuildInfo, LabelEntry, Manifest, ModelFormat, ModelInfo};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
@@ -184,7 +184,7 @@ fn quantization_cost(
             QualityOptions {
                 window: c.window,
                 quality_windows: 64,
-                loss_windows: 8,
+                loss_windows: 0,
                 skip_first: c.skip_first,
                 training_rows: c.rows(),
             },
@@ -317,17 +317,7 @@ fn stage_features(
     }
     progress.finish();
     // Written last: its presence marks the stage done.
-    assemble::write_labels(
-        staged,
-        &LabelIndex {
-            layers,
-            tag_names: corpus
-                .tag_names
-                .iter()
-                .map(|t| (t.clone(), crate::tags::tag_name(t).to_owned()))
-                .collect(),
-        },
-    )
+    assemble::write_labels(staged, &features::label_index(corpus, layers))
 }
 
 fn stage_transcoders(

@@ -63,8 +63,7 @@ fn timed(
 
 #[cfg(not(target_arch = "wasm32"))]
 fn smollm2() {
-    use glassbox_dict::{Architecture, DictConfig, DictMetadata, Dictionary};
-    use glassbox_model::rng::SplitMix64;
+    use glassbox_dict::{Dictionary, Spread};
 
     let folder = std::env::var_os("GLASSBOX_MODELS").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/models"),
@@ -76,31 +75,8 @@ fn smollm2() {
     let dims = model.dims();
     let (d, d_sae) = (dims.d_model, 4096);
     let transcoders: Vec<Arc<Dictionary>> = (0..dims.n_layer)
-        .map(|l| {
-            let mut rng = SplitMix64::new(l as u64);
-            let mut tensor = |shape: &[usize], scale: f32| {
-                let values: Vec<f32> = (0..shape.iter().product::<usize>())
-                    .map(|_| rng.next_normal() as f32 * scale)
-                    .collect();
-                candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu).unwrap()
-            };
-            Arc::new(Dictionary {
-                config: DictConfig {
-                    architecture: Architecture::TopK,
-                    d_in: d,
-                    d_sae,
-                    d_out: None,
-                    k: Some(32),
-                    apply_b_dec_to_input: false,
-                    metadata: DictMetadata::default(),
-                },
-                w_enc: tensor(&[d, d_sae], 0.05),
-                b_enc: tensor(&[d_sae], 0.1),
-                w_dec: tensor(&[d_sae, d], 0.05),
-                b_dec: tensor(&[d], 0.05),
-                threshold: None,
-            })
-        })
+        .map(|l| Dictionary::seeded_topk(d, d_sae, 32, l as u64, Spread::SMALL, None).unwrap())
+        .map(Arc::new)
         .collect();
     let all = tokenizer.encode_ids(TEXT).unwrap();
     println!(

@@ -11,10 +11,8 @@ mod common;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use candle_core::{Device, Tensor};
 use glassbox_circuits::{AttributionOptions, Graph, NodeKind, Replacement, attribute};
-use glassbox_dict::{Architecture, DictConfig, DictMetadata, Dictionary};
-use glassbox_model::rng::SplitMix64;
+use glassbox_dict::{Dictionary, Spread};
 use glassbox_model::{Model, Tokenizer};
 
 const PROMPT: &str = "When Mary and John went to the store, John gave a drink to";
@@ -38,7 +36,11 @@ fn setup() -> &'static Setup {
         let (model, tokenizer) = Model::from_gguf("SmolLM2", &bytes).unwrap();
         let dims = model.dims();
         let transcoders = (0..dims.n_layer)
-            .map(|l| Arc::new(random_transcoder(l, dims.d_model, 64, 6)))
+            .map(|l| {
+                let seed = 100 + l as u64;
+                Dictionary::seeded_topk(dims.d_model, 64, 6, seed, Spread::SMALL, Some(l))
+            })
+            .map(|d| Arc::new(d.unwrap()))
             .collect();
         Setup {
             model,
@@ -46,36 +48,6 @@ fn setup() -> &'static Setup {
             transcoders,
         }
     })
-}
-
-fn random_transcoder(layer: usize, d: usize, d_sae: usize, k: usize) -> Dictionary {
-    let mut rng = SplitMix64::new(100 + layer as u64);
-    let mut tensor = |shape: &[usize], scale: f32| {
-        let values: Vec<f32> = (0..shape.iter().product::<usize>())
-            .map(|_| rng.next_normal() as f32 * scale)
-            .collect();
-        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
-    };
-    Dictionary {
-        config: DictConfig {
-            architecture: Architecture::TopK,
-            d_in: d,
-            d_sae,
-            d_out: None,
-            k: Some(k),
-            apply_b_dec_to_input: false,
-            metadata: DictMetadata {
-                hook_name: format!("blocks.{layer}.ln2.hook_normalized"),
-                hook_name_out: Some(format!("blocks.{layer}.hook_mlp_out")),
-                model_name: None,
-            },
-        },
-        w_enc: tensor(&[d, d_sae], 0.05),
-        b_enc: tensor(&[d_sae], 0.1),
-        w_dec: tensor(&[d_sae, d], 0.05),
-        b_dec: tensor(&[d], 0.05),
-        threshold: None,
-    }
 }
 
 /// The prompt's tokens and graph, computed once for both tests.

@@ -7,8 +7,10 @@
 mod config;
 mod dictionary;
 mod eight_bit;
+mod seeded;
 mod splice;
 
 pub use config::{Architecture, DictConfig, DictMetadata};
 pub use dictionary::{DictError, Dictionary};
+pub use seeded::Spread;
 pub use splice::{splice, transcoder_layer};

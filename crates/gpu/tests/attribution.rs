@@ -12,14 +12,12 @@ use glassbox_engine::async_test;
 
 use std::sync::Arc;
 
-use candle_core::{Device, Tensor};
 use glassbox_circuits::{
     AttributionOptions, FrozenWeights, Graph, Replacement, Setup, attribute, attribute_with,
 };
-use glassbox_dict::{Architecture, DictConfig, Dictionary};
+use glassbox_dict::{Dictionary, Spread};
 use glassbox_engine::attach_transcoders;
 use glassbox_gpu::GpuModel;
-use glassbox_gpu::check::seeded_values;
 use glassbox_model::{Gpt2, Model};
 
 #[cfg(target_arch = "wasm32")]
@@ -34,33 +32,20 @@ fn tiny() -> Model {
     .into()
 }
 
-/// A random TopK transcoder for each block, `d → d_sae → d`.
+/// A random TopK transcoder for each block, `d → d_sae → d`; block 1's subtracts its
+/// decoder bias from its input.
 fn transcoders(model: &Model, d_sae: usize, k: usize) -> Vec<Arc<Dictionary>> {
     let d = model.dims().d_model;
-    let tensor = |seed, shape: &[usize], scale: f64| {
-        let count = shape.iter().product();
-        (Tensor::from_vec(seeded_values(seed, count), shape, &Device::Cpu).unwrap() * scale)
-            .unwrap()
+    let spread = Spread {
+        w_dec: 0.3,
+        ..Spread::LARGE
     };
     (0..model.dims().n_layer)
         .map(|l| {
             let seed = 1000 + 10 * l as u64;
-            Arc::new(Dictionary {
-                config: DictConfig {
-                    architecture: Architecture::TopK,
-                    d_in: d,
-                    d_sae,
-                    d_out: None,
-                    k: Some(k),
-                    apply_b_dec_to_input: l == 1,
-                    metadata: glassbox_dict::DictMetadata::default(),
-                },
-                w_enc: tensor(seed, &[d, d_sae], 0.5),
-                b_enc: tensor(seed + 1, &[d_sae], 0.3),
-                w_dec: tensor(seed + 2, &[d_sae, d], 0.3),
-                b_dec: tensor(seed + 3, &[d], 0.2),
-                threshold: None,
-            })
+            let mut dictionary = Dictionary::seeded_topk(d, d_sae, k, seed, spread, None).unwrap();
+            dictionary.config.apply_b_dec_to_input = l == 1;
+            Arc::new(dictionary)
         })
         .collect()
 }

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use candle_core::{Device, Tensor};
-use glassbox_dict::{Architecture, DictConfig, DictMetadata, Dictionary};
+use candle_core::Device;
+use glassbox_dict::{Dictionary, Spread};
 use glassbox_model::Gpt2;
 use glassbox_model::rng::SplitMix64;
 
@@ -42,36 +42,9 @@ pub(crate) fn ids(seed: u64, len: usize, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
-/// Values in [-1, 1) from `seed`.
-fn values(seed: u64, count: usize) -> Vec<f32> {
-    let mut rng = SplitMix64::new(seed);
-    (0..count)
-        .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
-        .collect()
-}
-
 /// A seeded TopK transcoder `d → d_sae → d` keeping `k` features.
 pub(crate) fn transcoder(d: usize, d_sae: usize, k: usize, seed: u64) -> Arc<Dictionary> {
-    let tensor = |seed, shape: &[usize], scale: f64| {
-        let count = shape.iter().product();
-        (Tensor::from_vec(values(seed, count), shape, &Device::Cpu).unwrap() * scale).unwrap()
-    };
-    Arc::new(Dictionary {
-        config: DictConfig {
-            architecture: Architecture::TopK,
-            d_in: d,
-            d_sae,
-            d_out: None,
-            k: Some(k),
-            apply_b_dec_to_input: false,
-            metadata: DictMetadata::default(),
-        },
-        w_enc: tensor(seed, &[d, d_sae], 0.5),
-        b_enc: tensor(seed + 1, &[d_sae], 0.3),
-        w_dec: tensor(seed + 2, &[d_sae, d], 0.5),
-        b_dec: tensor(seed + 3, &[d], 0.2),
-        threshold: None,
-    })
+    Arc::new(Dictionary::seeded_topk(d, d_sae, k, seed, Spread::LARGE, None).unwrap())
 }
 
 /// A random Llama checked against transformers (grouped queries: 6 heads over 2), and the
