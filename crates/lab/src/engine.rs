@@ -10,10 +10,12 @@ use candle_core::Tensor;
 use glassbox_circuits::{
     AttributionOptions, FrozenWeights, Graph, Replacement, Setup, attribute_on,
 };
+use glassbox_dict::Dictionary;
 use glassbox_engine::{Attach, Engine, PassOutput, PassRequest, Steering, generate};
 use glassbox_gpu::{AdapterPreference, GpuContext, GpuError, GpuModel, QuantizedWeights};
 use glassbox_model::sampling::{Generation, Sampling};
 use glassbox_model::{HookPoint, Hooks};
+use glassbox_pack::{Corpus, LabelIndex};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LabError, Result};
@@ -103,6 +105,45 @@ impl Lab {
                 .map_err(|e| StartError::Gpu(e.to_string()))?;
         }
         Ok(gpu)
+    }
+
+    /// This lab (a pack's model loaded alone, [`Lab::from_model`]) with the pack's
+    /// features: block `l`'s transcoder attached as dictionary `l`, the corpus and the
+    /// labels. The engine in use stays in use: on the GPU, the model's weights are shared
+    /// with this lab's, not uploaded again; if the GPU cannot take the transcoders, the
+    /// CPU engine answers and the reason is kept.
+    #[allow(
+        clippy::arc_with_non_send_sync,
+        reason = "natively the GPU types are Send and Sync; in the browser nothing is, and everything runs on the worker's one thread"
+    )]
+    pub async fn with_pack_features(
+        &self,
+        transcoders: Vec<Arc<Dictionary>>,
+        corpus: Corpus,
+        labels: LabelIndex,
+    ) -> Result<Self> {
+        if !self.dictionaries.is_empty() {
+            return Err(LabError::Request(
+                "this lab has dictionaries already; the pack's come first".to_owned(),
+            ));
+        }
+        let name = self.name.clone();
+        let (model, tokenizer) = (self.model().clone(), self.tokenizer.clone());
+        let lab = Self::new(name, model, tokenizer, transcoders, corpus, labels)?;
+        let Some(gpu) = self.gpu_model() else {
+            lab.engines.stop(self.engines.note());
+            return Ok(lab);
+        };
+        let mut gpu = gpu.sharing_weights();
+        for (dictionary, &(input, output)) in lab.dictionaries.iter().zip(&lab.sites) {
+            if let Err(error) = gpu.attach(dictionary, input, output).await {
+                let reason = format!("the GPU could not take the transcoders: {error}");
+                lab.engines.stop(Some(reason));
+                return Ok(lab);
+            }
+        }
+        lab.engines.start(Arc::new(gpu));
+        Ok(lab)
     }
 
     /// Goes back to the CPU engine (the person chose it).

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "in a test, a panic is a failure report")]
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use glassbox_engine::LogitsRead;
 use glassbox_lab::{
@@ -761,4 +761,67 @@ fn the_logit_lens_ends_at_the_models_prediction() {
             .zip(&lens.cells[n_layer])
             .any(|(a, b)| a.top[0].0 != b.top[0].0)
     );
+}
+
+/// The pack's model alone first (as the page loads it: a first prediction waits for the
+/// model only), then its features added on the engine already running.
+fn in_two_steps(gpu: bool) -> (Lab, Lab) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
+    let (pack, files) = dir::files(&root).unwrap();
+    let (model, tokenizer) = pack.load_model(&files).unwrap();
+    let features = pack.load_features(&files, &model).unwrap();
+    let alone = Lab::from_model("brown".to_owned(), model, tokenizer).unwrap();
+    if gpu {
+        block_on(alone.start_gpu(AdapterPreference::from_env(), true)).unwrap();
+    }
+    let whole = block_on(alone.with_pack_features(
+        features.dictionaries.into_iter().map(Arc::new).collect(),
+        features.corpus,
+        features.labels,
+    ))
+    .unwrap();
+    (alone, whole)
+}
+
+#[test]
+fn features_added_after_the_model_answer_as_the_whole_pack_does_on_either_engine() {
+    let reference = lab();
+    let expected = block_on(reference.analyze(PROMPT, 10, 5)).unwrap();
+    for gpu in [false, true] {
+        let (alone, whole) = in_two_steps(gpu);
+        // The model alone predicts, and has no features yet.
+        let first = block_on(alone.analyze(PROMPT, 10, 5)).unwrap();
+        assert_eq!(first.tokens, expected.tokens);
+        assert!(first.features.iter().all(Vec::is_empty));
+        for (p, q) in first.predictions.iter().zip(&expected.predictions) {
+            assert_eq!(p.id, q.id);
+        }
+        // With its features, the engine it started on answers as the whole pack does.
+        assert_eq!(whole.engine_info().gpu.is_some(), gpu);
+        assert_eq!(whole.gpu_model().is_some(), gpu);
+        let analysis = block_on(whole.analyze(PROMPT, 10, 5)).unwrap();
+        for (a, b) in analysis.features.iter().zip(&expected.features) {
+            assert_eq!(a.len(), reference.dictionaries.len());
+            for (a, b) in a.iter().zip(b) {
+                same_features(b, a);
+            }
+        }
+        let steer = request(vec![FeatureSteer {
+            layer: 2,
+            feature: 7,
+            mode: SteerMode::Clamp(8.0),
+        }]);
+        let (a, b) = (
+            block_on(reference.steer(&steer)).unwrap(),
+            block_on(whole.steer(&steer)).unwrap(),
+        );
+        assert_eq!(a.steered, b.steered);
+        // Twice is refused: the pack's transcoders come before any others.
+        let again = block_on(whole.with_pack_features(
+            whole.dictionaries.clone(),
+            whole.corpus.clone(),
+            whole.labels.clone(),
+        ));
+        assert!(again.is_err());
+    }
 }

@@ -63,13 +63,19 @@ pub fn open(root: &Path) -> Result<Pack> {
     Pack::parse_manifest(&read(root, MANIFEST_FILE, MAX_MANIFEST_BYTES)?)
 }
 
-/// Loads the pack in `root`: manifest, model, tokenizer, dictionaries, corpus, labels.
-pub fn load(root: &Path) -> Result<LoadedPack> {
+/// The pack in `root` and its files needed up front ([`Pack::required_paths`]), verified.
+pub fn files(root: &Path) -> Result<(Pack, PackFiles)> {
     let pack = open(root)?;
     let mut files = PackFiles::default();
     for path in pack.required_paths() {
         files.insert(read_verified(root, &pack, &path)?);
     }
+    Ok((pack, files))
+}
+
+/// Loads the pack in `root`: manifest, model, tokenizer, dictionaries, corpus, labels.
+pub fn load(root: &Path) -> Result<LoadedPack> {
+    let (pack, files) = files(root)?;
     pack.load(&files)
 }
 

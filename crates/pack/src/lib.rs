@@ -25,4 +25,6 @@ pub use manifest::{
     BuildInfo, CorpusInfo, DictionaryInfo, FORMAT, FORMAT_VERSION, FeaturesInfo, FileEntry,
     MANIFEST_FILE, Manifest, ModelFormat, ModelInfo, OLDEST_FORMAT_VERSION,
 };
-pub use pack::{LoadedPack, Pack, PackFiles, Verified, read_before_the_gain, sha256_hex};
+pub use pack::{
+    LoadedPack, Pack, PackFeatures, PackFiles, Verified, read_before_the_gain, sha256_hex,
+};

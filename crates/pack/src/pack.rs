@@ -80,6 +80,17 @@ pub struct LoadedPack {
     pub labels: LabelIndex,
 }
 
+/// A pack's features: what [`Pack::feature_paths`] hold.
+#[derive(Debug)]
+pub struct PackFeatures {
+    /// One dictionary per block, in block order.
+    pub dictionaries: Vec<Dictionary>,
+    /// The corpus.
+    pub corpus: Corpus,
+    /// Every feature's label.
+    pub labels: LabelIndex,
+}
+
 /// Lower-case hex SHA-256 of `bytes`.
 #[must_use]
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -167,21 +178,38 @@ impl Pack {
     }
 
     /// Every file the app needs up front (the model, tokenizer, dictionaries, corpus and
-    /// labels); feature shards are fetched as needed.
+    /// labels): [`Self::model_paths`], then [`Self::feature_paths`]; feature shards are
+    /// fetched as needed.
     #[must_use]
     pub fn required_paths(&self) -> Vec<String> {
-        let m = &self.manifest;
-        let mut paths = vec![m.model.config.clone()];
-        for path in [&m.model.weights, &m.model.tokenizer] {
+        let mut paths = self.model_paths();
+        paths.extend(self.feature_paths());
+        paths
+    }
+
+    /// The files the model and its tokenizer load from: all a first prediction waits for.
+    #[must_use]
+    pub fn model_paths(&self) -> Vec<String> {
+        let m = &self.manifest.model;
+        let mut paths = vec![m.config.clone()];
+        for path in [&m.weights, &m.tokenizer] {
             if !paths.contains(path) {
                 paths.push(path.clone());
             }
         }
-        paths.extend([
+        paths
+    }
+
+    /// The files the features load from (corpus, labels, each block's dictionary), which
+    /// a page may fetch after the model.
+    #[must_use]
+    pub fn feature_paths(&self) -> Vec<String> {
+        let m = &self.manifest;
+        let mut paths = vec![
             m.corpus.index.clone(),
             m.corpus.tokens.clone(),
             m.features.labels.clone(),
-        ]);
+        ];
         for d in &m.dictionaries {
             paths.push(d.cfg.clone());
             paths.push(d.weights.clone());
@@ -223,10 +251,25 @@ impl Pack {
 
     /// Loads everything the app needs up front (model, tokenizer, dictionaries, corpus,
     /// labels) from `files`, checking each against the manifest's shapes: the one way a
-    /// pack is loaded, from disk and in the browser alike.
+    /// pack is loaded, from disk and in the browser alike ([`Self::load_model`], then
+    /// [`Self::load_features`]).
     pub fn load(&self, files: &PackFiles) -> Result<LoadedPack> {
-        let m = &self.manifest;
         let (model, tokenizer) = self.load_model(files)?;
+        let features = self.load_features(files, &model)?;
+        Ok(LoadedPack {
+            pack: self.clone(),
+            model,
+            tokenizer,
+            dictionaries: features.dictionaries,
+            corpus: features.corpus,
+            labels: features.labels,
+        })
+    }
+
+    /// What [`Self::feature_paths`] hold: each block's dictionary (read as `model`'s pack
+    /// version says), the corpus and the labels.
+    pub fn load_features(&self, files: &PackFiles, model: &Model) -> Result<PackFeatures> {
+        let m = &self.manifest;
         let mut dictionaries = m
             .dictionaries
             .iter()
@@ -241,19 +284,17 @@ impl Pack {
                     .map_err(|e| content(&info.weights, e))?;
             }
         }
-        Ok(LoadedPack {
+        Ok(PackFeatures {
+            dictionaries,
             corpus: self.load_corpus(files)?,
             labels: self.load_labels(files)?,
-            pack: self.clone(),
-            model,
-            tokenizer,
-            dictionaries,
         })
     }
 
     /// The model and its tokenizer: from `config.json`, `model.safetensors` and
-    /// `tokenizer.json`, or from one GGUF file; its shape checked against the manifest's.
-    fn load_model(&self, files: &PackFiles) -> Result<(Model, Tokenizer)> {
+    /// `tokenizer.json`, or from one GGUF file ([`Self::model_paths`]); its shape checked
+    /// against the manifest's.
+    pub fn load_model(&self, files: &PackFiles) -> Result<(Model, Tokenizer)> {
         let info = &self.manifest.model;
         let (model, tokenizer) = match info.format {
             ModelFormat::Safetensors => {

@@ -96,6 +96,25 @@ impl GpuModel {
         })
     }
 
+    /// The same model on the same device, to attach more dictionaries to: its weights,
+    /// kernels and the dictionaries attached so far are shared (wgpu handles), not copied
+    /// or uploaded again, and this one is left as it is.
+    #[must_use]
+    pub fn sharing_weights(&self) -> Self {
+        Self {
+            ctx: Arc::clone(&self.ctx),
+            model: self.model.clone(),
+            weights: self.weights.clone(),
+            dictionaries: self.dictionaries.clone(),
+            attachments: self.attachments.clone(),
+            kernels: self.kernels.clone(),
+            scratch: Mutex::new(Scratch::default()),
+            plan_buffers: Mutex::new(PlanBuffers::default()),
+            counts: Mutex::new(PassCounts::default()),
+            transposed: Mutex::new(None),
+        }
+    }
+
     /// The model it runs.
     #[must_use]
     pub fn model(&self) -> &Model {

@@ -231,15 +231,15 @@ impl KernelId {
     }
 }
 
-/// One compiled entry point and its bind-group layout.
-#[derive(Debug)]
+/// One compiled entry point and its bind-group layout (cloned as handles).
+#[derive(Debug, Clone)]
 pub(crate) struct Kernel {
     pub(crate) pipeline: wgpu::ComputePipeline,
     pub(crate) layout: wgpu::BindGroupLayout,
 }
 
 /// Every kernel, compiled once per device.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Kernels {
     kernels: Vec<Kernel>,
 }
