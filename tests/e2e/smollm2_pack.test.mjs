@@ -7,7 +7,7 @@
 // pack, with trained transcoders, is checked by its own build).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serveDist, launchChromium, openPage, screenshot, root, LOAD_TIMEOUT } from './harness.mjs';
 
@@ -39,6 +39,43 @@ test('a GGUF pack opens: SmolLM2 predicts " Mary" and every block lists features
   await screenshot(page, 'smollm2-pack-prompt');
   assert.deepEqual(problems, []);
   await page.close();
+});
+
+test('the first prediction waits for the model alone; the features follow with progress', async () => {
+  const manifest = JSON.parse(readFileSync(join(packDir, 'manifest.json'), 'utf8'));
+  const modelFiles = new Set([manifest.model.config, manifest.model.weights, manifest.model.tokenizer]);
+  const bytesOf = new Map(manifest.files.map((f) => [f.path, f.bytes]));
+  // Every pack file but the model's is held back until the first prediction has shown.
+  const context = await browser.newContext();
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  const beforePrediction = [];
+  let predicted = false;
+  await context.route('**/packs/smollm2/**', async (route) => {
+    const path = new URL(route.request().url()).pathname.replace(/^\/packs\/smollm2\//, '');
+    if (!predicted) beforePrediction.push(path);
+    if (bytesOf.has(path) && !modelFiles.has(path)) await held;
+    await route.continue();
+  });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${server.url}?pack=packs/smollm2/&engine=cpu#/prompt?text=${PROMPT}`);
+  await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  predicted = true;
+  assert.match(await page.locator('#predictions tbody tr').first().textContent(), /Mary/);
+  assert.equal(await page.locator('#engine-status').getAttribute('data-features'), 'loading');
+  assert.match(await page.locator('#no-features').textContent(), /loading after the model/);
+  const fetched = [...new Set(beforePrediction)].filter((p) => modelFiles.has(p) || p === 'manifest.json');
+  const bytes = fetched.reduce((sum, p) => sum + (bytesOf.get(p) ?? 0), 0);
+  console.log(`# first prediction after ${(bytes / 1e6).toFixed(1)} MB of pack files (${fetched.join(', ')}); the pack holds ${(manifest.files.reduce((s, f) => s + f.bytes, 0) / 1e6).toFixed(1)} MB`);
+  assert.ok(bytes <= 100e6, `${bytes} bytes before the first prediction`);
+  // Released, the features arrive: the status says so and every block lists features.
+  release();
+  await page.locator('#engine-status[data-features=ready]').waitFor({ timeout: LOAD_TIMEOUT });
+  await page.getByText('block 29', { exact: true }).waitFor({ timeout: 60_000 });
+  assert.deepEqual(errors, []);
+  await context.close();
 });
 
 test("a GGUF pack's feature opens with its measured data", async () => {

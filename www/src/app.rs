@@ -29,8 +29,10 @@ pub(crate) fn App() -> Html {
         total: 0,
     });
     let choice = use_state(|| None::<EngineChoice>);
+    let features_progress = use_state(|| None::<(String, u64, u64)>);
     {
         let (client, status, choice) = (Rc::clone(&client), status.clone(), choice.clone());
+        let background = features_progress.clone();
         use_effect_with((), move |()| {
             let base = match pack_asked_for() {
                 Ok(base) => base,
@@ -46,11 +48,22 @@ pub(crate) fn App() -> Html {
                     missing.set(EngineStatus::Failed(error));
                 }
             });
-            let told = choice.clone();
-            client.on_unasked(Callback::from(move |response| {
-                if let Response::Engine(info) = response {
-                    told.set(Some(EngineChoice::Running(info)));
+            let (told, features_ready) = (choice.clone(), status.clone());
+            // Unasked: the engine changed, or the pack's features (loading after its
+            // model) made progress or arrived.
+            client.on_unasked(Callback::from(move |response| match response {
+                Response::Engine(info) => told.set(Some(EngineChoice::Running(info))),
+                Response::Progress {
+                    stage,
+                    loaded,
+                    total,
+                } => background.set(Some((stage, loaded, total))),
+                Response::Ready(info) => {
+                    background.set(None);
+                    told.set(Some(EngineChoice::Running(info.engine.clone())));
+                    features_ready.set(EngineStatus::Ready(info));
                 }
+                _ => {}
             }));
             client.request(
                 Request::Load {
@@ -181,6 +194,7 @@ pub(crate) fn App() -> Html {
         open_model,
         reopen,
         open_error: (*open_error).clone(),
+        features_progress: (*features_progress).clone(),
     };
     html! {
         <ContextProvider<Engine> context={engine}>

@@ -51,6 +51,8 @@ pub(crate) struct Engine {
     pub(crate) reopen: Callback<Vec<PickedFile>>,
     /// Why the last model file could not be opened (the pack before it stays).
     pub(crate) open_error: Option<String>,
+    /// While the pack's features load after its model: the stage, bytes so far of all.
+    pub(crate) features_progress: Option<(String, u64, u64)>,
 }
 
 impl PartialEq for Engine {
@@ -59,6 +61,7 @@ impl PartialEq for Engine {
             && self.status == other.status
             && self.choice == other.choice
             && self.open_error == other.open_error
+            && self.features_progress == other.features_progress
     }
 }
 
@@ -122,9 +125,14 @@ pub(crate) fn use_request<Q: Ask>(request: Option<Q>) -> Answer<Q::Answer> {
     let engine = use_context::<Engine>();
     let answer = use_state(|| Answer::<Q::Answer>::Waiting);
     let ready = engine.as_ref().is_some_and(|e| e.info().is_some());
+    // A request whose answer grows with the pack's features is sent again once they load.
+    let features = request
+        .as_ref()
+        .filter(|r| (*r).clone().into_request().grows_with_features())
+        .and_then(|_| engine.as_ref()?.info().map(|i| i.features.clone()));
     {
         let answer = answer.clone();
-        use_effect_with((request, ready), move |(request, ready)| {
+        use_effect_with((request, ready, features), move |(request, ready, _)| {
             let mut sent = None;
             if let (Some(engine), Some(request), true) = (engine, request.clone(), *ready) {
                 answer.set(Answer::Working);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::ids;
+use common::{ids, llama_fixtures};
 
 use glassbox_engine::async_test;
 
@@ -120,6 +120,37 @@ async_test! {
             assert!(features > 0);
             assert_eq!(after.submits - before.submits, batches as u64);
             assert_eq!(after.readbacks - before.readbacks, batches as u64);
+        }
+    }
+}
+
+async_test! {
+    async fn gpu_graphs_equal_the_cpu_engines_on_the_llama_fixtures() {
+        // Grouped queries, a head width apart from the model's, one key/value head with
+        // biases: the RMSNorm (no centring) and the shared values carried back the same.
+        for (name, model) in llama_fixtures() {
+            let transcoders = transcoders(&model, 40, 5);
+            let gpu = on_gpu(&model, &transcoders).await;
+            for (len, batch) in [(1, 64), (11, 7)] {
+                let tokens = ids(3 + len as u64, len, model.dims().vocab_size);
+                let replacement = Replacement::trace(&model, &transcoders, &tokens).unwrap();
+                assert!(replacement.position_embeddings.is_none());
+                let options = AttributionOptions {
+                    batch,
+                    ..AttributionOptions::default()
+                };
+                let cpu = attribute(&model, &replacement, &options).unwrap();
+                let frozen = FrozenWeights::of(&model).unwrap();
+                let setup = Setup::new(&frozen, &replacement, options.logit_probability, options.max_logits)
+                    .unwrap();
+                let carrier = gpu.attribution(&setup, &replacement).await.unwrap();
+                let graph = attribute_with(&setup, &replacement, &carrier, &options)
+                    .await
+                    .unwrap();
+                let worst = difference(&cpu, &graph);
+                assert!(worst < 1e-4, "{name}, {len} tokens: edges differ by {worst} of the largest");
+                assert!(cpu.adjacency.iter().any(|&e| e != 0.0), "{name}");
+            }
         }
     }
 }

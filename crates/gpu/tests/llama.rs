@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::{GQA_CONFIG, GQA_WEIGHTS, llama_fixtures as fixtures};
+
 use common::{TOLERANCE, all_logits, dictionaries, every_hook_matches, ids, max_diff, on_gpu};
 
 use std::sync::Arc;
@@ -29,48 +31,6 @@ use glassbox_model::{
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
-const GQA_CONFIG: &str = include_str!("../../model/tests/fixtures/llama_gqa/config.json");
-const GQA_WEIGHTS: &[u8] = include_bytes!("../../model/tests/fixtures/llama_gqa/model.safetensors");
-
-/// The Llama golden fixtures: grouped queries (6 heads over 2, untied); tied with
-/// `head_dim` apart from the width and Llama 3 rope scaling; one key/value head with
-/// biases, in f16, in two shards.
-fn fixtures() -> Vec<(&'static str, Model)> {
-    let tied = (
-        include_str!("../../model/tests/fixtures/llama_tied_llama3/config.json"),
-        include_bytes!("../../model/tests/fixtures/llama_tied_llama3/model.safetensors").as_slice(),
-    );
-    let mqa_config = include_str!("../../model/tests/fixtures/llama_mqa_bias_f16/config.json");
-    let mqa_shards: [(&str, &[u8]); 2] = [
-        (
-            "model-00001-of-00002.safetensors",
-            include_bytes!(
-                "../../model/tests/fixtures/llama_mqa_bias_f16/model-00001-of-00002.safetensors"
-            ),
-        ),
-        (
-            "model-00002-of-00002.safetensors",
-            include_bytes!(
-                "../../model/tests/fixtures/llama_mqa_bias_f16/model-00002-of-00002.safetensors"
-            ),
-        ),
-    ];
-    vec![
-        (
-            "llama_gqa",
-            Model::from_hf(GQA_CONFIG, &[("model.safetensors", GQA_WEIGHTS)]).unwrap(),
-        ),
-        (
-            "llama_tied_llama3",
-            Model::from_hf(tied.0, &[("model.safetensors", tied.1)]).unwrap(),
-        ),
-        (
-            "llama_mqa_bias_f16",
-            Model::from_hf(mqa_config, &mqa_shards).unwrap(),
-        ),
-    ]
-}
 
 /// The grouped-query fixture with its config changed (`"key": value` replaced).
 fn gqa_with(from: &str, to: &str) -> Model {

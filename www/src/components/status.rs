@@ -3,6 +3,8 @@
 
 use yew::prelude::*;
 
+use glassbox_web::engine::protocol::FeatureData;
+
 use crate::state::{Engine, EngineChoice, EngineStatus};
 
 fn megabytes(bytes: u64) -> String {
@@ -57,13 +59,46 @@ pub(crate) fn StatusLine() -> Html {
         let label = if gpu { "Use the CPU" } else { "Use the GPU" };
         html! { <button type="button" class="engine-switch" id="engine-switch" {onclick}>{ label }</button> }
     });
+    let features = features_line(&engine);
     html! {
-        <div class="status-line muted" id="engine-status" data-engine={ on_gpu.map(|g| if g { "gpu" } else { "cpu" }) }>
+        <div class="status-line muted" id="engine-status" data-engine={ on_gpu.map(|g| if g { "gpu" } else { "cpu" }) } data-features={ features_state(&engine) }>
             <span id="engine-name">{ text }</span>{ " · " }{ pack }{ " " }{ for button }
+            if let Some((text, failed)) = features {
+                <span id="features-status" class={ if failed { "engine-note" } else { "" } }>{ text }</span>
+            }
             if let Some(note) = note {
                 <span class="engine-note" id="engine-note">{ note }</span>
             }
         </div>
+    }
+}
+
+/// `loading`, `ready` or `failed`: where the pack's features stand, for tests and styles.
+fn features_state(engine: &Engine) -> Option<&'static str> {
+    Some(match &engine.info()?.features {
+        FeatureData::Loading => "loading",
+        FeatureData::Ready => "ready",
+        FeatureData::Failed(_) => "failed",
+    })
+}
+
+/// Where the pack's features stand while they load after its model, or why they did not
+/// load (`true`); `None` once loaded.
+fn features_line(engine: &Engine) -> Option<(String, bool)> {
+    match &engine.info()?.features {
+        FeatureData::Ready => None,
+        FeatureData::Failed(error) => Some((format!(" · features did not load: {error}"), true)),
+        FeatureData::Loading => Some((
+            match &engine.features_progress {
+                Some((stage, loaded, total)) if *total > 0 => format!(
+                    " · loading the features: {stage}, {} of {}",
+                    megabytes(*loaded),
+                    megabytes(*total)
+                ),
+                _ => " · loading the features…".to_owned(),
+            },
+            false,
+        )),
     }
 }
 

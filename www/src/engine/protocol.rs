@@ -68,6 +68,40 @@ pub enum Request {
     Intervene(Intervene),
 }
 
+impl Request {
+    /// Whether it needs the pack's features (its transcoders, corpus or labels): such
+    /// requests wait while they load; the rest (predictions, attention, the logit lens,
+    /// the engine switch) are answered by the model alone.
+    #[must_use]
+    pub fn needs_features(&self) -> bool {
+        match self {
+            Self::Feature(_)
+            | Self::LiveFeature(_)
+            | Self::LiveExample(_)
+            | Self::OnPrompt(_)
+            | Self::Search(_)
+            | Self::Steer(_)
+            | Self::Circuit(_)
+            | Self::ImportGraph(_)
+            | Self::Intervene(_) => true,
+            Self::Load { .. }
+            | Self::OpenModel { .. }
+            | Self::SwitchEngine(_)
+            | Self::Cancel(_)
+            | Self::Analyze(_)
+            | Self::Attention(_)
+            | Self::Lens(_) => false,
+        }
+    }
+
+    /// Whether its answer is fuller once the features have loaded: a prompt's analysis
+    /// (predictions at once, each token's features then), or anything that waited.
+    #[must_use]
+    pub fn grows_with_features(&self) -> bool {
+        self.needs_features() || matches!(self, Self::Analyze(_))
+    }
+}
+
 /// A request a view makes, and the answer it expects: `use_request::<Q>` sends a `Q`
 /// and gives back a `Q::Answer`.
 pub trait Ask: Clone + PartialEq + 'static {
@@ -302,6 +336,20 @@ pub struct PackInfo {
     pub kept: Option<String>,
     /// Which engine answers.
     pub engine: EngineInfo,
+    /// Where the pack's features stand: the model answers first, they load after it.
+    pub features: FeatureData,
+}
+
+/// Where a pack's features (its transcoders, corpus and labels) stand. The page answers
+/// with the model as soon as it has loaded; what needs features waits for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FeatureData {
+    /// Being fetched; requests that need them wait.
+    Loading,
+    /// Loaded, or there are none to load (a model opened on its own).
+    Ready,
+    /// They could not be loaded; why. The model still answers.
+    Failed(String),
 }
 
 /// A feature's record with the texts of the tokens it names.

@@ -6,15 +6,16 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use glassbox_lab::{AdapterPreference, EngineInfo, Lab};
 use glassbox_pack::{FeatureShard, Pack, PackFiles};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 
 use super::protocol::{
-    Analyze, Attention, Circuit, DictionaryInfo, EngineRequest, Envelope, Feature, FeatureView,
-    ImportGraph, Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt, PackInfo, PickedFile,
-    Request, Response, Search, SwitchEngine,
+    Analyze, Attention, Circuit, DictionaryInfo, EngineRequest, Envelope, Feature, FeatureData,
+    FeatureView, ImportGraph, Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt, PackInfo,
+    PickedFile, Request, Response, Search, SwitchEngine,
 };
 use super::{fetch, kept};
 
@@ -45,8 +46,16 @@ enum State {
 
 /// What the worker tells itself when asynchronous work ends.
 pub enum Message {
-    /// The pack finished loading, or failed to.
+    /// The pack (its model) finished loading, or failed to.
     Loaded(Result<Box<Loaded>, String>),
+    /// The pack's features were added to the model loaded by load number `generation`,
+    /// or failed to load.
+    FeaturesLoaded {
+        /// The load they belong to (a later load makes them stale).
+        generation: u64,
+        /// The pack with its features.
+        result: Result<Box<Loaded>, String>,
+    },
     /// A request computed in the background was answered.
     Answered {
         /// Who asked.
@@ -75,6 +84,12 @@ pub struct EngineWorker {
     state: State,
     loaders: Vec<(HandlerId, u64)>,
     waiting: Vec<(HandlerId, Envelope<Request>)>,
+    /// Requests that need the pack's features, waiting for them.
+    waiting_features: Vec<(HandlerId, Envelope<Request>)>,
+    /// Why the pack's features did not load, once they failed to.
+    features_error: Option<String>,
+    /// Loads started so far: the features of an older one are dropped.
+    generation: u64,
     shards: HashMap<String, Rc<FeatureShard>>,
     /// The page that loaded the pack, and the engine it was last told of.
     listener: Option<(HandlerId, EngineInfo)>,
@@ -111,6 +126,9 @@ impl Worker for EngineWorker {
             state: State::Idle,
             loaders: Vec::new(),
             waiting: Vec::new(),
+            waiting_features: Vec::new(),
+            features_error: None,
+            generation: 0,
             shards: HashMap::new(),
             listener: None,
             before_opening: None,
@@ -139,13 +157,24 @@ impl Worker for EngineWorker {
                 }
                 let before = self.before_opening.take();
                 self.state = match (result, before) {
-                    (Ok(loaded), _) => State::Ready(Rc::from(loaded)),
+                    (Ok(loaded), _) => {
+                        let loaded: Rc<Loaded> = Rc::from(loaded);
+                        if loaded.info.features == FeatureData::Loading {
+                            self.load_features(scope, Rc::clone(&loaded));
+                        }
+                        State::Ready(loaded)
+                    }
                     // A model file that failed to open loses nothing: the pack stays.
                     (Err(_), Some(before)) => State::Ready(before),
                     (Err(error), None) => State::Failed(error),
                 };
                 for (who, request) in std::mem::take(&mut self.waiting) {
                     self.received(scope, request, who);
+                }
+            }
+            Message::FeaturesLoaded { generation, result } => {
+                if generation == self.generation {
+                    self.features_loaded(scope, result);
                 }
             }
             Message::Shard {
@@ -182,6 +211,8 @@ impl Worker for EngineWorker {
         if let Request::Cancel(id) = request.body {
             // Waiting for the pack: dropped at once; else skipped when its turn comes.
             self.waiting.retain(|(w, r)| (*w, r.id) != (who, id));
+            self.waiting_features
+                .retain(|(w, r)| (*w, r.id) != (who, id));
             let mut cancelled = self.cancelled.borrow_mut();
             if cancelled.len() >= MAX_CANCELLED {
                 cancelled.clear();
@@ -203,6 +234,20 @@ impl Worker for EngineWorker {
                 return;
             }
             State::Failed(error) => Response::Error(format!("the pack did not load: {error}")),
+            // An engine switch waits too while they come: the features are attached to the
+            // engine in use when they arrive, which a switch meanwhile would leave behind.
+            State::Ready(loaded)
+                if loaded.info.features == FeatureData::Loading
+                    && (request.body.needs_features()
+                        || (matches!(request.body, Request::SwitchEngine(_))
+                            && self.features_error.is_none())) =>
+            {
+                let Some(error) = &self.features_error else {
+                    self.waiting_features.push((who, request));
+                    return;
+                };
+                Response::Error(format!("the pack's features did not load: {error}"))
+            }
             State::Ready(loaded) => {
                 let loaded = Rc::clone(loaded);
                 match self.answer(scope, loaded, &request, who) {
@@ -258,9 +303,26 @@ impl EngineWorker {
                 scope.respond(who, Envelope { id, body });
                 return;
             }
+            // Opened once the pack's features are in: added dictionaries number after the
+            // pack's, and are measured on its corpus.
+            State::Ready(loaded)
+                if loaded.info.features == FeatureData::Loading
+                    && self.features_error.is_none() =>
+            {
+                let body = Response::Progress {
+                    stage: "waiting for the pack's features to finish loading".to_owned(),
+                    loaded: 0,
+                    total: 0,
+                };
+                scope.respond(who, Envelope { id, body });
+                let body = Request::OpenModel { files, engine };
+                self.waiting_features.push((who, Envelope { id, body }));
+                return;
+            }
             State::Ready(loaded) => self.before_opening = Some(Rc::clone(loaded)),
             State::Idle | State::Failed(_) => {}
         }
+        self.new_generation();
         let told = match &self.state {
             State::Ready(loaded) => loaded.lab.engine_info(),
             _ => EngineInfo {
@@ -294,6 +356,71 @@ impl EngineWorker {
         });
     }
 
+    /// Starts a new load: features still coming for an older one are dropped, and
+    /// requests waiting for them are answered.
+    fn new_generation(&mut self) {
+        self.generation += 1;
+        self.features_error = None;
+        for (who, request) in std::mem::take(&mut self.waiting_features) {
+            self.waiting.push((who, request));
+        }
+    }
+
+    /// Fetches `model_only`'s pack features in the background, telling the page that
+    /// loaded it how far along they are.
+    fn load_features(&self, scope: &WorkerScope<Self>, model_only: Rc<Loaded>) {
+        let generation = self.generation;
+        let page = self.listener.as_ref().map(|(who, _)| *who);
+        let progress_scope = scope.clone();
+        scope.send_future(async move {
+            let progress = move |stage: &str, loaded: u64, total: u64| {
+                if let Some(page) = page {
+                    let body = Response::Progress {
+                        stage: stage.to_owned(),
+                        loaded,
+                        total,
+                    };
+                    progress_scope.respond(page, Envelope { id: 0, body });
+                }
+            };
+            let result = load_pack_features(&model_only, &progress).await;
+            Message::FeaturesLoaded {
+                generation,
+                result: result.map(Box::new),
+            }
+        });
+    }
+
+    /// The pack's features arrived (or failed to): the page is told, and the requests
+    /// that waited for them are answered.
+    fn features_loaded(&mut self, scope: &WorkerScope<Self>, result: Result<Box<Loaded>, String>) {
+        let info = match result {
+            Ok(loaded) => {
+                let info = loaded.info.clone();
+                self.state = State::Ready(Rc::from(loaded));
+                info
+            }
+            Err(error) => {
+                self.features_error = Some(error.clone());
+                let State::Ready(loaded) = &self.state else {
+                    return;
+                };
+                PackInfo {
+                    features: FeatureData::Failed(error),
+                    ..loaded.info.clone()
+                }
+            }
+        };
+        if let Some((page, told)) = &mut self.listener {
+            told.clone_from(&info.engine);
+            let body = Response::Ready(info);
+            scope.respond(*page, Envelope { id: 0, body });
+        }
+        for (who, request) in std::mem::take(&mut self.waiting_features) {
+            self.received(scope, request, who);
+        }
+    }
+
     fn load(
         &mut self,
         scope: &WorkerScope<Self>,
@@ -317,6 +444,7 @@ impl EngineWorker {
             }
             State::Loading => self.loaders.push((who, id)),
             State::Idle | State::Failed(_) => {
+                self.new_generation();
                 self.state = State::Loading;
                 self.loaders.push((who, id));
                 let progress_scope = scope.clone();
@@ -595,6 +723,40 @@ fn stage_of(path: &str) -> &'static str {
     }
 }
 
+/// Fetches `paths` of `pack` (through the cache), telling `progress` the bytes so far of
+/// all; returns the files and whether every one came from the cache.
+async fn fetch_files(
+    cache: Option<&web_sys::Cache>,
+    base: &str,
+    pack: &Pack,
+    paths: &[String],
+    progress: &dyn Fn(&str, u64, u64),
+) -> Result<(PackFiles, bool), String> {
+    let total: u64 = paths
+        .iter()
+        .filter_map(|p| pack.entry(p).ok())
+        .map(|e| e.bytes)
+        .sum();
+    let mut files = PackFiles::default();
+    let (mut loaded, mut from_cache) = (0_u64, true);
+    for path in paths {
+        let stage = stage_of(path);
+        progress(stage, loaded, total);
+        let so_far = loaded;
+        let (file, cached) = fetch::pack_file(cache, base, pack, path, &|n| {
+            progress(stage, so_far + n, total);
+        })
+        .await?;
+        loaded += file.bytes().len() as u64;
+        from_cache &= cached;
+        files.insert(file);
+    }
+    progress("preparing", total, total);
+    Ok((files, from_cache))
+}
+
+/// Loads the pack's model alone ([`Pack::model_paths`]): the first prediction waits for
+/// nothing else. Its features follow ([`load_pack_features`]).
 async fn load_pack(
     base: String,
     engine: EngineRequest,
@@ -604,55 +766,87 @@ async fn load_pack(
     let cache = fetch::open_cache().await;
     let manifest = fetch::manifest(cache.as_ref(), &base).await?;
     let pack = Pack::parse_manifest(&manifest).map_err(|e| e.to_string())?;
-    let paths = pack.required_paths();
-    let total: u64 = paths
-        .iter()
-        .filter_map(|p| pack.entry(p).ok())
-        .map(|e| e.bytes)
-        .sum();
-    let mut files = PackFiles::default();
-    let (mut loaded, mut from_cache) = (0_u64, true);
-    for path in &paths {
-        progress(stage_of(path), loaded, total);
-        let stage = stage_of(path);
-        let so_far = loaded;
-        let (file, cached) = fetch::pack_file(cache.as_ref(), &base, &pack, path, &|n| {
-            progress(stage, so_far + n, total);
-        })
-        .await?;
-        loaded += file.bytes().len() as u64;
-        from_cache &= cached;
-        files.insert(file);
-    }
-    progress("preparing the model", total, total);
-    let loaded_pack = pack.load(&files).map_err(|e| e.to_string())?;
-    let lab = Lab::from_pack(loaded_pack).map_err(|e| e.to_string())?;
+    let (files, from_cache) =
+        fetch_files(cache.as_ref(), &base, &pack, &pack.model_paths(), progress).await?;
+    progress("preparing the model", 0, 0);
+    let (model, tokenizer) = pack.load_model(&files).map_err(|e| e.to_string())?;
+    let m = pack.manifest();
+    let lab = Lab::from_model(m.name.clone(), model, tokenizer).map_err(|e| e.to_string())?;
     if engine != EngineRequest::Cpu {
-        progress("weights to the GPU", total, total);
+        progress("weights to the GPU", 0, 0);
         // Without a (hardware) GPU the CPU engine answers; engine_info says why.
         let accept_software = engine == EngineRequest::Gpu;
         let _ = lab
             .start_gpu(AdapterPreference::HighPerformance, accept_software)
             .await;
     }
-    let m = pack.manifest();
     let info = PackInfo {
         name: m.name.clone(),
         description: m.description.clone(),
         n_layer: m.model.n_layer,
         n_head: lab.model().dims().n_head,
-        dictionaries: dictionary_infos(&lab),
+        // The pack's transcoders, as they will be once loaded.
+        dictionaries: m
+            .dictionaries
+            .iter()
+            .map(|d| DictionaryInfo {
+                site: d.hook_name.clone(),
+                d_sae: d.d_sae,
+                feature_data: true,
+            })
+            .collect(),
         n_positions: m.model.n_positions,
-        tags: lab.tags(),
+        tags: Vec::new(),
         from_cache,
         from_disk: false,
         kept: None,
         engine: lab.engine_info(),
+        features: FeatureData::Loading,
+    };
+    Ok(Loaded {
+        lab,
+        pack: Some((pack, base)),
+        info,
+        sample_texts: Rc::default(),
+    })
+}
+
+/// Fetches the features of the pack `model_only` runs ([`Pack::feature_paths`]) and adds
+/// them to its lab, on the engine it runs.
+async fn load_pack_features(
+    model_only: &Loaded,
+    progress: &dyn Fn(&str, u64, u64),
+) -> Result<Loaded, String> {
+    let Some((pack, base)) = &model_only.pack else {
+        return Err("no pack to load features from".to_owned());
+    };
+    let cache = fetch::open_cache().await;
+    let paths = pack.feature_paths();
+    let (files, from_cache) = fetch_files(cache.as_ref(), base, pack, &paths, progress).await?;
+    let lab = &model_only.lab;
+    let features = pack
+        .load_features(&files, lab.model())
+        .map_err(|e| e.to_string())?;
+    let lab = lab
+        .with_pack_features(
+            features.dictionaries.into_iter().map(Arc::new).collect(),
+            features.corpus,
+            features.labels,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let info = PackInfo {
+        dictionaries: dictionary_infos(&lab),
+        tags: lab.tags(),
+        from_cache: model_only.info.from_cache && from_cache,
+        engine: lab.engine_info(),
+        features: FeatureData::Ready,
+        ..model_only.info.clone()
     };
     let sample_texts = Rc::new(lab.corpus_texts(SAMPLE_TEXTS.0, SAMPLE_TEXTS.1));
     Ok(Loaded {
         lab,
-        pack: Some((pack, base)),
+        pack: model_only.pack.clone(),
         info,
         sample_texts,
     })
@@ -762,6 +956,7 @@ async fn open_model_files(
             .filter(|_| picked.model.is_empty())
             .and_then(|b| b.info.kept.clone()),
         engine: lab.engine_info(),
+        features: FeatureData::Ready,
     };
     Ok(Loaded {
         lab,

@@ -2,7 +2,7 @@
 //! token's strongest features at every block.
 
 use glassbox_lab::PromptAnalysis;
-use glassbox_web::engine::protocol::Analyze;
+use glassbox_web::engine::protocol::{Analyze, FeatureData};
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -60,6 +60,7 @@ pub(crate) fn PromptPage() -> Html {
     let answer = use_request(Some(Analyze { text: text.clone() }));
     let engine = use_context::<Engine>();
     let info = engine.as_ref().and_then(Engine::info);
+    let missing = no_features(info.map(|i| &i.features));
     let names: Vec<String> = info.map_or_else(Vec::new, |info| {
         (0..info.dictionaries.len())
             .map(|l| info.dictionary_name(l))
@@ -88,14 +89,16 @@ pub(crate) fn PromptPage() -> Html {
                 <p><CopyLink /></p>
                 <LinkErrors errors={link_errors} />
             </section>
-            { AnswerView::new("Running the model…").error_id("prompt-error").show(&answer, |analysis| view_analysis(analysis, &names, &text, query.pin, &pin)) }
+            { AnswerView::new("Running the model…").error_id("prompt-error").show(&answer, |analysis| view_analysis(analysis, &names, &missing, &text, query.pin, &pin)) }
         </ReadyGate>
     }
 }
 
+/// The analysis; `missing` says why a token has no features.
 fn view_analysis(
     analysis: &PromptAnalysis,
     names: &[String],
+    missing: &str,
     text: &str,
     pin: Option<usize>,
     on_pin: &Callback<usize>,
@@ -139,7 +142,7 @@ fn view_analysis(
             <section class="panel">
                 <h2>{ format!("Features at {:?} (token {pinned})", analysis.tokens.get(pinned).map(|t| t.text.as_str()).unwrap_or_default()) }</h2>
                 if analysis.features.get(pinned).is_none_or(Vec::is_empty) {
-                    <p class="muted" id="no-features">{ "This model has no feature dictionaries (it was opened on its own, without a pack): predictions, attention, the logit lens and generation work; features need a pack that has them, or SAELens dictionaries opened beside the model." }</p>
+                    <p class="muted" id="no-features">{ missing.to_owned() }</p>
                 } else {
                     <p class="muted">{ "Click a token above to pin it; click a feature to open it." }</p>
                 }
@@ -165,5 +168,23 @@ fn view_analysis(
                 </div>
             </section>
         </>
+    }
+}
+
+/// Why a prompt shows no features: the pack's are still loading, did not load, or the
+/// model has none.
+fn no_features(state: Option<&FeatureData>) -> String {
+    match state {
+        Some(FeatureData::Loading) => "The features are loading after the model (the line at \
+             the top says how far); they appear here when they arrive."
+            .to_owned(),
+        Some(FeatureData::Failed(error)) => format!(
+            "The pack's features did not load ({error}); predictions, attention and the logit \
+             lens work. Reloading the page tries again."
+        ),
+        _ => "This model has no feature dictionaries (it was opened on its own, without a \
+              pack): predictions, attention, the logit lens and generation work; features need \
+              a pack that has them, or SAELens dictionaries opened beside the model."
+            .to_owned(),
     }
 }

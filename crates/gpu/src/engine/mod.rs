@@ -20,7 +20,7 @@ use glassbox_engine::{
     Attach, Attachment, Engine, EngineError, LogitsRead, PassOutput, PassRequest, check_attachment,
     check_pass, lock,
 };
-use glassbox_model::{Gpt2, HookPoint, Hooks, Model, ModelDims};
+use glassbox_model::{HookPoint, Hooks, Model, ModelDims};
 
 use crate::kernels::Kernels;
 use crate::plan::{PassCounts, PlanBuffers, execute};
@@ -121,14 +121,18 @@ impl GpuModel {
         &self.model
     }
 
-    /// The model as a GPT-2, for what runs on that family only (attribution).
-    pub(crate) fn gpt2(&self) -> Result<&Gpt2, GpuError> {
-        self.model.as_gpt2().ok_or_else(|| {
-            GpuError::Unsupported(format!(
-                "attribution graphs run on GPT-2 models so far, and this is a {}",
-                self.model.family()
-            ))
-        })
+    /// Query heads, key/value heads, and the width of a head.
+    pub(crate) fn head_shape(&self) -> (usize, usize, usize) {
+        match &self.model {
+            Model::Gpt2(m) => {
+                let c = m.config();
+                (c.n_head, c.n_head, c.n_embd / c.n_head)
+            }
+            Model::Llama(m) => {
+                let c = m.config();
+                (c.n_head, c.n_kv_head, c.d_head)
+            }
+        }
     }
 
     /// Values in one position's row of the key (or value) cache.

@@ -5,11 +5,14 @@
 // position p reads comes from later); the frozen pattern holds `stride` positions.
 // - `seed`: g = each target's direction at its position, zero elsewhere. Directions are
 //   a[a_base + t * d ..], positions c[c_base + t].
-// - `attention_back`: out[t, k, h * dh + i] = sum over q >= k of A_h(q, k) a[t, q, h * dh + i]
-//   (the pattern transposed), the pattern at b[b_base + (h * stride + q) * stride + k].
+// - `attention_back`: out[t, k, g * dh + i] = sum over the query heads h sharing key/value
+//   head g, and over q >= k, of A_h(q, k) a[t, q, h * dh + i] (the pattern transposed;
+//   a holds heads * dh values a row, out kv_heads * dh), the pattern at
+//   b[b_base + (h * stride + q) * stride + k].
 // - `norm_back`: out[t, k, :] += P(a[t, k, :] * gain) * inverse_scale[k], back through
-//   ln_1 (gain, centring, frozen scale) and the residual connection; gain at b[b_base ..],
-//   inverse scales at b[b_scales ..]. One workgroup of REDUCE_THREADS threads per row.
+//   ln_1 (gain, centring P where `centred` (LayerNorm; an RMSNorm does not centre), frozen
+//   scale) and the residual connection; gain at b[b_base ..], inverse scales at
+//   b[b_scales ..]. One workgroup of REDUCE_THREADS threads per row.
 // - `read_off`: for each entry (position, row, scale bits, column) at c[c_base + 4 e ..],
 //   out[t * out_cols + column] = scale * (a[t, position, :] . b[b_base + row * d ..]);
 //   entries at positions beyond the span write 0.
@@ -26,7 +29,11 @@ struct Params {
     b_base: u32,
     c_base: u32,
     b_scales: u32,
-    _padding: u32,
+    kv_heads: u32,
+    d_head: u32,
+    centred: u32,
+    _padding0: u32,
+    _padding1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -54,20 +61,27 @@ fn seed(@builtin(global_invocation_id) id: vec3<u32>) {
 @compute @workgroup_size(256, 1, 1)
 fn attention_back(@builtin(global_invocation_id) id: vec3<u32>) {
     let i = linear_index(id);
-    let d = params.d;
+    let dh = params.d_head;
+    let width = params.kv_heads * dh;
     let span = params.span;
-    if (i >= params.count * span * d) {
+    if (i >= params.count * span * width) {
         return;
     }
-    let t = i / (span * d);
-    let k = (i / d) % span;
-    let column = i % d;
-    let h = column / (d / params.heads);
+    let t = i / (span * width);
+    let k = (i / width) % span;
+    let column = i % width;
+    let g = column / dh;
+    let within = column % dh;
+    let group = params.heads / params.kv_heads;
+    let heads_width = params.heads * dh;
     let stride = params.stride;
-    let pattern = params.b_base + h * stride * stride + k;
     var sum = 0.0;
-    for (var q = k; q < span; q++) {
-        sum += b[pattern + q * stride] * a[(t * span + q) * d + column];
+    for (var h = g * group; h < (g + 1u) * group; h++) {
+        let pattern = params.b_base + h * stride * stride + k;
+        let source_column = h * dh + within;
+        for (var q = k; q < span; q++) {
+            sum += b[pattern + q * stride] * a[(t * span + q) * heads_width + source_column];
+        }
     }
     out[i] = sum;
 }
@@ -87,7 +101,7 @@ fn norm_back(
     for (var i = lane; i < d; i += REDUCE_THREADS) {
         total += a[row * d + i] * b[params.b_base + i];
     }
-    let mean = workgroup_sum(total, lane) / f32(d);
+    let mean = select(0.0, workgroup_sum(total, lane) / f32(d), params.centred == 1u);
     let inverse_scale = b[params.b_scales + row % params.span];
     for (var i = lane; i < d; i += REDUCE_THREADS) {
         out[row * d + i] += (a[row * d + i] * b[params.b_base + i] - mean) * inverse_scale;

@@ -238,7 +238,7 @@ params! {
 
 params! {
     /// Attribution's transposed passes (`attribution.wgsl`).
-    AttributionParams for Attribution (48 bytes) {
+    AttributionParams for Attribution (64 bytes) {
         /// Targets in the batch.
         count: u32,
         /// Positions carried.
@@ -261,7 +261,14 @@ params! {
         c_base: u32,
         /// Where `b`'s inverse scales start.
         b_scales: u32,
-        _padding: u32,
+        /// Key/value heads (each shared by `heads / kv_heads` query heads).
+        kv_heads: u32,
+        /// Width of a head.
+        d_head: u32,
+        /// 1 where the norm subtracts the mean (LayerNorm), 0 where not (`RMSNorm`).
+        centred: u32,
+        _padding0: u32,
+        _padding1: u32,
     }
 }
 

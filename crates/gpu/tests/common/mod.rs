@@ -147,3 +147,48 @@ pub(crate) fn dictionaries(d: usize, d_sae: usize) -> Vec<Dictionary> {
     })
     .collect()
 }
+
+pub(crate) const GQA_CONFIG: &str =
+    include_str!("../../../model/tests/fixtures/llama_gqa/config.json");
+pub(crate) const GQA_WEIGHTS: &[u8] =
+    include_bytes!("../../../model/tests/fixtures/llama_gqa/model.safetensors");
+
+/// The Llama golden fixtures: grouped queries (6 heads over 2, untied); tied with
+/// `head_dim` apart from the width and Llama 3 rope scaling; one key/value head with
+/// biases, in f16, in two shards.
+pub(crate) fn llama_fixtures() -> Vec<(&'static str, Model)> {
+    let tied = (
+        include_str!("../../../model/tests/fixtures/llama_tied_llama3/config.json"),
+        include_bytes!("../../../model/tests/fixtures/llama_tied_llama3/model.safetensors")
+            .as_slice(),
+    );
+    let mqa_config = include_str!("../../../model/tests/fixtures/llama_mqa_bias_f16/config.json");
+    let mqa_shards: [(&str, &[u8]); 2] = [
+        (
+            "model-00001-of-00002.safetensors",
+            include_bytes!(
+                "../../../model/tests/fixtures/llama_mqa_bias_f16/model-00001-of-00002.safetensors"
+            ),
+        ),
+        (
+            "model-00002-of-00002.safetensors",
+            include_bytes!(
+                "../../../model/tests/fixtures/llama_mqa_bias_f16/model-00002-of-00002.safetensors"
+            ),
+        ),
+    ];
+    vec![
+        (
+            "llama_gqa",
+            Model::from_hf(GQA_CONFIG, &[("model.safetensors", GQA_WEIGHTS)]).unwrap(),
+        ),
+        (
+            "llama_tied_llama3",
+            Model::from_hf(tied.0, &[("model.safetensors", tied.1)]).unwrap(),
+        ),
+        (
+            "llama_mqa_bias_f16",
+            Model::from_hf(mqa_config, &mqa_shards).unwrap(),
+        ),
+    ]
+}

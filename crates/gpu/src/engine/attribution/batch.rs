@@ -45,7 +45,9 @@ impl GpuCarrier<'_> {
             count: shape.count as u32,
             span: shape.span as u32,
             d: shape.d as u32,
-            heads: self.model.model().dims().n_head as u32,
+            heads: self.heads.0 as u32,
+            kv_heads: self.heads.1 as u32,
+            d_head: self.heads.2 as u32,
             stride: self.sources.positions as u32,
             out_cols: self.columns as u32,
             ..AttributionParams::default()
@@ -84,6 +86,7 @@ impl GpuCarrier<'_> {
     /// `g += T(g)`: back through block `l`'s frozen attention and `ln_1`.
     fn attention_back(&self, plan: &mut Plan, shape: Shape, buffers: &BatchBuffers, l: usize) {
         let (d, rows) = (shape.d, shape.count * shape.span);
+        let (heads, kv_heads, d_head) = self.heads;
         let block = &self.blocks[l];
         let weights = &self.transposed;
         product(
@@ -91,10 +94,10 @@ impl GpuCarrier<'_> {
             &buffers.gradient,
             0,
             rows,
-            (&weights.out_t[l], d, d),
+            (&weights.out_t[l], d, heads * d_head),
             None,
             &buffers.through_out,
-            (d, 0),
+            (heads * d_head, 0),
             Act::None,
         );
         let params = AttributionParams {
@@ -110,14 +113,14 @@ impl GpuCarrier<'_> {
                 dev(&self.entries),
                 dev(&buffers.moved),
             ],
-            linear_groups(shape.floats()),
+            linear_groups(rows * kv_heads * d_head),
         );
         product(
             plan,
             &buffers.moved,
             0,
             rows,
-            (&weights.value_t[l], d, d),
+            (&weights.value_t[l], kv_heads * d_head, d),
             None,
             &buffers.through_values,
             (d, 0),
@@ -126,6 +129,7 @@ impl GpuCarrier<'_> {
         let params = AttributionParams {
             b_base: block.gain,
             b_scales: block.scales,
+            centred: u32::from(block.centred),
             ..self.params(shape)
         };
         plan.dispatch(
@@ -155,10 +159,17 @@ impl GpuCarrier<'_> {
             let mut scratch = lock(&model.scratch);
             let device = model.ctx.device();
             let floats = shape.floats();
+            let (heads, kv_heads, d_head) = self.heads;
+            let rows = shape.count * shape.span;
             BatchBuffers {
                 gradient: scratch.get(device, "attribution gradient", 0, floats),
-                through_out: scratch.get(device, "attribution through W_O", 0, floats),
-                moved: scratch.get(device, "attribution moved", 0, floats),
+                through_out: scratch.get(
+                    device,
+                    "attribution through W_O",
+                    0,
+                    rows * heads * d_head,
+                ),
+                moved: scratch.get(device, "attribution moved", 0, rows * kv_heads * d_head),
                 through_values: scratch.get(device, "attribution through W_V", 0, floats),
                 rows: scratch.get(device, "attribution rows", 0, shape.count * self.columns),
             }
@@ -251,7 +262,9 @@ impl GpuCarrier<'_> {
             constants.push(start..start + p);
         }
         written.push(sources.token_base..sources.token_base + p);
-        written.push(sources.position_base..sources.position_base + p);
+        if sources.position_base < constant_base {
+            written.push(sources.position_base..sources.position_base + p);
+        }
         batch
             .iter()
             .enumerate()

@@ -35,6 +35,8 @@ pub struct GpuCarrier<'a> {
     embedding_table: u32,
     embedding_entries: Range<u32>,
     sources: &'a Sources,
+    /// Query heads, key/value heads, and the width of a head.
+    heads: (usize, usize, usize),
     /// Source columns, then `2 · n_layer · P` columns for the constants' terms.
     columns: usize,
 }
@@ -89,6 +91,7 @@ impl GpuModel {
             embedding_table: tables.embedding_table,
             embedding_entries: tables.embedding_entries,
             sources,
+            heads: self.head_shape(),
             columns: sources.columns() + 2 * self.model.dims().n_layer * sources.positions,
         })
     }

@@ -7,9 +7,7 @@
 use std::ops::Range;
 
 use candle_core::Tensor;
-use glassbox_circuits::{
-    CircuitError, Replacement, Setup, Sources, attention_constant, value_weight,
-};
+use glassbox_circuits::{CircuitError, FrozenWeights, Replacement, Setup, Sources};
 use glassbox_engine::transcoder_hooks;
 
 use super::super::GpuModel;
@@ -17,7 +15,8 @@ use super::super::weights::{Uploader, flat};
 use crate::GpuError;
 use glassbox_engine::lock;
 
-/// Every block's `W_Oᵀ` and `W_Vᵀ` on the device, for carrying gradients back.
+/// Every block's `W_Oᵀ` `[d, heads · d_head]` and `W_Vᵀ` `[kv_heads · d_head, d]` on the
+/// device, for carrying gradients back.
 #[derive(Debug, Clone)]
 pub(crate) struct TransposedWeights {
     pub(super) out_t: Vec<wgpu::Buffer>,
@@ -27,11 +26,13 @@ pub(crate) struct TransposedWeights {
 /// Where one block's frozen values and read-off entries are.
 #[derive(Debug)]
 pub(super) struct BlockTables {
-    /// Offsets in the prompt table: the pattern `[head, P, P]`, `ln_1`'s gain `[d]`, its
+    /// Offsets in the prompt table: the pattern `[head, P, P]`, `ln_1`'s gain `[d]` (its
+    /// centring in `centred`), its
     /// inverse scales `[P]`, and the error table `[P + 2, d]` (errors, then `b_dec` and
     /// the attention's constant).
     pub(super) pattern: u32,
     pub(super) gain: u32,
+    pub(super) centred: bool,
     pub(super) scales: u32,
     pub(super) errors: u32,
     /// Entries reading the block's active features against its decoder.
@@ -102,27 +103,29 @@ impl GpuModel {
             embedding_table: 0,
             embedding_entries: 0..0,
         };
+        let frozen = FrozenWeights::of(&self.model)?;
         for l in 0..self.model.dims().n_layer {
-            let block = self.block_tables(setup, replacement, l, &mut tables)?;
+            let block = self.block_tables(setup, replacement, &frozen, l, &mut tables)?;
             tables.blocks.push(block);
         }
         let (table, entries) = (&mut tables.table, &mut tables.entries);
         tables.embedding_table = append(table, &flat(&replacement.token_embeddings)?);
-        let positions = replacement.position_embeddings.as_ref().ok_or_else(|| {
-            CircuitError::Engine(glassbox_engine::EngineError::Unsupported(
-                "the GPU carrier reads position embeddings; this model has none".to_owned(),
-            ))
-        })?;
-        append(table, &flat(positions)?);
+        // Learned position embeddings (GPT-2) are sources too; a Llama rotates instead.
+        let positions = replacement.position_embeddings.as_ref();
+        if let Some(positions) = positions {
+            append(table, &flat(positions)?);
+        }
         let start = entries.len();
         for position in 0..p {
             entries.push(position, position, 1.0, sources.token_base + position);
-            entries.push(
-                position,
-                p + position,
-                1.0,
-                sources.position_base + position,
-            );
+            if positions.is_some() {
+                entries.push(
+                    position,
+                    p + position,
+                    1.0,
+                    sources.position_base + position,
+                );
+            }
         }
         tables.embedding_entries = start..entries.len();
         Ok(tables)
@@ -133,10 +136,11 @@ impl GpuModel {
         &self,
         setup: &Setup,
         replacement: &Replacement,
+        frozen: &FrozenWeights,
         l: usize,
         tables: &mut PromptTables,
     ) -> Result<BlockTables, CircuitError> {
-        let model = self.gpt2()?;
+        let attention = &frozen.attention[l];
         let sources = &setup.sources;
         let p = sources.positions;
         let constant_base = sources.columns();
@@ -155,7 +159,7 @@ impl GpuModel {
             })?;
         let (table, entries) = (&mut tables.table, &mut tables.entries);
         let pattern = append(table, &flat(&replacement.patterns[l])?);
-        let gain = append(table, &flat(&model.weights().blocks[l].ln_1.weight)?);
+        let gain = append(table, &flat(&attention.norm.gain)?);
         let inverse: Vec<f32> = replacement.ln1_scales[l]
             .to_vec1::<f32>()?
             .into_iter()
@@ -164,7 +168,7 @@ impl GpuModel {
         let scales = append(table, &inverse);
         let errors = append(table, &flat(&replacement.errors[l])?);
         append(table, &flat(&transcoder.b_dec)?);
-        append(table, &flat(&attention_constant(model, l)?)?);
+        append(table, &flat(&attention.constant)?);
         let start = entries.len();
         for (position, at) in sources.active[l].iter().enumerate() {
             for ((&column, &feature), &a) in
@@ -194,6 +198,7 @@ impl GpuModel {
         Ok(BlockTables {
             pattern,
             gain,
+            centred: attention.norm.centred,
             scales,
             errors,
             features,
@@ -209,12 +214,12 @@ impl GpuModel {
         if let Some(weights) = lock(&self.transposed).as_ref() {
             return Ok(weights.clone());
         }
-        let model = self.gpt2()?;
-        let transpose = |t: Tensor| t.t().and_then(|t| t.contiguous());
+        let frozen =
+            FrozenWeights::of(&self.model).map_err(|e| GpuError::Reference(e.to_string()))?;
+        let transpose = |t: &Tensor| t.t().and_then(|t| t.contiguous());
         let mut matrices = Vec::new();
-        for (l, block) in model.weights().blocks.iter().enumerate() {
-            let w_v = value_weight(model, l).map_err(|e| GpuError::Reference(e.to_string()))?;
-            matrices.push((transpose(block.attn_out_weight.clone())?, transpose(w_v)?));
+        for attention in &frozen.attention {
+            matrices.push((transpose(&attention.w_o)?, transpose(&attention.w_v)?));
         }
         let weights = self
             .ctx
