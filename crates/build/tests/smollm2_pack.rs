@@ -106,6 +106,17 @@ fn the_preset_builds_a_gguf_pack_that_loads_and_whose_examples_hold() {
     );
 
     check_eight_bit(&options.out);
+    // Each stage's wall time, training's over both runs (stopped, then resumed).
+    let times: Vec<(String, f64)> = serde_json::from_slice(
+        &std::fs::read(options.out.join(glassbox_build::smollm2::STAGE_TIMES)).unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = times.iter().map(|(n, _)| n.as_str()).collect();
+    for stage in ["tokenize", "transcoders", "report", "graphs", "features"] {
+        assert!(names.contains(&stage), "{stage} missing from {names:?}");
+    }
+    assert!(times.iter().all(|(_, s)| s.is_finite() && *s >= 0.0));
+    assert!(times.iter().any(|(n, s)| n == "transcoders" && *s > 0.0));
     assert_eq!(summary.graphs.len(), 2);
     let ioi = &summary.graphs[0];
     assert_eq!(
