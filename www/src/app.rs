@@ -216,6 +216,7 @@ pub(crate) fn App() -> Html {
                     <ThemeToggle />
                 </header>
                 <main>
+                    <crate::components::lesson_panel::LessonPanel />
                     <Switch<Route> render={switch} />
                 </main>
             </HashRouter>

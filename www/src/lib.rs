@@ -1,6 +1,7 @@
 //! The parts of the playground shared by the page and its engine worker.
 
 pub mod engine;
+pub mod lessons;
 pub mod links;
 pub mod pack_link;
 pub mod packs_index;

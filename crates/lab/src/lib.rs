@@ -11,6 +11,7 @@ mod error;
 mod examples;
 mod lab;
 mod lens;
+mod lesson;
 mod live;
 mod search;
 mod steer;
@@ -28,6 +29,9 @@ pub use glassbox_engine::{PassOutput, PassRequest};
 pub use glassbox_gpu::AdapterPreference;
 pub use lab::Lab;
 pub use lens::{AttentionPatterns, LensCell, LogitLens};
+pub use lesson::{
+    Claim, ClaimCheck, Lesson, MAX_CLAIMS, MAX_LESSON_BYTES, MAX_STEP_TEXT, MAX_STEPS, Step,
+};
 pub use live::{LiveExample, LiveFeature, SAMPLE_WINDOW};
 pub use search::{SearchHit, SearchQuery};
 pub use steer::{

@@ -3,6 +3,7 @@
 pub(crate) mod circuit_graph;
 pub(crate) mod copy_link;
 pub(crate) mod gpu_check;
+pub(crate) mod lesson_panel;
 pub(crate) mod open_model;
 pub(crate) mod pack_picker;
 pub(crate) mod plots;

@@ -33,6 +33,11 @@ pub(crate) fn Home() -> Html {
                 <p class="muted">{ "“Open a model…” (top right) runs a model from your computer instead (a GGUF file, or a Hugging Face folder; a Llama-family model such as SmolLM2, or GPT-2): predictions, attention, the logit lens and generation work on any model. Pick SAELens dictionaries with it (each folder's cfg.json and sae_weights.safetensors) to see their features, measured in this browser over a sample of text, and to steer with them. The files stay on your computer." }</p>
             </section>
             <section class="panel">
+                <h2>{ "Lessons" }</h2>
+                <p class="muted">{ "Step by step through what this pack's model does, each step beside the live view it discusses; every claim a lesson makes is checked against the pack." }</p>
+                <crate::components::lesson_panel::LessonList />
+            </section>
+            <section class="panel">
                 <h2>{ "Start here" }</h2>
                 <ul>
                     <li><Link<Route, PromptQuery> to={Route::Prompt} query={Some(PromptQuery { text: EXAMPLE_PROMPT.to_owned(), pin: None })}>{ "Type a prompt" }</Link<Route, PromptQuery>>

@@ -1,0 +1,88 @@
+// The built-in lessons in the page: listed on the home page, each step's text beside its
+// live view with the lesson's claims shown (the claims themselves are recomputed from the
+// pack by `cargo test -p glassbox-lab --test lessons`), Back and Next through every step,
+// a step kept open while the student tries something, a step link reloaded, and lesson
+// links that cannot be followed answered with the reason.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openPage, screenshot, root, LOAD_TIMEOUT, useBrowser } from './harness.mjs';
+
+const env = useBrowser();
+const lesson = JSON.parse(readFileSync(join(root, 'www/lessons/predictions.json'), 'utf8'));
+
+/** What a step's view must show: the token its first claim names, in the view's table. */
+async function viewShowsClaim(page, step) {
+  const claim = step.claims[0];
+  const where = step.view.startsWith('/lens') ? '#lens' : '#predictions';
+  await page.waitForFunction(
+    ([selector, token]) => (document.querySelector(selector)?.textContent ?? '').includes(token.trim()),
+    [where, claim.token],
+    { timeout: LOAD_TIMEOUT },
+  );
+}
+
+test('a lesson walks from the home page through every step beside its live view', async () => {
+  const { page, problems } = await openPage(env.browser, `${env.url}#/`);
+  await page.locator('#lessons a').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#lessons').textContent(), new RegExp(lesson.title));
+  await page.locator('#lessons a').first().click();
+  for (const [i, step] of lesson.steps.entries()) {
+    const n = i + 1;
+    await page.locator(`#lesson[data-step="${n}"]`).waitFor({ timeout: LOAD_TIMEOUT });
+    assert.equal(await page.locator('#lesson-step-title').textContent(), step.title);
+    assert.match(await page.locator('.lesson-where').textContent(), new RegExp(`step ${n} of ${lesson.steps.length}`));
+    // The claim in words beside the view, and the view showing it.
+    assert.match(await page.locator('#lesson-claims').textContent(), new RegExp(step.claims[0].token.trim()));
+    await viewShowsClaim(page, step);
+    // The text is text: the markers are gone, the words set in elements.
+    assert.doesNotMatch(await page.locator('#lesson').innerHTML(), /\*\*/);
+    await screenshot(page, `lesson-step-${n}`);
+    if (n < lesson.steps.length) {
+      await page.locator('#lesson-next').click();
+    }
+  }
+  await page.locator('#lesson-back').click();
+  await page.locator(`#lesson[data-step="${lesson.steps.length - 1}"]`).waitFor({ timeout: 30_000 });
+  await page.locator('#lesson-finish').count().then((c) => assert.equal(c, 0));
+  assert.deepEqual(problems, []);
+});
+
+test('a step stays open while the student tries something, reloads from its link, and closes', async () => {
+  const link = `${env.url}#${lesson.steps[0].view}&lesson=predictions&step=1`;
+  const { page, problems } = await openPage(env.browser, link);
+  await viewShowsClaim(page, lesson.steps[0]);
+  // Trying something: the view's link changes, the step stays, with a way back.
+  await page.locator('#prompt').fill('The President of the Soviet');
+  await page.waitForFunction(() => /Soviet/.test(decodeURIComponent(location.hash)));
+  await page.locator('#lesson-return').waitFor({ timeout: 30_000 });
+  assert.equal(await page.locator('#lesson').getAttribute('data-step'), '1');
+  await page.locator('#lesson-return').click();
+  await viewShowsClaim(page, lesson.steps[0]);
+  assert.equal(await page.locator('#lesson-return').count(), 0);
+  // The link of a later step opens that step after a reload.
+  await page.goto(`${env.url}#${lesson.steps[2].view}&lesson=predictions&step=3`);
+  await page.reload();
+  await page.locator('#lesson[data-step="3"]').waitFor({ timeout: LOAD_TIMEOUT });
+  await viewShowsClaim(page, lesson.steps[2]);
+  await page.locator('#lesson-close').click();
+  await page.waitForFunction(() => !document.querySelector('#lesson'));
+  assert.ok(!/lesson=/.test(await page.evaluate(() => location.hash)));
+  assert.deepEqual(problems, []);
+});
+
+test('lesson links that cannot be followed say why and the view still answers', async () => {
+  const cases = [
+    ['#/prompt?text=a&lesson=no-such-lesson&step=1', /no lesson called “no-such-lesson”/],
+    ['#/prompt?text=a&lesson=predictions&step=99', /has 4 steps; the link asks for step 99/],
+  ];
+  for (const [hash, reason] of cases) {
+    const { page, problems } = await openPage(env.browser, `${env.url}${hash}`);
+    await page.locator('#lesson-refused').waitFor({ timeout: LOAD_TIMEOUT });
+    assert.match(await page.locator('#lesson-refused').textContent(), reason);
+    await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+    assert.deepEqual(problems, []);
+    await page.close();
+  }
+});

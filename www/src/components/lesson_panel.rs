@@ -1,0 +1,149 @@
+//! A lesson step beside the view it discusses: the step's text, the claims it makes about
+//! the model (each checked against the pack by the project's tests), something to try,
+//! and links to the steps before and after. The step lives in the link
+//! (`lesson=NAME&step=N`), so a step can be shared and reloaded; when the student changes
+//! the view (tries something), the step stays open with a way back to its own view.
+
+use glassbox_lab::Lesson;
+use glassbox_web::lessons::{Run, built_in, lesson_in_query, paragraphs, step_link};
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::state::Engine;
+
+/// Runs as elements: text is only ever text.
+fn view_runs(runs: &[Run]) -> Html {
+    html! {
+        { for runs.iter().map(|run| match run {
+            Run::Plain(text) => html! { { text.clone() } },
+            Run::Bold(text) => html! { <strong>{ text.clone() }</strong> },
+            Run::Emphasis(text) => html! { <em>{ text.clone() }</em> },
+            Run::Code(text) => html! { <code>{ text.clone() }</code> },
+        }) }
+    }
+}
+
+/// The lesson step the link names, or the one last opened while the student tries
+/// things; nothing outside a lesson.
+#[component]
+pub(crate) fn LessonPanel() -> Html {
+    let location = use_location();
+    let query = location
+        .as_ref()
+        .map(|l| l.query_str().to_owned())
+        .unwrap_or_default();
+    let named = lesson_in_query(&query);
+    let open = use_state(|| None::<(String, usize)>);
+    {
+        let open = open.clone();
+        use_effect_with(named.clone(), move |named| {
+            if named.is_some() {
+                open.set(named.clone());
+            }
+        });
+    }
+    let engine = use_context::<Engine>();
+    let Some((name, step)) = named.clone().or_else(|| (*open).clone()) else {
+        return html! {};
+    };
+    let lesson = match built_in(&name) {
+        Some(Ok(lesson)) => lesson,
+        Some(Err(error)) => {
+            return refused(&format!("The lesson “{name}” could not be read: {error}"));
+        }
+        None => {
+            return refused(&format!(
+                "There is no lesson called “{name}”; the home page lists the lessons."
+            ));
+        }
+    };
+    let Some(current) = lesson.steps.get(step - 1) else {
+        return refused(&format!(
+            "The lesson “{}” has {} steps; the link asks for step {step}.",
+            lesson.title,
+            lesson.steps.len()
+        ));
+    };
+    let on_its_view = named.as_ref() == Some(&(name.clone(), step));
+    let close = {
+        let (open, view) = (open.clone(), current.view.clone());
+        Callback::from(move |_: MouseEvent| {
+            open.set(None);
+            if let Some(window) = web_sys::window() {
+                let _ = window.location().set_hash(&view);
+            }
+        })
+    };
+    let pack = engine
+        .as_ref()
+        .and_then(Engine::info)
+        .map(|info| info.name.clone());
+    html! {
+        <aside class="panel lesson" id="lesson" aria-label="lesson" data-step={ step.to_string() }>
+            <p class="muted lesson-where">{ format!("Lesson: {} · step {step} of {}", lesson.title, lesson.steps.len()) }</p>
+            <h2 id="lesson-step-title">{ current.title.clone() }</h2>
+            if pack.as_ref().is_some_and(|p| *p != lesson.pack) {
+                <p class="engine-note" id="lesson-other-pack">{ format!("This lesson is written for the pack “{}”; the model loaded here is “{}”, so what it says may not hold.", lesson.pack, pack.unwrap_or_default()) }</p>
+            }
+            { for paragraphs(&current.text).iter().map(|runs| html! { <p>{ view_runs(runs) }</p> }) }
+            if !current.claims.is_empty() {
+                <p class="muted">{ "What the model does here (each checked against this pack by Glassbox's tests):" }</p>
+                <ul class="lesson-claims" id="lesson-claims">
+                    { for current.claims.iter().map(|claim| html! { <li>{ claim.describe() }</li> }) }
+                </ul>
+            }
+            if !current.try_this.is_empty() {
+                <p class="lesson-try" id="lesson-try"><strong>{ "Try this: " }</strong>
+                    { for paragraphs(&current.try_this).iter().map(|runs| view_runs(runs)) }
+                </p>
+            }
+            if !on_its_view {
+                <p><a id="lesson-return" href={ step_href(&name, &lesson, step) }>{ "Back to this step's view" }</a></p>
+            }
+            <nav class="lesson-nav" aria-label="lesson steps">
+                if step > 1 {
+                    <a id="lesson-back" href={ step_href(&name, &lesson, step - 1) }>{ "← Back" }</a>
+                }
+                if step < lesson.steps.len() {
+                    <a id="lesson-next" href={ step_href(&name, &lesson, step + 1) }>{ "Next →" }</a>
+                } else {
+                    <a id="lesson-finish" href="#/">{ "Finish" }</a>
+                }
+                <button type="button" id="lesson-close" onclick={close}>{ "Close the lesson" }</button>
+            </nav>
+        </aside>
+    }
+}
+
+/// The `href` of step `step` of lesson `name`.
+fn step_href(name: &str, lesson: &Lesson, step: usize) -> String {
+    step_link(name, lesson, step).map_or_else(|| "#/".to_owned(), |link| format!("#{link}"))
+}
+
+/// A lesson link that cannot be followed, and why.
+fn refused(reason: &str) -> Html {
+    html! {
+        <aside class="panel lesson" id="lesson" role="alert">
+            <p id="lesson-refused">{ reason.to_owned() }</p>
+        </aside>
+    }
+}
+
+/// The built-in lessons, for the home page: each title, what it teaches, and a link to
+/// its first step.
+#[component]
+pub(crate) fn LessonList() -> Html {
+    html! {
+        <ul class="lessons" id="lessons">
+            { for glassbox_web::lessons::BUILT_IN.iter().filter_map(|(name, _)| {
+                let lesson = built_in(name)?.ok()?;
+                Some(html! {
+                    <li>
+                        <a href={ step_href(name, &lesson, 1) }>{ lesson.title.clone() }</a>
+                        { format!(" — {} ({} steps)", lesson.summary, lesson.steps.len()) }
+                    </li>
+                })
+            }) }
+        </ul>
+    }
+}

@@ -1,0 +1,158 @@
+//! The lessons the page ships (`www/lessons/*.json`, for the default pack), where a step
+//! lives in a link (`lesson=NAME&step=N` beside the view's own fields, which views
+//! ignore), and a lesson's plain text as paragraphs of styled runs: the page builds
+//! elements from them, so no HTML from a lesson ever reaches it.
+
+use glassbox_lab::Lesson;
+
+/// The built-in lessons: their names in links, and their files.
+pub const BUILT_IN: [(&str, &str); 1] =
+    [("predictions", include_str!("../lessons/predictions.json"))];
+
+/// The built-in lesson called `name`, read and checked.
+#[must_use]
+pub fn built_in(name: &str) -> Option<Result<Lesson, String>> {
+    BUILT_IN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, json)| Lesson::parse(json.as_bytes()).map_err(|e| e.to_string()))
+}
+
+/// The lesson and step a link's query names (`lesson=NAME&step=N`, the step counted from
+/// 1), if it names both.
+#[must_use]
+pub fn lesson_in_query(query: &str) -> Option<(String, usize)> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.trim_start_matches('?')).ok()?;
+    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let lesson = field("lesson")?.clone();
+    let step = field("step")?.parse::<usize>().ok().filter(|&s| s >= 1)?;
+    Some((lesson, step))
+}
+
+/// The page link (after `#`) of step `step` (from 1) of lesson `name`: the step's view
+/// with the lesson's fields added.
+#[must_use]
+pub fn step_link(name: &str, lesson: &Lesson, step: usize) -> Option<String> {
+    let view = &lesson.steps.get(step.checked_sub(1)?)?.view;
+    let separator = if view.contains('?') { '&' } else { '?' };
+    let fields =
+        serde_urlencoded::to_string([("lesson", name), ("step", &step.to_string())]).ok()?;
+    Some(format!("{view}{separator}{fields}"))
+}
+
+/// A run of a paragraph's text and how it is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Run {
+    /// Plain.
+    Plain(String),
+    /// `**bold**`.
+    Bold(String),
+    /// `*emphasis*`.
+    Emphasis(String),
+    /// `` `code` ``.
+    Code(String),
+}
+
+/// `text` as paragraphs (split at blank lines) of runs. Markers without a partner are
+/// kept as plain text; nothing is ever read as HTML.
+#[must_use]
+pub fn paragraphs(text: &str) -> Vec<Vec<Run>> {
+    text.split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(runs)
+        .collect()
+}
+
+fn runs(paragraph: &str) -> Vec<Run> {
+    let mut runs = Vec::new();
+    let mut plain = String::new();
+    let mut rest = paragraph;
+    while !rest.is_empty() {
+        let marked = [
+            ("**", Run::Bold as fn(String) -> Run),
+            ("`", Run::Code),
+            ("*", Run::Emphasis),
+        ]
+        .into_iter()
+        .find_map(|(marker, make)| {
+            let inner = rest.strip_prefix(marker)?;
+            let end = inner.find(marker).filter(|&e| e > 0)?;
+            Some((make(inner[..end].to_owned()), marker.len() * 2 + end))
+        });
+        if let Some((run, length)) = marked {
+            if !plain.is_empty() {
+                runs.push(Run::Plain(std::mem::take(&mut plain)));
+            }
+            runs.push(run);
+            rest = &rest[length..];
+        } else {
+            let mut chars = rest.chars();
+            if let Some(c) = chars.next() {
+                plain.push(if c == '\n' { ' ' } else { c });
+            }
+            rest = chars.as_str();
+        }
+    }
+    if !plain.is_empty() {
+        runs.push(Run::Plain(plain));
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_lesson_reads_and_links_to_each_step() {
+        for (name, _) in BUILT_IN {
+            let lesson = built_in(name).unwrap().unwrap();
+            for step in 1..=lesson.steps.len() {
+                let link = step_link(name, &lesson, step).unwrap();
+                let query = link.split_once('?').unwrap().1;
+                assert_eq!(lesson_in_query(query), Some((name.to_owned(), step)));
+            }
+            assert!(step_link(name, &lesson, 0).is_none());
+            assert!(step_link(name, &lesson, lesson.steps.len() + 1).is_none());
+        }
+        assert!(built_in("nonexistent").is_none());
+    }
+
+    #[test]
+    fn a_link_names_a_step_only_with_both_fields_and_a_step_from_one() {
+        assert_eq!(
+            lesson_in_query("?text=a&lesson=predictions&step=2"),
+            Some(("predictions".to_owned(), 2))
+        );
+        assert_eq!(lesson_in_query("text=a&lesson=predictions"), None);
+        assert_eq!(lesson_in_query("lesson=predictions&step=0"), None);
+        assert_eq!(lesson_in_query("lesson=predictions&step=x"), None);
+        assert_eq!(lesson_in_query("%%%"), None);
+    }
+
+    #[test]
+    fn text_becomes_runs_and_never_html() {
+        let text = "A **bold** and *em* and `code`.\n\n<script>alert(1)</script> *unclosed";
+        let parsed = paragraphs(text);
+        assert_eq!(
+            parsed[0],
+            [
+                Run::Plain("A ".to_owned()),
+                Run::Bold("bold".to_owned()),
+                Run::Plain(" and ".to_owned()),
+                Run::Emphasis("em".to_owned()),
+                Run::Plain(" and ".to_owned()),
+                Run::Code("code".to_owned()),
+                Run::Plain(".".to_owned()),
+            ]
+        );
+        // Markup is text like any other; a lone marker stays as it is.
+        assert_eq!(
+            parsed[1],
+            [Run::Plain("<script>alert(1)</script> *unclosed".to_owned())]
+        );
+        assert!(paragraphs("\n\n  \n\n").is_empty());
+    }
+}
