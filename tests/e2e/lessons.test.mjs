@@ -86,3 +86,31 @@ test('lesson links that cannot be followed say why and the view still answers', 
     await page.close();
   }
 });
+
+test('a teacher link hides controls by name, and embed mode keeps the chrome minimal with its snippet', async () => {
+  const step = `#${lesson.steps[0].view}&lesson=predictions&step=1`;
+  const { page, problems } = await openPage(env.browser, `${env.url}?hide=engine,prompt,nav,open,nonsense${step}`);
+  await viewShowsClaim(page, lesson.steps[0]);
+  await page.locator('#engine-status[data-engine]').waitFor({ timeout: LOAD_TIMEOUT });
+  // Hidden by name: the engine switch, the prompt box, the view links, "Open a model…".
+  assert.equal(await page.locator('#engine-switch').isVisible(), false);
+  assert.equal(await page.locator('#prompt').isVisible(), false);
+  assert.equal(await page.locator('header.site nav').isVisible(), false);
+  assert.equal(await page.locator('.open-model').isVisible(), false);
+  // What the lesson needs stays; an unknown name is named, with the names that work.
+  assert.ok(await page.locator('#lesson').isVisible());
+  assert.ok(await page.locator('#predictions').isVisible());
+  assert.match(await page.locator('#hide-note').textContent(), /hide=nonsense names no control; it hides engine/);
+  await screenshot(page, 'teacher-mode');
+  // Embed: the header gone, a way out to the full page, and the snippet a course page pastes.
+  const { page: embedded, problems: embedProblems } = await openPage(env.browser, `${env.url}?embed=1${step}`);
+  await viewShowsClaim(embedded, lesson.steps[0]);
+  assert.equal(await embedded.locator('header.site').isVisible(), false);
+  assert.ok(await embedded.locator('#embed-bar a').isVisible());
+  await embedded.locator('.embed-link').first().click();
+  const snippet = await embedded.locator('#embed-snippet').inputValue();
+  assert.match(snippet, /^<iframe src="[^"]*\?embed=1#\/prompt\?text=The%20President[^"]*&amp;lesson=predictions&amp;step=1"/);
+  await screenshot(embedded, 'embed-mode');
+  assert.deepEqual(problems, []);
+  assert.deepEqual(embedProblems, []);
+});

@@ -2,6 +2,7 @@
 
 use std::rc::Rc;
 
+use glassbox_web::chrome::{Chrome, with_embed};
 use glassbox_web::engine::client::EngineClient;
 use glassbox_web::engine::protocol::{EngineRequest, PickedFile, Request, Response, SwitchEngine};
 use glassbox_web::pack_link::pack_from_query;
@@ -196,9 +197,21 @@ pub(crate) fn App() -> Html {
         open_error: (*open_error).clone(),
         features_progress: (*features_progress).clone(),
     };
+    let chrome = use_memo((), |()| {
+        let search = web_sys::window()
+            .and_then(|w| w.location().search().ok())
+            .unwrap_or_default();
+        Chrome::from_search(&search)
+    });
     html! {
         <ContextProvider<Engine> context={engine}>
             <HashRouter>
+            <div id="app-root" class={ chrome.classes() }>
+                if chrome.embed {
+                    <p class="embed-bar muted" id="embed-bar">
+                        <a href="#" target="_blank" rel="noopener" onclick={Callback::from(|e: MouseEvent| open_in_full(&e))}>{ "Glassbox ↗ open the full page" }</a>
+                    </p>
+                }
                 <header class="site">
                     <h1><Link<Route> to={Route::Home}>{ "Glassbox" }</Link<Route>></h1>
                     <nav aria-label="views">
@@ -214,13 +227,27 @@ pub(crate) fn App() -> Html {
                     <crate::components::pack_picker::PackPicker />
                     <crate::components::open_model::OpenModel />
                     <ThemeToggle />
+                    if let Some(note) = chrome.unknown_note() {
+                        <p class="engine-note" id="hide-note">{ note }</p>
+                    }
                 </header>
                 <main>
                     <crate::components::lesson_panel::LessonPanel />
                     <Switch<Route> render={switch} />
                 </main>
+            </div>
             </HashRouter>
         </ContextProvider<Engine>>
+    }
+}
+
+/// Opens the view in a full page of its own (out of the iframe it is embedded in).
+fn open_in_full(event: &MouseEvent) {
+    event.prevent_default();
+    if let Some(window) = web_sys::window()
+        && let Ok(href) = window.location().href()
+    {
+        let _ = window.open_with_url_and_target(&with_embed(&href, false), "_blank");
     }
 }
 

@@ -1,5 +1,6 @@
 //! The parts of the playground shared by the page and its engine worker.
 
+pub mod chrome;
 pub mod engine;
 pub mod lessons;
 pub mod links;

@@ -238,7 +238,7 @@ fn OnPrompt(props: &OnPromptProps) -> Html {
     html! {
         <section class="panel" id="on-prompt">
             <h2>{ "On a prompt" }</h2>
-            <textarea rows="2" value={text} {onchange} aria-label="prompt to show this feature's activations on" />
+            <textarea class="feature-prompt" rows="2" value={text} {onchange} aria-label="prompt to show this feature's activations on" />
             <LinkErrors errors={link_errors} />
             { AnswerView::new("…").error_id("on-prompt-error").show(&answer, |pairs| html! {
                 <p><ShadedTokens tokens={pairs.iter().map(|p| p.0.clone()).collect::<Vec<_>>()}
