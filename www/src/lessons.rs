@@ -6,8 +6,10 @@
 use glassbox_lab::Lesson;
 
 /// The built-in lessons: their names in links, and their files.
-pub const BUILT_IN: [(&str, &str); 1] =
-    [("predictions", include_str!("../lessons/predictions.json"))];
+pub const BUILT_IN: [(&str, &str); 2] = [
+    ("predictions", include_str!("../lessons/predictions.json")),
+    ("steering", include_str!("../lessons/steering.json")),
+];
 
 /// The built-in lesson called `name`, read and checked.
 #[must_use]
@@ -118,6 +120,17 @@ mod tests {
             assert!(step_link(name, &lesson, lesson.steps.len() + 1).is_none());
         }
         assert!(built_in("nonexistent").is_none());
+        // Every lesson file is built in.
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/lessons");
+        let mut files: Vec<String> = std::fs::read_dir(folder)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|f| f.strip_suffix(".json").map(str::to_owned))
+            .collect();
+        files.sort();
+        let mut names: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        assert_eq!(files, names);
     }
 
     #[test]

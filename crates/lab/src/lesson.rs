@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{LabError, Result};
 use crate::lab::Lab;
+use crate::steer::{FeatureSteer, SteerMode, SteerRequest};
 
 /// The most bytes a lesson file may have.
 pub const MAX_LESSON_BYTES: usize = 256 * 1024;
@@ -89,6 +90,33 @@ pub enum Claim {
         /// The first block after which it leads and stays leading.
         from_block: usize,
     },
+    /// Feature `feature` of block `layer`'s best part-of-speech tag (the one its pack's
+    /// profile ranks first) is `tag`.
+    BestTag {
+        /// The block.
+        layer: usize,
+        /// The feature.
+        feature: usize,
+        /// The Brown tag, e.g. `CD`.
+        tag: String,
+    },
+    /// Clamping feature `feature` of block `layer` to `clamp` at every position makes the
+    /// model's greedy continuation of `prompt` (`tokens` long) contain `text`, which the
+    /// unsteered continuation does not.
+    SteeredContains {
+        /// The prompt.
+        prompt: String,
+        /// The block.
+        layer: usize,
+        /// The feature.
+        feature: usize,
+        /// The activation it is clamped to.
+        clamp: f32,
+        /// Tokens generated.
+        tokens: usize,
+        /// What the steered text contains.
+        text: String,
+    },
 }
 
 impl Claim {
@@ -110,6 +138,23 @@ impl Claim {
                 from_block,
             } => format!(
                 "Through the logit lens, “{token}” leads after “{prompt}” from block {from_block} on."
+            ),
+            Self::BestTag {
+                layer,
+                feature,
+                tag,
+            } => format!(
+                "Feature {layer}/{feature} fires on words tagged {tag} more than on any other part of speech."
+            ),
+            Self::SteeredContains {
+                prompt,
+                layer,
+                feature,
+                clamp,
+                text,
+                ..
+            } => format!(
+                "With feature {layer}/{feature} clamped to {clamp}, the model continues “{prompt}” with “{text}” in its text; without it, it does not."
             ),
         }
     }
@@ -227,6 +272,55 @@ impl Lab {
                             .map(|t| format!("“{t}”"))
                             .collect::<Vec<_>>()
                             .join(", ")
+                    ),
+                })
+            }
+            Claim::SteeredContains {
+                prompt,
+                layer,
+                feature,
+                clamp,
+                tokens,
+                text,
+            } => {
+                let request = SteerRequest {
+                    prompt: prompt.clone(),
+                    features: vec![FeatureSteer {
+                        layer: *layer,
+                        feature: *feature,
+                        mode: SteerMode::Clamp(*clamp),
+                    }],
+                    max_tokens: *tokens,
+                    temperature: 0.0,
+                    seed: 0,
+                };
+                let result = self.steer(&request).await?;
+                Ok(ClaimCheck {
+                    holds: result.steered.contains(text.as_str())
+                        && !result.baseline.contains(text.as_str()),
+                    found: format!(
+                        "steered: “{}”; unsteered: “{}”",
+                        result.steered, result.baseline
+                    ),
+                })
+            }
+            Claim::BestTag {
+                layer,
+                feature,
+                tag,
+            } => {
+                self.check_feature(*layer, *feature)?;
+                let best = self
+                    .labels
+                    .layers
+                    .get(*layer)
+                    .and_then(|entries| entries.get(*feature))
+                    .and_then(|entry| entry.2.clone());
+                Ok(ClaimCheck {
+                    holds: best.as_deref() == Some(tag.as_str()),
+                    found: format!(
+                        "its best tag is {}",
+                        best.as_deref().unwrap_or("none (no feature data)")
                     ),
                 })
             }

@@ -86,6 +86,42 @@ fn a_claim_made_false_fails_and_says_what_the_model_does() {
             "{from_block}"
         );
     }
+    let wrong_tag = Claim::BestTag {
+        layer: 2,
+        feature: 1286,
+        tag: "NN".to_owned(),
+    };
+    let check = block_on(lab.check_claim(&wrong_tag)).unwrap();
+    assert!(
+        !check.holds && check.found.contains("CD"),
+        "{}",
+        check.found
+    );
+    let absent = Claim::SteeredContains {
+        prompt: "The man said that".to_owned(),
+        layer: 2,
+        feature: 1286,
+        clamp: 30.0,
+        tokens: 12,
+        text: "zebra".to_owned(),
+    };
+    assert!(!block_on(lab.check_claim(&absent)).unwrap().holds);
+    // Text the unsteered model writes too proves nothing about the feature.
+    let unsteered_too = Claim::SteeredContains {
+        prompt: "The man said that".to_owned(),
+        layer: 2,
+        feature: 1286,
+        clamp: 0.0,
+        tokens: 12,
+        text: " he".to_owned(),
+    };
+    assert!(!block_on(lab.check_claim(&unsteered_too)).unwrap().holds);
+    let no_such_feature = Claim::BestTag {
+        layer: 2,
+        feature: 999_999,
+        tag: "CD".to_owned(),
+    };
+    assert!(block_on(lab.check_claim(&no_such_feature)).is_err());
     let past_the_end = Claim::LensSettles {
         prompt: "He said that".to_owned(),
         token: " he".to_owned(),
