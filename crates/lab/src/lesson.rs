@@ -243,38 +243,7 @@ impl Lab {
                 prompt,
                 token,
                 from_block,
-            } => {
-                let lens = self.logit_lens(prompt, 1).await?;
-                // Stage 0 is the embeddings; stage b + 1 is after block b.
-                let leaders: Vec<String> = lens
-                    .cells
-                    .iter()
-                    .map(|stage| {
-                        stage
-                            .last()
-                            .and_then(|cell| cell.top.first())
-                            .map_or_else(String::new, |(text, _)| text.clone())
-                    })
-                    .collect();
-                let after = |block: usize| leaders.get(block + 1).map(String::as_str);
-                let n_layer = leaders.len().saturating_sub(1);
-                let stays = (*from_block..n_layer).all(|b| after(b) == Some(token.as_str()));
-                let before = from_block
-                    .checked_sub(1)
-                    .is_none_or(|b| after(b) != Some(token.as_str()));
-                Ok(ClaimCheck {
-                    holds: *from_block < n_layer && stays && before,
-                    found: format!(
-                        "the lens's leader after each block: {}",
-                        leaders
-                            .iter()
-                            .skip(1)
-                            .map(|t| format!("“{t}”"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                })
-            }
+            } => self.lens_settles(prompt, token, *from_block).await,
             Claim::SteeredContains {
                 prompt,
                 layer,
@@ -325,5 +294,44 @@ impl Lab {
                 })
             }
         }
+    }
+
+    /// [`Claim::LensSettles`].
+    async fn lens_settles(
+        &self,
+        prompt: &str,
+        token: &str,
+        from_block: usize,
+    ) -> Result<ClaimCheck> {
+        let lens = self.logit_lens(prompt, 1).await?;
+        // Stage 0 is the embeddings; stage b + 1 is after block b.
+        let leaders: Vec<String> = lens
+            .cells
+            .iter()
+            .map(|stage| {
+                stage
+                    .last()
+                    .and_then(|cell| cell.top.first())
+                    .map_or_else(String::new, |(text, _)| text.clone())
+            })
+            .collect();
+        let after = |block: usize| leaders.get(block + 1).map(String::as_str);
+        let n_layer = leaders.len().saturating_sub(1);
+        let stays = (from_block..n_layer).all(|b| after(b) == Some(token));
+        let before = from_block
+            .checked_sub(1)
+            .is_none_or(|b| after(b) != Some(token));
+        Ok(ClaimCheck {
+            holds: from_block < n_layer && stays && before,
+            found: format!(
+                "the lens's leader after each block: {}",
+                leaders
+                    .iter()
+                    .skip(1)
+                    .map(|t| format!("“{t}”"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
     }
 }
