@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { openPage, screenshot, root, LOAD_TIMEOUT, useBrowser } from './harness.mjs';
+import { openPage, screenshot, root, serveDist, LOAD_TIMEOUT, useBrowser } from './harness.mjs';
 
 const env = useBrowser();
 const lessonsDir = join(root, 'www/lessons');
@@ -126,3 +126,54 @@ test('a teacher link hides controls by name, and embed mode keeps the chrome min
   assert.deepEqual(problems, []);
   assert.deepEqual(embedProblems, []);
 });
+
+test("a teacher's own lesson opens from its address, its text kept as text; a file that is not one is named", async () => {
+  const own = {
+    title: 'My class: two views',
+    pack: 'brown',
+    steps: [
+      {
+        title: 'Our prompt',
+        text: 'Look at **the predictions**. <img src=x onerror="window.hacked=1"> stays text.',
+        view: '/prompt?text=The%20state%20of%20New',
+        claims: [{ kind: 'top_prediction', prompt: 'The state of New', token: ' York', at_least: 0.3 }],
+      },
+      { title: 'Through the lens', text: 'Block by block.', view: '/lens?text=The%20state%20of%20New' },
+    ],
+  };
+  const server = await serveDist({
+    overrides: {
+      '/my/lesson.json': JSON.stringify(own),
+      '/my/portal.json': '<html>Sign in to the Wi-Fi</html>',
+      '/my/big.json': ' '.repeat(300 * 1024),
+    },
+  });
+  try {
+    const address = encodeURIComponent('my/lesson.json');
+    const { page, problems } = await openPage(env.browser, `${server.url}#/prompt?text=The%20state%20of%20New&lesson=${address}&step=1`);
+    await page.locator('#lesson[data-step="1"]').waitFor({ timeout: LOAD_TIMEOUT });
+    assert.equal(await page.locator('#lesson-step-title').textContent(), 'Our prompt');
+    assert.equal(await page.locator('#lesson img').count(), 0);
+    assert.match(await page.locator('#lesson').textContent(), /<img src=x onerror="window\.hacked=1"> stays text/);
+    assert.equal(await page.evaluate(() => window.hacked), undefined);
+    await viewShowsClaim(page, own.steps[0]);
+    await page.locator('#lesson-next').click();
+    await page.locator('#lesson[data-step="2"]').waitFor({ timeout: 30_000 });
+    await page.locator('#lens tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+    assert.match(await page.evaluate(() => location.hash), /lesson=my%2Flesson\.json&step=2/);
+    for (const [file, reason] of [
+      ['my/portal.json', /could not be opened: not a lesson/],
+      ['my/missing.json', /could not be opened: the server answered 404/],
+      ['my/big.json', /could not be opened: .*(longer than the 262144 bytes|at most 262144)/],
+    ]) {
+      await page.goto(`${server.url}#/prompt?text=a&lesson=${encodeURIComponent(file)}&step=1`);
+      await page.locator('#lesson-refused').waitFor({ timeout: 30_000 });
+      assert.match(await page.locator('#lesson-refused').textContent(), reason);
+    }
+    // The browser logs the missing file's 404 itself; nothing else went wrong.
+    assert.deepEqual(problems.filter((p) => !/status of 404|HTTP 404 for .*missing\.json/.test(p)), []);
+  } finally {
+    await server.close();
+  }
+});
+

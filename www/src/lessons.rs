@@ -20,6 +20,13 @@ pub fn built_in(name: &str) -> Option<Result<Lesson, String>> {
         .map(|(_, json)| Lesson::parse(json.as_bytes()).map_err(|e| e.to_string()))
 }
 
+/// Whether a link's `lesson=` names a lesson file by its address (`https://…/x.json`, or
+/// a path beside the page such as `lessons/mine.json`) rather than a built-in lesson.
+#[must_use]
+pub fn is_lesson_address(name: &str) -> bool {
+    name.contains('/') || name.to_ascii_lowercase().ends_with(".json")
+}
+
 /// The lesson and step a link's query names (`lesson=NAME&step=N`, the step counted from
 /// 1), if it names both.
 #[must_use]
@@ -143,6 +150,9 @@ mod tests {
         assert_eq!(lesson_in_query("lesson=predictions&step=0"), None);
         assert_eq!(lesson_in_query("lesson=predictions&step=x"), None);
         assert_eq!(lesson_in_query("%%%"), None);
+        assert!(is_lesson_address("https://example.org/a.json"));
+        assert!(is_lesson_address("mine.json"));
+        assert!(!is_lesson_address("predictions"));
     }
 
     #[test]

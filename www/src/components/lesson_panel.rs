@@ -4,8 +4,10 @@
 //! (`lesson=NAME&step=N`), so a step can be shared and reloaded; when the student changes
 //! the view (tries something), the step stays open with a way back to its own view.
 
-use glassbox_lab::Lesson;
-use glassbox_web::lessons::{Run, built_in, lesson_in_query, paragraphs, step_link};
+use glassbox_lab::{Lesson, MAX_LESSON_BYTES};
+use glassbox_web::lessons::{
+    Run, built_in, is_lesson_address, lesson_in_query, paragraphs, step_link,
+};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -43,18 +45,56 @@ pub(crate) fn LessonPanel() -> Html {
         });
     }
     let engine = use_context::<Engine>();
-    let Some((name, step)) = named.clone().or_else(|| (*open).clone()) else {
+    let shown = named.clone().or_else(|| (*open).clone());
+    // A lesson file named by its address: fetched once, kept while the page is open.
+    let fetched = use_state(|| None::<(String, Result<Lesson, String>)>);
+    {
+        let fetched = fetched.clone();
+        let address = shown
+            .as_ref()
+            .map(|(name, _)| name.clone())
+            .filter(|name| is_lesson_address(name));
+        use_effect_with(address, move |address| {
+            if let Some(address) = address.clone()
+                && fetched.as_ref().is_none_or(|(a, _)| *a != address)
+            {
+                wasm_bindgen_futures::spawn_local(async move {
+                    let lesson = fetch_lesson(&address).await;
+                    fetched.set(Some((address, lesson)));
+                });
+            }
+        });
+    }
+    let Some((name, step)) = shown else {
         return html! {};
     };
-    let lesson = match built_in(&name) {
-        Some(Ok(lesson)) => lesson,
-        Some(Err(error)) => {
-            return refused(&format!("The lesson “{name}” could not be read: {error}"));
+    let lesson = if is_lesson_address(&name) {
+        match &*fetched {
+            Some((address, Ok(lesson))) if *address == name => lesson.clone(),
+            Some((address, Err(error))) if *address == name => {
+                return refused(&format!(
+                    "The lesson at {name} could not be opened: {error}"
+                ));
+            }
+            _ => {
+                return html! {
+                    <aside class="panel lesson" id="lesson-loading" aria-live="polite">
+                        <p class="muted">{ format!("Loading the lesson at {name}…") }</p>
+                    </aside>
+                };
+            }
         }
-        None => {
-            return refused(&format!(
-                "There is no lesson called “{name}”; the home page lists the lessons."
-            ));
+    } else {
+        match built_in(&name) {
+            Some(Ok(lesson)) => lesson,
+            Some(Err(error)) => {
+                return refused(&format!("The lesson “{name}” could not be read: {error}"));
+            }
+            None => {
+                return refused(&format!(
+                    "There is no lesson called “{name}”; the home page lists the lessons."
+                ));
+            }
         }
     };
     let Some(current) = lesson.steps.get(step - 1) else {
@@ -113,6 +153,41 @@ pub(crate) fn LessonPanel() -> Html {
             </nav>
         </aside>
     }
+}
+
+/// Fetches and reads the lesson file at `address` (relative to the page, or absolute),
+/// refusing one longer than [`MAX_LESSON_BYTES`] before reading it all when the server
+/// says its length.
+async fn fetch_lesson(address: &str) -> Result<Lesson, String> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let window = web_sys::window().ok_or("no window")?;
+    let response = JsFuture::from(window.fetch_with_str(address))
+        .await
+        .map_err(|_| {
+            "the request failed (offline, a wrong address, or a site that does not allow \
+             this page to read it: CORS)"
+                .to_owned()
+        })?;
+    let response: web_sys::Response = response.dyn_into().map_err(|_| "not a response")?;
+    if !response.ok() {
+        return Err(format!("the server answered {}", response.status()));
+    }
+    let declared = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|l| l > MAX_LESSON_BYTES) {
+        return Err(format!(
+            "it is longer than the {MAX_LESSON_BYTES} bytes a lesson may have"
+        ));
+    }
+    let buffer = JsFuture::from(response.array_buffer().map_err(|_| "no body")?)
+        .await
+        .map_err(|_| "reading it failed".to_owned())?;
+    Lesson::parse(&js_sys::Uint8Array::new(&buffer).to_vec()).map_err(|e| e.to_string())
 }
 
 /// The `href` of step `step` of lesson `name`.
