@@ -177,3 +177,30 @@ test("a teacher's own lesson opens from its address, its text kept as text; a fi
   }
 });
 
+
+test('guess the feature: examples and four labels, the verdict, the score kept in this browser, the next round', async () => {
+  const { page, problems } = await openPage(env.browser, `${env.url}#/quiz?seed=7&round=0`);
+  await page.locator('#quiz-examples li').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.ok((await page.locator('#quiz-examples li mark').count()) >= 1);
+  assert.equal(await page.locator('.quiz-option').count(), 4);
+  await screenshot(page, 'quiz');
+  await page.locator('#quiz-option-0').click();
+  await page.locator('#quiz-verdict').waitFor({ timeout: 10_000 });
+  const verdict = await page.locator('#quiz-verdict').textContent();
+  assert.match(verdict, /^(Right\. |Not this one: it was “.+”\. )Feature \d+\/\d+/);
+  // Exactly one option is marked right, and the choice cannot be changed.
+  assert.equal(await page.locator('.quiz-option.right').count(), 1);
+  assert.equal(await page.locator('#quiz-option-1').isDisabled(), true);
+  assert.match(await page.locator('#quiz-score').textContent(), /(0|1) of 1/);
+  const right = /^Right/.test(verdict) ? 1 : 0;
+  assert.equal(await page.evaluate(() => localStorage.getItem('glassbox-quiz-score')), `${right} 1`);
+  // The next round: a new question, the score carried over.
+  await page.locator('.quiz-next').click();
+  await page.waitForFunction(() => /round=1/.test(location.hash));
+  await page.locator('#quiz-option-2').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await page.locator('#quiz-verdict').count(), 0);
+  await page.locator('#quiz-option-2').click();
+  await page.locator('#quiz-verdict').waitFor({ timeout: 10_000 });
+  assert.match(await page.locator('#quiz-score').textContent(), /of 2/);
+  assert.deepEqual(problems, []);
+});

@@ -12,7 +12,8 @@ use yew_router::prelude::*;
 use crate::components::theme::ThemeToggle;
 use crate::pages::{
     attention::AttentionPage, circuit::CircuitPage, feature::FeaturePage, gpu::GpuPage, home::Home,
-    lens::LensPage, not_found::NotFound, prompt::PromptPage, search::SearchPage, steer::SteerPage,
+    lens::LensPage, not_found::NotFound, prompt::PromptPage, quiz::QuizPage, search::SearchPage,
+    steer::SteerPage,
 };
 use crate::route::Route;
 use crate::state::{Engine, EngineChoice, EngineStatus};
@@ -221,6 +222,7 @@ pub(crate) fn App() -> Html {
                         <Link<Route> to={Route::Circuit}>{ "Circuit" }</Link<Route>>
                         <Link<Route> to={Route::Attention}>{ "Attention" }</Link<Route>>
                         <Link<Route> to={Route::Lens}>{ "Lens" }</Link<Route>>
+                        <Link<Route> to={Route::Quiz}>{ "Quiz" }</Link<Route>>
                         <Link<Route> to={Route::Gpu}>{ "GPU" }</Link<Route>>
                     </nav>
                     <crate::components::status::StatusLine />
@@ -303,6 +305,7 @@ fn switch(route: Route) -> Html {
         Route::Circuit => html! { <CircuitPage /> },
         Route::Attention => html! { <AttentionPage /> },
         Route::Lens => html! { <LensPage /> },
+        Route::Quiz => html! { <QuizPage /> },
         Route::Gpu => html! { <GpuPage /> },
         Route::NotFound => html! { <NotFound /> },
     }

@@ -38,6 +38,9 @@ pub(crate) enum Route {
     /// A prompt's logit lens (`?text=…`).
     #[at("/lens")]
     Lens,
+    /// "Guess the feature" (`?seed=…&round=…`).
+    #[at("/quiz")]
+    Quiz,
     /// The GPU check.
     #[at("/gpu")]
     Gpu,
@@ -250,6 +253,36 @@ impl LinkQuery for AttentionQuery {
             "head" => "a head number (a whole number from 0)",
             _ => TEXT,
         }
+    }
+}
+
+/// The quiz's state: which quiz, which round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct QuizQuery {
+    /// The quiz's seed: one link, the same questions for everyone.
+    #[serde(default = "default_quiz_seed")]
+    pub(crate) seed: u64,
+    /// The round, from 0.
+    #[serde(default)]
+    pub(crate) round: u64,
+}
+
+fn default_quiz_seed() -> u64 {
+    1
+}
+
+impl Default for QuizQuery {
+    fn default() -> Self {
+        Self {
+            seed: default_quiz_seed(),
+            round: 0,
+        }
+    }
+}
+
+impl LinkQuery for QuizQuery {
+    fn accepts(_: &str) -> &'static str {
+        "a whole number from 0"
     }
 }
 

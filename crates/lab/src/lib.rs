@@ -13,6 +13,7 @@ mod lab;
 mod lens;
 mod lesson;
 mod live;
+mod quiz;
 mod search;
 mod steer;
 
@@ -33,6 +34,7 @@ pub use lesson::{
     Claim, ClaimCheck, Lesson, MAX_CLAIMS, MAX_LESSON_BYTES, MAX_STEP_TEXT, MAX_STEPS, Step,
 };
 pub use live::{LiveExample, LiveFeature, SAMPLE_WINDOW};
+pub use quiz::{QUIZ_OPTIONS, QuizRound};
 pub use search::{SearchHit, SearchQuery};
 pub use steer::{
     FeatureSteer, MAX_STEER_TOKENS, MAX_STEERED_FEATURES, SteerMode, SteerRequest, SteerResult,

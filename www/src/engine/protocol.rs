@@ -2,7 +2,7 @@
 
 use glassbox_lab::{
     AttentionPatterns, EngineInfo, ExampleActivations, GraphFile, LiveFeature, LogitChange,
-    LogitLens, NodeEdit, PromptAnalysis, SearchHit, SearchQuery, Snippet, SteerRequest,
+    LogitLens, NodeEdit, PromptAnalysis, QuizRound, SearchHit, SearchQuery, Snippet, SteerRequest,
     SteerResult,
 };
 use glassbox_pack::FeatureRecord;
@@ -66,6 +66,8 @@ pub enum Request {
     Lens(Lens),
     /// See [`Intervene`].
     Intervene(Intervene),
+    /// See [`Quiz`].
+    Quiz(Quiz),
 }
 
 impl Request {
@@ -83,7 +85,8 @@ impl Request {
             | Self::Steer(_)
             | Self::Circuit(_)
             | Self::ImportGraph(_)
-            | Self::Intervene(_) => true,
+            | Self::Intervene(_)
+            | Self::Quiz(_) => true,
             Self::Load { .. }
             | Self::OpenModel { .. }
             | Self::SwitchEngine(_)
@@ -252,6 +255,16 @@ pub struct Lens {
 }
 ask!(Lens => Lens(Box<LogitLens>));
 
+/// A round of "guess the feature": the feature and the labels offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quiz {
+    /// The quiz's seed (one link, the same questions for everyone).
+    pub seed: u64,
+    /// The round.
+    pub round: u64,
+}
+ask!(Quiz => Quiz(QuizRound));
+
 /// Change one node of a prompt's graph: predicted, frozen and actual logit changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Intervene {
@@ -408,6 +421,8 @@ pub enum Response {
     Lens(Box<LogitLens>),
     /// Answer to [`Intervene`].
     Intervention(Vec<LogitChange>),
+    /// Answer to [`Quiz`].
+    Quiz(QuizRound),
     /// The request failed; why, in words.
     Error(String),
 }

@@ -15,7 +15,7 @@ use gloo_worker::{HandlerId, Worker, WorkerScope};
 use super::protocol::{
     Analyze, Attention, Circuit, DictionaryInfo, EngineRequest, Envelope, Feature, FeatureData,
     FeatureView, ImportGraph, Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt, PackInfo,
-    PickedFile, Request, Response, Search, SwitchEngine,
+    PickedFile, Quiz, Request, Response, Search, SwitchEngine,
 };
 use super::{fetch, kept};
 
@@ -664,6 +664,7 @@ async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> 
         Request::Lens(Lens { text }) => {
             Response::Lens(Box::new(lab.logit_lens(&text, LENS_TOP).await?))
         }
+        Request::Quiz(Quiz { seed, round }) => Response::Quiz(lab.quiz_round(seed, round)?),
         Request::Intervene(Intervene { text, edit }) => {
             Response::Intervention(lab.intervene_node(&text, edit).await?)
         }
