@@ -187,13 +187,7 @@ impl Lab {
     pub fn dictionary_names(&self) -> Vec<String> {
         self.sites
             .iter()
-            .map(|(input, output)| {
-                if input == output {
-                    input.to_string()
-                } else {
-                    format!("{input} → {output}")
-                }
-            })
+            .map(|(input, output)| site_name(&input.to_string(), &output.to_string()))
             .collect()
     }
 
@@ -286,4 +280,15 @@ fn is_model_wide(hook: HookPoint) -> bool {
             | HookPoint::MlpOut(_)
             | HookPoint::LnNormalized(..)
     )
+}
+
+/// How a dictionary's site reads: its hook, or `input → output` for a transcoder (the
+/// same whether named from a lab's hooks or a pack manifest's).
+#[must_use]
+pub fn site_name(input: &str, output: &str) -> String {
+    if input == output {
+        input.to_owned()
+    } else {
+        format!("{input} → {output}")
+    }
 }

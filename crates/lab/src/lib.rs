@@ -28,7 +28,7 @@ pub use glassbox_circuits::{
 };
 pub use glassbox_engine::{PassOutput, PassRequest};
 pub use glassbox_gpu::AdapterPreference;
-pub use lab::Lab;
+pub use lab::{Lab, site_name};
 pub use lens::{AttentionPatterns, LensCell, LogitLens};
 pub use lesson::{
     Claim, ClaimCheck, Lesson, MAX_CLAIMS, MAX_LESSON_BYTES, MAX_STEP_TEXT, MAX_STEPS, Step,

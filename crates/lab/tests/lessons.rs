@@ -97,25 +97,25 @@ fn a_claim_made_false_fails_and_says_what_the_model_does() {
         "{}",
         check.found
     );
-    let absent = Claim::SteeredContains {
+    let steered = |clamp: f32, text: &str| Claim::SteeredContains {
         prompt: "The man said that".to_owned(),
         layer: 2,
         feature: 1286,
-        clamp: 30.0,
+        clamp,
         tokens: 12,
-        text: "zebra".to_owned(),
+        text: text.to_owned(),
     };
-    assert!(!block_on(lab.check_claim(&absent)).unwrap().holds);
+    assert!(
+        !block_on(lab.check_claim(&steered(30.0, "zebra")))
+            .unwrap()
+            .holds
+    );
     // Text the unsteered model writes too proves nothing about the feature.
-    let unsteered_too = Claim::SteeredContains {
-        prompt: "The man said that".to_owned(),
-        layer: 2,
-        feature: 1286,
-        clamp: 0.0,
-        tokens: 12,
-        text: " he".to_owned(),
-    };
-    assert!(!block_on(lab.check_claim(&unsteered_too)).unwrap().holds);
+    assert!(
+        !block_on(lab.check_claim(&steered(0.0, " he")))
+            .unwrap()
+            .holds
+    );
     let no_such_feature = Claim::BestTag {
         layer: 2,
         feature: 999_999,

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use glassbox_lab::{AdapterPreference, EngineInfo, Lab};
+use glassbox_lab::{AdapterPreference, EngineInfo, Lab, site_name};
 use glassbox_pack::{FeatureShard, Pack, PackFiles};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 
@@ -791,7 +791,10 @@ async fn load_pack(
             .dictionaries
             .iter()
             .map(|d| DictionaryInfo {
-                site: d.hook_name.clone(),
+                site: site_name(
+                    &d.hook_name,
+                    d.hook_name_out.as_deref().unwrap_or(&d.hook_name),
+                ),
                 d_sae: d.d_sae,
                 feature_data: true,
             })

@@ -49,6 +49,9 @@ pub struct GpuModel {
     /// The transposed attention weights attribution carries gradients through, once
     /// a graph asked for them.
     transposed: Mutex<Option<attribution::TransposedWeights>>,
+    /// What attribution reads of the model's weights (any family), made once a graph
+    /// asked for it.
+    frozen: Mutex<Option<Arc<glassbox_circuits::FrozenWeights>>>,
 }
 
 /// Keys and values of the positions run so far, on the device, for generation; room for
@@ -92,13 +95,14 @@ impl GpuModel {
             plan_buffers: Mutex::new(PlanBuffers::default()),
             counts: Mutex::new(PassCounts::default()),
             transposed: Mutex::new(None),
+            frozen: Mutex::new(None),
             ctx,
         })
     }
 
     /// The same model on the same device, to attach more dictionaries to: its weights,
-    /// kernels and the dictionaries attached so far are shared (wgpu handles), not copied
-    /// or uploaded again, and this one is left as it is.
+    /// kernels, the dictionaries attached so far and what attribution made of the weights
+    /// are shared (wgpu handles), not copied or uploaded again; this one is left as it is.
     #[must_use]
     pub fn sharing_weights(&self) -> Self {
         Self {
@@ -111,7 +115,8 @@ impl GpuModel {
             scratch: Mutex::new(Scratch::default()),
             plan_buffers: Mutex::new(PlanBuffers::default()),
             counts: Mutex::new(PassCounts::default()),
-            transposed: Mutex::new(None),
+            transposed: Mutex::new(lock(&self.transposed).clone()),
+            frozen: Mutex::new(lock(&self.frozen).clone()),
         }
     }
 
@@ -137,10 +142,8 @@ impl GpuModel {
 
     /// Values in one position's row of the key (or value) cache.
     fn kv_width(&self) -> usize {
-        match &self.model {
-            Model::Gpt2(m) => m.config().n_embd,
-            Model::Llama(m) => m.config().n_kv_head * m.config().d_head,
-        }
+        let (_, kv_heads, d_head) = self.head_shape();
+        kv_heads * d_head
     }
 
     /// The device this model runs on.

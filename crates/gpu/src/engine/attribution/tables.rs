@@ -5,6 +5,7 @@
 //! attention weights, once per model.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use candle_core::Tensor;
 use glassbox_circuits::{CircuitError, FrozenWeights, Replacement, Setup, Sources};
@@ -103,7 +104,7 @@ impl GpuModel {
             embedding_table: 0,
             embedding_entries: 0..0,
         };
-        let frozen = FrozenWeights::of(&self.model)?;
+        let frozen = self.frozen()?;
         for l in 0..self.model.dims().n_layer {
             let block = self.block_tables(setup, replacement, &frozen, l, &mut tables)?;
             tables.blocks.push(block);
@@ -209,13 +210,25 @@ impl GpuModel {
         })
     }
 
+    /// What attribution reads of the weights, made on the first call.
+    fn frozen(&self) -> Result<Arc<FrozenWeights>, CircuitError> {
+        let mut kept = lock(&self.frozen);
+        if let Some(frozen) = kept.as_ref() {
+            return Ok(Arc::clone(frozen));
+        }
+        let frozen = Arc::new(FrozenWeights::of(&self.model)?);
+        *kept = Some(Arc::clone(&frozen));
+        Ok(frozen)
+    }
+
     /// The transposed attention weights, uploaded on the first call.
     pub(super) async fn transposed(&self) -> Result<TransposedWeights, GpuError> {
         if let Some(weights) = lock(&self.transposed).as_ref() {
             return Ok(weights.clone());
         }
-        let frozen =
-            FrozenWeights::of(&self.model).map_err(|e| GpuError::Reference(e.to_string()))?;
+        let frozen = self
+            .frozen()
+            .map_err(|e| GpuError::Reference(e.to_string()))?;
         let transpose = |t: &Tensor| t.t().and_then(|t| t.contiguous());
         let mut matrices = Vec::new();
         for attention in &frozen.attention {
