@@ -59,3 +59,36 @@ test('the logit lens reads the residual stream after every block', async () => {
   await screenshot(page, 'lens');
   assert.deepEqual(problems, []);
 });
+
+test('steering without the syntax: find a feature, set it with a preset or the slider, remove it', async () => {
+  const { page, problems } = await openPage(env.browser, `${env.url}#/steer?text=The%20man%20said%20that&n=8`);
+  await page.locator('#steer-problem').waitFor({ timeout: LOAD_TIMEOUT });
+  // Search by tag: numbers.
+  await page.locator('#steer-search').fill('CD');
+  await page.locator('#steer-search').press('Enter');
+  await page.locator('#steer-hits .steer-add').first().waitFor({ timeout: LOAD_TIMEOUT });
+  await page.locator('#steer-hits .steer-add').first().click();
+  await page.waitForFunction(() => /f=\d+%2F\d+%3Ac10/.test(location.hash));
+  const row = page.locator('.steer-row').first();
+  const feature = await row.getAttribute('data-feature');
+  // Its record marks what is typical; a preset sets the clamp from it, in the link.
+  await row.locator('.steer-typical').waitFor({ timeout: LOAD_TIMEOUT });
+  const strongest = Number((await row.locator('.steer-typical').textContent()).match(/at most ([\d.]+)/)[1]);
+  assert.ok(strongest > 0);
+  await row.getByRole('button', { name: '2× strongest' }).click();
+  await page.waitForFunction((f) => decodeURIComponent(location.hash).includes(`f=${f}:c`) && !/c10(&|$)/.test(location.hash), feature);
+  const clamp = Number(decodeURIComponent(await page.evaluate(() => location.hash)).match(/:c([\d.]+)/)[1]);
+  assert.ok(Math.abs(clamp - 2 * strongest) < 0.02, `${clamp} vs ${strongest}`);
+  await page.locator('#steered').waitFor({ timeout: LOAD_TIMEOUT });
+  // The slider writes the link when let go.
+  await row.locator('.steer-slider').fill('1');
+  await page.waitForFunction(() => /%3Ac1(&|$)/.test(location.hash));
+  // Ablate, then remove: the list empties and the view says what to do.
+  await row.getByRole('button', { name: 'ablate' }).click();
+  await page.waitForFunction(() => /%3Ax0(&|$)/.test(location.hash));
+  await page.locator('.steer-remove').first().click();
+  await page.locator('#steer-problem').waitFor({ timeout: 30_000 });
+  assert.equal(await page.locator('.steer-row').count(), 0);
+  await screenshot(page, 'steer-picker');
+  assert.deepEqual(problems, []);
+});

@@ -4,7 +4,10 @@ use std::rc::Rc;
 
 use glassbox_web::chrome::{Chrome, with_embed};
 use glassbox_web::engine::client::EngineClient;
-use glassbox_web::engine::protocol::{EngineRequest, PickedFile, Request, Response, SwitchEngine};
+use glassbox_web::engine::protocol::{
+    EngineRequest, Feature, FeatureData, PickedFile, Request, Response, SwitchEngine,
+};
+use glassbox_web::lessons::lesson_features;
 use glassbox_web::pack_link::pack_from_query;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -13,7 +16,7 @@ use crate::components::theme::ThemeToggle;
 use crate::pages::{
     attention::AttentionPage, circuit::CircuitPage, feature::FeaturePage, gpu::GpuPage, home::Home,
     lens::LensPage, not_found::NotFound, prompt::PromptPage, quiz::QuizPage, search::SearchPage,
-    steer::SteerPage,
+    steer::SteerPage, write::WritePage,
 };
 use crate::route::Route;
 use crate::state::{Engine, EngineChoice, EngineStatus};
@@ -94,6 +97,7 @@ pub(crate) fn App() -> Html {
             );
         });
     }
+    let lessons_kept = use_lessons_kept(&client, &status);
     let open_error = use_state(|| None::<String>);
     // Sends files to the worker to open; their `blob:` URLs are let go once answered.
     let open_files: Rc<dyn Fn(Vec<PickedFile>)> = {
@@ -197,6 +201,7 @@ pub(crate) fn App() -> Html {
         reopen,
         open_error: (*open_error).clone(),
         features_progress: (*features_progress).clone(),
+        lessons_kept,
     };
     let chrome = use_memo((), |()| {
         let search = web_sys::window()
@@ -234,6 +239,7 @@ pub(crate) fn App() -> Html {
                     }
                 </header>
                 <main>
+                    <crate::components::draft_bar::DraftBar />
                     <crate::components::lesson_panel::LessonPanel />
                     <Switch<Route> render={switch} />
                 </main>
@@ -307,6 +313,48 @@ fn switch(route: Route) -> Html {
         Route::Lens => html! { <LensPage /> },
         Route::Quiz => html! { <QuizPage /> },
         Route::Gpu => html! { <GpuPage /> },
+        Route::Write => html! { <WritePage /> },
         Route::NotFound => html! { <NotFound /> },
     }
+}
+
+/// Once the pack's features are in, fetches the feature views its built-in lessons show,
+/// so the lessons work offline after this visit: the pack and how many could not be
+/// fetched, once done.
+#[hook]
+fn use_lessons_kept(client: &Rc<EngineClient>, status: &EngineStatus) -> Option<(String, usize)> {
+    let kept = use_state(|| None::<(String, usize)>);
+    let (client, setter) = (Rc::clone(client), kept.clone());
+    let ready = match status {
+        EngineStatus::Ready(info) if matches!(info.features, FeatureData::Ready) => {
+            Some(info.name.clone())
+        }
+        _ => None,
+    };
+    use_effect_with(ready, move |ready| {
+        let Some(pack) = ready.clone() else {
+            return;
+        };
+        let features = lesson_features(&pack);
+        // Answers counted down: (left, failed).
+        let left = Rc::new(std::cell::Cell::new((features.len(), 0)));
+        if features.is_empty() {
+            setter.set(Some((pack.clone(), 0)));
+        }
+        for (layer, feature) in features {
+            let (left, kept, pack) = (Rc::clone(&left), setter.clone(), pack.clone());
+            client.request(
+                Request::Feature(Feature { layer, feature }),
+                Callback::from(move |response| {
+                    let (n, failed) = left.get();
+                    let failed = failed + usize::from(matches!(response, Response::Error(_)));
+                    left.set((n.saturating_sub(1), failed));
+                    if n == 1 {
+                        kept.set(Some((pack.clone(), failed)));
+                    }
+                }),
+            );
+        }
+    });
+    (*kept).clone()
 }

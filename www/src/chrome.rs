@@ -1,7 +1,9 @@
 //! What of the page's own controls a link shows: a teacher's link may hide controls by
 //! name (`?hide=engine,prompt` before the `#`, like `?engine=`), so a class sees only what
 //! the lesson needs, and `?embed=1` keeps the chrome to a minimum for an iframe in a
-//! course page. The page hides them with a class per name on its root (`hide-engine`, …).
+//! course page; `?present=1` is the presenter layout for a projector (large type, the
+//! lesson step first, the arrow keys moving between steps). The page hides controls with a
+//! class per name on its root (`hide-engine`, …).
 
 /// The controls a link may hide, each with what it hides.
 pub const HIDEABLE: [(&str, &str); 6] = [
@@ -20,6 +22,8 @@ pub struct Chrome {
     pub hidden: Vec<&'static str>,
     /// Whether the page is embedded (`embed=1`).
     pub embed: bool,
+    /// Whether the page is shown to a class (`present=1`).
+    pub present: bool,
     /// Names given to `hide` that name no control.
     pub unknown: Vec<String>,
 }
@@ -34,6 +38,7 @@ impl Chrome {
         for (field, value) in pairs.iter().take(crate::query::MAX_LINK_FIELDS) {
             match field.as_str() {
                 "embed" => chrome.embed = value == "1",
+                "present" => chrome.present = value == "1",
                 "hide" => {
                     for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                         match HIDEABLE.iter().find(|(known, _)| *known == name) {
@@ -62,6 +67,9 @@ impl Chrome {
         let mut classes: Vec<String> = self.hidden.iter().map(|n| format!("hide-{n}")).collect();
         if self.embed {
             classes.push("embed".to_owned());
+        }
+        if self.present {
+            classes.push("present".to_owned());
         }
         classes.join(" ")
     }
@@ -143,6 +151,10 @@ mod tests {
         assert_eq!(Chrome::from_search(""), Chrome::default());
         assert_eq!(Chrome::from_search("?embed=yes").classes(), "");
         assert!(Chrome::from_search("%%%").hidden.is_empty());
+        assert_eq!(
+            Chrome::from_search("?present=1&hide=nav").classes(),
+            "hide-nav present"
+        );
     }
 
     #[test]

@@ -6,10 +6,34 @@
 use glassbox_lab::Lesson;
 
 /// The built-in lessons: their names in links, and their files.
-pub const BUILT_IN: [(&str, &str); 2] = [
+pub const BUILT_IN: [(&str, &str); 5] = [
     ("predictions", include_str!("../lessons/predictions.json")),
+    ("attention", include_str!("../lessons/attention.json")),
+    ("evidence", include_str!("../lessons/evidence.json")),
     ("steering", include_str!("../lessons/steering.json")),
+    ("circuit", include_str!("../lessons/circuit.json")),
 ];
+
+/// The features whose views the built-in lessons written for the pack `pack` show,
+/// `(block, feature)`: what the page fetches once so those lessons work offline.
+#[must_use]
+pub fn lesson_features(pack: &str) -> Vec<(usize, usize)> {
+    let mut features: Vec<(usize, usize)> = BUILT_IN
+        .iter()
+        .filter_map(|(name, _)| built_in(name)?.ok())
+        .filter(|lesson| lesson.pack == pack)
+        .flat_map(|lesson| lesson.steps)
+        .filter_map(|step| {
+            let rest = step.view.strip_prefix("/feature/")?;
+            let path = rest.split('?').next()?;
+            let (layer, feature) = path.split_once('/')?;
+            Some((layer.parse().ok()?, feature.parse().ok()?))
+        })
+        .collect();
+    features.sort_unstable();
+    features.dedup();
+    features
+}
 
 /// The built-in lesson called `name`, read and checked.
 #[must_use]
@@ -48,6 +72,22 @@ pub fn step_link(name: &str, lesson: &Lesson, step: usize) -> Option<String> {
     let fields =
         serde_urlencoded::to_string([("lesson", name), ("step", &step.to_string())]).ok()?;
     Some(format!("{view}{separator}{fields}"))
+}
+
+/// The view a page link shows, as a lesson step's `view`: `path` and its `query` without
+/// the lesson's own fields (`lesson`, `step`), which a step link adds back.
+#[must_use]
+pub fn view_of(path: &str, query: &str) -> String {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.trim_start_matches('?')).unwrap_or_default();
+    let kept: Vec<(String, String)> = pairs
+        .into_iter()
+        .filter(|(k, _)| k != "lesson" && k != "step")
+        .collect();
+    match serde_urlencoded::to_string(&kept) {
+        Ok(fields) if !fields.is_empty() => format!("{path}?{fields}"),
+        _ => path.to_owned(),
+    }
 }
 
 /// A run of a paragraph's text and how it is set.
@@ -177,5 +217,24 @@ mod tests {
             [Run::Plain("<script>alert(1)</script> *unclosed".to_owned())]
         );
         assert!(paragraphs("\n\n  \n\n").is_empty());
+    }
+
+    #[test]
+    fn a_view_keeps_its_fields_and_drops_the_lessons() {
+        assert_eq!(
+            view_of("/lens", "?text=The%20jury&lesson=predictions&step=3"),
+            "/lens?text=The+jury"
+        );
+        assert_eq!(view_of("/prompt", "lesson=z%3Aabc&step=1"), "/prompt");
+        assert_eq!(view_of("/search", ""), "/search");
+    }
+
+    #[test]
+    fn the_features_the_default_packs_lessons_show_are_listed_once() {
+        let features = lesson_features("brown");
+        assert!(features.contains(&(0, 460)), "{features:?}");
+        assert!(features.contains(&(2, 1286)), "{features:?}");
+        assert!(features.windows(2).all(|w| w[0] < w[1]));
+        assert!(lesson_features("no-such-pack").is_empty());
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod chrome;
 pub mod engine;
+pub mod lesson_link;
 pub mod lessons;
 pub mod links;
 pub mod pack_link;

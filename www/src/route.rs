@@ -44,6 +44,10 @@ pub(crate) enum Route {
     /// The GPU check.
     #[at("/gpu")]
     Gpu,
+    /// Writing a lesson: its title, its steps (views added from the bar above each view)
+    /// and their text; a link or a file to share it.
+    #[at("/write")]
+    Write,
     /// Any link the app does not know.
     #[not_found]
     #[at("/404")]

@@ -53,6 +53,9 @@ pub(crate) struct Engine {
     pub(crate) open_error: Option<String>,
     /// While the pack's features load after its model: the stage, bytes so far of all.
     pub(crate) features_progress: Option<(String, u64, u64)>,
+    /// The pack whose built-in lessons' feature views have been fetched (and so work
+    /// offline from now on), with how many of them could not be.
+    pub(crate) lessons_kept: Option<(String, usize)>,
 }
 
 impl PartialEq for Engine {
@@ -62,6 +65,7 @@ impl PartialEq for Engine {
             && self.choice == other.choice
             && self.open_error == other.open_error
             && self.features_progress == other.features_progress
+            && self.lessons_kept == other.lessons_kept
     }
 }
 

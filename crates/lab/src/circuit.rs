@@ -191,7 +191,8 @@ impl Lab {
         Ok(ids)
     }
 
-    async fn attributed(&self, text: &str) -> Result<(Arc<Graph>, Arc<Influence>)> {
+    /// `text`'s full graph and its influence, kept for the next call on the same prompt.
+    pub(crate) async fn attributed(&self, text: &str) -> Result<(Arc<Graph>, Arc<Influence>)> {
         if let Some(kept) = self.circuits.get(text) {
             return Ok(kept);
         }

@@ -7,6 +7,7 @@ use glassbox_model::HookPoint;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LabError, Result};
+use crate::head_scores::HeadScores;
 use crate::lab::Lab;
 
 /// One block's attention patterns on a prompt.
@@ -18,6 +19,10 @@ pub struct AttentionPatterns {
     pub layer: usize,
     /// Per head, `[query × tokens + key]`: how much the query attends to the key.
     pub heads: Vec<Vec<f32>>,
+    /// Per head, what it does on this prompt in the field's head scores.
+    pub scores: Vec<HeadScores>,
+    /// The scores of a head attending evenly to every token it may read: chance level.
+    pub chance: HeadScores,
 }
 
 /// What one stage of the residual stream predicts at one position.
@@ -62,6 +67,8 @@ impl Lab {
         Ok(AttentionPatterns {
             tokens: ids.iter().map(|&t| self.token_text(t)).collect(),
             layer,
+            scores: heads.iter().map(|h| HeadScores::of(h, &ids)).collect(),
+            chance: HeadScores::uniform(&ids),
             heads,
         })
     }

@@ -6,9 +6,11 @@
 
 mod analyze;
 mod circuit;
+mod claim;
 mod engine;
 mod error;
 mod examples;
+mod head_scores;
 mod lab;
 mod lens;
 mod lesson;
@@ -19,6 +21,7 @@ mod steer;
 
 pub use analyze::{ActiveFeature, MAX_PROMPT_BYTES, Prediction, PromptAnalysis, TokenView};
 pub use circuit::{LogitChange, MAX_CIRCUIT_FEATURES, MAX_CIRCUIT_TOKENS, NodeEdit};
+pub use claim::{Claim, ClaimCheck};
 pub use engine::EngineInfo;
 pub use error::{LabError, Result};
 pub use examples::{ExampleActivations, Snippet};
@@ -28,10 +31,11 @@ pub use glassbox_circuits::{
 };
 pub use glassbox_engine::{PassOutput, PassRequest};
 pub use glassbox_gpu::AdapterPreference;
+pub use head_scores::{HeadScoreKind, HeadScores};
 pub use lab::{Lab, site_name};
 pub use lens::{AttentionPatterns, LensCell, LogitLens};
 pub use lesson::{
-    Claim, ClaimCheck, Lesson, MAX_CLAIMS, MAX_LESSON_BYTES, MAX_STEP_TEXT, MAX_STEPS, Step,
+    Lesson, MAX_CLAIMS, MAX_LESSON_BYTES, MAX_STEP_TEXT, MAX_STEPS, Question, Step, is_step_view,
 };
 pub use live::{LiveExample, LiveFeature, SAMPLE_WINDOW};
 pub use quiz::{QUIZ_OPTIONS, QuizRound};

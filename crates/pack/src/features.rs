@@ -63,6 +63,52 @@ pub struct Histogram {
     pub counts: Vec<u32>,
 }
 
+impl Histogram {
+    /// The activation half of the feature's firings stay under (the middle of the bin
+    /// where the count passes half): its typical activation when it fires; 0 when it never
+    /// fired.
+    #[must_use]
+    pub fn median(&self) -> f32 {
+        let total: u64 = self.counts.iter().map(|&c| u64::from(c)).sum();
+        if total == 0 || self.counts.is_empty() {
+            return 0.0;
+        }
+        let width = self.max / self.counts.len() as f32;
+        let mut seen = 0;
+        for (i, &count) in self.counts.iter().enumerate() {
+            seen += u64::from(count);
+            if 2 * seen >= total {
+                return width * (i as f32 + 0.5);
+            }
+        }
+        self.max
+    }
+}
+
+#[cfg(test)]
+mod histogram_tests {
+    use super::Histogram;
+
+    #[test]
+    fn the_median_is_the_middle_of_the_bin_where_half_the_firings_are_passed() {
+        let histogram = Histogram {
+            max: 10.0,
+            counts: vec![1, 1, 6, 1, 1],
+        };
+        assert!((histogram.median() - 5.0).abs() < 1e-6);
+        let skewed = Histogram {
+            max: 4.0,
+            counts: vec![9, 0, 0, 1],
+        };
+        assert!((skewed.median() - 0.5).abs() < 1e-6);
+        let never = Histogram {
+            max: 0.0,
+            counts: vec![0; 4],
+        };
+        assert!(never.median().abs() < f32::EPSILON);
+    }
+}
+
 /// How well one category (a tag or a genre) describes where a feature fires.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CategoryScore {

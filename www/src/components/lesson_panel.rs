@@ -5,6 +5,7 @@
 //! the view (tries something), the step stays open with a way back to its own view.
 
 use glassbox_lab::{Lesson, MAX_LESSON_BYTES};
+use glassbox_web::lesson_link::{decode, is_inline};
 use glassbox_web::lessons::{
     Run, built_in, is_lesson_address, lesson_in_query, paragraphs, step_link,
 };
@@ -65,45 +66,43 @@ pub(crate) fn LessonPanel() -> Html {
             }
         });
     }
-    let Some((name, step)) = shown else {
+    // A lesson carried in the link: unpacked once per link.
+    let inline = use_memo(
+        shown
+            .as_ref()
+            .map(|(name, _)| name.clone())
+            .filter(|name| is_inline(name)),
+        |name| name.as_deref().map(decode),
+    );
+    let resolved = shown.as_ref().map(|(name, step)| {
+        resolve(name, (*inline).as_ref(), (*fetched).as_ref()).and_then(|lesson| {
+            if (1..=lesson.steps.len()).contains(step) {
+                Ok(lesson)
+            } else {
+                Err(refused(&format!(
+                    "The lesson “{}” has {} steps; the link asks for step {step}.",
+                    lesson.title,
+                    lesson.steps.len()
+                )))
+            }
+        })
+    });
+    // Called on every render (hooks keep their order); no keys outside a lesson.
+    use_step_keys(match (&shown, &resolved) {
+        (Some((name, step)), Some(Ok(lesson))) => Some((
+            step_href(name, lesson, step.saturating_sub(1).max(1)),
+            step_href(name, lesson, (step + 1).min(lesson.steps.len())),
+        )),
+        _ => None,
+    });
+    let (Some((name, step)), Some(resolved)) = (shown, resolved) else {
         return html! {};
     };
-    let lesson = if is_lesson_address(&name) {
-        match &*fetched {
-            Some((address, Ok(lesson))) if *address == name => lesson.clone(),
-            Some((address, Err(error))) if *address == name => {
-                return refused(&format!(
-                    "The lesson at {name} could not be opened: {error}"
-                ));
-            }
-            _ => {
-                return html! {
-                    <aside class="panel lesson" id="lesson-loading" aria-live="polite">
-                        <p class="muted">{ format!("Loading the lesson at {name}…") }</p>
-                    </aside>
-                };
-            }
-        }
-    } else {
-        match built_in(&name) {
-            Some(Ok(lesson)) => lesson,
-            Some(Err(error)) => {
-                return refused(&format!("The lesson “{name}” could not be read: {error}"));
-            }
-            None => {
-                return refused(&format!(
-                    "There is no lesson called “{name}”; the home page lists the lessons."
-                ));
-            }
-        }
+    let lesson = match resolved {
+        Ok(lesson) => lesson,
+        Err(shown_instead) => return shown_instead,
     };
-    let Some(current) = lesson.steps.get(step - 1) else {
-        return refused(&format!(
-            "The lesson “{}” has {} steps; the link asks for step {step}.",
-            lesson.title,
-            lesson.steps.len()
-        ));
-    };
+    let current = &lesson.steps[step - 1];
     let on_its_view = named.as_ref() == Some(&(name.clone(), step));
     let close = {
         let (open, view) = (open.clone(), current.view.clone());
@@ -137,6 +136,16 @@ pub(crate) fn LessonPanel() -> Html {
                     { for paragraphs(&current.try_this).iter().map(|runs| view_runs(runs)) }
                 </p>
             }
+            if !current.questions.is_empty() {
+                <div class="lesson-questions" id="lesson-questions">
+                    { for current.questions.iter().map(|q| html! {
+                        <details class="lesson-question">
+                            <summary>{ for paragraphs(&q.question).iter().map(|runs| view_runs(runs)) }</summary>
+                            { for paragraphs(&q.answer).iter().map(|runs| html! { <p>{ view_runs(runs) }</p> }) }
+                        </details>
+                    }) }
+                </div>
+            }
             if !on_its_view {
                 <p><a id="lesson-return" href={ step_href(&name, &lesson, step) }>{ "Back to this step's view" }</a></p>
             }
@@ -153,6 +162,99 @@ pub(crate) fn LessonPanel() -> Html {
             </nav>
         </aside>
     }
+}
+
+/// The lesson `name` names: carried in the link (`inline`, unpacked), fetched from its
+/// address (`fetched`), or built in; or what the panel shows instead (loading, or why it
+/// cannot be opened).
+fn resolve(
+    name: &str,
+    inline: Option<&Result<Lesson, String>>,
+    fetched: Option<&(String, Result<Lesson, String>)>,
+) -> Result<Lesson, Html> {
+    if let Some(unpacked) = inline {
+        return unpacked.clone().map_err(|error| {
+            refused(&format!(
+                "The lesson in this link could not be opened: {error}"
+            ))
+        });
+    }
+    if is_lesson_address(name) {
+        return match fetched {
+            Some((address, Ok(lesson))) if address == name => Ok(lesson.clone()),
+            Some((address, Err(error))) if address == name => Err(refused(&format!(
+                "The lesson at {name} could not be opened: {error}"
+            ))),
+            _ => Err(html! {
+                <aside class="panel lesson" id="lesson-loading" aria-live="polite">
+                    <p class="muted">{ format!("Loading the lesson at {name}…") }</p>
+                </aside>
+            }),
+        };
+    }
+    match built_in(name) {
+        Some(Ok(lesson)) => Ok(lesson),
+        Some(Err(error)) => Err(refused(&format!(
+            "The lesson “{name}” could not be read: {error}"
+        ))),
+        None => Err(refused(&format!(
+            "There is no lesson called “{name}”; the home page lists the lessons."
+        ))),
+    }
+}
+
+/// The arrow keys move to the step before (←) and after (→), as in a presentation,
+/// unless the student is typing.
+#[hook]
+fn use_step_keys(targets: Option<(String, String)>) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    use_effect_with(targets, |targets| {
+        let targets = targets.clone();
+        let on_key =
+            Closure::<dyn Fn(web_sys::KeyboardEvent)>::new(move |event: web_sys::KeyboardEvent| {
+                let typing = event
+                    .target()
+                    .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                    .is_some_and(|e| {
+                        matches!(e.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                    });
+                if typing
+                    || event.alt_key()
+                    || event.ctrl_key()
+                    || event.meta_key()
+                    || event.shift_key()
+                {
+                    return;
+                }
+                let Some((back, next)) = &targets else {
+                    return;
+                };
+                let to = match event.key().as_str() {
+                    "ArrowLeft" => back,
+                    "ArrowRight" => next,
+                    _ => return,
+                };
+                if let Some(window) = web_sys::window()
+                    && window.location().hash().ok().as_deref() != Some(to.as_str())
+                {
+                    let _ = window.location().set_hash(to);
+                }
+            });
+        let window = web_sys::window();
+        if let Some(window) = &window {
+            let _ =
+                window.add_event_listener_with_callback("keydown", on_key.as_ref().unchecked_ref());
+        }
+        move || {
+            if let Some(window) = window {
+                let _ = window.remove_event_listener_with_callback(
+                    "keydown",
+                    on_key.as_ref().unchecked_ref(),
+                );
+            }
+        }
+    });
 }
 
 /// Fetches and reads the lesson file at `address` (relative to the page, or absolute),

@@ -2,7 +2,7 @@
 //! map and the chosen head large, each cell how much a query token (row) attends to a key
 //! token (column).
 
-use glassbox_lab::AttentionPatterns;
+use glassbox_lab::{AttentionPatterns, HeadScoreKind};
 use glassbox_web::engine::protocol::Attention;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -79,6 +79,7 @@ pub(crate) fn AttentionPage() -> Html {
                     <button class={class} id={format!("head-{h}")} onclick={pick(query.layer, h)} aria-label={format!("head {h}")}>
                         { heatmap(patterns, h, THUMB / patterns.tokens.len().max(1) as f64, 0.0) }
                         <span>{ format!("head {h}") }</span>
+                        <span class="muted head-score">{ format!("prev {:.2}", patterns.scores.get(h).map_or(0.0, |s| s.previous_token)) }</span>
                     </button>
                 }
             });
@@ -87,6 +88,7 @@ pub(crate) fn AttentionPage() -> Html {
                 <>
                     <div class="thumbs">{ for thumbs }</div>
                     <h3 id="attention-title">{ format!("Block {}, head {head}: rows attend to columns", patterns.layer) }</h3>
+                    { scores_line(patterns, head) }
                     <div class="graph-scroll">{ heatmap(patterns, head, CELL, LABELS) }</div>
                 </>
             }
@@ -102,6 +104,31 @@ pub(crate) fn AttentionPage() -> Html {
                 { body }
             </section>
         </ReadyGate>
+    }
+}
+
+/// Head `head`'s scores on the prompt beside chance level (a head spreading its attention
+/// evenly), a dash where the prompt defines none (no token repeats).
+fn scores_line(patterns: &AttentionPatterns, head: usize) -> Html {
+    let Some(scores) = patterns.scores.get(head) else {
+        return html! {};
+    };
+    let kinds = [
+        HeadScoreKind::PreviousToken,
+        HeadScoreKind::DuplicateToken,
+        HeadScoreKind::Induction,
+    ];
+    let parts = kinds.map(|kind| match (scores.get(kind), patterns.chance.get(kind)) {
+        (Some(value), Some(chance)) => {
+            html! { <span class="score">{ format!("{} {value:.3} ", kind.name()) }<span class="muted">{ format!("(chance {chance:.3})") }</span></span> }
+        }
+        _ => html! { <span class="score">{ format!("{} —", kind.name()) }</span> },
+    });
+    html! {
+        <p id="head-scores" title="Mean attention: from each token to the one before it (previous-token); from each repeated token to its earlier copy (duplicate-token) and to the token after that copy (induction). Chance is what a head spreading its attention evenly would score on this prompt.">
+            { format!("Head {}.{head} on this prompt: ", patterns.layer) }
+            { for parts.into_iter().enumerate().map(|(i, part)| html! { <>{ if i > 0 { " · " } else { "" } }{ part }</> }) }
+        </p>
     }
 }
 

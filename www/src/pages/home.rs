@@ -36,6 +36,17 @@ pub(crate) fn Home() -> Html {
                 <h2>{ "Lessons" }</h2>
                 <p class="muted">{ "Step by step through what this pack's model does, each step beside the live view it discusses; every claim a lesson makes is checked against the pack." }</p>
                 <crate::components::lesson_panel::LessonList />
+                { for engine.as_ref().and_then(|e| e.lessons_kept.clone()).map(|(pack, failed)| html! {
+                    <p class="muted" id="lessons-offline">{
+                        if failed == 0 {
+                            format!("The lessons for “{pack}” are kept in this browser: they work offline from now on.")
+                        } else {
+                            format!("{failed} of the views the lessons show could not be fetched: those steps need the network.")
+                        }
+                    }</p>
+                }) }
+                <p><Link<Route> to={Route::Write}>{ "Write a lesson of your own" }</Link<Route>>
+                    { " — add views as steps, write their text, and share it as a link or a file." }</p>
             </section>
             <section class="panel">
                 <h2>{ "Start here" }</h2>

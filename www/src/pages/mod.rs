@@ -11,3 +11,4 @@ pub(crate) mod prompt;
 pub(crate) mod quiz;
 pub(crate) mod search;
 pub(crate) mod steer;
+pub(crate) mod write;

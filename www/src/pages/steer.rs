@@ -2,13 +2,14 @@
 //! and compare with the unsteered text. Seeded, so a link gives the same text.
 
 use glassbox_lab::{MAX_STEER_TOKENS, SteerRequest};
-use glassbox_web::links::parse_steer_features;
+use glassbox_web::links::{format_steer_features, parse_steer_features};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
+use crate::components::steer_picker::SteerPicker;
 use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{Route, SteerQuery};
 use crate::state::{AnswerView, LinkErrors, use_query, use_request};
@@ -53,9 +54,21 @@ pub(crate) fn SteerPage() -> Html {
             })
         }
     };
+    let on_features = {
+        let (query, navigator) = (query.clone(), navigator.clone());
+        Callback::from(move |features: Vec<glassbox_lab::FeatureSteer>| {
+            let next = SteerQuery {
+                f: format_steer_features(&features),
+                ..query.clone()
+            };
+            if let Some(navigator) = &navigator {
+                let _ = navigator.replace_with_query(&Route::Steer, &next);
+            }
+        })
+    };
     let problem = match (&features, &temperature) {
         (Err(e), _) | (_, Err(e)) => Some(e.clone()),
-        (Ok(f), _) if f.is_empty() => Some("Add a feature to steer, e.g. 1/3:c20 (clamp feature 3 of block 1 to 20) or 2/5:x0 (ablate it). A feature's page has links that fill this in.".to_owned()),
+        (Ok(f), _) if f.is_empty() => Some("Add a feature to steer: search for one below, type e.g. 1/3:c20 (clamp feature 3 of block 1 to 20) or 2/5:x0 (ablate it), or use “Steer with it” on a feature's page.".to_owned()),
         _ => None,
     };
     html! {
@@ -72,7 +85,8 @@ pub(crate) fn SteerPage() -> Html {
                     <label>{ "seed" }<input type="number" min="0" value={query.seed.to_string()}
                         onchange={update(|q, v| q.seed = v.parse().unwrap_or(q.seed))} /></label>
                 </div>
-                <p class="muted">{ "layer/index:c<value> clamps a feature to a value at every position; layer/index:x<factor> scales it (x0 ablates). The same link always gives the same text." }</p>
+                <p class="muted">{ "layer/index:c<value> clamps a feature to a value at every position; layer/index:x<factor> scales it (x0 ablates). The same link always gives the same text. Or pick and set features here:" }</p>
+                <SteerPicker features={features.clone().unwrap_or_default()} on_change={on_features} />
                 <p><CopyLink /></p>
                 <LinkErrors errors={link_errors} />
                 { for problem.map(|p| html! { <p class="status-bad" id="steer-problem">{ p }</p> }) }
