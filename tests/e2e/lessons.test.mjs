@@ -22,7 +22,7 @@ const lesson = lessons.find(([name]) => name === 'predictions')[1];
 /** What a step's view must show: what its first claim names, where that view shows it. */
 async function viewShowsClaim(page, step) {
   const claim = step.claims[0];
-  if (claim.kind === 'ablation_agrees') {
+  if (claim.kind.startsWith('ablation_')) {
     // The step asks the student to ablate: the table gives the logit's change three ways.
     await page.locator('#ablate-node').waitFor({ timeout: LOAD_TIMEOUT });
     await page.locator('#ablate-node').press('Enter');
@@ -38,6 +38,7 @@ async function viewShowsClaim(page, step) {
     fires_on: ['#on-prompt', claim.tokens?.[0]?.trim()],
     strongest_input: ['#node-details', `${claim.layer}_${claim.feature}_${claim.position}`],
     ablation_agrees: ['#intervention', claim.token?.trim()],
+    ablation_raises: ['#intervention', claim.token?.trim()],
   }[claim.kind];
   await page.waitForFunction(
     ([selector, text]) => (document.querySelector(selector)?.textContent ?? '').includes(text),
@@ -345,7 +346,7 @@ test('a lesson written in the page from three views round-trips through its link
     await student.locator(expectedViews[i]).first().waitFor({ timeout: LOAD_TIMEOUT });
     if (i === 0) {
       await student.locator('.lesson-question summary').click();
-      assert.match(await student.locator('.lesson-question').textContent(), /How many tokens .* Three: “The”, “ jury”, “ said”\./);
+      assert.match(await student.locator('.lesson-question').textContent(), /How many tokens .*\?\s*Three: “The”, “ jury”, “ said”\./);
     }
     if (i < 2) await student.locator('#lesson-next').press('Enter');
   }

@@ -8,7 +8,7 @@ use glassbox_circuits::NodeKind;
 use glassbox_pack::FeatureRecord;
 use serde::{Deserialize, Serialize};
 
-use crate::circuit::NodeEdit;
+use crate::circuit::{LogitChange, NodeEdit};
 use crate::error::{LabError, Result};
 use crate::head_scores::HeadScoreKind;
 use crate::lab::Lab;
@@ -147,6 +147,20 @@ pub enum Claim {
         /// The logit's token, as it reads.
         token: String,
     },
+    /// Ablating feature `feature` of block `layer` at `position` raises `token`'s logit in
+    /// the model itself (the competitor a feature held down).
+    AblationRaises {
+        /// The prompt.
+        prompt: String,
+        /// The block.
+        layer: usize,
+        /// The feature.
+        feature: usize,
+        /// The token position (from 0).
+        position: usize,
+        /// The logit's token, as it reads.
+        token: String,
+    },
 }
 
 impl Claim {
@@ -247,6 +261,15 @@ impl Claim {
                 ..
             } => format!(
                 "Ablating feature {layer}/{feature} at token {position} lowers the logit of “{token}” as the graph predicts: the model's own change is within a factor of two of the graph's."
+            ),
+            Self::AblationRaises {
+                layer,
+                feature,
+                position,
+                token,
+                ..
+            } => format!(
+                "Ablating feature {layer}/{feature} at token {position} raises the logit of “{token}” in the model itself."
             ),
         }
     }
@@ -364,6 +387,21 @@ impl Lab {
             } => {
                 self.ablation_agrees(prompt, token, (*layer, *feature, *position))
                     .await
+            }
+            Claim::AblationRaises {
+                prompt,
+                layer,
+                feature,
+                position,
+                token,
+            } => {
+                let change = self
+                    .ablated_logit(prompt, token, (*layer, *feature, *position))
+                    .await?;
+                Ok(ClaimCheck {
+                    holds: change.actual > 0.0,
+                    found: format!("the model changes it by {:+.3}", change.actual),
+                })
             }
         }
     }
@@ -600,13 +638,14 @@ impl Lab {
         })
     }
 
-    /// [`Claim::AblationAgrees`] for the feature `(block, feature, position)`.
-    async fn ablation_agrees(
+    /// How `token`'s logit changes when the feature `(block, feature, position)` is
+    /// ablated in `prompt`'s graph.
+    async fn ablated_logit(
         &self,
         prompt: &str,
         token: &str,
         (layer, feature, position): (usize, usize, usize),
-    ) -> Result<ClaimCheck> {
+    ) -> Result<LogitChange> {
         let edit = NodeEdit::Feature {
             layer,
             position,
@@ -614,11 +653,24 @@ impl Lab {
             value: 0.0,
         };
         let changes = self.intervene_node(prompt, edit).await?;
-        let change = changes.iter().find(|c| c.text == token).ok_or_else(|| {
-            LabError::Request(format!(
-                "“{token}” is not among the logits of the graph of “{prompt}”"
-            ))
-        })?;
+        changes
+            .into_iter()
+            .find(|c| c.text == token)
+            .ok_or_else(|| {
+                LabError::Request(format!(
+                    "“{token}” is not among the logits of the graph of “{prompt}”"
+                ))
+            })
+    }
+
+    /// [`Claim::AblationAgrees`] for the feature `(block, feature, position)`.
+    async fn ablation_agrees(
+        &self,
+        prompt: &str,
+        token: &str,
+        at: (usize, usize, usize),
+    ) -> Result<ClaimCheck> {
+        let change = self.ablated_logit(prompt, token, at).await?;
         let (predicted, actual) = (change.predicted, change.actual);
         let ratio = actual / predicted;
         Ok(ClaimCheck {

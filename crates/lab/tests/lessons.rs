@@ -293,4 +293,14 @@ fn head_feature_and_circuit_claims_made_false_fail_and_say_what_the_model_does()
     // For " was" the graph predicts a drop and the model raises it: the claim is false.
     assert!(!verify(&lab, &ablate(" was")).unwrap().holds);
     assert!(verify(&lab, &ablate(" zebra")).is_err());
+    let raises = |token: &str| Claim::AblationRaises {
+        prompt: "The men said that they".to_owned(),
+        layer: 0,
+        feature: 1414,
+        position: 4,
+        token: token.to_owned(),
+    };
+    assert!(verify(&lab, &raises(" was")).unwrap().holds);
+    let check = verify(&lab, &raises(" were")).unwrap();
+    assert!(!check.holds && check.found.contains('-'), "{}", check.found);
 }
