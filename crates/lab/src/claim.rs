@@ -234,6 +234,14 @@ impl Claim {
                 "In “{prompt}”, feature {layer}/{feature} fires on {} and on no other token.",
                 quoted(tokens)
             ),
+            _ => self.describe_intervention(),
+        }
+    }
+
+    /// [`Claim::describe`] for the claims that change the model: steering, the graph's
+    /// inputs, ablations.
+    fn describe_intervention(&self) -> String {
+        match self {
             Self::SteeredContains {
                 prompt,
                 layer,
@@ -271,6 +279,7 @@ impl Claim {
             } => format!(
                 "Ablating feature {layer}/{feature} at token {position} raises the logit of “{token}” in the model itself."
             ),
+            _ => String::new(),
         }
     }
 
