@@ -85,23 +85,14 @@ pub fn report(
         })
         .ok_or_else(|| BuildError::Checkpoint("a graph without a logit".to_owned()))?;
     let mut inputs: Vec<LogitInput> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| match n.kind {
-            NodeKind::Feature {
-                layer,
-                position,
-                feature,
-            } => Some(LogitInput {
-                feature: format!("{layer}_{feature}"),
-                position,
-                token: tokenizer
-                    .decode(&ids[position..=position])
-                    .unwrap_or_default(),
-                effect: graph.edge(i, top),
-            }),
-            _ => None,
+        .feature_edges_into(top)
+        .map(|((layer, feature, position), effect)| LogitInput {
+            feature: format!("{layer}_{feature}"),
+            position,
+            token: tokenizer
+                .decode(&ids[position..=position])
+                .unwrap_or_default(),
+            effect,
         })
         .collect();
     inputs.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));

@@ -102,6 +102,25 @@ impl Graph {
             .count()
     }
 
+    /// Each feature node's direct edge into node `target`:
+    /// `((layer, feature, position), effect)`, in node order.
+    pub fn feature_edges_into(
+        &self,
+        target: usize,
+    ) -> impl Iterator<Item = ((usize, usize, usize), f32)> + '_ {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, n)| match n.kind {
+                NodeKind::Feature {
+                    layer,
+                    position,
+                    feature,
+                } => Some(((layer, feature, position), self.edge(i, target))),
+                _ => None,
+            })
+    }
+
     /// Whether node `i` is a target (a feature or a logit), with edges into it.
     #[must_use]
     pub fn is_target(&self, i: usize) -> bool {

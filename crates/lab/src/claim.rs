@@ -624,17 +624,7 @@ impl Lab {
     ) -> Result<ClaimCheck> {
         let (graph, target) = self.logit_node(prompt, token).await?;
         let strongest = graph
-            .nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| match n.kind {
-                NodeKind::Feature {
-                    layer,
-                    position,
-                    feature,
-                } => Some(((layer, feature, position), graph.edge(i, target))),
-                _ => None,
-            })
+            .feature_edges_into(target)
             .max_by(|a, b| a.1.total_cmp(&b.1));
         Ok(ClaimCheck {
             holds: strongest.is_some_and(|(at, _)| at == claimed),

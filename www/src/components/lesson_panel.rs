@@ -286,10 +286,10 @@ async fn fetch_lesson(address: &str) -> Result<Lesson, String> {
             "it is longer than the {MAX_LESSON_BYTES} bytes a lesson may have"
         ));
     }
-    let buffer = JsFuture::from(response.array_buffer().map_err(|_| "no body")?)
-        .await
-        .map_err(|_| "reading it failed".to_owned())?;
-    Lesson::parse(&js_sys::Uint8Array::new(&buffer).to_vec()).map_err(|e| e.to_string())
+    // Read no further than the limit, even when the server does not say the length.
+    let bytes =
+        glassbox_web::engine::capped_bytes(response, MAX_LESSON_BYTES as u64, &|_| {}).await?;
+    Lesson::parse(&bytes).map_err(|e| e.to_string())
 }
 
 /// The `href` of step `step` of lesson `name`.

@@ -53,8 +53,10 @@ pub(super) async fn streamed_bytes(
     capped_bytes(response, u64::MAX, on_bytes).await
 }
 
-/// Like [`streamed_bytes`], refusing (and no longer reading) a body longer than `limit`.
-async fn capped_bytes(
+/// Like [`streamed_bytes`], refusing (and no longer reading) a body longer than `limit`:
+/// what a page reads from an address someone else chose (a pack file, a lesson) stops at
+/// the limit, whatever the server says of its length.
+pub async fn capped_bytes(
     response: Response,
     limit: u64,
     on_bytes: &dyn Fn(u64),

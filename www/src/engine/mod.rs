@@ -8,3 +8,5 @@ pub mod kept;
 mod open;
 pub mod protocol;
 pub mod worker;
+
+pub use fetch::capped_bytes;

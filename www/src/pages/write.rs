@@ -43,17 +43,6 @@ pub(crate) fn WritePage() -> Html {
             lesson.set(next);
         })
     };
-    let text_of = |event: &InputEvent| {
-        event
-            .target_dyn_into::<HtmlTextAreaElement>()
-            .map(|t| t.value())
-            .or_else(|| {
-                event
-                    .target_dyn_into::<HtmlInputElement>()
-                    .map(|i| i.value())
-            })
-            .unwrap_or_default()
-    };
     let on_title = {
         let edit = edit.clone();
         Callback::from(move |event: InputEvent| {
@@ -133,20 +122,25 @@ pub(crate) fn WritePage() -> Html {
     }
 }
 
+/// What a text box or text area holds after `event`.
+fn text_of(event: &InputEvent) -> String {
+    event
+        .target_dyn_into::<HtmlTextAreaElement>()
+        .map(|t| t.value())
+        .or_else(|| {
+            event
+                .target_dyn_into::<HtmlInputElement>()
+                .map(|i| i.value())
+        })
+        .unwrap_or_default()
+}
+
 /// One step's fields and the buttons that move or remove it.
 fn step_editor(i: usize, step: &glassbox_lab::Step, count: usize, edit: &Callback<Edit>) -> Html {
     let field = |set: fn(&mut glassbox_lab::Step, String)| {
         let edit = edit.clone();
         Callback::from(move |event: InputEvent| {
-            let value = event
-                .target_dyn_into::<HtmlTextAreaElement>()
-                .map(|t| t.value())
-                .or_else(|| {
-                    event
-                        .target_dyn_into::<HtmlInputElement>()
-                        .map(|i| i.value())
-                })
-                .unwrap_or_default();
+            let value = text_of(&event);
             edit.emit(Box::new(move |l| {
                 if let Some(step) = l.steps.get_mut(i) {
                     set(step, value.clone());
