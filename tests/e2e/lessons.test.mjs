@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { openPage, screenshot, root, serveDist, LOAD_TIMEOUT, useBrowser } from './harness.mjs';
 
 const env = useBrowser();
@@ -397,4 +398,52 @@ test('the presenter layout sets everything larger, and the arrow keys move betwe
   assert.equal(await page.locator('#lesson').getAttribute('data-step'), '2');
   await screenshot(page, 'presenter');
   assert.deepEqual(problems, []);
+});
+
+test("a pack's own lessons are listed first and walk; one that is not a lesson is named, the rest kept", async () => {
+  const packDir = join(root, 'www/packs/brown');
+  const manifest = JSON.parse(readFileSync(join(packDir, 'manifest.json'), 'utf8'));
+  const mine = {
+    title: 'Our pack, two views',
+    summary: 'A lesson the pack carries.',
+    pack: 'brown',
+    steps: [
+      {
+        title: 'The prompt',
+        text: 'What comes after *The state of New*?',
+        view: '/prompt?text=The%20state%20of%20New',
+        claims: [{ kind: 'top_prediction', prompt: 'The state of New', token: ' York', at_least: 0.3 }],
+      },
+      { title: 'A modal feature', text: 'Its evidence.', view: '/feature/0/460' },
+    ],
+  };
+  const files = {
+    'lessons/mine.json': JSON.stringify(mine),
+    'lessons/broken.json': '{"title": "no steps"}',
+  };
+  const overrides = {};
+  for (const [path, body] of Object.entries(files)) {
+    const bytes = Buffer.from(body);
+    manifest.files.push({ path, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
+    overrides[`/packs/brown/${path}`] = bytes;
+  }
+  manifest.lessons = Object.keys(files);
+  overrides['/packs/brown/manifest.json'] = JSON.stringify(manifest);
+  const server = await serveDist({ overrides });
+  try {
+    const { page, problems } = await openPage(env.browser, `${server.url}#/`);
+    await page.locator('#lessons a', { hasText: mine.title }).waitFor({ timeout: LOAD_TIMEOUT });
+    assert.equal(await page.locator('#lessons a').first().textContent(), mine.title);
+    assert.match(await page.locator('#lessons').textContent(), /The pack's lesson “broken” could not be read: lessons\/broken\.json: not a lesson/);
+    assert.equal(await page.locator('#lessons a').count(), 1 + lessons.length);
+    await page.locator('#lessons a', { hasText: mine.title }).press('Enter');
+    assert.match(await page.evaluate(() => location.hash), /lesson=pack%3Amine&step=1/);
+    await walkSteps(page, mine, 'pack-lesson');
+    await page.goto(`${server.url}#/prompt?text=a&lesson=pack%3Anope&step=1`);
+    await page.locator('#lesson-refused').waitFor({ timeout: LOAD_TIMEOUT });
+    assert.match(await page.locator('#lesson-refused').textContent(), /has no lesson called “nope”/);
+    assert.deepEqual(problems, []);
+  } finally {
+    await server.close();
+  }
 });

@@ -7,7 +7,7 @@ use glassbox_web::engine::client::EngineClient;
 use glassbox_web::engine::protocol::{
     EngineRequest, Feature, FeatureData, PickedFile, Request, Response, SwitchEngine,
 };
-use glassbox_web::lessons::lesson_features;
+use glassbox_web::lessons::{built_in_for, features_shown};
 use glassbox_web::pack_link::pack_from_query;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -327,15 +327,16 @@ fn use_lessons_kept(client: &Rc<EngineClient>, status: &EngineStatus) -> Option<
     let (client, setter) = (Rc::clone(client), kept.clone());
     let ready = match status {
         EngineStatus::Ready(info) if matches!(info.features, FeatureData::Ready) => {
-            Some(info.name.clone())
+            let mut lessons = built_in_for(&info.name);
+            lessons.extend(info.lessons.iter().filter_map(|l| l.lesson.clone().ok()));
+            Some((info.name.clone(), features_shown(&lessons)))
         }
         _ => None,
     };
     use_effect_with(ready, move |ready| {
-        let Some(pack) = ready.clone() else {
+        let Some((pack, features)) = ready.clone() else {
             return;
         };
-        let features = lesson_features(&pack);
         // Answers counted down: (left, failed).
         let left = Rc::new(std::cell::Cell::new((features.len(), 0)));
         if features.is_empty() {

@@ -14,15 +14,27 @@ pub const BUILT_IN: [(&str, &str); 5] = [
     ("circuit", include_str!("../lessons/circuit.json")),
 ];
 
-/// The features whose views the built-in lessons written for the pack `pack` show,
-/// `(block, feature)`: what the page fetches once so those lessons work offline.
+/// What a link's `lesson=` starts with for a lesson the loaded pack carries
+/// (`lesson=pack:NAME`).
+pub const PACK_PREFIX: &str = "pack:";
+
+/// The built-in lessons written for the pack `pack`.
 #[must_use]
-pub fn lesson_features(pack: &str) -> Vec<(usize, usize)> {
-    let mut features: Vec<(usize, usize)> = BUILT_IN
+pub fn built_in_for(pack: &str) -> Vec<Lesson> {
+    BUILT_IN
         .iter()
         .filter_map(|(name, _)| built_in(name)?.ok())
         .filter(|lesson| lesson.pack == pack)
-        .flat_map(|lesson| lesson.steps)
+        .collect()
+}
+
+/// The features whose views `lessons` show, `(block, feature)`, each once: what the page
+/// fetches so those lessons work offline.
+#[must_use]
+pub fn features_shown<'a>(lessons: impl IntoIterator<Item = &'a Lesson>) -> Vec<(usize, usize)> {
+    let mut features: Vec<(usize, usize)> = lessons
+        .into_iter()
+        .flat_map(|lesson| &lesson.steps)
         .filter_map(|step| {
             let rest = step.view.strip_prefix("/feature/")?;
             let path = rest.split('?').next()?;
@@ -231,10 +243,10 @@ mod tests {
 
     #[test]
     fn the_features_the_default_packs_lessons_show_are_listed_once() {
-        let features = lesson_features("brown");
+        let features = features_shown(&built_in_for("brown"));
         assert!(features.contains(&(0, 460)), "{features:?}");
         assert!(features.contains(&(2, 1286)), "{features:?}");
         assert!(features.windows(2).all(|w| w[0] < w[1]));
-        assert!(lesson_features("no-such-pack").is_empty());
+        assert!(built_in_for("no-such-pack").is_empty());
     }
 }

@@ -162,7 +162,19 @@ pub struct ManifestParts {
     pub build: BuildInfo,
 }
 
-/// Hashes every file under `root` and writes `manifest.json`.
+/// The folder of a pack whose JSON files the manifest lists as the pack's lessons.
+pub const LESSONS_DIR: &str = "lessons/";
+
+/// Whether the pack file `path` is one of its lessons: a `.json` in [`LESSONS_DIR`].
+fn is_lesson_file(path: &str) -> bool {
+    path.starts_with(LESSONS_DIR)
+        && Path::new(path)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+/// Hashes every file under `root` and writes `manifest.json`; lesson files in
+/// [`LESSONS_DIR`] are listed as the pack's lessons.
 pub fn write_manifest(root: &Path, parts: ManifestParts) -> Result<Manifest> {
     let files = list_files(root)?
         .into_iter()
@@ -176,6 +188,12 @@ pub fn write_manifest(root: &Path, parts: ManifestParts) -> Result<Manifest> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    // Lessons written for the pack: every JSON file a person put in its `lessons/`.
+    let lessons: Vec<String> = files
+        .iter()
+        .map(|f| f.path.clone())
+        .filter(|p| is_lesson_file(p))
+        .collect();
     let manifest = Manifest {
         format: FORMAT.to_owned(),
         format_version: FORMAT_VERSION,
@@ -203,12 +221,44 @@ pub fn write_manifest(root: &Path, parts: ManifestParts) -> Result<Manifest> {
             method: parts.features_method,
         },
         build: parts.build,
+        lessons,
     };
     let mut text = serde_json::to_string_pretty(&manifest)
         .map_err(|e| BuildError::Checkpoint(e.to_string()))?;
     text.push('\n');
     write(root, MANIFEST_FILE, text.as_bytes())?;
     Ok(manifest)
+}
+
+/// Lists the JSON files now in the pack's [`LESSONS_DIR`] as its lessons: their entries in
+/// `manifest.json` (sizes, hashes) and its `lessons`, the rest of the manifest kept. For
+/// lessons written after the pack was built. The paths listed.
+pub fn relist_lessons(root: &Path) -> Result<Vec<String>> {
+    let path = root.join(MANIFEST_FILE);
+    let text = std::fs::read(&path).map_err(io(&path))?;
+    let pack = glassbox_pack::Pack::parse_manifest(&text)?;
+    let mut manifest = pack.manifest().clone();
+    let lessons: Vec<String> = list_files(root)?
+        .into_iter()
+        .filter(|p| is_lesson_file(p))
+        .collect();
+    manifest.files.retain(|f| !f.path.starts_with(LESSONS_DIR));
+    for lesson in &lessons {
+        let full = root.join(lesson);
+        let bytes = std::fs::read(&full).map_err(io(&full))?;
+        manifest.files.push(FileEntry {
+            path: lesson.clone(),
+            bytes: bytes.len() as u64,
+            sha256: sha256_hex(&bytes),
+        });
+    }
+    manifest.files.sort_by(|a, b| a.path.cmp(&b.path));
+    manifest.lessons.clone_from(&lessons);
+    let mut text = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| BuildError::Checkpoint(e.to_string()))?;
+    text.push('\n');
+    write(root, MANIFEST_FILE, text.as_bytes())?;
+    Ok(lessons)
 }
 
 /// The current time, UTC, as RFC 3339 (`2026-11-25T12:00:00Z`).

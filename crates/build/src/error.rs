@@ -42,6 +42,9 @@ pub enum BuildError {
     /// A tensor computation failed.
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),
+    /// A pack's manifest or file was refused.
+    #[error(transparent)]
+    Pack(#[from] glassbox_pack::PackError),
 }
 
 /// The pipeline's result type.

@@ -236,3 +236,25 @@ fn write_model(root: &std::path::Path, config: &Gpt2Config, model: &Gpt2) {
     )
     .unwrap();
 }
+
+#[test]
+fn lessons_put_in_a_built_pack_are_listed_and_verified() {
+    let root = std::env::temp_dir().join(format!("glassbox-lesson-pack-{}", std::process::id()));
+    write_small_pack(&root);
+    assert!(dir::open(&root).unwrap().lesson_paths().is_empty());
+    std::fs::create_dir_all(root.join("lessons")).unwrap();
+    std::fs::write(root.join("lessons/first.json"), b"{\"title\":\"t\"}").unwrap();
+    std::fs::write(root.join("lessons/notes.txt"), b"not a lesson file").unwrap();
+    let listed = assemble::relist_lessons(&root).unwrap();
+    assert_eq!(listed, ["lessons/first.json"]);
+    let pack = dir::open(&root).unwrap();
+    assert_eq!(pack.lesson_paths(), ["lessons/first.json"]);
+    // Every file the manifest names matches it, the lesson too.
+    assert!(dir::verify_all(&root).is_ok());
+    // A lesson changed or removed later is listed again as it is.
+    std::fs::remove_file(root.join("lessons/first.json")).unwrap();
+    assert!(assemble::relist_lessons(&root).unwrap().is_empty());
+    assert!(dir::open(&root).unwrap().lesson_paths().is_empty());
+    assert!(dir::verify_all(&root).is_ok());
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -45,6 +45,12 @@ pub(crate) enum PackCommand {
         #[arg(default_value = "www/packs/brown")]
         pack: PathBuf,
     },
+    /// List the lessons in a pack's `lessons/` folder in its manifest (each checked to read
+    /// as a lesson first): for lessons written after the pack was built.
+    Lessons {
+        /// The pack folder.
+        pack: PathBuf,
+    },
     /// Rewrite an older pack as the current version, in place: a version-1 pack's
     /// transcoders then read
     /// `ln2.hook_normalized` before the LayerNorm's gain and bias, as TransformerLens
@@ -120,6 +126,7 @@ pub(crate) fn run(command: PackCommand) -> Result<()> {
             Ok(())
         }
         PackCommand::Upgrade { pack } => upgrade(&pack),
+        PackCommand::Lessons { pack } => lessons(&pack),
     }
 }
 
@@ -194,6 +201,34 @@ fn build_smollm2(
         options.out.display(),
         summary.manifest.files.len() + 1,
         bytes as f64 / 1e6
+    );
+    Ok(())
+}
+
+/// See [`PackCommand::Lessons`].
+fn lessons(root: &std::path::Path) -> Result<()> {
+    let folder = root.join(glassbox_build::assemble::LESSONS_DIR);
+    if let Ok(entries) = std::fs::read_dir(&folder) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let bytes = std::fs::read(&path)?;
+                glassbox_lab::Lesson::parse(&bytes)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            }
+        }
+    }
+    let listed = glassbox_build::assemble::relist_lessons(root)?;
+    println!(
+        "{}: {} lesson{} listed{}",
+        root.display(),
+        listed.len(),
+        if listed.len() == 1 { "" } else { "s" },
+        if listed.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", listed.join(", "))
+        }
     );
     Ok(())
 }

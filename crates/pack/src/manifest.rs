@@ -38,6 +38,10 @@ pub struct Manifest {
     pub features: FeaturesInfo,
     /// How the pack was made.
     pub build: BuildInfo,
+    /// Lessons written for this pack's model (the lesson format of `docs/lesson-format.md`),
+    /// by path; each is also in [`Self::files`], so it is verified and kept like the rest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lessons: Vec<String>,
 }
 
 /// One file: where, how big, and its hash.

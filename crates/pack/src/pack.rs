@@ -4,6 +4,7 @@
 //! browser that fetched the files and a program that read them from disk.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use glassbox_dict::Dictionary;
 use glassbox_model::{Gpt2, HookPoint, Model, ModelError, Norm, Tokenizer};
@@ -161,6 +162,17 @@ impl Pack {
         for path in pack.required_paths() {
             pack.entry(&path)?;
         }
+        for path in pack.lesson_paths() {
+            if !Path::new(&path)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+            {
+                return Err(PackError::Manifest(format!(
+                    "the lesson {path} is not a .json file"
+                )));
+            }
+            pack.entry(&path)?;
+        }
         if pack.manifest.dictionaries.len() != pack.manifest.model.n_layer {
             return Err(PackError::Manifest(format!(
                 "{} dictionaries for a model of {} blocks",
@@ -198,6 +210,13 @@ impl Pack {
             }
         }
         paths
+    }
+
+    /// The pack's lesson files, each with its name (the file's stem), e.g.
+    /// `("ioi", "lessons/ioi.json")`: small, fetched with the model.
+    #[must_use]
+    pub fn lesson_paths(&self) -> Vec<String> {
+        self.manifest.lessons.clone()
     }
 
     /// The files the features load from (corpus, labels, each block's dictionary), which

@@ -253,6 +253,30 @@ fn manifests_of_other_versions_or_shapes_are_refused() {
 }
 
 #[test]
+fn a_packs_lessons_must_be_json_files_it_lists() {
+    let files = files();
+    let manifest: serde_json::Value = serde_json::from_slice(&files[MANIFEST_FILE]).unwrap();
+    let with_lessons = |lessons: serde_json::Value| {
+        let mut changed = manifest.clone();
+        changed["lessons"] = lessons;
+        Pack::parse_manifest(&serde_json::to_vec(&changed).unwrap())
+    };
+    // A JSON file the pack lists is a lesson it carries (what it holds is read later).
+    let pack = with_lessons(serde_json::json!(["corpus/documents.json"])).unwrap();
+    assert_eq!(pack.lesson_paths(), ["corpus/documents.json"]);
+    let error = with_lessons(serde_json::json!(["lessons/absent.json"]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("lessons/absent.json"), "{error}");
+    let error = with_lessons(serde_json::json!(["corpus/tokens.bin"]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("is not a .json file"), "{error}");
+    let pack = Pack::parse_manifest(&files[MANIFEST_FILE]).unwrap();
+    assert!(pack.lesson_paths().is_empty());
+}
+
+#[test]
 fn a_version_1_pack_loads_with_its_transcoders_read_before_the_gain() {
     // A version-1 pack's transcoders read ln2's output (after the gain and bias): make
     // one from the committed pack by unfolding each encoder, then load both.

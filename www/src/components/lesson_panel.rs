@@ -5,9 +5,10 @@
 //! the view (tries something), the step stays open with a way back to its own view.
 
 use glassbox_lab::{Lesson, MAX_LESSON_BYTES};
+use glassbox_web::engine::protocol::PackLesson;
 use glassbox_web::lesson_link::{decode, is_inline};
 use glassbox_web::lessons::{
-    Run, built_in, is_lesson_address, lesson_in_query, paragraphs, step_link,
+    PACK_PREFIX, Run, built_in, is_lesson_address, lesson_in_query, paragraphs, step_link,
 };
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -75,7 +76,16 @@ pub(crate) fn LessonPanel() -> Html {
         |name| name.as_deref().map(decode),
     );
     let resolved = shown.as_ref().map(|(name, step)| {
-        resolve(name, (*inline).as_ref(), (*fetched).as_ref()).and_then(|lesson| {
+        resolve(
+            name,
+            (*inline).as_ref(),
+            (*fetched).as_ref(),
+            engine
+                .as_ref()
+                .and_then(Engine::info)
+                .map(|i| i.lessons.as_slice()),
+        )
+        .and_then(|lesson| {
             if (1..=lesson.steps.len()).contains(step) {
                 Ok(lesson)
             } else {
@@ -164,13 +174,14 @@ pub(crate) fn LessonPanel() -> Html {
     }
 }
 
-/// The lesson `name` names: carried in the link (`inline`, unpacked), fetched from its
-/// address (`fetched`), or built in; or what the panel shows instead (loading, or why it
+/// The lesson `name` names: carried in the link (`inline`, unpacked), by the pack
+/// (`pack_lessons`, once it has loaded), fetched from its address (`fetched`), or built in; or what the panel shows instead (loading, or why it
 /// cannot be opened).
 fn resolve(
     name: &str,
     inline: Option<&Result<Lesson, String>>,
     fetched: Option<&(String, Result<Lesson, String>)>,
+    pack_lessons: Option<&[PackLesson]>,
 ) -> Result<Lesson, Html> {
     if let Some(unpacked) = inline {
         return unpacked.clone().map_err(|error| {
@@ -178,6 +189,28 @@ fn resolve(
                 "The lesson in this link could not be opened: {error}"
             ))
         });
+    }
+    if let Some(carried) = name.strip_prefix(PACK_PREFIX) {
+        let Some(lessons) = pack_lessons else {
+            return Err(html! {
+                <aside class="panel lesson" id="lesson-loading" aria-live="polite">
+                    <p class="muted">{ "Loading the pack's lessons…" }</p>
+                </aside>
+            });
+        };
+        return match lessons.iter().find(|l| l.name == carried) {
+            Some(PackLesson {
+                lesson: Ok(lesson), ..
+            }) => Ok(lesson.clone()),
+            Some(PackLesson {
+                lesson: Err(error), ..
+            }) => Err(refused(&format!(
+                "The pack's lesson “{carried}” could not be read: {error}"
+            ))),
+            None => Err(refused(&format!(
+                "The pack loaded here has no lesson called “{carried}”; the home page lists its lessons."
+            ))),
+        };
     }
     if is_lesson_address(name) {
         return match fetched {
@@ -306,20 +339,36 @@ fn refused(reason: &str) -> Html {
     }
 }
 
-/// The built-in lessons, for the home page: each title, what it teaches, and a link to
-/// its first step.
+/// The lessons for the home page: those the loaded pack carries, then the built-in ones
+/// (each with the pack it is written for when that is another): each title, what it
+/// teaches, and a link to its first step.
 #[component]
 pub(crate) fn LessonList() -> Html {
+    let engine = use_context::<Engine>();
+    let info = engine.as_ref().and_then(Engine::info);
+    let pack = info.map(|i| i.name.clone());
+    let item = |name: &str, lesson: &Lesson, written_for: Option<&str>| {
+        html! {
+            <li>
+                <a href={ step_href(name, lesson, 1) }>{ lesson.title.clone() }</a>
+                { format!(" — {} ({} steps)", lesson.summary, lesson.steps.len()) }
+                { for written_for.map(|p| html! { <span class="muted">{ format!(" · for the pack “{p}”") }</span> }) }
+            </li>
+        }
+    };
+    let carried = info.map(|i| i.lessons.clone()).unwrap_or_default();
     html! {
         <ul class="lessons" id="lessons">
+            { for carried.iter().map(|carried| match &carried.lesson {
+                Ok(lesson) => item(&format!("{PACK_PREFIX}{}", carried.name), lesson, None),
+                Err(error) => html! {
+                    <li class="status-bad">{ format!("The pack's lesson “{}” could not be read: {error}", carried.name) }</li>
+                },
+            }) }
             { for glassbox_web::lessons::BUILT_IN.iter().filter_map(|(name, _)| {
                 let lesson = built_in(name)?.ok()?;
-                Some(html! {
-                    <li>
-                        <a href={ step_href(name, &lesson, 1) }>{ lesson.title.clone() }</a>
-                        { format!(" — {} ({} steps)", lesson.summary, lesson.steps.len()) }
-                    </li>
-                })
+                let other = pack.as_ref().filter(|p| **p != lesson.pack).map(|_| lesson.pack.clone());
+                Some(item(name, &lesson, other.as_deref()))
             }) }
         </ul>
     }

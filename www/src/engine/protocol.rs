@@ -1,7 +1,7 @@
 //! The messages between the page and the engine worker.
 
 use glassbox_lab::{
-    AttentionPatterns, EngineInfo, ExampleActivations, GraphFile, LiveFeature, LogitChange,
+    AttentionPatterns, EngineInfo, ExampleActivations, GraphFile, Lesson, LiveFeature, LogitChange,
     LogitLens, NodeEdit, PromptAnalysis, QuizRound, SearchHit, SearchQuery, Snippet, SteerRequest,
     SteerResult,
 };
@@ -351,6 +351,18 @@ pub struct PackInfo {
     pub engine: EngineInfo,
     /// Where the pack's features stand: the model answers first, they load after it.
     pub features: FeatureData,
+    /// The lessons the pack carries, fetched with its model.
+    pub lessons: Vec<PackLesson>,
+}
+
+/// A lesson a pack carries: its name (the file's stem) and the lesson, or why its file
+/// could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackLesson {
+    /// The name a link gives it: `lesson=pack:NAME`.
+    pub name: String,
+    /// The lesson, or why it could not be read.
+    pub lesson: Result<Lesson, String>,
 }
 
 /// Where a pack's features (its transcoders, corpus and labels) stand. The page answers

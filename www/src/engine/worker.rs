@@ -8,14 +8,15 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use glassbox_lab::{AdapterPreference, EngineInfo, Lab, site_name};
+use glassbox_lab::{AdapterPreference, EngineInfo, Lab, Lesson, site_name};
 use glassbox_pack::{FeatureShard, Pack, PackFiles};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
+use web_sys::Cache;
 
 use super::protocol::{
     Analyze, Attention, Circuit, DictionaryInfo, EngineRequest, Envelope, Feature, FeatureData,
     FeatureView, ImportGraph, Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt, PackInfo,
-    PickedFile, Quiz, Request, Response, Search, SwitchEngine,
+    PackLesson, PickedFile, Quiz, Request, Response, Search, SwitchEngine,
 };
 use super::{fetch, kept};
 
@@ -769,6 +770,7 @@ async fn load_pack(
     let pack = Pack::parse_manifest(&manifest).map_err(|e| e.to_string())?;
     let (files, from_cache) =
         fetch_files(cache.as_ref(), &base, &pack, &pack.model_paths(), progress).await?;
+    let lessons = pack_lessons(cache.as_ref(), &base, &pack).await;
     progress("preparing the model", 0, 0);
     let (model, tokenizer) = pack.load_model(&files).map_err(|e| e.to_string())?;
     let m = pack.manifest();
@@ -806,6 +808,7 @@ async fn load_pack(
         kept: None,
         engine: lab.engine_info(),
         features: FeatureData::Loading,
+        lessons,
     };
     Ok(Loaded {
         lab,
@@ -813,6 +816,26 @@ async fn load_pack(
         info,
         sample_texts: Rc::default(),
     })
+}
+
+/// The lessons `pack` carries, each read or with the reason it could not be: a lesson
+/// that fails leaves the pack and the other lessons working.
+async fn pack_lessons(cache: Option<&Cache>, base: &str, pack: &Pack) -> Vec<PackLesson> {
+    let mut lessons = Vec::new();
+    for path in pack.lesson_paths() {
+        let name = path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&path)
+            .trim_end_matches(".json")
+            .to_owned();
+        let lesson = match fetch::pack_file(cache, base, pack, &path, &|_| {}).await {
+            Ok((file, _)) => Lesson::parse(file.bytes()).map_err(|e| format!("{path}: {e}")),
+            Err(error) => Err(error),
+        };
+        lessons.push(PackLesson { name, lesson });
+    }
+    lessons
 }
 
 /// Fetches the features of the pack `model_only` runs ([`Pack::feature_paths`]) and adds
@@ -961,6 +984,7 @@ async fn open_model_files(
             .and_then(|b| b.info.kept.clone()),
         engine: lab.engine_info(),
         features: FeatureData::Ready,
+        lessons: Vec::new(),
     };
     Ok(Loaded {
         lab,
