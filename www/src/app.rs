@@ -66,7 +66,7 @@ pub(crate) fn App() -> Html {
                 Response::Ready(info) => {
                     background.set(None);
                     told.set(Some(EngineChoice::Running(info.engine.clone())));
-                    features_ready.set(EngineStatus::Ready(info));
+                    features_ready.set(EngineStatus::Ready(Rc::new(info)));
                 }
                 _ => {}
             }));
@@ -89,7 +89,7 @@ pub(crate) fn App() -> Html {
                             loaded,
                             total,
                         },
-                        Response::Ready(info) => EngineStatus::Ready(info),
+                        Response::Ready(info) => EngineStatus::Ready(Rc::new(info)),
                         Response::Error(error) => EngineStatus::Failed(error),
                         other => EngineStatus::Failed(format!("unexpected answer: {other:?}")),
                     });
@@ -139,7 +139,7 @@ pub(crate) fn App() -> Html {
                     Response::Ready(info) => {
                         revoke();
                         choice.set(Some(EngineChoice::Running(info.engine.clone())));
-                        status.set(EngineStatus::Ready(info));
+                        status.set(EngineStatus::Ready(Rc::new(info)));
                     }
                     Response::Error(error) => {
                         revoke();
@@ -328,7 +328,7 @@ fn use_lessons_kept(client: &Rc<EngineClient>, status: &EngineStatus) -> Option<
     let ready = match status {
         EngineStatus::Ready(info) if matches!(info.features, FeatureData::Ready) => {
             let mut lessons = built_in_for(&info.name);
-            lessons.extend(info.lessons.iter().filter_map(|l| l.lesson.clone().ok()));
+            lessons.extend(info.lessons.iter().filter_map(|l| l.lesson().ok()));
             Some((info.name.clone(), features_shown(&lessons)))
         }
         _ => None,

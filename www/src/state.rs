@@ -21,7 +21,7 @@ pub(crate) enum EngineStatus {
         total: u64,
     },
     /// Ready to answer.
-    Ready(PackInfo),
+    Ready(Rc<PackInfo>),
     /// The pack could not be loaded; why.
     Failed(String),
 }

@@ -198,13 +198,13 @@ fn resolve(
                 </aside>
             });
         };
-        return match lessons.iter().find(|l| l.name == carried) {
-            Some(PackLesson {
-                lesson: Ok(lesson), ..
-            }) => Ok(lesson.clone()),
-            Some(PackLesson {
-                lesson: Err(error), ..
-            }) => Err(refused(&format!(
+        return match lessons
+            .iter()
+            .find(|l| l.name == carried)
+            .map(PackLesson::lesson)
+        {
+            Some(Ok(lesson)) => Ok(lesson),
+            Some(Err(error)) => Err(refused(&format!(
                 "The pack's lesson “{carried}” could not be read: {error}"
             ))),
             None => Err(refused(&format!(
@@ -359,7 +359,7 @@ pub(crate) fn LessonList() -> Html {
     let carried = info.map(|i| i.lessons.clone()).unwrap_or_default();
     html! {
         <ul class="lessons" id="lessons">
-            { for carried.iter().map(|carried| match &carried.lesson {
+            { for carried.iter().map(|carried| match &carried.lesson() {
                 Ok(lesson) => item(&format!("{PACK_PREFIX}{}", carried.name), lesson, None),
                 Err(error) => html! {
                     <li class="status-bad">{ format!("The pack's lesson “{}” could not be read: {error}", carried.name) }</li>

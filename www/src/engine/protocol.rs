@@ -355,14 +355,23 @@ pub struct PackInfo {
     pub lessons: Vec<PackLesson>,
 }
 
-/// A lesson a pack carries: its name (the file's stem) and the lesson, or why its file
-/// could not be read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A lesson a pack carries: its name (the file's stem) and the file's JSON, or why it
+/// could not be read. The JSON travels as text (a lesson's tagged claims do not pass
+/// through the worker's binary messages) and is read by [`PackLesson::lesson`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackLesson {
     /// The name a link gives it: `lesson=pack:NAME`.
     pub name: String,
+    /// The lesson file's JSON (checked to read as a lesson), or why it could not be read.
+    pub json: Result<String, String>,
+}
+
+impl PackLesson {
     /// The lesson, or why it could not be read.
-    pub lesson: Result<Lesson, String>,
+    pub fn lesson(&self) -> Result<Lesson, String> {
+        let json = self.json.as_ref().map_err(Clone::clone)?;
+        Lesson::parse(json.as_bytes()).map_err(|e| e.to_string())
+    }
 }
 
 /// Where a pack's features (its transcoders, corpus and labels) stand. The page answers
@@ -437,4 +446,53 @@ pub enum Response {
     Quiz(QuizRound),
     /// The request failed; why, in words.
     Error(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The page and the worker exchange messages in bincode (gloo-worker's codec), which
+    /// cannot read what needs a self-describing format (internally tagged enums, skipped
+    /// fields): what does not round-trip here would panic in the page.
+    fn round_trips(response: &Response) {
+        let bytes = bincode::serialize(response).unwrap();
+        let back: Response = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(&back, response);
+    }
+
+    #[test]
+    fn a_packs_information_with_its_lessons_passes_the_workers_codec() {
+        let lesson = crate::lessons::BUILT_IN[0].1;
+        let info = PackInfo {
+            name: "brown".to_owned(),
+            description: String::new(),
+            n_layer: 4,
+            n_head: 4,
+            dictionaries: Vec::new(),
+            n_positions: 128,
+            tags: vec!["NN".to_owned()],
+            from_cache: false,
+            from_disk: false,
+            kept: None,
+            engine: EngineInfo {
+                gpu: None,
+                note: Some("why not".to_owned()),
+            },
+            features: FeatureData::Failed("a reason".to_owned()),
+            lessons: vec![
+                PackLesson {
+                    name: "ok".to_owned(),
+                    json: Ok(lesson.to_owned()),
+                },
+                PackLesson {
+                    name: "bad".to_owned(),
+                    json: Err("not a lesson".to_owned()),
+                },
+            ],
+        };
+        round_trips(&Response::Ready(info.clone()));
+        assert!(info.lessons[0].lesson().is_ok());
+        assert_eq!(info.lessons[1].lesson().unwrap_err(), "not a lesson");
+    }
 }

@@ -829,11 +829,15 @@ async fn pack_lessons(cache: Option<&Cache>, base: &str, pack: &Pack) -> Vec<Pac
             .unwrap_or(&path)
             .trim_end_matches(".json")
             .to_owned();
-        let lesson = match fetch::pack_file(cache, base, pack, &path, &|_| {}).await {
-            Ok((file, _)) => Lesson::parse(file.bytes()).map_err(|e| format!("{path}: {e}")),
+        let json = match fetch::pack_file(cache, base, pack, &path, &|_| {}).await {
+            Ok((file, _)) => Lesson::parse(file.bytes())
+                .map_err(|e| format!("{path}: {e}"))
+                .and_then(|_| {
+                    String::from_utf8(file.bytes().to_vec()).map_err(|e| format!("{path}: {e}"))
+                }),
             Err(error) => Err(error),
         };
-        lessons.push(PackLesson { name, lesson });
+        lessons.push(PackLesson { name, json });
     }
     lessons
 }
