@@ -229,13 +229,22 @@ fn FeatureFinder(props: &FeatureFinderProps) -> Html {
         .as_ref()
         .and_then(|e| e.info().map(|i| i.tags.clone()))
         .unwrap_or_default();
+    // What is in the box (kept here, so a re-render never empties it) and what was
+    // searched for (on Enter, or when the box loses focus).
     let typed = use_state(String::new);
-    let query = (!typed.trim().is_empty()).then(|| SearchQuery::parse(&typed, &tags));
+    let searched = use_state(String::new);
+    let query = (!searched.trim().is_empty()).then(|| SearchQuery::parse(&searched, &tags));
     let hits = use_request(query.map(|query| Search { query }));
-    let on_search = {
+    let on_input = {
         let typed = typed.clone();
-        Callback::from(move |event: Event| {
+        Callback::from(move |event: InputEvent| {
             typed.set(event.target_unchecked_into::<HtmlInputElement>().value());
+        })
+    };
+    let on_search = {
+        let searched = searched.clone();
+        Callback::from(move |event: Event| {
+            searched.set(event.target_unchecked_into::<HtmlInputElement>().value());
         })
     };
     let offered = match &hits {
@@ -261,7 +270,7 @@ fn FeatureFinder(props: &FeatureFinderProps) -> Html {
     html! {
         <div class="steer-finder">
             <label>{ "Add a feature: " }
-                <input id="steer-search" type="search" value={(*typed).clone()} onchange={on_search}
+                <input id="steer-search" type="search" value={(*typed).clone()} oninput={on_input} onchange={on_search}
                     placeholder={"a label's words · a tag such as CD · a token in quotes"} />
             </label>
             { offered }
