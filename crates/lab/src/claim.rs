@@ -549,14 +549,18 @@ impl Lab {
         prompt: &str,
         score: HeadScoreKind,
     ) -> Result<Vec<((usize, usize), Option<f32>)>> {
-        let mut all = Vec::new();
-        for l in 0..self.model().dims().n_layer {
-            let patterns = self.attention(prompt, l).await?;
-            for (h, scores) in patterns.scores.iter().enumerate() {
-                all.push(((l, h), scores.get(score)));
-            }
-        }
-        Ok(all)
+        Ok(self
+            .attention_everywhere(prompt)
+            .await?
+            .iter()
+            .flat_map(|block| {
+                block
+                    .scores
+                    .iter()
+                    .enumerate()
+                    .map(move |(h, scores)| ((block.layer, h), scores.get(score)))
+            })
+            .collect())
     }
 
     /// [`Claim::SteeredContains`].

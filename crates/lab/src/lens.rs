@@ -56,21 +56,44 @@ impl Lab {
                 "there is no block {layer}: the model has {n_layer}"
             )));
         }
+        let mut blocks = self.attention_of(text, &[layer]).await?;
+        blocks
+            .pop()
+            .ok_or_else(|| LabError::Request(format!("block {layer} was not kept")))
+    }
+
+    /// Every block's attention patterns on `text`, from one forward pass.
+    pub async fn attention_everywhere(&self, text: &str) -> Result<Vec<AttentionPatterns>> {
+        let layers: Vec<usize> = (0..self.model().dims().n_layer).collect();
+        self.attention_of(text, &layers).await
+    }
+
+    /// The attention patterns of blocks `layers` (each below the model's count) on
+    /// `text`, from one forward pass.
+    async fn attention_of(&self, text: &str, layers: &[usize]) -> Result<Vec<AttentionPatterns>> {
         let ids = self.prompt_ids(text)?;
-        let hook = HookPoint::Pattern(layer);
-        let kept = self.activations(&ids, &[hook]).await?;
-        let pattern = kept
-            .get(&hook)
-            .ok_or_else(|| LabError::Request(format!("{hook} was not kept")))?
-            .squeeze(0)?;
-        let heads: Vec<Vec<f32>> = pattern.flatten_from(1)?.to_vec2()?;
-        Ok(AttentionPatterns {
-            tokens: ids.iter().map(|&t| self.token_text(t)).collect(),
-            layer,
-            scores: heads.iter().map(|h| HeadScores::of(h, &ids)).collect(),
-            chance: HeadScores::uniform(&ids),
-            heads,
-        })
+        let hooks: Vec<HookPoint> = layers.iter().map(|&l| HookPoint::Pattern(l)).collect();
+        let kept = self.activations(&ids, &hooks).await?;
+        let tokens: Vec<String> = ids.iter().map(|&t| self.token_text(t)).collect();
+        let chance = HeadScores::uniform(&ids);
+        layers
+            .iter()
+            .zip(&hooks)
+            .map(|(&layer, hook)| {
+                let pattern = kept
+                    .get(hook)
+                    .ok_or_else(|| LabError::Request(format!("{hook} was not kept")))?
+                    .squeeze(0)?;
+                let heads: Vec<Vec<f32>> = pattern.flatten_from(1)?.to_vec2()?;
+                Ok(AttentionPatterns {
+                    tokens: tokens.clone(),
+                    layer,
+                    scores: heads.iter().map(|h| HeadScores::of(h, &ids)).collect(),
+                    chance,
+                    heads,
+                })
+            })
+            .collect()
     }
 
     /// The logit lens of `text`, with the `top` likeliest tokens of each cell.
