@@ -325,16 +325,22 @@ fn switch(route: Route) -> Html {
 fn use_lessons_kept(client: &Rc<EngineClient>, status: &EngineStatus) -> Option<(String, usize)> {
     let kept = use_state(|| None::<(String, usize)>);
     let (client, setter) = (Rc::clone(client), kept.clone());
+    // The pack once its features are in; its lessons are read once per pack.
     let ready = match status {
         EngineStatus::Ready(info) if matches!(info.features, FeatureData::Ready) => {
-            let mut lessons = built_in_for(&info.name);
-            lessons.extend(info.lessons.iter().filter_map(|l| l.lesson().ok()));
-            Some((info.name.clone(), features_shown(&lessons)))
+            Some(Rc::clone(info))
         }
         _ => None,
     };
-    use_effect_with(ready, move |ready| {
-        let Some((pack, features)) = ready.clone() else {
+    let shown = use_memo(ready, |ready| {
+        ready.as_ref().map(|info| {
+            let mut lessons = built_in_for(&info.name);
+            lessons.extend(info.lessons.iter().filter_map(|l| l.lesson().ok()));
+            (info.name.clone(), features_shown(&lessons))
+        })
+    });
+    use_effect_with(shown, move |shown| {
+        let Some((pack, features)) = (**shown).clone() else {
             return;
         };
         // Answers counted down: (left, failed).
