@@ -4,7 +4,8 @@
 // grouped into a supernode, and the selection, pin and supernode survive the link; the
 // subgraph shows them; thresholds prune; the JSON export (with pins and supernodes in
 // its qParams) imports back to the same graph and view; a malformed file is refused; a
-// 48-token prompt gets a graph of its most influential features.
+// 48-token prompt gets a graph of its most influential features; a search rings nodes and
+// groups them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, mkdtemp } from 'node:fs/promises';
@@ -15,6 +16,14 @@ import { openPage, screenshot, LOAD_TIMEOUT, useBrowser } from './harness.mjs';
 const env = useBrowser();
 
 const PROMPT = 'The%20jury%20said%20that%20the%20city';
+
+/** The four scores the view states: replacement and completeness, whole then pruned. */
+async function scoresOf(page) {
+  const text = await page.locator('#graph-scores').textContent();
+  const numbers = text.match(/\d+\.\d+/g)?.map(Number) ?? [];
+  assert.equal(numbers.length, 4, text);
+  return numbers;
+}
 
 async function summary(page) {
   const text = await page.locator('#circuit-summary').textContent();
@@ -31,6 +40,9 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
   assert.ok(full.nodes > 10 && full.edges > 10, JSON.stringify(full));
   assert.equal(await page.locator('#circuit-graph circle').count(), full.nodes);
   assert.ok(await page.locator('#circuit-graph circle.logit').count() >= 1);
+  // The graph's replacement and completeness scores, whole and pruned, each a share.
+  const scores = await scoresOf(page);
+  for (const s of scores) assert.ok(s >= 0 && s <= 1, JSON.stringify(scores));
   // Hovering a feature shows its label and top corpus examples.
   const feature = page.locator('#circuit-graph circle.feature').first();
   const id = await feature.getAttribute('data-node');
@@ -83,6 +95,8 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
     const m = document.querySelector('#circuit-summary')?.textContent.match(/(\d+) nodes/);
     return m && Number(m[1]) < n;
   }, full.nodes, { timeout: 60_000 });
+  // Pruning changes the pruned graph's scores, never the whole graph's.
+  assert.deepEqual((await scoresOf(again)).slice(0, 2), scores.slice(0, 2));
   // Export, then import into a fresh view: the same graph.
   const href = await page.locator('#circuit-export').getAttribute('href');
   const json = decodeURIComponent(href.slice(href.indexOf(',') + 1));
@@ -90,6 +104,8 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
   assert.equal(exported.nodes.length, full.nodes);
   assert.equal(exported.links.length, full.edges);
   assert.deepEqual(exported.qParams.pinnedIds, [id]);
+  const { graph: whole, pruned } = exported.metadata.scores;
+  assert.deepEqual([whole.replacement, whole.completeness, pruned.replacement, pruned.completeness].map((x) => x.toFixed(2)), scores.map((x) => x.toFixed(2)));
   assert.deepEqual(exported.qParams.supernodes, [['first group', id, other]]);
   const dir = await mkdtemp(join(tmpdir(), 'glassbox-graph-'));
   const file = join(dir, 'graph.json');
@@ -99,6 +115,7 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
   await viewer.locator('#circuit-import').setInputFiles(file);
   await viewer.locator('#imported-from').waitFor({ timeout: 30_000 });
   assert.deepEqual(await summary(viewer), full);
+  assert.deepEqual(await scoresOf(viewer), scores);
   assert.equal(await viewer.locator('#circuit-graph circle').count(), full.nodes);
   // The file's pins and supernodes come with it.
   assert.equal(await viewer.locator('#circuit-graph circle.grouped').count(), 2);
@@ -124,6 +141,42 @@ test('a graph renders, pins live in the link, thresholds prune, and its export i
   await refusing.locator('#circuit-import').setInputFiles(huge);
   await refusing.waitForFunction(() => /huge\.json: the file is 70 MB; graph files of at most 67 MB are read/.test(document.querySelector('#import-error')?.textContent ?? ''), null, { timeout: 30_000 });
   for (const p of [problems, againProblems, viewerProblems, refusingProblems]) assert.deepEqual(p, []);
+});
+
+test('a search finds nodes in the graph, rings them, and groups them into a supernode', async () => {
+  // The token " jury" (position 1): every feature, error and embedding there.
+  const { page, problems } = await openPage(env.browser, `${env.url}#/circuit?text=${PROMPT}&find=%22jury%22`);
+  await page.locator('#circuit-graph circle').first().waitFor({ timeout: LOAD_TIMEOUT });
+  const note = await page.locator('#found-note').textContent();
+  const n = Number(note.match(/(\d+) nodes? match/)?.[1]);
+  const ids = (selector) => page.locator(selector).evaluateAll((cs) => cs.map((c) => c.getAttribute('data-node')).sort());
+  const found = await ids('#circuit-graph circle.found');
+  assert.equal(found.length, n, note);
+  const atJury = (await ids('#circuit-graph circle:not(.logit)')).filter((id) => /_1$/.test(id));
+  assert.deepEqual(found, atJury);
+  assert.ok(found.some((id) => id.startsWith('E_')) && found.some((id) => /^\d/.test(id)), found.join(' '));
+  // Grouped: one supernode named after the token, in the link and the subgraph.
+  await page.locator('#group-found').click();
+  await page.waitForFunction(() => /groups=jury:/.test(decodeURIComponent(location.hash)));
+  assert.equal(await page.locator('#circuit-graph circle.grouped').count(), n);
+  await page.locator('#subgraph [data-subgraph-node="supernode:jury"]').waitFor();
+  // A feature's number finds it at every position it is active.
+  const feature = found.find((id) => /^\d+_\d+_\d+$/.test(id));
+  assert.ok(feature, `no feature on " jury": ${found.join(' ')}`);
+  const [layer, index] = feature.split('_');
+  await page.locator('#graph-find').fill(`${layer}/${index}`);
+  await page.locator('#graph-find').press('Enter');
+  await page.waitForFunction((f) => decodeURIComponent(location.hash).includes(`find=${f}`), `${layer}/${index}`);
+  await page.waitForFunction((f) => [...document.querySelectorAll('#circuit-graph circle.found')].some((c) => c.getAttribute('data-node') === f), feature);
+  for (const id of await ids('#circuit-graph circle.found')) assert.ok(id.startsWith(`${layer}_${index}_`), id);
+  await screenshot(page, 'circuit-find');
+  // Nothing found: said, nothing ringed, nothing to group.
+  await page.locator('#graph-find').fill('zzzz');
+  await page.locator('#graph-find').press('Enter');
+  await page.waitForFunction(() => /No node of these \d+ matches/.test(document.querySelector('#found-note')?.textContent ?? ''));
+  assert.equal(await page.locator('#circuit-graph circle.found').count(), 0);
+  assert.equal(await page.locator('#group-found').count(), 0);
+  assert.deepEqual(problems, []);
 });
 
 test('a 48-token prompt gets a graph of its most influential features', async () => {

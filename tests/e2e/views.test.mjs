@@ -60,6 +60,31 @@ test('the logit lens reads the residual stream after every block', async () => {
   assert.deepEqual(problems, []);
 });
 
+test('what is being typed in a view\'s box survives the view re-rendering, and Enter commits it', async () => {
+  const { page, problems } = await openPage(env.browser, `${env.url}#/lens?text=The%20jury`);
+  await page.locator('#lens tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  const box = page.locator('#lens-prompt');
+  await box.focus();
+  await box.press('End');
+  await page.keyboard.type(' said that');
+  // The view re-renders while the box keeps the focus (here the link changes under it,
+  // as an answer or the engine's progress would re-render it): the draft stays.
+  await page.evaluate(() => {
+    history.replaceState(null, '', `${location.pathname}${location.search}${location.hash}&text=again`);
+    dispatchEvent(new PopStateEvent('popstate'));
+  });
+  await page.locator('.link-error').waitFor({ timeout: 10_000 });
+  assert.equal(await box.inputValue(), 'The jury said that');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'lens-prompt');
+  await box.press('Enter');
+  await page.waitForFunction(() => decodeURIComponent(location.hash.replaceAll('+', ' ')).includes('text=The jury said that'));
+  await page.waitForFunction(() => document.querySelectorAll('#lens thead th').length >= 5);
+  // A new link replaces the draft with its own text.
+  await page.goto(`${env.url}#/lens?text=In%20the%20morning`);
+  await page.waitForFunction(() => document.querySelector('#lens-prompt')?.value === 'In the morning');
+  assert.deepEqual(problems, []);
+});
+
 test('steering without the syntax: find a feature, set it with a preset or the slider, remove it', async () => {
   const { page, problems } = await openPage(env.browser, `${env.url}#/steer?text=The%20man%20said%20that&n=8`);
   await page.locator('#steer-problem').waitFor({ timeout: LOAD_TIMEOUT });

@@ -143,6 +143,9 @@ pub(crate) struct CircuitQuery {
     /// The selected node's id.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) at: String,
+    /// What the graph's search box finds (see `GraphFile::find`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) find: String,
 }
 
 /// The most nodes a circuit link may pin (a graph keeps at most 2048 features).
@@ -203,6 +206,7 @@ impl Default for CircuitQuery {
             pin: String::new(),
             groups: String::new(),
             at: String::new(),
+            find: String::new(),
         }
     }
 }

@@ -71,7 +71,7 @@ pub fn report(
         ..AttributionOptions::default()
     };
     let graph = attribute(model, &replacement, &options).map_err(circuit)?;
-    let scores = Influence::of(&graph).scores(&graph);
+    let scores = Influence::of(&graph).scores();
     let (top, top_logit) = graph
         .nodes
         .iter()

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CircuitError, Result};
 use crate::graph::{Graph, NodeKind};
-use crate::prune::{Pruned, Thresholds};
+use crate::prune::{Pruned, Scores, Thresholds};
 
 /// A graph file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +49,10 @@ pub struct Metadata {
     /// only the most influential were attributed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_features: Option<usize>,
+    /// Replacement and completeness scores (circuit-tracer's definitions) of the whole
+    /// graph and of the pruned one this file holds (ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<Scores>,
 }
 
 /// The `qParams` block.
@@ -218,6 +222,7 @@ impl GraphFile {
                 node_threshold: Some(thresholds.nodes),
                 edge_threshold: Some(thresholds.edges),
                 active_features: Some(graph.active_features),
+                scores: Some(pruned.scores),
             },
             q_params: QParams {
                 link_type: "both".to_owned(),

@@ -12,12 +12,14 @@
 //!   [`attribute_on`], or a [`Carrier`] and [`attribute_with`]).
 //! - [`Influence`]: each node's influence on the logits, and pruning to thresholds.
 //! - [`GraphFile`]: the circuit-tracer / Neuronpedia graph JSON, out and back in;
-//!   [`Subgraph`]: its pinned nodes and [`Supernode`]s with their edges summed.
+//!   [`Subgraph`]: its pinned nodes and [`Supernode`]s with their edges summed;
+//!   [`GraphFile::find`]: its nodes found by label, token, feature or id.
 
 mod attribute;
 mod carry;
 mod engine;
 mod error;
+mod find;
 mod frozen;
 mod graph;
 mod graph_file;
@@ -31,13 +33,14 @@ pub use attribute::{AttributionOptions, attribute, attribute_with};
 pub use carry::{BatchShape, Carrier, CpuCarrier, Row};
 pub use engine::{ActiveCarrier, AttributionEngine, attribute_on};
 pub use error::{CircuitError, Result};
+pub use find::NodeQuery;
 pub use frozen::{AttentionWeights, FrozenNorm, FrozenWeights};
 pub use graph::{Graph, Node, NodeKind};
 pub use graph_file::{
     ExportContext, FileNode, GraphFile, Link, MAX_FILE_BYTES, MAX_FILE_LAYERS, MAX_FILE_LINKS,
     MAX_FILE_NODES, MAX_FILE_TOKENS, Metadata, QParams, TRANSCODER_ERROR, TRANSCODER_FEATURE,
 };
-pub use prune::{GraphScores, Influence, Pruned, Thresholds, threshold};
+pub use prune::{GraphScores, Influence, Pruned, Scores, Thresholds, threshold};
 pub use replacement::Replacement;
 pub use setup::{ActiveAt, Setup, Sources, Target};
 pub use subgraph::{Subgraph, SubgraphNode, Supernode, group_node, row_of, ungroup_node};

@@ -58,6 +58,17 @@ pub struct Pruned {
     /// Per node, the fraction of all influence held by nodes at least as influential
     /// (what circuit-tracer reports as a node's `influence`).
     pub cumulative: Vec<f32>,
+    /// The scores of the whole graph and of what was kept.
+    pub scores: Scores,
+}
+
+/// A graph's scores before and after pruning.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Scores {
+    /// Of the whole graph.
+    pub graph: GraphScores,
+    /// Of the kept nodes and edges alone, as if they were the whole graph.
+    pub pruned: GraphScores,
 }
 
 /// How much of a graph its features explain (circuit-tracer's definitions; 1 is all).
@@ -77,21 +88,21 @@ pub struct Influence {
     /// Per node.
     pub nodes: Vec<f32>,
     logit_weights: Vec<f32>,
+    /// The whole graph's scores.
+    whole: GraphScores,
 }
 
-/// `|A|` with each row divided by its sum (rows: targets).
-fn normalized(graph: &Graph, keep: Option<&[bool]>) -> Vec<f32> {
+/// `|A|` over the edges `kept(source, target)` lets through, each row divided by its sum
+/// (rows: targets).
+fn normalized(graph: &Graph, kept: impl Fn(usize, usize) -> bool) -> Vec<f32> {
     let n = graph.len();
     let mut m = vec![0.0_f32; n * n];
     for t in 0..n {
-        if keep.is_some_and(|k| !k[t]) {
-            continue;
-        }
         let row = &graph.adjacency[t * n..(t + 1) * n];
         let out = &mut m[t * n..(t + 1) * n];
         let mut sum = 0.0;
         for (s, (o, a)) in out.iter_mut().zip(row).enumerate() {
-            if keep.is_none_or(|k| k[s]) {
+            if *a != 0.0 && kept(s, t) {
                 *o = a.abs();
                 sum += *o;
             }
@@ -130,18 +141,20 @@ fn series(m: &[f32], weights: &[f32]) -> Vec<f32> {
     total
 }
 
-/// The score at which the largest scores add up to `fraction` of their total.
+/// The score at which the largest scores add up to `fraction` of their total. The running
+/// total is kept in f64: in f32 it stops growing once the small scores fall below its
+/// rounding step, so a fraction of 1 would cut them.
 fn cutoff(scores: impl Iterator<Item = f32>, fraction: f32) -> f32 {
     let mut sorted: Vec<f32> = scores.collect();
     sorted.sort_by(|a, b| b.total_cmp(a));
-    let total: f32 = sorted.iter().sum();
+    let total: f64 = sorted.iter().map(|&s| f64::from(s)).sum();
     if total <= 0.0 {
         return 0.0;
     }
-    let mut cumulative = 0.0;
+    let mut cumulative = 0.0_f64;
     for &s in &sorted {
-        cumulative += s;
-        if cumulative / total >= fraction {
+        cumulative += f64::from(s);
+        if cumulative / total >= f64::from(fraction) {
             return s;
         }
     }
@@ -200,6 +213,39 @@ fn drop_dangling(
     });
 }
 
+/// circuit-tracer's two scores of how much of a graph features explain (its
+/// `compute_graph_scores`), from the graph's normalized adjacency `m` and its nodes'
+/// `influence`: the replacement score, the share of the embeddings' and errors' influence
+/// on the logits held by the embeddings (what reaches the logits from the input through
+/// features alone; position embeddings count with the tokens); and the completeness
+/// score, each node's share of normalized input that is not from errors, weighted by its
+/// influence (plus its own weight, for a logit).
+fn graph_scores(graph: &Graph, m: &[f32], influence: &[f32], logit_weights: &[f32]) -> GraphScores {
+    let n = graph.len();
+    let (mut embeddings, mut errors) = (0.0_f64, 0.0_f64);
+    for (node, &x) in graph.nodes.iter().zip(influence) {
+        match node.kind {
+            NodeKind::Token { .. } | NodeKind::Position { .. } => embeddings += f64::from(x),
+            NodeKind::Error { .. } => errors += f64::from(x),
+            _ => {}
+        }
+    }
+    let errors_at: Vec<usize> = (0..n)
+        .filter(|&s| matches!(graph.nodes[s].kind, NodeKind::Error { .. }))
+        .collect();
+    let (mut explained, mut total) = (0.0_f64, 0.0_f64);
+    for t in 0..n {
+        let from_errors: f64 = errors_at.iter().map(|&s| f64::from(m[t * n + s])).sum();
+        let weight = f64::from(influence[t] + logit_weights[t]);
+        explained += (1.0 - from_errors) * weight;
+        total += weight;
+    }
+    GraphScores {
+        replacement: (embeddings / (embeddings + errors).max(1e-30)) as f32,
+        completeness: (explained / total.max(1e-30)) as f32,
+    }
+}
+
 impl Influence {
     /// Each node's influence on the logits, weighted by their probabilities.
     #[must_use]
@@ -212,49 +258,20 @@ impl Influence {
                 _ => 0.0,
             })
             .collect();
-        let nodes = series(&normalized(graph, None), &logit_weights);
+        let m = normalized(graph, |_, _| true);
+        let nodes = series(&m, &logit_weights);
+        let whole = graph_scores(graph, &m, &nodes, &logit_weights);
         Self {
             nodes,
             logit_weights,
+            whole,
         }
     }
 
-    /// circuit-tracer's two scores of how much of the graph features explain (its
-    /// `compute_graph_scores`): the replacement score, the share of the embeddings' and
-    /// errors' influence on the logits held by the embeddings (what reaches the logits
-    /// from the input through features alone); and the completeness score, each node's
-    /// share of normalized input that is not from errors, weighted by its influence (plus
-    /// its own weight, for a logit).
+    /// The whole graph's replacement and completeness scores (see [`graph_scores`]).
     #[must_use]
-    pub fn scores(&self, graph: &Graph) -> GraphScores {
-        let n = graph.len();
-        let (mut embeddings, mut errors) = (0.0_f64, 0.0_f64);
-        for (node, &influence) in graph.nodes.iter().zip(&self.nodes) {
-            match node.kind {
-                NodeKind::Token { .. } | NodeKind::Position { .. } => {
-                    embeddings += f64::from(influence);
-                }
-                NodeKind::Error { .. } => errors += f64::from(influence),
-                _ => {}
-            }
-        }
-        let is_error: Vec<bool> = graph
-            .nodes
-            .iter()
-            .map(|node| matches!(node.kind, NodeKind::Error { .. }))
-            .collect();
-        let m = normalized(graph, None);
-        let (mut explained, mut total) = (0.0_f64, 0.0_f64);
-        for t in 0..n {
-            let from_errors: f32 = (0..n).filter(|&s| is_error[s]).map(|s| m[t * n + s]).sum();
-            let weight = f64::from(self.nodes[t] + self.logit_weights[t]);
-            explained += f64::from(1.0 - from_errors) * weight;
-            total += weight;
-        }
-        GraphScores {
-            replacement: (embeddings / (embeddings + errors).max(1e-30)) as f32,
-            completeness: (explained / total.max(1e-30)) as f32,
-        }
+    pub fn scores(&self) -> GraphScores {
+        self.whole
     }
 
     /// The nodes and edges that `thresholds` keep.
@@ -274,7 +291,7 @@ impl Influence {
 
         // Edge scores: the normalized weight into a target times the target's influence
         // (plus its own weight if it is a logit), on the graph of kept nodes.
-        let m = normalized(graph, Some(&keep));
+        let m = normalized(graph, |s, t| keep[s] && keep[t]);
         let mut reach = series(&m, &self.logit_weights);
         for (r, w) in reach.iter_mut().zip(&self.logit_weights) {
             *r += w;
@@ -294,23 +311,45 @@ impl Influence {
             }
         }
         drop_dangling(graph, &mut keep, &mut edges, always);
+        let scores = Scores {
+            graph: self.whole,
+            pruned: self.kept_scores(graph, &edges),
+        };
         Pruned {
             nodes: keep,
             edges,
             cumulative: self.cumulative(),
+            scores,
         }
+    }
+
+    /// The scores of the graph made of `edges` alone (its influence recomputed on them).
+    fn kept_scores(&self, graph: &Graph, edges: &[(usize, usize, f32)]) -> GraphScores {
+        let n = graph.len();
+        let mut kept = vec![false; n * n];
+        for &(s, t, _) in edges {
+            kept[t * n + s] = true;
+        }
+        let m = normalized(graph, |s, t| kept[t * n + s]);
+        let influence = series(&m, &self.logit_weights);
+        graph_scores(graph, &m, &influence, &self.logit_weights)
     }
 
     /// Per node, the share of all influence held by the nodes at least as influential.
     fn cumulative(&self) -> Vec<f32> {
         let mut order: Vec<usize> = (0..self.nodes.len()).collect();
         order.sort_by(|&a, &b| self.nodes[b].total_cmp(&self.nodes[a]).then(a.cmp(&b)));
-        let total: f32 = self.nodes.iter().sum::<f32>().max(1e-10);
+        let total = self
+            .nodes
+            .iter()
+            .map(|&x| f64::from(x))
+            .sum::<f64>()
+            .max(1e-10);
         let mut out = vec![0.0; self.nodes.len()];
-        let mut running = 0.0;
+        let mut running = 0.0_f64;
         for i in order {
-            running += self.nodes[i];
-            out[i] = running / total;
+            running += f64::from(self.nodes[i]);
+            out[i] = (running / total) as f32;
         }
         out
     }
@@ -441,7 +480,7 @@ mod tests {
             pre_activations: vec![0.0; n],
             active_features: 1,
         };
-        let scores = Influence::of(&graph).scores(&graph);
+        let scores = Influence::of(&graph).scores();
         // The token reaches the logit with 0.5, the error with 0.5.
         assert!((scores.replacement - 0.5).abs() < 1e-6, "{scores:?}");
         // Weights: logit 1 (half from the error), feature, error and token 0.5 each (none
@@ -449,7 +488,91 @@ mod tests {
         assert!((scores.completeness - 0.8).abs() < 1e-6, "{scores:?}");
         // Without errors, everything is explained.
         let chain = chain();
-        let whole = Influence::of(&chain).scores(&chain);
+        let whole = Influence::of(&chain).scores();
         assert!((whole.replacement - 1.0).abs() < 1e-6 && (whole.completeness - 1.0).abs() < 1e-6);
+    }
+
+    /// token → feature → logit (2) beside a weaker error → logit (−1).
+    fn with_error() -> Graph {
+        let node = |kind| Node {
+            kind,
+            activation: 1.0,
+        };
+        let nodes = vec![
+            node(NodeKind::Feature {
+                layer: 0,
+                position: 0,
+                feature: 0,
+            }),
+            node(NodeKind::Error {
+                layer: 0,
+                position: 0,
+            }),
+            node(NodeKind::Token {
+                position: 0,
+                token: 5,
+            }),
+            node(NodeKind::Logit {
+                token: 9,
+                probability: 1.0,
+            }),
+        ];
+        let n = nodes.len();
+        let mut adjacency = vec![0.0; n * n];
+        adjacency[3 * n] = 2.0;
+        adjacency[3 * n + 1] = -1.0;
+        adjacency[2] = 0.5;
+        Graph {
+            tokens: vec![5],
+            nodes,
+            adjacency,
+            constants: vec![0.0; n],
+            pre_activations: vec![0.0; n],
+            active_features: 1,
+        }
+    }
+
+    #[test]
+    fn a_pruned_graph_is_scored_on_what_it_keeps() {
+        let graph = with_error();
+        let influence = Influence::of(&graph);
+        // The logit's row: feature 2/3, error 1/3; the token reaches it through the feature.
+        let whole = influence.scores();
+        assert!((whole.replacement - 2.0 / 3.0).abs() < 1e-6, "{whole:?}");
+        let everything = influence.prune(
+            &graph,
+            Thresholds {
+                nodes: 1.0,
+                edges: 1.0,
+            },
+        );
+        assert_eq!(everything.scores.graph, whole);
+        assert_eq!(everything.scores.pruned, whole);
+        // Influence: feature 2/3, token 2/3, error 1/3; keeping 0.6 of it drops the error,
+        // and what is left is all features.
+        let strong = influence.prune(
+            &graph,
+            Thresholds {
+                nodes: 0.6,
+                edges: 1.0,
+            },
+        );
+        assert_eq!(strong.nodes, vec![true, false, true, true]);
+        assert_eq!(strong.scores.graph, whole);
+        let kept = strong.scores.pruned;
+        assert!(
+            (kept.replacement - 1.0).abs() < 1e-6 && (kept.completeness - 1.0).abs() < 1e-6,
+            "{kept:?}"
+        );
+    }
+
+    #[test]
+    #[allow(clippy::float_cmp, reason = "the cutoff is one of the scores, copied")]
+    fn a_threshold_of_one_keeps_scores_far_below_the_largest() {
+        // In an f32 running total the 1e-9s vanish beside the 1: the total would be reached
+        // at the first score, and every small one cut.
+        let scores = std::iter::once(1.0).chain(std::iter::repeat_n(1e-9, 1000));
+        assert_eq!(cutoff(scores.clone(), 1.0), 1e-9);
+        assert_eq!(cutoff(scores, 0.5), 1.0);
     }
 }

@@ -246,6 +246,7 @@ mod tests {
                 node_threshold: None,
                 edge_threshold: None,
                 active_features: None,
+                scores: None,
             },
             q_params: QParams::default(),
             nodes: vec![

@@ -152,7 +152,7 @@ impl Lab {
         Ok((
             self.export(text, &graph, &influence, thresholds),
             graph.len(),
-            influence.scores(&graph),
+            influence.scores(),
         ))
     }
 

@@ -108,6 +108,8 @@ pub(crate) struct CircuitGraphProps {
     pub(crate) groups: std::rc::Rc<Vec<Supernode>>,
     /// The selected node's id.
     pub(crate) selected: Option<String>,
+    /// The ids a search found: ringed, the rest faded.
+    pub(crate) found: std::rc::Rc<Vec<String>>,
     /// Called with a node's id when it is clicked.
     pub(crate) on_select: Callback<String>,
     /// Called with a node's id when it is double-clicked.
@@ -155,6 +157,8 @@ pub(crate) fn CircuitGraph(props: &CircuitGraphProps) -> Html {
         .rev()
         .flat_map(|(i, g)| g.members.iter().map(move |m| (m.as_str(), i)))
         .collect();
+    let finding = !props.found.is_empty();
+    let found: std::collections::HashSet<&str> = props.found.iter().map(String::as_str).collect();
     let nodes = graph.nodes.iter().filter_map(|node| {
         let (x, y) = layout.at.get(&node.node_id)?;
         let influence = node.influence.unwrap_or(1.0).clamp(0.0, 1.0);
@@ -170,7 +174,8 @@ pub(crate) fn CircuitGraph(props: &CircuitGraphProps) -> Html {
         let group = group_of
             .get(node.node_id.as_str())
             .map(|i| format!("grouped group-{}", i % 6));
-        let class = classes!("node", kind, pinned.then_some("pinned"), selected.then_some("selected"), group);
+        let hit = found.contains(node.node_id.as_str());
+        let class = classes!("node", kind, pinned.then_some("pinned"), selected.then_some("selected"), group, hit.then_some("found"));
         let id = node.node_id.clone();
         let on_select = props.on_select.clone();
         let onclick = Callback::from(move |_: MouseEvent| on_select.emit(id.clone()));
@@ -209,7 +214,7 @@ pub(crate) fn CircuitGraph(props: &CircuitGraphProps) -> Html {
     });
     html! {
         <div class="graph-scroll" ref={scroller}>
-            <svg id="circuit-graph" class="circuit" role="img" width={format!("{:.0}", layout.width)} height={format!("{:.0}", layout.height)}
+            <svg id="circuit-graph" class={classes!("circuit", finding.then_some("finding"))} role="img" width={format!("{:.0}", layout.width)} height={format!("{:.0}", layout.height)}
                 aria-label={format!("attribution graph: {} nodes, {} edges over {columns} positions", graph.nodes.len(), graph.links.len())}>
                 { for edges }
                 { for nodes }

@@ -10,4 +10,5 @@ pub(crate) mod pack_picker;
 pub(crate) mod plots;
 pub(crate) mod status;
 pub(crate) mod steer_picker;
+pub(crate) mod text_field;
 pub(crate) mod theme;

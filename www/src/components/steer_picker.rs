@@ -8,6 +8,7 @@ use glassbox_web::engine::protocol::{Feature, Search};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use crate::components::text_field::TextField;
 use crate::state::{Answer, Engine, use_request};
 
 /// The activation a feature added from the search starts clamped to, until its record
@@ -229,23 +230,12 @@ fn FeatureFinder(props: &FeatureFinderProps) -> Html {
         .as_ref()
         .and_then(|e| e.info().map(|i| i.tags.clone()))
         .unwrap_or_default();
-    // What is in the box (kept here, so a re-render never empties it) and what was
-    // searched for (on Enter, or when the box loses focus).
-    let typed = use_state(String::new);
     let searched = use_state(String::new);
     let query = (!searched.trim().is_empty()).then(|| SearchQuery::parse(&searched, &tags));
     let hits = use_request(query.map(|query| Search { query }));
-    let on_input = {
-        let typed = typed.clone();
-        Callback::from(move |event: InputEvent| {
-            typed.set(event.target_unchecked_into::<HtmlInputElement>().value());
-        })
-    };
     let on_search = {
         let searched = searched.clone();
-        Callback::from(move |event: Event| {
-            searched.set(event.target_unchecked_into::<HtmlInputElement>().value());
-        })
+        Callback::from(move |text: String| searched.set(text))
     };
     let offered = match &hits {
         Answer::Done(hits) if hits.is_empty() => {
@@ -270,7 +260,7 @@ fn FeatureFinder(props: &FeatureFinderProps) -> Html {
     html! {
         <div class="steer-finder">
             <label>{ "Add a feature: " }
-                <input id="steer-search" type="search" value={(*typed).clone()} oninput={on_input} onchange={on_search}
+                <TextField id="steer-search" kind="search" value={(*searched).clone()} on_commit={on_search}
                     placeholder={"a label's words · a tag such as CD · a token in quotes"} />
             </label>
             { offered }

@@ -4,12 +4,12 @@
 
 use glassbox_lab::{AttentionPatterns, HeadScoreKind};
 use glassbox_web::engine::protocol::Attention;
-use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
+use crate::components::text_field::TextField;
 use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{AttentionQuery, Route};
 use crate::state::{AnswerView, LinkErrors, use_query, use_request};
@@ -48,8 +48,7 @@ pub(crate) fn AttentionPage() -> Html {
     };
     let on_text = {
         let (go, query) = (go.clone(), query.clone());
-        Callback::from(move |event: Event| {
-            let text = event.target_unchecked_into::<HtmlInputElement>().value();
+        Callback::from(move |text: String| {
             go.emit(AttentionQuery {
                 text,
                 ..query.clone()
@@ -98,7 +97,7 @@ pub(crate) fn AttentionPage() -> Html {
             <section class="panel">
                 <h2>{ "Attention" }</h2>
                 <p class="muted">{ "How much each token (row) attends to each earlier token (column), per head of one block: the patterns the attribution graph freezes." }</p>
-                <input id="attention-prompt" type="text" value={query.text.clone()} onchange={on_text} aria-label="prompt" />
+                <TextField id="attention-prompt" value={query.text.clone()} on_commit={on_text} label="prompt" />
                 <div class="controls">{ for blocks }<CopyLink /></div>
                 <LinkErrors errors={link_errors} />
                 { body }

@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use glassbox_lab::LiveFeature;
 use glassbox_pack::Example;
 use glassbox_web::engine::protocol::{self, Feature, FeatureView, LiveExample, LiveFeatureOf};
-use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::components::copy_link::CopyLink;
 use crate::components::plots::{Histogram, ShadedTokens};
 use crate::components::status::ReadyGate;
+use crate::components::text_field::TextField;
 use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{FeatureQuery, Route, SteerQuery};
 use crate::state::{AnswerView, Engine, LinkErrors, use_query, use_request};
@@ -226,8 +226,7 @@ fn OnPrompt(props: &OnPromptProps) -> Html {
         text: text.clone(),
     }));
     let (layer, index) = (props.layer, props.feature);
-    let onchange = Callback::from(move |event: Event| {
-        let value = event.target_unchecked_into::<HtmlTextAreaElement>().value();
+    let on_commit = Callback::from(move |value: String| {
         if let Some(navigator) = &navigator {
             let _ = navigator.replace_with_query(
                 &Route::Feature { layer, index },
@@ -238,7 +237,7 @@ fn OnPrompt(props: &OnPromptProps) -> Html {
     html! {
         <section class="panel" id="on-prompt">
             <h2>{ "On a prompt" }</h2>
-            <textarea class="feature-prompt" rows="2" value={text} {onchange} aria-label="prompt to show this feature's activations on" />
+            <TextField class="feature-prompt" rows={2} value={text} {on_commit} label="prompt to show this feature's activations on" />
             <LinkErrors errors={link_errors} />
             { AnswerView::new("…").error_id("on-prompt-error").show(&answer, |pairs| html! {
                 <p><ShadedTokens tokens={pairs.iter().map(|p| p.0.clone()).collect::<Vec<_>>()}

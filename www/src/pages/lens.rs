@@ -5,12 +5,12 @@
 
 use glassbox_lab::LogitLens;
 use glassbox_web::engine::protocol::Lens;
-use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
+use crate::components::text_field::TextField;
 use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{LensQuery, Route};
 use crate::state::{AnswerView, LinkErrors, use_query, use_request};
@@ -26,8 +26,7 @@ pub(crate) fn LensPage() -> Html {
     let answer = use_request(Some(Lens {
         text: query.text.clone(),
     }));
-    let on_text = Callback::from(move |event: Event| {
-        let text = event.target_unchecked_into::<HtmlInputElement>().value();
+    let on_text = Callback::from(move |text: String| {
         if let Some(navigator) = &navigator {
             let _ = navigator.replace_with_query(&Route::Lens, &LensQuery { text });
         }
@@ -40,7 +39,7 @@ pub(crate) fn LensPage() -> Html {
             <section class="panel">
                 <h2>{ "Logit lens" }</h2>
                 <p class="muted">{ "The residual stream after the embeddings and after each block, read off as the model reads its last one (the final norm, then the unembedding): each cell's likeliest next token and its probability; hover for the top five and the rank of the token that actually comes next (bold where it is the likeliest). The top row is the model's own prediction." }</p>
-                <input id="lens-prompt" type="text" value={query.text.clone()} onchange={on_text} aria-label="prompt" />
+                <TextField id="lens-prompt" value={query.text.clone()} on_commit={on_text} label="prompt" />
                 <div class="controls"><CopyLink /></div>
                 <LinkErrors errors={link_errors} />
                 { body }

@@ -3,12 +3,12 @@
 
 use glassbox_lab::SearchQuery;
 use glassbox_web::engine::protocol::Search;
-use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
+use crate::components::text_field::TextField;
 use crate::route::{Route, SearchQueryParams};
 use crate::state::{AnswerView, Engine, LinkErrors, use_query, use_request};
 
@@ -24,8 +24,7 @@ pub(crate) fn SearchPage() -> Html {
         .unwrap_or_default();
     let query = (!q.trim().is_empty()).then(|| SearchQuery::parse(&q, &tags));
     let answer = use_request(query.clone().map(|query| Search { query }));
-    let onchange = Callback::from(move |event: Event| {
-        let value = event.target_unchecked_into::<HtmlInputElement>().value();
+    let on_commit = Callback::from(move |value: String| {
         if let Some(navigator) = &navigator {
             let _ = navigator.replace_with_query(&Route::Search, &SearchQueryParams { q: value });
         }
@@ -41,8 +40,8 @@ pub(crate) fn SearchPage() -> Html {
         <ReadyGate>
             <section class="panel">
                 <h2>{ "Search features" }</h2>
-                <input id="search" type="search" value={q.clone()} {onchange}
-                    placeholder={"plural noun · NNS · \" of\" · text: the jury said"} aria-label="search features" />
+                <TextField id="search" kind="search" value={q.clone()} {on_commit}
+                    placeholder={"plural noun · NNS · \" of\" · text: the jury said"} label="search features" />
                 <p class="muted">{ "A label's words; a Brown tag such as NNS (or tag:NNS); a token in quotes (\" of\", or token:of); or text:… for what fires on a sentence." }</p>
                 <p><CopyLink /></p>
                 <LinkErrors errors={link_errors} />

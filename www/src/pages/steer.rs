@@ -3,13 +3,13 @@
 
 use glassbox_lab::{MAX_STEER_TOKENS, SteerRequest};
 use glassbox_web::links::{format_steer_features, parse_steer_features};
-use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::components::steer_picker::SteerPicker;
+use crate::components::text_field::TextField;
 use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{Route, SteerQuery};
 use crate::state::{AnswerView, LinkErrors, use_query, use_request};
@@ -44,8 +44,7 @@ pub(crate) fn SteerPage() -> Html {
         let (query, navigator) = (query.clone(), navigator.clone());
         move |change: fn(&mut SteerQuery, String)| {
             let (query, navigator) = (query.clone(), navigator.clone());
-            Callback::from(move |event: Event| {
-                let value = event.target_unchecked_into::<HtmlInputElement>().value();
+            Callback::from(move |value: String| {
                 let mut next = query.clone();
                 change(&mut next, value);
                 if let Some(navigator) = &navigator {
@@ -76,14 +75,14 @@ pub(crate) fn SteerPage() -> Html {
             <section class="panel">
                 <h2>{ "Steer" }</h2>
                 <div class="form">
-                    <label>{ "prompt" }<input id="steer-prompt" value={prompt.clone()} onchange={update(|q, v| q.text = v)} /></label>
-                    <label>{ "features" }<input id="steer-features" value={query.f.clone()} onchange={update(|q, v| q.f = v)}
+                    <label>{ "prompt" }<TextField id="steer-prompt" value={prompt.clone()} on_commit={update(|q, v| q.text = v)} /></label>
+                    <label>{ "features" }<TextField id="steer-features" value={query.f.clone()} on_commit={update(|q, v| q.f = v)}
                         placeholder="1/3:c20, 2/5:x0" /></label>
-                    <label>{ "tokens" }<input type="number" min="1" max={MAX_STEER_TOKENS.to_string()} value={query.n.to_string()}
-                        onchange={update(|q, v| q.n = v.parse().unwrap_or(q.n))} /></label>
-                    <label>{ "temperature" }<input value={query.t.clone()} onchange={update(|q, v| q.t = v)} /></label>
-                    <label>{ "seed" }<input type="number" min="0" value={query.seed.to_string()}
-                        onchange={update(|q, v| q.seed = v.parse().unwrap_or(q.seed))} /></label>
+                    <label>{ "tokens" }<TextField kind="number" min="1" max={MAX_STEER_TOKENS.to_string()} value={query.n.to_string()}
+                        on_commit={update(|q, v| q.n = v.parse().unwrap_or(q.n))} /></label>
+                    <label>{ "temperature" }<TextField value={query.t.clone()} on_commit={update(|q, v| q.t = v)} /></label>
+                    <label>{ "seed" }<TextField kind="number" min="0" value={query.seed.to_string()}
+                        on_commit={update(|q, v| q.seed = v.parse().unwrap_or(q.seed))} /></label>
                 </div>
                 <p class="muted">{ "layer/index:c<value> clamps a feature to a value at every position; layer/index:x<factor> scales it (x0 ablates). The same link always gives the same text. Or pick and set features here:" }</p>
                 <SteerPicker features={features.clone().unwrap_or_default()} on_change={on_features} />

@@ -2,9 +2,11 @@
 //! live, with nodes to hover (label and top examples), select, pin, group into labelled
 //! supernodes and intervene on; pins, supernodes, the selection and the thresholds live in
 //! the link. The graph's JSON (with that view in its `qParams`) exports, and a graph file
-//! (ours or circuit-tracer's) imports, with its pins and supernodes.
+//! (ours or circuit-tracer's) imports, with its pins and supernodes. A search box finds
+//! nodes in it (the link's `find`) and groups them.
 
 mod details;
+mod find;
 mod hover;
 mod intervention;
 mod supernodes;
@@ -22,9 +24,11 @@ use yew_router::prelude::*;
 use crate::components::circuit_graph::CircuitGraph;
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
+use crate::components::text_field::TextField;
 use crate::route::{AttentionQuery, CircuitQuery, LensQuery, MAX_PINS, Route};
 use crate::state::{Answer, AnswerView, Engine, LinkErrors, Shared, use_query, use_request};
 use details::NodeDetails;
+use find::GraphFinder;
 use hover::HoverCard;
 use supernodes::SupernodePanel;
 
@@ -102,8 +106,7 @@ pub(crate) fn CircuitPage() -> Html {
     };
     let on_text = {
         let (go, query, imported) = (go.clone(), query.clone(), imported.clone());
-        Callback::from(move |event: Event| {
-            let text = event.target_unchecked_into::<HtmlInputElement>().value();
+        Callback::from(move |text: String| {
             imported.set(None);
             go.emit(CircuitQuery {
                 text,
@@ -160,6 +163,9 @@ pub(crate) fn CircuitPage() -> Html {
     let client = use_context::<Engine>().map(|engine| Rc::clone(&engine.client));
     let on_import = import_callback(&imported, &import_error, &go, &query, client);
     let selected = (!query.at.is_empty()).then(|| query.at.clone());
+    let found = use_memo((graph.clone(), query.find.clone()), |(graph, find)| {
+        graph.as_ref().map(|g| g.find(find)).unwrap_or_default()
+    });
     let details = graph.as_ref().zip(selected.as_ref()).and_then(|(g, id)| {
         g.nodes.iter().any(|n| &n.node_id == id).then(|| {
             html! {
@@ -188,7 +194,7 @@ pub(crate) fn CircuitPage() -> Html {
             <section class="panel">
                 <h2>{ "Circuit" }</h2>
                 <p class="muted">{ "The attribution graph of a prompt: the active transcoder features (the most influential, when there are many), each transcoder's error, the embeddings and the likeliest next tokens, joined by their direct effects in the model with attention patterns and norm scales frozen (Ameisen et al., 2025). Pruned to the nodes and edges that carry most of the influence on the logits. Hover a feature for its label and top examples; click a node to pin it, group it into a supernode, or intervene on it; double-click a feature to open it." }</p>
-                <input id="circuit-prompt" type="text" value={query.text.clone()} onchange={on_text} aria-label="prompt" placeholder="The jury said that the city of" />
+                <TextField id="circuit-prompt" value={query.text.clone()} on_commit={on_text} label="prompt" placeholder="The jury said that the city of" />
                 <div class="controls">
                     { slider("nodes", query.nodes, |q, v| q.nodes = v) }
                     { slider("edges", query.edges, |q, v| q.edges = v) }
@@ -218,10 +224,12 @@ pub(crate) fn CircuitPage() -> Html {
                     <section class="panel">
                         <h2 id="circuit-summary">{ format!("{} nodes, {} edges", g.nodes.len(), g.links.len()) }</h2>
                         { attributed_note(g) }
+                        { scores_note(g) }
+                        <GraphFinder graph={g.clone()} found={Rc::clone(&found)} view={view.clone()} />
                         // The card's slot is always there: a card coming and going must not
                         // move the graph (which would fire its nodes' pointer events again).
                         <div class="circuit-stage">
-                            <CircuitGraph graph={g.clone()} pinned={view.pins.clone()} groups={Rc::clone(&groups)} selected={selected.clone()} {on_select} {on_open} {on_hover} />
+                            <CircuitGraph graph={g.clone()} pinned={view.pins.clone()} groups={Rc::clone(&groups)} selected={selected.clone()} found={Rc::clone(&found)} {on_select} {on_open} {on_hover} />
                             <div class="hover-slot">{ for hover_card }</div>
                         </div>
                         <div class="details-slot">{ for details }</div>
@@ -251,6 +259,23 @@ fn attributed_note(graph: &GraphFile) -> Html {
         )
     };
     html! { <p class="muted" id="attributed-note">{ text }</p> }
+}
+
+/// The graph's replacement and completeness scores, whole and pruned, where the file has
+/// them.
+fn scores_note(graph: &GraphFile) -> Html {
+    let Some(scores) = graph.metadata.scores else {
+        return html! {};
+    };
+    let (whole, pruned) = (scores.graph, scores.pruned);
+    html! {
+        <p class="muted" id="graph-scores" title="As circuit-tracer defines them. Replacement: the share of the input's influence on the logits that reaches them through features rather than through the transcoders' errors. Completeness: the share of every node's input, weighted by its influence on the logits, that comes from features and embeddings rather than errors. 1 would be a graph its features explain entirely. Here the position embeddings count as inputs beside the tokens (circuit-tracer's models have no such nodes).">
+            { format!(
+                "Replacement score {:.2}, completeness {:.2}; of the pruned graph shown, {:.2} and {:.2}.",
+                whole.replacement, whole.completeness, pruned.replacement, pruned.completeness
+            ) }
+        </p>
+    }
 }
 
 /// Reads a chosen graph file: shown if it parses and fits the model loaded (`model`: its
