@@ -2,10 +2,13 @@
 // the engine worker) so that the page opens offline once it has loaded. The pack's files
 // are not kept here: the engine worker keeps them itself, keyed by their SHA-256.
 //
-// Network first: an online visit always gets the build on the server, and refreshes the
-// copy kept here; offline, the kept copy answers. Each build keeps its files in its own
-// cache (every file name but the page's carries a content hash), and a new build's
-// service worker deletes the older ones as it takes over.
+// The page network first: an online visit always gets the build on the server (the page
+// names its files), and refreshes the copy kept here; offline, the kept copy answers. A
+// file whose name carries its content's hash (trunk's names: `name-<16 hex>.js`) answers
+// from the copy kept here without asking the server, since that name can only ever hold
+// that content: a second visit fetches the page alone. Other files go network first, like
+// the page. Each build keeps its files in its own cache, and a new build's service worker
+// deletes the older ones as it takes over.
 //
 // Filled in by `cargo xtask page`: this build's cache name and engine worker files.
 const SHELL = 'glassbox-shell-dev';
@@ -39,6 +42,10 @@ self.addEventListener('activate', (event) => {
   })());
 });
 
+/** Whether a path names a file by its content's hash (`style-b5e892aad05050c4.css`,
+ * `glassbox-worker-32aad383fa424cd7_bg.wasm`). */
+const HASHED = /-[0-9a-f]{16}(?:_[a-z]+)?\.[a-z]+$/;
+
 self.addEventListener('fetch', (event) => {
   const { request } = event;
   const url = new URL(request.url);
@@ -48,6 +55,10 @@ self.addEventListener('fetch', (event) => {
   const key = request.mode === 'navigate' ? './' : request;
   event.respondWith((async () => {
     const cache = await caches.open(SHELL);
+    if (request.mode !== 'navigate' && HASHED.test(url.pathname)) {
+      const kept = await cache.match(request);
+      if (kept) return kept;
+    }
     let response;
     try {
       response = await fetch(request);

@@ -119,7 +119,7 @@ export const LOAD_TIMEOUT = 180_000;
 
 /** What a test file shares: one server over the build and one browser, started before
  * its tests and closed after them. `env.url` is the page's address, `env.browser` the
- * browser. */
+ * browser, `env.seen` every path the server was asked for. */
 export function useBrowser() {
   const env = { server: undefined, browser: undefined };
   before(async () => {
@@ -136,6 +136,9 @@ export function useBrowser() {
     },
     get browser() {
       return env.browser;
+    },
+    get seen() {
+      return env.server.seen;
     },
   };
 }

@@ -192,7 +192,9 @@ test('a second visit loads the pack from the browser cache with the network cut'
   await first.goto(`${env.url}#/`);
   // The features load after the model: the visit keeps them once they have.
   await first.locator('#engine-status[data-features=ready]').waitFor({ timeout: LOAD_TIMEOUT });
+  await first.evaluate(() => navigator.serviceWorker.ready.then(() => true));
   await first.close();
+  const asked = env.seen.length;
   const fetched = [];
   // Pack files may not be fetched again; the manifest may, and here fails as if offline
   // (as may the pack picker's index, which then leaves the picker hidden).
@@ -208,6 +210,13 @@ test('a second visit loads the pack from the browser cache with the network cut'
     fetched.every((url) => url.endsWith('manifest.json') || url.endsWith('/packs/index.json')),
     fetched.join(', '),
   );
+  // The build's files (named by their content's hash) answer from the service worker's
+  // copy: of the app, only the page itself is fetched again (and the engine worker's
+  // loader is asked about, a HEAD without a body, to notice a newer deploy).
+  const buildFiles = env.seen
+    .slice(asked)
+    .filter((path) => /-[0-9a-f]{16}(?:_[a-z]+)?\.[a-z]+$/.test(path) && !path.endsWith('_loader.js'));
+  assert.deepEqual(buildFiles, []);
   await screenshot(second, 'cached-visit');
   await context.close();
 });

@@ -28,6 +28,11 @@ pub(crate) fn bench() -> Result<()> {
     crate::page::build()?;
     run(cmd("node", &["tests/e2e/circuit_bench.mjs"])
         .env("GLASSBOX_DIST", crate::workspace_root().join("target/dist")))?;
+    println!(
+        "\n==> the first view: bytes a new visitor fetches, and the time, unthrottled and throttled"
+    );
+    run(cmd("node", &["tests/e2e/first_view_bench.mjs"])
+        .env("GLASSBOX_DIST", crate::workspace_root().join("target/dist")))?;
     if let Some(python) = std::env::var_os(TORCH_PYTHON) {
         println!("\n==> PyTorch (transformers GPT-2 and SmolLM2), CPU");
         run(cmd(python, &["crates/model/benches/forward_torch.py"])

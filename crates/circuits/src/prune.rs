@@ -214,14 +214,18 @@ fn drop_dangling(
 }
 
 /// circuit-tracer's two scores of how much of a graph features explain (its
-/// `compute_graph_scores`), from the graph's normalized adjacency `m` and its nodes'
-/// `influence`: the replacement score, the share of the embeddings' and errors' influence
-/// on the logits held by the embeddings (what reaches the logits from the input through
-/// features alone; position embeddings count with the tokens); and the completeness
-/// score, each node's share of normalized input that is not from errors, weighted by its
-/// influence (plus its own weight, for a logit).
-fn graph_scores(graph: &Graph, m: &[f32], influence: &[f32], logit_weights: &[f32]) -> GraphScores {
-    let n = graph.len();
+/// `compute_graph_scores`), from its nodes' `influence` and, per target, the share of its
+/// normalized input that comes from errors: the replacement score, the share of the
+/// embeddings' and errors' influence on the logits held by the embeddings (what reaches
+/// the logits from the input through features alone; position embeddings count with the
+/// tokens); and the completeness score, each node's share of normalized input that is not
+/// from errors, weighted by its influence (plus its own weight, for a logit).
+fn graph_scores(
+    graph: &Graph,
+    influence: &[f32],
+    logit_weights: &[f32],
+    from_errors: &[f64],
+) -> GraphScores {
     let (mut embeddings, mut errors) = (0.0_f64, 0.0_f64);
     for (node, &x) in graph.nodes.iter().zip(influence) {
         match node.kind {
@@ -230,20 +234,27 @@ fn graph_scores(graph: &Graph, m: &[f32], influence: &[f32], logit_weights: &[f3
             _ => {}
         }
     }
-    let errors_at: Vec<usize> = (0..n)
-        .filter(|&s| matches!(graph.nodes[s].kind, NodeKind::Error { .. }))
-        .collect();
     let (mut explained, mut total) = (0.0_f64, 0.0_f64);
-    for t in 0..n {
-        let from_errors: f64 = errors_at.iter().map(|&s| f64::from(m[t * n + s])).sum();
-        let weight = f64::from(influence[t] + logit_weights[t]);
-        explained += (1.0 - from_errors) * weight;
+    for ((&x, &w), &e) in influence.iter().zip(logit_weights).zip(from_errors) {
+        let weight = f64::from(x + w);
+        explained += (1.0 - e) * weight;
         total += weight;
     }
     GraphScores {
         replacement: (embeddings / (embeddings + errors).max(1e-30)) as f32,
         completeness: (explained / total.max(1e-30)) as f32,
     }
+}
+
+/// Per target, the share of its row of the normalized adjacency `m` from error nodes.
+fn error_shares(graph: &Graph, m: &[f32]) -> Vec<f64> {
+    let n = graph.len();
+    let errors_at: Vec<usize> = (0..n)
+        .filter(|&s| matches!(graph.nodes[s].kind, NodeKind::Error { .. }))
+        .collect();
+    (0..n)
+        .map(|t| errors_at.iter().map(|&s| f64::from(m[t * n + s])).sum())
+        .collect()
 }
 
 impl Influence {
@@ -260,7 +271,7 @@ impl Influence {
             .collect();
         let m = normalized(graph, |_, _| true);
         let nodes = series(&m, &logit_weights);
-        let whole = graph_scores(graph, &m, &nodes, &logit_weights);
+        let whole = graph_scores(graph, &nodes, &logit_weights, &error_shares(graph, &m));
         Self {
             nodes,
             logit_weights,
@@ -323,16 +334,42 @@ impl Influence {
         }
     }
 
-    /// The scores of the graph made of `edges` alone (its influence recomputed on them).
+    /// The scores of the graph made of `edges` alone, its influence recomputed on them:
+    /// the same series as [`series`], over the kept edges' sparse rows (pruned graphs
+    /// keep a few thousand edges of millions).
     fn kept_scores(&self, graph: &Graph, edges: &[(usize, usize, f32)]) -> GraphScores {
         let n = graph.len();
-        let mut kept = vec![false; n * n];
-        for &(s, t, _) in edges {
-            kept[t * n + s] = true;
+        let mut row_sums = vec![0.0_f32; n];
+        for &(_, t, w) in edges {
+            row_sums[t] += w.abs();
         }
-        let m = normalized(graph, |s, t| kept[t * n + s]);
-        let influence = series(&m, &self.logit_weights);
-        graph_scores(graph, &m, &influence, &self.logit_weights)
+        // (source, target, normalized weight), and each target's share from errors.
+        let normalized: Vec<(usize, usize, f32)> = edges
+            .iter()
+            .map(|&(s, t, w)| (s, t, w.abs() / row_sums[t].max(1e-10)))
+            .collect();
+        let mut from_errors = vec![0.0_f64; n];
+        for &(s, t, m) in &normalized {
+            if matches!(graph.nodes[s].kind, NodeKind::Error { .. }) {
+                from_errors[t] += f64::from(m);
+            }
+        }
+        let mut influence = vec![0.0_f32; n];
+        let mut current = self.logit_weights.clone();
+        for _ in 0..=n {
+            let mut next = vec![0.0_f32; n];
+            for &(s, t, m) in &normalized {
+                next[s] += current[t] * m;
+            }
+            if next.iter().all(|&x| x == 0.0) {
+                break;
+            }
+            for (i, x) in influence.iter_mut().zip(&next) {
+                *i += x;
+            }
+            current = next;
+        }
+        graph_scores(graph, &influence, &self.logit_weights, &from_errors)
     }
 
     /// Per node, the share of all influence held by the nodes at least as influential.

@@ -184,6 +184,26 @@ fn pruning_keeps_a_connected_core_that_thresholds_grow() {
             }
         }
     }
+    // The pruned graph's scores (influence recomputed on its sparse edges) are the whole
+    // graph's when everything is kept; every score is a share.
+    let everything = kept(Thresholds {
+        nodes: 1.0,
+        edges: 1.0,
+    });
+    let (whole, all) = (everything.scores.graph, everything.scores.pruned);
+    assert!(
+        (whole.replacement - all.replacement).abs() < 1e-5
+            && (whole.completeness - all.completeness).abs() < 1e-5,
+        "{whole:?} {all:?}"
+    );
+    assert_eq!(large.scores.graph, whole);
+    for s in [whole, small.scores.pruned, large.scores.pruned] {
+        assert!((0.0..=1.0).contains(&s.replacement) && (0.0..=1.0).contains(&s.completeness));
+    }
+    println!(
+        "scores: whole {whole:?}, default thresholds {:?}, 0.5/0.9 {:?}",
+        large.scores.pruned, small.scores.pruned
+    );
 }
 
 #[test]
