@@ -92,17 +92,20 @@ pub struct Influence {
     whole: GraphScores,
 }
 
-/// `|A|` over the edges `kept(source, target)` lets through, each row divided by its sum
-/// (rows: targets).
-fn normalized(graph: &Graph, kept: impl Fn(usize, usize) -> bool) -> Vec<f32> {
+/// `|A|` with each row divided by its sum (rows: targets), over the nodes `keep` keeps
+/// (`None`: all).
+fn normalized(graph: &Graph, keep: Option<&[bool]>) -> Vec<f32> {
     let n = graph.len();
     let mut m = vec![0.0_f32; n * n];
     for t in 0..n {
+        if keep.is_some_and(|k| !k[t]) {
+            continue;
+        }
         let row = &graph.adjacency[t * n..(t + 1) * n];
         let out = &mut m[t * n..(t + 1) * n];
         let mut sum = 0.0;
         for (s, (o, a)) in out.iter_mut().zip(row).enumerate() {
-            if *a != 0.0 && kept(s, t) {
+            if keep.is_none_or(|k| k[s]) {
                 *o = a.abs();
                 sum += *o;
             }
@@ -269,7 +272,7 @@ impl Influence {
                 _ => 0.0,
             })
             .collect();
-        let m = normalized(graph, |_, _| true);
+        let m = normalized(graph, None);
         let nodes = series(&m, &logit_weights);
         let whole = graph_scores(graph, &nodes, &logit_weights, &error_shares(graph, &m));
         Self {
@@ -302,7 +305,7 @@ impl Influence {
 
         // Edge scores: the normalized weight into a target times the target's influence
         // (plus its own weight if it is a logit), on the graph of kept nodes.
-        let m = normalized(graph, |s, t| keep[s] && keep[t]);
+        let m = normalized(graph, Some(&keep));
         let mut reach = series(&m, &self.logit_weights);
         for (r, w) in reach.iter_mut().zip(&self.logit_weights) {
             *r += w;
