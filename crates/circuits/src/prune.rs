@@ -484,6 +484,21 @@ mod tests {
     #[test]
     fn scores_share_influence_between_features_and_errors_as_circuit_tracer_does() {
         // token → feature → logit and an error → logit, equally strong.
+        let graph = with_error(-2.0);
+        let scores = Influence::of(&graph).scores();
+        // The token reaches the logit with 0.5, the error with 0.5.
+        assert!((scores.replacement - 0.5).abs() < 1e-6, "{scores:?}");
+        // Weights: logit 1 (half from the error), feature, error and token 0.5 each (none
+        // from errors): 2.0 of 2.5 explained.
+        assert!((scores.completeness - 0.8).abs() < 1e-6, "{scores:?}");
+        // Without errors, everything is explained.
+        let chain = chain();
+        let whole = Influence::of(&chain).scores();
+        assert!((whole.replacement - 1.0).abs() < 1e-6 && (whole.completeness - 1.0).abs() < 1e-6);
+    }
+
+    /// token → feature (0.5) → logit (2) beside an error → logit (`error`).
+    fn with_error(error: f32) -> Graph {
         let node = |kind| Node {
             kind,
             activation: 1.0,
@@ -510,58 +525,8 @@ mod tests {
         let n = nodes.len();
         let mut adjacency = vec![0.0; n * n];
         adjacency[3 * n] = 2.0; // feature → logit
-        adjacency[3 * n + 1] = -2.0; // error → logit
+        adjacency[3 * n + 1] = error; // error → logit
         adjacency[2] = 0.5; // token → feature
-        let graph = Graph {
-            tokens: vec![5],
-            nodes,
-            adjacency,
-            constants: vec![0.0; n],
-            pre_activations: vec![0.0; n],
-            active_features: 1,
-        };
-        let scores = Influence::of(&graph).scores();
-        // The token reaches the logit with 0.5, the error with 0.5.
-        assert!((scores.replacement - 0.5).abs() < 1e-6, "{scores:?}");
-        // Weights: logit 1 (half from the error), feature, error and token 0.5 each (none
-        // from errors): 2.0 of 2.5 explained.
-        assert!((scores.completeness - 0.8).abs() < 1e-6, "{scores:?}");
-        // Without errors, everything is explained.
-        let chain = chain();
-        let whole = Influence::of(&chain).scores();
-        assert!((whole.replacement - 1.0).abs() < 1e-6 && (whole.completeness - 1.0).abs() < 1e-6);
-    }
-
-    /// token → feature → logit (2) beside a weaker error → logit (−1).
-    fn with_error() -> Graph {
-        let node = |kind| Node {
-            kind,
-            activation: 1.0,
-        };
-        let nodes = vec![
-            node(NodeKind::Feature {
-                layer: 0,
-                position: 0,
-                feature: 0,
-            }),
-            node(NodeKind::Error {
-                layer: 0,
-                position: 0,
-            }),
-            node(NodeKind::Token {
-                position: 0,
-                token: 5,
-            }),
-            node(NodeKind::Logit {
-                token: 9,
-                probability: 1.0,
-            }),
-        ];
-        let n = nodes.len();
-        let mut adjacency = vec![0.0; n * n];
-        adjacency[3 * n] = 2.0;
-        adjacency[3 * n + 1] = -1.0;
-        adjacency[2] = 0.5;
         Graph {
             tokens: vec![5],
             nodes,
@@ -574,7 +539,7 @@ mod tests {
 
     #[test]
     fn a_pruned_graph_is_scored_on_what_it_keeps() {
-        let graph = with_error();
+        let graph = with_error(-1.0);
         let influence = Influence::of(&graph);
         // The logit's row: feature 2/3, error 1/3; the token reaches it through the feature.
         let whole = influence.scores();
