@@ -118,13 +118,10 @@ fn normalized(graph: &Graph, keep: Option<&[bool]>) -> Vec<f32> {
     m
 }
 
-/// `w·M + w·M² + …` (the graph has no cycles, so the series ends).
+/// `w·M + w·M² + …` over the dense `n × n` matrix `m` (rows: targets).
 fn series(m: &[f32], weights: &[f32]) -> Vec<f32> {
     let n = weights.len();
-    let mut total = vec![0.0_f32; n];
-    let mut current = weights.to_vec();
-    for _ in 0..=n {
-        let mut next = vec![0.0_f32; n];
+    series_by(weights, |current, next| {
         for (t, &w) in current.iter().enumerate() {
             if w == 0.0 {
                 continue;
@@ -133,6 +130,18 @@ fn series(m: &[f32], weights: &[f32]) -> Vec<f32> {
                 *x += w * a;
             }
         }
+    })
+}
+
+/// `w·M + w·M² + …` where `step(v, out)` adds `v·M` to `out` (which starts at zero); the
+/// graph has no cycles, so the series ends.
+fn series_by(weights: &[f32], step: impl Fn(&[f32], &mut [f32])) -> Vec<f32> {
+    let n = weights.len();
+    let mut total = vec![0.0_f32; n];
+    let mut current = weights.to_vec();
+    for _ in 0..=n {
+        let mut next = vec![0.0_f32; n];
+        step(&current, &mut next);
         if next.iter().all(|&x| x == 0.0) {
             break;
         }
@@ -338,8 +347,8 @@ impl Influence {
     }
 
     /// The scores of the graph made of `edges` alone, its influence recomputed on them:
-    /// the same series as [`series`], over the kept edges' sparse rows (pruned graphs
-    /// keep a few thousand edges of millions).
+    /// the series over the kept edges' sparse rows (pruned graphs keep a few thousand
+    /// edges of millions).
     fn kept_scores(&self, graph: &Graph, edges: &[(usize, usize, f32)]) -> GraphScores {
         let n = graph.len();
         let mut row_sums = vec![0.0_f32; n];
@@ -357,21 +366,11 @@ impl Influence {
                 from_errors[t] += f64::from(m);
             }
         }
-        let mut influence = vec![0.0_f32; n];
-        let mut current = self.logit_weights.clone();
-        for _ in 0..=n {
-            let mut next = vec![0.0_f32; n];
+        let influence = series_by(&self.logit_weights, |current, next| {
             for &(s, t, m) in &normalized {
                 next[s] += current[t] * m;
             }
-            if next.iter().all(|&x| x == 0.0) {
-                break;
-            }
-            for (i, x) in influence.iter_mut().zip(&next) {
-                *i += x;
-            }
-            current = next;
-        }
+        });
         graph_scores(graph, &influence, &self.logit_weights, &from_errors)
     }
 
