@@ -97,33 +97,19 @@ mod tests {
     fn node(id: &str, ctx_idx: usize, kind: &str, clerp: &str) -> FileNode {
         FileNode {
             node_id: id.to_owned(),
-            feature: 0,
-            layer: String::new(),
             ctx_idx,
             feature_type: kind.to_owned(),
-            token_prob: 0.0,
-            is_target_logit: false,
-            run_idx: 0,
-            reverse_ctx_idx: 0,
-            js_node_id: id.to_owned(),
             clerp: clerp.to_owned(),
-            influence: None,
-            activation: None,
+            ..FileNode::default()
         }
     }
 
     fn file() -> GraphFile {
         GraphFile {
             metadata: Metadata {
-                slug: String::new(),
-                scan: String::new(),
-                transcoder_list: Vec::new(),
                 prompt_tokens: vec!["The".into(), " jury".into(), " said".into()],
                 prompt: "The jury said".into(),
-                node_threshold: None,
-                edge_threshold: None,
-                active_features: None,
-                scores: None,
+                ..Metadata::default()
             },
             q_params: QParams::default(),
             nodes: vec![

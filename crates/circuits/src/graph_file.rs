@@ -26,7 +26,7 @@ pub struct GraphFile {
 }
 
 /// The `metadata` block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     /// A short name for the graph.
     pub slug: String,
@@ -76,7 +76,7 @@ pub struct QParams {
 }
 
 /// One node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FileNode {
     /// Its id, unique in the file: `{layer}_{feature}_{position}` for a feature,
     /// `error_{layer}_{position}` for an error (circuit-tracer's `0_{layer}_{position}`

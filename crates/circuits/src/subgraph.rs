@@ -212,18 +212,11 @@ mod tests {
     fn node(id: &str, layer: &str, position: usize, kind: &str) -> FileNode {
         FileNode {
             node_id: id.to_owned(),
-            feature: 0,
             layer: layer.to_owned(),
             ctx_idx: position,
             feature_type: kind.to_owned(),
-            token_prob: 0.0,
-            is_target_logit: false,
-            run_idx: 0,
-            reverse_ctx_idx: 0,
-            js_node_id: String::new(),
             clerp: format!("label of {id}"),
-            influence: None,
-            activation: None,
+            ..FileNode::default()
         }
     }
 
@@ -238,15 +231,9 @@ mod tests {
     fn file() -> GraphFile {
         GraphFile {
             metadata: Metadata {
-                slug: String::new(),
-                scan: String::new(),
-                transcoder_list: Vec::new(),
                 prompt_tokens: vec!["a".to_owned(), "b".to_owned()],
                 prompt: "ab".to_owned(),
-                node_threshold: None,
-                edge_threshold: None,
-                active_features: None,
-                scores: None,
+                ..Metadata::default()
             },
             q_params: QParams::default(),
             nodes: vec![
