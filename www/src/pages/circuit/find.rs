@@ -4,14 +4,14 @@
 
 use std::rc::Rc;
 
-use glassbox_lab::{GraphFile, group_node};
+use glassbox_lab::{GraphFile, NodeQuery, group_node};
+use glassbox_web::links::{MAX_SUPERNODE_MEMBERS, MAX_SUPERNODES, clean_label};
 use yew::prelude::*;
 
 use super::View;
 use crate::components::text_field::TextField;
 use crate::route::CircuitQuery;
 use crate::state::Shared;
-use glassbox_web::links::{MAX_SUPERNODE_MEMBERS, MAX_SUPERNODES, clean_label};
 
 /// Properties of [`GraphFinder`].
 #[derive(Properties, PartialEq)]
@@ -39,7 +39,11 @@ pub(crate) fn GraphFinder(props: &GraphFinderProps) -> Html {
         })
     };
     let found = &props.found;
-    let label = clean_label(query.trim().trim_start_matches("token").trim_matches('"'));
+    // The group is named after what was searched: a token's text, else the search itself.
+    let label = clean_label(&match NodeQuery::parse(&query) {
+        Some(NodeQuery::Token(token)) => token,
+        _ => query.trim().to_owned(),
+    });
     let groupable = !found.is_empty()
         && found.len() <= MAX_SUPERNODE_MEMBERS
         && !label.is_empty()
