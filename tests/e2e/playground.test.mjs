@@ -68,6 +68,22 @@ test('a feature link opens the feature with its evidence and live examples', asy
   assert.deepEqual(problems, []);
 });
 
+test('the first view fetches no corpus: a feature view fetches it when it first shows examples', async () => {
+  const asked = env.seen.length;
+  const packFiles = () => env.seen.slice(asked).filter((path) => path.includes('/packs/'));
+  const { page, problems } = await openPage(env.browser, `${env.url}#/prompt?text=The%20jury%20said`);
+  await page.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
+  await page.locator('#engine-status[data-features=ready]').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.ok(packFiles().some((path) => path.includes('/transcoders/')), packFiles().join(', '));
+  assert.ok(!packFiles().some((path) => path.includes('/corpus/')), packFiles().join(', '));
+  // The same page moves to a feature: its examples need the corpus, fetched now.
+  await page.evaluate(() => { window.location.hash = '#/feature/1/5'; });
+  await page.locator('#top-examples .shaded').first().waitFor({ timeout: 60_000 });
+  assert.ok(packFiles().some((path) => path.endsWith('/corpus/tokens.bin')), packFiles().join(', '));
+  assert.ok((await page.locator('#top-examples').textContent()).length > 20);
+  assert.deepEqual(problems, []);
+});
+
 test('search finds features by tag, by label and by text', async () => {
   const { page, problems } = await openPage(env.browser, `${env.url}#/search?q=NNS`);
   await page.locator('#hits li').first().waitFor({ timeout: LOAD_TIMEOUT });

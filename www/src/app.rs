@@ -97,7 +97,9 @@ pub(crate) fn App() -> Html {
             );
         });
     }
-    let lessons_kept = use_lessons_kept(&client, &status);
+    let lessons_wanted = use_state_eq(|| false);
+    let lessons_kept = use_lessons_kept(&client, &status, *lessons_wanted);
+    let keep_lessons = Callback::from(move |()| lessons_wanted.set(true));
     let open_error = use_state(|| None::<String>);
     // Sends files to the worker to open; their `blob:` URLs are let go once answered.
     let open_files: Rc<dyn Fn(Vec<PickedFile>)> = {
@@ -202,6 +204,7 @@ pub(crate) fn App() -> Html {
         open_error: (*open_error).clone(),
         features_progress: (*features_progress).clone(),
         lessons_kept,
+        keep_lessons,
     };
     let chrome = use_memo((), |()| {
         let search = web_sys::window()
@@ -318,16 +321,20 @@ fn switch(route: Route) -> Html {
     }
 }
 
-/// Once the pack's features are in, fetches the feature views its built-in lessons show,
-/// so the lessons work offline after this visit: the pack and how many could not be
-/// fetched, once done.
+/// Once the pack's features are in and the lessons are `wanted`, fetches the feature
+/// views its lessons show, so the lessons work offline after this visit: the pack and
+/// how many could not be fetched, once done.
 #[hook]
-fn use_lessons_kept(client: &Rc<EngineClient>, status: &EngineStatus) -> Option<(String, usize)> {
+fn use_lessons_kept(
+    client: &Rc<EngineClient>,
+    status: &EngineStatus,
+    wanted: bool,
+) -> Option<(String, usize)> {
     let kept = use_state(|| None::<(String, usize)>);
     let (client, setter) = (Rc::clone(client), kept.clone());
     // The pack once its features are in; its lessons are read once per pack.
     let ready = match status {
-        EngineStatus::Ready(info) if matches!(info.features, FeatureData::Ready) => {
+        EngineStatus::Ready(info) if wanted && matches!(info.features, FeatureData::Ready) => {
             Some(Rc::clone(info))
         }
         _ => None,

@@ -56,6 +56,10 @@ pub(crate) struct Engine {
     /// The pack whose built-in lessons' feature views have been fetched (and so work
     /// offline from now on), with how many of them could not be.
     pub(crate) lessons_kept: Option<(String, usize)>,
+    /// Asks for the lessons to be kept for offline use once the features are in: the
+    /// home page and an open lesson ask; a visitor who only follows a link to a view does
+    /// not fetch what the lessons show (their examples' corpus, their shards).
+    pub(crate) keep_lessons: Callback<()>,
 }
 
 impl PartialEq for Engine {

@@ -15,7 +15,7 @@ use glassbox_engine::{Attach, Engine, PassOutput, PassRequest, Steering, generat
 use glassbox_gpu::{AdapterPreference, GpuContext, GpuError, GpuModel, QuantizedWeights};
 use glassbox_model::sampling::{Generation, Sampling};
 use glassbox_model::{HookPoint, Hooks};
-use glassbox_pack::{Corpus, LabelIndex};
+use glassbox_pack::LabelIndex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LabError, Result};
@@ -108,8 +108,8 @@ impl Lab {
     }
 
     /// This lab (a pack's model loaded alone, [`Lab::from_model`]) with the pack's
-    /// features: block `l`'s transcoder attached as dictionary `l`, the corpus and the
-    /// labels. The engine in use stays in use: on the GPU, the model's weights are shared
+    /// features: block `l`'s transcoder attached as dictionary `l`, and the labels (the
+    /// corpus may follow, [`Lab::add_corpus`]). The engine in use stays in use: on the GPU, the model's weights are shared
     /// with this lab's, not uploaded again; if the GPU cannot take the transcoders, the
     /// CPU engine answers and the reason is kept.
     #[allow(
@@ -119,7 +119,6 @@ impl Lab {
     pub async fn with_pack_features(
         &self,
         transcoders: Vec<Arc<Dictionary>>,
-        corpus: Corpus,
         labels: LabelIndex,
     ) -> Result<Self> {
         if !self.dictionaries.is_empty() {
@@ -129,7 +128,10 @@ impl Lab {
         }
         let name = self.name.clone();
         let (model, tokenizer) = (self.model().clone(), self.tokenizer.clone());
-        let lab = Self::new(name, model, tokenizer, transcoders, corpus, labels)?;
+        let lab = Self::new(name, model, tokenizer, transcoders, None, labels)?;
+        if let Some(corpus) = self.corpus.get() {
+            lab.corpus.get_or_init(|| Arc::clone(corpus));
+        }
         let Some(gpu) = self.gpu_model() else {
             lab.engines.stop(self.engines.note());
             return Ok(lab);

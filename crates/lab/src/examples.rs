@@ -34,7 +34,8 @@ impl Lab {
         position: usize,
         context: usize,
     ) -> Result<ExampleActivations> {
-        let (window, at) = self.corpus.window_of(document, position).ok_or_else(|| {
+        let corpus = self.loaded_corpus()?;
+        let (window, at) = corpus.window_of(document, position).ok_or_else(|| {
             LabError::Request(format!(
                 "the corpus has no token {position} in document {document}"
             ))
@@ -49,9 +50,8 @@ impl Lab {
         }
         let from = at.saturating_sub(context);
         let to = (at + context + 1).min(window.len());
-        let entry = &self.corpus.index.documents[document];
-        let genre = self
-            .corpus
+        let entry = &corpus.index.documents[document];
+        let genre = corpus
             .index
             .genres
             .iter()
@@ -98,7 +98,7 @@ impl Lab {
         (before, after): (usize, usize),
         activation: f32,
     ) -> Option<Snippet> {
-        let tokens = self.corpus.document(document)?;
+        let tokens = self.corpus()?.document(document)?;
         let token = *tokens.get(position)?;
         let text = |ids: &[u32]| {
             ids.iter()

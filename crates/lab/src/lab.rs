@@ -6,7 +6,7 @@ use glassbox_dict::Dictionary;
 use glassbox_engine::{CpuEngine, Fallback, transcoder_hooks};
 use glassbox_gpu::GpuModel;
 use glassbox_model::{HookPoint, Model, Tokenizer};
-use glassbox_pack::{Corpus, CorpusIndex, LabelIndex, LoadedPack};
+use glassbox_pack::{Corpus, LabelIndex, LoadedPack};
 
 use crate::circuit::CircuitMemo;
 use crate::error::{LabError, Result};
@@ -17,8 +17,9 @@ use crate::live::LiveSample;
 /// order, with precomputed feature data; dictionaries a person adds (SAELens folders from
 /// their disk) follow them, each at the hooks its `cfg.json` names, their features
 /// measured live over a sample of text ([`Lab::measure_sample`]). A model opened on its
-/// own has no pack dictionaries, an empty corpus and no labels: predictions, attention and
-/// the logit lens work; what needs features says so.
+/// own has no pack dictionaries, no corpus and no labels: predictions, attention and the
+/// logit lens work; what needs features says so. A pack's corpus may come after its
+/// features ([`Lab::add_corpus`]): only feature examples need it.
 #[derive(Debug)]
 pub struct Lab {
     /// The pack's name (or the model file's).
@@ -34,8 +35,9 @@ pub struct Lab {
     pub(crate) pack_transcoders: usize,
     /// The added dictionaries' inputs over the sample text, once measured.
     pub(crate) sample: OnceLock<LiveSample>,
-    /// The corpus that feature examples point into.
-    pub corpus: Corpus,
+    /// The corpus that feature examples point into, once loaded (shared by the labs made
+    /// from this one).
+    pub(crate) corpus: OnceLock<Arc<Corpus>>,
     /// Every feature's label.
     pub labels: LabelIndex,
     /// The GPU engine while it runs, the CPU engine behind it.
@@ -52,7 +54,7 @@ impl Lab {
         model: impl Into<Model>,
         tokenizer: Tokenizer,
         dictionaries: Vec<Arc<Dictionary>>,
-        corpus: Corpus,
+        corpus: Option<Corpus>,
         labels: LabelIndex,
     ) -> Result<Self> {
         let mut cpu = CpuEngine::new(model);
@@ -67,7 +69,7 @@ impl Lab {
             dictionaries,
             sites,
             sample: OnceLock::new(),
-            corpus,
+            corpus: corpus.map_or_else(OnceLock::new, |c| OnceLock::from(Arc::new(c))),
             labels,
             engines: Fallback::new(cpu, ("GPU", "CPU")),
             circuits: CircuitMemo::default(),
@@ -81,7 +83,7 @@ impl Lab {
             loaded.model,
             loaded.tokenizer,
             loaded.dictionaries.into_iter().map(Arc::new).collect(),
-            loaded.corpus,
+            Some(loaded.corpus),
             loaded.labels,
         )
     }
@@ -89,19 +91,32 @@ impl Lab {
     /// A lab on a model alone (e.g. a GGUF file a person opened): no dictionaries, no
     /// corpus, no labels.
     pub fn from_model(name: String, model: impl Into<Model>, tokenizer: Tokenizer) -> Result<Self> {
-        let corpus = Corpus {
-            index: CorpusIndex {
-                genres: Vec::new(),
-                documents: Vec::new(),
-            },
-            tokens: Vec::new(),
-            window: 0,
-        };
         let labels = LabelIndex {
             layers: Vec::new(),
             tag_names: Vec::new(),
         };
-        Self::new(name, model, tokenizer, Vec::new(), corpus, labels)
+        Self::new(name, model, tokenizer, Vec::new(), None, labels)
+    }
+
+    /// The corpus feature examples point into, once loaded.
+    #[must_use]
+    pub fn corpus(&self) -> Option<&Corpus> {
+        self.corpus.get().map(AsRef::as_ref)
+    }
+
+    /// The corpus, or an error saying it is not loaded (for what cannot answer without).
+    pub(crate) fn loaded_corpus(&self) -> Result<&Corpus> {
+        self.corpus().ok_or_else(|| {
+            LabError::Request("the corpus the examples come from is not loaded".to_owned())
+        })
+    }
+
+    /// Adds the corpus that arrived after the features (the page fetches it when a view
+    /// first shows an example). A lab takes one corpus: a second is refused.
+    pub fn add_corpus(&self, corpus: Corpus) -> Result<()> {
+        self.corpus
+            .set(Arc::new(corpus))
+            .map_err(|_| LabError::Request("this lab has its corpus already".to_owned()))
     }
 
     /// The model (on the CPU: the reference the views' post-processing uses).

@@ -84,7 +84,9 @@ impl Lab {
     /// tokens spread evenly over it, decoded (empty for a lab without a corpus).
     #[must_use]
     pub fn corpus_texts(&self, count: usize, tokens: usize) -> Vec<String> {
-        let all = &self.corpus.tokens;
+        let Some(all) = self.corpus().map(|c| &c.tokens) else {
+            return Vec::new();
+        };
         if all.len() < tokens || count == 0 {
             return Vec::new();
         }

@@ -764,7 +764,8 @@ fn the_logit_lens_ends_at_the_models_prediction() {
 }
 
 /// The pack's model alone first (as the page loads it: a first prediction waits for the
-/// model only), then its features added on the engine already running.
+/// model only), then its features added on the engine already running (the corpus not
+/// yet: the page fetches it when a view first shows an example).
 fn in_two_steps(gpu: bool) -> (Lab, Lab) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
     let (pack, files) = dir::files(&root).unwrap();
@@ -776,7 +777,6 @@ fn in_two_steps(gpu: bool) -> (Lab, Lab) {
     }
     let whole = block_on(alone.with_pack_features(
         features.dictionaries.into_iter().map(Arc::new).collect(),
-        features.corpus,
         features.labels,
     ))
     .unwrap();
@@ -817,11 +817,29 @@ fn features_added_after_the_model_answer_as_the_whole_pack_does_on_either_engine
         );
         assert_eq!(a.steered, b.steered);
         // Twice is refused: the pack's transcoders come before any others.
-        let again = block_on(whole.with_pack_features(
-            whole.dictionaries.clone(),
-            whole.corpus.clone(),
-            whole.labels.clone(),
-        ));
+        let again =
+            block_on(whole.with_pack_features(whole.dictionaries.clone(), whole.labels.clone()));
         assert!(again.is_err());
+        // A corpus example waits for the corpus, and says so; with it, it is the whole
+        // pack's example; a second corpus is refused.
+        let example = |lab: &Lab| block_on(lab.example(1, 42, 3, 40, 6));
+        let error = example(&whole).unwrap_err().to_string();
+        assert!(error.contains("corpus"), "{error}");
+        assert!(whole.snippet(3, 40, (2, 2), 1.0).is_none());
+        let corpus = reference.corpus().unwrap().clone();
+        whole.add_corpus(corpus.clone()).unwrap();
+        let (live, expected) = (example(&whole).unwrap(), example(reference).unwrap());
+        assert_eq!(
+            (&live.document, &live.tokens, live.at),
+            (&expected.document, &expected.tokens, expected.at)
+        );
+        for (a, b) in live.activations.iter().zip(&expected.activations) {
+            assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        assert_eq!(
+            whole.snippet(3, 40, (2, 2), 1.0),
+            reference.snippet(3, 40, (2, 2), 1.0)
+        );
+        assert!(whole.add_corpus(corpus).is_err());
     }
 }

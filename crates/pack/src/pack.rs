@@ -81,13 +81,12 @@ pub struct LoadedPack {
     pub labels: LabelIndex,
 }
 
-/// A pack's features: what [`Pack::feature_paths`] hold.
+/// A pack's features: what [`Pack::feature_paths`] hold (the corpus their examples
+/// point into comes apart, [`Pack::corpus_paths`]).
 #[derive(Debug)]
 pub struct PackFeatures {
     /// One dictionary per block, in block order.
     pub dictionaries: Vec<Dictionary>,
-    /// The corpus.
-    pub corpus: Corpus,
     /// Every feature's label.
     pub labels: LabelIndex,
 }
@@ -189,13 +188,14 @@ impl Pack {
         &self.manifest
     }
 
-    /// Every file the app needs up front (the model, tokenizer, dictionaries, corpus and
-    /// labels): [`Self::model_paths`], then [`Self::feature_paths`]; feature shards are
-    /// fetched as needed.
+    /// Every file [`Self::load`] reads (the model, tokenizer, dictionaries, labels and
+    /// corpus): [`Self::model_paths`], [`Self::feature_paths`], then
+    /// [`Self::corpus_paths`]; feature shards are read as needed.
     #[must_use]
     pub fn required_paths(&self) -> Vec<String> {
         let mut paths = self.model_paths();
         paths.extend(self.feature_paths());
+        paths.extend(self.corpus_paths());
         paths
     }
 
@@ -219,21 +219,25 @@ impl Pack {
         self.manifest.lessons.clone()
     }
 
-    /// The files the features load from (corpus, labels, each block's dictionary), which
-    /// a page may fetch after the model.
+    /// The files the features load from (labels, each block's dictionary), which a page
+    /// may fetch after the model: all that showing a prompt's features waits for.
     #[must_use]
     pub fn feature_paths(&self) -> Vec<String> {
         let m = &self.manifest;
-        let mut paths = vec![
-            m.corpus.index.clone(),
-            m.corpus.tokens.clone(),
-            m.features.labels.clone(),
-        ];
+        let mut paths = vec![m.features.labels.clone()];
         for d in &m.dictionaries {
             paths.push(d.cfg.clone());
             paths.push(d.weights.clone());
         }
         paths
+    }
+
+    /// The files the corpus loads from (its index and tokens, [`Self::load_corpus`]): what
+    /// feature examples point into, which a page may fetch when a view first shows one.
+    #[must_use]
+    pub fn corpus_paths(&self) -> Vec<String> {
+        let c = &self.manifest.corpus;
+        vec![c.index.clone(), c.tokens.clone()]
     }
 
     /// The manifest's entry for `path`.
@@ -280,13 +284,13 @@ impl Pack {
             model,
             tokenizer,
             dictionaries: features.dictionaries,
-            corpus: features.corpus,
+            corpus: self.load_corpus(files)?,
             labels: features.labels,
         })
     }
 
     /// What [`Self::feature_paths`] hold: each block's dictionary (read as `model`'s pack
-    /// version says), the corpus and the labels.
+    /// version says) and the labels.
     pub fn load_features(&self, files: &PackFiles, model: &Model) -> Result<PackFeatures> {
         let m = &self.manifest;
         let mut dictionaries = m
@@ -305,7 +309,6 @@ impl Pack {
         }
         Ok(PackFeatures {
             dictionaries,
-            corpus: self.load_corpus(files)?,
             labels: self.load_labels(files)?,
         })
     }
@@ -388,8 +391,9 @@ impl Pack {
         Ok(dictionary)
     }
 
-    /// The corpus from its index and token file.
-    fn load_corpus(&self, files: &PackFiles) -> Result<Corpus> {
+    /// What [`Self::corpus_paths`] hold: the corpus, its documents checked against its
+    /// tokens and its tokens against the vocabulary.
+    pub fn load_corpus(&self, files: &PackFiles) -> Result<Corpus> {
         let info = &self.manifest.corpus;
         Corpus::parse(
             &info.index,

@@ -48,6 +48,15 @@ pub(crate) fn LessonPanel() -> Html {
     }
     let engine = use_context::<Engine>();
     let shown = named.clone().or_else(|| (*open).clone());
+    // A lesson open: the lessons are kept for offline use.
+    {
+        let keep = engine.as_ref().map(|e| e.keep_lessons.clone());
+        use_effect_with(shown.is_some(), move |&open| {
+            if let Some(keep) = keep.filter(|_| open) {
+                keep.emit(());
+            }
+        });
+    }
     // A lesson file named by its address: fetched once, kept while the page is open.
     let fetched = use_state(|| None::<(String, Result<Lesson, String>)>);
     {

@@ -97,6 +97,13 @@ impl Request {
         }
     }
 
+    /// Whether it needs the pack's corpus (a feature's examples): the corpus is fetched
+    /// when such a request first comes, and they wait while it loads.
+    #[must_use]
+    pub fn needs_corpus(&self) -> bool {
+        matches!(self, Self::Feature(_) | Self::LiveExample(_))
+    }
+
     /// Whether its answer is fuller once the features have loaded: a prompt's analysis
     /// (predictions at once, each token's features then), or anything that waited.
     #[must_use]

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use glassbox_lab::{AdapterPreference, EngineInfo, Lab, Lesson, site_name};
-use glassbox_pack::{FeatureShard, Pack, PackFiles};
+use glassbox_pack::{Corpus, FeatureShard, Pack, PackFiles};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 use web_sys::Cache;
 
@@ -34,8 +34,17 @@ pub struct Loaded {
     pack: Option<(Pack, String)>,
     info: PackInfo,
     /// The sample text added dictionaries are measured on (from the first pack's corpus,
-    /// kept when a model is opened from disk).
+    /// kept when a model is opened from disk; empty until dictionaries are first added).
     sample_texts: Rc<Vec<String>>,
+}
+
+/// Where the pack's corpus is: fetched when a request first needs it
+/// ([`Request::needs_corpus`]), not with the features (most views never show an example).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CorpusFetch {
+    NotAsked,
+    Fetching,
+    Failed(String),
 }
 
 enum State {
@@ -66,6 +75,13 @@ pub enum Message {
         /// The answer.
         body: Response,
     },
+    /// The pack's corpus arrived (or failed to) for load number `generation`.
+    Corpus {
+        /// The load it belongs to (a later load makes it stale).
+        generation: u64,
+        /// The corpus.
+        corpus: Result<Corpus, String>,
+    },
     /// A feature shard arrived (or failed to) for a waiting request.
     Shard {
         /// Who asked.
@@ -89,6 +105,10 @@ pub struct EngineWorker {
     waiting_features: Vec<(HandlerId, Envelope<Request>)>,
     /// Why the pack's features did not load, once they failed to.
     features_error: Option<String>,
+    /// Requests that need the pack's corpus, waiting for it.
+    waiting_corpus: Vec<(HandlerId, Envelope<Request>)>,
+    /// Whether the pack's corpus is being fetched, or why it failed to load.
+    corpus: CorpusFetch,
     /// Loads started so far: the features of an older one are dropped.
     generation: u64,
     shards: HashMap<String, Rc<FeatureShard>>,
@@ -129,6 +149,8 @@ impl Worker for EngineWorker {
             waiting: Vec::new(),
             waiting_features: Vec::new(),
             features_error: None,
+            waiting_corpus: Vec::new(),
+            corpus: CorpusFetch::NotAsked,
             generation: 0,
             shards: HashMap::new(),
             listener: None,
@@ -178,6 +200,11 @@ impl Worker for EngineWorker {
                     self.features_loaded(scope, result);
                 }
             }
+            Message::Corpus { generation, corpus } => {
+                if generation == self.generation {
+                    self.corpus_loaded(scope, corpus);
+                }
+            }
             Message::Shard {
                 who,
                 request,
@@ -214,6 +241,7 @@ impl Worker for EngineWorker {
             self.waiting.retain(|(w, r)| (*w, r.id) != (who, id));
             self.waiting_features
                 .retain(|(w, r)| (*w, r.id) != (who, id));
+            self.waiting_corpus.retain(|(w, r)| (*w, r.id) != (who, id));
             let mut cancelled = self.cancelled.borrow_mut();
             if cancelled.len() >= MAX_CANCELLED {
                 cancelled.clear();
@@ -248,6 +276,27 @@ impl Worker for EngineWorker {
                     return;
                 };
                 Response::Error(format!("the pack's features did not load: {error}"))
+            }
+            State::Ready(loaded)
+                if request.body.needs_corpus()
+                    && loaded.pack.is_some()
+                    && loaded.lab.corpus().is_none() =>
+            {
+                match &self.corpus {
+                    CorpusFetch::Failed(error) => {
+                        Response::Error(format!("the pack's corpus did not load: {error}"))
+                    }
+                    CorpusFetch::Fetching => {
+                        self.waiting_corpus.push((who, request));
+                        return;
+                    }
+                    CorpusFetch::NotAsked => {
+                        let loaded = Rc::clone(loaded);
+                        self.waiting_corpus.push((who, request));
+                        self.fetch_corpus(scope, &loaded);
+                        return;
+                    }
+                }
             }
             State::Ready(loaded) => {
                 let loaded = Rc::clone(loaded);
@@ -357,13 +406,46 @@ impl EngineWorker {
         });
     }
 
-    /// Starts a new load: features still coming for an older one are dropped, and
-    /// requests waiting for them are answered.
+    /// Starts a new load: features or a corpus still coming for an older one are
+    /// dropped, and requests waiting for them are answered.
     fn new_generation(&mut self) {
         self.generation += 1;
         self.features_error = None;
-        for (who, request) in std::mem::take(&mut self.waiting_features) {
-            self.waiting.push((who, request));
+        self.corpus = CorpusFetch::NotAsked;
+        let waited = std::mem::take(&mut self.waiting_features)
+            .into_iter()
+            .chain(std::mem::take(&mut self.waiting_corpus));
+        self.waiting.extend(waited);
+    }
+
+    /// Fetches the corpus of the pack `loaded` runs in the background.
+    fn fetch_corpus(&mut self, scope: &WorkerScope<Self>, loaded: &Loaded) {
+        let Some((pack, base)) = loaded.pack.clone() else {
+            return;
+        };
+        self.corpus = CorpusFetch::Fetching;
+        let generation = self.generation;
+        scope.send_future(async move {
+            let corpus = load_pack_corpus(&pack, &base).await;
+            Message::Corpus { generation, corpus }
+        });
+    }
+
+    /// The pack's corpus arrived (or failed to): the requests that waited for it are
+    /// answered.
+    fn corpus_loaded(&mut self, scope: &WorkerScope<Self>, corpus: Result<Corpus, String>) {
+        match corpus {
+            Ok(corpus) => {
+                self.corpus = CorpusFetch::NotAsked;
+                if let State::Ready(loaded) = &self.state {
+                    // Already there when opening a model fetched it first: the same corpus.
+                    let _ = loaded.lab.add_corpus(corpus);
+                }
+            }
+            Err(error) => self.corpus = CorpusFetch::Failed(error),
+        }
+        for (who, request) in std::mem::take(&mut self.waiting_corpus) {
+            self.received(scope, request, who);
         }
     }
 
@@ -605,11 +687,12 @@ fn feature_view(lab: &Lab, layer: usize, record: glassbox_pack::FeatureRecord) -
         .chain(&record.profile.genre)
         .map(|c| c.key.as_str())
         .collect();
+    let index = lab.corpus().map(|c| &c.index);
     let names = lab
         .labels
         .tag_names
         .iter()
-        .chain(&lab.corpus.index.genres)
+        .chain(index.iter().flat_map(|i| &i.genres))
         .filter(|(key, _)| keys.contains(&key.as_str()))
         .cloned()
         .collect();
@@ -627,7 +710,7 @@ fn feature_view(lab: &Lab, layer: usize, record: glassbox_pack::FeatureRecord) -
         documents: documents
             .into_iter()
             .filter_map(|d| {
-                let entry = lab.corpus.index.documents.get(d as usize)?;
+                let entry = index?.documents.get(d as usize)?;
                 Some((d, entry.id.clone()))
             })
             .collect(),
@@ -861,7 +944,6 @@ async fn load_pack_features(
     let lab = lab
         .with_pack_features(
             features.dictionaries.into_iter().map(Arc::new).collect(),
-            features.corpus,
             features.labels,
         )
         .await
@@ -874,13 +956,63 @@ async fn load_pack_features(
         features: FeatureData::Ready,
         ..model_only.info.clone()
     };
-    let sample_texts = Rc::new(lab.corpus_texts(SAMPLE_TEXTS.0, SAMPLE_TEXTS.1));
     Ok(Loaded {
         lab,
         pack: model_only.pack.clone(),
         info,
-        sample_texts,
+        sample_texts: Rc::clone(&model_only.sample_texts),
     })
+}
+
+/// Fetches (through the cache) and reads `pack`'s corpus ([`Pack::corpus_paths`]).
+async fn load_pack_corpus(pack: &Pack, base: &str) -> Result<Corpus, String> {
+    let cache = fetch::open_cache().await;
+    let (files, _) = fetch_files(
+        cache.as_ref(),
+        base,
+        pack,
+        &pack.corpus_paths(),
+        &|_, _, _| {},
+    )
+    .await?;
+    pack.load_corpus(&files).map_err(|e| e.to_string())
+}
+
+/// The sample text dictionaries added to `before` are measured on: the one it kept, or
+/// windows of its pack's corpus (fetched if no view has needed it yet). Kept for
+/// dictionaries added later; `needed` (dictionaries are added now) makes a corpus that
+/// fails to load an error, else there is no sample text.
+async fn sample_texts_of(
+    before: Option<&Loaded>,
+    needed: bool,
+    progress: &dyn Fn(&str, u64, u64),
+) -> Result<Rc<Vec<String>>, String> {
+    let Some(before) = before else {
+        return Ok(Rc::default());
+    };
+    let Some((pack, base)) = before
+        .pack
+        .as_ref()
+        .filter(|_| before.sample_texts.is_empty())
+    else {
+        return Ok(Rc::clone(&before.sample_texts));
+    };
+    if before.lab.corpus().is_none() {
+        progress("corpus", 0, 0);
+        match load_pack_corpus(pack, base).await {
+            // Set meanwhile by a view's request: the same corpus.
+            Ok(corpus) => drop(before.lab.add_corpus(corpus)),
+            Err(error) if needed => {
+                return Err(format!(
+                    "the sample text to measure the dictionaries on did not load: {error}"
+                ));
+            }
+            Err(_) => return Ok(Rc::default()),
+        }
+    }
+    Ok(Rc::new(
+        before.lab.corpus_texts(SAMPLE_TEXTS.0, SAMPLE_TEXTS.1),
+    ))
 }
 
 /// What the page shows of each of `lab`'s dictionaries.
@@ -908,11 +1040,9 @@ async fn open_model_files(
     progress: &dyn Fn(&str, u64, u64),
 ) -> Result<Loaded, String> {
     let picked = super::open::sort(files)?;
-    let sample_texts = before
-        .map(|b| Rc::clone(&b.sample_texts))
-        .unwrap_or_default();
     // The dictionaries first: they are small, and a bad one is reported at once.
     let added = super::open::open_dictionaries(&picked.dictionaries, progress).await?;
+    let sample_texts = sample_texts_of(before, !added.is_empty(), progress).await?;
     let (lab, pack, name, from_disk) = if picked.model.is_empty() {
         let Some(before) = before.filter(|_| !added.is_empty()) else {
             return Err(

@@ -12,6 +12,13 @@ use crate::state::Engine;
 pub(crate) fn Home() -> Html {
     let engine = use_context::<Engine>();
     let info = engine.as_ref().and_then(Engine::info).cloned();
+    // The lessons listed here are kept for offline use.
+    let keep = engine.as_ref().map(|e| e.keep_lessons.clone());
+    use_effect_with((), move |()| {
+        if let Some(keep) = keep {
+            keep.emit(());
+        }
+    });
     html! {
         <>
             <section class="panel">
