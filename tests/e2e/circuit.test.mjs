@@ -5,7 +5,7 @@
 // subgraph shows them; thresholds prune; the JSON export (with pins and supernodes in
 // its qParams) imports back to the same graph and view; a malformed file is refused; a
 // 48-token prompt gets a graph of its most influential features; a search rings nodes and
-// groups them.
+// groups them; "rather than" attributes a logit difference, ablations included.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, mkdtemp } from 'node:fs/promises';
@@ -177,6 +177,40 @@ test('a search finds nodes in the graph, rings them, and groups them into a supe
   assert.equal(await page.locator('#circuit-graph circle.found').count(), 0);
   assert.equal(await page.locator('#group-found').count(), 0);
   assert.deepEqual(problems, []);
+});
+
+test('"rather than" attributes a logit difference: one logit node, ablated as the difference', async () => {
+  const { page, problems } = await openPage(env.browser, `${env.url}#/circuit?text=The%20men%20said%20that%20they`);
+  await page.locator('#circuit-graph circle').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.ok((await page.locator('#circuit-graph circle.logit').count()) > 1);
+  await page.locator('#circuit-versus').fill(' was');
+  await page.locator('#circuit-versus').press('Enter');
+  await page.waitForFunction(() => location.hash.includes('versus='));
+  await page.waitForFunction(() => document.querySelectorAll('#circuit-graph circle.logit').length === 1, null, { timeout: 60_000 });
+  await page.locator('#circuit-graph circle.logit').click();
+  await page.locator('#node-details').waitFor();
+  assert.match(await page.locator('#node-details').textContent(), /" were" rather than " was"/);
+  // Ablating a feature: one row, the change of the difference, three ways.
+  await page.locator('#circuit-graph circle.feature').first().click();
+  await page.locator('#ablate-node').click();
+  await page.locator('#intervention tbody tr').first().waitFor({ timeout: 60_000 });
+  assert.equal(await page.locator('#intervention tbody tr').count(), 1);
+  assert.match(await page.locator('#intervention tbody').textContent(), /" were" rather than " was"/);
+  await screenshot(page, 'circuit-versus');
+  // The link reproduces it.
+  const { page: again, problems: againProblems } = await openPage(env.browser, page.url());
+  await again.locator('#circuit-graph circle.logit').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await again.locator('#circuit-graph circle.logit').count(), 1);
+  assert.equal(await again.locator('#circuit-versus').inputValue(), ' was');
+  // Two tokens are refused with the reason.
+  await again.locator('#circuit-versus').fill(' was not');
+  await again.locator('#circuit-versus').press('Enter');
+  await again.locator('#circuit-error').waitFor({ timeout: 60_000 });
+  assert.match(await again.locator('#circuit-error').textContent(), /is 2 tokens/);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(againProblems, []);
+  await again.close();
+  await page.close();
 });
 
 test('a 48-token prompt gets a graph of its most influential features', async () => {

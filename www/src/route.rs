@@ -146,12 +146,24 @@ pub(crate) struct CircuitQuery {
     /// What the graph's search box finds (see `GraphFile::find`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) find: String,
+    /// A token (one, e.g. " was") the likeliest next token is contrasted with: the
+    /// graph attributes the logit difference instead of the likeliest tokens.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) versus: String,
 }
 
 /// The most nodes a circuit link may pin (a graph keeps at most 2048 features).
 pub(crate) const MAX_PINS: usize = 2048;
 
 impl CircuitQuery {
+    /// The logit difference the link asks for, if any.
+    pub(crate) fn contrast(&self) -> Option<glassbox_lab::Contrast> {
+        (!self.versus.is_empty()).then(|| glassbox_lab::Contrast {
+            token: None,
+            versus: self.versus.clone(),
+        })
+    }
+
     /// The pinned node ids, at most [`MAX_PINS`] of them, and whether the link had more.
     pub(crate) fn pins(&self) -> (Vec<String>, bool) {
         let mut pins: Vec<String> = self
@@ -207,6 +219,7 @@ impl Default for CircuitQuery {
             groups: String::new(),
             at: String::new(),
             find: String::new(),
+            versus: String::new(),
         }
     }
 }

@@ -77,7 +77,9 @@ pub fn report(
         .iter()
         .enumerate()
         .find_map(|(i, n)| match n.kind {
-            NodeKind::Logit { token, probability } => Some((
+            NodeKind::Logit {
+                token, probability, ..
+            } => Some((
                 i,
                 (tokenizer.decode(&[token]).unwrap_or_default(), probability),
             )),

@@ -30,6 +30,10 @@ pub struct AttributionOptions {
     pub max_feature_nodes: Option<usize>,
     /// Batches per round of choosing features by influence, when they are capped.
     pub update_interval: usize,
+    /// `(token, versus)`: one logit node, `token`'s logit minus `versus`'s, in place of
+    /// the likeliest tokens (the contrastive target; its edges are the differences of
+    /// the two logits' edges).
+    pub contrast: Option<(u32, u32)>,
 }
 
 impl Default for AttributionOptions {
@@ -40,6 +44,7 @@ impl Default for AttributionOptions {
             batch: 256,
             max_feature_nodes: None,
             update_interval: 4,
+            contrast: None,
         }
     }
 }
@@ -51,12 +56,7 @@ pub fn attribute(
     options: &AttributionOptions,
 ) -> Result<Graph> {
     let weights = FrozenWeights::of(model)?;
-    let setup = Setup::new(
-        &weights,
-        replacement,
-        options.logit_probability,
-        options.max_logits,
-    )?;
+    let setup = Setup::of(&weights, replacement, options)?;
     let carrier = CpuCarrier::new(&weights, replacement, &setup.sources)?;
     glassbox_engine::now(attribute_with(&setup, replacement, &carrier, options)).unwrap_or_else(
         || {

@@ -33,12 +33,17 @@ pub enum NodeKind {
         /// The token position.
         position: usize,
     },
-    /// A candidate next token after the last position (its mean-centred logit).
+    /// A candidate next token after the last position (its mean-centred logit); with
+    /// `versus`, its logit minus that token's (a contrastive target: why this token
+    /// rather than that one).
     Logit {
         /// The token id.
         token: u32,
         /// Its probability.
         probability: f32,
+        /// The token whose logit is subtracted, for a logit difference.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        versus: Option<u32>,
     },
 }
 

@@ -442,16 +442,27 @@ fn describe(
             format!("P-{position}"),
             format!("position {position}"),
         ),
-        NodeKind::Logit { token, probability } => (
+        NodeKind::Logit {
+            token,
+            probability,
+            versus,
+        } => (
             i64::from(token),
             (context.n_layer + 1).to_string(),
             last,
             "logit",
             format!("L_{token}-{last}"),
-            format!(
-                "Output {:?} (p={probability:.3})",
-                (context.token_text)(token)
-            ),
+            match versus {
+                None => format!(
+                    "Output {:?} (p={probability:.3})",
+                    (context.token_text)(token)
+                ),
+                Some(versus) => format!(
+                    "Output {:?} rather than {:?} (logit difference; p={probability:.3})",
+                    (context.token_text)(token),
+                    (context.token_text)(versus)
+                ),
+            },
         ),
     }
 }

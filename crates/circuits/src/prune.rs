@@ -421,6 +421,7 @@ mod tests {
             node(NodeKind::Logit {
                 token: 9,
                 probability: 1.0,
+                versus: None,
             }),
         ];
         let n = nodes.len();
@@ -519,6 +520,7 @@ mod tests {
             node(NodeKind::Logit {
                 token: 9,
                 probability: 1.0,
+                versus: None,
             }),
         ];
         let n = nodes.len();

@@ -5,7 +5,8 @@
 
 use candle_core::{D, Tensor};
 
-use crate::error::Result;
+use crate::attribute::AttributionOptions;
+use crate::error::{CircuitError, Result};
 use crate::frozen::FrozenWeights;
 use crate::graph::{Node, NodeKind};
 use crate::replacement::Replacement;
@@ -105,7 +106,11 @@ impl Setup {
         let logits = chosen
             .iter()
             .map(|&(token, probability, centred)| Node {
-                kind: NodeKind::Logit { token, probability },
+                kind: NodeKind::Logit {
+                    token,
+                    probability,
+                    versus: None,
+                },
                 activation: centred,
             })
             .collect();
@@ -115,6 +120,80 @@ impl Setup {
             feature_targets,
             logit_targets,
         })
+    }
+
+    /// The setup `options` ask for: [`Self::new`], then [`Self::contrasting`] when they
+    /// name a contrast.
+    pub fn of(
+        weights: &FrozenWeights,
+        replacement: &Replacement,
+        options: &AttributionOptions,
+    ) -> Result<Self> {
+        let setup = Self::new(
+            weights,
+            replacement,
+            options.logit_probability,
+            options.max_logits,
+        )?;
+        match options.contrast {
+            Some((token, versus)) => setup.contrasting(weights, replacement, token, versus),
+            None => Ok(setup),
+        }
+    }
+
+    /// This setup with one logit node in place of the likeliest tokens: `token`'s logit
+    /// minus `versus`'s. Its reading direction, constant and value are the differences
+    /// of the two logits' (the mean-centring cancels), so each edge into it is the
+    /// difference of the edges into the two logits.
+    pub fn contrasting(
+        mut self,
+        weights: &FrozenWeights,
+        replacement: &Replacement,
+        token: u32,
+        versus: u32,
+    ) -> Result<Self> {
+        let logits: Vec<f32> = replacement.last_logits.to_vec1()?;
+        let vocab = logits.len();
+        if token == versus || token as usize >= vocab || versus as usize >= vocab {
+            return Err(CircuitError::Request(format!(
+                "a logit difference needs two different tokens of the vocabulary (0 to {}), \
+                 not {token} and {versus}",
+                vocab - 1
+            )));
+        }
+        let largest = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let total: f32 = logits.iter().map(|l| (l - largest).exp()).sum();
+        let mean = logits.iter().sum::<f32>() / vocab as f32;
+        let choice = |t: u32| {
+            let l = logits[t as usize];
+            (t, (l - largest).exp() / total, l - mean)
+        };
+        let pair = logit_targets(weights, replacement, &[choice(token), choice(versus)])?;
+        let [a, b] = <[Target; 2]>::try_from(pair).map_err(|_| {
+            CircuitError::Request("a logit difference needs two targets".to_owned())
+        })?;
+        let difference = Target {
+            layer: None,
+            position: a.position,
+            direction: a
+                .direction
+                .iter()
+                .zip(&b.direction)
+                .map(|(x, y)| x - y)
+                .collect(),
+            constant: a.constant - b.constant,
+            value: a.value - b.value,
+        };
+        self.logits = vec![Node {
+            kind: NodeKind::Logit {
+                token,
+                probability: choice(token).1,
+                versus: Some(versus),
+            },
+            activation: difference.value,
+        }];
+        self.logit_targets = vec![difference];
+        Ok(self)
     }
 }
 

@@ -358,3 +358,78 @@ fn capped_graphs_keep_influential_features_with_the_same_edges() {
     eprintln!("capped at {cap} of {active}: influence {chosen} of the best {best}");
     assert!(chosen >= 0.9 * best, "chosen {chosen}, best {best}");
 }
+
+#[test]
+fn a_logit_difference_is_the_difference_of_the_two_logits_graphs() {
+    let text = "The men said that they";
+    let both = graph(
+        text,
+        &AttributionOptions {
+            logit_probability: 1.0,
+            ..AttributionOptions::default()
+        },
+    );
+    let logit = |graph: &Graph, rank: usize| {
+        let at = graph
+            .nodes
+            .iter()
+            .position(|n| matches!(n.kind, NodeKind::Logit { .. }))
+            .unwrap()
+            + rank;
+        let NodeKind::Logit { token, .. } = graph.nodes[at].kind else {
+            panic!("node {at} is not a logit");
+        };
+        (at, token)
+    };
+    // The likeliest token against the second likeliest.
+    let ((a, token), (b, versus)) = (logit(&both, 0), logit(&both, 1));
+    let contrast = graph(
+        text,
+        &AttributionOptions {
+            contrast: Some((token, versus)),
+            ..AttributionOptions::default()
+        },
+    );
+    let (d, _) = logit(&contrast, 0);
+    assert_eq!(d, contrast.len() - 1, "one logit node, the last");
+    assert!(matches!(
+        contrast.nodes[d].kind,
+        NodeKind::Logit { token: t, versus: Some(v), .. } if (t, v) == (token, versus)
+    ));
+    // Every other node is the same, with the same edges between them.
+    assert_eq!(contrast.nodes[..d], both.nodes[..d]);
+    let largest = both.adjacency.iter().fold(0.0_f32, |m, e| m.max(e.abs()));
+    for t in 0..d {
+        for s in 0..d {
+            assert!((contrast.edge(s, t) - both.edge(s, t)).abs() <= 1e-6 * largest);
+        }
+    }
+    // Each edge into the difference is the difference of the edges into the two logits.
+    let mut worst = 0.0_f32;
+    for s in 0..d {
+        let expected = both.edge(s, a) - both.edge(s, b);
+        worst = worst.max((contrast.edge(s, d) - expected).abs());
+    }
+    assert!(worst <= 1e-5 * largest, "worst {worst:e} of {largest}");
+    let expected = both.pre_activations[a] - both.pre_activations[b];
+    assert!((contrast.pre_activations[d] - expected).abs() < 1e-4);
+    assert!((contrast.nodes[d].activation - expected).abs() < 1e-4);
+    let edges: f32 = (0..d).map(|s| contrast.edge(s, d)).sum();
+    assert!((edges + contrast.constants[d] - expected).abs() < 2e-3 * expected.abs().max(1.0));
+    // A difference of a token with itself, or with a token outside the vocabulary, is
+    // refused.
+    let pack = pack();
+    let tokens = pack.tokenizer.encode_ids(text).unwrap();
+    let replacement = Replacement::trace(&pack.model, &pack.transcoders, &tokens).unwrap();
+    for bad in [(token, token), (token, u32::MAX)] {
+        let options = AttributionOptions {
+            contrast: Some(bad),
+            ..AttributionOptions::default()
+        };
+        let error = attribute(&pack.model, &replacement, &options).unwrap_err();
+        assert!(
+            error.to_string().contains("two different tokens"),
+            "{error}"
+        );
+    }
+}

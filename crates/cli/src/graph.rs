@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use glassbox_circuits::{AttributionOptions, Thresholds, threshold};
 use glassbox_dict::Architecture;
 use glassbox_engine::now;
-use glassbox_lab::{Lab, MAX_CIRCUIT_FEATURES};
+use glassbox_lab::{Contrast, Lab, MAX_CIRCUIT_FEATURES};
 use glassbox_pack::dir;
 
 /// Memory a graph may take when the machine does not say what it has.
@@ -43,6 +43,13 @@ pub(crate) struct GraphArgs {
     /// The memory a graph may take, in GB; by default what this machine has free.
     #[arg(long)]
     memory_gb: Option<f64>,
+    /// Attribute a logit difference instead of the likeliest tokens: the next token
+    /// (`--token`, by default the likeliest) rather than this one, e.g. " was".
+    #[arg(long)]
+    versus: Option<String>,
+    /// With `--versus`: the token preferred (by default the model's likeliest).
+    #[arg(long, requires = "versus")]
+    token: Option<String>,
 }
 
 /// Reads a threshold, checked as the lab checks it.
@@ -84,8 +91,13 @@ pub(crate) fn graph(args: &GraphArgs) -> Result<()> {
         );
     }
     let started = Instant::now();
-    let (file, nodes, scores) = now(lab.graph(&args.text, thresholds, &options))
-        .ok_or_else(|| anyhow!("the CPU engine's graph did not finish at once"))??;
+    let contrast = args.versus.as_ref().map(|versus| Contrast {
+        token: args.token.clone(),
+        versus: versus.clone(),
+    });
+    let graph = lab.graph(&args.text, thresholds, &options, contrast.as_ref());
+    let (file, nodes, scores) =
+        now(graph).ok_or_else(|| anyhow!("the CPU engine's graph did not finish at once"))??;
     let took = started.elapsed();
     std::fs::write(&args.out, file.to_json()?)
         .with_context(|| format!("writing {}", args.out.display()))?;

@@ -91,3 +91,52 @@ fn writes_a_graph_file_that_reads_back() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--edge-threshold"));
 }
+
+#[test]
+fn versus_attributes_a_logit_difference() {
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("graph.json");
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_glassbox"))
+            .args(["graph", "--pack"])
+            .arg(&pack)
+            .args(["--text", "The men said that they", "--out"])
+            .arg(&file)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let done = run(&["--token", " were", "--versus", " was"]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let graph = GraphFile::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let logits: Vec<_> = graph
+        .nodes
+        .iter()
+        .filter(|n| n.feature_type == "logit")
+        .collect();
+    assert_eq!(logits.len(), 1);
+    assert!(logits[0].is_target_logit);
+    assert!(
+        logits[0].clerp.contains("\" were\" rather than \" was\""),
+        "{}",
+        logits[0].clerp
+    );
+    // Not one token, or the same token twice: refused with the reason.
+    for (extra, reason) in [
+        (["--token", " were", "--versus", " was not"], "is 2 tokens"),
+        (
+            ["--token", " was", "--versus", " was"],
+            "two different tokens",
+        ),
+    ] {
+        let refused = run(&extra);
+        assert!(!refused.status.success());
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(reason), "{stderr}");
+    }
+}

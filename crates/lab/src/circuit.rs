@@ -19,6 +19,17 @@ use crate::error::{LabError, Result};
 use crate::lab::Lab;
 use crate::steer::{FeatureSteer, SteerMode};
 
+/// A logit difference to attribute in place of the likeliest tokens: the next token
+/// `token` rather than `versus` (the contrastive target, e.g. " were" rather than " was"),
+/// each written as its text, one token each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contrast {
+    /// The token preferred; the model's likeliest next token when `None`.
+    pub token: Option<String>,
+    /// The token it is preferred to.
+    pub versus: String,
+}
+
 /// A change to one node of a prompt's graph.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum NodeEdit {
@@ -77,6 +88,9 @@ pub struct LogitChange {
     pub token: u32,
     /// How it reads.
     pub text: String,
+    /// For a logit difference, the token whose logit is subtracted and its text: the
+    /// changes are then those of the difference.
+    pub versus: Option<(u32, String)>,
     /// The graph's prediction: the node's direct effect on the (mean-centred) logit,
     /// scaled by the change of its activation; everything else frozen.
     pub predicted: f32,
@@ -103,8 +117,8 @@ fn options() -> AttributionOptions {
     }
 }
 
-/// A prompt's attributed graph and its influence.
-type Attributed = (String, Arc<Graph>, Arc<Influence>);
+/// A prompt (with the contrast it was attributed for), its graph and its influence.
+type Attributed = (String, Option<Contrast>, Arc<Graph>, Arc<Influence>);
 
 /// The last prompt's graph and its influence.
 #[derive(Debug, Default)]
@@ -113,47 +127,107 @@ pub(crate) struct CircuitMemo {
 }
 
 impl CircuitMemo {
-    fn get(&self, text: &str) -> Option<(Arc<Graph>, Arc<Influence>)> {
+    fn get(&self, text: &str, contrast: Option<&Contrast>) -> Option<(Arc<Graph>, Arc<Influence>)> {
         let last = lock(&self.last);
         last.as_ref()
-            .filter(|(prompt, _, _)| prompt == text)
-            .map(|(_, graph, influence)| (Arc::clone(graph), Arc::clone(influence)))
+            .filter(|(prompt, c, _, _)| prompt == text && c.as_ref() == contrast)
+            .map(|(_, _, graph, influence)| (Arc::clone(graph), Arc::clone(influence)))
     }
 
-    fn set(&self, text: &str, graph: &Arc<Graph>, influence: &Arc<Influence>) {
-        *lock(&self.last) = Some((text.to_owned(), Arc::clone(graph), Arc::clone(influence)));
+    fn set(
+        &self,
+        text: &str,
+        contrast: Option<&Contrast>,
+        graph: &Arc<Graph>,
+        influence: &Arc<Influence>,
+    ) {
+        *lock(&self.last) = Some((
+            text.to_owned(),
+            contrast.cloned(),
+            Arc::clone(graph),
+            Arc::clone(influence),
+        ));
     }
 }
 
 impl Lab {
     /// The attribution graph of `text` as the page computes it (at most
     /// [`MAX_CIRCUIT_TOKENS`] tokens, the [`MAX_CIRCUIT_FEATURES`] most influential
-    /// features, kept for the next call), pruned to `thresholds`.
-    pub async fn circuit(&self, text: &str, thresholds: Thresholds) -> Result<GraphFile> {
+    /// features, kept for the next call), pruned to `thresholds`; with `contrast`, its one
+    /// logit node is that logit difference.
+    pub async fn circuit(
+        &self,
+        text: &str,
+        contrast: Option<&Contrast>,
+        thresholds: Thresholds,
+    ) -> Result<GraphFile> {
         let thresholds = thresholds.check()?;
-        let (graph, influence) = self.attributed(text).await?;
+        let (graph, influence) = self.attributed(text, contrast).await?;
         Ok(self.export(text, &graph, &influence, thresholds))
     }
 
     /// The attribution graph of `text` (any prompt the model reads) attributed with
     /// `options`, pruned to `thresholds`; how many nodes it had before pruning, and its
     /// replacement and completeness scores.
+    /// With `contrast`, the graph's one logit node is that logit difference.
     pub async fn graph(
         &self,
         text: &str,
         thresholds: Thresholds,
         options: &AttributionOptions,
+        contrast: Option<&Contrast>,
     ) -> Result<(GraphFile, usize, GraphScores)> {
         let thresholds = thresholds.check()?;
         let ids = self.prompt_ids(text)?;
         let replacement = Replacement::trace(self.model(), self.transcoders()?, &ids)?;
-        let graph = self.attribution_graph(&replacement, options).await?;
+        let options = AttributionOptions {
+            contrast: match contrast {
+                Some(contrast) => Some(self.contrast_ids(&replacement, contrast)?),
+                None => options.contrast,
+            },
+            ..*options
+        };
+        let graph = self.attribution_graph(&replacement, &options).await?;
         let influence = Influence::of(&graph);
         Ok((
             self.export(text, &graph, &influence, thresholds),
             graph.len(),
             influence.scores(),
         ))
+    }
+
+    /// `contrast`'s two tokens after `replacement`'s prompt: `(token, versus)`, the token
+    /// the model's likeliest next one when not given.
+    fn contrast_ids(&self, replacement: &Replacement, contrast: &Contrast) -> Result<(u32, u32)> {
+        let token = if let Some(text) = &contrast.token {
+            self.one_token(text)?
+        } else {
+            let logits: Vec<f32> = replacement.last_logits.to_vec1()?;
+            let top = (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b]));
+            top.and_then(|t| u32::try_from(t).ok()).ok_or_else(|| {
+                LabError::Request("the model gave no logits to contrast".to_owned())
+            })?
+        };
+        let versus = self.one_token(&contrast.versus)?;
+        if token == versus {
+            return Err(LabError::Request(format!(
+                "a logit difference compares two different tokens; both are {:?}",
+                self.token_text(token)
+            )));
+        }
+        Ok((token, versus))
+    }
+
+    /// The one token `text` is, or an error saying how many it is.
+    fn one_token(&self, text: &str) -> Result<u32> {
+        match self.tokenizer.encode_ids(text)?.as_slice() {
+            [id] => Ok(*id),
+            ids => Err(LabError::Request(format!(
+                "{text:?} is {} tokens; a logit difference compares single tokens (mind the \
+                 leading space: \" was\" is not \"was\")",
+                ids.len()
+            ))),
+        }
     }
 
     /// `graph` pruned to `thresholds`, as a graph file with the pack's labels.
@@ -191,22 +265,39 @@ impl Lab {
         Ok(ids)
     }
 
-    /// `text`'s full graph and its influence, kept for the next call on the same prompt.
-    pub(crate) async fn attributed(&self, text: &str) -> Result<(Arc<Graph>, Arc<Influence>)> {
-        if let Some(kept) = self.circuits.get(text) {
+    /// `text`'s full graph (for `contrast`'s logit difference, if any) and its influence,
+    /// kept for the next call on the same prompt.
+    pub(crate) async fn attributed(
+        &self,
+        text: &str,
+        contrast: Option<&Contrast>,
+    ) -> Result<(Arc<Graph>, Arc<Influence>)> {
+        if let Some(kept) = self.circuits.get(text, contrast) {
             return Ok(kept);
         }
         let ids = self.circuit_ids(text)?;
         let replacement = Replacement::trace(self.model(), self.transcoders()?, &ids)?;
-        let graph = Arc::new(self.attribution_graph(&replacement, &options()).await?);
+        let options = AttributionOptions {
+            contrast: contrast
+                .map(|c| self.contrast_ids(&replacement, c))
+                .transpose()?,
+            ..options()
+        };
+        let graph = Arc::new(self.attribution_graph(&replacement, &options).await?);
         let influence = Arc::new(Influence::of(&graph));
-        self.circuits.set(text, &graph, &influence);
+        self.circuits.set(text, contrast, &graph, &influence);
         Ok((graph, influence))
     }
 
-    /// Applies `edit` to `text`'s graph: for each logit node, the change the graph
-    /// predicts next to the frozen model's and the real model's.
-    pub async fn intervene_node(&self, text: &str, edit: NodeEdit) -> Result<Vec<LogitChange>> {
+    /// Applies `edit` to `text`'s graph (for `contrast`, if any): for each logit node, the
+    /// change the graph predicts next to the frozen model's and the real model's (for a
+    /// logit difference, the change of the difference).
+    pub async fn intervene_node(
+        &self,
+        text: &str,
+        contrast: Option<&Contrast>,
+        edit: NodeEdit,
+    ) -> Result<Vec<LogitChange>> {
         match edit {
             NodeEdit::Feature {
                 layer,
@@ -233,7 +324,7 @@ impl Lab {
                 ids.len()
             )));
         }
-        let (graph, _) = self.attributed(text).await?;
+        let (graph, _) = self.attributed(text, contrast).await?;
         let (source, scale) = node_and_scale(&graph, edit)?;
         // One run keeps what the frozen model freezes and what the error edit reads.
         let mut keep = Hooks::none().cache(HookPoint::LnFinalScale);
@@ -266,13 +357,20 @@ impl Lab {
             .iter()
             .enumerate()
             .filter_map(|(i, n)| match n.kind {
-                NodeKind::Logit { token, .. } => Some(LogitChange {
-                    token,
-                    text: self.token_text(token),
-                    predicted: scale * graph.edge(source, i),
-                    frozen: frozen[token as usize] - before[token as usize],
-                    actual: actual[token as usize] - before[token as usize],
-                }),
+                NodeKind::Logit { token, versus, .. } => {
+                    // The node's value in a run: the logit, or the difference.
+                    let value = |logits: &[f32]| {
+                        logits[token as usize] - versus.map_or(0.0, |v| logits[v as usize])
+                    };
+                    Some(LogitChange {
+                        token,
+                        text: self.token_text(token),
+                        versus: versus.map(|v| (v, self.token_text(v))),
+                        predicted: scale * graph.edge(source, i),
+                        frozen: value(&frozen) - value(&before),
+                        actual: value(&actual) - value(&before),
+                    })
+                }
                 _ => None,
             })
             .collect())

@@ -604,7 +604,7 @@ impl Lab {
         prompt: &str,
         token: &str,
     ) -> Result<(std::sync::Arc<glassbox_circuits::Graph>, usize)> {
-        let (graph, _) = self.attributed(prompt).await?;
+        let (graph, _) = self.attributed(prompt, None).await?;
         let target = graph
             .nodes
             .iter()
@@ -655,7 +655,7 @@ impl Lab {
             feature,
             value: 0.0,
         };
-        let changes = self.intervene_node(prompt, edit).await?;
+        let changes = self.intervene_node(prompt, None, edit).await?;
         changes
             .into_iter()
             .find(|c| c.text == token)

@@ -221,12 +221,7 @@ impl Lab {
         replacement: &Replacement,
         options: &AttributionOptions,
     ) -> Result<Graph> {
-        let setup = Setup::new(
-            &FrozenWeights::of(self.model())?,
-            replacement,
-            options.logit_probability,
-            options.max_logits,
-        )?;
+        let setup = Setup::of(&FrozenWeights::of(self.model())?, replacement, options)?;
         self.engines
             .run(async |engine| Ok(attribute_on(&engine, &setup, replacement, options).await?))
             .await

@@ -20,7 +20,7 @@ mod search;
 mod steer;
 
 pub use analyze::{ActiveFeature, MAX_PROMPT_BYTES, Prediction, PromptAnalysis, TokenView};
-pub use circuit::{LogitChange, MAX_CIRCUIT_FEATURES, MAX_CIRCUIT_TOKENS, NodeEdit};
+pub use circuit::{Contrast, LogitChange, MAX_CIRCUIT_FEATURES, MAX_CIRCUIT_TOKENS, NodeEdit};
 pub use claim::{Claim, ClaimCheck};
 pub use engine::EngineInfo;
 pub use error::{LabError, Result};

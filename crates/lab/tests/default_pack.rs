@@ -8,7 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use glassbox_engine::LogitsRead;
 use glassbox_lab::{
-    AdapterPreference, FeatureSteer, Lab, PassRequest, SearchQuery, SteerMode, SteerRequest,
+    AdapterPreference, Contrast, FeatureSteer, Lab, NodeEdit, PassRequest, SearchQuery, SteerMode,
+    SteerRequest,
 };
 use glassbox_model::{HookPoint, Hooks, Norm};
 use glassbox_pack::dir;
@@ -429,9 +430,10 @@ fn a_lost_gpu_hands_over_to_the_cpu_without_losing_the_request() {
 fn a_prompt_gives_a_graph_that_thresholds_prune_and_bad_requests_are_refused() {
     use glassbox_lab::Thresholds;
     let lab = lab();
-    let full = block_on(lab.circuit(PROMPT, Thresholds::default())).unwrap();
+    let full = block_on(lab.circuit(PROMPT, None, Thresholds::default())).unwrap();
     let fewer = block_on(lab.circuit(
         PROMPT,
+        None,
         Thresholds {
             nodes: 0.4,
             edges: 0.9,
@@ -458,11 +460,13 @@ fn a_prompt_gives_a_graph_that_thresholds_prune_and_bad_requests_are_refused() {
             edges: -0.1,
         },
     ] {
-        let error = block_on(lab.circuit(PROMPT, bad)).unwrap_err().to_string();
+        let error = block_on(lab.circuit(PROMPT, None, bad))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("between 0 and 1"), "{error}");
     }
     let long = "word ".repeat(70);
-    let error = block_on(lab.circuit(&long, Thresholds::default()))
+    let error = block_on(lab.circuit(&long, None, Thresholds::default()))
         .unwrap_err()
         .to_string();
     assert!(
@@ -485,7 +489,7 @@ fn long_prompts_keep_the_most_influential_features() {
         nodes: 1.0,
         edges: 1.0,
     };
-    let graph = block_on(lab.circuit(text, all)).unwrap();
+    let graph = block_on(lab.circuit(text, None, all)).unwrap();
     let features = graph
         .nodes
         .iter()
@@ -526,7 +530,7 @@ fn feature_node(graph: &glassbox_lab::GraphFile, layer: usize) -> (usize, usize,
 fn node_interventions_show_the_graphs_prediction_next_to_the_models() {
     use glassbox_lab::{NodeEdit, Thresholds};
     let lab = lab();
-    let graph = block_on(lab.circuit(PROMPT, Thresholds::default())).unwrap();
+    let graph = block_on(lab.circuit(PROMPT, None, Thresholds::default())).unwrap();
     let logits = graph
         .nodes
         .iter()
@@ -548,8 +552,8 @@ fn node_interventions_show_the_graphs_prediction_next_to_the_models() {
             feature,
             value,
         };
-        let ablated = block_on(lab.intervene_node(PROMPT, edit(0.0))).unwrap();
-        let doubled = block_on(lab.intervene_node(PROMPT, edit(2.0 * activation))).unwrap();
+        let ablated = block_on(lab.intervene_node(PROMPT, None, edit(0.0))).unwrap();
+        let doubled = block_on(lab.intervene_node(PROMPT, None, edit(2.0 * activation))).unwrap();
         assert_eq!((ablated.len(), doubled.len()), (logits, logits));
         for (a, d) in ablated.iter().zip(&doubled) {
             assert!(a.predicted.is_finite() && a.frozen.is_finite() && a.actual.is_finite());
@@ -566,6 +570,7 @@ fn node_interventions_show_the_graphs_prediction_next_to_the_models() {
     let position = lab.prompt_ids(PROMPT).unwrap().len() - 1;
     let error = block_on(lab.intervene_node(
         PROMPT,
+        None,
         NodeEdit::Error {
             layer: last,
             position,
@@ -615,7 +620,7 @@ fn node_interventions_show_the_graphs_prediction_next_to_the_models() {
             "no block 9",
         ),
     ] {
-        let message = block_on(lab.intervene_node(PROMPT, bad))
+        let message = block_on(lab.intervene_node(PROMPT, None, bad))
             .map(|_| ())
             .unwrap_err()
             .to_string();
@@ -629,7 +634,7 @@ fn node_interventions_show_the_graphs_prediction_next_to_the_models() {
 fn node_interventions_agree_on_both_engines() {
     use glassbox_lab::{NodeEdit, Thresholds};
     let (cpu, gpu) = (lab(), gpu_lab());
-    let graph = block_on(cpu.circuit(PROMPT, Thresholds::default())).unwrap();
+    let graph = block_on(cpu.circuit(PROMPT, None, Thresholds::default())).unwrap();
     let (layer, feature, position) = feature_node(&graph, 1);
     for edit in [
         NodeEdit::Feature {
@@ -640,8 +645,8 @@ fn node_interventions_agree_on_both_engines() {
         },
         NodeEdit::Error { layer, position },
     ] {
-        let a = block_on(cpu.intervene_node(PROMPT, edit)).unwrap();
-        let b = block_on(gpu.intervene_node(PROMPT, edit)).unwrap();
+        let a = block_on(cpu.intervene_node(PROMPT, None, edit)).unwrap();
+        let b = block_on(gpu.intervene_node(PROMPT, None, edit)).unwrap();
         assert_eq!(a.len(), b.len());
         assert!(
             a.iter().any(|c| c.actual.abs() > 1e-3),
@@ -670,8 +675,8 @@ fn the_gpu_engine_computes_the_same_graphs() {
         nodes: 1.0,
         edges: 1.0,
     };
-    let a = block_on(cpu.circuit(PROMPT, all)).unwrap();
-    let b = block_on(gpu.circuit(PROMPT, all)).unwrap();
+    let a = block_on(cpu.circuit(PROMPT, None, all)).unwrap();
+    let b = block_on(gpu.circuit(PROMPT, None, all)).unwrap();
     assert!(gpu.engine_info().gpu.is_some(), "{:?}", gpu.engine_info());
     let ids = |g: &glassbox_lab::GraphFile| {
         g.nodes
@@ -842,4 +847,66 @@ fn features_added_after_the_model_answer_as_the_whole_pack_does_on_either_engine
         );
         assert!(whole.add_corpus(corpus).is_err());
     }
+}
+
+#[test]
+fn a_logit_difference_graph_and_its_ablation_are_the_differences_of_the_two_logits() {
+    let lab = lab();
+    let text = "The men said that they";
+    let contrast = Contrast {
+        token: Some(" were".to_owned()),
+        versus: " was".to_owned(),
+    };
+    let all = glassbox_lab::Thresholds {
+        nodes: 1.0,
+        edges: 1.0,
+    };
+    let graph = block_on(lab.circuit(text, Some(&contrast), all)).unwrap();
+    let logits: Vec<_> = graph
+        .nodes
+        .iter()
+        .filter(|n| n.feature_type == "logit")
+        .collect();
+    assert_eq!(logits.len(), 1);
+    assert!(
+        logits[0].clerp.contains("rather than"),
+        "{}",
+        logits[0].clerp
+    );
+    // Ablating a feature: the difference's change is the change of " were" less that of
+    // " was", in the frozen and the real model; the graph's prediction likewise (the
+    // 5-token prompt's 640 active features are all in both graphs).
+    let edit = NodeEdit::Feature {
+        layer: 0,
+        position: 4,
+        feature: 1414,
+        value: 0.0,
+    };
+    let both = block_on(lab.intervene_node(text, None, edit)).unwrap();
+    let of = |token: &str| both.iter().find(|c| c.text == token).unwrap();
+    let (were, was) = (of(" were"), of(" was"));
+    let changes = block_on(lab.intervene_node(text, Some(&contrast), edit)).unwrap();
+    assert_eq!(changes.len(), 1);
+    let change = &changes[0];
+    assert_eq!(change.text, " were");
+    assert_eq!(
+        change.versus.as_ref().map(|(_, t)| t.as_str()),
+        Some(" was")
+    );
+    for (got, expected) in [
+        (change.actual, were.actual - was.actual),
+        (change.frozen, were.frozen - was.frozen),
+        (change.predicted, were.predicted - was.predicted),
+    ] {
+        assert!((got - expected).abs() < 1e-3, "{got} vs {expected}");
+    }
+    // A text of two tokens is refused with the reason.
+    let two = Contrast {
+        token: None,
+        versus: " was not".to_owned(),
+    };
+    let error = block_on(lab.circuit(text, Some(&two), all))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("is 2 tokens"), "{error}");
 }

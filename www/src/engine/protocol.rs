@@ -1,9 +1,9 @@
 //! The messages between the page and the engine worker.
 
 use glassbox_lab::{
-    AttentionPatterns, EngineInfo, ExampleActivations, GraphFile, Lesson, LiveFeature, LogitChange,
-    LogitLens, NodeEdit, PromptAnalysis, QuizRound, SearchHit, SearchQuery, Snippet, SteerRequest,
-    SteerResult,
+    AttentionPatterns, Contrast, EngineInfo, ExampleActivations, GraphFile, Lesson, LiveFeature,
+    LogitChange, LogitLens, NodeEdit, PromptAnalysis, QuizRound, SearchHit, SearchQuery, Snippet,
+    SteerRequest, SteerResult,
 };
 use glassbox_pack::FeatureRecord;
 use serde::{Deserialize, Serialize};
@@ -226,6 +226,8 @@ ask!(SteerRequest as Steer => Steer(Box<SteerResult>));
 pub struct Circuit {
     /// The prompt.
     pub text: String,
+    /// The logit difference to attribute in place of the likeliest tokens, if any.
+    pub contrast: Option<Contrast>,
     /// Share of the influence whose nodes are kept.
     pub nodes: f32,
     /// Share of the edge scores whose edges are kept.
@@ -277,6 +279,8 @@ ask!(Quiz => Quiz(QuizRound));
 pub struct Intervene {
     /// The prompt.
     pub text: String,
+    /// The logit difference its graph attributes, if any.
+    pub contrast: Option<Contrast>,
     /// The change.
     pub edit: NodeEdit,
 }

@@ -749,13 +749,21 @@ async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> 
             Response::Lens(Box::new(lab.logit_lens(&text, LENS_TOP).await?))
         }
         Request::Quiz(Quiz { seed, round }) => Response::Quiz(lab.quiz_round(seed, round)?),
-        Request::Intervene(Intervene { text, edit }) => {
-            Response::Intervention(lab.intervene_node(&text, edit).await?)
+        Request::Intervene(Intervene {
+            text,
+            contrast,
+            edit,
+        }) => Response::Intervention(lab.intervene_node(&text, contrast.as_ref(), edit).await?),
+        Request::Circuit(Circuit {
+            text,
+            contrast,
+            nodes,
+            edges,
+        }) => {
+            let thresholds = glassbox_lab::Thresholds { nodes, edges };
+            let graph = lab.circuit(&text, contrast.as_ref(), thresholds).await?;
+            Response::Circuit(Box::new(graph))
         }
-        Request::Circuit(Circuit { text, nodes, edges }) => Response::Circuit(Box::new(
-            lab.circuit(&text, glassbox_lab::Thresholds { nodes, edges })
-                .await?,
-        )),
         Request::ImportGraph(ImportGraph { name, url }) => {
             let read = |e: String| glassbox_lab::LabError::Request(format!("{name}: {e}"));
             let bytes =

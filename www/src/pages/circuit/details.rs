@@ -98,7 +98,7 @@ pub(crate) fn NodeDetails(props: &NodeDetailsProps) -> Html {
         }
     };
     let intervention = props.live.then(|| target_of(node)).flatten().map(|target| {
-        html! { <Intervention key={node.node_id.clone()} text={view.query.text.clone()} {target} /> }
+        html! { <Intervention key={node.node_id.clone()} text={view.query.text.clone()} contrast={view.query.contrast()} {target} /> }
     });
     html! {
         <aside class="node-details" id="node-details">

@@ -2,7 +2,7 @@
 //! transcoder's error out; each logit's change as the graph predicts it, in the model
 //! with attention patterns and norm scales frozen, and in the model itself, side by side.
 
-use glassbox_lab::NodeEdit;
+use glassbox_lab::{Contrast, NodeEdit};
 use glassbox_web::engine::protocol::Intervene;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -28,6 +28,8 @@ pub(crate) enum NodeTarget {
 pub(crate) struct InterventionProps {
     /// The prompt.
     pub(crate) text: String,
+    /// The logit difference the graph attributes, if any.
+    pub(crate) contrast: Option<Contrast>,
     /// The node.
     pub(crate) target: NodeTarget,
 }
@@ -42,6 +44,7 @@ pub(crate) fn Intervention(props: &InterventionProps) -> Html {
     });
     let request = (*asked).map(|edit| Intervene {
         text: props.text.clone(),
+        contrast: props.contrast.clone(),
         edit,
     });
     let answer = use_request(request);
@@ -96,7 +99,7 @@ pub(crate) fn Intervention(props: &InterventionProps) -> Html {
                 <thead><tr><th>{ "logit" }</th><th>{ "graph (direct effect)" }</th><th>{ "frozen attention" }</th><th>{ "model" }</th></tr></thead>
                 <tbody>
                     { for changes.iter().map(|c| html! {
-                        <tr><td><code>{ format!("{:?}", c.text) }</code></td><td>{ format!("{:+.3}", c.predicted) }</td><td>{ format!("{:+.3}", c.frozen) }</td><td>{ format!("{:+.3}", c.actual) }</td></tr>
+                        <tr><td><code>{ match &c.versus { None => format!("{:?}", c.text), Some((_, v)) => format!("{:?} rather than {v:?}", c.text) } }</code></td><td>{ format!("{:+.3}", c.predicted) }</td><td>{ format!("{:+.3}", c.frozen) }</td><td>{ format!("{:+.3}", c.actual) }</td></tr>
                     }) }
                 </tbody>
             </table>

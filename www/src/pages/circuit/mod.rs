@@ -81,6 +81,7 @@ pub(crate) fn CircuitPage() -> Html {
     let hovered = use_state(|| None::<String>);
     let request = (!query.text.trim().is_empty() && imported.is_none()).then(|| Circuit {
         text: query.text.clone(),
+        contrast: query.contrast(),
         nodes: query.nodes,
         edges: query.edges,
     });
@@ -112,6 +113,17 @@ pub(crate) fn CircuitPage() -> Html {
                 text,
                 pin: String::new(),
                 groups: String::new(),
+                at: String::new(),
+                ..query.clone()
+            });
+        })
+    };
+    let on_versus = {
+        let (go, query, imported) = (go.clone(), query.clone(), imported.clone());
+        Callback::from(move |versus: String| {
+            imported.set(None);
+            go.emit(CircuitQuery {
+                versus,
                 at: String::new(),
                 ..query.clone()
             });
@@ -195,6 +207,10 @@ pub(crate) fn CircuitPage() -> Html {
                 <h2>{ "Circuit" }</h2>
                 <p class="muted">{ "The attribution graph of a prompt: the active transcoder features (the most influential, when there are many), each transcoder's error, the embeddings and the likeliest next tokens, joined by their direct effects in the model with attention patterns and norm scales frozen (Ameisen et al., 2025). Pruned to the nodes and edges that carry most of the influence on the logits. Hover a feature for its label and top examples; click a node to pin it, group it into a supernode, or intervene on it; double-click a feature to open it." }</p>
                 <TextField id="circuit-prompt" value={query.text.clone()} on_commit={on_text} label="prompt" placeholder="The jury said that the city of" />
+                <p class="muted versus">
+                    { "Why the likeliest next token rather than another? Name one token (mind its leading space) and the graph attributes the difference of their logits instead: " }
+                    <TextField id="circuit-versus" value={query.versus.clone()} on_commit={on_versus} label="rather than (one token)" placeholder=" was" />
+                </p>
                 <div class="controls">
                     { slider("nodes", query.nodes, |q, v| q.nodes = v) }
                     { slider("edges", query.edges, |q, v| q.edges = v) }
