@@ -261,18 +261,23 @@ test("a captive portal's answer for the manifest after a good visit loses nothin
 });
 
 test('a pack file longer than its manifest says is refused by name, not read to the end', async () => {
-  const context = await env.browser.newContext();
-  await context.route('**/packs/brown/corpus/**', async (route) => {
-    const real = await route.fetch();
-    const body = await real.body();
-    await route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.concat([body, Buffer.alloc(body.length + 1_000_000)]) });
-  });
+  /** A context whose server sends `glob`'s files with a million bytes too many. */
+  async function tooLong(glob) {
+    const context = await env.browser.newContext();
+    await context.route(glob, async (route) => {
+      const real = await route.fetch();
+      const body = await real.body();
+      await route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.concat([body, Buffer.alloc(body.length + 1_000_000)]) });
+    });
+    return context;
+  }
+  const context = await tooLong('**/packs/brown/features/labels.json');
   const page = await context.newPage();
   await page.goto(`${env.url}#/prompt?text=The%20jury`);
-  // The corpus comes with the features, after the model: predictions stay, the features
+  // The labels come with the features, after the model: predictions stay, the features
   // say why they did not load, and so does a view that needs them.
   await page.locator('#engine-status[data-features=failed]').waitFor({ timeout: LOAD_TIMEOUT });
-  const expected = /packs\/brown\/corpus\/[^ ]+: the download is longer than the \d+ bytes expected/;
+  const expected = /packs\/brown\/features\/labels\.json: the download is longer than the \d+ bytes expected/;
   assert.match(await page.locator('#features-status').textContent(), expected);
   // The model's answer may come after the features failed: wait for it, it must come.
   await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
@@ -280,6 +285,15 @@ test('a pack file longer than its manifest says is refused by name, not read to 
   await page.goto(`${env.url}#/search?q=the`);
   await page.getByText(/the pack's features did not load/).first().waitFor({ timeout: 60_000 });
   await context.close();
+  // The corpus comes when a view first shows examples: that view says why it did not
+  // load; the features and predictions are untouched.
+  const corpus = await tooLong('**/packs/brown/corpus/**');
+  const feature = await corpus.newPage();
+  await feature.goto(`${env.url}#/feature/1/5`);
+  await feature.getByText(/the pack's corpus did not load/).first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await feature.locator('body').textContent(), /packs\/brown\/corpus\/[^ ]+: the download is longer than the \d+ bytes expected/);
+  assert.equal(await feature.locator('#engine-status').getAttribute('data-features'), 'ready');
+  await corpus.close();
 });
 
 test('a page whose engine worker is gone from the server (a newer deploy) says to reload, at once', async () => {
