@@ -152,8 +152,8 @@ impl Setup {
         token: u32,
         versus: u32,
     ) -> Result<Self> {
-        let logits: Vec<f32> = replacement.last_logits.to_vec1()?;
-        let vocab = logits.len();
+        let choices = every_choice(&replacement.last_logits.to_vec1()?);
+        let vocab = choices.len();
         if token == versus || token as usize >= vocab || versus as usize >= vocab {
             return Err(CircuitError::Request(format!(
                 "a logit difference needs two different tokens of the vocabulary (0 to {}), \
@@ -161,14 +161,8 @@ impl Setup {
                 vocab - 1
             )));
         }
-        let largest = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let total: f32 = logits.iter().map(|l| (l - largest).exp()).sum();
-        let mean = logits.iter().sum::<f32>() / vocab as f32;
-        let choice = |t: u32| {
-            let l = logits[t as usize];
-            (t, (l - largest).exp() / total, l - mean)
-        };
-        let pair = logit_targets(weights, replacement, &[choice(token), choice(versus)])?;
+        let chosen = choices[token as usize];
+        let pair = logit_targets(weights, replacement, &[chosen, choices[versus as usize]])?;
         let [a, b] = <[Target; 2]>::try_from(pair).map_err(|_| {
             CircuitError::Request("a logit difference needs two targets".to_owned())
         })?;
@@ -187,7 +181,7 @@ impl Setup {
         self.logits = vec![Node {
             kind: NodeKind::Logit {
                 token,
-                probability: choice(token).1,
+                probability: chosen.1,
                 versus: Some(versus),
             },
             activation: difference.value,
@@ -264,6 +258,17 @@ fn sources(replacement: &Replacement) -> Result<Sources> {
     })
 }
 
+/// Every token of the vocabulary as a next-token choice, in token order.
+fn every_choice(logits: &[f32]) -> Vec<LogitChoice> {
+    let largest = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let total: f32 = logits.iter().map(|l| (l - largest).exp()).sum();
+    let mean = logits.iter().sum::<f32>() / logits.len() as f32;
+    (0_u32..)
+        .zip(logits)
+        .map(|(token, l)| (token, (l - largest).exp() / total, l - mean))
+        .collect()
+}
+
 /// The likeliest next tokens.
 fn likeliest(
     replacement: &Replacement,
@@ -271,21 +276,17 @@ fn likeliest(
     max_logits: usize,
 ) -> Result<Vec<LogitChoice>> {
     let logits: Vec<f32> = replacement.last_logits.to_vec1()?;
-    let largest = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f32> = logits.iter().map(|l| (l - largest).exp()).collect();
-    let total: f32 = exp.iter().sum();
-    let mean = logits.iter().sum::<f32>() / logits.len() as f32;
+    let choices = every_choice(&logits);
     let mut order: Vec<usize> = (0..logits.len()).collect();
     order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
     let mut chosen = Vec::new();
     let mut covered = 0.0;
-    for i in order {
+    for choice in order.into_iter().map(|i| choices[i]) {
         if chosen.len() == max_logits.max(1) || covered >= logit_probability {
             break;
         }
-        let p = exp[i] / total;
-        covered += p;
-        chosen.push((i as u32, p, logits[i] - mean));
+        covered += choice.1;
+        chosen.push(choice);
     }
     Ok(chosen)
 }
