@@ -4,7 +4,8 @@
 // brotli at quality 11, as a build could precompress); the time from navigation to the
 // first feature unthrottled and through the browser's network emulation at 20 Mbit/s
 // with 40 ms round trips (a class on one school Wi-Fi); and what a second visit fetches
-// (the service worker's cache should make it nothing). Run by `cargo xtask bench` after
+// (the service worker's cache should make it nothing); and when a new student's first
+// lesson step shows, from its preview, and turns live, throttled the same way. Run by `cargo xtask bench` after
 // the release build; numbers, no assertions.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,6 +31,25 @@ async function firstView(browser, server, throttle) {
   const ms = Date.now() - started;
   const paths = server.seen.slice(from);
   return { ms, paths, context, page };
+}
+
+/** A new student's first lesson step (the built-in "predictions" lesson) through
+ * `throttle`: ms until its view shows from the lesson's preview, and until it is live. */
+async function firstLessonStep(browser, server, throttle) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', throttle);
+  const started = Date.now();
+  await page.goto(`${server.url}#/prompt?text=The%20President%20of%20the%20United&lesson=predictions&step=1`);
+  await page.locator('#preview-note').waitFor({ timeout: 600_000 });
+  await page.locator('#predictions tbody tr').first().waitFor({ timeout: 600_000 });
+  const shown = Date.now() - started;
+  await page.locator('#preview-note').waitFor({ state: 'detached', timeout: 600_000 });
+  const live = Date.now() - started;
+  await context.close();
+  return { shown, live };
 }
 
 /** A file's sizes: raw, gzip (level 6), brotli (quality 11); nothing for a path the
@@ -72,6 +92,8 @@ try {
   const throttled = await firstView(browser, server, THROTTLE);
   console.log(`time to the first feature at 20 Mbit/s, 40 ms round trips (uncompressed, as this server sends): ${throttled.ms} ms`);
   await throttled.context.close();
+  const lesson = await firstLessonStep(browser, server, THROTTLE);
+  console.log(`a lesson's first step at 20 Mbit/s, 40 ms round trips: shown from its preview after ${lesson.shown} ms, live after ${lesson.live} ms`);
 } finally {
   await browser.close();
   await server.close();

@@ -112,6 +112,38 @@ for (const [name, walked] of lessons) {
   });
 }
 
+test("each lesson's first step shows at once from its preview while the model loads, then turns live", async () => {
+  for (const [name, walked] of lessons) {
+    // The model's files are held back until the preview has been checked.
+    const context = await env.browser.newContext({ viewport: { width: 1100, height: 800 } });
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    await context.route('**/packs/brown/model/**', async (route) => {
+      await held;
+      await route.continue();
+    });
+    const page = await context.newPage();
+    await page.goto(`${env.url}#${firstStep(name, walked)}`);
+    const step = walked.steps[0];
+    await page.locator('#preview-note').waitFor({ timeout: 30_000 });
+    assert.match(await page.locator('#engine-status').textContent(), /[Ll]oading/, name);
+    // The view says what the step's first claim names, with no model loaded.
+    await viewShowsClaim(page, step);
+    // A feature view's examples are in the preview too: none is left waiting.
+    const examples = await page.locator('.example').count();
+    if (examples > 0) {
+      assert.equal(await page.locator('.example .shaded').count(), examples, name);
+    }
+    await screenshot(page, `lesson-preview-${name}`);
+    release();
+    // Once the model is in, the note goes and the live view says the same.
+    await page.locator('#preview-note').waitFor({ state: 'detached', timeout: LOAD_TIMEOUT });
+    await page.locator('#engine-status[data-features=ready]').waitFor({ timeout: LOAD_TIMEOUT });
+    await viewShowsClaim(page, step);
+    await context.close();
+  }
+});
+
 test('every lesson walks in embed mode, the header gone', async () => {
   for (const [name, walked] of lessons) {
     const { page, problems } = await openPage(env.browser, `${env.url}?embed=1#${firstStep(name, walked)}`);

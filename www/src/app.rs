@@ -194,8 +194,20 @@ pub(crate) fn App() -> Html {
             );
         })
     };
+    // The built-in lessons' previews stand in while the default pack loads for the first
+    // time, until its features are in; never for another pack or a model opened later.
+    let previewing = use_mut_ref(|| {
+        let search = web_sys::window()
+            .and_then(|w| w.location().search().ok())
+            .unwrap_or_default();
+        matches!(pack_from_query(&search, &page_base()), Ok(None))
+    });
+    if *previewing.borrow() && !first_load_under_way(&status) {
+        *previewing.borrow_mut() = false;
+    }
     let engine = Engine {
         client: (*client).clone(),
+        previewing: *previewing.borrow(),
         status: (*status).clone(),
         choice: (*choice).clone(),
         switch: switch_engine,
@@ -249,6 +261,15 @@ pub(crate) fn App() -> Html {
             </div>
             </HashRouter>
         </ContextProvider<Engine>>
+    }
+}
+
+/// Whether the pack is still loading for the first time: its model, or its features after it.
+fn first_load_under_way(status: &EngineStatus) -> bool {
+    match status {
+        EngineStatus::Loading { .. } => true,
+        EngineStatus::Ready(info) => info.features == FeatureData::Loading,
+        EngineStatus::Failed(_) => false,
     }
 }
 

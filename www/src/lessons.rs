@@ -35,12 +35,7 @@ pub fn features_shown<'a>(lessons: impl IntoIterator<Item = &'a Lesson>) -> Vec<
     let mut features: Vec<(usize, usize)> = lessons
         .into_iter()
         .flat_map(|lesson| &lesson.steps)
-        .filter_map(|step| {
-            let rest = step.view.strip_prefix("/feature/")?;
-            let path = rest.split('?').next()?;
-            let (layer, feature) = path.split_once('/')?;
-            Some((layer.parse().ok()?, feature.parse().ok()?))
-        })
+        .filter_map(|step| crate::views::feature_of_view(&step.view))
         .collect();
     features.sort_unstable();
     features.dedup();

@@ -7,4 +7,6 @@ pub mod lessons;
 pub mod links;
 pub mod pack_link;
 pub mod packs_index;
+pub mod preview;
 pub mod query;
+pub mod views;

@@ -2,6 +2,8 @@
 //! view's whole state lives in its path and query.
 
 use glassbox_web::query::LinkQuery;
+use glassbox_web::views::TEXT;
+pub(crate) use glassbox_web::views::{AttentionQuery, FeatureQuery, LensQuery, PromptQuery};
 use serde::{Deserialize, Serialize};
 use yew_router::Routable;
 
@@ -52,25 +54,6 @@ pub(crate) enum Route {
     #[not_found]
     #[at("/404")]
     NotFound,
-}
-
-/// The prompt view's state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct PromptQuery {
-    /// The prompt.
-    #[serde(default)]
-    pub(crate) text: String,
-    /// The pinned token's position.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) pin: Option<usize>,
-}
-
-/// The feature view's state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct FeatureQuery {
-    /// A prompt to show the feature's activations on.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub(crate) text: String,
 }
 
 /// The search view's state.
@@ -179,28 +162,6 @@ impl CircuitQuery {
     }
 }
 
-/// The attention view's state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct AttentionQuery {
-    /// The prompt.
-    #[serde(default)]
-    pub(crate) text: String,
-    /// The block.
-    #[serde(default)]
-    pub(crate) layer: usize,
-    /// The head shown large.
-    #[serde(default)]
-    pub(crate) head: usize,
-}
-
-/// The logit-lens view's state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct LensQuery {
-    /// The prompt.
-    #[serde(default)]
-    pub(crate) text: String,
-}
-
 fn default_node_threshold() -> f32 {
     0.8
 }
@@ -224,24 +185,6 @@ impl Default for CircuitQuery {
     }
 }
 
-/// Text fields take any text.
-const TEXT: &str = "any text";
-
-impl LinkQuery for PromptQuery {
-    fn accepts(field: &str) -> &'static str {
-        match field {
-            "pin" => "a token position (a whole number from 0)",
-            _ => TEXT,
-        }
-    }
-}
-
-impl LinkQuery for FeatureQuery {
-    fn accepts(_: &str) -> &'static str {
-        TEXT
-    }
-}
-
 impl LinkQuery for SearchQueryParams {
     fn accepts(_: &str) -> &'static str {
         TEXT
@@ -262,16 +205,6 @@ impl LinkQuery for CircuitQuery {
     fn accepts(field: &str) -> &'static str {
         match field {
             "nodes" | "edges" => "a share between 0 and 1, such as 0.8",
-            _ => TEXT,
-        }
-    }
-}
-
-impl LinkQuery for AttentionQuery {
-    fn accepts(field: &str) -> &'static str {
-        match field {
-            "layer" => "a block number (a whole number from 0)",
-            "head" => "a head number (a whole number from 0)",
             _ => TEXT,
         }
     }
@@ -304,11 +237,5 @@ impl Default for QuizQuery {
 impl LinkQuery for QuizQuery {
     fn accepts(_: &str) -> &'static str {
         "a whole number from 0"
-    }
-}
-
-impl LinkQuery for LensQuery {
-    fn accepts(_: &str) -> &'static str {
-        TEXT
     }
 }

@@ -6,7 +6,9 @@ use std::rc::Rc;
 
 use glassbox_lab::EngineInfo;
 use glassbox_web::engine::client::EngineClient;
-use glassbox_web::engine::protocol::{Ask, PackInfo, PickedFile, Response};
+use glassbox_web::engine::protocol::{Ask, FeatureData, PackInfo, PickedFile, Request, Response};
+use glassbox_web::lessons::lesson_in_query;
+use glassbox_web::preview::Preview;
 use glassbox_web::query::{FieldError, LinkQuery, parse_link};
 use yew::prelude::*;
 use yew_router::prelude::use_location;
@@ -60,6 +62,9 @@ pub(crate) struct Engine {
     /// home page and an open lesson ask; a visitor who only follows a link to a view does
     /// not fetch what the lessons show (their examples' corpus, their shards).
     pub(crate) keep_lessons: Callback<()>,
+    /// Whether a built-in lesson's preview may stand in for the engine's answers: while
+    /// the default pack loads for the first time, until its features are in.
+    pub(crate) previewing: bool,
 }
 
 impl PartialEq for Engine {
@@ -70,6 +75,7 @@ impl PartialEq for Engine {
             && self.open_error == other.open_error
             && self.features_progress == other.features_progress
             && self.lessons_kept == other.lessons_kept
+            && self.previewing == other.previewing
     }
 }
 
@@ -126,49 +132,109 @@ impl<T> Answer<T> {
     }
 }
 
+/// The built-in lesson preview ([`glassbox_web::preview`]) of the lesson the link is on
+/// (`lesson=NAME`), while it may stand in for the engine ([`Engine::previewing`]).
+#[hook]
+pub(crate) fn use_preview() -> Option<Rc<Preview>> {
+    let engine = use_context::<Engine>();
+    let location = use_location();
+    let engine = engine.filter(|e| e.previewing)?;
+    let (name, _) = lesson_in_query(location?.query_str())?;
+    let preview = glassbox_web::preview::built_in(&name)?;
+    // Once the pack says its name, a preview of another pack's answers never shows.
+    match engine.info() {
+        Some(info) if info.name != preview.pack => None,
+        _ => Some(preview),
+    }
+}
+
+/// What views are drawn in (the blocks, heads, dictionaries and whether features are
+/// in): the loaded pack's description, or while a lesson preview stands in, the one it
+/// carries.
+#[hook]
+pub(crate) fn use_layout() -> Option<Rc<PackInfo>> {
+    let engine = use_context::<Engine>();
+    let preview = use_preview();
+    match preview {
+        Some(preview) => Some(Rc::clone(&preview.info)),
+        None => match engine?.status {
+            EngineStatus::Ready(info) => Some(info),
+            _ => None,
+        },
+    }
+}
+
 /// Sends `request` whenever it changes (and the pack is ready); returns the latest
-/// answer, typed. Answers to superseded requests are dropped.
+/// answer, typed. Answers to superseded requests are dropped. While a lesson preview
+/// holds the answer ([`use_preview`]), that answer shows until the engine's replaces it;
+/// a request whose answer grows with the features then waits for them, since the
+/// preview's answer already has them.
 #[hook]
 pub(crate) fn use_request<Q: Ask>(request: Option<Q>) -> Answer<Q::Answer> {
     let engine = use_context::<Engine>();
     let answer = use_state(|| Answer::<Q::Answer>::Waiting);
-    let ready = engine.as_ref().is_some_and(|e| e.info().is_some());
-    // A request whose answer grows with the pack's features is sent again once they load.
-    let features = request
+    // The request whose answer from a preview shows now.
+    let previewed = use_mut_ref(|| None::<Q>);
+    let preview = use_preview();
+    let asked = request.clone().map(Ask::into_request);
+    let in_preview = preview
         .as_ref()
-        .filter(|r| (*r).clone().into_request().grows_with_features())
-        .and_then(|_| engine.as_ref()?.info().map(|i| i.features.clone()));
+        .zip(asked.as_ref())
+        .is_some_and(|(p, asked)| p.answer(asked).is_some());
+    let grows = asked.as_ref().is_some_and(Request::grows_with_features);
+    let info = engine.as_ref().and_then(Engine::info);
+    let features_loading = info.is_some_and(|i| i.features == FeatureData::Loading);
+    let ready = info.is_some() && !(in_preview && grows && features_loading);
+    // A request whose answer grows with the pack's features is sent again once they load.
+    let features = info.filter(|_| grows).map(|i| i.features.clone());
     {
         let answer = answer.clone();
-        use_effect_with((request, ready, features), move |(request, ready, _)| {
-            let mut sent = None;
-            if let (Some(engine), Some(request), true) = (engine, request.clone(), *ready) {
-                answer.set(Answer::Working);
-                let setter = answer.clone();
-                let id = engine.client.request(
-                    request.into_request(),
-                    Callback::from(move |response| {
-                        setter.set(match response {
-                            Response::Error(error) => Answer::Failed(error),
-                            other => match Q::answer(other) {
-                                Some(typed) => Answer::Done(Rc::new(typed)),
-                                None => Answer::Failed(
-                                    "the engine answered another question".to_owned(),
-                                ),
-                            },
-                        });
-                    }),
-                );
-                sent = Some((engine.client, id));
-            } else {
-                answer.set(Answer::Waiting);
-            }
-            move || {
-                if let Some((client, id)) = sent {
-                    client.forget(id);
+        use_effect_with(
+            (request, ready, features, in_preview),
+            move |(request, ready, _, _)| {
+                let mut sent = None;
+                let showing_preview = previewed.borrow().as_ref() == request.as_ref();
+                if let (Some(engine), Some(request), true) = (engine, request.clone(), *ready) {
+                    // An answer from the preview stays until the engine's replaces it.
+                    if !showing_preview {
+                        answer.set(Answer::Working);
+                    }
+                    let setter = answer.clone();
+                    let id = engine.client.request(
+                        request.into_request(),
+                        Callback::from(move |response| {
+                            previewed.borrow_mut().take();
+                            setter.set(match response {
+                                Response::Error(error) => Answer::Failed(error),
+                                other => match Q::answer(other) {
+                                    Some(typed) => Answer::Done(Rc::new(typed)),
+                                    None => Answer::Failed(
+                                        "the engine answered another question".to_owned(),
+                                    ),
+                                },
+                            });
+                        }),
+                    );
+                    sent = Some((engine.client, id));
+                } else if let Some(typed) = request.as_ref().and_then(|request| {
+                    let response = preview?.answer(&request.clone().into_request())?.clone();
+                    Q::answer(response)
+                }) {
+                    if !showing_preview {
+                        previewed.borrow_mut().clone_from(request);
+                        answer.set(Answer::Done(Rc::new(typed)));
+                    }
+                } else {
+                    previewed.borrow_mut().take();
+                    answer.set(Answer::Waiting);
                 }
-            }
-        });
+                move || {
+                    if let Some((client, id)) = sent {
+                        client.forget(id);
+                    }
+                }
+            },
+        );
     }
     (*answer).clone()
 }

@@ -5,7 +5,7 @@ use yew::prelude::*;
 
 use glassbox_web::engine::protocol::FeatureData;
 
-use crate::state::{Engine, EngineChoice, EngineStatus};
+use crate::state::{Engine, EngineChoice, EngineStatus, use_preview};
 
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
@@ -109,14 +109,32 @@ pub(crate) struct ReadyGateProps {
     pub(crate) children: Html,
 }
 
-/// Shows a progress bar while the pack loads, the reason if it failed, else `children`.
+/// Shows a progress bar while the pack loads, the reason if it failed, else `children`;
+/// on a lesson whose first view was answered in advance ([`use_preview`]), `children`
+/// at once, under a line saying so.
 #[component]
 pub(crate) fn ReadyGate(props: &ReadyGateProps) -> Html {
-    let Some(engine) = use_context::<Engine>() else {
+    let engine = use_context::<Engine>();
+    let preview = use_preview();
+    let Some(engine) = engine else {
         return html! {};
     };
     match &engine.status {
         EngineStatus::Ready(_) => props.children.clone(),
+        EngineStatus::Loading {
+            stage,
+            loaded,
+            total,
+        } if preview.is_some() => html! {
+            <>
+                <p class="panel muted" aria-live="polite" id="preview-note">
+                    { format!("This step was worked out in advance and shows while the model loads \
+                        ({stage}: {} of {}); what it does not cover appears once the model is in, \
+                        and the view is live from then on.", megabytes(*loaded), megabytes(*total)) }
+                </p>
+                { props.children.clone() }
+            </>
+        },
         EngineStatus::Loading {
             stage,
             loaded,

@@ -656,7 +656,11 @@ const LENS_TOP: usize = 5;
 const SNIPPETS: usize = 3;
 
 /// A record with the texts of the tokens and documents it names.
-fn feature_view(lab: &Lab, layer: usize, record: glassbox_pack::FeatureRecord) -> FeatureView {
+pub(crate) fn feature_view(
+    lab: &Lab,
+    layer: usize,
+    record: glassbox_pack::FeatureRecord,
+) -> FeatureView {
     let mut ids: Vec<u32> = record
         .logits
         .top
@@ -719,7 +723,7 @@ fn feature_view(lab: &Lab, layer: usize, record: glassbox_pack::FeatureRecord) -
 }
 
 /// Answers a request that runs the model.
-async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> {
+pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> {
     Ok(match request {
         Request::Analyze(Analyze { text }) => Response::Analysis(lab.analyze(&text, 10, 8).await?),
         Request::LiveExample(LiveExample {
@@ -1024,6 +1028,29 @@ async fn sample_texts_of(
 }
 
 /// What the page shows of each of `lab`'s dictionaries.
+/// What the page is told of `lab` with its model and features all in, called `name` and
+/// described by `description`: fetched now, kept nowhere, no lessons of its own. A model
+/// opened from disk adds where it came from; a lesson preview carries this as the layout
+/// its views are drawn in while the pack loads.
+pub(crate) fn ready_info(lab: &Lab, name: String, description: String) -> PackInfo {
+    let dims = lab.model().dims();
+    PackInfo {
+        name,
+        description,
+        n_layer: dims.n_layer,
+        n_head: dims.n_head,
+        tags: lab.tags(),
+        dictionaries: dictionary_infos(lab),
+        n_positions: dims.n_positions,
+        from_cache: false,
+        from_disk: false,
+        kept: None,
+        engine: lab.engine_info(),
+        features: FeatureData::Ready,
+        lessons: Vec::new(),
+    }
+}
+
 fn dictionary_infos(lab: &Lab) -> Vec<DictionaryInfo> {
     lab.dictionary_names()
         .into_iter()
@@ -1111,22 +1138,13 @@ async fn open_model_files(
         ),
     };
     let info = PackInfo {
-        name,
-        description,
-        n_layer: dims.n_layer,
-        n_head: dims.n_head,
-        tags: lab.tags(),
-        dictionaries,
-        n_positions: dims.n_positions,
         from_cache: before.is_some_and(|b| b.info.from_cache) && pack.is_some(),
         from_disk,
         // Dictionaries added alone leave the kept copy as it was.
         kept: before
             .filter(|_| picked.model.is_empty())
             .and_then(|b| b.info.kept.clone()),
-        engine: lab.engine_info(),
-        features: FeatureData::Ready,
-        lessons: Vec::new(),
+        ..ready_info(&lab, name, description)
     };
     Ok(Loaded {
         lab,

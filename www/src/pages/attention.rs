@@ -3,16 +3,14 @@
 //! token (column).
 
 use glassbox_lab::{AttentionPatterns, HeadScoreKind};
-use glassbox_web::engine::protocol::Attention;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::components::text_field::TextField;
-use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{AttentionQuery, Route};
-use crate::state::{AnswerView, LinkErrors, use_query, use_request};
+use crate::state::{AnswerView, LinkErrors, use_layout, use_query, use_request};
 
 /// Side of a cell in the large map, in pixels.
 const CELL: f64 = 18.0;
@@ -25,19 +23,10 @@ const LABELS: f64 = 90.0;
 #[component]
 pub(crate) fn AttentionPage() -> Html {
     let navigator = use_navigator();
-    let (mut query, link_errors) = use_query::<AttentionQuery>();
-    if query.text.trim().is_empty() {
-        EXAMPLE_PROMPT.clone_into(&mut query.text);
-    }
-    let engine = use_context::<crate::state::Engine>();
-    let (n_layer, n_head) = engine
-        .as_ref()
-        .and_then(|e| e.info())
-        .map_or((0, 0), |info| (info.n_layer, info.n_head));
-    let answer = use_request(Some(Attention {
-        text: query.text.clone(),
-        layer: query.layer,
-    }));
+    let (query, link_errors) = use_query::<AttentionQuery>();
+    let query = query.shown();
+    let (n_layer, n_head) = use_layout().map_or((0, 0), |info| (info.n_layer, info.n_head));
+    let answer = use_request(Some(query.attention()));
     let go = {
         let navigator = navigator.clone();
         Callback::from(move |q: AttentionQuery| {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use glassbox_lab::LiveFeature;
 use glassbox_pack::Example;
-use glassbox_web::engine::protocol::{self, Feature, FeatureView, LiveExample, LiveFeatureOf};
+use glassbox_web::engine::protocol::{Feature, FeatureView, LiveExample, LiveFeatureOf};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -15,7 +15,6 @@ use crate::components::copy_link::CopyLink;
 use crate::components::plots::{Histogram, ShadedTokens};
 use crate::components::status::ReadyGate;
 use crate::components::text_field::TextField;
-use crate::pages::prompt::EXAMPLE_PROMPT;
 use crate::route::{FeatureQuery, Route, SteerQuery};
 use crate::state::{AnswerView, Engine, LinkErrors, use_query, use_request};
 
@@ -214,17 +213,9 @@ struct OnPromptProps {
 #[component]
 fn OnPrompt(props: &OnPromptProps) -> Html {
     let navigator = use_navigator();
-    let (FeatureQuery { text }, link_errors) = use_query::<FeatureQuery>();
-    let text = if text.is_empty() {
-        EXAMPLE_PROMPT.to_owned()
-    } else {
-        text
-    };
-    let answer = use_request(Some(protocol::OnPrompt {
-        layer: props.layer,
-        feature: props.feature,
-        text: text.clone(),
-    }));
+    let (query, link_errors) = use_query::<FeatureQuery>();
+    let text = query.prompt();
+    let answer = use_request(Some(query.on_prompt(props.layer, props.feature)));
     let (layer, index) = (props.layer, props.feature);
     let on_commit = Callback::from(move |value: String| {
         if let Some(navigator) = &navigator {

@@ -2,7 +2,7 @@
 //! token's strongest features at every block.
 
 use glassbox_lab::PromptAnalysis;
-use glassbox_web::engine::protocol::{Analyze, FeatureData};
+use glassbox_web::engine::protocol::FeatureData;
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -10,24 +10,19 @@ use yew_router::prelude::*;
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::route::{FeatureQuery, PromptQuery, Route};
-use crate::state::{AnswerView, Engine, LinkErrors, use_query, use_request};
+use crate::state::{AnswerView, LinkErrors, use_layout, use_query, use_request};
 
 /// Milliseconds of quiet typing before the prompt is analysed.
 const DEBOUNCE_MS: u32 = 300;
 
-/// A first prompt for visitors who arrive without one.
-pub(crate) const EXAMPLE_PROMPT: &str = "The jury said that the city of Atlanta";
+pub(crate) use glassbox_web::views::EXAMPLE_PROMPT;
 
 /// The prompt view.
 #[component]
 pub(crate) fn PromptPage() -> Html {
     let navigator = use_navigator();
     let (query, link_errors) = use_query::<PromptQuery>();
-    let text = if query.text.is_empty() {
-        EXAMPLE_PROMPT.to_owned()
-    } else {
-        query.text.clone()
-    };
+    let text = query.prompt();
     let draft = use_state(|| text.clone());
     let timer = use_mut_ref(|| None::<gloo_timers::callback::Timeout>);
     {
@@ -57,9 +52,9 @@ pub(crate) fn PromptPage() -> Html {
             ));
         })
     };
-    let answer = use_request(Some(Analyze { text: text.clone() }));
-    let engine = use_context::<Engine>();
-    let info = engine.as_ref().and_then(Engine::info);
+    let answer = use_request(Some(query.analyze()));
+    let layout = use_layout();
+    let info = layout.as_deref();
     let missing = no_features(info.map(|i| &i.features));
     let names: Vec<String> = info.map_or_else(Vec::new, |info| {
         (0..info.dictionaries.len())
