@@ -92,11 +92,7 @@ impl PromptQuery {
     /// The prompt the view reads: the link's, or [`EXAMPLE_PROMPT`].
     #[must_use]
     pub fn prompt(&self) -> String {
-        if self.text.is_empty() {
-            EXAMPLE_PROMPT.to_owned()
-        } else {
-            self.text.clone()
-        }
+        or_example(&self.text)
     }
 
     /// What the view asks: the prompt's tokens, predictions and features.
@@ -113,11 +109,7 @@ impl FeatureQuery {
     /// [`EXAMPLE_PROMPT`].
     #[must_use]
     pub fn prompt(&self) -> String {
-        if self.text.is_empty() {
-            EXAMPLE_PROMPT.to_owned()
-        } else {
-            self.text.clone()
-        }
+        or_example(&self.text)
     }
 
     /// What the view asks about feature `feature` of block `layer` on its prompt.
@@ -151,23 +143,24 @@ impl AttentionQuery {
     }
 }
 
+/// `text`, or [`EXAMPLE_PROMPT`] where it is empty.
+fn or_example(text: &str) -> String {
+    if text.is_empty() {
+        EXAMPLE_PROMPT.to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
 /// The corpus examples the feature view shows of a feature (its top activations, then
 /// each quantile band's), each recomputed live by a [`LiveExample`].
 #[must_use]
 pub fn examples_shown(view: &FeatureView) -> Vec<LiveExample> {
-    let record = &view.record;
-    record
-        .top
-        .iter()
-        .chain(
-            record
-                .quantiles
-                .iter()
-                .flat_map(glassbox_pack::QuantileBand::examples),
-        )
+    view.record
+        .examples()
         .map(|e| LiveExample {
             layer: view.layer,
-            feature: record.index,
+            feature: view.record.index,
             document: e.document(),
             position: e.position(),
         })

@@ -169,6 +169,16 @@ pub struct FeatureRecord {
     pub profile: Profile,
 }
 
+impl FeatureRecord {
+    /// Every corpus example it holds: its top activations, then each quantile band's,
+    /// weakest band first.
+    pub fn examples(&self) -> impl Iterator<Item = &Example> {
+        self.top
+            .iter()
+            .chain(self.quantiles.iter().flat_map(QuantileBand::examples))
+    }
+}
+
 /// One shard: consecutive features of one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureShard {

@@ -671,17 +671,7 @@ pub(crate) fn feature_view(
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut documents: Vec<u32> = record
-        .top
-        .iter()
-        .chain(
-            record
-                .quantiles
-                .iter()
-                .flat_map(glassbox_pack::QuantileBand::examples),
-        )
-        .map(|e| e.0)
-        .collect();
+    let mut documents: Vec<u32> = record.examples().map(|e| e.0).collect();
     documents.sort_unstable();
     documents.dedup();
     let keys: Vec<&str> = record
