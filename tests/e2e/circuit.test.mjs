@@ -5,7 +5,8 @@
 // subgraph shows them; thresholds prune; the JSON export (with pins and supernodes in
 // its qParams) imports back to the same graph and view; a malformed file is refused; a
 // 48-token prompt gets a graph of its most influential features; a search rings nodes and
-// groups them; "rather than" attributes a logit difference, ablations included.
+// groups them; "rather than" attributes a logit difference, ablations included; graph
+// steering continues the prompt with nodes set, next to the unsteered text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, mkdtemp } from 'node:fs/promises';
@@ -207,6 +208,60 @@ test('"rather than" attributes a logit difference: one logit node, ablated as th
   await again.locator('#circuit-versus').press('Enter');
   await again.locator('#circuit-error').waitFor({ timeout: 60_000 });
   assert.match(await again.locator('#circuit-error').textContent(), /is 2 tokens/);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(againProblems, []);
+  await again.close();
+  await page.close();
+});
+
+test('graph steering: nodes set from the graph continue the prompt beside the unsteered text, and the link reproduces it', async () => {
+  const prompt = 'The men said that they';
+  const { page, problems } = await openPage(env.browser, `${env.url}#/circuit?text=The%20men%20said%20that%20they`);
+  await page.locator('#circuit-graph circle.feature').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await page.locator('#graph-steering').count(), 0);
+  // A feature clamped high, and an error taken out, each added from its node.
+  await page.locator('#circuit-graph circle.feature').first().click();
+  await page.locator('#clamp-value').fill('40');
+  await page.locator('#steer-clamped').click();
+  await page.waitForFunction(() => location.hash.includes('steer='));
+  await page.locator('#circuit-graph circle.error').first().click();
+  await page.locator('#steer-error').click();
+  await page.waitForFunction(() => decodeURIComponent(location.hash).includes(',error_'));
+  await page.locator('#graph-steered').waitFor({ timeout: 60_000 });
+  const nodes = await page.locator('#graph-steer-nodes li').allTextContents();
+  assert.equal(nodes.length, 2, nodes.join(' | '));
+  assert.match(nodes[0], /feature \d+\/\d+ at token \d+ set to 40/);
+  assert.match(nodes[1], /transcoder error at token \d+ taken out/);
+  const baseline = await page.locator('#graph-baseline').textContent();
+  const steered = await page.locator('#graph-steered').textContent();
+  for (const text of [baseline, steered]) {
+    assert.ok(text.startsWith(prompt) && text.length > prompt.length, text);
+  }
+  assert.equal(await page.locator('#graph-steer-result ol li').count(), 10);
+  await screenshot(page, 'circuit-graph-steering');
+  // The link gives the same texts; fewer tokens give a shorter continuation.
+  const { page: again, problems: againProblems } = await openPage(env.browser, page.url());
+  await again.locator('#graph-steered').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await again.locator('#graph-steered').textContent(), steered);
+  assert.equal(await again.locator('#graph-baseline').textContent(), baseline);
+  await again.locator('#graph-steer-tokens').fill('2');
+  await again.locator('#graph-steer-tokens').press('Enter');
+  await again.waitForFunction(() => location.hash.includes('n=2'));
+  await again.waitForFunction(
+    (length) => (document.querySelector('#graph-baseline')?.textContent ?? '').length < length,
+    baseline.length,
+    { timeout: 60_000 },
+  );
+  // Removing both nodes closes the panel.
+  await again.locator('#graph-steer-nodes .remove').first().click();
+  await again.waitForFunction(() => document.querySelectorAll('#graph-steer-nodes li').length === 1);
+  await again.locator('#graph-steer-nodes .remove').first().click();
+  await again.waitForFunction(() => !location.hash.includes('steer='));
+  assert.equal(await again.locator('#graph-steering').count(), 0);
+  // A malformed list is named, and can be cleared.
+  await again.goto(`${env.url}#/circuit?text=The%20men%20said%20that%20they&steer=banana`);
+  await again.locator('#graph-steer-problem').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await again.locator('#graph-steer-problem').textContent(), /"banana" is not a node to set/);
   assert.deepEqual(problems, []);
   assert.deepEqual(againProblems, []);
   await again.close();

@@ -3,9 +3,14 @@
 //!   `layer/index:x<factor>` to scale it (`x0` ablates), comma-separated, e.g.
 //!   `1/3:c20,2/5:x0`;
 //! - the circuit view's supernodes: `label:id,id` for each, `;`-separated, e.g.
-//!   `say Atlanta:2_17_6,3_40_6;city:1_3_5`.
+//!   `say Atlanta:2_17_6,3_40_6;city:1_3_5`;
+//! - the circuit view's graph steering: a feature node's id and the activation it is set
+//!   to (`layer_feature_position:value`, `:0` ablating it), or an error node's id
+//!   (`error_layer_position`: taken out), comma-separated, e.g. `0_2030_4:0,error_3_5`.
 
-use glassbox_lab::{FeatureSteer, MAX_STEERED_FEATURES, SteerMode, Supernode};
+use glassbox_lab::{
+    FeatureSteer, MAX_NODE_EDITS, MAX_STEERED_FEATURES, NodeEdit, SteerMode, Supernode,
+};
 
 /// Reads a feature list; the error says which entry is wrong and how it should look.
 pub fn parse_steer_features(text: &str) -> Result<Vec<FeatureSteer>, String> {
@@ -146,6 +151,83 @@ pub fn format_supernodes(supernodes: &[Supernode]) -> String {
         .join(";")
 }
 
+/// Reads a graph steering list; the error says which entry is wrong and how it should
+/// look. Each node at most once.
+pub fn parse_node_edits(text: &str) -> Result<Vec<NodeEdit>, String> {
+    let entries: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .take(MAX_NODE_EDITS + 1)
+        .collect();
+    if entries.len() > MAX_NODE_EDITS {
+        return Err(format!(
+            "more than {MAX_NODE_EDITS} nodes set; graph steering sets at most \
+             {MAX_NODE_EDITS}"
+        ));
+    }
+    let mut edits: Vec<NodeEdit> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let wrong = || {
+            format!(
+                "{entry:?} is not a node to set: write layer_feature_position:value (e.g. \
+                 0_2030_4:0 ablates feature 2030 of block 0 at token 4) or \
+                 error_layer_position"
+            )
+        };
+        let numbers = |text: &str| -> Option<Vec<usize>> {
+            text.split('_').map(|n| n.parse().ok()).collect()
+        };
+        let edit = if let Some(rest) = entry.strip_prefix("error_") {
+            match numbers(rest).as_deref() {
+                Some(&[layer, position]) => NodeEdit::Error { layer, position },
+                _ => return Err(wrong()),
+            }
+        } else {
+            let (node, value) = entry.split_once(':').ok_or_else(wrong)?;
+            let value = value
+                .parse::<f32>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(wrong)?;
+            match numbers(node).as_deref() {
+                Some(&[layer, feature, position]) => NodeEdit::Feature {
+                    layer,
+                    position,
+                    feature,
+                    value,
+                },
+                _ => return Err(wrong()),
+            }
+        };
+        if edits.iter().any(|e| e.node() == edit.node()) {
+            return Err(format!(
+                "{entry:?} sets a node already set; set each node once"
+            ));
+        }
+        edits.push(edit);
+    }
+    Ok(edits)
+}
+
+/// Writes a graph steering list as [`parse_node_edits`] reads it.
+#[must_use]
+pub fn format_node_edits(edits: &[NodeEdit]) -> String {
+    edits
+        .iter()
+        .map(|edit| match *edit {
+            NodeEdit::Feature {
+                layer,
+                position,
+                feature,
+                value,
+            } => format!("{layer}_{feature}_{position}:{value}"),
+            NodeEdit::Error { layer, position } => format!("error_{layer}_{position}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +290,52 @@ mod tests {
             let error = parse_steer_features(bad).err().unwrap_or_default();
             assert!(error.contains(bad), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn graph_steering_lists_round_trip_and_bad_entries_are_named() {
+        let text = "0_2030_4:0, 1_7_2:2.5,error_3_5";
+        let edits = parse_node_edits(text).unwrap();
+        assert_eq!(
+            edits,
+            vec![
+                NodeEdit::Feature {
+                    layer: 0,
+                    position: 4,
+                    feature: 2030,
+                    value: 0.0
+                },
+                NodeEdit::Feature {
+                    layer: 1,
+                    position: 2,
+                    feature: 7,
+                    value: 2.5
+                },
+                NodeEdit::Error {
+                    layer: 3,
+                    position: 5
+                },
+            ]
+        );
+        assert_eq!(parse_node_edits(&format_node_edits(&edits)).unwrap(), edits);
+        assert_eq!(parse_node_edits("").unwrap(), vec![]);
+        for (bad, expected) in [
+            ("0_2030_4", "not a node to set"),
+            ("0_2030:1", "not a node to set"),
+            ("0_2030_4:NaN", "not a node to set"),
+            ("0_2030_4:inf", "not a node to set"),
+            ("error_3", "not a node to set"),
+            ("E_12_1:0", "not a node to set"),
+            ("0_1_2:0,0_1_2:3", "already set"),
+            ("error_1_2,error_1_2", "already set"),
+        ] {
+            let message = parse_node_edits(bad).unwrap_err();
+            assert!(message.contains(expected), "{bad}: {message}");
+        }
+        let many = (0..=MAX_NODE_EDITS)
+            .map(|i| format!("0_{i}_0:0"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(parse_node_edits(&many).unwrap_err().contains("at most 64"));
     }
 }

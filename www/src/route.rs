@@ -133,6 +133,28 @@ pub(crate) struct CircuitQuery {
     /// graph attributes the logit difference instead of the likeliest tokens.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) versus: String,
+    /// Graph steering: the nodes set (see `links::parse_node_edits`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) steer: String,
+    /// The tokens graph steering generates.
+    #[serde(
+        default = "default_steer_tokens",
+        skip_serializing_if = "is_default_steer_tokens"
+    )]
+    pub(crate) n: usize,
+}
+
+/// Graph steering's tokens unless the link says otherwise (Neuronpedia's default).
+fn default_steer_tokens() -> usize {
+    10
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_default_steer_tokens(n: &usize) -> bool {
+    *n == default_steer_tokens()
 }
 
 /// The most nodes a circuit link may pin (a graph keeps at most 2048 features).
@@ -181,6 +203,8 @@ impl Default for CircuitQuery {
             at: String::new(),
             find: String::new(),
             versus: String::new(),
+            steer: String::new(),
+            n: default_steer_tokens(),
         }
     }
 }
@@ -205,6 +229,7 @@ impl LinkQuery for CircuitQuery {
     fn accepts(field: &str) -> &'static str {
         match field {
             "nodes" | "edges" => "a share between 0 and 1, such as 0.8",
+            "n" => "a number of tokens (a whole number from 1 to 20)",
             _ => TEXT,
         }
     }

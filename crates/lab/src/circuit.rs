@@ -254,7 +254,7 @@ impl Lab {
     }
 
     /// The prompt's token ids, at most [`MAX_CIRCUIT_TOKENS`] of them.
-    fn circuit_ids(&self, text: &str) -> Result<Vec<u32>> {
+    pub(crate) fn circuit_ids(&self, text: &str) -> Result<Vec<u32>> {
         let ids = self.prompt_ids(text)?;
         if ids.len() > MAX_CIRCUIT_TOKENS {
             return Err(LabError::Request(format!(
@@ -397,26 +397,37 @@ impl Lab {
                 }];
                 Ok((Hooks::none(), self.steering(&steer, Some(&[position]))?))
             }
-            NodeEdit::Error { layer, position } => {
-                // The activation at `hook`, at the edited position.
-                let at = |hook: HookPoint| -> Result<Tensor> {
-                    let kept = cache.get(&hook).ok_or_else(|| {
-                        LabError::Request(format!("the prompt's run did not keep {hook}"))
-                    })?;
-                    Ok(kept.squeeze(0)?.get(position)?)
-                };
-                let transcoder = self.dictionary(layer)?;
-                let input = at(HookPoint::LnNormalized(layer, Norm::Ln2))?.unsqueeze(0)?;
-                let predicted = transcoder.decode(&transcoder.encode(&input)?)?.squeeze(0)?;
-                let error = (at(HookPoint::MlpOut(layer))? - predicted)?;
-                let hooks = Hooks::none().intervene(Intervention::at(
-                    HookPoint::MlpOut(layer),
-                    vec![position],
-                    Edit::Add(error.neg()?),
-                ));
-                Ok((hooks, Vec::new()))
-            }
+            NodeEdit::Error { layer, position } => Ok((
+                Hooks::none().intervene(self.error_out(layer, position, cache)?),
+                Vec::new(),
+            )),
         }
+    }
+
+    /// The intervention that takes block `layer`'s transcoder error out at `position`,
+    /// from the prompt's run that kept `cache` (its MLP's normalized input and output).
+    pub(crate) fn error_out(
+        &self,
+        layer: usize,
+        position: usize,
+        cache: &BTreeMap<HookPoint, Tensor>,
+    ) -> Result<Intervention> {
+        // The activation at `hook`, at the edited position.
+        let at = |hook: HookPoint| -> Result<Tensor> {
+            let kept = cache.get(&hook).ok_or_else(|| {
+                LabError::Request(format!("the prompt's run did not keep {hook}"))
+            })?;
+            Ok(kept.squeeze(0)?.get(position)?)
+        };
+        let transcoder = self.dictionary(layer)?;
+        let input = at(HookPoint::LnNormalized(layer, Norm::Ln2))?.unsqueeze(0)?;
+        let predicted = transcoder.decode(&transcoder.encode(&input)?)?.squeeze(0)?;
+        let error = (at(HookPoint::MlpOut(layer))? - predicted)?;
+        Ok(Intervention::at(
+            HookPoint::MlpOut(layer),
+            vec![position],
+            Edit::Add(error.neg()?),
+        ))
     }
 }
 

@@ -207,10 +207,11 @@ impl Lab {
         ids: &[u32],
         sampling: &Sampling,
         steering: &[Steering],
+        hooks: &Hooks,
     ) -> Result<Generation> {
         self.engines
             .run(async |engine| {
-                Ok(generate(&engine, ids, sampling, steering, &mut Hooks::none()).await?)
+                Ok(generate(&engine, ids, sampling, steering, &mut hooks.clone()).await?)
             })
             .await
     }

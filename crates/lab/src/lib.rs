@@ -10,6 +10,7 @@ mod claim;
 mod engine;
 mod error;
 mod examples;
+mod graph_steer;
 mod head_scores;
 mod lab;
 mod lens;
@@ -32,6 +33,7 @@ pub use glassbox_circuits::{
 };
 pub use glassbox_engine::{PassOutput, PassRequest};
 pub use glassbox_gpu::AdapterPreference;
+pub use graph_steer::{MAX_GRAPH_STEER_TOKENS, MAX_NODE_EDITS};
 pub use head_scores::{HeadScoreKind, HeadScores};
 pub use lab::{Lab, site_name};
 pub use lens::{AttentionPatterns, LensCell, LogitLens};

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use glassbox_engine::{FeatureSet, LogitsRead, PassRequest, Steering};
+use glassbox_model::Hooks;
 use glassbox_model::sampling::Sampling;
 use serde::{Deserialize, Serialize};
 
@@ -141,19 +142,39 @@ impl Lab {
             }
         };
         let steering = self.steering(&request.features, None)?;
+        self.compare_steered(&ids, &sampling, &steering, &Hooks::none())
+            .await
+    }
+
+    /// `ids` continued by `sampling` with and without `steering` and the interventions
+    /// of `hooks` (at absolute positions), with the next-token predictions of each and
+    /// the logits that moved most.
+    pub(crate) async fn compare_steered(
+        &self,
+        ids: &[u32],
+        sampling: &Sampling,
+        steering: &[Steering],
+        hooks: &Hooks,
+    ) -> Result<SteerResult> {
         let plain = PassRequest::logits(LogitsRead::Last);
-        let before = self.pass(&ids, &plain).await?.last_logits()?;
+        let before = self.pass(ids, &plain).await?.last_logits()?;
         let steered_request = PassRequest {
-            steering: steering.clone(),
+            steering: steering.to_vec(),
             ..plain
         };
-        let after = self.pass(&ids, &steered_request).await?.last_logits()?;
+        let after = self
+            .pass_with(ids, &steered_request, hooks)
+            .await?
+            .0
+            .last_logits()?;
         let change: Vec<f32> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
         let mut order: Vec<usize> = (0..change.len()).collect();
         order.sort_by(|&a, &b| change[b].total_cmp(&change[a]).then(a.cmp(&b)));
         let named = |i: &usize| (self.token_text(*i as u32), change[*i]);
-        let baseline = self.continuation(&ids, &sampling, &[]).await?;
-        let steered = self.continuation(&ids, &sampling, &steering).await?;
+        let baseline = self
+            .continuation(ids, sampling, &[], &Hooks::none())
+            .await?;
+        let steered = self.continuation(ids, sampling, steering, hooks).await?;
         Ok(SteerResult {
             baseline: self.tokenizer.decode(&baseline.tokens)?,
             steered: self.tokenizer.decode(&steered.tokens)?,

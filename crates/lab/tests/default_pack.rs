@@ -910,3 +910,160 @@ fn a_logit_difference_graph_and_its_ablation_are_the_differences_of_the_two_logi
         .to_string();
     assert!(error.contains("is 2 tokens"), "{error}");
 }
+
+/// Greedy continuation of `ids` for `n` tokens, each step a whole pass (no cache) with
+/// `steering`: the reference graph steering's cached generation is checked against.
+fn greedy_by_whole_passes(
+    lab: &Lab,
+    ids: &[u32],
+    n: usize,
+    steering: &[glassbox_engine::Steering],
+) -> String {
+    let mut all = ids.to_vec();
+    for _ in 0..n {
+        let request = PassRequest {
+            steering: steering.to_vec(),
+            ..PassRequest::logits(LogitsRead::Last)
+        };
+        let logits = block_on(lab.pass(&all, &request))
+            .unwrap()
+            .last_logits()
+            .unwrap();
+        let next = (0..logits.len())
+            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a)))
+            .unwrap();
+        all.push(u32::try_from(next).unwrap());
+    }
+    lab.tokenizer.decode(&all[ids.len()..]).unwrap()
+}
+
+/// Graph steering: an edit acts at its own position only, while the model generates
+/// (the cached generation equals whole passes with the edit at that position); a node
+/// set to its own activation changes nothing; the unsteered side is the plain greedy
+/// continuation.
+#[test]
+fn graph_steering_sets_nodes_at_their_positions_while_the_model_generates() {
+    use glassbox_lab::Thresholds;
+    let lab = lab();
+    let graph = block_on(lab.circuit(PROMPT, None, Thresholds::default())).unwrap();
+    let ids = lab.prompt_ids(PROMPT).unwrap();
+    let (layer, feature, position) = feature_node(&graph, 0);
+    let activation = graph
+        .nodes
+        .iter()
+        .find(|n| n.node_id == format!("{layer}_{feature}_{position}"))
+        .and_then(|n| n.activation)
+        .unwrap();
+    let set = |value| NodeEdit::Feature {
+        layer,
+        position,
+        feature,
+        value,
+    };
+    let n = 10;
+    // Set to its own activation: nothing changes.
+    let same = block_on(lab.steer_nodes(PROMPT, &[set(activation)], n)).unwrap();
+    assert_eq!(same.steered, same.baseline);
+    for (a, b) in same
+        .steered_predictions
+        .iter()
+        .zip(&same.baseline_predictions)
+    {
+        assert_eq!(a.id, b.id);
+        assert!((a.probability - b.probability).abs() < 1e-5, "{a:?} {b:?}");
+    }
+    // Clamped high: the continuation is the model's own with the edit at that position.
+    let value = 8.0 * activation.max(1.0);
+    let steered = block_on(lab.steer_nodes(PROMPT, &[set(value)], n)).unwrap();
+    let steering = lab
+        .steering(
+            &[FeatureSteer {
+                layer,
+                feature,
+                mode: SteerMode::Clamp(value),
+            }],
+            Some(&[position]),
+        )
+        .unwrap();
+    assert_eq!(
+        steered.steered,
+        greedy_by_whole_passes(lab, &ids, n, &steering)
+    );
+    assert_eq!(steered.baseline, greedy_by_whole_passes(lab, &ids, n, &[]));
+    assert!(
+        steered
+            .steered_predictions
+            .iter()
+            .zip(&steered.baseline_predictions)
+            .any(|(a, b)| a.id != b.id || (a.probability - b.probability).abs() > 1e-4),
+        "{steered:?}"
+    );
+    // An error node with a feature node: both made, the error's at its position only.
+    let last = lab.dictionaries.len() - 1;
+    let both = [
+        set(value),
+        NodeEdit::Error {
+            layer: last,
+            position: ids.len() - 1,
+        },
+    ];
+    let with_error = block_on(lab.steer_nodes(PROMPT, &both, n)).unwrap();
+    assert_eq!(with_error.baseline, steered.baseline);
+    assert_ne!(
+        with_error.steered_predictions, steered.steered_predictions,
+        "taking the error out changed nothing"
+    );
+}
+
+/// Graph steering that cannot be done is refused, saying why.
+#[test]
+fn impossible_graph_steering_is_refused() {
+    use glassbox_lab::{MAX_GRAPH_STEER_TOKENS, Thresholds};
+    let lab = lab();
+    let graph = block_on(lab.circuit(PROMPT, None, Thresholds::default())).unwrap();
+    let (layer, feature, position) = feature_node(&graph, 0);
+    let set = |value| NodeEdit::Feature {
+        layer,
+        position,
+        feature,
+        value,
+    };
+    let (value, n) = (1.0, 10);
+    for (edits, tokens, expected) in [
+        (
+            vec![set(value)],
+            MAX_GRAPH_STEER_TOKENS + 1,
+            "1 to 20 tokens",
+        ),
+        (vec![set(value)], 0, "1 to 20 tokens"),
+        (vec![], n, "1 to 64 nodes"),
+        (vec![set(value), set(0.0)], n, "set twice"),
+        (vec![set(f32::INFINITY)], n, "not an activation"),
+        (
+            vec![NodeEdit::Feature {
+                layer,
+                position: 99,
+                feature,
+                value,
+            }],
+            n,
+            "past the prompt",
+        ),
+        (
+            vec![NodeEdit::Feature {
+                layer,
+                position,
+                feature: 1 << 20,
+                value,
+            }],
+            n,
+            "feature",
+        ),
+    ] {
+        let message = block_on(lab.steer_nodes(PROMPT, &edits, tokens))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains(expected), "{message}");
+    }
+}

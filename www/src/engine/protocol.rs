@@ -66,6 +66,8 @@ pub enum Request {
     Lens(Lens),
     /// See [`Intervene`].
     Intervene(Intervene),
+    /// See [`SteerNodes`].
+    SteerNodes(SteerNodes),
     /// See [`Quiz`].
     Quiz(Quiz),
 }
@@ -86,6 +88,7 @@ impl Request {
             | Self::Circuit(_)
             | Self::ImportGraph(_)
             | Self::Intervene(_)
+            | Self::SteerNodes(_)
             | Self::Quiz(_) => true,
             Self::Load { .. }
             | Self::OpenModel { .. }
@@ -285,6 +288,19 @@ pub struct Intervene {
     pub edit: NodeEdit,
 }
 ask!(Intervene => Intervention(Vec<LogitChange>));
+
+/// Graph steering: the prompt continued greedily with nodes of its graph set, next to
+/// the same continuation unsteered (`Lab::steer_nodes`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SteerNodes {
+    /// The prompt.
+    pub text: String,
+    /// The nodes set.
+    pub edits: Vec<NodeEdit>,
+    /// Tokens to generate.
+    pub max_tokens: usize,
+}
+ask!(SteerNodes => Steer(Box<SteerResult>));
 
 /// A file the person picked, which the worker reads itself (its bytes never pass
 /// through the page).

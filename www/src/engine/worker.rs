@@ -16,7 +16,7 @@ use web_sys::Cache;
 use super::protocol::{
     Analyze, Attention, Circuit, DictionaryInfo, EngineRequest, Envelope, Feature, FeatureData,
     FeatureView, ImportGraph, Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt, PackInfo,
-    PackLesson, PickedFile, Quiz, Request, Response, Search, SwitchEngine,
+    PackLesson, PickedFile, Quiz, Request, Response, Search, SteerNodes, SwitchEngine,
 };
 use super::{fetch, kept};
 
@@ -748,6 +748,11 @@ pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result
             contrast,
             edit,
         }) => Response::Intervention(lab.intervene_node(&text, contrast.as_ref(), edit).await?),
+        Request::SteerNodes(SteerNodes {
+            text,
+            edits,
+            max_tokens,
+        }) => Response::Steer(Box::new(lab.steer_nodes(&text, &edits, max_tokens).await?)),
         Request::Circuit(Circuit {
             text,
             contrast,

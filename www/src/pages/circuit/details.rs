@@ -97,8 +97,12 @@ pub(crate) fn NodeDetails(props: &NodeDetailsProps) -> Html {
             </ol>
         }
     };
+    let on_steer = {
+        let view = view.clone();
+        Callback::from(move |edit| view.add_steering(edit))
+    };
     let intervention = props.live.then(|| target_of(node)).flatten().map(|target| {
-        html! { <Intervention key={node.node_id.clone()} text={view.query.text.clone()} contrast={view.query.contrast()} {target} /> }
+        html! { <Intervention key={node.node_id.clone()} text={view.query.text.clone()} contrast={view.query.contrast()} {target} on_steer={on_steer} /> }
     });
     html! {
         <aside class="node-details" id="node-details">

@@ -32,6 +32,8 @@ pub(crate) struct InterventionProps {
     pub(crate) contrast: Option<Contrast>,
     /// The node.
     pub(crate) target: NodeTarget,
+    /// Adds an edit of the node to the graph steering.
+    pub(crate) on_steer: Callback<NodeEdit>,
 }
 
 /// The intervention buttons and their result.
@@ -51,6 +53,10 @@ pub(crate) fn Intervention(props: &InterventionProps) -> Html {
     let ask = |edit: NodeEdit| {
         let asked = asked.clone();
         Callback::from(move |_: MouseEvent| asked.set(Some(edit)))
+    };
+    let steer = |edit: NodeEdit| {
+        let on_steer = props.on_steer.clone();
+        Callback::from(move |_: MouseEvent| on_steer.emit(edit))
     };
     let controls = match props.target {
         NodeTarget::Feature {
@@ -73,6 +79,7 @@ pub(crate) fn Intervention(props: &InterventionProps) -> Html {
                 })
             };
             html! {
+                <>
                 <p>
                     <button id="ablate-node" onclick={ask(edit(0.0))}>{ "Ablate here" }</button>
                     { " or " }
@@ -82,12 +89,22 @@ pub(crate) fn Intervention(props: &InterventionProps) -> Html {
                     <button id="clamp-node" disabled={value.is_none()} onclick={ask(edit(value.unwrap_or(0.0)))}>{ "Clamp" }</button>
                     <span class="muted">{ " sets this feature's activation at this position and writes the difference along its decoder." }</span>
                 </p>
+                <p>
+                    { "Graph steering: " }
+                    <button id="steer-ablated" onclick={steer(edit(0.0))}>{ "Add ablated" }</button>
+                    { " " }
+                    <button id="steer-clamped" disabled={value.is_none()} onclick={steer(edit(value.unwrap_or(0.0)))}>{ "Add clamped" }</button>
+                    <span class="muted">{ " and continue the prompt with it (below the graph)." }</span>
+                </p>
+                </>
             }
         }
         NodeTarget::Error { layer, position } => html! {
             <p>
                 <button id="ablate-node" onclick={ask(NodeEdit::Error { layer, position })}>{ "Take the error out" }</button>
                 <span class="muted">{ " removes what the transcoder does not explain here." }</span>
+                { " " }
+                <button id="steer-error" onclick={steer(NodeEdit::Error { layer, position })}>{ "Add to graph steering" }</button>
             </p>
         },
     };

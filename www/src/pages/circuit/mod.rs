@@ -3,20 +3,24 @@
 //! supernodes and intervene on; pins, supernodes, the selection and the thresholds live in
 //! the link. The graph's JSON (with that view in its `qParams`) exports, and a graph file
 //! (ours or circuit-tracer's) imports, with its pins and supernodes. A search box finds
-//! nodes in it (the link's `find`) and groups them.
+//! nodes in it (the link's `find`) and groups them. Graph steering (`steer=`, `n=`) sets
+//! nodes and continues the prompt next to the unsteered text.
 
 mod details;
 mod find;
+mod graph_steer;
 mod hover;
 mod intervention;
 mod supernodes;
 
 use std::rc::Rc;
 
-use glassbox_lab::{GraphFile, MAX_GRAPH_FILE_BYTES, Supernode};
+use glassbox_lab::{GraphFile, MAX_GRAPH_FILE_BYTES, NodeEdit, Supernode};
 use glassbox_web::engine::client::EngineClient;
 use glassbox_web::engine::protocol::{Ask, Circuit, ImportGraph, Response};
-use glassbox_web::links::{format_supernodes, parse_supernodes};
+use glassbox_web::links::{
+    format_node_edits, format_supernodes, parse_node_edits, parse_supernodes,
+};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -29,6 +33,7 @@ use crate::route::{AttentionQuery, CircuitQuery, LensQuery, MAX_PINS, Route};
 use crate::state::{Answer, AnswerView, Engine, LinkErrors, Shared, use_query, use_request};
 use details::NodeDetails;
 use find::GraphFinder;
+use graph_steer::GraphSteering;
 use hover::HoverCard;
 use supernodes::SupernodePanel;
 
@@ -60,6 +65,23 @@ impl View {
             groups: format_supernodes(groups),
             ..self.query.clone()
         });
+    }
+
+    /// The link with `edits` as the graph steering's nodes.
+    pub(crate) fn set_steering(&self, edits: &[NodeEdit]) {
+        self.go.emit(CircuitQuery {
+            steer: format_node_edits(edits),
+            ..self.query.clone()
+        });
+    }
+
+    /// The link with `edit` added to the graph steering's nodes, in place of any edit of
+    /// the same node.
+    pub(crate) fn add_steering(&self, edit: NodeEdit) {
+        let mut edits = parse_node_edits(&self.query.steer).unwrap_or_default();
+        edits.retain(|e| e.node() != edit.node());
+        edits.push(edit);
+        self.set_steering(&edits);
     }
 
     /// The link with node `id` selected.
@@ -250,6 +272,9 @@ pub(crate) fn CircuitPage() -> Html {
                         </div>
                         <div class="details-slot">{ for details }</div>
                         <SupernodePanel graph={g.clone()} view={view.clone()} />
+                        if imported.is_none() {
+                            <GraphSteering view={view.clone()} />
+                        }
                     </section>
                 },
                 (None, Answer::Waiting) => html! { <p class="muted">{ "Type a prompt to see its graph." }</p> },

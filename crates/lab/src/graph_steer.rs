@@ -1,0 +1,112 @@
+//! Graph steering: set nodes of a prompt's attribution graph (a feature at its position
+//! to a value, 0 ablating it; a transcoder's error taken out) and continue the prompt
+//! greedily, next to the same continuation unsteered, as Neuronpedia's graph steering
+//! does (temperature 0, 10 tokens by default, at most 20). Attention is free: each edit
+//! acts at its position of the prompt, and the model computes everything after it, the
+//! generated tokens included.
+
+use std::collections::BTreeSet;
+
+use glassbox_model::sampling::Sampling;
+use glassbox_model::{HookPoint, Hooks, Norm};
+
+use crate::circuit::NodeEdit;
+use crate::error::{LabError, Result};
+use crate::lab::Lab;
+use crate::steer::{FeatureSteer, SteerMode, SteerResult};
+
+/// The most tokens graph steering generates.
+pub const MAX_GRAPH_STEER_TOKENS: usize = 20;
+
+/// The most nodes one graph steering sets.
+pub const MAX_NODE_EDITS: usize = 64;
+
+impl Lab {
+    /// `text` continued greedily for `max_tokens` with every edit of `edits` made at its
+    /// position, and without; the next-token predictions of each and the logits that
+    /// moved most. Refused: no edit or more than [`MAX_NODE_EDITS`], a node set twice, a
+    /// position past the prompt, a feature that does not exist, a value that is not a
+    /// number, 0 or more than [`MAX_GRAPH_STEER_TOKENS`] tokens.
+    pub async fn steer_nodes(
+        &self,
+        text: &str,
+        edits: &[NodeEdit],
+        max_tokens: usize,
+    ) -> Result<SteerResult> {
+        if max_tokens == 0 || max_tokens > MAX_GRAPH_STEER_TOKENS {
+            return Err(LabError::Request(format!(
+                "graph steering generates 1 to {MAX_GRAPH_STEER_TOKENS} tokens, not {max_tokens}"
+            )));
+        }
+        if edits.is_empty() || edits.len() > MAX_NODE_EDITS {
+            return Err(LabError::Request(format!(
+                "graph steering sets 1 to {MAX_NODE_EDITS} nodes, not {}",
+                edits.len()
+            )));
+        }
+        let ids = self.circuit_ids(text)?;
+        let mut seen = BTreeSet::new();
+        let mut error_layers = BTreeSet::new();
+        for edit in edits {
+            let position = edit.position();
+            if position >= ids.len() {
+                return Err(LabError::Request(format!(
+                    "position {position} is past the prompt's {} tokens",
+                    ids.len()
+                )));
+            }
+            if !seen.insert(format!("{:?}", edit.node())) {
+                return Err(LabError::Request(format!(
+                    "{:?} is set twice; set each node once",
+                    edit.node()
+                )));
+            }
+            match *edit {
+                NodeEdit::Feature { value, .. } if !value.is_finite() => {
+                    return Err(LabError::Request(format!(
+                        "{value} is not an activation to set a feature to"
+                    )));
+                }
+                NodeEdit::Feature { .. } => {}
+                NodeEdit::Error { layer, .. } => {
+                    self.dictionary(layer)?;
+                    error_layers.insert(layer);
+                }
+            }
+        }
+        // The errors taken out are those of the prompt's own run.
+        let kept: Vec<HookPoint> = error_layers
+            .iter()
+            .flat_map(|&l| [HookPoint::LnNormalized(l, Norm::Ln2), HookPoint::MlpOut(l)])
+            .collect();
+        let cache = if kept.is_empty() {
+            std::collections::BTreeMap::default()
+        } else {
+            self.activations(&ids, &kept).await?
+        };
+        let mut steering = Vec::new();
+        let mut hooks = Hooks::none();
+        for edit in edits {
+            match *edit {
+                NodeEdit::Feature {
+                    layer,
+                    position,
+                    feature,
+                    value,
+                } => steering.extend(self.steering(
+                    &[FeatureSteer {
+                        layer,
+                        feature,
+                        mode: SteerMode::Clamp(value),
+                    }],
+                    Some(&[position]),
+                )?),
+                NodeEdit::Error { layer, position } => {
+                    hooks = hooks.intervene(self.error_out(layer, position, &cache)?);
+                }
+            }
+        }
+        self.compare_steered(&ids, &Sampling::greedy(max_tokens), &steering, &hooks)
+            .await
+    }
+}
