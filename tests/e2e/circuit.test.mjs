@@ -6,7 +6,8 @@
 // its qParams) imports back to the same graph and view; a malformed file is refused; a
 // 48-token prompt gets a graph of its most influential features; a search rings nodes and
 // groups them; "rather than" attributes a logit difference, ablations included; graph
-// steering continues the prompt with nodes set, next to the unsteered text.
+// steering continues the prompt with nodes set, next to the unsteered text; a second
+// prompt's graph is compared with the first's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, mkdtemp } from 'node:fs/promises';
@@ -262,6 +263,53 @@ test('graph steering: nodes set from the graph continue the prompt beside the un
   await again.goto(`${env.url}#/circuit?text=The%20men%20said%20that%20they&steer=banana`);
   await again.locator('#graph-steer-problem').waitFor({ timeout: LOAD_TIMEOUT });
   assert.match(await again.locator('#graph-steer-problem').textContent(), /"banana" is not a node to set/);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(againProblems, []);
+  await again.close();
+  await page.close();
+});
+
+test('two prompts side by side: the second graph matched to the first, what appears, vanishes or flips sign; the link reproduces it', async () => {
+  const { page, problems } = await openPage(env.browser, `${env.url}#/circuit?text=The%20men%20said%20that%20they`);
+  await page.locator('#circuit-graph circle.feature').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await page.locator('#comparison').count(), 0);
+  await page.locator('#circuit-vs').fill('The woman said that she');
+  await page.locator('#circuit-vs').press('Enter');
+  await page.waitForFunction(() => location.hash.includes('vs='));
+  await page.locator('#compare-table tbody tr').first().waitFor({ timeout: 60_000 });
+  const counts = await page.locator('#compare-counts').textContent();
+  const [appear, vanish, flip, stay] = counts.match(/\d+/g).map(Number);
+  assert.ok(appear + vanish > 0 && stay > 0, counts);
+  // Only what changed is listed, each row saying how; a node only in the second graph
+  // is absent from the first.
+  const rows = page.locator('#compare-table tbody tr');
+  const n = await rows.count();
+  assert.equal(n, Math.min(40, appear + vanish + flip));
+  for (let i = 0; i < n; i += 1) {
+    const cells = await rows.nth(i).locator('td').allTextContents();
+    assert.match(cells[4], /^(appears|vanishes|flips sign)$/);
+    if (cells[4] === 'appears') assert.equal(cells[2], 'absent');
+    if (cells[4] === 'vanishes') assert.equal(cells[3], 'absent');
+  }
+  await screenshot(page, 'circuit-compare');
+  // A node of the first graph listed there opens in its details.
+  const listed = page.locator('#compare-table button.link').first();
+  if (await listed.count()) {
+    await listed.click();
+    await page.locator('#node-details').waitFor({ timeout: 10_000 });
+  }
+  // The link reproduces it.
+  const { page: again, problems: againProblems } = await openPage(env.browser, page.url());
+  await again.locator('#compare-counts').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await again.locator('#compare-counts').textContent(), counts);
+  // The two prompts' likeliest tokens differ: the logit difference is one click away.
+  await again.locator('#compare-versus').click();
+  await again.waitForFunction(() => location.hash.includes('versus='));
+  await again.waitForFunction(() => document.querySelectorAll('#circuit-graph circle.logit').length === 1, null, { timeout: 60_000 });
+  // A prompt against itself: everything stays.
+  await again.goto(`${env.url}#/circuit?text=The%20men%20said%20that%20they&vs=The%20men%20said%20that%20they`);
+  await again.locator('#compare-counts').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await again.locator('#compare-counts').textContent(), /^0 appear, 0 vanish, 0 flip/);
   assert.deepEqual(problems, []);
   assert.deepEqual(againProblems, []);
   await again.close();

@@ -133,6 +133,9 @@ pub(crate) struct CircuitQuery {
     /// graph attributes the logit difference instead of the likeliest tokens.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) versus: String,
+    /// A second prompt whose graph is compared with this one's.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) vs: String,
     /// Graph steering: the nodes set (see `links::parse_node_edits`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) steer: String,
@@ -203,6 +206,7 @@ impl Default for CircuitQuery {
             at: String::new(),
             find: String::new(),
             versus: String::new(),
+            vs: String::new(),
             steer: String::new(),
             n: default_steer_tokens(),
         }

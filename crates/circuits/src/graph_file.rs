@@ -369,6 +369,8 @@ pub const MAX_FILE_LAYERS: u64 = 1024;
 pub const TRANSCODER_FEATURE: &str = "cross layer transcoder";
 /// `feature_type` of a transcoder's error node.
 pub const TRANSCODER_ERROR: &str = "mlp reconstruction error";
+/// `feature_type` of a logit node.
+pub const LOGIT: &str = "logit";
 
 impl FileNode {
     /// A transcoder feature's block and index, from its id `{layer}_{feature}_{position}`.

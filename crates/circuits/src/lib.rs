@@ -17,6 +17,7 @@
 
 mod attribute;
 mod carry;
+mod compare;
 mod engine;
 mod error;
 mod find;
@@ -31,14 +32,16 @@ mod transpose;
 
 pub use attribute::{AttributionOptions, attribute, attribute_with};
 pub use carry::{BatchShape, Carrier, CpuCarrier, Row};
+pub use compare::{Change, NodeMatch, Side, compare};
 pub use engine::{ActiveCarrier, AttributionEngine, attribute_on};
 pub use error::{CircuitError, Result};
 pub use find::NodeQuery;
 pub use frozen::{AttentionWeights, FrozenNorm, FrozenWeights};
 pub use graph::{Graph, Node, NodeKind};
 pub use graph_file::{
-    ExportContext, FileNode, GraphFile, Link, MAX_FILE_BYTES, MAX_FILE_LAYERS, MAX_FILE_LINKS,
-    MAX_FILE_NODES, MAX_FILE_TOKENS, Metadata, QParams, TRANSCODER_ERROR, TRANSCODER_FEATURE,
+    ExportContext, FileNode, GraphFile, LOGIT, Link, MAX_FILE_BYTES, MAX_FILE_LAYERS,
+    MAX_FILE_LINKS, MAX_FILE_NODES, MAX_FILE_TOKENS, Metadata, QParams, TRANSCODER_ERROR,
+    TRANSCODER_FEATURE,
 };
 pub use prune::{GraphScores, Influence, Pruned, Scores, Thresholds, threshold};
 pub use replacement::Replacement;

@@ -27,9 +27,9 @@ pub use engine::EngineInfo;
 pub use error::{LabError, Result};
 pub use examples::{ExampleActivations, Snippet};
 pub use glassbox_circuits::{
-    FileNode, GraphFile, Link, MAX_FILE_BYTES as MAX_GRAPH_FILE_BYTES, NodeQuery, Subgraph,
-    SubgraphNode, Supernode, TRANSCODER_ERROR, TRANSCODER_FEATURE, Thresholds, group_node, row_of,
-    ungroup_node,
+    Change, FileNode, GraphFile, LOGIT, Link, MAX_FILE_BYTES as MAX_GRAPH_FILE_BYTES, NodeMatch,
+    NodeQuery, Side, Subgraph, SubgraphNode, Supernode, TRANSCODER_ERROR, TRANSCODER_FEATURE,
+    Thresholds, compare as compare_graphs, group_node, row_of, ungroup_node,
 };
 pub use glassbox_engine::{PassOutput, PassRequest};
 pub use glassbox_gpu::AdapterPreference;

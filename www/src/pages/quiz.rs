@@ -136,7 +136,7 @@ fn options(
 fn verdict(round: &QuizRound, choice: usize, next: &QuizQuery) -> Html {
     let right = choice == round.answer;
     html! {
-        <p id="quiz-verdict" class={ if right { "status-good" } else { "status-bad" } }>
+        <p id="quiz-verdict" class={ if right { "status-ok" } else { "status-bad" } }>
             { if right { "Right. ".to_owned() } else { format!("Not this one: it was “{}”. ", round.options[round.answer]) } }
             <Link<Route, FeatureQuery> to={Route::Feature { layer: round.layer, index: round.feature }} query={Some(FeatureQuery::default())}>{ format!("Feature {}/{}: all its evidence", round.layer, round.feature) }</Link<Route, FeatureQuery>>
             { " · " }

@@ -92,7 +92,7 @@ pub(crate) fn NodeDetails(props: &NodeDetailsProps) -> Html {
         html! {
             <ol class="edges">
                 { for links.iter().take(8).map(|l| html! {
-                    <li><span class={if l.weight >= 0.0 { "status-good" } else { "status-bad" }}>{ format!("{:+.3}", l.weight) }</span>{ " " }{ label_of(other(l)) }</li>
+                    <li><span class={if l.weight >= 0.0 { "status-ok" } else { "status-bad" }}>{ format!("{:+.3}", l.weight) }</span>{ " " }{ label_of(other(l)) }</li>
                 }) }
             </ol>
         }

@@ -4,8 +4,10 @@
 //! the link. The graph's JSON (with that view in its `qParams`) exports, and a graph file
 //! (ours or circuit-tracer's) imports, with its pins and supernodes. A search box finds
 //! nodes in it (the link's `find`) and groups them. Graph steering (`steer=`, `n=`) sets
-//! nodes and continues the prompt next to the unsteered text.
+//! nodes and continues the prompt next to the unsteered text. A second prompt (`vs=`) gets
+//! its graph compared with this one's.
 
+mod compare;
 mod details;
 mod find;
 mod graph_steer;
@@ -31,6 +33,7 @@ use crate::components::status::ReadyGate;
 use crate::components::text_field::TextField;
 use crate::route::{AttentionQuery, CircuitQuery, LensQuery, MAX_PINS, Route};
 use crate::state::{Answer, AnswerView, Engine, LinkErrors, Shared, use_query, use_request};
+use compare::Comparison;
 use details::NodeDetails;
 use find::GraphFinder;
 use graph_steer::GraphSteering;
@@ -136,6 +139,7 @@ pub(crate) fn CircuitPage() -> Html {
                 pin: String::new(),
                 groups: String::new(),
                 at: String::new(),
+                steer: String::new(),
                 ..query.clone()
             });
         })
@@ -147,6 +151,15 @@ pub(crate) fn CircuitPage() -> Html {
             go.emit(CircuitQuery {
                 versus,
                 at: String::new(),
+                ..query.clone()
+            });
+        })
+    };
+    let on_vs = {
+        let (go, query) = (go.clone(), query.clone());
+        Callback::from(move |vs: String| {
+            go.emit(CircuitQuery {
+                vs,
                 ..query.clone()
             });
         })
@@ -233,6 +246,10 @@ pub(crate) fn CircuitPage() -> Html {
                     { "Why the likeliest next token rather than another? Name one token (mind its leading space) and the graph attributes the difference of their logits instead: " }
                     <TextField id="circuit-versus" value={query.versus.clone()} on_commit={on_versus} label="rather than (one token)" placeholder=" was" />
                 </p>
+                <p class="muted versus">
+                    { "Compare with a second prompt (its graph beside this one, what appears, vanishes or flips sign): " }
+                    <TextField id="circuit-vs" value={query.vs.clone()} on_commit={on_vs} label="second prompt" placeholder="The woman said that she" />
+                </p>
                 <div class="controls">
                     { slider("nodes", query.nodes, |q, v| q.nodes = v) }
                     { slider("edges", query.edges, |q, v| q.edges = v) }
@@ -275,6 +292,7 @@ pub(crate) fn CircuitPage() -> Html {
                         if imported.is_none() {
                             <GraphSteering view={view.clone()} />
                         }
+                        <Comparison graph={g.clone()} view={view.clone()} />
                     </section>
                 },
                 (None, Answer::Waiting) => html! { <p class="muted">{ "Type a prompt to see its graph." }</p> },
