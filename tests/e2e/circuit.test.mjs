@@ -7,7 +7,7 @@
 // 48-token prompt gets a graph of its most influential features; a search rings nodes and
 // groups them; "rather than" attributes a logit difference, ablations included; graph
 // steering continues the prompt with nodes set, next to the unsteered text; a second
-// prompt's graph is compared with the first's.
+// prompt's graph is compared with the first's; suggested groups become supernodes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, mkdtemp } from 'node:fs/promises';
@@ -313,6 +313,34 @@ test('two prompts side by side: the second graph matched to the first, what appe
   assert.deepEqual(problems, []);
   assert.deepEqual(againProblems, []);
   await again.close();
+  await page.close();
+});
+
+test('suggested groups: features alike in a graph are offered as supernodes, accepted under a new name or rejected', async () => {
+  const { page, problems } = await openPage(env.browser, `${env.url}#/circuit?text=${PROMPT}`);
+  await page.locator('#suggestions li').first().waitFor({ timeout: LOAD_TIMEOUT });
+  const offered = await page.locator('#suggestions li').count();
+  const first = page.locator('#suggestions li').first();
+  assert.notEqual(await first.locator('.suggestion-name').inputValue(), '');
+  const members = await first.locator('button.link').allTextContents();
+  assert.ok(members.length >= 2, members.join(','));
+  await screenshot(page, 'circuit-suggestions');
+  // Accepted under a name of one's own: a supernode in the link with those members.
+  await first.locator('.suggestion-name').fill('alike ones');
+  await first.locator('.accept').click();
+  const hash = () => page.evaluate(() => decodeURIComponent(location.hash.replace(/\+/g, ' ')));
+  await page.waitForFunction(() => decodeURIComponent(location.hash.replace(/\+/g, ' ')).includes('groups=alike ones:'));
+  await page.locator('#subgraph [data-subgraph-node="supernode:alike ones"]').waitFor();
+  const link = await hash();
+  for (const id of members) assert.ok(link.includes(id), `${id} in ${link}`);
+  assert.equal(await page.locator('#suggestions li').count() + 1, offered);
+  // Rejected: gone from the list, nothing grouped.
+  if (offered > 1) {
+    await page.locator('#suggestions li').first().locator('.reject').click();
+    await page.waitForFunction((n) => document.querySelectorAll('#suggestions li').length === n, offered - 2);
+    assert.equal(((await hash()).match(/;/g) ?? []).length, 0);
+  }
+  assert.deepEqual(problems, []);
   await page.close();
 });
 

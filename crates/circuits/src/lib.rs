@@ -28,6 +28,7 @@ mod prune;
 mod replacement;
 mod setup;
 mod subgraph;
+mod suggest;
 mod transpose;
 
 pub use attribute::{AttributionOptions, attribute, attribute_with};
@@ -47,4 +48,5 @@ pub use prune::{GraphScores, Influence, Pruned, Scores, Thresholds, threshold};
 pub use replacement::Replacement;
 pub use setup::{ActiveAt, Setup, Sources, Target};
 pub use subgraph::{Subgraph, SubgraphNode, Supernode, group_node, row_of, ungroup_node};
+pub use suggest::{Alike, MAX_SUGGESTED_MEMBERS, SUGGEST_ALIKE, Suggestion, suggest_supernodes};
 pub use transpose::{attention_constant, value_weight};

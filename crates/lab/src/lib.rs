@@ -19,6 +19,7 @@ mod live;
 mod quiz;
 mod search;
 mod steer;
+mod suggest;
 
 pub use analyze::{ActiveFeature, MAX_PROMPT_BYTES, Prediction, PromptAnalysis, TokenView};
 pub use circuit::{Contrast, LogitChange, MAX_CIRCUIT_FEATURES, MAX_CIRCUIT_TOKENS, NodeEdit};
@@ -27,9 +28,10 @@ pub use engine::EngineInfo;
 pub use error::{LabError, Result};
 pub use examples::{ExampleActivations, Snippet};
 pub use glassbox_circuits::{
-    Change, FileNode, GraphFile, LOGIT, Link, MAX_FILE_BYTES as MAX_GRAPH_FILE_BYTES, NodeMatch,
-    NodeQuery, Side, Subgraph, SubgraphNode, Supernode, TRANSCODER_ERROR, TRANSCODER_FEATURE,
-    Thresholds, compare as compare_graphs, group_node, row_of, ungroup_node,
+    Alike, Change, FileNode, GraphFile, LOGIT, Link, MAX_FILE_BYTES as MAX_GRAPH_FILE_BYTES,
+    NodeMatch, NodeQuery, SUGGEST_ALIKE, Side, Subgraph, SubgraphNode, Suggestion, Supernode,
+    TRANSCODER_ERROR, TRANSCODER_FEATURE, Thresholds, compare as compare_graphs, group_node,
+    row_of, ungroup_node,
 };
 pub use glassbox_engine::{PassOutput, PassRequest};
 pub use glassbox_gpu::AdapterPreference;

@@ -1067,3 +1067,89 @@ fn impossible_graph_steering_is_refused() {
         assert!(message.contains(expected), "{message}");
     }
 }
+
+/// Suggested supernodes on the default pack: how often two members of a suggested group
+/// share their best part-of-speech tag, against two features on the same token of the
+/// same graph (the chance of agreeing from the token alone), and against groups by edge
+/// profiles alone. Printed for the note; the suggestions must agree far more often than
+/// chance (`SUGGEST_ALIKE`'s doc states the numbers).
+#[test]
+fn suggested_supernodes_agree_on_tags_more_often_than_features_on_the_same_token() {
+    use glassbox_lab::{Alike, SUGGEST_ALIKE, Thresholds};
+    let lab = lab();
+    let prompts = [
+        "The jury said that the city of Atlanta",
+        "The men said that they",
+        "He will go if they can, and you should too.",
+        "The committee said it would meet on Friday in the old hall",
+        "The President of the United",
+        "She told the court that her husband had",
+    ];
+    let tag = |id: &str| -> Option<String> {
+        let mut parts = id.split('_').map(|p| p.parse::<usize>().ok());
+        let (layer, feature) = (parts.next()??, parts.next()??);
+        lab.labels.layers.get(layer)?.get(feature)?.2.clone()
+    };
+    let pairs = |ids: &[String]| -> (usize, usize) {
+        let tags: Vec<Option<String>> = ids.iter().map(|id| tag(id)).collect();
+        let (mut same, mut all) = (0, 0);
+        for i in 0..tags.len() {
+            for j in i + 1..tags.len() {
+                all += 1;
+                same += usize::from(tags[i].is_some() && tags[i] == tags[j]);
+            }
+        }
+        (same, all)
+    };
+    let edges_alone = Alike {
+        decoders: -1.0,
+        ..SUGGEST_ALIKE
+    };
+    let (mut suggested, mut chance, mut groups, mut members) = ((0, 0), (0, 0), 0, 0);
+    let mut by_edges = (0, 0);
+    for prompt in prompts {
+        let graph = block_on(lab.circuit(prompt, None, Thresholds::default())).unwrap();
+        for suggestion in lab.suggest_supernodes(&graph, edges_alone) {
+            let (s, a) = pairs(&suggestion.members);
+            by_edges = (by_edges.0 + s, by_edges.1 + a);
+        }
+        for suggestion in lab.suggest_supernodes(&graph, SUGGEST_ALIKE) {
+            groups += 1;
+            members += suggestion.members.len();
+            let (s, a) = pairs(&suggestion.members);
+            suggested = (suggested.0 + s, suggested.1 + a);
+            let position = graph
+                .nodes
+                .iter()
+                .find(|n| n.node_id == suggestion.members[0])
+                .unwrap()
+                .ctx_idx;
+            let same_token: Vec<String> = graph
+                .nodes
+                .iter()
+                .filter(|n| n.feature_type == "cross layer transcoder" && n.ctx_idx == position)
+                .map(|n| n.node_id.clone())
+                .collect();
+            let (s, a) = pairs(&same_token);
+            chance = (chance.0 + s, chance.1 + a);
+        }
+    }
+    let share = |(same, all): (usize, usize)| same as f64 / all.max(1) as f64;
+    println!(
+        "suggested supernodes over {} prompts: {groups} groups, {members} members; member pairs \
+         sharing a best tag {:.3} ({} of {}); pairs of features on the same token {:.3} ({} of \
+         {}); grouped by edge profiles alone {:.3} ({} of {})",
+        prompts.len(),
+        share(suggested),
+        suggested.0,
+        suggested.1,
+        share(chance),
+        chance.0,
+        chance.1,
+        share(by_edges),
+        by_edges.0,
+        by_edges.1
+    );
+    assert!(groups >= prompts.len(), "{groups} groups");
+    assert!(share(suggested) > 1.5 * share(chance));
+}

@@ -3,7 +3,7 @@
 use glassbox_lab::{
     AttentionPatterns, Contrast, EngineInfo, ExampleActivations, GraphFile, Lesson, LiveFeature,
     LogitChange, LogitLens, NodeEdit, PromptAnalysis, QuizRound, SearchHit, SearchQuery, Snippet,
-    SteerRequest, SteerResult,
+    SteerRequest, SteerResult, Suggestion,
 };
 use glassbox_pack::FeatureRecord;
 use serde::{Deserialize, Serialize};
@@ -68,6 +68,8 @@ pub enum Request {
     Intervene(Intervene),
     /// See [`SteerNodes`].
     SteerNodes(SteerNodes),
+    /// See [`SuggestGroups`].
+    SuggestGroups(SuggestGroups),
     /// See [`Quiz`].
     Quiz(Quiz),
 }
@@ -89,6 +91,7 @@ impl Request {
             | Self::ImportGraph(_)
             | Self::Intervene(_)
             | Self::SteerNodes(_)
+            | Self::SuggestGroups(_)
             | Self::Quiz(_) => true,
             Self::Load { .. }
             | Self::OpenModel { .. }
@@ -302,6 +305,15 @@ pub struct SteerNodes {
 }
 ask!(SteerNodes => Steer(Box<SteerResult>));
 
+/// The supernodes a prompt's graph suggests (`Lab::suggest_supernodes` with
+/// `SUGGEST_ALIKE`), the graph as a [`Circuit`] request asks for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuggestGroups {
+    /// The graph.
+    pub graph: Circuit,
+}
+ask!(SuggestGroups => Suggestions(Vec<Suggestion>));
+
 /// A file the person picked, which the worker reads itself (its bytes never pass
 /// through the page).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -471,6 +483,8 @@ pub enum Response {
     Intervention(Vec<LogitChange>),
     /// Answer to [`Quiz`].
     Quiz(QuizRound),
+    /// Answer to [`SuggestGroups`].
+    Suggestions(Vec<Suggestion>),
     /// The request failed; why, in words.
     Error(String),
 }

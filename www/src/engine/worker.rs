@@ -16,7 +16,8 @@ use web_sys::Cache;
 use super::protocol::{
     Analyze, Attention, Circuit, DictionaryInfo, EngineRequest, Envelope, Feature, FeatureData,
     FeatureView, ImportGraph, Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt, PackInfo,
-    PackLesson, PickedFile, Quiz, Request, Response, Search, SteerNodes, SwitchEngine,
+    PackLesson, PickedFile, Quiz, Request, Response, Search, SteerNodes, SuggestGroups,
+    SwitchEngine,
 };
 use super::{fetch, kept};
 
@@ -712,6 +713,18 @@ pub(crate) fn feature_view(
     }
 }
 
+/// The graph a [`Circuit`] request asks for.
+async fn graph_of(lab: &Lab, circuit: Circuit) -> glassbox_lab::Result<glassbox_lab::GraphFile> {
+    let Circuit {
+        text,
+        contrast,
+        nodes,
+        edges,
+    } = circuit;
+    let thresholds = glassbox_lab::Thresholds { nodes, edges };
+    lab.circuit(&text, contrast.as_ref(), thresholds).await
+}
+
 /// Answers a request that runs the model.
 pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> {
     Ok(match request {
@@ -753,16 +766,10 @@ pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result
             edits,
             max_tokens,
         }) => Response::Steer(Box::new(lab.steer_nodes(&text, &edits, max_tokens).await?)),
-        Request::Circuit(Circuit {
-            text,
-            contrast,
-            nodes,
-            edges,
-        }) => {
-            let thresholds = glassbox_lab::Thresholds { nodes, edges };
-            let graph = lab.circuit(&text, contrast.as_ref(), thresholds).await?;
-            Response::Circuit(Box::new(graph))
-        }
+        Request::Circuit(circuit) => Response::Circuit(Box::new(graph_of(lab, circuit).await?)),
+        Request::SuggestGroups(SuggestGroups { graph }) => Response::Suggestions(
+            lab.suggest_supernodes(&graph_of(lab, graph).await?, glassbox_lab::SUGGEST_ALIKE),
+        ),
         Request::ImportGraph(ImportGraph { name, url }) => {
             let read = |e: String| glassbox_lab::LabError::Request(format!("{name}: {e}"));
             let bytes =

@@ -5,7 +5,8 @@
 //! (ours or circuit-tracer's) imports, with its pins and supernodes. A search box finds
 //! nodes in it (the link's `find`) and groups them. Graph steering (`steer=`, `n=`) sets
 //! nodes and continues the prompt next to the unsteered text. A second prompt (`vs=`) gets
-//! its graph compared with this one's.
+//! its graph compared with this one's. Groups of alike features are suggested as
+//! supernodes.
 
 mod compare;
 mod details;
@@ -13,6 +14,7 @@ mod find;
 mod graph_steer;
 mod hover;
 mod intervention;
+mod suggestions;
 mod supernodes;
 
 use std::rc::Rc;
@@ -38,6 +40,7 @@ use details::NodeDetails;
 use find::GraphFinder;
 use graph_steer::GraphSteering;
 use hover::HoverCard;
+use suggestions::SuggestedGroups;
 use supernodes::SupernodePanel;
 
 /// The view's state as the panels change it.
@@ -290,6 +293,7 @@ pub(crate) fn CircuitPage() -> Html {
                         <div class="details-slot">{ for details }</div>
                         <SupernodePanel graph={g.clone()} view={view.clone()} />
                         if imported.is_none() {
+                            <SuggestedGroups view={view.clone()} />
                             <GraphSteering view={view.clone()} />
                         }
                         <Comparison graph={g.clone()} view={view.clone()} />
