@@ -163,14 +163,7 @@ mod tests {
                 ..Metadata::default()
             },
             nodes,
-            links: links
-                .iter()
-                .map(|&(s, t, w)| Link {
-                    source: s.to_owned(),
-                    target: t.to_owned(),
-                    weight: w,
-                })
-                .collect(),
+            links: links.iter().map(|&(s, t, w)| Link::new(s, t, w)).collect(),
             q_params: QParams::default(),
         }
     }

@@ -129,6 +129,18 @@ pub struct Link {
     pub weight: f32,
 }
 
+impl Link {
+    /// The edge from `source` to `target` of weight `weight`.
+    #[must_use]
+    pub fn new(source: &str, target: &str, weight: f32) -> Self {
+        Self {
+            source: source.to_owned(),
+            target: target.to_owned(),
+            weight,
+        }
+    }
+}
+
 /// What an export needs to know besides the graph.
 pub struct ExportContext<'a> {
     /// A short name for the graph.

@@ -222,11 +222,7 @@ mod tests {
                 ("3_5_1", "5_10_1", -0.2),
             ]
             .iter()
-            .map(|&(s, t, w)| Link {
-                source: s.to_owned(),
-                target: t.to_owned(),
-                weight: w,
-            })
+            .map(|&(s, t, w)| Link::new(s, t, w))
             .collect(),
         };
         // Every decoder alike but 3_5_1's, which is orthogonal to the rest.

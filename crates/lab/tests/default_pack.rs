@@ -40,6 +40,12 @@ fn gpu_lab() -> &'static Lab {
 
 const PROMPT: &str = "The jury said that the city of Atlanta";
 
+/// Asserts that `result` is an error whose message says `expected`.
+fn assert_refused<T: std::fmt::Debug>(result: glassbox_lab::Result<T>, expected: &str) {
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains(expected), "{message}");
+}
+
 #[test]
 fn a_prompt_is_tokenized_predicted_and_decomposed_into_features() {
     let lab = lab();
@@ -523,6 +529,21 @@ fn feature_node(graph: &glassbox_lab::GraphFile, layer: usize) -> (usize, usize,
         .unwrap()
 }
 
+/// The activation of feature `feature` of block `layer` at `position`, a node of `graph`.
+fn activation_of(
+    graph: &glassbox_lab::GraphFile,
+    layer: usize,
+    feature: usize,
+    position: usize,
+) -> f32 {
+    graph
+        .nodes
+        .iter()
+        .find(|n| n.node_id == format!("{layer}_{feature}_{position}"))
+        .and_then(|n| n.activation)
+        .unwrap()
+}
+
 /// Ablating or clamping a feature, or taking an error out: the graph's prediction, the
 /// frozen model's and the real model's change of every logit node. In the last block no
 /// MLP comes after the node, so the frozen model moves exactly as the graph predicts.
@@ -540,12 +561,7 @@ fn node_interventions_show_the_graphs_prediction_next_to_the_models() {
     let close = |a: f32, b: f32| (a - b).abs() < 2e-3 + 2e-3 * a.abs().max(b.abs());
     for layer in [0, last] {
         let (layer, feature, position) = feature_node(&graph, layer);
-        let activation = graph
-            .nodes
-            .iter()
-            .find(|n| n.node_id == format!("{layer}_{feature}_{position}"))
-            .and_then(|n| n.activation)
-            .unwrap();
+        let activation = activation_of(&graph, layer, feature, position);
         let edit = |value| NodeEdit::Feature {
             layer,
             position,
@@ -620,11 +636,7 @@ fn node_interventions_show_the_graphs_prediction_next_to_the_models() {
             "no block 9",
         ),
     ] {
-        let message = block_on(lab.intervene_node(PROMPT, None, bad))
-            .map(|_| ())
-            .unwrap_err()
-            .to_string();
-        assert!(message.contains(expected), "{message}");
+        assert_refused(block_on(lab.intervene_node(PROMPT, None, bad)), expected);
     }
 }
 
@@ -948,12 +960,7 @@ fn graph_steering_sets_nodes_at_their_positions_while_the_model_generates() {
     let graph = block_on(lab.circuit(PROMPT, None, Thresholds::default())).unwrap();
     let ids = lab.prompt_ids(PROMPT).unwrap();
     let (layer, feature, position) = feature_node(&graph, 0);
-    let activation = graph
-        .nodes
-        .iter()
-        .find(|n| n.node_id == format!("{layer}_{feature}_{position}"))
-        .and_then(|n| n.activation)
-        .unwrap();
+    let activation = activation_of(&graph, layer, feature, position);
     let set = |value| NodeEdit::Feature {
         layer,
         position,
@@ -1060,11 +1067,7 @@ fn impossible_graph_steering_is_refused() {
             "feature",
         ),
     ] {
-        let message = block_on(lab.steer_nodes(PROMPT, &edits, tokens))
-            .map(|_| ())
-            .unwrap_err()
-            .to_string();
-        assert!(message.contains(expected), "{message}");
+        assert_refused(block_on(lab.steer_nodes(PROMPT, &edits, tokens)), expected);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Parts shared by the pages.
 
 pub(crate) mod circuit_graph;
+pub(crate) mod continuations;
 pub(crate) mod copy_link;
 pub(crate) mod draft_bar;
 pub(crate) mod gpu_check;

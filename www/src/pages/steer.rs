@@ -6,6 +6,7 @@ use glassbox_web::links::{format_steer_features, parse_steer_features};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
+use crate::components::continuations::continuations;
 use crate::components::copy_link::CopyLink;
 use crate::components::status::ReadyGate;
 use crate::components::steer_picker::SteerPicker;
@@ -92,17 +93,7 @@ pub(crate) fn SteerPage() -> Html {
             </section>
             { AnswerView::new("Generating…").error_id("steer-error").show(&answer, |result| html! {
                 <section class="panel" id="steer-result">
-                    <div class="columns">
-                        <div><h3>{ "unsteered" }</h3><p class="continuation" id="baseline">
-                            <span class="muted">{ prompt.clone() }</span>{ result.baseline.clone() }</p></div>
-                        <div><h3>{ "steered" }</h3><p class="continuation" id="steered">
-                            <span class="muted">{ prompt.clone() }</span>{ result.steered.clone() }</p></div>
-                    </div>
-                    <h3>{ "Next-token logits after the prompt" }</h3>
-                    <div class="columns">
-                        <div><h4>{ "raised most" }</h4><ol>{ for result.raised.iter().map(|(t, d)| html! { <li><code>{ format!("{t:?}") }</code>{ format!(" {d:+.2}") }</li> }) }</ol></div>
-                        <div><h4>{ "lowered most" }</h4><ol>{ for result.lowered.iter().map(|(t, d)| html! { <li><code>{ format!("{t:?}") }</code>{ format!(" {d:+.2}") }</li> }) }</ol></div>
-                    </div>
+                    { continuations(&prompt, result, "") }
                 </section>
             }) }
         </ReadyGate>

@@ -9,6 +9,7 @@ use glassbox_web::links::parse_node_edits;
 use yew::prelude::*;
 
 use super::View;
+use crate::components::continuations::continuations;
 use crate::components::text_field::TextField;
 use crate::state::{AnswerView, use_request};
 
@@ -115,18 +116,7 @@ pub(crate) fn GraphSteering(props: &GraphSteeringProps) -> Html {
                 <p class="status-bad" id="graph-steer-problem">{ format!("The link asks for {} tokens; graph steering generates 1 to {MAX_GRAPH_STEER_TOKENS}.", query.n) }</p>
             }
             { AnswerView::new("Generating…").error_id("graph-steer-error").show(&answer, |result| html! {
-                <div id="graph-steer-result">
-                    <div class="columns">
-                        <div><h4>{ "unsteered" }</h4><p class="continuation" id="graph-baseline">
-                            <span class="muted">{ prompt.clone() }</span>{ result.baseline.clone() }</p></div>
-                        <div><h4>{ "steered" }</h4><p class="continuation" id="graph-steered">
-                            <span class="muted">{ prompt.clone() }</span>{ result.steered.clone() }</p></div>
-                    </div>
-                    <div class="columns">
-                        <div><h4>{ "next-token logits raised most" }</h4><ol>{ for result.raised.iter().map(|(t, d)| html! { <li><code>{ format!("{t:?}") }</code>{ format!(" {d:+.2}") }</li> }) }</ol></div>
-                        <div><h4>{ "lowered most" }</h4><ol>{ for result.lowered.iter().map(|(t, d)| html! { <li><code>{ format!("{t:?}") }</code>{ format!(" {d:+.2}") }</li> }) }</ol></div>
-                    </div>
-                </div>
+                <div id="graph-steer-result">{ continuations(&prompt, result, "graph-") }</div>
             }) }
         </section>
     }
