@@ -30,6 +30,11 @@ const CASES = [
   { name: '65 supernodes', link: `#/circuit?text=The%20jury&groups=${enc([...Array(65).keys()].map((i) => `g${i}:1_2_0`).join(';'))}`, at: '#groups-error', says: /more than 64 supernodes/, kept: ['#circuit-prompt', 'The jury'] },
   { name: 'a supernode of 300 members', link: `#/circuit?text=The%20jury&groups=${enc(`big:${[...Array(300).keys()].map((i) => `1_${i}_0`).join(',')}`)}`, at: '#groups-error', says: /has 300 members; at most 256/, kept: ['#circuit-prompt', 'The jury'] },
   { name: '3000 pins', link: `#/circuit?text=The%20jury&pin=${[...Array(3000).keys()].map((i) => `1_${i}_0`).join(',')}`, at: '#pins-error', says: /more than 2048 nodes/, kept: ['#circuit-prompt', 'The jury'] },
+  { name: 'graph steering past the prompt', link: '#/circuit?text=The%20jury&steer=0_1_9:0', at: '#graph-steer-error', says: /position 9 is past the prompt/, kept: ['#circuit-prompt', 'The jury'] },
+  { name: 'graph steering tokens out of range', link: '#/circuit?text=The%20jury&steer=0_1_0:0&n=500', at: '#graph-steer-problem', says: /graph steering generates 1 to 20/, kept: ['#circuit-prompt', 'The jury'] },
+  { name: 'graph steering tokens that are not a number', link: '#/circuit?text=The%20jury&steer=0_1_0:0&n=abc', at: '.link-error', says: /n="abc" was ignored/, kept: ['#circuit-prompt', 'The jury'] },
+  { name: 'a node set twice in graph steering', link: '#/circuit?text=The%20jury&steer=0_1_0:0,0_1_0:2', at: '#graph-steer-problem', says: /already set/, kept: ['#circuit-prompt', 'The jury'] },
+  { name: 'a second prompt over 64 tokens', link: `#/circuit?text=The%20jury&vs=${enc('the jury said '.repeat(30))}`, at: '#compare-error', says: /at most 64/, kept: ['#circuit-prompt', 'The jury'] },
   { name: 'an unknown view', link: '#/nowhere?x=1', at: 'h2', says: /No such view/ },
   { name: 'a search of 100 kB', link: `#/search?q=${enc(`text:${'b'.repeat(100_000)}`)}`, at: '#search-error', says: /at most 65536/ },
 ];
