@@ -1,6 +1,7 @@
 // The attention and logit-lens views against the release build and the default pack:
 // each renders from its link, a head or block chosen goes into the link, and a link to a
-// block the model does not have says so instead of breaking the page.
+// block the model does not have says so instead of breaking the page; a cell of the
+// attention map splits its score (QK attribution).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openPage, screenshot, LOAD_TIMEOUT, useBrowser } from './harness.mjs';
@@ -35,6 +36,40 @@ test('the attention view shows every head of a block and the chosen one large', 
   assert.match(await bad.locator('#attention-error').textContent(), /no block 9/);
   assert.ok(await bad.locator('#attention-prompt').isVisible());
   assert.deepEqual(badProblems, []);
+});
+
+test('why a head looked there: a cell of the map splits its score into query-side and key-side parts that sum to it', async () => {
+  const { page, problems } = await openPage(env.browser, `${env.url}#/attention?text=${PROMPT}&layer=2&head=3`);
+  await page.locator('.graph-scroll svg.attention rect.cell').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await page.locator('#qk').count(), 0);
+  await page.locator('.graph-scroll rect[data-cell="7_4"]').click();
+  await page.waitForFunction(() => /qk=7_4/.test(location.hash));
+  await page.locator('#qk-score').waitFor({ timeout: 60_000 });
+  const stated = await page.locator('#qk-score').textContent();
+  const [, score, , sum] = stated.match(/Score (-?\d+\.\d+) \(attention (\d+\.\d+)\); its \d+ terms sum to (-?\d+\.\d+)/);
+  assert.ok(Math.abs(Number(score) - Number(sum)) <= 0.002, stated);
+  assert.ok((await page.locator('#qk-terms tbody tr').count()) > 0);
+  assert.equal(await page.locator('#qk-query-parts li').count(), 8);
+  assert.match(await page.locator('#qk-key-parts').textContent(), /feature \d\/\d+|embedding|attention of block|error of block|bias/);
+  assert.match(await page.locator('.graph-scroll rect.cell.selected').getAttribute('data-cell'), /^7_4$/);
+  await screenshot(page, 'attention-qk');
+  // The link reproduces it; a feature part opens its feature.
+  const { page: again, problems: againProblems } = await openPage(env.browser, page.url());
+  await again.locator('#qk-score').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await again.locator('#qk-score').textContent(), stated);
+  const feature = again.locator('#qk-terms a, #qk-key-parts a, #qk-query-parts a').first();
+  if (await feature.count()) {
+    await feature.click();
+    await again.waitForFunction(() => location.hash.startsWith('#/feature/'));
+  }
+  // A key after its query is refused with the reason.
+  await again.goto(`${env.url}#/attention?text=${PROMPT}&layer=2&head=3&qk=2_5`);
+  await again.locator('#qk-error').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await again.locator('#qk-error').textContent(), /reads keys at or before it/);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(againProblems, []);
+  await again.close();
+  await page.close();
 });
 
 test('the logit lens reads the residual stream after every block', async () => {

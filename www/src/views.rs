@@ -44,6 +44,10 @@ pub struct AttentionQuery {
     /// The head shown large.
     #[serde(default)]
     pub head: usize,
+    /// A cell of its map whose score is split into parts (QK attribution):
+    /// `query_key`, e.g. `7_3`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub qk: String,
 }
 
 /// The logit-lens view's state.
@@ -74,6 +78,7 @@ impl LinkQuery for AttentionQuery {
         match field {
             "layer" => "a block number (a whole number from 0)",
             "head" => "a head number (a whole number from 0)",
+            "qk" => "a query and a key position, query_key (e.g. 7_3)",
             _ => TEXT,
         }
     }
@@ -131,6 +136,14 @@ impl AttentionQuery {
             EXAMPLE_PROMPT.clone_into(&mut self.text);
         }
         self
+    }
+
+    /// The query and key positions of the cell whose score is split, if the link names
+    /// one (`qk=7_3`).
+    #[must_use]
+    pub fn cell(&self) -> Option<(usize, usize)> {
+        let (query, key) = self.qk.split_once('_')?;
+        Some((query.parse().ok()?, key.parse().ok()?))
     }
 
     /// What the view asks (of its [`Self::shown`] state): the block's attention patterns.

@@ -16,6 +16,7 @@ mod lab;
 mod lens;
 mod lesson;
 mod live;
+mod qk;
 mod quiz;
 mod search;
 mod steer;
@@ -43,6 +44,7 @@ pub use lesson::{
     Lesson, MAX_CLAIMS, MAX_LESSON_BYTES, MAX_STEP_TEXT, MAX_STEPS, Question, Step, is_step_view,
 };
 pub use live::{LiveExample, LiveFeature, SAMPLE_WINDOW};
+pub use qk::{QK_TERMS, QkAttribution, QkPart, QkTerm};
 pub use quiz::{QUIZ_OPTIONS, QuizRound};
 pub use search::{SearchHit, SearchQuery};
 pub use steer::{

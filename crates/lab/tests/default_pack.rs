@@ -1156,3 +1156,107 @@ fn suggested_supernodes_agree_on_tags_more_often_than_features_on_the_same_token
     assert!(groups >= prompts.len(), "{groups} groups");
     assert!(share(suggested) > 1.5 * share(chance));
 }
+
+/// QK attribution: the terms of a head's score sum to the score the model computed, on
+/// both engines; taking one key-side feature's write out of the model (its block the
+/// last before the head's, the head's LayerNorm scale frozen) moves the score by exactly
+/// that part's total.
+#[test]
+fn qk_terms_sum_to_the_score_and_a_key_features_part_is_its_effect() {
+    let (cpu, gpu) = (lab(), gpu_lab());
+    let text = "The jury said that the city of Atlanta";
+    let n = cpu.prompt_ids(text).unwrap().len();
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1.0);
+    let last = cpu.model().dims().n_layer - 1;
+    for (layer, head, query, key) in [
+        (0, 1, 3, 2),
+        (1, 0, n - 1, 0),
+        (2, 3, n - 1, 4),
+        (last, 2, 5, 5),
+    ] {
+        for lab in [cpu, gpu] {
+            let qk = block_on(lab.qk_attribution(text, layer, head, query, key)).unwrap();
+            assert!(
+                close(qk.sum, qk.score),
+                "{layer}.{head} {query}->{key}: {} vs {}",
+                qk.sum,
+                qk.score
+            );
+            let rows: f32 = qk.query_parts.iter().map(|p| p.total).sum();
+            let columns: f32 = qk.key_parts.iter().map(|p| p.total).sum();
+            assert!(close(rows, qk.score) && close(columns, qk.score));
+            // Every block before the head's has its attention, decoder bias and error.
+            let blocks = qk
+                .key_parts
+                .iter()
+                .filter(|p| p.name.starts_with("error of block"))
+                .count();
+            assert_eq!(blocks, layer);
+            assert!(qk.terms.len() <= glassbox_lab::QK_TERMS);
+        }
+    }
+    // The largest key-side feature of the block before the head's, taken out at the key.
+    let (layer, head, query, key) = (2, 3, n - 1, 4);
+    let qk = block_on(cpu.qk_attribution(text, layer, head, query, key)).unwrap();
+    let part = qk
+        .key_parts
+        .iter()
+        .filter(|p| p.feature.is_some_and(|(m, _)| m == layer - 1))
+        .max_by(|a, b| a.total.abs().total_cmp(&b.total.abs()))
+        .unwrap();
+    let (m, f) = part.feature.unwrap();
+    let ids = cpu.prompt_ids(text).unwrap();
+    let scale = HookPoint::LnScale(layer, Norm::Ln1);
+    let (_, cache) = block_on(cpu.pass_with(
+        &ids,
+        &PassRequest::logits(LogitsRead::None),
+        &Hooks::none().cache(scale),
+    ))
+    .unwrap();
+    let hooks = Hooks::none()
+        .cache(HookPoint::AttnScores(layer))
+        .freeze_attention_and_norms(&cache)
+        .unwrap();
+    let request = PassRequest {
+        steering: cpu
+            .steering(
+                &[FeatureSteer {
+                    layer: m,
+                    feature: f,
+                    mode: SteerMode::Clamp(0.0),
+                }],
+                Some(&[key]),
+            )
+            .unwrap(),
+        ..PassRequest::logits(LogitsRead::None)
+    };
+    let (_, kept) = block_on(cpu.pass_with(&ids, &request, &hooks)).unwrap();
+    let after: f32 = kept[&HookPoint::AttnScores(layer)]
+        .squeeze(0)
+        .unwrap()
+        .get(head)
+        .unwrap()
+        .get(query)
+        .unwrap()
+        .get(key)
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    let change = after - qk.score;
+    assert!(
+        (change + part.total).abs() <= 1e-4 * part.total.abs().max(1e-2),
+        "taking {} out moved the score by {change}; its part is {}",
+        part.name,
+        part.total
+    );
+    assert!(part.total.abs() > 1e-3, "{part:?}");
+    // Bad requests are refused by name.
+    assert_refused(
+        block_on(cpu.qk_attribution(text, 9, 0, 1, 0)),
+        "no head 9.0",
+    );
+    assert_refused(
+        block_on(cpu.qk_attribution(text, 0, 0, 1, 2)),
+        "reads keys at or before it",
+    );
+}

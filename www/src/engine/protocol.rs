@@ -2,8 +2,8 @@
 
 use glassbox_lab::{
     AttentionPatterns, Contrast, EngineInfo, ExampleActivations, GraphFile, Lesson, LiveFeature,
-    LogitChange, LogitLens, NodeEdit, PromptAnalysis, QuizRound, SearchHit, SearchQuery, Snippet,
-    SteerRequest, SteerResult, Suggestion,
+    LogitChange, LogitLens, NodeEdit, PromptAnalysis, QkAttribution, QuizRound, SearchHit,
+    SearchQuery, Snippet, SteerRequest, SteerResult, Suggestion,
 };
 use glassbox_pack::FeatureRecord;
 use serde::{Deserialize, Serialize};
@@ -70,6 +70,8 @@ pub enum Request {
     SteerNodes(SteerNodes),
     /// See [`SuggestGroups`].
     SuggestGroups(SuggestGroups),
+    /// See [`QkAsk`].
+    Qk(QkAsk),
     /// See [`Quiz`].
     Quiz(Quiz),
 }
@@ -92,6 +94,7 @@ impl Request {
             | Self::Intervene(_)
             | Self::SteerNodes(_)
             | Self::SuggestGroups(_)
+            | Self::Qk(_)
             | Self::Quiz(_) => true,
             Self::Load { .. }
             | Self::OpenModel { .. }
@@ -314,6 +317,23 @@ pub struct SuggestGroups {
 }
 ask!(SuggestGroups => Suggestions(Vec<Suggestion>));
 
+/// A head's attention score from one position to another split into query-side ×
+/// key-side terms (`Lab::qk_attribution`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QkAsk {
+    /// The prompt.
+    pub text: String,
+    /// The block.
+    pub layer: usize,
+    /// The head.
+    pub head: usize,
+    /// The query position.
+    pub query: usize,
+    /// The key position.
+    pub key: usize,
+}
+ask!(QkAsk as Qk => Qk(Box<QkAttribution>));
+
 /// A file the person picked, which the worker reads itself (its bytes never pass
 /// through the page).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -485,6 +505,8 @@ pub enum Response {
     Quiz(QuizRound),
     /// Answer to [`SuggestGroups`].
     Suggestions(Vec<Suggestion>),
+    /// Answer to [`QkAsk`].
+    Qk(Box<QkAttribution>),
     /// The request failed; why, in words.
     Error(String),
 }

@@ -16,7 +16,7 @@ use web_sys::Cache;
 use super::protocol::{
     Analyze, Attention, Circuit, DictionaryInfo, EngineRequest, Envelope, Feature, FeatureData,
     FeatureView, ImportGraph, Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt, PackInfo,
-    PackLesson, PickedFile, Quiz, Request, Response, Search, SteerNodes, SuggestGroups,
+    PackLesson, PickedFile, QkAsk, Quiz, Request, Response, Search, SteerNodes, SuggestGroups,
     SwitchEngine,
 };
 use super::{fetch, kept};
@@ -767,6 +767,15 @@ pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result
             max_tokens,
         }) => Response::Steer(Box::new(lab.steer_nodes(&text, &edits, max_tokens).await?)),
         Request::Circuit(circuit) => Response::Circuit(Box::new(graph_of(lab, circuit).await?)),
+        Request::Qk(QkAsk {
+            text,
+            layer,
+            head,
+            query,
+            key,
+        }) => Response::Qk(Box::new(
+            lab.qk_attribution(&text, layer, head, query, key).await?,
+        )),
         Request::SuggestGroups(SuggestGroups { graph }) => Response::Suggestions(
             lab.suggest_supernodes(&graph_of(lab, graph).await?, glassbox_lab::SUGGEST_ALIKE),
         ),

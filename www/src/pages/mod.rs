@@ -8,6 +8,7 @@ pub(crate) mod home;
 pub(crate) mod lens;
 pub(crate) mod not_found;
 pub(crate) mod prompt;
+pub(crate) mod qk;
 pub(crate) mod quiz;
 pub(crate) mod search;
 pub(crate) mod steer;
