@@ -45,9 +45,8 @@ impl Lab {
             )));
         }
         let ids = self.circuit_ids(text)?;
-        let mut seen = BTreeSet::new();
         let mut error_layers = BTreeSet::new();
-        for edit in edits {
+        for (i, edit) in edits.iter().enumerate() {
             let position = edit.position();
             if position >= ids.len() {
                 return Err(LabError::Request(format!(
@@ -55,7 +54,7 @@ impl Lab {
                     ids.len()
                 )));
             }
-            if !seen.insert(format!("{:?}", edit.node())) {
+            if edits[..i].iter().any(|e| e.node() == edit.node()) {
                 return Err(LabError::Request(format!(
                     "{:?} is set twice; set each node once",
                     edit.node()
