@@ -253,6 +253,22 @@ test('graph steering: nodes set from the graph continue the prompt beside the un
     baseline.length,
     { timeout: 60_000 },
   );
+  // Attention frozen over the prompt: in the link, said, and generated again.
+  assert.equal(await again.locator('#graph-steer-freeze').isChecked(), false);
+  await again.locator('#graph-steer-freeze').check();
+  await again.waitForFunction(() => location.hash.includes('attn=frozen'));
+  assert.match(await again.locator('#graph-steer-how').textContent(), /attention frozen/);
+  await again.locator('#graph-steered').waitFor({ timeout: 60_000 });
+  assert.ok((await again.locator('#graph-steered').textContent()).startsWith(prompt));
+  const frozenLink = again.url();
+  const { page: frozen, problems: frozenProblems } = await openPage(env.browser, frozenLink);
+  await frozen.locator('#graph-steered').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await frozen.locator('#graph-steer-freeze').isChecked(), true);
+  assert.equal(await frozen.locator('#graph-steered').textContent(), await again.locator('#graph-steered').textContent());
+  assert.deepEqual(frozenProblems, []);
+  await frozen.close();
+  await again.locator('#graph-steer-freeze').uncheck();
+  await again.waitForFunction(() => !location.hash.includes('attn='));
   // Removing both nodes closes the panel.
   await again.locator('#graph-steer-nodes .remove').first().click();
   await again.waitForFunction(() => document.querySelectorAll('#graph-steer-nodes li').length === 1);
@@ -266,6 +282,76 @@ test('graph steering: nodes set from the graph continue the prompt beside the un
   assert.deepEqual(problems, []);
   assert.deepEqual(againProblems, []);
   await again.close();
+  await page.close();
+});
+
+test('an edge from an earlier token split by the heads that carry it, each head\'s QK attribution beside it; the link reproduces it', async () => {
+  const { page, problems } = await openPage(env.browser, `${env.url}#/circuit?text=The%20men%20said%20that%20they`);
+  await page.locator('#circuit-graph circle.feature').first().waitFor({ timeout: LOAD_TIMEOUT });
+  // A node with an input from an earlier token offers "which heads?".
+  const ids = await page.locator('#circuit-graph circle').evaluateAll((cs) => cs.map((c) => c.getAttribute('data-node')));
+  let found = null;
+  for (const id of ids) {
+    await page.locator(`#circuit-graph circle[data-node="${id}"]`).click();
+    await page.locator('#node-details h3').filter({ hasText: id }).waitFor();
+    if (await page.locator('#node-details .split-edge').count() > 0) { found = id; break; }
+  }
+  assert.ok(found, 'no node has an input from an earlier token');
+  await page.locator('#node-details .split-edge').first().click();
+  await page.waitForFunction(() => location.hash.includes('heads='));
+  await page.locator('#edge-heads-total').waitFor({ timeout: 60_000 });
+  const total = await page.locator('#edge-heads-total').textContent();
+  assert.match(total, /is [+-]\d+\.\d+: heads carry [+-]\d+\.\d+ of it in one hop/);
+  const rows = await page.locator('#edge-heads tbody tr').count();
+  assert.ok(rows >= 1, total);
+  // The top carrier's QK attribution shows at once; another head's on a click.
+  await page.locator('#qk-score').waitFor({ timeout: 60_000 });
+  const first = await page.locator('#qk h3').textContent();
+  assert.match(first, /Why head \d+\.\d+ looks from token \d+ to token \d+/);
+  if (rows > 1) {
+    const second = (await page.locator('#edge-heads tbody tr').nth(1).locator('td').first().textContent()).trim();
+    await page.locator('#edge-heads tbody tr').nth(1).locator('.why-here').click();
+    await page.waitForFunction((h) => location.hash.includes(`head=${h}`), second);
+    await page.waitForFunction((h) => document.querySelector('#qk h3')?.textContent.includes(`head ${h} `), second, { timeout: 60_000 });
+    await page.locator('#qk-score').waitFor({ timeout: 60_000 });
+  }
+  await screenshot(page, 'circuit-edge-heads');
+  // The link reproduces it; Close takes it away.
+  const { page: again, problems: againProblems } = await openPage(env.browser, page.url());
+  await again.locator('#edge-heads-total').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await again.locator('#edge-heads-total').textContent(), total);
+  assert.equal(await again.locator('#qk h3').textContent(), await page.locator('#qk h3').textContent());
+  await again.locator('#edge-heads-close').click();
+  await again.waitForFunction(() => !location.hash.includes('heads='));
+  assert.equal(await again.locator('#edge-heads-panel').count(), 0);
+  // A source the graph lacks is named.
+  await again.goto(`${env.url}#/circuit?text=The%20men%20said%20that%20they&at=${encodeURIComponent(found)}&heads=0_999999_0`);
+  await again.locator('#edge-heads-error').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await again.locator('#edge-heads-error').textContent(), /not a node of this graph/);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(againProblems, []);
+  await again.close();
+  await page.close();
+});
+
+test('a prompt begun with <|endoftext|>, as circuit-tracer begins it, leaves that position\'s features out of the graph', async () => {
+  const { page, problems } = await openPage(env.browser, `${env.url}#/circuit?text=The%20jury%20said`);
+  await page.locator('#circuit-graph circle.feature').first().waitFor({ timeout: LOAD_TIMEOUT });
+  const atFirst = () => page.locator('#circuit-graph circle.feature').evaluateAll((cs) => cs.filter((c) => /_0$/.test(c.getAttribute('data-node'))).length);
+  assert.ok(await atFirst() > 0);
+  assert.equal(await page.locator('#circuit-bos').isChecked(), false);
+  await page.locator('#circuit-bos').check();
+  await page.waitForFunction(() => decodeURIComponent(location.hash).includes('text=<|endoftext|>The'));
+  assert.equal(await page.locator('#circuit-prompt').inputValue(), '<|endoftext|>The jury said');
+  // The graph of four tokens: features from position 1 on, none at the separator's.
+  await page.waitForFunction(() => {
+    const ids = [...document.querySelectorAll('#circuit-graph circle.feature')].map((c) => c.getAttribute('data-node'));
+    return ids.length > 0 && !ids.some((id) => /_0$/.test(id)) && ids.some((id) => /_3$/.test(id));
+  }, null, { timeout: 60_000 });
+  await page.locator('#circuit-bos').uncheck();
+  await page.waitForFunction(() => !decodeURIComponent(location.hash).includes('endoftext'));
+  assert.equal(await page.locator('#circuit-prompt').inputValue(), 'The jury said');
+  assert.deepEqual(problems, []);
   await page.close();
 });
 

@@ -33,6 +33,7 @@ const CASES = [
   { name: 'graph steering past the prompt', link: '#/circuit?text=The%20jury&steer=0_1_9:0', at: '#graph-steer-error', says: /position 9 is past the prompt/, kept: ['#circuit-prompt', 'The jury'] },
   { name: 'graph steering tokens out of range', link: '#/circuit?text=The%20jury&steer=0_1_0:0&n=500', at: '#graph-steer-problem', says: /graph steering generates 1 to 20/, kept: ['#circuit-prompt', 'The jury'] },
   { name: 'graph steering tokens that are not a number', link: '#/circuit?text=The%20jury&steer=0_1_0:0&n=abc', at: '.link-error', says: /n="abc" was ignored/, kept: ['#circuit-prompt', 'The jury'] },
+  { name: 'graph steering attention neither free nor frozen', link: '#/circuit?text=The%20jury&steer=0_1_0:0&attn=banana', at: '.link-error', says: /attn="banana" was ignored: .*free or frozen/, kept: ['#circuit-prompt', 'The jury'] },
   { name: 'a node set twice in graph steering', link: '#/circuit?text=The%20jury&steer=0_1_0:0,0_1_0:2', at: '#graph-steer-problem', says: /already set/, kept: ['#circuit-prompt', 'The jury'] },
   { name: 'a second prompt over 64 tokens', link: `#/circuit?text=The%20jury&vs=${enc('the jury said '.repeat(30))}`, at: '#compare-error', says: /at most 64/, kept: ['#circuit-prompt', 'The jury'] },
   { name: 'an unknown view', link: '#/nowhere?x=1', at: 'h2', says: /No such view/ },

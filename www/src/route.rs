@@ -1,6 +1,7 @@
 //! Every view of the app, as a URL fragment (`#/...`), so any view can be linked to. A
 //! view's whole state lives in its path and query.
 
+use glassbox_lab::SteerAttention;
 use glassbox_web::query::LinkQuery;
 use glassbox_web::views::TEXT;
 pub(crate) use glassbox_web::views::{AttentionQuery, FeatureQuery, LensQuery, PromptQuery};
@@ -145,6 +146,25 @@ pub(crate) struct CircuitQuery {
         skip_serializing_if = "is_default_steer_tokens"
     )]
     pub(crate) n: usize,
+    /// Graph steering's attention: free, or frozen over the prompt.
+    #[serde(default, skip_serializing_if = "is_free")]
+    pub(crate) attn: SteerAttention,
+    /// The source of an edge into the selected node that crosses positions, split by
+    /// the heads that carry it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) heads: String,
+    /// The head (`block.head`) whose QK attribution explains that edge's hop; the one
+    /// carrying most when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) head: String,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_free(attention: &SteerAttention) -> bool {
+    *attention == SteerAttention::Free
 }
 
 /// Graph steering's tokens unless the link says otherwise (Neuronpedia's default).
@@ -209,6 +229,9 @@ impl Default for CircuitQuery {
             vs: String::new(),
             steer: String::new(),
             n: default_steer_tokens(),
+            attn: SteerAttention::Free,
+            heads: String::new(),
+            head: String::new(),
         }
     }
 }
@@ -234,6 +257,7 @@ impl LinkQuery for CircuitQuery {
         match field {
             "nodes" | "edges" => "a share between 0 and 1, such as 0.8",
             "n" => "a number of tokens (a whole number from 1 to 20)",
+            "attn" => "free or frozen",
             _ => TEXT,
         }
     }

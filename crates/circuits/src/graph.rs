@@ -47,6 +47,20 @@ pub enum NodeKind {
     },
 }
 
+impl NodeKind {
+    /// The token position it stands at; a logit's is `last`, the prompt's last.
+    #[must_use]
+    pub fn position(&self, last: usize) -> usize {
+        match *self {
+            Self::Feature { position, .. }
+            | Self::Error { position, .. }
+            | Self::Token { position, .. }
+            | Self::Position { position } => position,
+            Self::Logit { .. } => last,
+        }
+    }
+}
+
 /// One node with its activation (a feature's activation, an error's norm, 1 for an
 /// embedding, the centred logit for a logit).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

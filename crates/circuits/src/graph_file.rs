@@ -485,9 +485,10 @@ fn count(x: usize) -> i64 {
     i64::try_from(x).unwrap_or(i64::MAX)
 }
 
-/// A node's id in the file format ([`FileNode::transcoder_feature`] and
-/// [`FileNode::error_layer`] read it back).
-fn node_id(kind: &NodeKind, n_layer: usize, last: usize) -> String {
+/// A node's id in the file format of a graph over `n_layer` blocks whose last position is
+/// `last` ([`FileNode::transcoder_feature`] and [`FileNode::error_layer`] read it back).
+#[must_use]
+pub fn node_id(kind: &NodeKind, n_layer: usize, last: usize) -> String {
     match *kind {
         NodeKind::Feature {
             layer,

@@ -14,6 +14,7 @@
 //! - [`GraphFile`]: the circuit-tracer / Neuronpedia graph JSON, out and back in;
 //!   [`Subgraph`]: its pinned nodes and [`Supernode`]s with their edges summed;
 //!   [`GraphFile::find`]: its nodes found by label, token, feature or id.
+//! - [`head_routes`]: which attention heads carry an edge between two positions.
 
 mod attribute;
 mod carry;
@@ -26,6 +27,7 @@ mod graph;
 mod graph_file;
 mod prune;
 mod replacement;
+mod routes;
 mod setup;
 mod subgraph;
 mod suggest;
@@ -42,10 +44,11 @@ pub use graph::{Graph, Node, NodeKind};
 pub use graph_file::{
     ExportContext, FileNode, GraphFile, LOGIT, Link, MAX_FILE_BYTES, MAX_FILE_LAYERS,
     MAX_FILE_LINKS, MAX_FILE_NODES, MAX_FILE_TOKENS, Metadata, QParams, TRANSCODER_ERROR,
-    TRANSCODER_FEATURE,
+    TRANSCODER_FEATURE, node_id,
 };
 pub use prune::{GraphScores, Influence, Pruned, Scores, Thresholds, threshold};
 pub use replacement::Replacement;
+pub use routes::{HeadRoute, head_routes};
 pub use setup::{ActiveAt, Setup, Sources, Target};
 pub use subgraph::{Subgraph, SubgraphNode, Supernode, group_node, row_of, ungroup_node};
 pub use suggest::{Alike, MAX_SUGGESTED_MEMBERS, SUGGEST_ALIKE, Suggestion, suggest_supernodes};

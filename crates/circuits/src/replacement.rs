@@ -133,6 +133,24 @@ impl Replacement {
         })
     }
 
+    /// The replacement with the first position's features and errors set to zero, as
+    /// circuit-tracer treats the BOS token it puts first: that position's MLP outputs
+    /// become neither nodes nor edges (what they add downstream is left out of the
+    /// graph, like a bias the graph does not show), its embeddings stay.
+    pub fn leaving_out_first(mut self) -> Result<Self> {
+        let zero_first = |x: &Tensor| -> Result<Tensor> {
+            let positions = x.dim(0)?;
+            let mask: Vec<f32> = (0..positions).map(|p| f32::from(u8::from(p > 0))).collect();
+            let mask = Tensor::from_vec(mask, (positions, 1), x.device())?;
+            Ok(x.broadcast_mul(&mask)?)
+        };
+        for l in 0..self.activations.len() {
+            self.activations[l] = zero_first(&self.activations[l])?;
+            self.errors[l] = zero_first(&self.errors[l])?;
+        }
+        Ok(self)
+    }
+
     /// Positions in the prompt.
     #[must_use]
     pub fn len(&self) -> usize {

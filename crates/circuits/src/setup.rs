@@ -191,6 +191,25 @@ impl Setup {
     }
 }
 
+impl Setup {
+    /// The target `kind` is: an active feature or a logit node of this setup.
+    #[must_use]
+    pub fn target_of(&self, kind: &NodeKind) -> Option<&Target> {
+        match kind {
+            NodeKind::Feature { .. } => self.sources.nodes[..self.sources.features()]
+                .iter()
+                .position(|n| n.kind == *kind)
+                .and_then(|i| self.feature_targets.get(i)),
+            NodeKind::Logit { .. } => self
+                .logits
+                .iter()
+                .position(|n| n.kind == *kind)
+                .and_then(|i| self.logit_targets.get(i)),
+            _ => None,
+        }
+    }
+}
+
 fn sources(replacement: &Replacement) -> Result<Sources> {
     let positions = replacement.len();
     let mut nodes = Vec::new();

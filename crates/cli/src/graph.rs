@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use glassbox_circuits::{AttributionOptions, Thresholds, threshold};
 use glassbox_dict::Architecture;
 use glassbox_engine::now;
-use glassbox_lab::{Contrast, Lab, MAX_CIRCUIT_FEATURES};
+use glassbox_lab::{Contrast, DOCUMENT_START, Lab, MAX_CIRCUIT_FEATURES};
 use glassbox_pack::dir;
 
 /// Memory a graph may take when the machine does not say what it has.
@@ -50,6 +50,11 @@ pub(crate) struct GraphArgs {
     /// With `--versus`: the token preferred (by default the model's likeliest).
     #[arg(long, requires = "versus")]
     token: Option<String>,
+    /// Begin the prompt with `<|endoftext|>`, as circuit-tracer begins every prompt with
+    /// its BOS, and leave that position's features and errors out of the graph as it does
+    /// (a prompt that already begins with it is read so without this).
+    #[arg(long)]
+    bos: bool,
 }
 
 /// Reads a threshold, checked as the lab checks it.
@@ -72,7 +77,12 @@ pub(crate) fn graph(args: &GraphArgs) -> Result<()> {
         max_feature_nodes: (!args.all_features).then_some(args.max_feature_nodes),
         ..AttributionOptions::default()
     };
-    let tokens = lab.prompt_ids(&args.text)?.len();
+    let text = if args.bos && !args.text.starts_with(DOCUMENT_START) {
+        format!("{DOCUMENT_START}{}", args.text)
+    } else {
+        args.text.clone()
+    };
+    let tokens = lab.prompt_ids(&text)?.len();
     let features = match options.max_feature_nodes {
         Some(cap) => cap.min(most_active_features(&lab, tokens)),
         None => most_active_features(&lab, tokens),
@@ -95,7 +105,7 @@ pub(crate) fn graph(args: &GraphArgs) -> Result<()> {
         token: args.token.clone(),
         versus: versus.clone(),
     });
-    let graph = lab.graph(&args.text, thresholds, &options, contrast.as_ref());
+    let graph = lab.graph(&text, thresholds, &options, contrast.as_ref());
     let (file, nodes, scores) =
         now(graph).ok_or_else(|| anyhow!("the CPU engine's graph did not finish at once"))??;
     let took = started.elapsed();

@@ -140,3 +140,44 @@ fn versus_attributes_a_logit_difference() {
         assert!(stderr.contains(reason), "{stderr}");
     }
 }
+
+/// `--bos` begins the prompt with `<|endoftext|>` as circuit-tracer does, and the graph
+/// leaves that position's features out: the same graph as a prompt typed with it.
+#[test]
+fn bos_begins_the_prompt_as_circuit_tracer_does() {
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
+    let out = tempfile::tempdir().unwrap();
+    let graph_of = |text: &str, extra: &[&str]| {
+        let file = out.path().join("graph.json");
+        let run = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+            .args(["graph", "--pack"])
+            .arg(&pack)
+            .args(["--text", text, "--out"])
+            .arg(&file)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        GraphFile::parse(&std::fs::read_to_string(&file).unwrap()).unwrap()
+    };
+    let plain = graph_of("The jury said", &[]);
+    let bos = graph_of("The jury said", &["--bos"]);
+    let typed = graph_of("<|endoftext|>The jury said", &[]);
+    let at_first = |g: &GraphFile| {
+        g.nodes
+            .iter()
+            .filter(|n| n.ctx_idx == 0 && n.feature_type == "cross layer transcoder")
+            .count()
+    };
+    assert_eq!(plain.metadata.prompt_tokens.len(), 3);
+    assert_eq!(bos.metadata.prompt_tokens.len(), 4);
+    assert_eq!(bos.metadata.prompt_tokens[0], "<|endoftext|>");
+    assert!(at_first(&plain) > 0);
+    assert_eq!(at_first(&bos), 0);
+    assert_eq!(bos.nodes, typed.nodes);
+    assert_eq!(bos.links, typed.links);
+}

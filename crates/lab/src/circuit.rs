@@ -101,6 +101,11 @@ pub struct LogitChange {
     pub actual: f32,
 }
 
+/// The document separator a prompt may begin with: a graph of such a prompt leaves its
+/// first position's features and errors out, as circuit-tracer does with the BOS token it
+/// puts before every prompt (for GPT-2, this one).
+pub const DOCUMENT_START: &str = "<|endoftext|>";
+
 /// The most tokens a graph is computed for (half the default pack's context).
 pub const MAX_CIRCUIT_TOKENS: usize = 64;
 
@@ -179,7 +184,7 @@ impl Lab {
     ) -> Result<(GraphFile, usize, GraphScores)> {
         let thresholds = thresholds.check()?;
         let ids = self.prompt_ids(text)?;
-        let replacement = Replacement::trace(self.model(), self.transcoders()?, &ids)?;
+        let replacement = self.replacement(&ids)?;
         let options = AttributionOptions {
             contrast: match contrast {
                 Some(contrast) => Some(self.contrast_ids(&replacement, contrast)?),
@@ -194,6 +199,21 @@ impl Lab {
             graph.len(),
             influence.scores(),
         ))
+    }
+
+    /// How the page's graphs of `replacement`'s prompt are attributed, for `contrast`'s
+    /// logit difference if any.
+    pub(crate) fn attribution_options(
+        &self,
+        replacement: &Replacement,
+        contrast: Option<&Contrast>,
+    ) -> Result<AttributionOptions> {
+        Ok(AttributionOptions {
+            contrast: contrast
+                .map(|c| self.contrast_ids(replacement, c))
+                .transpose()?,
+            ..options()
+        })
     }
 
     /// `contrast`'s two tokens after `replacement`'s prompt: `(token, versus)`, the token
@@ -253,6 +273,18 @@ impl Lab {
         GraphFile::export(graph, &pruned, thresholds, &context)
     }
 
+    /// The replacement model of `ids` for a graph: when they begin with
+    /// [`DOCUMENT_START`] (and go on), that position's features and errors left out.
+    pub(crate) fn replacement(&self, ids: &[u32]) -> Result<Replacement> {
+        let replacement = Replacement::trace(self.model(), self.transcoders()?, ids)?;
+        let start = self.tokenizer.token_id(DOCUMENT_START);
+        if ids.len() > 1 && start.is_some() && ids.first().copied() == start {
+            Ok(replacement.leaving_out_first()?)
+        } else {
+            Ok(replacement)
+        }
+    }
+
     /// The prompt's token ids, at most [`MAX_CIRCUIT_TOKENS`] of them.
     pub(crate) fn circuit_ids(&self, text: &str) -> Result<Vec<u32>> {
         let ids = self.prompt_ids(text)?;
@@ -276,13 +308,8 @@ impl Lab {
             return Ok(kept);
         }
         let ids = self.circuit_ids(text)?;
-        let replacement = Replacement::trace(self.model(), self.transcoders()?, &ids)?;
-        let options = AttributionOptions {
-            contrast: contrast
-                .map(|c| self.contrast_ids(&replacement, c))
-                .transpose()?,
-            ..options()
-        };
+        let replacement = self.replacement(&ids)?;
+        let options = self.attribution_options(&replacement, contrast)?;
         let graph = Arc::new(self.attribution_graph(&replacement, &options).await?);
         let influence = Arc::new(Influence::of(&graph));
         self.circuits.set(text, contrast, &graph, &influence);

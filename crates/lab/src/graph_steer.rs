@@ -1,14 +1,16 @@
 //! Graph steering: set nodes of a prompt's attribution graph (a feature at its position
 //! to a value, 0 ablating it; a transcoder's error taken out) and continue the prompt
 //! greedily, next to the same continuation unsteered, as Neuronpedia's graph steering
-//! does (temperature 0, 10 tokens by default, at most 20). Attention is free: each edit
-//! acts at its position of the prompt, and the model computes everything after it, the
-//! generated tokens included.
+//! does (temperature 0, 10 tokens by default, at most 20). Each edit acts at its position
+//! of the prompt, and the model computes everything after it, the generated tokens
+//! included; attention free, or frozen over the prompt as circuit-tracer's
+//! `freeze_attention` does.
 
 use std::collections::BTreeSet;
 
 use glassbox_model::sampling::Sampling;
-use glassbox_model::{HookPoint, Hooks, Norm};
+use glassbox_model::{Edit, HookPoint, Hooks, Intervention, Norm};
+use serde::{Deserialize, Serialize};
 
 use crate::circuit::NodeEdit;
 use crate::error::{LabError, Result};
@@ -21,6 +23,19 @@ pub const MAX_GRAPH_STEER_TOKENS: usize = 20;
 /// The most nodes one graph steering sets.
 pub const MAX_NODE_EDITS: usize = 64;
 
+/// What graph steering does with the prompt's attention patterns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SteerAttention {
+    /// Computed from the steered activations, like everything else.
+    #[default]
+    Free,
+    /// Every head's pattern over the prompt kept as the unsteered prompt's (circuit-tracer's
+    /// `freeze_attention`: the edits reach later positions only along the paths the graph
+    /// traced); the generated tokens attend freely.
+    Frozen,
+}
+
 impl Lab {
     /// `text` continued greedily for `max_tokens` with every edit of `edits` made at its
     /// position, and without; the next-token predictions of each and the logits that
@@ -32,6 +47,7 @@ impl Lab {
         text: &str,
         edits: &[NodeEdit],
         max_tokens: usize,
+        attention: SteerAttention,
     ) -> Result<SteerResult> {
         if max_tokens == 0 || max_tokens > MAX_GRAPH_STEER_TOKENS {
             return Err(LabError::Request(format!(
@@ -73,11 +89,16 @@ impl Lab {
                 }
             }
         }
-        // The errors taken out are those of the prompt's own run.
-        let kept: Vec<HookPoint> = error_layers
+        // The errors taken out are those of the prompt's own run, and so are the patterns
+        // kept.
+        let mut kept: Vec<HookPoint> = error_layers
             .iter()
             .flat_map(|&l| [HookPoint::LnNormalized(l, Norm::Ln2), HookPoint::MlpOut(l)])
             .collect();
+        let blocks = self.model().dims().n_layer;
+        if attention == SteerAttention::Frozen {
+            kept.extend((0..blocks).map(HookPoint::Pattern));
+        }
         let cache = if kept.is_empty() {
             std::collections::BTreeMap::default()
         } else {
@@ -85,6 +106,19 @@ impl Lab {
         };
         let mut steering = Vec::new();
         let mut hooks = Hooks::none();
+        if attention == SteerAttention::Frozen {
+            let prompt: Vec<usize> = (0..ids.len()).collect();
+            for hook in (0..blocks).map(HookPoint::Pattern) {
+                let pattern = cache.get(&hook).ok_or_else(|| {
+                    LabError::Request(format!("the prompt's run did not keep {hook}"))
+                })?;
+                hooks = hooks.intervene(Intervention::at(
+                    hook,
+                    prompt.clone(),
+                    Edit::Replace(pattern.clone()),
+                ));
+            }
+        }
         for edit in edits {
             match *edit {
                 NodeEdit::Feature {

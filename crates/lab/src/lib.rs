@@ -7,6 +7,7 @@
 mod analyze;
 mod circuit;
 mod claim;
+mod edge_heads;
 mod engine;
 mod error;
 mod examples;
@@ -23,20 +24,23 @@ mod steer;
 mod suggest;
 
 pub use analyze::{ActiveFeature, MAX_PROMPT_BYTES, Prediction, PromptAnalysis, TokenView};
-pub use circuit::{Contrast, LogitChange, MAX_CIRCUIT_FEATURES, MAX_CIRCUIT_TOKENS, NodeEdit};
+pub use circuit::{
+    Contrast, DOCUMENT_START, LogitChange, MAX_CIRCUIT_FEATURES, MAX_CIRCUIT_TOKENS, NodeEdit,
+};
 pub use claim::{Claim, ClaimCheck};
+pub use edge_heads::{EDGE_HEADS, EdgeHeads};
 pub use engine::EngineInfo;
 pub use error::{LabError, Result};
 pub use examples::{ExampleActivations, Snippet};
 pub use glassbox_circuits::{
-    Alike, Change, FileNode, GraphFile, LOGIT, Link, MAX_FILE_BYTES as MAX_GRAPH_FILE_BYTES,
-    NodeMatch, NodeQuery, SUGGEST_ALIKE, Side, Subgraph, SubgraphNode, Suggestion, Supernode,
-    TRANSCODER_ERROR, TRANSCODER_FEATURE, Thresholds, compare as compare_graphs, group_node,
-    row_of, ungroup_node,
+    Alike, Change, FileNode, GraphFile, HeadRoute, LOGIT, Link,
+    MAX_FILE_BYTES as MAX_GRAPH_FILE_BYTES, NodeMatch, NodeQuery, SUGGEST_ALIKE, Side, Subgraph,
+    SubgraphNode, Suggestion, Supernode, TRANSCODER_ERROR, TRANSCODER_FEATURE, Thresholds,
+    compare as compare_graphs, group_node, row_of, ungroup_node,
 };
 pub use glassbox_engine::{PassOutput, PassRequest};
 pub use glassbox_gpu::AdapterPreference;
-pub use graph_steer::{MAX_GRAPH_STEER_TOKENS, MAX_NODE_EDITS};
+pub use graph_steer::{MAX_GRAPH_STEER_TOKENS, MAX_NODE_EDITS, SteerAttention};
 pub use head_scores::{HeadScoreKind, HeadScores};
 pub use lab::{Lab, site_name};
 pub use lens::{AttentionPatterns, LensCell, LogitLens};

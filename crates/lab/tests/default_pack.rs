@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+use candle_core::Tensor;
 use glassbox_engine::LogitsRead;
 use glassbox_lab::{
     AdapterPreference, Contrast, FeatureSteer, Lab, NodeEdit, PassRequest, SearchQuery, SteerMode,
@@ -924,12 +925,14 @@ fn a_logit_difference_graph_and_its_ablation_are_the_differences_of_the_two_logi
 }
 
 /// Greedy continuation of `ids` for `n` tokens, each step a whole pass (no cache) with
-/// `steering`: the reference graph steering's cached generation is checked against.
+/// `steering` and `hooks`: the reference graph steering's cached generation is checked
+/// against.
 fn greedy_by_whole_passes(
     lab: &Lab,
     ids: &[u32],
     n: usize,
     steering: &[glassbox_engine::Steering],
+    hooks: &Hooks,
 ) -> String {
     let mut all = ids.to_vec();
     for _ in 0..n {
@@ -937,8 +940,9 @@ fn greedy_by_whole_passes(
             steering: steering.to_vec(),
             ..PassRequest::logits(LogitsRead::Last)
         };
-        let logits = block_on(lab.pass(&all, &request))
+        let logits = block_on(lab.pass_with(&all, &request, hooks))
             .unwrap()
+            .0
             .last_logits()
             .unwrap();
         let next = (0..logits.len())
@@ -955,7 +959,7 @@ fn greedy_by_whole_passes(
 /// continuation.
 #[test]
 fn graph_steering_sets_nodes_at_their_positions_while_the_model_generates() {
-    use glassbox_lab::Thresholds;
+    use glassbox_lab::{SteerAttention, Thresholds};
     let lab = lab();
     let graph = block_on(lab.circuit(PROMPT, None, Thresholds::default())).unwrap();
     let ids = lab.prompt_ids(PROMPT).unwrap();
@@ -969,7 +973,8 @@ fn graph_steering_sets_nodes_at_their_positions_while_the_model_generates() {
     };
     let n = 10;
     // Set to its own activation: nothing changes.
-    let same = block_on(lab.steer_nodes(PROMPT, &[set(activation)], n)).unwrap();
+    let same =
+        block_on(lab.steer_nodes(PROMPT, &[set(activation)], n, SteerAttention::Free)).unwrap();
     assert_eq!(same.steered, same.baseline);
     for (a, b) in same
         .steered_predictions
@@ -981,7 +986,8 @@ fn graph_steering_sets_nodes_at_their_positions_while_the_model_generates() {
     }
     // Clamped high: the continuation is the model's own with the edit at that position.
     let value = 8.0 * activation.max(1.0);
-    let steered = block_on(lab.steer_nodes(PROMPT, &[set(value)], n)).unwrap();
+    let steered =
+        block_on(lab.steer_nodes(PROMPT, &[set(value)], n, SteerAttention::Free)).unwrap();
     let steering = lab
         .steering(
             &[FeatureSteer {
@@ -994,9 +1000,12 @@ fn graph_steering_sets_nodes_at_their_positions_while_the_model_generates() {
         .unwrap();
     assert_eq!(
         steered.steered,
-        greedy_by_whole_passes(lab, &ids, n, &steering)
+        greedy_by_whole_passes(lab, &ids, n, &steering, &Hooks::none())
     );
-    assert_eq!(steered.baseline, greedy_by_whole_passes(lab, &ids, n, &[]));
+    assert_eq!(
+        steered.baseline,
+        greedy_by_whole_passes(lab, &ids, n, &[], &Hooks::none())
+    );
     assert!(
         steered
             .steered_predictions
@@ -1014,7 +1023,7 @@ fn graph_steering_sets_nodes_at_their_positions_while_the_model_generates() {
             position: ids.len() - 1,
         },
     ];
-    let with_error = block_on(lab.steer_nodes(PROMPT, &both, n)).unwrap();
+    let with_error = block_on(lab.steer_nodes(PROMPT, &both, n, SteerAttention::Free)).unwrap();
     assert_eq!(with_error.baseline, steered.baseline);
     assert_ne!(
         with_error.steered_predictions, steered.steered_predictions,
@@ -1022,10 +1031,301 @@ fn graph_steering_sets_nodes_at_their_positions_while_the_model_generates() {
     );
 }
 
+/// Hooks that replace every block's attention pattern over the prompt's rows with
+/// `ids`' own unsteered pattern in a whole pass over any longer sequence (the rows after
+/// the prompt as computed): attention frozen as a reference computes it, not as graph
+/// steering does (one replacement in the prompt's cached pass).
+fn frozen_over_prompt(lab: &Lab, ids: &[u32]) -> Hooks {
+    use glassbox_model::{Edit, EditContext, Intervention};
+    let blocks = lab.model().dims().n_layer;
+    let mut keep = Hooks::none();
+    for l in 0..blocks {
+        keep = keep.cache(HookPoint::Pattern(l));
+    }
+    let (_, patterns) =
+        block_on(lab.pass_with(ids, &PassRequest::logits(LogitsRead::Last), &keep)).unwrap();
+    let n = ids.len();
+    let mut hooks = Hooks::none();
+    for (hook, pattern) in patterns {
+        let heads = pattern.dim(1).unwrap();
+        hooks = hooks.intervene(Intervention::everywhere(
+            hook,
+            Edit::Computed(Arc::new(move |x: &Tensor, _: EditContext<'_>| {
+                Ok(x.slice_assign(&[0..1, 0..heads, 0..n, 0..n], &pattern)?)
+            })),
+        ));
+    }
+    hooks
+}
+
+/// Graph steering with attention frozen (circuit-tracer's `freeze_attention`): the cached
+/// generation equals whole passes whose prompt rows keep the unsteered patterns; a node
+/// set to its own activation changes nothing; an early feature clamped high moves the
+/// last token's logits otherwise than with attention free; the GPU engine generates the
+/// same text.
+#[test]
+fn graph_steering_with_attention_frozen_keeps_the_prompts_patterns() {
+    use glassbox_lab::{SteerAttention, Thresholds};
+    let lab = lab();
+    let graph = block_on(lab.circuit(PROMPT, None, Thresholds::default())).unwrap();
+    let ids = lab.prompt_ids(PROMPT).unwrap();
+    // A feature of the first block early in the prompt: later blocks' attention carries
+    // its effect to the last token.
+    let (layer, feature, position) = graph
+        .nodes
+        .iter()
+        .filter(|n| n.feature_type == "cross layer transcoder" && n.layer == "0")
+        .map(|n| {
+            let parts: Vec<usize> = n.node_id.split('_').map(|p| p.parse().unwrap()).collect();
+            (parts[0], parts[1], parts[2])
+        })
+        .find(|&(_, _, position)| position + 2 < ids.len())
+        .unwrap();
+    let activation = activation_of(&graph, layer, feature, position);
+    let set = |value| NodeEdit::Feature {
+        layer,
+        position,
+        feature,
+        value,
+    };
+    let n = 8;
+    let same =
+        block_on(lab.steer_nodes(PROMPT, &[set(activation)], n, SteerAttention::Frozen)).unwrap();
+    assert_eq!(same.steered, same.baseline);
+    let value = 8.0 * activation.max(1.0);
+    let frozen =
+        block_on(lab.steer_nodes(PROMPT, &[set(value)], n, SteerAttention::Frozen)).unwrap();
+    let steering = lab
+        .steering(
+            &[FeatureSteer {
+                layer,
+                feature,
+                mode: SteerMode::Clamp(value),
+            }],
+            Some(&[position]),
+        )
+        .unwrap();
+    assert_eq!(
+        frozen.steered,
+        greedy_by_whole_passes(lab, &ids, n, &steering, &frozen_over_prompt(lab, &ids))
+    );
+    let free = block_on(lab.steer_nodes(PROMPT, &[set(value)], n, SteerAttention::Free)).unwrap();
+    assert_eq!(frozen.baseline, free.baseline);
+    let moved = |r: &glassbox_lab::SteerResult| r.raised.iter().map(|(_, d)| *d).sum::<f32>();
+    assert!(
+        (moved(&frozen) - moved(&free)).abs() > 1e-3,
+        "freezing attention changed nothing: {frozen:?} {free:?}"
+    );
+    let on_gpu =
+        block_on(gpu_lab().steer_nodes(PROMPT, &[set(value)], n, SteerAttention::Frozen)).unwrap();
+    assert_eq!(on_gpu.steered, frozen.steered);
+    for ((gt, g), (ct, c)) in on_gpu.raised.iter().zip(&frozen.raised) {
+        assert_eq!(gt, ct);
+        assert!((g - c).abs() < 1e-3, "{gt}: {g} on the GPU, {c} on the CPU");
+    }
+}
+
+/// An edge that crosses positions, split by the heads that carry it in one hop: where one
+/// block's attention is all that lies between the source's write and the target's read
+/// (a feature into the next block's, an embedding into the first block's, the block
+/// before the last into a logit), the heads' parts sum to the edge; elsewhere they are
+/// what one hop carries, from blocks on the path only. Impossible asks are refused.
+#[test]
+fn an_edge_across_positions_is_split_by_the_heads_that_carry_it() {
+    use glassbox_lab::Thresholds;
+    let lab = lab();
+    let n_layer = lab.model().dims().n_layer;
+    let all = Thresholds {
+        nodes: 1.0,
+        edges: 1.0,
+    };
+    let graph = block_on(lab.circuit(PROMPT, None, all)).unwrap();
+    let node = |id: &str| graph.nodes.iter().find(|n| n.node_id == id).unwrap();
+    // The first block whose attention reads a source, the last one a target reads after.
+    let enters = |id: &str| match node(id).transcoder_feature() {
+        Some((l, _)) => l + 1,
+        None => node(id).error_layer().map_or(0, |l| l + 1),
+    };
+    let through = |id: &str| match node(id).transcoder_feature() {
+        Some((l, _)) => l,
+        None => n_layer - 1,
+    };
+    let mut crossing: Vec<&glassbox_lab::Link> = graph
+        .links
+        .iter()
+        .filter(|l| node(&l.source).ctx_idx < node(&l.target).ctx_idx)
+        .collect();
+    crossing.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
+    let (mut exact, mut longer) = (0, 0);
+    for link in crossing {
+        let (first, last) = (enters(&link.source), through(&link.target));
+        if (first == last && exact >= 6) || (first < last && longer >= 3) || first > last {
+            continue;
+        }
+        let split = block_on(lab.edge_heads(PROMPT, None, &link.source, &link.target)).unwrap();
+        assert!(
+            (split.edge - link.weight).abs() <= 1e-5 * link.weight.abs().max(1.0),
+            "{link:?}: {split:?}"
+        );
+        assert_eq!(
+            (split.key, split.query),
+            (node(&link.source).ctx_idx, node(&link.target).ctx_idx)
+        );
+        assert!(
+            split
+                .heads
+                .iter()
+                .all(|h| (first..=last).contains(&h.layer))
+        );
+        assert!(
+            split
+                .heads
+                .iter()
+                .all(|h| (0.0..=1.0).contains(&h.attention))
+        );
+        assert!(
+            split
+                .heads
+                .windows(2)
+                .all(|w| w[0].weight.abs() >= w[1].weight.abs())
+        );
+        if first == last {
+            assert!(
+                (split.one_hop - split.edge).abs() <= 1e-4 * split.edge.abs().max(1.0),
+                "one block between them, yet the heads carry {} of {}: {split:?}",
+                split.one_hop,
+                split.edge
+            );
+            exact += 1;
+        } else {
+            longer += 1;
+        }
+    }
+    assert!(exact >= 6 && longer >= 3, "{exact} exact, {longer} longer");
+}
+
+/// An edge split that cannot be made is refused, saying why: one position, a node the
+/// graph lacks, a target with no edges into it.
+#[test]
+fn impossible_edge_splits_are_refused() {
+    use glassbox_lab::Thresholds;
+    let lab = lab();
+    let all = Thresholds {
+        nodes: 1.0,
+        edges: 1.0,
+    };
+    let graph = block_on(lab.circuit(PROMPT, None, all)).unwrap();
+    let feature = graph
+        .nodes
+        .iter()
+        .find(|n| n.transcoder_feature().is_some() && n.ctx_idx > 0)
+        .unwrap();
+    let token_here = graph
+        .nodes
+        .iter()
+        .find(|n| n.node_id.starts_with("E_") && n.ctx_idx == feature.ctx_idx)
+        .unwrap();
+    let token_before = graph
+        .nodes
+        .iter()
+        .find(|n| n.node_id.starts_with("E_") && n.ctx_idx == 0)
+        .unwrap();
+    for (source, target, expected) in [
+        (&token_here.node_id, &feature.node_id, "crosses positions"),
+        (
+            &"0_999999_1".to_owned(),
+            &feature.node_id,
+            "not a node of this graph",
+        ),
+        (
+            &token_before.node_id,
+            &token_here.node_id,
+            "no edges into it",
+        ),
+    ] {
+        assert_refused(
+            block_on(lab.edge_heads(PROMPT, None, source, target)),
+            expected,
+        );
+    }
+}
+
+/// A prompt begun with `<|endoftext|>` (the BOS circuit-tracer puts before a GPT-2
+/// prompt) leaves that position's features and errors out of its graph, as circuit-tracer
+/// does: no feature of the first position is a node, its errors have no edges, and every
+/// other edge is the one the graph with them in has (direct effects do not depend on
+/// other sources). The lab's graphs of such a prompt are made that way; of another, not.
+#[test]
+fn a_prompt_begun_with_the_document_separator_leaves_its_first_position_out() {
+    use glassbox_circuits::{AttributionOptions, NodeKind, Replacement, attribute};
+    use glassbox_lab::{DOCUMENT_START, Thresholds};
+    let lab = lab();
+    let text = format!("{DOCUMENT_START}{PROMPT}");
+    let ids = lab.prompt_ids(&text).unwrap();
+    assert_eq!(ids[0], lab.tokenizer.token_id(DOCUMENT_START).unwrap());
+    let traced = Replacement::trace(lab.model(), lab.transcoders().unwrap(), &ids).unwrap();
+    let options = AttributionOptions::default();
+    let kept = attribute(lab.model(), &traced, &options).unwrap();
+    let left = attribute(lab.model(), &traced.leaving_out_first().unwrap(), &options).unwrap();
+    let first = |kind: &NodeKind| kind.position(ids.len() - 1) == 0;
+    let index = |graph: &glassbox_circuits::Graph, kind: &NodeKind| {
+        graph.nodes.iter().position(|n| n.kind == *kind)
+    };
+    assert!(
+        kept.nodes
+            .iter()
+            .any(|n| matches!(n.kind, NodeKind::Feature { .. }) && first(&n.kind))
+    );
+    let mut compared = 0;
+    for (t, target) in left.nodes.iter().enumerate() {
+        for (s, source) in left.nodes.iter().enumerate() {
+            let edge = left.edge(s, t);
+            match source.kind {
+                NodeKind::Feature { .. } => assert!(!first(&source.kind), "{source:?}"),
+                NodeKind::Error { .. } if first(&source.kind) => {
+                    assert!(
+                        edge.abs() < f32::MIN_POSITIVE,
+                        "{source:?} → {target:?}: {edge}"
+                    );
+                }
+                _ => {
+                    let (Some(ks), Some(kt)) =
+                        (index(&kept, &source.kind), index(&kept, &target.kind))
+                    else {
+                        continue;
+                    };
+                    let expected = kept.edge(ks, kt);
+                    assert!(
+                        (edge - expected).abs() <= 1e-5 * expected.abs().max(1e-3),
+                        "{source:?} → {target:?}: {edge} left out, {expected} kept"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 1000, "{compared} edges compared");
+    // The lab: the first position's features are nodes without the separator, not with it.
+    let all = Thresholds {
+        nodes: 1.0,
+        edges: 1.0,
+    };
+    let at_first = |text: &str| {
+        let graph = block_on(lab.circuit(text, None, all)).unwrap();
+        graph
+            .nodes
+            .iter()
+            .filter(|n| n.ctx_idx == 0 && n.transcoder_feature().is_some())
+            .count()
+    };
+    assert!(at_first(PROMPT) > 0);
+    assert_eq!(at_first(&text), 0);
+}
+
 /// Graph steering that cannot be done is refused, saying why.
 #[test]
 fn impossible_graph_steering_is_refused() {
-    use glassbox_lab::{MAX_GRAPH_STEER_TOKENS, Thresholds};
+    use glassbox_lab::{MAX_GRAPH_STEER_TOKENS, SteerAttention, Thresholds};
     let lab = lab();
     let graph = block_on(lab.circuit(PROMPT, None, Thresholds::default())).unwrap();
     let (layer, feature, position) = feature_node(&graph, 0);
@@ -1067,7 +1367,10 @@ fn impossible_graph_steering_is_refused() {
             "feature",
         ),
     ] {
-        assert_refused(block_on(lab.steer_nodes(PROMPT, &edits, tokens)), expected);
+        assert_refused(
+            block_on(lab.steer_nodes(PROMPT, &edits, tokens, SteerAttention::Free)),
+            expected,
+        );
     }
 }
 

@@ -329,10 +329,15 @@ impl Intervention {
     /// A `Replace` or `Add` tensor either broadcasts along the position axis (size 1 or
     /// absent there) or covers positions from 0 onwards, in which case the slice for
     /// these positions is taken.
+    /// An intervention limited to positions none of which this pass covers leaves `x`
+    /// as it is (a prompt's edit during cached generation).
     pub fn apply(&self, x: &Tensor, context: EditContext<'_>) -> Result<Tensor> {
         let offset = context.offset;
         let axis = self.hook.position_axis();
         let len = x.dim(axis)?;
+        if !self.acts_on(len, offset) {
+            return Ok(x.clone());
+        }
         let edited = match &self.edit {
             Edit::Zero => x.zeros_like()?,
             Edit::Computed(function) => {
@@ -369,6 +374,15 @@ impl Intervention {
         let mask: Vec<u8> = mask.iter().map(|&m| u8::from(m > 0.0)).collect();
         let mask = Tensor::from_vec(mask, mask_shape, x.device())?.broadcast_as(x.shape())?;
         Ok(mask.where_cond(&edited, x)?)
+    }
+
+    /// Whether this intervention changes any of the `len` positions from `offset`: an
+    /// intervention at some positions does nothing in a pass that covers none of them.
+    #[must_use]
+    pub fn acts_on(&self, len: usize, offset: usize) -> bool {
+        self.positions
+            .as_deref()
+            .is_none_or(|positions| positions.iter().any(|p| (offset..offset + len).contains(p)))
     }
 
     /// 1 at each of the `len` positions from `offset` that this intervention changes, 0
@@ -640,6 +654,43 @@ mod tests {
         let error = wrong.apply(&x, context).unwrap_err().to_string();
         assert!(error.contains("computed edit"), "{error}");
         assert_eq!(format!("{:?}", wrong.edit), "Computed(..)");
+    }
+
+    /// A prompt's replacement at its positions applies in the prompt's pass and leaves a
+    /// later cached pass, which covers none of them, as it is (its value has no rows
+    /// there).
+    #[test]
+    fn an_edit_at_positions_a_pass_does_not_cover_does_nothing() {
+        let cpu = &candle_core::Device::Cpu;
+        let cached = BTreeMap::new();
+        let context = |offset| EditContext {
+            cached: &cached,
+            offset,
+        };
+        let prompt = Tensor::zeros((1, 3, 2), DType::F32, cpu).unwrap();
+        let frozen = Intervention::at(
+            HookPoint::MlpOut(0),
+            vec![0, 1, 2],
+            Edit::Replace(Tensor::ones((1, 3, 2), DType::F32, cpu).unwrap()),
+        );
+        assert!(frozen.acts_on(3, 0) && frozen.acts_on(1, 2) && !frozen.acts_on(1, 3));
+        let edited: Vec<f32> = frozen
+            .apply(&prompt, context(0))
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(edited, vec![1.0; 6]);
+        let next = Tensor::zeros((1, 1, 2), DType::F32, cpu).unwrap();
+        let kept: Vec<f32> = frozen
+            .apply(&next, context(3))
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(kept, vec![0.0; 2]);
     }
 
     #[test]

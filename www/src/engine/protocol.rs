@@ -1,9 +1,9 @@
 //! The messages between the page and the engine worker.
 
 use glassbox_lab::{
-    AttentionPatterns, Contrast, EngineInfo, ExampleActivations, GraphFile, Lesson, LiveFeature,
-    LogitChange, LogitLens, NodeEdit, PromptAnalysis, QkAttribution, QuizRound, SearchHit,
-    SearchQuery, Snippet, SteerRequest, SteerResult, Suggestion,
+    AttentionPatterns, Contrast, EdgeHeads, EngineInfo, ExampleActivations, GraphFile, Lesson,
+    LiveFeature, LogitChange, LogitLens, NodeEdit, PromptAnalysis, QkAttribution, QuizRound,
+    SearchHit, SearchQuery, Snippet, SteerAttention, SteerRequest, SteerResult, Suggestion,
 };
 use glassbox_pack::FeatureRecord;
 use serde::{Deserialize, Serialize};
@@ -72,6 +72,8 @@ pub enum Request {
     SuggestGroups(SuggestGroups),
     /// See [`QkAsk`].
     Qk(QkAsk),
+    /// See [`EdgeAsk`].
+    EdgeHeads(EdgeAsk),
     /// See [`Quiz`].
     Quiz(Quiz),
 }
@@ -95,6 +97,7 @@ impl Request {
             | Self::SteerNodes(_)
             | Self::SuggestGroups(_)
             | Self::Qk(_)
+            | Self::EdgeHeads(_)
             | Self::Quiz(_) => true,
             Self::Load { .. }
             | Self::OpenModel { .. }
@@ -305,6 +308,8 @@ pub struct SteerNodes {
     pub edits: Vec<NodeEdit>,
     /// Tokens to generate.
     pub max_tokens: usize,
+    /// Attention free, or frozen over the prompt.
+    pub attention: SteerAttention,
 }
 ask!(SteerNodes => Steer(Box<SteerResult>));
 
@@ -333,6 +338,21 @@ pub struct QkAsk {
     pub key: usize,
 }
 ask!(QkAsk as Qk => Qk(Box<QkAttribution>));
+
+/// An edge of a prompt's graph that crosses positions, split by the heads that carry it
+/// (`Lab::edge_heads`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeAsk {
+    /// The prompt.
+    pub text: String,
+    /// The logit difference its graph attributes, if any.
+    pub contrast: Option<Contrast>,
+    /// The source node's id.
+    pub source: String,
+    /// The target node's id.
+    pub target: String,
+}
+ask!(EdgeAsk as EdgeHeads => EdgeHeads(Box<EdgeHeads>));
 
 /// A file the person picked, which the worker reads itself (its bytes never pass
 /// through the page).
@@ -507,6 +527,8 @@ pub enum Response {
     Suggestions(Vec<Suggestion>),
     /// Answer to [`QkAsk`].
     Qk(Box<QkAttribution>),
+    /// Answer to [`EdgeAsk`].
+    EdgeHeads(Box<EdgeHeads>),
     /// The request failed; why, in words.
     Error(String),
 }

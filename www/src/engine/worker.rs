@@ -14,10 +14,10 @@ use gloo_worker::{HandlerId, Worker, WorkerScope};
 use web_sys::Cache;
 
 use super::protocol::{
-    Analyze, Attention, Circuit, DictionaryInfo, EngineRequest, Envelope, Feature, FeatureData,
-    FeatureView, ImportGraph, Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt, PackInfo,
-    PackLesson, PickedFile, QkAsk, Quiz, Request, Response, Search, SteerNodes, SuggestGroups,
-    SwitchEngine,
+    Analyze, Attention, Circuit, DictionaryInfo, EdgeAsk, EngineRequest, Envelope, Feature,
+    FeatureData, FeatureView, ImportGraph, Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt,
+    PackInfo, PackLesson, PickedFile, QkAsk, Quiz, Request, Response, Search, SteerNodes,
+    SuggestGroups, SwitchEngine,
 };
 use super::{fetch, kept};
 
@@ -756,6 +756,42 @@ pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result
             Response::Lens(Box::new(lab.logit_lens(&text, LENS_TOP).await?))
         }
         Request::Quiz(Quiz { seed, round }) => Response::Quiz(lab.quiz_round(seed, round)?),
+        request @ (Request::Intervene(_)
+        | Request::SteerNodes(_)
+        | Request::Circuit(_)
+        | Request::Qk(_)
+        | Request::EdgeHeads(_)
+        | Request::SuggestGroups(_)
+        | Request::ImportGraph(_)) => circuits(lab, request).await?,
+        Request::SwitchEngine(SwitchEngine { gpu: true }) => {
+            // A failure is not an error of the request: the answer says which engine runs
+            // and why the GPU does not.
+            let _ = lab
+                .start_gpu(AdapterPreference::HighPerformance, true)
+                .await;
+            Response::Engine(lab.engine_info())
+        }
+        Request::SwitchEngine(SwitchEngine { gpu: false }) => {
+            lab.stop_gpu();
+            Response::Engine(lab.engine_info())
+        }
+        Request::Load { .. }
+        | Request::OpenModel { .. }
+        | Request::Cancel(_)
+        | Request::Feature(_)
+        | Request::LiveFeature(_) => {
+            return Err(glassbox_lab::LabError::Request(
+                "this request is answered elsewhere".to_owned(),
+            ));
+        }
+    })
+}
+
+/// Answers a request about a prompt's graph: the graph, an intervention on it, graph
+/// steering, an edge split by heads, a head's QK attribution, suggested groups, or a graph
+/// file read.
+async fn circuits(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> {
+    Ok(match request {
         Request::Intervene(Intervene {
             text,
             contrast,
@@ -765,7 +801,11 @@ pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result
             text,
             edits,
             max_tokens,
-        }) => Response::Steer(Box::new(lab.steer_nodes(&text, &edits, max_tokens).await?)),
+            attention,
+        }) => Response::Steer(Box::new(
+            lab.steer_nodes(&text, &edits, max_tokens, attention)
+                .await?,
+        )),
         Request::Circuit(circuit) => Response::Circuit(Box::new(graph_of(lab, circuit).await?)),
         Request::Qk(QkAsk {
             text,
@@ -775,6 +815,15 @@ pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result
             key,
         }) => Response::Qk(Box::new(
             lab.qk_attribution(&text, layer, head, query, key).await?,
+        )),
+        Request::EdgeHeads(EdgeAsk {
+            text,
+            contrast,
+            source,
+            target,
+        }) => Response::EdgeHeads(Box::new(
+            lab.edge_heads(&text, contrast.as_ref(), &source, &target)
+                .await?,
         )),
         Request::SuggestGroups(SuggestGroups { graph }) => Response::Suggestions(
             lab.suggest_supernodes(&graph_of(lab, graph).await?, glassbox_lab::SUGGEST_ALIKE),
@@ -797,23 +846,7 @@ pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result
                 .map_err(|e| read(e.to_string()))?;
             Response::Circuit(Box::new(graph))
         }
-        Request::SwitchEngine(SwitchEngine { gpu: true }) => {
-            // A failure is not an error of the request: the answer says which engine runs
-            // and why the GPU does not.
-            let _ = lab
-                .start_gpu(AdapterPreference::HighPerformance, true)
-                .await;
-            Response::Engine(lab.engine_info())
-        }
-        Request::SwitchEngine(SwitchEngine { gpu: false }) => {
-            lab.stop_gpu();
-            Response::Engine(lab.engine_info())
-        }
-        Request::Load { .. }
-        | Request::OpenModel { .. }
-        | Request::Cancel(_)
-        | Request::Feature(_)
-        | Request::LiveFeature(_) => {
+        _ => {
             return Err(glassbox_lab::LabError::Request(
                 "this request is answered elsewhere".to_owned(),
             ));

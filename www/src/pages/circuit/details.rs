@@ -12,6 +12,7 @@ use crate::state::Shared;
 use yew_router::prelude::*;
 
 use super::View;
+use super::edge_heads::EdgeHeadsPanel;
 use super::intervention::{Intervention, NodeTarget};
 use crate::route::Route;
 
@@ -88,11 +89,24 @@ pub(crate) fn NodeDetails(props: &NodeDetailsProps) -> Html {
     let feature = feature_at(node).map(|(layer, index)| {
         html! { <Link<Route> to={Route::Feature { layer, index }}>{ "Open the feature" }</Link<Route>> }
     });
+    // An input from an earlier token crossed positions through attention: which heads?
+    let split_button = |l: &GraphLink| {
+        let before = graph
+            .nodes
+            .iter()
+            .find(|n| n.node_id == l.source)
+            .is_some_and(|n| n.ctx_idx < node.ctx_idx);
+        (props.live && l.target == node.node_id && before).then(|| {
+            let (view, source) = (view.clone(), l.source.clone());
+            let onclick = Callback::from(move |_: MouseEvent| view.split_edge(&source, ""));
+            html! { <>{ " " }<button class="split-edge" {onclick}>{ "which heads?" }</button></> }
+        })
+    };
     let edge_list = |links: &[&GraphLink], other: fn(&GraphLink) -> &str| {
         html! {
             <ol class="edges">
                 { for links.iter().take(8).map(|l| html! {
-                    <li><span class={if l.weight >= 0.0 { "status-ok" } else { "status-bad" }}>{ format!("{:+.3}", l.weight) }</span>{ " " }{ label_of(other(l)) }</li>
+                    <li><span class={if l.weight >= 0.0 { "status-ok" } else { "status-bad" }}>{ format!("{:+.3}", l.weight) }</span>{ " " }{ label_of(other(l)) }{ for split_button(l) }</li>
                 }) }
             </ol>
         }
@@ -117,6 +131,9 @@ pub(crate) fn NodeDetails(props: &NodeDetailsProps) -> Html {
             { for intervention }
             <h4>{ "Strongest inputs" }</h4>
             { edge_list(&incoming, |l| l.source.as_str()) }
+            if props.live {
+                <EdgeHeadsPanel view={view.clone()} target={node.node_id.clone()} />
+            }
             <h4>{ "Strongest outputs" }</h4>
             { edge_list(&outgoing, |l| l.target.as_str()) }
         </aside>

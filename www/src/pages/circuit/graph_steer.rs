@@ -1,9 +1,10 @@
 //! Graph steering: the nodes the link sets (`steer=`), each removable, and the prompt
 //! continued greedily for `n=` tokens (1 to 20) with them, next to the unsteered text and
 //! with the next-token logits that moved most, as Neuronpedia's graph steering shows it.
-//! Attention is free: each edit acts at its position and the model computes the rest.
+//! Each edit acts at its position and the model computes the rest, attention free or
+//! frozen over the prompt (`attn=frozen`).
 
-use glassbox_lab::{MAX_GRAPH_STEER_TOKENS, NodeEdit};
+use glassbox_lab::{MAX_GRAPH_STEER_TOKENS, NodeEdit, SteerAttention};
 use glassbox_web::engine::protocol::SteerNodes;
 use glassbox_web::links::parse_node_edits;
 use yew::prelude::*;
@@ -54,6 +55,7 @@ pub(crate) fn GraphSteering(props: &GraphSteeringProps) -> Html {
             text: query.text.clone(),
             edits: edits.clone(),
             max_tokens: query.n,
+            attention: query.attn,
         }),
         _ => None,
     };
@@ -99,11 +101,37 @@ pub(crate) fn GraphSteering(props: &GraphSteeringProps) -> Html {
             });
         })
     };
+    let on_freeze = {
+        let view = view.clone();
+        Callback::from(move |event: Event| {
+            let frozen = event
+                .target_dyn_into::<web_sys::HtmlInputElement>()
+                .is_some_and(|input| input.checked());
+            view.go.emit(crate::route::CircuitQuery {
+                attn: if frozen {
+                    SteerAttention::Frozen
+                } else {
+                    SteerAttention::Free
+                },
+                ..view.query.clone()
+            });
+        })
+    };
+    let frozen = query.attn == SteerAttention::Frozen;
+    let how = if frozen {
+        "attention frozen: every head attends over the prompt as it did unsteered, so the edits reach later tokens only along the paths the graph traced; the generated tokens attend freely"
+    } else {
+        "attention free: the model computes everything after them"
+    };
     let prompt = query.text.clone();
     html! {
         <section class="graph-steering" id="graph-steering">
             <h3>{ "Graph steering" }</h3>
-            <p class="muted">{ "The prompt continued greedily with these nodes set, each at its own token (attention free: the model computes everything after them), next to the same continuation unsteered." }</p>
+            <p class="muted" id="graph-steer-how">{ format!("The prompt continued greedily with these nodes set, each at its own token ({how}), next to the same continuation unsteered.") }</p>
+            <label>
+                <input type="checkbox" id="graph-steer-freeze" checked={frozen} onchange={on_freeze} />
+                { " freeze attention over the prompt (circuit-tracer's freeze_attention)" }
+            </label>
             <ul id="graph-steer-nodes">
                 { for edits.iter().enumerate().map(|(i, edit)| html! {
                     <li>{ describe(edit) }{ " " }<button class="remove" onclick={remove(i)}>{ "remove" }</button></li>

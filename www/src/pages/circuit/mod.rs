@@ -10,6 +10,7 @@
 
 mod compare;
 mod details;
+mod edge_heads;
 mod find;
 mod graph_steer;
 mod hover;
@@ -19,7 +20,7 @@ mod supernodes;
 
 use std::rc::Rc;
 
-use glassbox_lab::{GraphFile, MAX_GRAPH_FILE_BYTES, NodeEdit, Supernode};
+use glassbox_lab::{DOCUMENT_START, GraphFile, MAX_GRAPH_FILE_BYTES, NodeEdit, Supernode};
 use glassbox_web::engine::client::EngineClient;
 use glassbox_web::engine::protocol::{Ask, Circuit, ImportGraph, Response};
 use glassbox_web::links::{
@@ -94,8 +95,46 @@ impl View {
     pub(crate) fn select(&self, id: &str) {
         self.go.emit(CircuitQuery {
             at: id.to_owned(),
+            heads: String::new(),
+            head: String::new(),
             ..self.query.clone()
         });
+    }
+
+    /// The link with the edge from `source` into the selected node split by heads, the
+    /// QK attribution of `head` (`block.head`; the top carrier when empty).
+    pub(crate) fn split_edge(&self, source: &str, head: &str) {
+        self.go.emit(CircuitQuery {
+            heads: source.to_owned(),
+            head: head.to_owned(),
+            ..self.query.clone()
+        });
+    }
+}
+
+/// A box that begins the prompt with `<|endoftext|>` or takes it away: circuit-tracer
+/// begins every prompt with its BOS (for GPT-2, this token) and leaves that position's
+/// features and errors out of the graph, which the lab does for such a prompt too.
+fn bos_toggle(query: &CircuitQuery, go: &Callback<CircuitQuery>) -> Html {
+    let begins = query.text.starts_with(DOCUMENT_START);
+    let onchange = {
+        let (query, go) = (query.clone(), go.clone());
+        Callback::from(move |_: Event| {
+            let text = match query.text.strip_prefix(DOCUMENT_START) {
+                Some(rest) => rest.to_owned(),
+                None => format!("{DOCUMENT_START}{}", query.text),
+            };
+            go.emit(CircuitQuery {
+                text,
+                ..query.clone()
+            });
+        })
+    };
+    html! {
+        <label class="muted">
+            <input type="checkbox" id="circuit-bos" checked={begins} {onchange} />
+            { format!(" begin with {DOCUMENT_START}, as circuit-tracer begins every prompt (that position's features and errors are left out of the graph; the model was trained on windows of documents each begun with it, so either is a prompt it knows)") }
+        </label>
     }
 }
 
@@ -245,6 +284,7 @@ pub(crate) fn CircuitPage() -> Html {
                 <h2>{ "Circuit" }</h2>
                 <p class="muted">{ "The attribution graph of a prompt: the active transcoder features (the most influential, when there are many), each transcoder's error, the embeddings and the likeliest next tokens, joined by their direct effects in the model with attention patterns and norm scales frozen (Ameisen et al., 2025). Pruned to the nodes and edges that carry most of the influence on the logits. Hover a feature for its label and top examples; click a node to pin it, group it into a supernode, or intervene on it; double-click a feature to open it." }</p>
                 <TextField id="circuit-prompt" value={query.text.clone()} on_commit={on_text} label="prompt" placeholder="The jury said that the city of" />
+                { bos_toggle(&query, &go) }
                 <p class="muted versus">
                     { "Why the likeliest next token rather than another? Name one token (mind its leading space) and the graph attributes the difference of their logits instead: " }
                     <TextField id="circuit-versus" value={query.versus.clone()} on_commit={on_versus} label="rather than (one token)" placeholder=" was" />

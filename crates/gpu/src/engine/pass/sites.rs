@@ -26,6 +26,9 @@ impl Recorder<'_> {
             }
         }
         for intervention in self.hooks.interventions().iter().filter(|i| i.hook == hook) {
+            if !intervention.acts_on(self.len, self.offset) {
+                continue;
+            }
             let (op, factor) = match &intervention.edit {
                 Edit::Replace(_) => (EditOp::Replace, 0.0),
                 Edit::Add(_) => (EditOp::Add, 0.0),
