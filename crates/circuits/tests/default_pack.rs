@@ -433,3 +433,168 @@ fn a_logit_difference_is_the_difference_of_the_two_logits_graphs() {
         );
     }
 }
+
+/// One graph circuit-tracer made (`fixtures/make_circuit_tracer_fixture.py`).
+struct TracerGraph {
+    text: String,
+    /// Its tokens, `<|endoftext|>` first.
+    tokens: Vec<u32>,
+    /// Its nodes in its order: features, errors (by block, then position), token
+    /// embeddings, logits.
+    nodes: Vec<NodeKind>,
+    /// Per feature node, its activation.
+    activations: Vec<f32>,
+    /// Its logit nodes' tokens and probabilities.
+    logits: Vec<(u32, f32)>,
+    /// The rows of its adjacency kept (targets), and their values over every node.
+    rows: Vec<usize>,
+    adjacency: Vec<f32>,
+    /// The largest edge of the whole graph.
+    largest: f32,
+}
+
+/// The graphs circuit-tracer made on the default pack.
+fn circuit_tracer_graphs(n_layer: usize) -> Vec<TracerGraph> {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/circuit_tracer");
+    let cpu = candle_core::Device::Cpu;
+    let fixture = candle_core::safetensors::load(folder.join("graphs.safetensors"), &cpu).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("graphs.json")).unwrap())
+            .unwrap();
+    let ints = |key: String| -> Vec<usize> {
+        let values: Vec<i64> = fixture[&key].flatten_all().unwrap().to_vec1().unwrap();
+        values
+            .into_iter()
+            .map(|v| usize::try_from(v).unwrap())
+            .collect()
+    };
+    let floats =
+        |key: String| -> Vec<f32> { fixture[&key].flatten_all().unwrap().to_vec1().unwrap() };
+    let token = |t: usize| u32::try_from(t).unwrap();
+    let prompts = meta["prompts"].as_array().unwrap();
+    prompts
+        .iter()
+        .enumerate()
+        .map(|(i, prompt)| {
+            let tokens: Vec<u32> = ints(format!("{i}.tokens")).into_iter().map(token).collect();
+            let mut nodes: Vec<NodeKind> = ints(format!("{i}.features"))
+                .chunks(3)
+                .map(|f| NodeKind::Feature {
+                    layer: f[0],
+                    position: f[1],
+                    feature: f[2],
+                })
+                .collect();
+            for layer in 0..n_layer {
+                nodes.extend((0..tokens.len()).map(|position| NodeKind::Error { layer, position }));
+            }
+            nodes.extend(
+                tokens
+                    .iter()
+                    .enumerate()
+                    .map(|(position, &token)| NodeKind::Token { position, token }),
+            );
+            let logits: Vec<(u32, f32)> = ints(format!("{i}.logit_tokens"))
+                .into_iter()
+                .map(token)
+                .zip(floats(format!("{i}.logit_probabilities")))
+                .collect();
+            nodes.extend(logits.iter().map(|&(token, probability)| NodeKind::Logit {
+                token,
+                probability,
+                versus: None,
+            }));
+            assert_eq!(nodes.len(), prompt["nodes"].as_u64().unwrap() as usize);
+            TracerGraph {
+                text: prompt["prompt"].as_str().unwrap().to_owned(),
+                tokens,
+                nodes,
+                activations: floats(format!("{i}.activations")),
+                logits,
+                rows: ints(format!("{i}.rows")),
+                adjacency: floats(format!("{i}.adjacency_rows")),
+                largest: prompt["largest_edge"].as_f64().unwrap() as f32,
+            }
+        })
+        .collect()
+}
+
+/// Glassbox's graph against circuit-tracer's, on the default pack (circuit-tracer 0.5.0
+/// through TransformerLens, the same transcoders, the prompt begun with `<|endoftext|>`
+/// and that position's features and errors left out, as `Replacement::leaving_out_first`
+/// does): the same active features with the same activations, the same logit nodes with
+/// the same probabilities, and every edge circuit-tracer has into a logit and into a
+/// spread of features (from features, errors and token embeddings) equal to ours.
+#[test]
+fn the_graph_is_circuit_tracers() {
+    let pack = pack();
+    let mut worst_edge = 0.0_f32;
+    for theirs in circuit_tracer_graphs(pack.model.dims().n_layer) {
+        let text = &theirs.text;
+        assert_eq!(
+            theirs.tokens[0],
+            pack.tokenizer.token_id("<|endoftext|>").unwrap()
+        );
+        assert_eq!(
+            theirs.tokens[1..],
+            pack.tokenizer.encode_ids(text).unwrap()[..]
+        );
+        let replacement = Replacement::trace(&pack.model, &pack.transcoders, &theirs.tokens)
+            .unwrap()
+            .leaving_out_first()
+            .unwrap();
+        let ours = attribute(&pack.model, &replacement, &AttributionOptions::default()).unwrap();
+        // Logits match by token; the probability is part of a logit node's kind.
+        let same = |a: &NodeKind, b: &NodeKind| match (a, b) {
+            (NodeKind::Logit { token: x, .. }, NodeKind::Logit { token: y, .. }) => x == y,
+            _ => a == b,
+        };
+        let index = |kind: &NodeKind| ours.nodes.iter().position(|n| same(&n.kind, kind));
+        assert_eq!(
+            theirs.activations.len(),
+            ours.feature_nodes(),
+            "{text}: features"
+        );
+        for (kind, activation) in theirs.nodes.iter().zip(&theirs.activations) {
+            let mine = ours.nodes[index(kind).expect("a feature of theirs is ours")].activation;
+            assert!(
+                (mine - activation).abs() <= 1e-4 * activation.abs().max(1.0),
+                "{text}: {kind:?}: {mine} {activation}"
+            );
+        }
+        let our_logits: Vec<(u32, f32)> = ours
+            .nodes
+            .iter()
+            .filter_map(|n| match n.kind {
+                NodeKind::Logit {
+                    token, probability, ..
+                } => Some((token, probability)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(our_logits.len(), theirs.logits.len(), "{text}: logits");
+        for (&(token, p), &(their_token, q)) in our_logits.iter().zip(&theirs.logits) {
+            assert_eq!(token, their_token, "{text}");
+            assert!((p - q).abs() < 1e-4, "{text}: {token} {p} {q}");
+        }
+        let total = theirs.nodes.len();
+        for (r, &row) in theirs.rows.iter().enumerate() {
+            let target = index(&theirs.nodes[row]).unwrap();
+            for (column, source) in theirs.nodes.iter().enumerate() {
+                let their_edge = theirs.adjacency[r * total + column];
+                let mine = index(source).map_or(0.0, |s| ours.edge(s, target));
+                let difference = (mine - their_edge).abs() / theirs.largest;
+                worst_edge = worst_edge.max(difference);
+                assert!(
+                    difference < 5e-6,
+                    "{text}: {source:?} → {:?}: ours {mine}, circuit-tracer's {their_edge}",
+                    theirs.nodes[row]
+                );
+            }
+        }
+        assert!(theirs.rows.len() * total > 10_000);
+    }
+    eprintln!(
+        "largest edge difference from circuit-tracer's: {worst_edge:.2e} of the largest edge"
+    );
+}
