@@ -6,7 +6,8 @@ use anyhow::Result;
 use crate::run::{cmd, run};
 use crate::tools::{WASM_TARGET, ensure_test_tools, tools_path};
 
-/// A Python with `torch` and `transformers` for the reference numbers (optional).
+/// A Python with `torch` and `transformers` for the reference numbers (optional; with
+/// `circuit-tracer==0.5.0` too, its attribution graphs are timed beside Glassbox's).
 const TORCH_PYTHON: &str = "GLASSBOX_TORCH_PYTHON";
 
 /// Runs every benchmark in turn on this machine, so their ratios can be compared.
@@ -35,11 +36,21 @@ pub(crate) fn bench() -> Result<()> {
         .env("GLASSBOX_DIST", crate::workspace_root().join("target/dist")))?;
     if let Some(python) = std::env::var_os(TORCH_PYTHON) {
         println!("\n==> PyTorch (transformers GPT-2 and SmolLM2), CPU");
-        run(cmd(python, &["crates/model/benches/forward_torch.py"])
-            .env("GLASSBOX_MODELS", crate::models::models_dir()))
+        run(cmd(&python, &["crates/model/benches/forward_torch.py"])
+            .env("GLASSBOX_MODELS", crate::models::models_dir()))?;
+        println!("\n==> attribution graphs: circuit-tracer next to Glassbox, CPU");
+        run(&mut cmd(
+            "cargo",
+            &["build", "--quiet", "--release", "-p", "glassbox-cli"],
+        ))?;
+        run(&mut cmd(
+            &python,
+            &["crates/circuits/benches/attribute_circuit_tracer.py"],
+        ))
     } else {
         println!(
-            "\n(set {TORCH_PYTHON} to a Python with torch and transformers for PyTorch's numbers)"
+            "\n(set {TORCH_PYTHON} to a Python with torch and transformers for PyTorch's numbers, \
+             and circuit-tracer for its graphs' time)"
         );
         Ok(())
     }
