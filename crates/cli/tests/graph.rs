@@ -6,18 +6,26 @@ use std::process::Command;
 
 use glassbox_circuits::GraphFile;
 
+/// `glassbox graph` on the default pack for `text`, written to `file`, with `extra`
+/// arguments.
+fn glassbox_graph(file: &Path, text: &str, extra: &[&str]) -> std::process::Output {
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
+    Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["graph", "--pack"])
+        .arg(&pack)
+        .args(["--text", text, "--out"])
+        .arg(file)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn writes_a_graph_file_that_reads_back() {
     let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("graph.json");
-    let run = Command::new(env!("CARGO_BIN_EXE_glassbox"))
-        .args(["graph", "--pack"])
-        .arg(&pack)
-        .args(["--text", "In the morning the jury", "--out"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let run = glassbox_graph(&file, "In the morning the jury", &[]);
     assert!(
         run.status.success(),
         "{}",
@@ -94,19 +102,9 @@ fn writes_a_graph_file_that_reads_back() {
 
 #[test]
 fn versus_attributes_a_logit_difference() {
-    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("graph.json");
-    let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_glassbox"))
-            .args(["graph", "--pack"])
-            .arg(&pack)
-            .args(["--text", "The men said that they", "--out"])
-            .arg(&file)
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let run = |extra: &[&str]| glassbox_graph(&file, "The men said that they", extra);
     let done = run(&["--token", " were", "--versus", " was"]);
     assert!(
         done.status.success(),
@@ -145,18 +143,10 @@ fn versus_attributes_a_logit_difference() {
 /// leaves that position's features out: the same graph as a prompt typed with it.
 #[test]
 fn bos_begins_the_prompt_as_circuit_tracer_does() {
-    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
     let out = tempfile::tempdir().unwrap();
     let graph_of = |text: &str, extra: &[&str]| {
         let file = out.path().join("graph.json");
-        let run = Command::new(env!("CARGO_BIN_EXE_glassbox"))
-            .args(["graph", "--pack"])
-            .arg(&pack)
-            .args(["--text", text, "--out"])
-            .arg(&file)
-            .args(extra)
-            .output()
-            .unwrap();
+        let run = glassbox_graph(&file, text, extra);
         assert!(
             run.status.success(),
             "{}",

@@ -924,6 +924,24 @@ fn a_logit_difference_graph_and_its_ablation_are_the_differences_of_the_two_logi
     assert!(error.contains("is 2 tokens"), "{error}");
 }
 
+/// The steering that clamps feature `(layer, feature)` to `value` at `position` only.
+fn clamped_at(
+    lab: &Lab,
+    (layer, feature): (usize, usize),
+    position: usize,
+    value: f32,
+) -> Vec<glassbox_engine::Steering> {
+    lab.steering(
+        &[FeatureSteer {
+            layer,
+            feature,
+            mode: SteerMode::Clamp(value),
+        }],
+        Some(&[position]),
+    )
+    .unwrap()
+}
+
 /// Greedy continuation of `ids` for `n` tokens, each step a whole pass (no cache) with
 /// `steering` and `hooks`: the reference graph steering's cached generation is checked
 /// against.
@@ -988,16 +1006,7 @@ fn graph_steering_sets_nodes_at_their_positions_while_the_model_generates() {
     let value = 8.0 * activation.max(1.0);
     let steered =
         block_on(lab.steer_nodes(PROMPT, &[set(value)], n, SteerAttention::Free)).unwrap();
-    let steering = lab
-        .steering(
-            &[FeatureSteer {
-                layer,
-                feature,
-                mode: SteerMode::Clamp(value),
-            }],
-            Some(&[position]),
-        )
-        .unwrap();
+    let steering = clamped_at(lab, (layer, feature), position, value);
     assert_eq!(
         steered.steered,
         greedy_by_whole_passes(lab, &ids, n, &steering, &Hooks::none())
@@ -1095,16 +1104,7 @@ fn graph_steering_with_attention_frozen_keeps_the_prompts_patterns() {
     let value = 8.0 * activation.max(1.0);
     let frozen =
         block_on(lab.steer_nodes(PROMPT, &[set(value)], n, SteerAttention::Frozen)).unwrap();
-    let steering = lab
-        .steering(
-            &[FeatureSteer {
-                layer,
-                feature,
-                mode: SteerMode::Clamp(value),
-            }],
-            Some(&[position]),
-        )
-        .unwrap();
+    let steering = clamped_at(lab, (layer, feature), position, value);
     assert_eq!(
         frozen.steered,
         greedy_by_whole_passes(lab, &ids, n, &steering, &frozen_over_prompt(lab, &ids))

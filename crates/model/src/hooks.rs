@@ -674,23 +674,13 @@ mod tests {
             Edit::Replace(Tensor::ones((1, 3, 2), DType::F32, cpu).unwrap()),
         );
         assert!(frozen.acts_on(3, 0) && frozen.acts_on(1, 2) && !frozen.acts_on(1, 3));
-        let edited: Vec<f32> = frozen
-            .apply(&prompt, context(0))
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        assert_eq!(edited, vec![1.0; 6]);
+        let applied = |x: &Tensor, offset| -> Vec<f32> {
+            let edited = frozen.apply(x, context(offset)).unwrap();
+            edited.flatten_all().unwrap().to_vec1().unwrap()
+        };
+        assert_eq!(applied(&prompt, 0), vec![1.0; 6]);
         let next = Tensor::zeros((1, 1, 2), DType::F32, cpu).unwrap();
-        let kept: Vec<f32> = frozen
-            .apply(&next, context(3))
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        assert_eq!(kept, vec![0.0; 2]);
+        assert_eq!(applied(&next, 3), vec![0.0; 2]);
     }
 
     #[test]
