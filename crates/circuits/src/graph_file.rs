@@ -53,6 +53,11 @@ pub struct Metadata {
     /// graph and of the pruned one this file holds (ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scores: Option<Scores>,
+    /// The kinds of input node the graph has (ours): `token embeddings`, and `position
+    /// embeddings` (`P_{position}`) for a model that adds them, which circuit-tracer's
+    /// graphs leave out (its inputs are the token embeddings alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_nodes: Vec<String>,
 }
 
 /// The `qParams` block.
@@ -235,6 +240,7 @@ impl GraphFile {
                 edge_threshold: Some(thresholds.edges),
                 active_features: Some(graph.active_features),
                 scores: Some(pruned.scores),
+                input_nodes: input_nodes(graph),
             },
             q_params: QParams {
                 link_type: "both".to_owned(),
@@ -483,6 +489,25 @@ fn describe(
 
 fn count(x: usize) -> i64 {
     i64::try_from(x).unwrap_or(i64::MAX)
+}
+
+/// The kinds of input node `graph` has, as [`Metadata::input_nodes`] names them.
+fn input_nodes(graph: &Graph) -> Vec<String> {
+    let has = |wanted: fn(&NodeKind) -> bool| graph.nodes.iter().any(|n| wanted(&n.kind));
+    [
+        (
+            has(|k| matches!(k, NodeKind::Token { .. })),
+            "token embeddings",
+        ),
+        (
+            has(|k| matches!(k, NodeKind::Position { .. })),
+            "position embeddings",
+        ),
+    ]
+    .into_iter()
+    .filter(|(present, _)| *present)
+    .map(|(_, name)| name.to_owned())
+    .collect()
 }
 
 /// A node's id in the file format of a graph over `n_layer` blocks whose last position is

@@ -36,6 +36,12 @@ fn writes_a_graph_file_that_reads_back() {
     assert_eq!(graph.metadata.prompt_tokens.len(), 5);
     assert!(graph.nodes.iter().any(|n| n.feature_type == "logit"));
     assert!(!graph.links.is_empty());
+    // Said in the file: position embeddings are input nodes beside the tokens.
+    assert_eq!(
+        graph.metadata.input_nodes,
+        ["token embeddings", "position embeddings"]
+    );
+    assert!(graph.nodes.iter().any(|n| n.node_id.starts_with("P_")));
 
     // With a cap, at most that many features (5 tokens have 640 active ones).
     let capped = Command::new(env!("CARGO_BIN_EXE_glassbox"))
