@@ -30,8 +30,8 @@ pub struct HeadRoute {
 }
 
 /// What `kind` writes into the residual stream (its activation included), and the first
-/// block whose attention reads it; `None` for a logit, which writes nothing.
-fn write_of(replacement: &Replacement, kind: &NodeKind) -> Result<Option<(Tensor, usize)>> {
+/// block whose attention reads it; refused for a logit, which writes nothing.
+fn write_of(replacement: &Replacement, kind: &NodeKind) -> Result<(Tensor, usize)> {
     Ok(match *kind {
         NodeKind::Feature {
             layer,
@@ -43,19 +43,23 @@ fn write_of(replacement: &Replacement, kind: &NodeKind) -> Result<Option<(Tensor
                 .get(feature)?
                 .to_scalar::<f32>()?;
             let decoder = replacement.transcoders[layer].w_dec.get(feature)?;
-            Some(((decoder * f64::from(activation))?, layer + 1))
+            ((decoder * f64::from(activation))?, layer + 1)
         }
         NodeKind::Error { layer, position } => {
-            Some((replacement.errors[layer].get(position)?, layer + 1))
+            (replacement.errors[layer].get(position)?, layer + 1)
         }
-        NodeKind::Token { position, .. } => Some((replacement.token_embeddings.get(position)?, 0)),
+        NodeKind::Token { position, .. } => (replacement.token_embeddings.get(position)?, 0),
         NodeKind::Position { position } => {
             let embeddings = replacement.position_embeddings.as_ref().ok_or_else(|| {
                 CircuitError::Request("this model adds no position embeddings".to_owned())
             })?;
-            Some((embeddings.get(position)?, 0))
+            (embeddings.get(position)?, 0)
         }
-        NodeKind::Logit { .. } => None,
+        NodeKind::Logit { .. } => {
+            return Err(CircuitError::Request(
+                "a logit writes nothing for a head to carry".to_owned(),
+            ));
+        }
     })
 }
 
@@ -77,15 +81,12 @@ pub fn head_routes(
              goes from token {key} to token {query}"
         )));
     }
-    let Some((write, enters)) = write_of(replacement, source)? else {
-        return Err(CircuitError::Request(
-            "a logit writes nothing for a head to carry".to_owned(),
-        ));
-    };
+    let (write, enters) = write_of(replacement, source)?;
+    // A feature reads after its own block's attention; a logit after the last block.
     let through = target.layer.unwrap_or(weights.n_layer().saturating_sub(1));
     let direction = Tensor::new(target.direction.as_slice(), write.device())?;
     let mut routes = Vec::new();
-    for layer in enters..=through.min(weights.n_layer().saturating_sub(1)) {
+    for layer in enters..=through {
         let w = &weights.attention[layer];
         let d_head = w.w_o.dim(0)? / w.heads;
         let group = w.heads / w.kv_heads.max(1);

@@ -189,9 +189,7 @@ impl Setup {
         self.logit_targets = vec![difference];
         Ok(self)
     }
-}
 
-impl Setup {
     /// The target `kind` is: an active feature or a logit node of this setup.
     #[must_use]
     pub fn target_of(&self, kind: &NodeKind) -> Option<&Target> {

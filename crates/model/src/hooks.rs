@@ -329,6 +329,7 @@ impl Intervention {
     /// A `Replace` or `Add` tensor either broadcasts along the position axis (size 1 or
     /// absent there) or covers positions from 0 onwards, in which case the slice for
     /// these positions is taken.
+    ///
     /// An intervention limited to positions none of which this pass covers leaves `x`
     /// as it is (a prompt's edit during cached generation).
     pub fn apply(&self, x: &Tensor, context: EditContext<'_>) -> Result<Tensor> {

@@ -133,7 +133,7 @@ fn bos_toggle(query: &CircuitQuery, go: &Callback<CircuitQuery>) -> Html {
     html! {
         <label class="muted">
             <input type="checkbox" id="circuit-bos" checked={begins} {onchange} />
-            { format!(" begin with {DOCUMENT_START}, as circuit-tracer begins every prompt (that position's features and errors are left out of the graph; the model was trained on windows of documents each begun with it, so either is a prompt it knows)") }
+            { format!(" begin with {DOCUMENT_START}, as circuit-tracer begins every prompt (that position's features and errors are then left out of the graph)") }
         </label>
     }
 }
