@@ -168,23 +168,34 @@ pub fn stage(
     }
     drop(training);
     progress.set_message("measuring on held-out text");
-    let seq_len = train_windows.first().map_or(0, |w| w.len());
     let report = crate::pipeline::cached_json(report_path, || {
-        quality::measure(
-            &Model::from(model.clone()),
-            &dictionaries,
-            eval_tokens,
-            QualityOptions {
-                window: seq_len,
-                quality_windows: usize::MAX,
-                loss_windows: usize::MAX,
-                skip_first: 0,
-                training_rows: train_windows.len() * seq_len,
-            },
-            &ProgressBar::hidden(),
-        )
+        measure(model, &dictionaries, eval_tokens, train_windows)
     })?;
     Ok((dictionaries, report))
+}
+
+/// Measures `dictionaries` on every held-out window (of the training windows' length),
+/// the losses included.
+pub fn measure(
+    model: &Gpt2,
+    dictionaries: &[Dictionary],
+    eval_tokens: &[u32],
+    train_windows: &[&[u32]],
+) -> Result<DictionaryReport> {
+    let seq_len = train_windows.first().map_or(0, |w| w.len());
+    quality::measure(
+        &Model::from(model.clone()),
+        dictionaries,
+        eval_tokens,
+        QualityOptions {
+            window: seq_len,
+            quality_windows: usize::MAX,
+            loss_windows: usize::MAX,
+            skip_first: 0,
+            training_rows: train_windows.len() * seq_len,
+        },
+        &ProgressBar::hidden(),
+    )
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod loss;
 pub mod pipeline;
 pub mod quality;
 pub mod report;
+pub mod ship;
 pub mod smollm2;
 pub mod sparse_topk;
 pub mod spill;

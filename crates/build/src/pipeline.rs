@@ -1,9 +1,11 @@
 //! `glassbox pack build`: the stages in order, each writing its output into a work folder
 //! and skipped when that output is already there, so an interrupted build resumes.
 //!
-//! Stages: corpus, tokenizer, model (with checkpoints) and its report, transcoders and
-//! their report, the tokenized corpus, feature data, and the manifest. Everything is staged
-//! in `work/pack` and copied to the pack folder at the end.
+//! Stages: corpus, tokenizer, model (with checkpoints), transcoders (both trained in f16
+//! and kept in `work/trained`), the two written with 8-bit matrices as the pack ships them
+//! and what that costs, the shipped model's and transcoders' reports, the tokenized corpus,
+//! feature data (of the shipped model and transcoders), and the manifest. Everything is
+//! staged in `work/pack` and copied to the pack folder at the end.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,7 @@ use crate::dictionaries::{self, DictionaryReport, windows};
 use crate::error::{BuildError, Result, io};
 use crate::features::{self, RecordContext, TaggedCorpus, tag_corpus};
 use crate::report::{HeldOutLoss, bigram_nats, unigram_nats};
+use crate::ship;
 use crate::train::{TrainConfig, evaluate, train_until};
 use crate::transcoder::TranscoderConfig;
 
@@ -90,9 +93,15 @@ pub struct BuildSummary {
     pub model: ModelReport,
     /// The dictionaries stage.
     pub dictionaries: DictionaryReport,
+    /// What shipping in 8 bits costs.
+    pub quantization: ship::QuantizationReport,
     /// The pack's manifest.
     pub manifest: glassbox_pack::Manifest,
 }
+
+/// The work folder's subfolder where the model and transcoders are trained and kept in
+/// f16 (laid out as a pack's `model/` and `transcoders/`).
+pub const TRAINED: &str = "trained";
 
 /// Transcoder features per block.
 pub const D_SAE: usize = 2048;
@@ -115,9 +124,55 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary> {
     );
 
     let config = train_config(options);
-    stage_model(options, &config, &staged, &train_tokens, &tokenizer_json)?;
-    // From here on, the model as the pack ships it (f16 weights).
-    let model = read_model(&staged)?;
+    // Trained in f16 in the work folder; the pack ships them with 8-bit matrices.
+    let trained_dir = options.work.join(TRAINED);
+    stage_model(
+        options,
+        &config,
+        &trained_dir,
+        &train_tokens,
+        &tokenizer_json,
+    )?;
+    let trained = read_model(&trained_dir)?;
+
+    let window = config.seq_len;
+    let transcoder_configs: Vec<TranscoderConfig> = (0..trained.config().n_layer)
+        .map(|l| TranscoderConfig::for_layer(l, D_SAE, options.seed))
+        .collect();
+    let train_windows = windows(&train_tokens, window, TRANSCODER_WINDOWS);
+    let folded = dictionaries::upgrade_staged(
+        &trained,
+        &trained_dir.join("transcoders"),
+        &options.work.join(dictionaries::FORMAT_2_MARKER),
+    )?;
+    if folded > 0 {
+        println!("{folded} transcoders staged before pack format 2 now read before ln_2's gain");
+    }
+    let progress = bar("dictionaries", transcoder_configs.len() as u64);
+    let (trained_dictionaries, _) = dictionaries::stage(
+        &trained,
+        &train_windows,
+        &eval_tokens,
+        &transcoder_configs,
+        &trained_dir.join("transcoders"),
+        &progress,
+        &trained_dir.join(paths::DICTIONARY_REPORT),
+    )?;
+    progress.finish();
+
+    // From here on, everything is measured on what ships.
+    let model = ship::model(&trained, &tokenizer_json, &staged)?;
+    let dictionaries = ship::transcoders(&trained_dictionaries, &staged)?;
+    let quantization: ship::QuantizationReport =
+        cached_json(&staged.join(ship::QUANTIZATION_REPORT), || {
+            println!("measuring what 8 bits cost");
+            ship::measure(
+                (&trained, &trained_dictionaries),
+                (&model, &dictionaries),
+                &eval_tokens,
+                window,
+            )
+        })?;
     let model_report: ModelReport = cached_json(&staged.join(paths::MODEL_REPORT), || {
         println!("measuring the model on held-out text");
         report(
@@ -129,31 +184,10 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary> {
             config.seq_len,
         )
     })?;
-
-    let window = config.seq_len;
-    let transcoder_configs: Vec<TranscoderConfig> = (0..model.config().n_layer)
-        .map(|l| TranscoderConfig::for_layer(l, D_SAE, options.seed))
-        .collect();
-    let train_windows = windows(&train_tokens, window, TRANSCODER_WINDOWS);
-    let folded = dictionaries::upgrade_staged(
-        &model,
-        &staged.join("transcoders"),
-        &options.work.join(dictionaries::FORMAT_2_MARKER),
-    )?;
-    if folded > 0 {
-        println!("{folded} transcoders staged before pack format 2 now read before ln_2's gain");
-    }
-    let progress = bar("dictionaries", transcoder_configs.len() as u64);
-    let (dictionaries, dictionary_report) = dictionaries::stage(
-        &model,
-        &train_windows,
-        &eval_tokens,
-        &transcoder_configs,
-        &staged.join("transcoders"),
-        &progress,
-        &staged.join(paths::DICTIONARY_REPORT),
-    )?;
-    progress.finish();
+    let dictionary_report = cached_json(&staged.join(paths::DICTIONARY_REPORT), || {
+        println!("measuring the transcoders on held-out text");
+        dictionaries::measure(&model, &dictionaries, &eval_tokens, &train_windows)
+    })?;
 
     let end = tokenizer
         .token_id(bpe::END_OF_TEXT)
@@ -180,11 +214,12 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary> {
     Ok(BuildSummary {
         model: model_report,
         dictionaries: dictionary_report,
+        quantization,
         manifest,
     })
 }
 
-/// Trains the model (resuming from a checkpoint) unless the staged pack has it.
+/// Trains the model (resuming from a checkpoint) unless `staged` has it.
 fn stage_model(
     options: &BuildOptions,
     config: &TrainConfig,
@@ -229,12 +264,12 @@ fn manifest_parts(
             .to_owned(),
         features_method: features::method(window, 0, "LayerNorm"),
         model: ModelInfo {
-            format: glassbox_pack::ModelFormat::Safetensors,
-            config: paths::MODEL_CONFIG.to_owned(),
-            weights: paths::MODEL_WEIGHTS.to_owned(),
-            tokenizer: paths::TOKENIZER.to_owned(),
+            format: glassbox_pack::ModelFormat::Gguf,
+            config: ship::MODEL_GGUF.to_owned(),
+            weights: ship::MODEL_GGUF.to_owned(),
+            tokenizer: ship::MODEL_GGUF.to_owned(),
             report: Some(paths::MODEL_REPORT.to_owned()),
-            dtype: "f16".to_owned(),
+            dtype: "q8_0".to_owned(),
             n_layer: c.n_layer,
             n_embd: c.n_embd,
             vocab_size: c.vocab_size,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use glassbox_build::dictionaries::DictionaryReport;
 use glassbox_build::pipeline::{BuildOptions, build};
+use glassbox_build::ship::QuantizationReport;
 use glassbox_build::smollm2::{self, SmolLm2Options};
 
 /// Pack commands.
@@ -103,6 +104,7 @@ pub(crate) fn run(command: PackCommand) -> Result<()> {
                 println!("  {prompt}|{continuation}");
             }
             print_transcoder_report(&summary.dictionaries);
+            print_quantization_report(&summary.quantization);
             let bytes: u64 = summary.manifest.files.iter().map(|f| f.bytes).sum();
             println!(
                 "\nwrote {} ({} files, {:.1} MB)",
@@ -147,6 +149,26 @@ fn print_transcoder_report(d: &DictionaryReport) {
         "  loss: model {:.3}, every MLP replaced {:.3}, replaced with error terms {:.3}",
         d.loss_model, d.loss_all_spliced, d.loss_all_spliced_with_errors
     );
+}
+
+/// What shipping in 8 bits costs, as `model/quantization.json` records it.
+fn print_quantization_report(q: &QuantizationReport) {
+    println!(
+        "\nshipped in 8 bits ({} held-out tokens): loss {:.4} → {:.4} nats/token, KL {:.6} nats, \
+         same likeliest token {:.1}%, largest logit change {:.3}",
+        q.tokens,
+        q.nats_f16,
+        q.nats_8bit,
+        q.kl_nats,
+        100.0 * q.top1_agreement,
+        q.max_logit_change
+    );
+    for t in &q.transcoders {
+        println!(
+            "  block {}: FVU {:.4} → {:.4}",
+            t.layer, t.fvu_f16, t.fvu_8bit
+        );
+    }
 }
 
 /// The packs `glassbox pack build` knows.

@@ -92,16 +92,19 @@ impl Model {
     /// A model and its tokenizer from a GGUF file's bytes; `name` appears in errors.
     pub fn from_gguf(name: &str, bytes: &[u8]) -> Result<(Self, Tokenizer)> {
         let file = Gguf::parse(name, bytes)?;
-        let model = file.llama()?;
+        let model: Self = match file.text("general.architecture")? {
+            "gpt2" => file.gpt2()?.into(),
+            _ => file.llama()?.into(),
+        };
         let tokenizer = file.tokenizer()?;
-        if tokenizer.vocab_size() > model.config().vocab_size {
+        let vocab_size = model.dims().vocab_size;
+        if tokenizer.vocab_size() > vocab_size {
             return Err(ModelError::Tokenizer(format!(
-                "{name}: the tokenizer has {} tokens, the model only {}",
+                "{name}: the tokenizer has {} tokens, the model only {vocab_size}",
                 tokenizer.vocab_size(),
-                model.config().vocab_size
             )));
         }
-        Ok((model.into(), tokenizer))
+        Ok((model, tokenizer))
     }
 
     /// The family.

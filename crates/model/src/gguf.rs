@@ -297,7 +297,7 @@ impl<'a> Gguf<'a> {
         .ok_or_else(|| self.error(format!("metadata `{key}` is not a size")))
     }
 
-    fn number(&self, key: &str) -> Result<Option<f64>> {
+    pub(crate) fn number(&self, key: &str) -> Result<Option<f64>> {
         match self.metadata.get(key) {
             None => Ok(None),
             Some(Value::Float(v)) => Ok(Some(*v)),
@@ -333,7 +333,7 @@ impl<'a> Gguf<'a> {
         let architecture = self.text("general.architecture")?;
         if architecture != "llama" {
             return Err(self.error(format!(
-                "architecture `{architecture}` is not supported (Glassbox reads llama GGUF files)"
+                "architecture `{architecture}` is not supported (Glassbox reads llama and gpt2 GGUF files)"
             )));
         }
         let config = self.llama_config()?;

@@ -425,3 +425,46 @@ fn a_corpus_index_whose_offsets_overflow_is_refused_not_wrapped() {
         "{error}"
     );
 }
+
+/// The prompts of `fixtures/make_brown_gguf_reference.py`, in its order.
+const GGUF_REFERENCE_PROMPTS: [&str; 3] = [
+    "The jury said that the city of Atlanta",
+    "In the morning, she",
+    "<|endoftext|>The men said that they",
+];
+
+/// transformers' own GGUF reader on the pack's model file
+/// (`fixtures/make_brown_gguf_reference.py`) gives the tokens and last-position logits that
+/// Glassbox's does: the file is llama.cpp's GPT-2 layout as the field's tools read it.
+#[test]
+fn the_shipped_gguf_reads_as_transformers_reads_it() {
+    use candle_core::{DType, Device};
+    let reference = candle_core::safetensors::load(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/brown_gguf_reference.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let bytes = std::fs::read(root().join("model/model.gguf")).unwrap();
+    let (model, tokenizer) = glassbox_model::Model::from_gguf("model.gguf", &bytes).unwrap();
+    for (i, prompt) in GGUF_REFERENCE_PROMPTS.iter().enumerate() {
+        let ids = tokenizer.encode_ids(prompt).unwrap();
+        let expected: Vec<u32> = reference[&format!("tokens_{i}")]
+            .to_dtype(DType::U32)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(ids, expected, "{prompt}");
+        let logits = model.forward_ids(&ids, &mut Hooks::none()).unwrap();
+        let last = logits.get(ids.len() - 1).unwrap();
+        let diff: f32 = (last - &reference[&format!("logits_{i}")])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(diff < 1e-3, "{prompt}: logits differ by {diff}");
+    }
+}

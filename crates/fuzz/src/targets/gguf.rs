@@ -1,13 +1,16 @@
 //! `gguf`: a GGUF file through `Gguf::parse`, then what loading a model does with it:
-//! its f32 size, `.llama()` (config and every tensor, dequantized), and `.tokenizer()`
+//! its f32 size, `.llama()` and `.gpt2()` (config and every tensor, dequantized), and `.tokenizer()`
 //! (the vocabulary rebuilt as a `tokenizer.json`), used to encode and decode a text.
 //!
 //! The repository has no small GGUF file (the model crate's test writes one from a
 //! fixture), so the seeds are written here the same way: tiny Llamas in f32; in
 //! `Q8_0`/`Q4_0`/`Q4_1`/f16/bf16 with tied embeddings, control tokens and the Llama 3
-//! pre-tokenizer; and in the K-quants (random blocks) at width 256.
+//! pre-tokenizer; and in the K-quants (random blocks) at width 256; and a tiny GPT-2 in
+//! `Q8_0` as `gpt2_to_gguf` writes it.
 
 use glassbox_model::gguf::{Gguf, TensorType, quantize};
+use glassbox_model::gguf_write::GgufVocabulary;
+use glassbox_model::{Activation, Gpt2, Gpt2Config, Gpt2Weights, gpt2_to_gguf};
 
 use super::Target;
 use crate::Behaviour;
@@ -48,6 +51,7 @@ pub(super) fn target() -> Target {
                 false,
                 "smollm",
             ),
+            gpt2(),
         ],
         run: Box::new(run),
     }
@@ -62,12 +66,45 @@ fn run(input: &[u8]) -> Behaviour {
     if let Some(model) = b.stage("llama", file.llama()) {
         let _ = model.config().dims();
     }
+    if let Some(model) = b.stage("gpt2", file.gpt2()) {
+        let _ = model.config().dims();
+    }
     if let Some(tokenizer) = b.stage("tokenizer", file.tokenizer())
         && let Some(ids) = b.stage("encode", tokenizer.encode_ids(SAMPLE))
     {
         b.stage("decode", tokenizer.decode(&ids));
     }
     b
+}
+
+/// A one-block GPT-2 of width 32 (`Q8_0` matrices) as `gpt2_to_gguf` writes it, with a
+/// vocabulary of printable bytes whose last token is a control token.
+fn gpt2() -> Vec<u8> {
+    let config = Gpt2Config {
+        n_layer: 1,
+        n_head: 2,
+        n_embd: 32,
+        n_positions: 32,
+        vocab_size: 83,
+        layer_norm_epsilon: 1e-5,
+        n_inner: None,
+        activation_function: Activation::GeluTanh,
+    };
+    let mut tokens: Vec<String> = ('!'..='r').map(String::from).collect();
+    tokens.push("<|endoftext|>".to_owned());
+    let mut types = vec![1; tokens.len()];
+    types[82] = 3;
+    let vocabulary = GgufVocabulary {
+        tokens,
+        types,
+        merges: vec!["! \"".to_owned()],
+        pre: "gpt-2".to_owned(),
+        eos: Some(82),
+    };
+    Gpt2Weights::init(&config, 7)
+        .and_then(|weights| Gpt2::new(config, weights))
+        .and_then(|model| gpt2_to_gguf(&model, "fuzz", &vocabulary, TensorType::Q8_0))
+        .unwrap_or_default()
 }
 
 /// A one-block Llama of width `width` (4 heads, 2 key/value heads when narrow), its

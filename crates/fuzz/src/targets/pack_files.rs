@@ -182,6 +182,11 @@ fn small_manifest(files: &[Vec<u8>]) -> Result<Value, String> {
         .map(|(path, bytes)| json!({"path": path, "bytes": bytes.len(), "sha256": sha256_hex(bytes)}))
         .collect();
     let model = &mut manifest["model"];
+    // A Hugging Face folder, whatever the default pack's model is written as.
+    model["format"] = json!("safetensors");
+    model["config"] = json!(FILES[0]);
+    model["weights"] = json!(FILES[1]);
+    model["tokenizer"] = json!(FILES[2]);
     model["report"] = Value::Null;
     model["dtype"] = json!("f32");
     model["n_layer"] = json!(1);
