@@ -5,7 +5,9 @@
 //! `cargo bench -p glassbox-gpu --bench forward`; `cargo xtask bench` runs it next to the
 //! same in the browser (`tests/wasm_bench.rs`). The adapter is lavapipe (Vulkan on the
 //! CPU) unless `GLASSBOX_ADAPTER=gpu`; `GLASSBOX_BANDWIDTH_GBPS` adds the decode speed
-//! that memory bandwidth allows. A benchmark, not a test: it asserts nothing.
+//! that memory bandwidth allows. Below each row, a roofline model of the pass (bytes,
+//! FLOPs, dispatches) predicts its time on named GPUs (`compare/roofline.rs`), to be set
+//! beside a real GPU's measurement. A benchmark, not a test: it asserts nothing.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod compare;

@@ -18,6 +18,9 @@ use glassbox_model::{
 
 use crate::shapes;
 
+mod roofline;
+use roofline::PassCost;
+
 /// Any failure stops the benchmark.
 pub(crate) type BenchResult<T> = Result<T, Box<dyn Error>>;
 
@@ -108,6 +111,15 @@ async fn time<H: Host>(
     })
 }
 
+/// Dispatches and submits per call (or per token).
+fn dispatches_and_submits(before: PassCounts, after: PassCounts, calls: u64) -> (f64, f64) {
+    let calls = calls as f64;
+    (
+        (after.dispatches - before.dispatches) as f64 / calls,
+        (after.submits - before.submits) as f64 / calls,
+    )
+}
+
 /// Counts per call (or per token), as text: whole numbers without decimals.
 fn per(before: PassCounts, after: PassCounts, calls: u64) -> [String; 3] {
     [
@@ -176,6 +188,9 @@ fn preamble<H: Host>(host: &H, budget: &Budget, setting: &Setting<'_>, adapter: 
         ));
     }
     host.print("counts: submits, readbacks and dispatches per GPU pass (per token for decode)");
+    host.print(
+        "roofline: bytes (weights once, each dispatch's activations) and FLOPs of the GPU pass, and the time they predict on named GPUs: the slower of memory and f32 arithmetic, plus 5 µs a dispatch and 50 µs a submit (assumed); (bound) names the larger part",
+    );
 }
 
 /// SmolLM2-135M's shape (a Llama: 30 blocks, d=576, 9 query heads over 3 key/value
@@ -259,7 +274,7 @@ pub(crate) async fn run<H: Host>(
         };
         let vocab_size = model.dims().vocab_size;
         let gpu = GpuModel::with_weights(Arc::clone(&ctx), model.clone(), upload).await?;
-        let cpu_engine = CpuEngine::new(model);
+        let cpu_engine = CpuEngine::new(model.clone());
         host.pause().await;
         host.print("");
         host.print(shape);
@@ -282,6 +297,9 @@ pub(crate) async fn run<H: Host>(
             .await?;
             let counts = per(before, gpu.counts(), on_gpu.calls);
             host.print(&row(label, &len.to_string(), &cpu, &on_gpu, &counts));
+            let recorded = dispatches_and_submits(before, gpu.counts(), on_gpu.calls);
+            let cost = PassCost::of(&model, (len as usize, 0, 1), gpu.weight_bytes(), recorded);
+            host.print(&cost.line(&format!("{len} tokens")));
         }
 
         let prompt = ids(PROMPT, vocab_size);
@@ -308,6 +326,11 @@ pub(crate) async fn run<H: Host>(
         on_gpu.ms /= gpu_tokens as f64;
         let counts = per(before, gpu.counts(), on_gpu.calls * gpu_tokens as u64);
         host.print(&row(label, "decode", &cpu, &on_gpu, &counts));
+        let recorded =
+            dispatches_and_submits(before, gpu.counts(), on_gpu.calls * gpu_tokens as u64);
+        let mid_decode = PROMPT as usize + NEW_TOKENS / 2;
+        let cost = PassCost::of(&model, (1, mid_decode, 1), gpu.weight_bytes(), recorded);
+        host.print(&cost.line("a decoded token"));
         let bytes = gpu.weight_bytes();
         host.print(&format!(
             "{label}: decode {:.1} tokens/s on the CPU, {:.1} tokens/s on the GPU; weights read per token: {:.1} MB (all weights on the device)",
