@@ -7,7 +7,7 @@
 mod common;
 
 use candle_core::{DType, Tensor};
-use common::{llama_fixtures, max_abs_diff};
+use common::{find, gguf_refusal as refusal, llama_fixtures, max_abs_diff};
 use glassbox_model::{Hooks, Model};
 
 #[cfg(target_arch = "wasm32")]
@@ -173,21 +173,6 @@ both! {
     }
 }
 
-/// Parses `bytes` as a GGUF model and returns the error, which must be one line naming
-/// the file.
-fn refusal(bytes: &[u8]) -> String {
-    let error = Model::from_gguf("broken.gguf", bytes)
-        .map(|_| ())
-        .expect_err("a broken file loaded")
-        .to_string();
-    assert!(
-        error.contains("broken.gguf"),
-        "the error does not name the file: {error}"
-    );
-    assert!(!error.contains('\n'), "not one line: {error}");
-    error
-}
-
 both! {
     fn every_truncation_is_refused_by_name() {
         let bytes = fixture_as_gguf();
@@ -201,14 +186,6 @@ both! {
             );
         }
     }
-}
-
-/// The byte offset of `needle` in `haystack`.
-fn find(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .unwrap()
 }
 
 both! {

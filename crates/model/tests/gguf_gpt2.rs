@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Fixture, max_abs_diff};
+use common::{Fixture, find, gguf_refusal as refusal, max_abs_diff};
 use glassbox_model::gguf::TensorType;
 use glassbox_model::gguf_write::GgufVocabulary;
 use glassbox_model::{Gpt2, Hooks, Model, Tokenizer, gpt2_to_gguf};
@@ -30,27 +30,6 @@ fn with_tokenizer() -> Fixture {
 fn as_gguf(model: &Gpt2, kind: TensorType) -> Vec<u8> {
     let vocabulary = GgufVocabulary::from_tokenizer_json(TOKENIZER).unwrap();
     gpt2_to_gguf(model, "fixture", &vocabulary, kind).unwrap()
-}
-
-/// The error loading `bytes` gives, which must be one line naming the file.
-fn refusal(bytes: &[u8]) -> String {
-    let error = Model::from_gguf("broken.gguf", bytes)
-        .map(|_| ())
-        .expect_err("a broken file loaded")
-        .to_string();
-    assert!(
-        error.contains("broken.gguf"),
-        "the file is not named: {error}"
-    );
-    assert!(!error.contains('\n'), "not one line: {error}");
-    error
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .unwrap()
 }
 
 both! {

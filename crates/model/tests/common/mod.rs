@@ -139,3 +139,26 @@ impl LlamaFixture {
             .unwrap()
     }
 }
+
+/// Loads `bytes` as a GGUF model, which must fail, and returns the error: one line that
+/// names the file.
+pub(crate) fn gguf_refusal(bytes: &[u8]) -> String {
+    let error = glassbox_model::Model::from_gguf("broken.gguf", bytes)
+        .map(|_| ())
+        .expect_err("a broken file loaded")
+        .to_string();
+    assert!(
+        error.contains("broken.gguf"),
+        "the error does not name the file: {error}"
+    );
+    assert!(!error.contains('\n'), "not one line: {error}");
+    error
+}
+
+/// Where `needle` first occurs in `haystack`.
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap()
+}
