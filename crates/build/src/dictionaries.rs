@@ -132,16 +132,15 @@ pub fn upgrade_staged(model: &Gpt2, folder: &Path, marker: &Path) -> Result<usiz
 }
 
 /// Trains one transcoder per block (each saved into `folder/layer_{l}` in the SAELens
-/// layout, and loaded from there instead when already present) and measures them.
+/// layout in f16, and loaded from there instead when already present); [`measure`]
+/// measures them.
 pub fn stage(
     model: &Gpt2,
     train_windows: &[&[u32]],
-    eval_tokens: &[u32],
     configs: &[TranscoderConfig],
     folder: &Path,
     progress: &ProgressBar,
-    report_path: &Path,
-) -> Result<(Vec<Dictionary>, DictionaryReport)> {
+) -> Result<Vec<Dictionary>> {
     let mut dictionaries = Vec::new();
     let mut training: Option<Vec<Activations>> = None;
     for config in configs {
@@ -161,17 +160,12 @@ pub fn stage(
             .ok_or_else(|| BuildError::Checkpoint(format!("no block {}", config.layer)))?;
         progress.set_message(format!("training block {}", config.layer));
         let trained = transcoder::train(config, data)?;
-        // Saved in f16 and read back, so everything measured from here on is what ships.
+        // Saved in f16 and read back: what the pack's 8-bit copies are made from.
         transcoder::save(&trained, &layer_folder)?;
         dictionaries.push(transcoder::load(&layer_folder)?);
         progress.inc(1);
     }
-    drop(training);
-    progress.set_message("measuring on held-out text");
-    let report = crate::pipeline::cached_json(report_path, || {
-        measure(model, &dictionaries, eval_tokens, train_windows)
-    })?;
-    Ok((dictionaries, report))
+    Ok(dictionaries)
 }
 
 /// Measures `dictionaries` on every held-out window (of the training windows' length),

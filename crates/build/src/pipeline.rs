@@ -149,14 +149,12 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary> {
         println!("{folded} transcoders staged before pack format 2 now read before ln_2's gain");
     }
     let progress = bar("dictionaries", transcoder_configs.len() as u64);
-    let (trained_dictionaries, _) = dictionaries::stage(
+    let trained_dictionaries = dictionaries::stage(
         &trained,
         &train_windows,
-        &eval_tokens,
         &transcoder_configs,
         &trained_dir.join("transcoders"),
         &progress,
-        &trained_dir.join(paths::DICTIONARY_REPORT),
     )?;
     progress.finish();
 
