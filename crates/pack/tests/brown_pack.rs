@@ -468,3 +468,27 @@ fn the_shipped_gguf_reads_as_transformers_reads_it() {
         assert!(diff < 1e-3, "{prompt}: logits differ by {diff}");
     }
 }
+
+/// The tokenizer inside the pack's GGUF (rebuilt from `tokenizer.ggml.*`) tokenizes the
+/// corpus as the build's `tokenizer.json` did: the first documents' stored ids, decoded
+/// and encoded again, come back the same.
+#[test]
+fn the_shipped_gguf_tokenizes_the_corpus_as_the_build_did() {
+    let loaded = dir::load(&root()).unwrap();
+    let tokens = &loaded.corpus.tokens;
+    let end = loaded.tokenizer.token_id("<|endoftext|>").unwrap();
+    // The first 40 documents, each begun with <|endoftext|>.
+    let cut = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| **t == end)
+        .nth(40)
+        .map(|(i, _)| i)
+        .unwrap();
+    let text = loaded.tokenizer.decode(&tokens[..cut]).unwrap();
+    assert!(text.len() > 100_000, "{} bytes", text.len());
+    let again = loaded.tokenizer.encode_ids(&text).unwrap();
+    let first_difference = again.iter().zip(&tokens[..cut]).position(|(a, b)| a != b);
+    assert_eq!(first_difference, None);
+    assert_eq!(again.len(), cut);
+}
