@@ -200,3 +200,17 @@ fn encode(kind: u32, shape: &[usize], seed: u64) -> Vec<u8> {
             .unwrap_or_default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The GPT-2 seed is written with `unwrap_or_default`: it must not have become empty.
+    #[test]
+    fn the_gpt2_seed_is_a_gpt2_that_loads() {
+        let bytes = gpt2();
+        let file = Gguf::parse("seed.gguf", &bytes).map_err(|e| e.to_string());
+        let loaded = file.and_then(|f| f.gpt2().map_err(|e| e.to_string()));
+        assert_eq!(loaded.map(|m| m.config().n_embd), Ok(32));
+    }
+}
