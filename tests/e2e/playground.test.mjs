@@ -54,6 +54,37 @@ test('a prompt shows its tokens, predictions and features, and follows typing', 
   assert.deepEqual(problems, []);
 });
 
+test("block 0's features show while the other blocks' transcoders are still coming", async () => {
+  // The network holds back blocks 1 to 3's transcoders until the test lets them through.
+  const context = await env.browser.newContext();
+  let release;
+  const released = new Promise((resolve) => { release = resolve; });
+  await context.route(/\/packs\/brown\/transcoders\/layer_[1-9]\d*\/sae_weights\.safetensors$/, async (route) => {
+    await released;
+    await route.continue();
+  });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(error.message));
+  await page.goto(`${env.url}#/prompt?text=The%20jury%20said%20that%20the`);
+  await page.locator('#engine-status[data-features=partial]').waitFor({ timeout: LOAD_TIMEOUT });
+  await page.locator('#features .layer li').first().waitFor({ timeout: 60_000 });
+  const layers = page.locator('#features .layer');
+  assert.equal(await layers.count(), 4);
+  assert.ok(await layers.nth(0).locator('li').count() > 0);
+  assert.equal(await page.locator('#features .layer.pending').count(), 3);
+  assert.match(await layers.nth(1).textContent(), /Loading/);
+  assert.match(await page.locator('#engine-status').textContent(), /block 0's features are in/);
+  // A view that needs every block waits; it answers once they arrive.
+  release();
+  await page.locator('#engine-status[data-features=ready]').waitFor({ timeout: LOAD_TIMEOUT });
+  await page.waitForFunction(() => document.querySelectorAll('#features .layer.pending').length === 0
+    && [...document.querySelectorAll('#features .layer')].filter((l) => l.querySelector('li')).length === 4,
+    null, { timeout: 60_000 });
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test('a feature link opens the feature with its evidence and live examples', async () => {
   const { page, problems } = await openPage(env.browser, `${env.url}#/feature/1/5`);
   await page.locator('#feature-label').waitFor({ timeout: LOAD_TIMEOUT });

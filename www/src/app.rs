@@ -268,7 +268,7 @@ pub(crate) fn App() -> Html {
 fn first_load_under_way(status: &EngineStatus) -> bool {
     match status {
         EngineStatus::Loading { .. } => true,
-        EngineStatus::Ready(info) => info.features == FeatureData::Loading,
+        EngineStatus::Ready(info) => info.features.is_loading(),
         EngineStatus::Failed(_) => false,
     }
 }

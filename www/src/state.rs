@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use glassbox_lab::EngineInfo;
 use glassbox_web::engine::client::EngineClient;
-use glassbox_web::engine::protocol::{Ask, FeatureData, PackInfo, PickedFile, Request, Response};
+use glassbox_web::engine::protocol::{Ask, PackInfo, PickedFile, Request, Response};
 use glassbox_web::lessons::lesson_in_query;
 use glassbox_web::preview::Preview;
 use glassbox_web::query::{FieldError, LinkQuery, parse_link};
@@ -183,7 +183,7 @@ pub(crate) fn use_request<Q: Ask>(request: Option<Q>) -> Answer<Q::Answer> {
         .is_some_and(|(p, asked)| p.answer(asked).is_some());
     let grows = asked.as_ref().is_some_and(Request::grows_with_features);
     let info = engine.as_ref().and_then(Engine::info);
-    let features_loading = info.is_some_and(|i| i.features == FeatureData::Loading);
+    let features_loading = info.is_some_and(|i| i.features.is_loading());
     let ready = info.is_some() && !(in_preview && grows && features_loading);
     // A request whose answer grows with the pack's features is sent again once they load.
     let features = info.filter(|_| grows).map(|i| i.features.clone());

@@ -4,6 +4,7 @@
 //! browser that fetched the files and a program that read them from disk.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::path::Path;
 
 use glassbox_dict::Dictionary;
@@ -223,13 +224,28 @@ impl Pack {
     /// may fetch after the model: all that showing a prompt's features waits for.
     #[must_use]
     pub fn feature_paths(&self) -> Vec<String> {
-        let m = &self.manifest;
-        let mut paths = vec![m.features.labels.clone()];
-        for d in &m.dictionaries {
-            paths.push(d.cfg.clone());
-            paths.push(d.weights.clone());
-        }
+        let mut paths = vec![self.labels_path().to_owned()];
+        paths.extend(self.dictionary_paths(0..self.manifest.dictionaries.len()));
         paths
+    }
+
+    /// The label index's file ([`Self::load_labels`]).
+    #[must_use]
+    pub fn labels_path(&self) -> &str {
+        &self.manifest.features.labels
+    }
+
+    /// The files of the dictionaries at `blocks` (positions in the manifest's list, which
+    /// is in block order; [`Self::load_dictionaries`]): a page may fetch them block by
+    /// block, showing the first block's features while the rest arrive.
+    #[must_use]
+    pub fn dictionary_paths(&self, blocks: Range<usize>) -> Vec<String> {
+        let all = &self.manifest.dictionaries;
+        all.get(blocks.start.min(all.len())..blocks.end.min(all.len()))
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|d| [d.cfg.clone(), d.weights.clone()])
+            .collect()
     }
 
     /// The files the corpus loads from (its index and tokens, [`Self::load_corpus`]): what
@@ -292,9 +308,34 @@ impl Pack {
     /// What [`Self::feature_paths`] hold: each block's dictionary (read as `model`'s pack
     /// version says) and the labels.
     pub fn load_features(&self, files: &PackFiles, model: &Model) -> Result<PackFeatures> {
+        Ok(PackFeatures {
+            dictionaries: self.load_dictionaries(
+                files,
+                model,
+                0..self.manifest.dictionaries.len(),
+            )?,
+            labels: self.load_labels(files)?,
+        })
+    }
+
+    /// What [`Self::dictionary_paths`] hold for `blocks`: those blocks' dictionaries, in
+    /// block order, each read as `model`'s pack version says (a version-1 pack's
+    /// transcoders read `ln2.hook_normalized` after the gain, and are folded to read it
+    /// before).
+    pub fn load_dictionaries(
+        &self,
+        files: &PackFiles,
+        model: &Model,
+        blocks: Range<usize>,
+    ) -> Result<Vec<Dictionary>> {
         let m = &self.manifest;
-        let mut dictionaries = m
+        let infos = m
             .dictionaries
+            .get(blocks.clone())
+            .ok_or_else(|| PackError::Missing {
+                path: format!("the dictionaries of blocks {blocks:?}"),
+            })?;
+        let mut dictionaries = infos
             .iter()
             .map(|d| self.load_dictionary(d.layer, files))
             .collect::<Result<Vec<_>>>()?;
@@ -302,15 +343,12 @@ impl Pack {
             let gpt2 = model
                 .as_gpt2()
                 .ok_or_else(|| content(&m.model.config, "a version-1 pack holds a GPT-2"))?;
-            for (info, dictionary) in m.dictionaries.iter().zip(&mut dictionaries) {
+            for (info, dictionary) in infos.iter().zip(&mut dictionaries) {
                 *dictionary = read_before_the_gain(gpt2, dictionary)
                     .map_err(|e| content(&info.weights, e))?;
             }
         }
-        Ok(PackFeatures {
-            dictionaries,
-            labels: self.load_labels(files)?,
-        })
+        Ok(dictionaries)
     }
 
     /// The model and its tokenizer: from `config.json`, `model.safetensors` and
@@ -405,8 +443,9 @@ impl Pack {
         )
     }
 
-    /// The label index, checked to have one entry per feature of every dictionary.
-    fn load_labels(&self, files: &PackFiles) -> Result<LabelIndex> {
+    /// The label index ([`Self::labels_path`]), checked to have one entry per feature of
+    /// every dictionary.
+    pub fn load_labels(&self, files: &PackFiles) -> Result<LabelIndex> {
         let path = &self.manifest.features.labels;
         let bytes = files.get(path)?;
         let labels: LabelIndex = serde_json::from_slice(bytes).map_err(|e| content(path, e))?;

@@ -277,6 +277,54 @@ fn a_packs_lessons_must_be_json_files_it_lists() {
 }
 
 #[test]
+fn the_features_load_block_by_block_as_they_load_whole() {
+    // A page fetches the labels and block 0's transcoder first, the other blocks after.
+    let files = files();
+    let pack = Pack::parse_manifest(&files[MANIFEST_FILE]).unwrap();
+    let n = pack.manifest().dictionaries.len();
+    let first = [
+        vec![pack.labels_path().to_owned()],
+        pack.dictionary_paths(0..1),
+    ]
+    .concat();
+    let rest = pack.dictionary_paths(1..n);
+    assert_eq!(
+        [first.clone(), rest.clone()].concat(),
+        pack.feature_paths(),
+        "the two steps fetch every feature file once"
+    );
+    let mut verified = PackFiles::default();
+    for path in pack.model_paths().iter().chain(&first) {
+        verified.insert(pack.verify(path, files[path].clone()).unwrap());
+    }
+    let (model, _) = pack.load_model(&verified).unwrap();
+    let labels = pack.load_labels(&verified).unwrap();
+    let block_0 = pack.load_dictionaries(&verified, &model, 0..1).unwrap();
+    // The other blocks' files are not there yet: asking for them names the first missing.
+    let missing = pack.load_dictionaries(&verified, &model, 1..n).unwrap_err();
+    assert!(missing.to_string().contains(&rest[0]), "{missing}");
+    for path in &rest {
+        verified.insert(pack.verify(path, files[path].clone()).unwrap());
+    }
+    let others = pack.load_dictionaries(&verified, &model, 1..n).unwrap();
+    let whole = pack.load_features(&verified, &model).unwrap();
+    assert_eq!(labels, whole.labels);
+    let by_block: Vec<_> = block_0.iter().chain(&others).collect();
+    assert_eq!(by_block.len(), whole.dictionaries.len());
+    for (part, all) in by_block.iter().zip(&whole.dictionaries) {
+        assert_eq!(part.config, all.config);
+        let (a, b) = (
+            part.w_dec.flatten_all().unwrap(),
+            all.w_dec.flatten_all().unwrap(),
+        );
+        assert_eq!(a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
+    }
+    // Blocks the pack does not have are refused, not read as fewer.
+    assert!(pack.load_dictionaries(&verified, &model, 0..n + 1).is_err());
+    assert!(pack.dictionary_paths(n..n + 2).is_empty());
+}
+
+#[test]
 fn a_version_1_pack_loads_with_its_transcoders_read_before_the_gain() {
     // A version-1 pack's transcoders read ln2's output (after the gain and bias): make
     // one from the committed pack by unfolding each encoder, then load both.

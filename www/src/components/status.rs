@@ -73,10 +73,12 @@ pub(crate) fn StatusLine() -> Html {
     }
 }
 
-/// `loading`, `ready` or `failed`: where the pack's features stand, for tests and styles.
+/// `loading`, `partial`, `ready` or `failed`: where the pack's features stand, for tests
+/// and styles.
 fn features_state(engine: &Engine) -> Option<&'static str> {
     Some(match &engine.info()?.features {
         FeatureData::Loading => "loading",
+        FeatureData::Partial { .. } => "partial",
         FeatureData::Ready => "ready",
         FeatureData::Failed(_) => "failed",
     })
@@ -85,21 +87,28 @@ fn features_state(engine: &Engine) -> Option<&'static str> {
 /// Where the pack's features stand while they load after its model, or why they did not
 /// load (`true`); `None` once loaded.
 fn features_line(engine: &Engine) -> Option<(String, bool)> {
-    match &engine.info()?.features {
-        FeatureData::Ready => None,
-        FeatureData::Failed(error) => Some((format!(" · features did not load: {error}"), true)),
-        FeatureData::Loading => Some((
-            match &engine.features_progress {
-                Some((stage, loaded, total)) if *total > 0 => format!(
-                    " · loading the features: {stage}, {} of {}",
-                    megabytes(*loaded),
-                    megabytes(*total)
-                ),
-                _ => " · loading the features…".to_owned(),
-            },
-            false,
-        )),
-    }
+    let what = match &engine.info()?.features {
+        FeatureData::Ready => return None,
+        FeatureData::Failed(error) => {
+            return Some((format!(" · features did not load: {error}"), true));
+        }
+        FeatureData::Loading => "loading the features".to_owned(),
+        FeatureData::Partial { blocks: 1 } => {
+            "block 0's features are in; loading the other blocks'".to_owned()
+        }
+        FeatureData::Partial { blocks } => {
+            format!("{blocks} blocks' features are in; loading the others'")
+        }
+    };
+    let line = match &engine.features_progress {
+        Some((stage, loaded, total)) if *total > 0 => format!(
+            " · {what}: {stage}, {} of {}",
+            megabytes(*loaded),
+            megabytes(*total)
+        ),
+        _ => format!(" · {what}…"),
+    };
+    Some((line, false))
 }
 
 /// Properties of [`ReadyGate`].

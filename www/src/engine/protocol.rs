@@ -459,10 +459,25 @@ impl PackLesson {
 pub enum FeatureData {
     /// Being fetched; requests that need them wait.
     Loading,
+    /// The labels and the first `blocks` blocks' transcoders are in, the rest are being
+    /// fetched: a prompt's analysis shows those blocks' features; every other request
+    /// that needs features waits for all of them.
+    Partial {
+        /// The blocks whose features are in (the first ones).
+        blocks: usize,
+    },
     /// Loaded, or there are none to load (a model opened on its own).
     Ready,
     /// They could not be loaded; why. The model still answers.
     Failed(String),
+}
+
+impl FeatureData {
+    /// Whether more of them are coming (none yet, or some blocks').
+    #[must_use]
+    pub fn is_loading(&self) -> bool {
+        matches!(self, Self::Loading | Self::Partial { .. })
+    }
 }
 
 /// A feature's record with the texts of the tokens it names.

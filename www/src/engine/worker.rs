@@ -5,10 +5,13 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use glassbox_dict::Dictionary;
 use glassbox_lab::{AdapterPreference, EngineInfo, Lab, Lesson, site_name};
+use glassbox_model::Model;
 use glassbox_pack::{Corpus, FeatureShard, Pack, PackFiles};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 use web_sys::Cache;
@@ -267,7 +270,7 @@ impl Worker for EngineWorker {
             // An engine switch waits too while they come: the features are attached to the
             // engine in use when they arrive, which a switch meanwhile would leave behind.
             State::Ready(loaded)
-                if loaded.info.features == FeatureData::Loading
+                if loaded.info.features.is_loading()
                     && (request.body.needs_features()
                         || (matches!(request.body, Request::SwitchEngine(_))
                             && self.features_error.is_none())) =>
@@ -357,8 +360,7 @@ impl EngineWorker {
             // Opened once the pack's features are in: added dictionaries number after the
             // pack's, and are measured on its corpus.
             State::Ready(loaded)
-                if loaded.info.features == FeatureData::Loading
-                    && self.features_error.is_none() =>
+                if loaded.info.features.is_loading() && self.features_error.is_none() =>
             {
                 let body = Response::Progress {
                     stage: "waiting for the pack's features to finish loading".to_owned(),
@@ -451,11 +453,12 @@ impl EngineWorker {
     }
 
     /// Fetches `model_only`'s pack features in the background, telling the page that
-    /// loaded it how far along they are.
+    /// loaded it how far along they are: the first block's as soon as they are in, then
+    /// all of them.
     fn load_features(&self, scope: &WorkerScope<Self>, model_only: Rc<Loaded>) {
         let generation = self.generation;
         let page = self.listener.as_ref().map(|(who, _)| *who);
-        let progress_scope = scope.clone();
+        let (progress_scope, partial_scope) = (scope.clone(), scope.clone());
         scope.send_future(async move {
             let progress = move |stage: &str, loaded: u64, total: u64| {
                 if let Some(page) = page {
@@ -467,7 +470,13 @@ impl EngineWorker {
                     progress_scope.respond(page, Envelope { id: 0, body });
                 }
             };
-            let result = load_pack_features(&model_only, &progress).await;
+            let partial = move |first: Loaded| {
+                partial_scope.send_message(Message::FeaturesLoaded {
+                    generation,
+                    result: Ok(Box::new(first)),
+                });
+            };
+            let result = load_pack_features(&model_only, &progress, &partial).await;
             Message::FeaturesLoaded {
                 generation,
                 result: result.map(Box::new),
@@ -475,8 +484,8 @@ impl EngineWorker {
         });
     }
 
-    /// The pack's features arrived (or failed to): the page is told, and the requests
-    /// that waited for them are answered.
+    /// The pack's features arrived (the first block's, or all), or failed to: the page is
+    /// told, and the requests that waited for them are answered (or wait on, for all).
     fn features_loaded(&mut self, scope: &WorkerScope<Self>, result: Result<Box<Loaded>, String>) {
         let info = match result {
             Ok(loaded) => {
@@ -873,13 +882,45 @@ async fn fetch_files(
     paths: &[String],
     progress: &dyn Fn(&str, u64, u64),
 ) -> Result<(PackFiles, bool), String> {
-    let total: u64 = paths
+    let mut files = PackFiles::default();
+    let counted = Counted {
+        before: 0,
+        total: bytes_of(pack, paths),
+    };
+    let from_cache = fetch_into(cache, base, pack, paths, &mut files, counted, progress).await?;
+    Ok((files, from_cache))
+}
+
+/// Where a fetch stands among the bytes `progress` is told of: `before` came earlier, of
+/// `total` in all.
+#[derive(Clone, Copy)]
+struct Counted {
+    before: u64,
+    total: u64,
+}
+
+/// The bytes the manifest gives `paths` of `pack`, together.
+fn bytes_of(pack: &Pack, paths: &[String]) -> u64 {
+    paths
         .iter()
         .filter_map(|p| pack.entry(p).ok())
         .map(|e| e.bytes)
-        .sum();
-    let mut files = PackFiles::default();
-    let (mut loaded, mut from_cache) = (0_u64, true);
+        .sum()
+}
+
+/// Fetches `paths` of `pack` (through the cache) into `files`, telling `progress` the
+/// bytes so far as `counted` places them; returns whether every one came from the cache.
+async fn fetch_into(
+    cache: Option<&web_sys::Cache>,
+    base: &str,
+    pack: &Pack,
+    paths: &[String],
+    files: &mut PackFiles,
+    counted: Counted,
+    progress: &dyn Fn(&str, u64, u64),
+) -> Result<bool, String> {
+    let Counted { before, total } = counted;
+    let (mut loaded, mut from_cache) = (before, true);
     for path in paths {
         let stage = stage_of(path);
         progress(stage, loaded, total);
@@ -892,8 +933,8 @@ async fn fetch_files(
         from_cache &= cached;
         files.insert(file);
     }
-    progress("preparing", total, total);
-    Ok((files, from_cache))
+    progress("preparing", loaded, total);
+    Ok(from_cache)
 }
 
 /// Loads the pack's model alone ([`Pack::model_paths`]): the first prediction waits for
@@ -982,42 +1023,123 @@ async fn pack_lessons(cache: Option<&Cache>, base: &str, pack: &Pack) -> Vec<Pac
 }
 
 /// Fetches the features of the pack `model_only` runs ([`Pack::feature_paths`]) and adds
-/// them to its lab, on the engine it runs.
+/// them to its lab, on the engine it runs: the labels and block 0's transcoder first,
+/// handed to `partial` as a lab of their own when more blocks follow (a prompt shows that
+/// block's features while the others arrive), then every block's.
 async fn load_pack_features(
     model_only: &Loaded,
     progress: &dyn Fn(&str, u64, u64),
+    partial: &dyn Fn(Loaded),
 ) -> Result<Loaded, String> {
     let Some((pack, base)) = &model_only.pack else {
         return Err("no pack to load features from".to_owned());
     };
     let cache = fetch::open_cache().await;
-    let paths = pack.feature_paths();
-    let (files, from_cache) = fetch_files(cache.as_ref(), base, pack, &paths, progress).await?;
-    let lab = &model_only.lab;
-    let features = pack
-        .load_features(&files, lab.model())
-        .map_err(|e| e.to_string())?;
-    let lab = lab
-        .with_pack_features(
-            features.dictionaries.into_iter().map(Arc::new).collect(),
-            features.labels,
+    let blocks = pack.manifest().dictionaries.len();
+    let first_block = 0..blocks.min(1);
+    let first = [
+        vec![pack.labels_path().to_owned()],
+        pack.dictionary_paths(first_block.clone()),
+    ]
+    .concat();
+    let rest = pack.dictionary_paths(first_block.end..blocks);
+    let mut counted = Counted {
+        before: 0,
+        total: bytes_of(pack, &first) + bytes_of(pack, &rest),
+    };
+    let mut files = PackFiles::default();
+    let mut from_cache = fetch_into(
+        cache.as_ref(),
+        base,
+        pack,
+        &first,
+        &mut files,
+        counted,
+        progress,
+    )
+    .await?;
+    let model = model_only.lab.model();
+    let labels = pack.load_labels(&files).map_err(|e| e.to_string())?;
+    let mut dictionaries = load_dictionaries(pack, &files, model, first_block.clone())?;
+    if !rest.is_empty() {
+        let lab = model_only
+            .lab
+            .with_pack_features(dictionaries.clone(), labels.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let so_far = FeatureData::Partial {
+            blocks: first_block.len(),
+        };
+        partial(with_features(model_only, lab, from_cache, so_far));
+        counted.before = bytes_of(pack, &first);
+        from_cache &= fetch_into(
+            cache.as_ref(),
+            base,
+            pack,
+            &rest,
+            &mut files,
+            counted,
+            progress,
         )
+        .await?;
+        dictionaries.extend(load_dictionaries(
+            pack,
+            &files,
+            model,
+            first_block.end..blocks,
+        )?);
+    }
+    let lab = model_only
+        .lab
+        .with_pack_features(dictionaries, labels)
         .await
         .map_err(|e| e.to_string())?;
+    Ok(with_features(
+        model_only,
+        lab,
+        from_cache,
+        FeatureData::Ready,
+    ))
+}
+
+/// `pack`'s dictionaries of `blocks` from `files`, each shared.
+fn load_dictionaries(
+    pack: &Pack,
+    files: &PackFiles,
+    model: &Model,
+    blocks: Range<usize>,
+) -> Result<Vec<Arc<Dictionary>>, String> {
+    Ok(pack
+        .load_dictionaries(files, model, blocks)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(Arc::new)
+        .collect())
+}
+
+/// `model_only` with `lab` (its model with the pack's features, as `features` says);
+/// `from_cache` says whether the features came from the browser's cache. Until all are in,
+/// the page is told of the pack's dictionaries as they will be.
+fn with_features(model_only: &Loaded, lab: Lab, from_cache: bool, features: FeatureData) -> Loaded {
+    let dictionaries = if features.is_loading() {
+        model_only.info.dictionaries.clone()
+    } else {
+        dictionary_infos(&lab)
+    };
     let info = PackInfo {
-        dictionaries: dictionary_infos(&lab),
+        dictionaries,
         tags: lab.tags(),
         from_cache: model_only.info.from_cache && from_cache,
         engine: lab.engine_info(),
-        features: FeatureData::Ready,
+        features,
         ..model_only.info.clone()
     };
-    Ok(Loaded {
+    Loaded {
         lab,
         pack: model_only.pack.clone(),
         info,
         sample_texts: Rc::clone(&model_only.sample_texts),
-    })
+    }
 }
 
 /// Fetches (through the cache) and reads `pack`'s corpus ([`Pack::corpus_paths`]).

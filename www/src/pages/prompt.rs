@@ -56,6 +56,7 @@ pub(crate) fn PromptPage() -> Html {
     let layout = use_layout();
     let info = layout.as_deref();
     let missing = no_features(info.map(|i| &i.features));
+    let pending = block_pending(info.map(|i| &i.features));
     let names: Vec<String> = info.map_or_else(Vec::new, |info| {
         (0..info.dictionaries.len())
             .map(|l| info.dictionary_name(l))
@@ -84,16 +85,17 @@ pub(crate) fn PromptPage() -> Html {
                 <p><CopyLink /></p>
                 <LinkErrors errors={link_errors} />
             </section>
-            { AnswerView::new("Running the model…").error_id("prompt-error").show(&answer, |analysis| view_analysis(analysis, &names, &missing, &text, query.pin, &pin)) }
+            { AnswerView::new("Running the model…").error_id("prompt-error").show(&answer, |analysis| view_analysis(analysis, &names, (&missing, pending), &text, query.pin, &pin)) }
         </ReadyGate>
     }
 }
 
-/// The analysis; `missing` says why a token has no features.
+/// The analysis; `missing` says why a token has no features, and why a block of `names`
+/// has none while others have.
 fn view_analysis(
     analysis: &PromptAnalysis,
     names: &[String],
-    missing: &str,
+    (missing, pending): (&str, &'static str),
     text: &str,
     pin: Option<usize>,
     on_pin: &Callback<usize>,
@@ -160,6 +162,15 @@ fn view_analysis(
                             </ol>
                         </div>
                     }) }
+                    // The pack's blocks whose features are still coming (or did not come).
+                    if analysis.features.get(pinned).is_some_and(|f| !f.is_empty()) {
+                        { for names.iter().skip(analysis.features.get(pinned).map_or(0, Vec::len)).map(|name| html! {
+                            <div class="layer pending">
+                                <h3>{ name.clone() }</h3>
+                                <p class="muted">{ pending }</p>
+                            </div>
+                        }) }
+                    }
                 </div>
             </section>
         </>
@@ -170,8 +181,9 @@ fn view_analysis(
 /// model has none.
 fn no_features(state: Option<&FeatureData>) -> String {
     match state {
-        Some(FeatureData::Loading) => "The features are loading after the model (the line at \
-             the top says how far); they appear here when they arrive."
+        Some(FeatureData::Loading | FeatureData::Partial { .. }) => "The features are loading \
+             after the model (the line at the top says how far); they appear here when they \
+             arrive."
             .to_owned(),
         Some(FeatureData::Failed(error)) => format!(
             "The pack's features did not load ({error}); predictions, attention and the logit \
@@ -181,5 +193,14 @@ fn no_features(state: Option<&FeatureData>) -> String {
               pack): predictions, attention, the logit lens and generation work; features need \
               a pack that has them, or SAELens dictionaries opened beside the model."
             .to_owned(),
+    }
+}
+
+/// Why a block shows no features while earlier blocks do: its transcoder is still coming,
+/// or did not come.
+fn block_pending(state: Option<&FeatureData>) -> &'static str {
+    match state {
+        Some(FeatureData::Failed(_)) => "Did not load (the line at the top says why).",
+        _ => "Loading; its features appear here when its transcoder arrives.",
     }
 }
