@@ -1,12 +1,13 @@
 // What a new visitor fetches before the prompt view shows its first feature (block 0's:
-// the later blocks' transcoders follow), and how long it takes: each file asked for until then with its size as served (raw) and as a
-// static host would compress it (gzip at its default level 6, as hosts do on the fly;
-// brotli at quality 11, as a build could precompress); the time from navigation to the
-// first feature unthrottled and through the browser's network emulation at 20 Mbit/s
-// with 40 ms round trips (a class on one school Wi-Fi); and what a second visit fetches
-// (the service worker's cache should make it nothing); and when a new student's first
-// lesson step shows, from its preview, and turns live, throttled the same way. Run by `cargo xtask bench` after
-// the release build; numbers, no assertions.
+// the later blocks' transcoders follow), and how long it takes: each file asked for until
+// then with its size as served (raw) and as a static host would compress it (gzip at its
+// default level 6, as hosts do on the fly; brotli at quality 11, as a build could
+// precompress); the time from navigation to the first feature unthrottled and through the
+// browser's network emulation at 20 Mbit/s with 40 ms round trips (a class on one school
+// Wi-Fi), and until every block's features are in; what a second visit fetches (the
+// service worker's cache should make it nothing); and when a new student's first lesson
+// step shows, from its preview, and turns live, throttled the same way. Run by
+// `cargo xtask bench` after the release build; numbers, no assertions.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
