@@ -4,7 +4,7 @@
 //! than query heads, each shared by a group of query heads) is the general case; GPT-2
 //! is the case of groups of one.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use crate::hooks::{HookPoint, Hooks};
 use crate::{ModelError, Result};
@@ -84,14 +84,18 @@ pub(crate) fn attend(
     let q = q.transpose(1, 2)?.contiguous()?;
     let k = repeat_heads(&k.transpose(1, 2)?, heads / kv_heads)?;
     let v = repeat_heads(&v.transpose(1, 2)?, heads / kv_heads)?;
-    let scores = (q.matmul(&k.t()?.contiguous()?)? / (d_head as f64).sqrt())?;
-    let scores = scores.broadcast_add(&causal_mask(offset, len, keys, q.device())?)?;
-    let scores = hooks.at(HookPoint::AttnScores(l), scores, offset)?;
-    let pattern = hooks.at(
-        HookPoint::Pattern(l),
-        crate::softmax::softmax_last(&scores)?,
-        offset,
-    )?;
+    let dots = q.matmul(&k.t()?.contiguous()?)?;
+    let divisor = (d_head as f64).sqrt();
+    let pattern = if hooks.touches(HookPoint::AttnScores(l)) || dots.dtype() != DType::F32 {
+        let scores = (dots / divisor)?;
+        let scores = scores.broadcast_add(&causal_mask(offset, len, keys, q.device())?)?;
+        let scores = hooks.at(HookPoint::AttnScores(l), scores, offset)?;
+        crate::softmax::softmax_last(&scores)?
+    } else {
+        // The same numbers in one pass, without the scores as a tensor of their own.
+        crate::softmax::causal_softmax(&dots, offset, (1.0 / divisor) as f32)?
+    };
+    let pattern = hooks.at(HookPoint::Pattern(l), pattern, offset)?;
     let z = pattern.matmul(&v)?.transpose(1, 2)?.contiguous()?;
     debug_assert_eq!(z.dims(), [batch, len, heads, d_head]);
     hooks.at(HookPoint::Z(l), z, offset)

@@ -4,7 +4,8 @@
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 
-use crate::cpu_rows::contiguous_rows;
+use crate::cpu_rows::map_each;
+use crate::fast_math::tanh;
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 const COEFFICIENT: f32 = 0.044_715;
@@ -18,28 +19,17 @@ pub(crate) fn gelu_tanh(x: &Tensor) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op1(GeluTanh)
 }
 
+#[inline]
 fn value(x: f32) -> f32 {
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + COEFFICIENT * x * x * x)).tanh())
+    0.5 * x * (1.0 + tanh(SQRT_2_OVER_PI * (x + COEFFICIENT * x * x * x)))
 }
 
+#[inline]
 fn derivative(x: f32) -> f32 {
     let inner = SQRT_2_OVER_PI * (x + COEFFICIENT * x * x * x);
-    let t = inner.tanh();
+    let t = tanh(inner);
     let d_inner = SQRT_2_OVER_PI * (1.0 + 3.0 * COEFFICIENT * x * x);
     0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * d_inner
-}
-
-/// Applies `f` to each element of a contiguous f32 storage.
-fn map(
-    storage: &CpuStorage,
-    layout: &Layout,
-    f: fn(f32) -> f32,
-) -> candle_core::Result<(CpuStorage, Shape)> {
-    let (values, _) = contiguous_rows(storage, layout)?;
-    Ok((
-        CpuStorage::F32(values.iter().map(|&x| f(x)).collect()),
-        layout.shape().clone(),
-    ))
 }
 
 struct GeluTanh;
@@ -54,7 +44,7 @@ impl CustomOp1 for GeluTanh {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        map(storage, layout, value)
+        map_each(storage, layout, value)
     }
 
     fn bwd(
@@ -80,7 +70,7 @@ impl CustomOp1 for GeluTanhDerivative {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        map(storage, layout, derivative)
+        map_each(storage, layout, derivative)
     }
 }
 

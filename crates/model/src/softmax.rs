@@ -5,6 +5,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 
 use crate::cpu_rows::contiguous_rows;
+use crate::fast_math::exp_non_positive;
 
 /// `softmax` over the last axis; −∞ entries get probability 0 (each row needs one finite
 /// entry).
@@ -34,9 +35,15 @@ impl CustomOp1 for SoftmaxLast {
         for row in values.chunks(width) {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let first = out.len();
-            out.extend(row.iter().map(|&x| (x - max).exp()));
-            let sum: f32 = out[first..].iter().sum();
-            out[first..].iter_mut().for_each(|p| *p /= sum);
+            out.resize(first + row.len(), 0.0);
+            let probabilities = &mut out[first..];
+            for (p, &x) in probabilities.iter_mut().zip(row) {
+                *p = exp_non_positive(x - max);
+            }
+            let sum: f32 = probabilities.iter().sum();
+            for p in probabilities.iter_mut() {
+                *p /= sum;
+            }
         }
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
@@ -51,6 +58,78 @@ impl CustomOp1 for SoftmaxLast {
             &grad_res.contiguous()?,
             &SoftmaxGradient,
         )?))
+    }
+}
+
+/// The attention pattern from raw dot products `q · kᵀ` (`[..., query, key]`, f32, queries
+/// from position `offset`): each times `scale` (`1/√d_head`, as candle's `dots / √d_head`
+/// multiplies by the f32 reciprocal), the keys after the query masked, softmax over the
+/// rest — in one pass, and equal bit for bit to scaling, adding the causal mask and
+/// [`softmax_last`] one after another (which `hook_attn_scores` needs, when something
+/// reads it). Masked keys are never read.
+pub(crate) fn causal_softmax(
+    dots: &Tensor,
+    offset: usize,
+    scale: f32,
+) -> candle_core::Result<Tensor> {
+    let queries = dots.dims().iter().rev().nth(1).copied().unwrap_or(1);
+    dots.contiguous()?.apply_op1(CausalSoftmax {
+        offset,
+        queries,
+        scale,
+    })
+}
+
+struct CausalSoftmax {
+    offset: usize,
+    queries: usize,
+    scale: f32,
+}
+
+impl CustomOp1 for CausalSoftmax {
+    fn name(&self) -> &'static str {
+        "causal-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (values, width) = contiguous_rows(storage, layout)?;
+        let mut out = vec![0.0; values.len()];
+        for (r, (row, probabilities)) in values.chunks(width).zip(out.chunks_mut(width)).enumerate()
+        {
+            let seen = (self.offset + r % self.queries.max(1) + 1).min(width);
+            let (row, probabilities) = (&row[..seen], &mut probabilities[..seen]);
+            for (p, &x) in probabilities.iter_mut().zip(row) {
+                *p = x * self.scale;
+            }
+            let max = probabilities
+                .iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
+            for p in probabilities.iter_mut() {
+                *p = exp_non_positive(*p - max);
+            }
+            let sum: f32 = probabilities.iter().sum();
+            for p in probabilities.iter_mut() {
+                *p /= sum;
+            }
+        }
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let grad = res
+            .contiguous()?
+            .apply_op2_no_bwd(&grad_res.contiguous()?, &SoftmaxGradient)?;
+        Ok(Some((grad * f64::from(self.scale))?))
     }
 }
 
@@ -85,6 +164,65 @@ mod tests {
     use candle_core::{D, Device, Var};
 
     use super::*;
+
+    /// `dots / divisor`, the causal mask added, then [`softmax_last`]: the steps
+    /// [`causal_softmax`] fuses, as the attention takes them.
+    fn step_by_step(dots: &Tensor, offset: usize, divisor: f64) -> Tensor {
+        let (queries, keys) = dots.dims2().unwrap();
+        let mask: Vec<f32> = (0..queries)
+            .flat_map(|i| {
+                (0..keys).map(move |j| {
+                    if j <= offset + i {
+                        0.0
+                    } else {
+                        f32::NEG_INFINITY
+                    }
+                })
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, (queries, keys), &Device::Cpu).unwrap();
+        let scores = (dots / divisor).unwrap().broadcast_add(&mask).unwrap();
+        softmax_last(&scores).unwrap()
+    }
+
+    #[test]
+    fn the_causal_softmax_is_the_steps_it_fuses_bit_for_bit_with_their_gradient() {
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        // Four queries from position 0, and two after three cached positions.
+        for (queries, keys, offset) in [(4, 4, 0), (2, 5, 3)] {
+            let values: Vec<f32> = (0..queries * keys)
+                .map(|i| ((i * 7 % 11) as f32 - 5.0) * 1.3)
+                .collect();
+            let dots =
+                Var::from_tensor(&Tensor::from_vec(values, (queries, keys), &Device::Cpu).unwrap())
+                    .unwrap();
+            // √48: a divisor whose reciprocal is not exact in f32.
+            let divisor = 48.0_f64.sqrt();
+            let ours = causal_softmax(dots.as_tensor(), offset, (1.0 / divisor) as f32).unwrap();
+            let theirs = step_by_step(dots.as_tensor(), offset, divisor);
+            assert_eq!(flat(&ours), flat(&theirs));
+            let weights = Tensor::from_vec(
+                (0..queries * keys)
+                    .map(|i| i as f32 * 0.1 - 0.4)
+                    .collect::<Vec<_>>(),
+                (queries, keys),
+                &Device::Cpu,
+            )
+            .unwrap();
+            let gradient = |y: &Tensor| {
+                let grads = (y * &weights)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                flat(grads.get(dots.as_tensor()).unwrap())
+            };
+            for (a, b) in gradient(&ours).iter().zip(gradient(&theirs)) {
+                assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+            }
+        }
+    }
 
     #[test]
     fn matches_the_composed_softmax_and_its_gradient() {

@@ -459,17 +459,18 @@ impl PackLesson {
 pub enum FeatureData {
     /// Being fetched; requests that need them wait.
     Loading,
-    /// The labels and the first `blocks` blocks' transcoders are in, the rest are being
-    /// fetched: a prompt's analysis shows those blocks' features; every other request
-    /// that needs features waits for all of them.
-    Partial {
-        /// The blocks whose features are in (the first ones).
-        blocks: usize,
-    },
     /// Loaded, or there are none to load (a model opened on its own).
     Ready,
     /// They could not be loaded; why. The model still answers.
     Failed(String),
+    /// The labels and the first `blocks` blocks' transcoders are in, the rest are being
+    /// fetched: a prompt's analysis shows those blocks' features; every other request
+    /// that needs features waits for all of them. (Last, so that the lesson previews
+    /// written before it, which hold a `FeatureData`, read as they did.)
+    Partial {
+        /// The blocks whose features are in (the first ones).
+        blocks: usize,
+    },
 }
 
 impl FeatureData {
