@@ -3,7 +3,8 @@
 
 use anyhow::Result;
 
-use crate::run::{cmd, run};
+use crate::ratios;
+use crate::run::{cmd, run, run_echoed};
 use crate::tools::{WASM_TARGET, ensure_test_tools, tools_path};
 
 /// A Python with `torch` and `transformers` for the reference numbers (optional; with
@@ -14,7 +15,10 @@ const TORCH_PYTHON: &str = "GLASSBOX_TORCH_PYTHON";
 pub(crate) fn bench() -> Result<()> {
     ensure_test_tools()?;
     println!("\n==> CPU engine, native");
-    native_bench("glassbox-model", "forward")?;
+    let cpu_engine = ratios::timed_rows(&run_echoed(&mut native_bench_command(
+        "glassbox-model",
+        "forward",
+    ))?);
     println!("\n==> CPU engine, wasm32 in headless Chromium");
     browser_bench("glassbox-model")?;
     println!("\n==> GPU engine vs CPU engine, native");
@@ -36,8 +40,17 @@ pub(crate) fn bench() -> Result<()> {
         .env("GLASSBOX_DIST", crate::workspace_root().join("target/dist")))?;
     if let Some(python) = std::env::var_os(TORCH_PYTHON) {
         println!("\n==> PyTorch (transformers GPT-2 and SmolLM2), CPU");
-        run(cmd(&python, &["crates/model/benches/forward_torch.py"])
-            .env("GLASSBOX_MODELS", crate::models::models_dir()))?;
+        let torch = ratios::timed_rows(&run_echoed(
+            cmd(&python, &["crates/model/benches/forward_torch.py"])
+                .env("GLASSBOX_MODELS", crate::models::models_dir()),
+        )?);
+        println!(
+            "\n==> the CPU engine against PyTorch, native, the same threads (ratio: PyTorch's ms / Glassbox's; above 1, Glassbox is faster)"
+        );
+        print!(
+            "{}",
+            ratios::table(&cpu_engine, &torch, ("Glassbox", "PyTorch"))
+        );
         println!("\n==> attribution graphs: circuit-tracer next to Glassbox, CPU");
         run(&mut cmd(
             "cargo",
@@ -59,11 +72,17 @@ pub(crate) fn bench() -> Result<()> {
 /// `cargo bench` of one bench target of `package` (the real models it may run are in
 /// `GLASSBOX_MODELS`).
 fn native_bench(package: &str, bench: &str) -> Result<()> {
-    run(cmd(
+    run(&mut native_bench_command(package, bench))
+}
+
+/// The command [`native_bench`] runs.
+fn native_bench_command(package: &str, bench: &str) -> std::process::Command {
+    let mut command = cmd(
         "cargo",
         &["bench", "--quiet", "-p", package, "--bench", bench],
-    )
-    .env("GLASSBOX_MODELS", crate::models::models_dir()))
+    );
+    command.env("GLASSBOX_MODELS", crate::models::models_dir());
+    command
 }
 
 /// The ignored `wasm_bench` test of `crates/{name}` in headless Chromium, run from the

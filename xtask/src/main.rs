@@ -7,6 +7,7 @@ mod fuzz;
 mod models;
 mod packs;
 mod page;
+mod ratios;
 mod run;
 mod serve;
 mod test;

@@ -1,7 +1,8 @@
 //! Running commands: each is printed before it runs, and a failure names it.
 
 use std::ffi::OsStr;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -49,6 +50,31 @@ pub(crate) fn capture(command: &mut Command) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Runs `command` like [`run`], its standard output shown line by line as it comes, and
+/// returns that output too.
+pub(crate) fn run_echoed(command: &mut Command) -> Result<String> {
+    let shown = show(command);
+    println!("\n$ {shown}");
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    let mut output = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.with_context(|| format!("reading the output of `{shown}`"))?;
+            println!("{line}");
+            output.push_str(&line);
+            output.push('\n');
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(output)
 }
 
 fn show(command: &Command) -> String {

@@ -1,4 +1,4 @@
-//! Milliseconds per forward pass of the CPU engine, at 64 and 256 tokens, for the
+//! Milliseconds per forward pass of the CPU engine, at 1, 64 and 256 tokens, for the
 //! default pack's shape and GPT-2 small's, with random weights; and SmolLM2-135M (from
 //! the GGUF `cargo xtask models` fetches, when it is there): prefill at 64 and 256 tokens
 //! and decoding with the KV cache, in tokens per second.
@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for (name, config) in shapes {
         let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, 0)?)?;
-        for len in [64_u32, 256] {
+        for len in [1_u32, 64, 256] {
             let tokens: Vec<u32> = (0..len)
                 .map(|i| (i * 7919) % config.vocab_size as u32)
                 .collect();

@@ -19,7 +19,7 @@ torch.manual_seed(0)
 print(f"PyTorch {torch.__version__} CPU, {torch.get_num_threads()} threads")
 for name, overrides in SHAPES:
     model = GPT2LMHeadModel(GPT2Config(**overrides)).eval()
-    for length in (64, 256):
+    for length in (1, 64, 256):
         tokens = (torch.arange(length) * 7919 % overrides["vocab_size"]).unsqueeze(0)
         with torch.no_grad():
             model(tokens)

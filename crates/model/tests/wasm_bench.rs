@@ -22,7 +22,7 @@ async fn forward_milliseconds_in_the_browser() {
     for (name, config) in shapes {
         let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, 0).unwrap()).unwrap();
         yield_to_browser().await;
-        for len in [64_u32, 256] {
+        for len in [1_u32, 64, 256] {
             let tokens: Vec<u32> = (0..len)
                 .map(|i| (i * 7919) % config.vocab_size as u32)
                 .collect();
