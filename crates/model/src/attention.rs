@@ -115,7 +115,12 @@ fn repeat_heads(x: &Tensor, group: usize) -> Result<Tensor> {
 
 /// `[query, key]`: 0 where query position `offset + i` may see key `j` (`j ≤ offset + i`),
 /// −∞ elsewhere.
-fn causal_mask(offset: usize, queries: usize, keys: usize, device: &Device) -> Result<Tensor> {
+pub(crate) fn causal_mask(
+    offset: usize,
+    queries: usize,
+    keys: usize,
+    device: &Device,
+) -> Result<Tensor> {
     let mask: Vec<f32> = (0..queries)
         .flat_map(|i| {
             (0..keys).map(move |j| {

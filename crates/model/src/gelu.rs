@@ -2,10 +2,10 @@
 //! forward and one backward. candle's own `gelu` builds its gradient from a dozen tensor
 //! operations, which made it the slowest part of training.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
+use candle_core::{DType, Tensor};
 
-use crate::cpu_rows::map_each;
 use crate::fast_math::tanh;
+use crate::pointwise::{self, Pointwise};
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 const COEFFICIENT: f32 = 0.044_715;
@@ -16,61 +16,25 @@ pub(crate) fn gelu_tanh(x: &Tensor) -> candle_core::Result<Tensor> {
         // Other dtypes take candle's path (the model computes in f32).
         return x.gelu();
     }
-    x.contiguous()?.apply_op1(GeluTanh)
-}
-
-#[inline]
-fn value(x: f32) -> f32 {
-    0.5 * x * (1.0 + tanh(SQRT_2_OVER_PI * (x + COEFFICIENT * x * x * x)))
-}
-
-#[inline]
-fn derivative(x: f32) -> f32 {
-    let inner = SQRT_2_OVER_PI * (x + COEFFICIENT * x * x * x);
-    let t = tanh(inner);
-    let d_inner = SQRT_2_OVER_PI * (1.0 + 3.0 * COEFFICIENT * x * x);
-    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * d_inner
+    pointwise::apply::<GeluTanh>(x)
 }
 
 struct GeluTanh;
 
-impl CustomOp1 for GeluTanh {
-    fn name(&self) -> &'static str {
-        "gelu-tanh"
+impl Pointwise for GeluTanh {
+    const NAME: &'static str = "gelu-tanh";
+
+    #[inline]
+    fn value(x: f32) -> f32 {
+        0.5 * x * (1.0 + tanh(SQRT_2_OVER_PI * (x + COEFFICIENT * x * x * x)))
     }
 
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        map_each(storage, layout, value)
-    }
-
-    fn bwd(
-        &self,
-        arg: &Tensor,
-        _res: &Tensor,
-        grad_res: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        let slope = arg.contiguous()?.apply_op1_no_bwd(&GeluTanhDerivative)?;
-        Ok(Some(grad_res.mul(&slope)?))
-    }
-}
-
-struct GeluTanhDerivative;
-
-impl CustomOp1 for GeluTanhDerivative {
-    fn name(&self) -> &'static str {
-        "gelu-tanh-derivative"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        map_each(storage, layout, derivative)
+    #[inline]
+    fn slope(x: f32) -> f32 {
+        let inner = SQRT_2_OVER_PI * (x + COEFFICIENT * x * x * x);
+        let t = tanh(inner);
+        let d_inner = SQRT_2_OVER_PI * (1.0 + 3.0 * COEFFICIENT * x * x);
+        0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * d_inner
     }
 }
 

@@ -25,6 +25,7 @@ mod gpt2;
 pub mod hooks;
 pub mod llama;
 mod ops;
+mod pointwise;
 pub mod rng;
 mod rope;
 mod safetensors_source;

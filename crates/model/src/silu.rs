@@ -1,18 +1,18 @@
 //! `SiLU`, `x · sigmoid(x)` (Llama's MLP gate), as one vectorized pass forward: candle's
 //! own calls libm's `expf` once per element.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
+use candle_core::{DType, Tensor};
 
-use crate::cpu_rows::map_each;
 use crate::fast_math::exp_non_positive;
+use crate::pointwise::{self, Pointwise};
 
-/// `SiLU` of `x`; its gradient is `s (1 + x (1 − s))` with `s = sigmoid(x)`.
+/// `SiLU` of `x`, with a fused gradient.
 pub(crate) fn silu(x: &Tensor) -> candle_core::Result<Tensor> {
     if x.dtype() != DType::F32 {
         // Other dtypes take candle's path (the model computes in f32).
         return x.silu();
     }
-    x.contiguous()?.apply_op1(Silu)
+    pointwise::apply::<Silu>(x)
 }
 
 /// `sigmoid(x)` from `e = exp(−|x|)`, which never overflows: `1 / (1 + e)` for `x ≥ 0`,
@@ -26,46 +26,19 @@ fn sigmoid(x: f32) -> f32 {
 
 struct Silu;
 
-impl CustomOp1 for Silu {
-    fn name(&self) -> &'static str {
-        "silu"
+impl Pointwise for Silu {
+    const NAME: &'static str = "silu";
+
+    #[inline]
+    fn value(x: f32) -> f32 {
+        x * sigmoid(x)
     }
 
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        map_each(storage, layout, |x| x * sigmoid(x))
-    }
-
-    fn bwd(
-        &self,
-        arg: &Tensor,
-        _res: &Tensor,
-        grad_res: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        let slope = arg.contiguous()?.apply_op1_no_bwd(&SiluDerivative)?;
-        Ok(Some(grad_res.mul(&slope)?))
-    }
-}
-
-struct SiluDerivative;
-
-impl CustomOp1 for SiluDerivative {
-    fn name(&self) -> &'static str {
-        "silu-derivative"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        map_each(storage, layout, |x| {
-            let s = sigmoid(x);
-            s * (1.0 + x * (1.0 - s))
-        })
+    /// `s (1 + x (1 − s))` with `s = sigmoid(x)`.
+    #[inline]
+    fn slope(x: f32) -> f32 {
+        let s = sigmoid(x);
+        s * (1.0 + x * (1.0 - s))
     }
 }
 

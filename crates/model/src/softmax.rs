@@ -33,17 +33,9 @@ impl CustomOp1 for SoftmaxLast {
         let (values, width) = contiguous_rows(storage, layout)?;
         let mut out = Vec::with_capacity(values.len());
         for row in values.chunks(width) {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let first = out.len();
-            out.resize(first + row.len(), 0.0);
-            let probabilities = &mut out[first..];
-            for (p, &x) in probabilities.iter_mut().zip(row) {
-                *p = exp_non_positive(x - max);
-            }
-            let sum: f32 = probabilities.iter().sum();
-            for p in probabilities.iter_mut() {
-                *p /= sum;
-            }
+            out.extend_from_slice(row);
+            softmax_in_place(&mut out[first..]);
         }
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
@@ -105,17 +97,7 @@ impl CustomOp1 for CausalSoftmax {
             for (p, &x) in probabilities.iter_mut().zip(row) {
                 *p = x * self.scale;
             }
-            let max = probabilities
-                .iter()
-                .copied()
-                .fold(f32::NEG_INFINITY, f32::max);
-            for p in probabilities.iter_mut() {
-                *p = exp_non_positive(*p - max);
-            }
-            let sum: f32 = probabilities.iter().sum();
-            for p in probabilities.iter_mut() {
-                *p /= sum;
-            }
+            softmax_in_place(probabilities);
         }
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
@@ -130,6 +112,18 @@ impl CustomOp1 for CausalSoftmax {
             .contiguous()?
             .apply_op2_no_bwd(&grad_res.contiguous()?, &SoftmaxGradient)?;
         Ok(Some((grad * f64::from(self.scale))?))
+    }
+}
+
+/// `row` replaced by its softmax: `exp(x − max)` over their sum (−∞ entries give 0).
+fn softmax_in_place(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for p in row.iter_mut() {
+        *p = exp_non_positive(*p - max);
+    }
+    let sum: f32 = row.iter().sum();
+    for p in row.iter_mut() {
+        *p /= sum;
     }
 }
 
@@ -169,18 +163,7 @@ mod tests {
     /// [`causal_softmax`] fuses, as the attention takes them.
     fn step_by_step(dots: &Tensor, offset: usize, divisor: f64) -> Tensor {
         let (queries, keys) = dots.dims2().unwrap();
-        let mask: Vec<f32> = (0..queries)
-            .flat_map(|i| {
-                (0..keys).map(move |j| {
-                    if j <= offset + i {
-                        0.0
-                    } else {
-                        f32::NEG_INFINITY
-                    }
-                })
-            })
-            .collect();
-        let mask = Tensor::from_vec(mask, (queries, keys), &Device::Cpu).unwrap();
+        let mask = crate::attention::causal_mask(offset, queries, keys, &Device::Cpu).unwrap();
         let scores = (dots / divisor).unwrap().broadcast_add(&mask).unwrap();
         softmax_last(&scores).unwrap()
     }
