@@ -273,6 +273,9 @@ test("a captive portal's answer for the manifest after a good visit loses nothin
   const first = await context.newPage();
   await first.goto(`${env.url}#/`);
   await first.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  // A good visit: every file the first view loads is in (the later blocks' transcoders
+  // come after the first features).
+  await first.locator('#engine-status[data-features=ready]').waitFor({ timeout: LOAD_TIMEOUT });
   await first.close();
   // A 200 answer that is not a manifest, as a hotel network's login page gives.
   await context.route('**/packs/brown/manifest.json', (route) => route.fulfill({
@@ -367,6 +370,8 @@ test('offline, a second visit opens the page and answers from what the first vis
   const first = await context.newPage();
   await first.goto(`${env.url}#/prompt?text=The%20jury`);
   await first.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
+  // Every block's features are kept once all have arrived (block 0's show first).
+  await first.locator('#engine-status[data-features=ready]').waitFor({ timeout: LOAD_TIMEOUT });
   // The service worker has kept the app shell once it is active.
   await first.evaluate(() => navigator.serviceWorker.ready.then(() => true));
   await first.close();
