@@ -46,10 +46,7 @@ impl CustomOp1 for SoftmaxLast {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(res.contiguous()?.apply_op2_no_bwd(
-            &grad_res.contiguous()?,
-            &SoftmaxGradient,
-        )?))
+        Ok(Some(softmax_gradient(res, grad_res)?))
     }
 }
 
@@ -108,10 +105,9 @@ impl CustomOp1 for CausalSoftmax {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let grad = res
-            .contiguous()?
-            .apply_op2_no_bwd(&grad_res.contiguous()?, &SoftmaxGradient)?;
-        Ok(Some((grad * f64::from(self.scale))?))
+        Ok(Some(
+            (softmax_gradient(res, grad_res)? * f64::from(self.scale))?,
+        ))
     }
 }
 
@@ -125,6 +121,13 @@ fn softmax_in_place(row: &mut [f32]) {
     for p in row.iter_mut() {
         *p /= sum;
     }
+}
+
+/// The gradient at a softmax's input from its output `y` and the gradient at it `dy`
+/// ([`SoftmaxGradient`]).
+fn softmax_gradient(y: &Tensor, dy: &Tensor) -> candle_core::Result<Tensor> {
+    y.contiguous()?
+        .apply_op2_no_bwd(&dy.contiguous()?, &SoftmaxGradient)
 }
 
 /// `y ⊙ (dy − Σ dy ⊙ y)` per row, from the softmax output `y` and its gradient `dy`.

@@ -85,17 +85,18 @@ pub(crate) fn PromptPage() -> Html {
                 <p><CopyLink /></p>
                 <LinkErrors errors={link_errors} />
             </section>
-            { AnswerView::new("Running the model…").error_id("prompt-error").show(&answer, |analysis| view_analysis(analysis, &names, (&missing, pending), &text, query.pin, &pin)) }
+            { AnswerView::new("Running the model…").error_id("prompt-error").show(&answer, |analysis| view_analysis(analysis, &names, &missing, pending, &text, query.pin, &pin)) }
         </ReadyGate>
     }
 }
 
-/// The analysis; `missing` says why a token has no features, and why a block of `names`
-/// has none while others have.
+/// The analysis; `missing` says why a token has no features, `pending` why a block of
+/// `names` has none while others have.
 fn view_analysis(
     analysis: &PromptAnalysis,
     names: &[String],
-    (missing, pending): (&str, &'static str),
+    missing: &str,
+    pending: &str,
     text: &str,
     pin: Option<usize>,
     on_pin: &Callback<usize>,
