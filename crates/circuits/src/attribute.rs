@@ -16,6 +16,7 @@ use crate::frozen::FrozenWeights;
 use crate::graph::Graph;
 use crate::replacement::Replacement;
 use crate::setup::{Setup, Target};
+use crate::spread::carry_all;
 
 /// How a graph is built.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,10 +77,12 @@ pub async fn attribute_with<C: Carrier>(
 ) -> Result<Graph> {
     let batch = options.batch.max(1);
     let logit_refs: Vec<&Target> = setup.logit_targets.iter().collect();
-    let mut logit_rows = Vec::with_capacity(logit_refs.len());
-    for chunk in logit_refs.chunks(batch) {
-        logit_rows.extend(carrier.carry(chunk).await?);
-    }
+    let logit_chunks: Vec<&[&Target]> = logit_refs.chunks(batch).collect();
+    let logit_rows: Vec<Row> = carry_all(carrier, &logit_chunks)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
     let features = setup.feature_targets.len();
     let cap = options.max_feature_nodes.unwrap_or(features).min(features);
     let mut rows: Vec<Option<Row>> = vec![None; features];
@@ -96,20 +99,25 @@ pub async fn attribute_with<C: Carrier>(
             ranked.sort_unstable();
             ranked
         };
+        // The round's batches, each of one block, carried as many at once as the carrier
+        // takes: a row does not depend on which batch or worker carried it.
+        let mut spans = Vec::new();
         let mut start = 0;
         while start < pending.len() {
             let layer = setup.feature_targets[pending[start]].layer;
             let end = (start..pending.len())
                 .find(|&i| setup.feature_targets[pending[i]].layer != layer || i - start == batch)
                 .unwrap_or(pending.len());
-            let chunk: Vec<&Target> = pending[start..end]
-                .iter()
-                .map(|&f| &setup.feature_targets[f])
-                .collect();
-            for (&f, row) in pending[start..end].iter().zip(carrier.carry(&chunk).await?) {
+            spans.push(start..end);
+            start = end;
+        }
+        let targets: Vec<&Target> = pending.iter().map(|&f| &setup.feature_targets[f]).collect();
+        let chunks: Vec<&[&Target]> = spans.iter().map(|s| &targets[s.clone()]).collect();
+        let carried = carry_all(carrier, &chunks).await?;
+        for (span, chunk_rows) in spans.into_iter().zip(carried) {
+            for (&f, row) in pending[span].iter().zip(chunk_rows) {
                 rows[f] = Some(row);
             }
-            start = end;
         }
         visited += pending.len();
     }

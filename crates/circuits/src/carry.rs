@@ -9,6 +9,7 @@
 use std::future::Future;
 
 use candle_core::{D, Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{CircuitError, Result};
 use crate::frozen::FrozenWeights;
@@ -18,7 +19,7 @@ use crate::transpose::FrozenAttention;
 
 /// One target's row: its direct effect from every source column, and what its
 /// pre-activation gets from biases.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     /// Per source column (see [`Sources`]), the effect.
     pub effects: Vec<f32>,
@@ -31,6 +32,12 @@ pub struct Row {
 pub trait Carrier {
     /// The rows of `batch`, in its order.
     fn carry(&self, batch: &[&Target]) -> impl Future<Output = Result<Vec<Row>>>;
+
+    /// How many batches it carries at once (more than one when it hands batches to other
+    /// workers); the attribution keeps that many in flight.
+    fn lanes(&self) -> usize {
+        1
+    }
 }
 
 /// A batch as every carrier takes it: the block its targets read (`None`: logits, which

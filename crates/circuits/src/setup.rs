@@ -4,6 +4,7 @@
 //! reads in the residual stream.
 
 use candle_core::{D, Tensor};
+use serde::{Deserialize, Serialize};
 
 use crate::attribute::AttributionOptions;
 use crate::error::{CircuitError, Result};
@@ -44,6 +45,12 @@ pub struct Sources {
 }
 
 impl Sources {
+    /// The source space of `replacement`'s prompt: its active features, errors and
+    /// embeddings.
+    pub fn of(replacement: &Replacement) -> Result<Self> {
+        sources(replacement)
+    }
+
     /// Columns in the source space.
     #[must_use]
     pub fn columns(&self) -> usize {
@@ -58,7 +65,7 @@ impl Sources {
 }
 
 /// One target: where it reads and what it reads.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Target {
     /// The block whose residual stream after attention it reads (a feature's encoder
     /// input), or `None` for a logit, which reads the last block's output.

@@ -9,8 +9,9 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use glassbox_circuits::{
-    AttributionOptions, ExportContext, Graph, GraphFile, Influence, NodeKind, Replacement,
-    Thresholds, attribute,
+    AttributionOptions, Carrier, CircuitError, CpuCarrier, ExportContext, FreeLane, FrozenWeights,
+    Graph, GraphFile, Influence, LaneAnswer, Lanes, NodeKind, Replacement, Setup, Sources, Spread,
+    Target, Thresholds, attribute, attribute_with,
 };
 use glassbox_dict::Dictionary;
 use glassbox_model::{Model, Tokenizer};
@@ -597,4 +598,113 @@ fn the_graph_is_circuit_tracers() {
     eprintln!(
         "largest edge difference from circuit-tracer's: {worst_edge:.2e} of the largest edge"
     );
+}
+
+/// Polls as pending once before going on (another worker's answer not yet in).
+async fn not_yet() {
+    let mut polled = false;
+    std::future::poll_fn(|cx| {
+        if polled {
+            std::task::Poll::Ready(())
+        } else {
+            polled = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// Runs `future` to its end on this thread.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// Workers beside this one, each tracing the prompt on its own and answering after its
+/// own number of polls (so batches come back out of order); lane `failing` always fails.
+struct TestLanes {
+    delays: Vec<usize>,
+    failing: usize,
+    busy: std::cell::RefCell<Vec<bool>>,
+}
+
+impl Lanes for TestLanes {
+    fn count(&self) -> usize {
+        self.delays.len()
+    }
+
+    fn take_free(&self) -> FreeLane<'_> {
+        Box::pin(async move {
+            not_yet().await;
+            let mut busy = self.busy.borrow_mut();
+            let free = busy.iter().position(|b| !b)?;
+            busy[free] = true;
+            Some(free)
+        })
+    }
+
+    fn carry(&self, lane: usize, ids: &[u32], batch: Vec<Target>) -> LaneAnswer<'_> {
+        let ids = ids.to_vec();
+        Box::pin(async move {
+            for _ in 0..self.delays[lane] {
+                not_yet().await;
+            }
+            if lane == self.failing {
+                // A lost worker is not offered again.
+                return Err(CircuitError::Request("this worker was lost".to_owned()));
+            }
+            self.busy.borrow_mut()[lane] = false;
+            let pack = pack();
+            let replacement = Replacement::trace(&pack.model, &pack.transcoders, &ids)?;
+            let sources = Sources::of(&replacement)?;
+            let weights = FrozenWeights::of(&pack.model)?;
+            let carrier = CpuCarrier::new(&weights, &replacement, &sources)?;
+            carrier.carry(&batch.iter().collect::<Vec<_>>()).await
+        })
+    }
+}
+
+/// A graph whose batches are carried by several workers at once, finishing out of order,
+/// one of them failing, is the single worker's graph number for number.
+#[test]
+fn batches_spread_over_workers_give_the_single_workers_graph() {
+    let pack = pack();
+    let ids = pack.tokenizer.encode_ids(PROMPT).unwrap();
+    let replacement = Replacement::trace(&pack.model, &pack.transcoders, &ids).unwrap();
+    let weights = FrozenWeights::of(&pack.model).unwrap();
+    for max_feature_nodes in [None, Some(40)] {
+        let options = AttributionOptions {
+            batch: 8,
+            max_feature_nodes,
+            update_interval: 2,
+            ..AttributionOptions::default()
+        };
+        let setup = Setup::of(&weights, &replacement, &options).unwrap();
+        let alone = attribute(&pack.model, &replacement, &options).unwrap();
+        let lanes = TestLanes {
+            delays: vec![3, 0, 7],
+            failing: 1,
+            busy: std::cell::RefCell::new(vec![false; 3]),
+        };
+        let local = CpuCarrier::new(&weights, &replacement, &setup.sources).unwrap();
+        let spread = Spread::new(local, &lanes, &ids);
+        assert_eq!(spread.lanes(), 4);
+        let together = block_on(attribute_with(&setup, &replacement, &spread, &options)).unwrap();
+        assert_eq!(together.nodes, alone.nodes);
+        assert_eq!(together.constants, alone.constants);
+        assert_eq!(together.adjacency, alone.adjacency);
+        let carried = spread.carried();
+        eprintln!("batches carried (this worker, then each lane): {carried:?}");
+        assert_eq!(carried[2], 0, "the failing lane carried nothing");
+        assert!(
+            carried[0] > 0 && carried[1] > 0 && carried[3] > 0,
+            "{carried:?}"
+        );
+    }
 }

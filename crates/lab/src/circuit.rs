@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::Tensor;
 use glassbox_circuits::{
-    AttributionOptions, ExportContext, Graph, GraphFile, GraphScores, Influence, NodeKind,
+    AttributionOptions, ExportContext, Graph, GraphFile, GraphScores, Influence, Lanes, NodeKind,
     Replacement, Thresholds,
 };
 use glassbox_engine::{LogitsRead, PassRequest, Steering, lock};
@@ -307,13 +307,46 @@ impl Lab {
         if let Some(kept) = self.circuits.get(text, contrast) {
             return Ok(kept);
         }
+        let (graph, influence, _) = self.attribute_now(text, contrast, None).await?;
+        Ok((graph, influence))
+    }
+
+    /// Computes `text`'s graph for the page (for `contrast`, if any) with its batches
+    /// spread over `lanes` beside this worker when the CPU engine runs, and keeps it, so
+    /// the requests on that graph that follow find it ([`Lab::circuit`] and the rest).
+    /// Returns the batches each worker carried, this one first; `None` when the graph was
+    /// already kept or the GPU engine computed it.
+    pub async fn attribute_spread(
+        &self,
+        text: &str,
+        contrast: Option<&Contrast>,
+        lanes: &dyn Lanes,
+    ) -> Result<Option<Vec<usize>>> {
+        if self.circuits.get(text, contrast).is_some() {
+            return Ok(None);
+        }
+        Ok(self.attribute_now(text, contrast, Some(lanes)).await?.2)
+    }
+
+    /// Computes `text`'s graph (over `lanes` too, if any) and keeps it; with its influence
+    /// and the batches each worker carried, when spread.
+    async fn attribute_now(
+        &self,
+        text: &str,
+        contrast: Option<&Contrast>,
+        lanes: Option<&dyn Lanes>,
+    ) -> Result<(Arc<Graph>, Arc<Influence>, Option<Vec<usize>>)> {
         let ids = self.circuit_ids(text)?;
         let replacement = self.replacement(&ids)?;
         let options = self.attribution_options(&replacement, contrast)?;
-        let graph = Arc::new(self.attribution_graph(&replacement, &options).await?);
+        let spread = lanes.map(|lanes| (lanes, ids.as_slice()));
+        let (graph, carried) = self
+            .attribution_graph_over(&replacement, &options, spread)
+            .await?;
+        let graph = Arc::new(graph);
         let influence = Arc::new(Influence::of(&graph));
         self.circuits.set(text, contrast, &graph, &influence);
-        Ok((graph, influence))
+        Ok((graph, influence, carried))
     }
 
     /// Applies `edit` to `text`'s graph (for `contrast`, if any): for each logit node, the

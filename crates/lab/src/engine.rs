@@ -3,15 +3,17 @@
 //! (a lost device, an out-of-memory) hands it to the CPU for good, and the reason is kept
 //! for the app to show. The helpers here are the passes the lab's views make.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use candle_core::Tensor;
 use glassbox_circuits::{
-    AttributionOptions, FrozenWeights, Graph, Replacement, Setup, attribute_on,
+    AttributionEngine, AttributionOptions, FrozenWeights, Graph, Lanes, Replacement, Setup, Spread,
+    attribute_on, attribute_with,
 };
 use glassbox_dict::Dictionary;
-use glassbox_engine::{Attach, Engine, PassOutput, PassRequest, Steering, generate};
+use glassbox_engine::{Active, Attach, Engine, PassOutput, PassRequest, Steering, generate};
 use glassbox_gpu::{AdapterPreference, GpuContext, GpuError, GpuModel, QuantizedWeights};
 use glassbox_model::sampling::{Generation, Sampling};
 use glassbox_model::{HookPoint, Hooks};
@@ -222,9 +224,37 @@ impl Lab {
         replacement: &Replacement,
         options: &AttributionOptions,
     ) -> Result<Graph> {
+        Ok(self
+            .attribution_graph_over(replacement, options, None)
+            .await?
+            .0)
+    }
+
+    /// The attribution graph of `replacement`'s prompt; on the CPU engine with `spread`,
+    /// batches go to those lanes too (other workers, given the prompt's ids), and the
+    /// batches each worker carried (this one first) come back with the graph. (The GPU
+    /// engine carries every batch itself.)
+    pub(crate) async fn attribution_graph_over(
+        &self,
+        replacement: &Replacement,
+        options: &AttributionOptions,
+        spread: Option<(&dyn Lanes, &[u32])>,
+    ) -> Result<(Graph, Option<Vec<usize>>)> {
         let setup = Setup::of(&FrozenWeights::of(self.model())?, replacement, options)?;
-        self.engines
-            .run(async |engine| Ok(attribute_on(&engine, &setup, replacement, options).await?))
-            .await
+        let carried = Cell::new(None);
+        let graph = self
+            .engines
+            .run(async |engine| match (engine, spread) {
+                (Active::Secondary(cpu), Some((lanes, ids))) => {
+                    let local = cpu.carrier(&setup, replacement).await?;
+                    let spread = Spread::new(local, lanes, ids);
+                    let graph = attribute_with(&setup, replacement, &spread, options).await?;
+                    carried.set(Some(spread.carried()));
+                    Ok::<_, LabError>(graph)
+                }
+                (engine, _) => Ok(attribute_on(&engine, &setup, replacement, options).await?),
+            })
+            .await?;
+        Ok((graph, carried.take()))
     }
 }

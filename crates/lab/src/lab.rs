@@ -11,6 +11,7 @@ use glassbox_pack::{Corpus, LabelIndex, LoadedPack};
 use crate::circuit::CircuitMemo;
 use crate::error::{LabError, Result};
 use crate::live::LiveSample;
+use crate::rows::RowsMemo;
 
 /// A model, its tokenizer, its dictionaries, the corpus and the feature labels, and the
 /// engine that runs them. A pack's dictionaries are one transcoder per block, in block
@@ -44,6 +45,8 @@ pub struct Lab {
     pub(crate) engines: Fallback<GpuModel, CpuEngine>,
     /// The last prompt's attribution graph.
     pub(crate) circuits: CircuitMemo,
+    /// The last prompt traced for another worker's graph.
+    pub(crate) rows: RowsMemo,
 }
 
 impl Lab {
@@ -73,6 +76,7 @@ impl Lab {
             labels,
             engines: Fallback::new(cpu, ("GPU", "CPU")),
             circuits: CircuitMemo::default(),
+            rows: RowsMemo::default(),
         })
     }
 
@@ -166,6 +170,7 @@ impl Lab {
             labels: self.labels.clone(),
             engines: Fallback::new(cpu, ("GPU", "CPU")),
             circuits: CircuitMemo::default(),
+            rows: RowsMemo::default(),
         })
     }
 

@@ -19,6 +19,7 @@ mod lesson;
 mod live;
 mod qk;
 mod quiz;
+mod rows;
 mod search;
 mod steer;
 mod suggest;
@@ -33,10 +34,10 @@ pub use engine::EngineInfo;
 pub use error::{LabError, Result};
 pub use examples::{ExampleActivations, Snippet};
 pub use glassbox_circuits::{
-    Alike, Change, FileNode, GraphFile, HeadRoute, LOGIT, Link,
-    MAX_FILE_BYTES as MAX_GRAPH_FILE_BYTES, NodeMatch, NodeQuery, SUGGEST_ALIKE, Side, Subgraph,
-    SubgraphNode, Suggestion, Supernode, TRANSCODER_ERROR, TRANSCODER_FEATURE, Thresholds,
-    compare as compare_graphs, group_node, row_of, ungroup_node,
+    Alike, Change, CircuitError, FileNode, FreeLane, GraphFile, HeadRoute, LOGIT, LaneAnswer,
+    Lanes, Link, MAX_FILE_BYTES as MAX_GRAPH_FILE_BYTES, NodeMatch, NodeQuery, Row, SUGGEST_ALIKE,
+    Side, Subgraph, SubgraphNode, Suggestion, Supernode, TRANSCODER_ERROR, TRANSCODER_FEATURE,
+    Target, Thresholds, compare as compare_graphs, group_node, row_of, ungroup_node,
 };
 pub use glassbox_engine::{PassOutput, PassRequest};
 pub use glassbox_gpu::AdapterPreference;

@@ -1563,3 +1563,80 @@ fn qk_terms_sum_to_the_score_and_a_key_features_part_is_its_effect() {
         "reads keys at or before it",
     );
 }
+
+/// Other workers as a page's helper workers are: each its own lab of the same pack,
+/// answering [`Lab::carry_rows`].
+struct HelperLabs {
+    labs: Vec<Lab>,
+    busy: std::cell::RefCell<Vec<bool>>,
+}
+
+impl glassbox_lab::Lanes for HelperLabs {
+    fn count(&self) -> usize {
+        self.labs.len()
+    }
+
+    fn take_free(&self) -> glassbox_lab::FreeLane<'_> {
+        let mut busy = self.busy.borrow_mut();
+        let free = busy.iter().position(|b| !b);
+        if let Some(lane) = free {
+            busy[lane] = true;
+        }
+        Box::pin(std::future::ready(free))
+    }
+
+    fn carry(
+        &self,
+        lane: usize,
+        ids: &[u32],
+        batch: Vec<glassbox_lab::Target>,
+    ) -> glassbox_lab::LaneAnswer<'_> {
+        let ids = ids.to_vec();
+        Box::pin(async move {
+            let rows = self.labs[lane].carry_rows(&ids, &batch).await;
+            self.busy.borrow_mut()[lane] = false;
+            rows.map_err(|e| glassbox_lab::CircuitError::Request(e.to_string()))
+        })
+    }
+}
+
+/// A graph whose batches other labs of the same pack carried is the graph one lab
+/// computes alone, and the requests on it that follow find it kept.
+#[test]
+fn a_graph_spread_over_helper_labs_is_the_graph_of_one() {
+    let all = glassbox_lab::Thresholds {
+        nodes: 1.0,
+        edges: 1.0,
+    };
+    let alone = block_on(lab().circuit(PROMPT, None, all)).unwrap();
+    let main = load();
+    let helpers = HelperLabs {
+        labs: vec![load()],
+        busy: std::cell::RefCell::new(vec![false]),
+    };
+    let carried = block_on(main.attribute_spread(PROMPT, None, &helpers))
+        .unwrap()
+        .unwrap();
+    eprintln!("batches carried (this worker, then the helper): {carried:?}");
+    assert!(carried[1] > 0, "{carried:?}");
+    assert_eq!(block_on(main.circuit(PROMPT, None, all)).unwrap(), alone);
+    // Kept: asked again, nothing is carried.
+    assert_eq!(
+        block_on(main.attribute_spread(PROMPT, None, &helpers)).unwrap(),
+        None
+    );
+    // A helper refuses what no graph asks.
+    let helper = &helpers.labs[0];
+    let ids = helper.prompt_ids(PROMPT).unwrap();
+    let bad = glassbox_lab::Target {
+        layer: Some(0),
+        position: 0,
+        direction: vec![1.0; 3],
+        constant: 0.0,
+        value: 0.0,
+    };
+    let error = block_on(helper.carry_rows(&ids, &[bad])).unwrap_err();
+    assert!(error.to_string().contains("residual stream"), "{error}");
+    assert!(block_on(helper.carry_rows(&[], &[])).is_err());
+    assert!(block_on(helper.carry_rows(&[1; 65], &[])).is_err());
+}
