@@ -449,3 +449,50 @@ test('a 48-token prompt gets a graph of its most influential features', async ()
   await page.waitForFunction((want) => location.hash.startsWith(want), `#/feature/${layer}/${feature}`);
   assert.deepEqual(problems, []);
 });
+
+/** The graph's JSON export, as the page offers it. */
+async function exportOf(page) {
+  const href = await page.locator('#circuit-export').getAttribute('href');
+  return JSON.parse(decodeURIComponent(href.slice(href.indexOf(',') + 1)));
+}
+
+/** Opens `text`'s graph in `page` (through its prompt box) and waits for how it was computed. */
+async function graphWork(page, text) {
+  await page.locator('#circuit-prompt').fill(text);
+  await page.locator('#circuit-prompt').press('Enter');
+  await page.waitForFunction((t) => document.querySelector('#graph-work') && document.querySelector('#attributed-note') && decodeURIComponent(location.hash.replace(/\+/g, ' ')).includes(t), text, { timeout: LOAD_TIMEOUT });
+  const note = page.locator('#graph-work');
+  return { workers: Number(await note.getAttribute('data-workers')), text: await note.textContent() };
+}
+
+test('a graph spread over helper workers is the engine worker\'s graph alone, number for number', async () => {
+  const prompts = [
+    'The jury said that the city of Atlanta had been',
+    'In the morning the men of the village went to the',
+    'She said that the President would not be able to',
+    'The committee reported that the new school was',
+  ];
+  const { page: spread, problems } = await openPage(env.browser, `${env.url}?engine=cpu&workers=3#/circuit?text=${PROMPT}`);
+  await spread.locator('#graph-work').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await spread.locator('#graph-work').getAttribute('data-workers'), '3');
+  // The helpers start with the first graph and load the pack from the browser's cache;
+  // a later graph finds them ready.
+  let chosen;
+  for (const text of prompts) {
+    const work = await graphWork(spread, text);
+    console.log(`# ${text}: ${work.text}`);
+    const helpers = work.text.match(/and ([\d, ]+) in its helpers/)?.[1].split(', ').map(Number) ?? [];
+    if (work.workers === 3 && helpers.some((n) => n > 0)) {
+      chosen = text;
+      break;
+    }
+  }
+  assert.ok(chosen, 'no graph was carried by the helpers');
+  const together = await exportOf(spread);
+  const { page: alone } = await openPage(env.browser, `${env.url}?engine=cpu&workers=1#/circuit?text=${encodeURIComponent(chosen)}`);
+  await alone.locator('#graph-work').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await alone.locator('#graph-work').getAttribute('data-workers'), '1');
+  assert.match(await alone.locator('#graph-work').textContent(), /engine worker alone/);
+  assert.deepEqual(together, await exportOf(alone));
+  assert.deepEqual(problems, []);
+});

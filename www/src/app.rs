@@ -74,6 +74,7 @@ pub(crate) fn App() -> Html {
                 Request::Load {
                     base,
                     engine: engine_asked_for(),
+                    workers: workers_asked_for(),
                 },
                 Callback::from(move |response| {
                     if let Response::Ready(info) = &response {
@@ -300,6 +301,26 @@ fn engine_asked_for() -> EngineRequest {
     }
 }
 
+/// How many workers the page's address lets a graph be spread over (`?workers=N`, this
+/// worker included: `workers=1` computes every graph in the engine worker alone), else
+/// `None`: one per core.
+fn workers_asked_for() -> Option<usize> {
+    let query = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default();
+    workers_in(&query)
+}
+
+/// The `workers=N` of a query string, if it holds a whole number from 1 up.
+fn workers_in(query: &str) -> Option<usize> {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("workers="))
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n >= 1)
+}
+
 /// The pack the page's address asks for (`?pack=URL`), else the default pack.
 pub(crate) fn pack_asked_for() -> Result<String, String> {
     let search = web_sys::window()
@@ -392,4 +413,19 @@ fn use_lessons_kept(
         }
     });
     (*kept).clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workers_in;
+
+    #[test]
+    fn the_workers_asked_for_are_a_whole_number_from_one() {
+        assert_eq!(workers_in("?engine=cpu&workers=3"), Some(3));
+        assert_eq!(workers_in("?workers=1"), Some(1));
+        assert_eq!(workers_in("?workers=0"), None);
+        assert_eq!(workers_in("?workers=-2"), None);
+        assert_eq!(workers_in("?workers=many"), None);
+        assert_eq!(workers_in("?engine=cpu"), None);
+    }
 }

@@ -314,8 +314,8 @@ impl Lab {
     /// Computes `text`'s graph for the page (for `contrast`, if any) with its batches
     /// spread over `lanes` beside this worker when the CPU engine runs, and keeps it, so
     /// the requests on that graph that follow find it ([`Lab::circuit`] and the rest).
-    /// Returns the batches each worker carried, this one first; `None` when the graph was
-    /// already kept or the GPU engine computed it.
+    /// Returns the batches each worker carried, this one first (none listed when the GPU
+    /// engine computed it); `None` when the graph was already kept.
     pub async fn attribute_spread(
         &self,
         text: &str,
@@ -325,7 +325,8 @@ impl Lab {
         if self.circuits.get(text, contrast).is_some() {
             return Ok(None);
         }
-        Ok(self.attribute_now(text, contrast, Some(lanes)).await?.2)
+        let (_, _, carried) = self.attribute_now(text, contrast, Some(lanes)).await?;
+        Ok(Some(carried.unwrap_or_default()))
     }
 
     /// Computes `text`'s graph (over `lanes` too, if any) and keeps it; with its influence

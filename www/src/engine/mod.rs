@@ -1,9 +1,11 @@
 //! The engine as the page uses it: a web worker running the loaded pack (or a model the
 //! person opened, [`open`]) on the GPU or CPU engine ([`worker`]), the messages between
-//! them ([`protocol`]), and the page's side ([`client`]).
+//! them ([`protocol`]), the helper workers a graph is spread over ([`helpers`]), and the
+//! page's side ([`client`]).
 
 pub mod client;
 mod fetch;
+mod helpers;
 pub mod kept;
 mod open;
 pub mod protocol;

@@ -2,8 +2,8 @@
 
 use glassbox_lab::{
     AttentionPatterns, Contrast, EdgeHeads, EngineInfo, ExampleActivations, GraphFile, Lesson,
-    LiveFeature, LogitChange, LogitLens, NodeEdit, PromptAnalysis, QkAttribution, QuizRound,
-    SearchHit, SearchQuery, Snippet, SteerAttention, SteerRequest, SteerResult, Suggestion,
+    LiveFeature, LogitChange, LogitLens, NodeEdit, PromptAnalysis, QkAttribution, QuizRound, Row,
+    SearchHit, SearchQuery, Snippet, SteerAttention, SteerRequest, SteerResult, Suggestion, Target,
 };
 use glassbox_pack::FeatureRecord;
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,9 @@ pub enum Request {
         base: String,
         /// Which engine to start with.
         engine: EngineRequest,
+        /// How many workers may carry a graph's batches, this one included (`?workers=N`
+        /// in the page's address); `None`: one per core, up to [`MAX_WORKERS`].
+        workers: Option<usize>,
     },
     /// Open a model the person picked (instead of the pack): one GGUF file, or a Hugging
     /// Face folder's files (`config.json`, `model.safetensors` or its shards and index,
@@ -76,7 +79,15 @@ pub enum Request {
     EdgeHeads(EdgeAsk),
     /// See [`Quiz`].
     Quiz(Quiz),
+    /// See [`CarryRows`] (asked of a helper worker by the engine worker).
+    CarryRows(CarryRows),
+    /// See [`GraphWorkOf`].
+    GraphWork(GraphWorkOf),
 }
+
+/// The most workers a graph is spread over (the engine worker and its helpers; each holds
+/// its own copy of the model and transcoders).
+pub const MAX_WORKERS: usize = 4;
 
 impl Request {
     /// Whether it needs the pack's features (its transcoders, corpus or labels): such
@@ -98,14 +109,16 @@ impl Request {
             | Self::SuggestGroups(_)
             | Self::Qk(_)
             | Self::EdgeHeads(_)
-            | Self::Quiz(_) => true,
+            | Self::Quiz(_)
+            | Self::CarryRows(_) => true,
             Self::Load { .. }
             | Self::OpenModel { .. }
             | Self::SwitchEngine(_)
             | Self::Cancel(_)
             | Self::Analyze(_)
             | Self::Attention(_)
-            | Self::Lens(_) => false,
+            | Self::Lens(_)
+            | Self::GraphWork(_) => false,
         }
     }
 
@@ -114,6 +127,21 @@ impl Request {
     #[must_use]
     pub fn needs_corpus(&self) -> bool {
         matches!(self, Self::Feature(_) | Self::LiveExample(_))
+    }
+
+    /// The prompt (and logit difference) whose attribution graph it needs, if any: the
+    /// worker computes that graph first, spread over its helpers.
+    #[must_use]
+    pub fn graph_needed(&self) -> Option<(&str, Option<&Contrast>)> {
+        match self {
+            Self::Circuit(Circuit { text, contrast, .. })
+            | Self::SuggestGroups(SuggestGroups {
+                graph: Circuit { text, contrast, .. },
+            })
+            | Self::Intervene(Intervene { text, contrast, .. })
+            | Self::EdgeHeads(EdgeAsk { text, contrast, .. }) => Some((text, contrast.as_ref())),
+            _ => None,
+        }
     }
 
     /// Whether its answer is fuller once the features have loaded: a prompt's analysis
@@ -246,6 +274,36 @@ pub struct Circuit {
     pub edges: f32,
 }
 ask!(Circuit => Circuit(Box<GraphFile>));
+
+/// The rows of a batch of a graph's targets over a prompt (token ids, as the graph
+/// traces them), carried by a helper worker for the engine worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CarryRows {
+    /// The prompt.
+    pub ids: Vec<u32>,
+    /// The batch: targets that read one block, or logits.
+    pub targets: Vec<Target>,
+}
+
+/// How the last graph of a prompt (for a logit difference, if any) was computed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphWorkOf {
+    /// The prompt.
+    pub text: String,
+    /// The logit difference, if any.
+    pub contrast: Option<Contrast>,
+}
+ask!(GraphWorkOf as GraphWork => GraphWork(Option<GraphWork>));
+
+/// How a graph was computed: its time and, on the CPU engine, the batches of targets each
+/// worker carried (the engine worker first, then its helpers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphWork {
+    /// Milliseconds from the request to the graph.
+    pub ms: f64,
+    /// Batches per worker; empty on the GPU engine.
+    pub carried: Vec<usize>,
+}
 
 /// A picked graph file (circuit-tracer / Neuronpedia JSON) to read and check against the
 /// model loaded.
@@ -547,6 +605,10 @@ pub enum Response {
     EdgeHeads(Box<EdgeHeads>),
     /// The request failed; why, in words.
     Error(String),
+    /// Answer to [`CarryRows`].
+    Rows(Vec<Row>),
+    /// Answer to [`GraphWorkOf`].
+    GraphWork(Option<GraphWork>),
 }
 
 #[cfg(test)]

@@ -14,13 +14,15 @@ use glassbox_lab::{AdapterPreference, EngineInfo, Lab, Lesson, site_name};
 use glassbox_model::Model;
 use glassbox_pack::{Corpus, FeatureShard, Pack, PackFiles};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
+use wasm_bindgen::JsCast;
 use web_sys::Cache;
 
+use super::helpers::{Helpers, NoHelpers};
 use super::protocol::{
-    Analyze, Attention, Circuit, DictionaryInfo, EdgeAsk, EngineRequest, Envelope, Feature,
-    FeatureData, FeatureView, ImportGraph, Intervene, Lens, LiveExample, LiveFeatureOf, OnPrompt,
-    PackInfo, PackLesson, PickedFile, QkAsk, Quiz, Request, Response, Search, SteerNodes,
-    SuggestGroups, SwitchEngine,
+    Analyze, Attention, CarryRows, Circuit, DictionaryInfo, EdgeAsk, EngineRequest, Envelope,
+    Feature, FeatureData, FeatureView, GraphWork, GraphWorkOf, ImportGraph, Intervene, Lens,
+    LiveExample, LiveFeatureOf, MAX_WORKERS, OnPrompt, PackInfo, PackLesson, PickedFile, QkAsk,
+    Quiz, Request, Response, Search, SteerNodes, SuggestGroups, SwitchEngine,
 };
 use super::{fetch, kept};
 
@@ -122,6 +124,12 @@ pub struct EngineWorker {
     before_opening: Option<Rc<Loaded>>,
     /// Requests the page gave up on (superseded) before their work started.
     cancelled: Rc<RefCell<HashSet<(HandlerId, u64)>>>,
+    /// How many workers may carry a graph, this one included (`None`: one per core).
+    workers: Option<usize>,
+    /// The helper workers graphs of the loaded pack are spread over, once started.
+    helpers: Option<Rc<Helpers>>,
+    /// How the last graph was computed, and of which prompt.
+    graph_work: Rc<RefCell<Option<(GraphWorkOf, GraphWork)>>>,
 }
 
 /// Cancellations kept at most; older ones are of requests long answered.
@@ -129,10 +137,9 @@ const MAX_CANCELLED: usize = 4096;
 
 /// Lets the worker's event loop run once, so that messages already sent (a cancellation)
 /// are read before work starts.
-async fn yield_to_messages() {
+pub(crate) async fn yield_to_messages() {
     let wait = js_sys::Promise::new(&mut |resolve, _| {
-        let scope: Option<web_sys::WorkerGlobalScope> =
-            wasm_bindgen::JsCast::dyn_into(js_sys::global()).ok();
+        let scope: Option<web_sys::WorkerGlobalScope> = js_sys::global().dyn_into().ok();
         let queued = scope.map(|s| s.set_timeout_with_callback(&resolve));
         if !matches!(queued, Some(Ok(_))) {
             let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
@@ -160,6 +167,9 @@ impl Worker for EngineWorker {
             listener: None,
             before_opening: None,
             cancelled: Rc::default(),
+            workers: None,
+            helpers: None,
+            graph_work: Rc::default(),
         }
     }
 
@@ -253,7 +263,13 @@ impl Worker for EngineWorker {
             cancelled.insert((who, id));
             return;
         }
-        if let Request::Load { base, engine } = &request.body {
+        if let Request::Load {
+            base,
+            engine,
+            workers,
+        } = &request.body
+        {
+            self.workers = *workers;
             self.load(scope, base.clone(), *engine, who, request.id);
             return;
         }
@@ -413,6 +429,7 @@ impl EngineWorker {
     /// dropped, and requests waiting for them are answered.
     fn new_generation(&mut self) {
         self.generation += 1;
+        self.helpers = None;
         self.features_error = None;
         self.corpus = CorpusFetch::NotAsked;
         let waited = std::mem::take(&mut self.waiting_features)
@@ -578,15 +595,45 @@ impl EngineWorker {
                     Err(error) => Response::Error(error.to_string()),
                 });
             }
+            Request::GraphWork(of) => {
+                let work = self.graph_work.borrow();
+                let known = work.as_ref().filter(|(asked, _)| asked == of);
+                return Some(Response::GraphWork(known.map(|(_, work)| work.clone())));
+            }
             _ => {}
         }
+        let helpers = if request.body.graph_needed().is_some() {
+            self.helpers_for(&loaded)
+        } else {
+            None
+        };
         let (id, body) = (request.id, request.body.clone());
-        let cancelled = Rc::clone(&self.cancelled);
+        let (cancelled, graph_work) = (Rc::clone(&self.cancelled), Rc::clone(&self.graph_work));
         scope.send_future(async move {
             yield_to_messages().await;
             if cancelled.borrow_mut().remove(&(who, id)) {
                 let body = Response::Error("superseded by a later request".to_owned());
                 return Message::Answered { who, id, body };
+            }
+            if let Some((text, contrast)) = body.graph_needed() {
+                let started = js_sys::Date::now();
+                let carried = match helpers.as_deref() {
+                    Some(helpers) => loaded.lab.attribute_spread(text, contrast, helpers).await,
+                    None => {
+                        loaded
+                            .lab
+                            .attribute_spread(text, contrast, &NoHelpers)
+                            .await
+                    }
+                };
+                if let Ok(Some(carried)) = carried {
+                    let of = GraphWorkOf {
+                        text: text.to_owned(),
+                        contrast: contrast.cloned(),
+                    };
+                    let ms = js_sys::Date::now() - started;
+                    *graph_work.borrow_mut() = Some((of, GraphWork { ms, carried }));
+                }
             }
             let body = compute(&loaded.lab, body)
                 .await
@@ -594,6 +641,29 @@ impl EngineWorker {
             Message::Answered { who, id, body }
         });
         None
+    }
+
+    /// The helper workers `loaded`'s graphs are spread over, started when first asked:
+    /// for a pack's own transcoders on the CPU engine, as many as [`Self::workers`] and
+    /// the memory allow; `None` when there are none.
+    fn helpers_for(&mut self, loaded: &Loaded) -> Option<Rc<Helpers>> {
+        let (pack, base) = loaded.pack.as_ref()?;
+        let blocks = pack.manifest().dictionaries.len();
+        let own_transcoders = loaded.lab.dictionaries.len() == blocks;
+        if !own_transcoders
+            || loaded.info.features != FeatureData::Ready
+            || loaded.lab.engine_info().gpu.is_some()
+        {
+            return None;
+        }
+        if self.helpers.is_none() {
+            let in_memory = 4
+                * (bytes_of(pack, &pack.model_paths())
+                    + bytes_of(pack, &pack.dictionary_paths(0..blocks)));
+            let count = helper_count(self.workers, in_memory);
+            self.helpers = Helpers::start(base, count).map(Rc::new);
+        }
+        self.helpers.clone()
     }
 
     fn feature(
@@ -784,11 +854,15 @@ pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result
             lab.stop_gpu();
             Response::Engine(lab.engine_info())
         }
+        Request::CarryRows(CarryRows { ids, targets }) => {
+            Response::Rows(lab.carry_rows(&ids, &targets).await?)
+        }
         Request::Load { .. }
         | Request::OpenModel { .. }
         | Request::Cancel(_)
         | Request::Feature(_)
-        | Request::LiveFeature(_) => {
+        | Request::LiveFeature(_)
+        | Request::GraphWork(_) => {
             return Err(glassbox_lab::LabError::Request(
                 "this request is answered elsewhere".to_owned(),
             ));
@@ -861,6 +935,30 @@ async fn circuits(lab: &Lab, request: Request) -> glassbox_lab::Result<Response>
             ));
         }
     })
+}
+
+/// Bytes of memory the helpers may take together when the browser does not say how much
+/// it has; with `navigator.deviceMemory` (in GB), a quarter of it.
+const HELPER_MEMORY: f64 = 1e9;
+
+/// How many helpers to start: `workers` (else one per core) less this one, at most
+/// [`MAX_WORKERS`] in all, and no more than fit in the memory allowed when each holds
+/// `in_memory` bytes.
+fn helper_count(workers: Option<usize>, in_memory: u64) -> usize {
+    let navigator = js_sys::global()
+        .dyn_into::<web_sys::WorkerGlobalScope>()
+        .ok()
+        .map(|scope| scope.navigator());
+    let cores = navigator
+        .as_ref()
+        .map_or(1.0, web_sys::WorkerNavigator::hardware_concurrency);
+    let budget = navigator
+        .and_then(|n| js_sys::Reflect::get(&n, &"deviceMemory".into()).ok())
+        .and_then(|gb| gb.as_f64())
+        .map_or(HELPER_MEMORY, |gb| gb * 1e9 / 4.0);
+    let wanted = workers.unwrap_or(cores as usize).clamp(1, MAX_WORKERS) - 1;
+    let fit = (budget / in_memory.max(1) as f64) as usize;
+    wanted.min(fit)
 }
 
 /// What a file is, for the progress bar.

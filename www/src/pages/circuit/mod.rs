@@ -17,6 +17,7 @@ mod hover;
 mod intervention;
 mod suggestions;
 mod supernodes;
+mod work;
 
 use std::rc::Rc;
 
@@ -43,6 +44,7 @@ use graph_steer::GraphSteering;
 use hover::HoverCard;
 use suggestions::SuggestedGroups;
 use supernodes::SupernodePanel;
+use work::GraphWorkNote;
 
 /// The view's state as the panels change it.
 #[derive(Clone, PartialEq)]
@@ -323,6 +325,9 @@ pub(crate) fn CircuitPage() -> Html {
                         <h2 id="circuit-summary">{ format!("{} nodes, {} edges", g.nodes.len(), g.links.len()) }</h2>
                         { attributed_note(g) }
                         { scores_note(g) }
+                        if imported.is_none() {
+                            <GraphWorkNote text={query.text.clone()} contrast={query.contrast()} />
+                        }
                         <GraphFinder graph={g.clone()} found={Rc::clone(&found)} view={view.clone()} />
                         // The card's slot is always there: a card coming and going must not
                         // move the graph (which would fire its nodes' pointer events again).
