@@ -301,9 +301,9 @@ fn engine_asked_for() -> EngineRequest {
     }
 }
 
-/// How many workers the page's address lets a graph be spread over (`?workers=N`, this
-/// worker included: `workers=1` computes every graph in the engine worker alone), else
-/// `None`: one per core.
+/// How many helper workers the page's address asks a graph be spread over (`?workers=N`;
+/// `workers=1`: none, the engine worker computes every graph alone), else `None`: one per
+/// core.
 fn workers_asked_for() -> Option<usize> {
     let query = web_sys::window()
         .and_then(|w| w.location().search().ok())

@@ -4,7 +4,7 @@
 //! core). A row is the same whichever worker carries it, so the graph is the one a single
 //! worker computes, number for number.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::Poll;
@@ -30,6 +30,10 @@ pub trait Lanes {
 
     /// The rows of `batch` over the prompt `ids`, carried by lane `lane`.
     fn carry(&self, lane: usize, ids: &[u32], batch: Vec<Target>) -> LaneAnswer<'_>;
+
+    /// A graph of the prompt `ids` begins: lanes may trace it now, while this worker
+    /// carries the logits' rows.
+    fn prepare(&self, _ids: &[u32]) {}
 }
 
 /// The rows of each of `chunks`, in their order, with up to [`Carrier::lanes`] of them
@@ -81,23 +85,29 @@ pub(crate) async fn carry_all<C: Carrier>(
         .collect()
 }
 
-/// A carrier that hands batches to free [`Lanes`] and carries the rest itself (`local`);
-/// a lane that fails or answers with the wrong number of rows has its batch carried
-/// here instead.
+/// A carrier that hands batches to free [`Lanes`] and carries the rest itself (`local`):
+/// a batch carried alone stays here (a lane would leave this worker waiting), others go
+/// to a lane when one is free. A lane that fails or answers with the wrong number of rows
+/// has its batch carried here instead.
 pub struct Spread<'a, C> {
     local: C,
     lanes: &'a dyn Lanes,
     ids: &'a [u32],
+    /// Batches being carried now.
+    in_flight: Cell<usize>,
     /// Batches carried, by this worker first, then by each lane.
     carried: RefCell<Vec<usize>>,
 }
 
 impl<'a, C> Spread<'a, C> {
-    /// `local` with `lanes` beside it, for the prompt `ids`.
+    /// `local` with `lanes` beside it, for the prompt `ids` (which the lanes are told to
+    /// prepare).
     pub fn new(local: C, lanes: &'a dyn Lanes, ids: &'a [u32]) -> Self {
+        lanes.prepare(ids);
         Self {
             local,
             carried: RefCell::new(vec![0; 1 + lanes.count()]),
+            in_flight: Cell::new(0),
             lanes,
             ids,
         }
@@ -109,16 +119,13 @@ impl<'a, C> Spread<'a, C> {
         self.carried.borrow().clone()
     }
 
-    fn count(&self, worker: usize) {
-        if let Some(n) = self.carried.borrow_mut().get_mut(worker) {
-            *n += 1;
-        }
-    }
-}
-
-impl<C: Carrier> Carrier for Spread<'_, C> {
-    async fn carry(&self, batch: &[&Target]) -> Result<Vec<Row>> {
-        if let Some(lane) = self.lanes.take_free().await {
+    /// `batch`'s rows from a free lane, else from here.
+    async fn carry_somewhere(&self, batch: &[&Target]) -> Result<Vec<Row>>
+    where
+        C: Carrier,
+    {
+        let alone = self.in_flight.get() == 1;
+        if !alone && let Some(lane) = self.lanes.take_free().await {
             let owned = batch.iter().map(|&t| t.clone()).collect();
             if let Ok(rows) = self.lanes.carry(lane, self.ids, owned).await
                 && rows.len() == batch.len()
@@ -129,6 +136,25 @@ impl<C: Carrier> Carrier for Spread<'_, C> {
         }
         self.count(0);
         self.local.carry(batch).await
+    }
+
+    fn count(&self, worker: usize) {
+        if let Some(n) = self.carried.borrow_mut().get_mut(worker) {
+            *n += 1;
+        }
+    }
+}
+
+impl<C: Carrier> Carrier for Spread<'_, C> {
+    fn carry(&self, batch: &[&Target]) -> impl Future<Output = Result<Vec<Row>>> {
+        // Counted when asked (before it is first polled), so the batches asked together
+        // know of each other.
+        self.in_flight.set(self.in_flight.get() + 1);
+        async move {
+            let rows = self.carry_somewhere(batch).await;
+            self.in_flight.set(self.in_flight.get() - 1);
+            rows
+        }
     }
 
     fn lanes(&self) -> usize {

@@ -6,6 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 
 use futures_channel::oneshot;
 use glassbox_lab::{CircuitError, FreeLane, LaneAnswer, Lanes, Target};
@@ -13,7 +14,7 @@ use gloo_worker::{Spawnable, WorkerBridge};
 use wasm_bindgen::JsCast;
 
 use super::protocol::{CarryRows, EngineRequest, Envelope, FeatureData, Request, Response};
-use super::worker::{EngineWorker, yield_to_messages};
+use super::worker::EngineWorker;
 
 /// A helper that has not answered a batch after this long is let go.
 const ANSWER_TIMEOUT_MS: u32 = 120_000;
@@ -31,21 +32,38 @@ enum HelperState {
     Lost,
 }
 
-/// Answers awaited, by request number.
-type Awaited = Rc<RefCell<HashMap<u64, oneshot::Sender<Response>>>>;
+/// What the helpers' answers change: where each stands, the answers awaited (by request
+/// number), and who waits for a helper to be free.
+#[derive(Default)]
+struct Board {
+    states: Vec<HelperState>,
+    awaited: HashMap<u64, oneshot::Sender<Response>>,
+    waiting: Vec<Waker>,
+}
+
+impl Board {
+    /// Helper `lane` is now `state`; whoever waits for a free helper looks again.
+    fn set(&mut self, lane: usize, state: HelperState) {
+        if let Some(s) = self.states.get_mut(lane) {
+            *s = state;
+        }
+        for waker in self.waiting.drain(..) {
+            waker.wake();
+        }
+    }
+}
 
 /// The helper workers of one loaded pack.
 pub(super) struct Helpers {
     bridges: Vec<WorkerBridge<EngineWorker>>,
-    states: Rc<RefCell<Vec<HelperState>>>,
-    awaited: Awaited,
+    board: Rc<RefCell<Board>>,
     next_id: Cell<u64>,
 }
 
 impl std::fmt::Debug for Helpers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Helpers")
-            .field("states", &self.states.borrow())
+            .field("states", &self.board.borrow().states)
             .finish_non_exhaustive()
     }
 }
@@ -61,14 +79,16 @@ impl Helpers {
         if !has_worker || count == 0 {
             return None;
         }
-        let states = Rc::new(RefCell::new(vec![HelperState::Loading; count]));
-        let awaited: Awaited = Rc::default();
+        let board = Rc::new(RefCell::new(Board {
+            states: vec![HelperState::Loading; count],
+            ..Board::default()
+        }));
         let bridges = (0..count)
             .map(|lane| {
-                let (states, awaited) = (Rc::clone(&states), Rc::clone(&awaited));
+                let board = Rc::clone(&board);
                 let bridge = EngineWorker::spawner()
                     .callback(move |envelope: Envelope<Response>| {
-                        heard(&states, &awaited, lane, envelope);
+                        heard(&mut board.borrow_mut(), lane, envelope);
                     })
                     .spawn_with_loader(&loader);
                 bridge.send(Envelope {
@@ -84,73 +104,23 @@ impl Helpers {
             .collect();
         Some(Self {
             bridges,
-            states,
-            awaited,
+            board,
             next_id: Cell::new(LOAD + 1),
         })
     }
-}
 
-/// The number of each helper's load request.
-const LOAD: u64 = 1;
-
-/// What helper `lane` said: its pack loaded (with its features) or failed, or a batch's
-/// rows, which free it.
-fn heard(
-    states: &RefCell<Vec<HelperState>>,
-    awaited: &Awaited,
-    lane: usize,
-    envelope: Envelope<Response>,
-) {
-    let mut states = states.borrow_mut();
-    let Some(state) = states.get_mut(lane) else {
-        return;
-    };
-    match (envelope.id, &envelope.body) {
-        // The load's answer (features may still be coming), then the features, unasked.
-        (0 | LOAD, Response::Ready(info)) => match &info.features {
-            FeatureData::Ready if *state == HelperState::Loading => *state = HelperState::Free,
-            FeatureData::Failed(_) => *state = HelperState::Lost,
-            _ => {}
-        },
-        (LOAD, Response::Error(_)) => *state = HelperState::Lost,
-        (_, Response::Progress { .. }) | (0, _) => {}
-        (id, body) => {
-            if let Some(answer) = awaited.borrow_mut().remove(&id) {
-                *state = match body {
-                    Response::Rows(_) if *state == HelperState::Busy => HelperState::Free,
-                    _ => HelperState::Lost,
-                };
-                let _ = answer.send(envelope.body);
-            }
-        }
-    }
-}
-
-impl Lanes for Helpers {
-    fn count(&self) -> usize {
-        self.states
-            .borrow()
-            .iter()
-            .filter(|s| **s != HelperState::Lost)
-            .count()
-    }
-
-    fn take_free(&self) -> FreeLane<'_> {
-        Box::pin(async move {
-            yield_to_messages().await;
-            let mut states = self.states.borrow_mut();
-            let lane = states.iter().position(|s| *s == HelperState::Free)?;
-            states[lane] = HelperState::Busy;
-            Some(lane)
-        })
-    }
-
-    fn carry(&self, lane: usize, ids: &[u32], targets: Vec<Target>) -> LaneAnswer<'_> {
+    /// Sends helper `lane` the batch `targets` over the prompt `ids`; the request's number
+    /// and where its answer will come.
+    fn ask(
+        &self,
+        lane: usize,
+        ids: &[u32],
+        targets: Vec<Target>,
+    ) -> (u64, oneshot::Receiver<Response>) {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let (send, answer) = oneshot::channel();
-        self.awaited.borrow_mut().insert(id, send);
+        self.board.borrow_mut().awaited.insert(id, send);
         if let Some(bridge) = self.bridges.get(lane) {
             bridge.send(Envelope {
                 id,
@@ -160,12 +130,95 @@ impl Lanes for Helpers {
                 }),
             });
         }
-        let (awaited, states) = (Rc::clone(&self.awaited), Rc::clone(&self.states));
+        (id, answer)
+    }
+}
+
+/// The number of each helper's load request.
+const LOAD: u64 = 1;
+
+/// What helper `lane` said: its pack loaded (with its features) or failed, or a batch's
+/// rows, which free it.
+fn heard(board: &mut Board, lane: usize, envelope: Envelope<Response>) {
+    let Some(&state) = board.states.get(lane) else {
+        return;
+    };
+    match (envelope.id, &envelope.body) {
+        // The load's answer (features may still be coming), then the features, unasked.
+        (0 | LOAD, Response::Ready(info)) => match &info.features {
+            FeatureData::Ready if state == HelperState::Loading => {
+                board.set(lane, HelperState::Free);
+            }
+            FeatureData::Failed(_) => board.set(lane, HelperState::Lost),
+            _ => {}
+        },
+        (LOAD, Response::Error(_)) => board.set(lane, HelperState::Lost),
+        (_, Response::Progress { .. }) | (0, _) => {}
+        (id, body) => {
+            if let Some(answer) = board.awaited.remove(&id) {
+                let now = match body {
+                    Response::Rows(_) if state == HelperState::Busy => HelperState::Free,
+                    _ => HelperState::Lost,
+                };
+                board.set(lane, now);
+                let _ = answer.send(envelope.body);
+            }
+        }
+    }
+}
+
+impl Lanes for Helpers {
+    fn count(&self) -> usize {
+        let board = self.board.borrow();
+        board
+            .states
+            .iter()
+            .filter(|s| **s != HelperState::Lost)
+            .count()
+    }
+
+    /// Each free helper traces the prompt (an empty batch), busy until it has.
+    fn prepare(&self, ids: &[u32]) {
+        let free: Vec<usize> = {
+            let mut board = self.board.borrow_mut();
+            let free: Vec<usize> = (0..board.states.len())
+                .filter(|&lane| board.states[lane] == HelperState::Free)
+                .collect();
+            for &lane in &free {
+                board.states[lane] = HelperState::Busy;
+            }
+            free
+        };
+        for lane in free {
+            // Only its freeing the helper matters: the answer is not awaited.
+            let _ = self.ask(lane, ids, Vec::new());
+        }
+    }
+
+    /// A free helper; while every loaded helper is busy, the first to finish; `None` when
+    /// none has loaded (or all were let go).
+    fn take_free(&self) -> FreeLane<'_> {
+        Box::pin(std::future::poll_fn(|cx| {
+            let mut board = self.board.borrow_mut();
+            if let Some(lane) = board.states.iter().position(|s| *s == HelperState::Free) {
+                board.states[lane] = HelperState::Busy;
+                return Poll::Ready(Some(lane));
+            }
+            if board.states.contains(&HelperState::Busy) {
+                board.waiting.push(cx.waker().clone());
+                return Poll::Pending;
+            }
+            Poll::Ready(None)
+        }))
+    }
+
+    fn carry(&self, lane: usize, ids: &[u32], targets: Vec<Target>) -> LaneAnswer<'_> {
+        let (id, answer) = self.ask(lane, ids, targets);
+        let board = Rc::clone(&self.board);
         gloo_timers::callback::Timeout::new(ANSWER_TIMEOUT_MS, move || {
-            if let Some(late) = awaited.borrow_mut().remove(&id) {
-                if let Some(state) = states.borrow_mut().get_mut(lane) {
-                    *state = HelperState::Lost;
-                }
+            let mut board = board.borrow_mut();
+            if let Some(late) = board.awaited.remove(&id) {
+                board.set(lane, HelperState::Lost);
                 let _ = late.send(Response::Error("the helper did not answer".to_owned()));
             }
         })

@@ -9,6 +9,7 @@ mod helpers;
 pub mod kept;
 mod open;
 pub mod protocol;
+mod turn;
 pub mod worker;
 
 pub use fetch::capped_bytes;

@@ -26,8 +26,9 @@ pub enum Request {
         base: String,
         /// Which engine to start with.
         engine: EngineRequest,
-        /// How many workers may carry a graph's batches, this one included (`?workers=N`
-        /// in the page's address); `None`: one per core, up to [`MAX_WORKERS`].
+        /// How many helper workers carry a graph's batches while this one hands them out
+        /// (`?workers=N` in the page's address; 1: none, this worker carries every
+        /// batch); `None`: one per core, up to [`MAX_WORKERS`].
         workers: Option<usize>,
     },
     /// Open a model the person picked (instead of the pack): one GGUF file, or a Hugging
@@ -85,8 +86,8 @@ pub enum Request {
     GraphWork(GraphWorkOf),
 }
 
-/// The most workers a graph is spread over (the engine worker and its helpers; each holds
-/// its own copy of the model and transcoders).
+/// The most helper workers a graph is spread over (each holds its own copy of the model
+/// and transcoders).
 pub const MAX_WORKERS: usize = 4;
 
 impl Request {

@@ -24,6 +24,7 @@ use super::protocol::{
     LiveExample, LiveFeatureOf, MAX_WORKERS, OnPrompt, PackInfo, PackLesson, PickedFile, QkAsk,
     Quiz, Request, Response, Search, SteerNodes, SuggestGroups, SwitchEngine,
 };
+use super::turn::Turns;
 use super::{fetch, kept};
 
 /// Tokens each side of an example's token that the feature view shows.
@@ -124,12 +125,14 @@ pub struct EngineWorker {
     before_opening: Option<Rc<Loaded>>,
     /// Requests the page gave up on (superseded) before their work started.
     cancelled: Rc<RefCell<HashSet<(HandlerId, u64)>>>,
-    /// How many workers may carry a graph, this one included (`None`: one per core).
+    /// How many helper workers may carry a graph's batches (`None`: one per core).
     workers: Option<usize>,
     /// The helper workers graphs of the loaded pack are spread over, once started.
     helpers: Option<Rc<Helpers>>,
     /// How the last graph was computed, and of which prompt.
     graph_work: Rc<RefCell<Option<(GraphWorkOf, GraphWork)>>>,
+    /// Requests that compute a graph take turns.
+    graph_turns: Rc<Turns>,
 }
 
 /// Cancellations kept at most; older ones are of requests long answered.
@@ -137,7 +140,7 @@ const MAX_CANCELLED: usize = 4096;
 
 /// Lets the worker's event loop run once, so that messages already sent (a cancellation)
 /// are read before work starts.
-pub(crate) async fn yield_to_messages() {
+async fn yield_to_messages() {
     let wait = js_sys::Promise::new(&mut |resolve, _| {
         let scope: Option<web_sys::WorkerGlobalScope> = js_sys::global().dyn_into().ok();
         let queued = scope.map(|s| s.set_timeout_with_callback(&resolve));
@@ -170,6 +173,7 @@ impl Worker for EngineWorker {
             workers: None,
             helpers: None,
             graph_work: Rc::default(),
+            graph_turns: Rc::default(),
         }
     }
 
@@ -609,6 +613,7 @@ impl EngineWorker {
         };
         let (id, body) = (request.id, request.body.clone());
         let (cancelled, graph_work) = (Rc::clone(&self.cancelled), Rc::clone(&self.graph_work));
+        let graph_turns = Rc::clone(&self.graph_turns);
         scope.send_future(async move {
             yield_to_messages().await;
             if cancelled.borrow_mut().remove(&(who, id)) {
@@ -616,6 +621,7 @@ impl EngineWorker {
                 return Message::Answered { who, id, body };
             }
             if let Some((text, contrast)) = body.graph_needed() {
+                let _turn = graph_turns.take().await;
                 let started = js_sys::Date::now();
                 let carried = match helpers.as_deref() {
                     Some(helpers) => loaded.lab.attribute_spread(text, contrast, helpers).await,
@@ -941,9 +947,10 @@ async fn circuits(lab: &Lab, request: Request) -> glassbox_lab::Result<Response>
 /// it has; with `navigator.deviceMemory` (in GB), a quarter of it.
 const HELPER_MEMORY: f64 = 1e9;
 
-/// How many helpers to start: `workers` (else one per core) less this one, at most
-/// [`MAX_WORKERS`] in all, and no more than fit in the memory allowed when each holds
-/// `in_memory` bytes.
+/// How many helpers to start: `workers` (else one per core), at most [`MAX_WORKERS`] and
+/// no more than fit in the memory allowed when each holds `in_memory` bytes; none when
+/// that is fewer than two (this worker hands the batches out, and carries one that comes
+/// alone: one helper would only take its place).
 fn helper_count(workers: Option<usize>, in_memory: u64) -> usize {
     let navigator = js_sys::global()
         .dyn_into::<web_sys::WorkerGlobalScope>()
@@ -956,9 +963,9 @@ fn helper_count(workers: Option<usize>, in_memory: u64) -> usize {
         .and_then(|n| js_sys::Reflect::get(&n, &"deviceMemory".into()).ok())
         .and_then(|gb| gb.as_f64())
         .map_or(HELPER_MEMORY, |gb| gb * 1e9 / 4.0);
-    let wanted = workers.unwrap_or(cores as usize).clamp(1, MAX_WORKERS) - 1;
     let fit = (budget / in_memory.max(1) as f64) as usize;
-    wanted.min(fit)
+    let count = workers.unwrap_or(cores as usize).min(MAX_WORKERS).min(fit);
+    if count < 2 { 0 } else { count }
 }
 
 /// What a file is, for the progress bar.
