@@ -465,7 +465,7 @@ async function graphWork(page, text) {
   return { workers: Number(await note.getAttribute('data-workers')), text: await note.textContent() };
 }
 
-test('a graph spread over helper workers is the engine worker\'s graph alone, number for number', async () => {
+test('a graph spread over helper workers, and a steered text\'s unsteered twin continued by one, are what the engine worker computes alone', async () => {
   const prompts = [
     'The jury said that the city of Atlanta had been',
     'In the morning the men of the village went to the',
@@ -495,5 +495,17 @@ test('a graph spread over helper workers is the engine worker\'s graph alone, nu
   assert.equal(await alone.locator('#graph-work').getAttribute('data-workers'), '1');
   assert.match(await alone.locator('#graph-work').textContent(), /engine worker alone/);
   assert.deepEqual(together, await exportOf(alone));
+  // Steering: the unsteered text, continued by a helper meanwhile, is the one continued
+  // alone.
+  const steer = `#/steer?text=${encodeURIComponent(chosen)}&f=1/3:x0,0/7:c6&n=20&t=0.8&seed=3`;
+  const texts = async (page) => {
+    await page.evaluate((hash) => { location.hash = hash; }, steer);
+    await page.locator('#steered').waitFor({ timeout: LOAD_TIMEOUT });
+    return [await page.locator('#baseline').textContent(), await page.locator('#steered').textContent()];
+  };
+  const [spreadTexts, aloneTexts] = [await texts(spread), await texts(alone)];
+  console.log(`# steered beside a helper: ${JSON.stringify(spreadTexts)}`);
+  assert.deepEqual(spreadTexts, aloneTexts);
+  assert.notEqual(spreadTexts[0], spreadTexts[1]);
   assert.deepEqual(problems, []);
 });

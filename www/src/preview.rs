@@ -147,7 +147,7 @@ mod tests {
                     .unwrap();
                 Response::Feature(Box::new(feature_view(lab, feature.layer, record)))
             }
-            other => block_on(compute(lab, other.clone())).unwrap(),
+            other => block_on(compute(lab, other.clone(), &glassbox_lab::Alone)).unwrap(),
         }
     }
 

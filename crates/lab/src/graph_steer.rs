@@ -12,6 +12,7 @@ use glassbox_model::sampling::Sampling;
 use glassbox_model::{Edit, HookPoint, Hooks, Intervention, Norm};
 use serde::{Deserialize, Serialize};
 
+use crate::beside::{Alone, Beside};
 use crate::circuit::NodeEdit;
 use crate::error::{LabError, Result};
 use crate::lab::Lab;
@@ -48,6 +49,20 @@ impl Lab {
         edits: &[NodeEdit],
         max_tokens: usize,
         attention: SteerAttention,
+    ) -> Result<SteerResult> {
+        self.steer_nodes_with(text, edits, max_tokens, attention, &Alone)
+            .await
+    }
+
+    /// [`Lab::steer_nodes`], the unsteered text continued `beside` (another worker)
+    /// meanwhile.
+    pub async fn steer_nodes_with(
+        &self,
+        text: &str,
+        edits: &[NodeEdit],
+        max_tokens: usize,
+        attention: SteerAttention,
+        beside: &dyn Beside,
     ) -> Result<SteerResult> {
         if max_tokens == 0 || max_tokens > MAX_GRAPH_STEER_TOKENS {
             return Err(LabError::Request(format!(
@@ -139,7 +154,8 @@ impl Lab {
                 }
             }
         }
-        self.compare_steered(&ids, &Sampling::greedy(max_tokens), &steering, &hooks)
+        let sampling = Sampling::greedy(max_tokens);
+        self.compare_steered(&ids, &sampling, &steering, &hooks, beside)
             .await
     }
 }

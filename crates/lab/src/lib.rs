@@ -5,6 +5,7 @@
 //! the attention and logit-lens views.
 
 mod analyze;
+mod beside;
 mod circuit;
 mod claim;
 mod edge_heads;
@@ -25,6 +26,7 @@ mod steer;
 mod suggest;
 
 pub use analyze::{ActiveFeature, MAX_PROMPT_BYTES, Prediction, PromptAnalysis, TokenView};
+pub use beside::{Alone, Beside, ContinuationElsewhere};
 pub use circuit::{
     Contrast, DOCUMENT_START, LogitChange, MAX_CIRCUIT_FEATURES, MAX_CIRCUIT_TOKENS, NodeEdit,
 };

@@ -15,6 +15,7 @@ use glassbox_model::sampling::Sampling;
 use serde::{Deserialize, Serialize};
 
 use crate::analyze::Prediction;
+use crate::beside::{Alone, Beside};
 use crate::error::{LabError, Result};
 use crate::lab::Lab;
 
@@ -118,6 +119,15 @@ impl Lab {
 
     /// Generates from `request.prompt` with and without the steering.
     pub async fn steer(&self, request: &SteerRequest) -> Result<SteerResult> {
+        self.steer_with(request, &Alone).await
+    }
+
+    /// [`Lab::steer`], the unsteered text continued `beside` (another worker) meanwhile.
+    pub async fn steer_with(
+        &self,
+        request: &SteerRequest,
+        beside: &dyn Beside,
+    ) -> Result<SteerResult> {
         if request.max_tokens == 0 || request.max_tokens > MAX_STEER_TOKENS {
             return Err(LabError::Request(format!(
                 "generate 1 to {MAX_STEER_TOKENS} tokens, not {}",
@@ -142,20 +152,23 @@ impl Lab {
             }
         };
         let steering = self.steering(&request.features, None)?;
-        self.compare_steered(&ids, &sampling, &steering, &Hooks::none())
+        self.compare_steered(&ids, &sampling, &steering, &Hooks::none(), beside)
             .await
     }
 
     /// `ids` continued by `sampling` with and without `steering` and the interventions
     /// of `hooks` (at absolute positions), with the next-token predictions of each and
-    /// the logits that moved most.
+    /// the logits that moved most; the unsteered continuation `beside` when it can.
     pub(crate) async fn compare_steered(
         &self,
         ids: &[u32],
         sampling: &Sampling,
         steering: &[Steering],
         hooks: &Hooks,
+        beside: &dyn Beside,
     ) -> Result<SteerResult> {
+        // Asked first, so the other worker continues while this one works.
+        let elsewhere = beside.continuation(ids, sampling);
         let plain = PassRequest::logits(LogitsRead::Last);
         let before = self.pass(ids, &plain).await?.last_logits()?;
         let steered_request = PassRequest {
@@ -171,12 +184,10 @@ impl Lab {
         let mut order: Vec<usize> = (0..change.len()).collect();
         order.sort_by(|&a, &b| change[b].total_cmp(&change[a]).then(a.cmp(&b)));
         let named = |i: &usize| (self.token_text(*i as u32), change[*i]);
-        let baseline = self
-            .continuation(ids, sampling, &[], &Hooks::none())
-            .await?;
         let steered = self.continuation(ids, sampling, steering, hooks).await?;
+        let baseline = self.unsteered(ids, sampling, elsewhere).await?;
         Ok(SteerResult {
-            baseline: self.tokenizer.decode(&baseline.tokens)?,
+            baseline: self.tokenizer.decode(&baseline)?,
             steered: self.tokenizer.decode(&steered.tokens)?,
             baseline_predictions: self.top_predictions(&before, 5),
             steered_predictions: self.top_predictions(&after, 5),

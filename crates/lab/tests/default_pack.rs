@@ -1640,3 +1640,66 @@ fn a_graph_spread_over_helper_labs_is_the_graph_of_one() {
     assert!(block_on(helper.carry_rows(&[], &[])).is_err());
     assert!(block_on(helper.carry_rows(&[1; 65], &[])).is_err());
 }
+
+/// Another worker beside this one: a lab of the same pack that continues prompts
+/// unsteered (or, `failing`, errs), counting what it was asked.
+struct OtherWorker {
+    lab: Lab,
+    failing: bool,
+    asked: std::cell::Cell<usize>,
+}
+
+impl glassbox_lab::Beside for OtherWorker {
+    fn continuation(
+        &self,
+        ids: &[u32],
+        sampling: &glassbox_model::sampling::Sampling,
+    ) -> Option<glassbox_lab::ContinuationElsewhere<'_>> {
+        self.asked.set(self.asked.get() + 1);
+        let (ids, sampling) = (ids.to_vec(), sampling.clone());
+        Some(Box::pin(async move {
+            if self.failing {
+                return Err(glassbox_lab::LabError::Request("lost".to_owned()));
+            }
+            self.lab.continue_plain(&ids, &sampling).await
+        }))
+    }
+}
+
+/// The steered/unsteered pair with the unsteered text continued by another worker (or,
+/// when that worker fails, here after all) is the pair one lab computes alone.
+#[test]
+fn the_unsteered_text_continued_beside_is_the_one_continued_here() {
+    use glassbox_lab::{SteerAttention, Thresholds};
+    let lab = lab();
+    let features = vec![FeatureSteer {
+        layer: 1,
+        feature: 3,
+        mode: SteerMode::Clamp(8.0),
+    }];
+    let alone = block_on(lab.steer(&request(features.clone()))).unwrap();
+    let graph = block_on(lab.circuit(PROMPT, None, Thresholds::default())).unwrap();
+    let (layer, feature, position) = feature_node(&graph, 0);
+    let edits = [NodeEdit::Feature {
+        layer,
+        position,
+        feature,
+        value: 0.0,
+    }];
+    let nodes_alone =
+        block_on(lab.steer_nodes(PROMPT, &edits, 10, SteerAttention::Frozen)).unwrap();
+    for failing in [false, true] {
+        let other = OtherWorker {
+            lab: load(),
+            failing,
+            asked: std::cell::Cell::new(0),
+        };
+        let beside = block_on(lab.steer_with(&request(features.clone()), &other)).unwrap();
+        assert_eq!(beside, alone);
+        let nodes =
+            block_on(lab.steer_nodes_with(PROMPT, &edits, 10, SteerAttention::Frozen, &other))
+                .unwrap();
+        assert_eq!(nodes, nodes_alone);
+        assert_eq!(other.asked.get(), 2);
+    }
+}

@@ -7,7 +7,7 @@ use crate::rng::SplitMix64;
 use crate::{ModelError, Result};
 
 /// How to choose each next token.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sampling {
     /// Tokens to generate at most.
     pub max_new_tokens: usize,

@@ -1,6 +1,6 @@
-//! Helper workers for attribution graphs: more engine workers, each loading the same pack
-//! on the CPU engine, that carry batches of a graph's targets ([`Lanes`]) while the engine
-//! worker carries others. A helper that fails, or does not answer in time, is let go and
+//! Helper workers: more engine workers, each loading the same pack on the CPU engine,
+//! that carry batches of a graph's targets ([`Lanes`]) the engine worker hands out, and
+//! continue a prompt unsteered while it continues it steered ([`Beside`]). A helper that fails, or does not answer in time, is let go and
 //! its batch carried by the engine worker: the graph is the same either way.
 
 use std::cell::{Cell, RefCell};
@@ -9,11 +9,16 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use futures_channel::oneshot;
-use glassbox_lab::{CircuitError, FreeLane, LaneAnswer, Lanes, Target};
+use glassbox_lab::{
+    Beside, CircuitError, ContinuationElsewhere, FreeLane, LabError, LaneAnswer, Lanes, Target,
+};
+use glassbox_model::sampling::Sampling;
 use gloo_worker::{Spawnable, WorkerBridge};
 use wasm_bindgen::JsCast;
 
-use super::protocol::{CarryRows, EngineRequest, Envelope, FeatureData, Request, Response};
+use super::protocol::{
+    CarryRows, ContinuePlain, EngineRequest, Envelope, FeatureData, Request, Response,
+};
 use super::worker::EngineWorker;
 
 /// A helper that has not answered a batch after this long is let go.
@@ -109,28 +114,34 @@ impl Helpers {
         })
     }
 
-    /// Sends helper `lane` the batch `targets` over the prompt `ids`; the request's number
-    /// and where its answer will come.
-    fn ask(
-        &self,
-        lane: usize,
-        ids: &[u32],
-        targets: Vec<Target>,
-    ) -> (u64, oneshot::Receiver<Response>) {
+    /// Sends helper `lane` `body`; the request's number and where its answer will come
+    /// (a helper silent for [`ANSWER_TIMEOUT_MS`] is let go, its answer an error).
+    fn ask(&self, lane: usize, body: Request) -> oneshot::Receiver<Response> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let (send, answer) = oneshot::channel();
         self.board.borrow_mut().awaited.insert(id, send);
         if let Some(bridge) = self.bridges.get(lane) {
-            bridge.send(Envelope {
-                id,
-                body: Request::CarryRows(CarryRows {
-                    ids: ids.to_vec(),
-                    targets,
-                }),
-            });
+            bridge.send(Envelope { id, body });
         }
-        (id, answer)
+        let board = Rc::clone(&self.board);
+        gloo_timers::callback::Timeout::new(ANSWER_TIMEOUT_MS, move || {
+            let mut board = board.borrow_mut();
+            if let Some(late) = board.awaited.remove(&id) {
+                board.set(lane, HelperState::Lost);
+                let _ = late.send(Response::Error("the helper did not answer".to_owned()));
+            }
+        })
+        .forget();
+        answer
+    }
+
+    /// Takes a free helper at once, if one is.
+    fn take_free_now(&self) -> Option<usize> {
+        let mut board = self.board.borrow_mut();
+        let lane = board.states.iter().position(|s| *s == HelperState::Free)?;
+        board.states[lane] = HelperState::Busy;
+        Some(lane)
     }
 }
 
@@ -157,7 +168,9 @@ fn heard(board: &mut Board, lane: usize, envelope: Envelope<Response>) {
         (id, body) => {
             if let Some(answer) = board.awaited.remove(&id) {
                 let now = match body {
-                    Response::Rows(_) if state == HelperState::Busy => HelperState::Free,
+                    Response::Rows(_) | Response::Continuation(_) if state == HelperState::Busy => {
+                        HelperState::Free
+                    }
                     _ => HelperState::Lost,
                 };
                 board.set(lane, now);
@@ -191,7 +204,11 @@ impl Lanes for Helpers {
         };
         for lane in free {
             // Only its freeing the helper matters: the answer is not awaited.
-            let _ = self.ask(lane, ids, Vec::new());
+            let body = Request::CarryRows(CarryRows {
+                ids: ids.to_vec(),
+                targets: Vec::new(),
+            });
+            drop(self.ask(lane, body));
         }
     }
 
@@ -199,11 +216,10 @@ impl Lanes for Helpers {
     /// none has loaded (or all were let go).
     fn take_free(&self) -> FreeLane<'_> {
         Box::pin(std::future::poll_fn(|cx| {
-            let mut board = self.board.borrow_mut();
-            if let Some(lane) = board.states.iter().position(|s| *s == HelperState::Free) {
-                board.states[lane] = HelperState::Busy;
+            if let Some(lane) = self.take_free_now() {
                 return Poll::Ready(Some(lane));
             }
+            let mut board = self.board.borrow_mut();
             if board.states.contains(&HelperState::Busy) {
                 board.waiting.push(cx.waker().clone());
                 return Poll::Pending;
@@ -213,16 +229,13 @@ impl Lanes for Helpers {
     }
 
     fn carry(&self, lane: usize, ids: &[u32], targets: Vec<Target>) -> LaneAnswer<'_> {
-        let (id, answer) = self.ask(lane, ids, targets);
-        let board = Rc::clone(&self.board);
-        gloo_timers::callback::Timeout::new(ANSWER_TIMEOUT_MS, move || {
-            let mut board = board.borrow_mut();
-            if let Some(late) = board.awaited.remove(&id) {
-                board.set(lane, HelperState::Lost);
-                let _ = late.send(Response::Error("the helper did not answer".to_owned()));
-            }
-        })
-        .forget();
+        let answer = self.ask(
+            lane,
+            Request::CarryRows(CarryRows {
+                ids: ids.to_vec(),
+                targets,
+            }),
+        );
         Box::pin(async move {
             match answer.await {
                 Ok(Response::Rows(rows)) => Ok(rows),
@@ -232,6 +245,28 @@ impl Lanes for Helpers {
                 )),
             }
         })
+    }
+}
+
+impl Beside for Helpers {
+    fn continuation(&self, ids: &[u32], sampling: &Sampling) -> Option<ContinuationElsewhere<'_>> {
+        let lane = self.take_free_now()?;
+        let answer = self.ask(
+            lane,
+            Request::ContinuePlain(ContinuePlain {
+                ids: ids.to_vec(),
+                sampling: sampling.clone(),
+            }),
+        );
+        Some(Box::pin(async move {
+            match answer.await {
+                Ok(Response::Continuation(tokens)) => Ok(tokens),
+                Ok(Response::Error(error)) => Err(LabError::Request(error)),
+                _ => Err(LabError::Request(
+                    "the helper answered something else".to_owned(),
+                )),
+            }
+        }))
     }
 }
 

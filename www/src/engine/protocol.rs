@@ -5,6 +5,7 @@ use glassbox_lab::{
     LiveFeature, LogitChange, LogitLens, NodeEdit, PromptAnalysis, QkAttribution, QuizRound, Row,
     SearchHit, SearchQuery, Snippet, SteerAttention, SteerRequest, SteerResult, Suggestion, Target,
 };
+use glassbox_model::sampling::Sampling;
 use glassbox_pack::FeatureRecord;
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +85,8 @@ pub enum Request {
     CarryRows(CarryRows),
     /// See [`GraphWorkOf`].
     GraphWork(GraphWorkOf),
+    /// See [`ContinuePlain`] (asked of a helper worker by the engine worker).
+    ContinuePlain(ContinuePlain),
 }
 
 /// The most helper workers a graph is spread over (each holds its own copy of the model
@@ -111,7 +114,8 @@ impl Request {
             | Self::Qk(_)
             | Self::EdgeHeads(_)
             | Self::Quiz(_)
-            | Self::CarryRows(_) => true,
+            | Self::CarryRows(_)
+            | Self::ContinuePlain(_) => true,
             Self::Load { .. }
             | Self::OpenModel { .. }
             | Self::SwitchEngine(_)
@@ -284,6 +288,16 @@ pub struct CarryRows {
     pub ids: Vec<u32>,
     /// The batch: targets that read one block, or logits.
     pub targets: Vec<Target>,
+}
+
+/// A prompt (token ids) continued with nothing steered, by a helper worker while the
+/// engine worker continues it steered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContinuePlain {
+    /// The prompt.
+    pub ids: Vec<u32>,
+    /// How each next token is chosen.
+    pub sampling: Sampling,
 }
 
 /// How the last graph of a prompt (for a logit difference, if any) was computed.
@@ -610,6 +624,8 @@ pub enum Response {
     Rows(Vec<Row>),
     /// Answer to [`GraphWorkOf`].
     GraphWork(Option<GraphWork>),
+    /// Answer to [`ContinuePlain`]: the tokens generated.
+    Continuation(Vec<u32>),
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use glassbox_dict::Dictionary;
-use glassbox_lab::{AdapterPreference, EngineInfo, Lab, Lesson, site_name};
+use glassbox_lab::{AdapterPreference, Alone, Beside, EngineInfo, Lab, Lesson, site_name};
 use glassbox_model::Model;
 use glassbox_pack::{Corpus, FeatureShard, Pack, PackFiles};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
@@ -19,10 +19,10 @@ use web_sys::Cache;
 
 use super::helpers::{Helpers, NoHelpers};
 use super::protocol::{
-    Analyze, Attention, CarryRows, Circuit, DictionaryInfo, EdgeAsk, EngineRequest, Envelope,
-    Feature, FeatureData, FeatureView, GraphWork, GraphWorkOf, ImportGraph, Intervene, Lens,
-    LiveExample, LiveFeatureOf, MAX_WORKERS, OnPrompt, PackInfo, PackLesson, PickedFile, QkAsk,
-    Quiz, Request, Response, Search, SteerNodes, SuggestGroups, SwitchEngine,
+    Analyze, Attention, CarryRows, Circuit, ContinuePlain, DictionaryInfo, EdgeAsk, EngineRequest,
+    Envelope, Feature, FeatureData, FeatureView, GraphWork, GraphWorkOf, ImportGraph, Intervene,
+    Lens, LiveExample, LiveFeatureOf, MAX_WORKERS, OnPrompt, PackInfo, PackLesson, PickedFile,
+    QkAsk, Quiz, Request, Response, Search, SteerNodes, SuggestGroups, SwitchEngine,
 };
 use super::turn::Turns;
 use super::{fetch, kept};
@@ -606,7 +606,9 @@ impl EngineWorker {
             }
             _ => {}
         }
-        let helpers = if request.body.graph_needed().is_some() {
+        let helpers = if request.body.graph_needed().is_some()
+            || matches!(request.body, Request::Steer(_) | Request::SteerNodes(_))
+        {
             self.helpers_for(&loaded)
         } else {
             None
@@ -641,9 +643,11 @@ impl EngineWorker {
                     *graph_work.borrow_mut() = Some((of, GraphWork { ms, carried }));
                 }
             }
-            let body = compute(&loaded.lab, body)
-                .await
-                .unwrap_or_else(|e| Response::Error(e.to_string()));
+            let body = match helpers.as_deref() {
+                Some(helpers) => compute(&loaded.lab, body, helpers).await,
+                None => compute(&loaded.lab, body, &Alone).await,
+            }
+            .unwrap_or_else(|e| Response::Error(e.to_string()));
             Message::Answered { who, id, body }
         });
         None
@@ -810,8 +814,13 @@ async fn graph_of(lab: &Lab, circuit: Circuit) -> glassbox_lab::Result<glassbox_
     lab.circuit(&text, contrast.as_ref(), thresholds).await
 }
 
-/// Answers a request that runs the model.
-pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> {
+/// Answers a request that runs the model; a steered text's unsteered twin is continued
+/// `beside` (a helper worker) when one is free.
+pub(crate) async fn compute(
+    lab: &Lab,
+    request: Request,
+    beside: &dyn Beside,
+) -> glassbox_lab::Result<Response> {
     Ok(match request {
         Request::Analyze(Analyze { text }) => Response::Analysis(lab.analyze(&text, 10, 8).await?),
         Request::LiveExample(LiveExample {
@@ -833,7 +842,7 @@ pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result
             Response::OnPrompt(ids.iter().map(|&id| lab.token_text(id)).zip(acts).collect())
         }
         Request::Search(Search { query }) => Response::Search(lab.search(&query, 60).await?),
-        Request::Steer(steer) => Response::Steer(Box::new(lab.steer(&steer).await?)),
+        Request::Steer(steer) => Response::Steer(Box::new(lab.steer_with(&steer, beside).await?)),
         Request::Attention(Attention { text, layer }) => {
             Response::Attention(Box::new(lab.attention(&text, layer).await?))
         }
@@ -847,7 +856,7 @@ pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result
         | Request::Qk(_)
         | Request::EdgeHeads(_)
         | Request::SuggestGroups(_)
-        | Request::ImportGraph(_)) => circuits(lab, request).await?,
+        | Request::ImportGraph(_)) => circuits(lab, request, beside).await?,
         Request::SwitchEngine(SwitchEngine { gpu: true }) => {
             // A failure is not an error of the request: the answer says which engine runs
             // and why the GPU does not.
@@ -862,6 +871,9 @@ pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result
         }
         Request::CarryRows(CarryRows { ids, targets }) => {
             Response::Rows(lab.carry_rows(&ids, &targets).await?)
+        }
+        Request::ContinuePlain(ContinuePlain { ids, sampling }) => {
+            Response::Continuation(lab.continue_plain(&ids, &sampling).await?)
         }
         Request::Load { .. }
         | Request::OpenModel { .. }
@@ -879,7 +891,11 @@ pub(crate) async fn compute(lab: &Lab, request: Request) -> glassbox_lab::Result
 /// Answers a request about a prompt's graph: the graph, an intervention on it, graph
 /// steering, an edge split by heads, a head's QK attribution, suggested groups, or a graph
 /// file read.
-async fn circuits(lab: &Lab, request: Request) -> glassbox_lab::Result<Response> {
+async fn circuits(
+    lab: &Lab,
+    request: Request,
+    beside: &dyn Beside,
+) -> glassbox_lab::Result<Response> {
     Ok(match request {
         Request::Intervene(Intervene {
             text,
@@ -892,7 +908,7 @@ async fn circuits(lab: &Lab, request: Request) -> glassbox_lab::Result<Response>
             max_tokens,
             attention,
         }) => Response::Steer(Box::new(
-            lab.steer_nodes(&text, &edits, max_tokens, attention)
+            lab.steer_nodes_with(&text, &edits, max_tokens, attention, beside)
                 .await?,
         )),
         Request::Circuit(circuit) => Response::Circuit(Box::new(graph_of(lab, circuit).await?)),
