@@ -10,14 +10,16 @@ use std::task::{Poll, Waker};
 
 use futures_channel::oneshot;
 use glassbox_lab::{
-    Beside, CircuitError, ContinuationElsewhere, FreeLane, LabError, LaneAnswer, Lanes, Target,
+    Beside, CircuitError, ContinuationElsewhere, Contrast, FreeLane, Lab, LabError, LaneAnswer,
+    Lanes, Target,
 };
 use glassbox_model::sampling::Sampling;
 use gloo_worker::{Spawnable, WorkerBridge};
 use wasm_bindgen::JsCast;
 
 use super::protocol::{
-    CarryRows, ContinuePlain, EngineRequest, Envelope, FeatureData, Request, Response,
+    CarryRows, ContinuePlain, EngineRequest, Envelope, FeatureData, GraphWork, GraphWorkOf,
+    MAX_WORKERS, Request, Response,
 };
 use super::worker::EngineWorker;
 
@@ -272,7 +274,7 @@ impl Beside for Helpers {
 
 /// No helpers: the engine worker carries every batch.
 #[derive(Debug)]
-pub(super) struct NoHelpers;
+struct NoHelpers;
 
 impl Lanes for NoHelpers {
     fn count(&self) -> usize {
@@ -288,4 +290,52 @@ impl Lanes for NoHelpers {
             "there are no helpers".to_owned(),
         ))))
     }
+}
+
+/// Bytes of memory the helpers may take together when the browser does not say how much
+/// it has; with `navigator.deviceMemory` (in GB), a quarter of it.
+const HELPER_MEMORY: f64 = 1e9;
+
+/// How many helpers to start: `workers` (else one per core), at most [`MAX_WORKERS`] and
+/// no more than fit in the memory allowed when each holds `in_memory` bytes; none when
+/// that is fewer than two (this worker hands the batches out, and carries one that comes
+/// alone: one helper would only take its place).
+pub(super) fn helper_count(workers: Option<usize>, in_memory: u64) -> usize {
+    let navigator = js_sys::global()
+        .dyn_into::<web_sys::WorkerGlobalScope>()
+        .ok()
+        .map(|scope| scope.navigator());
+    let cores = navigator
+        .as_ref()
+        .map_or(1.0, web_sys::WorkerNavigator::hardware_concurrency);
+    let budget = navigator
+        .and_then(|n| js_sys::Reflect::get(&n, &"deviceMemory".into()).ok())
+        .and_then(|gb| gb.as_f64())
+        .map_or(HELPER_MEMORY, |gb| gb * 1e9 / 4.0);
+    let fit = (budget / in_memory.max(1) as f64) as usize;
+    let count = workers.unwrap_or(cores as usize).min(MAX_WORKERS).min(fit);
+    if count < 2 { 0 } else { count }
+}
+
+/// Computes (and keeps) the graph of `text` (for `contrast`) on `lab`, over `helpers` if
+/// any; how it went, unless it was kept from before or failed (the request that follows
+/// says why).
+pub(super) async fn spread_graph(
+    lab: &Lab,
+    text: &str,
+    contrast: Option<&Contrast>,
+    helpers: Option<&Helpers>,
+) -> Option<(GraphWorkOf, GraphWork)> {
+    let started = js_sys::Date::now();
+    let carried = match helpers {
+        Some(helpers) => lab.attribute_spread(text, contrast, helpers).await,
+        None => lab.attribute_spread(text, contrast, &NoHelpers).await,
+    };
+    let carried = carried.ok().flatten()?;
+    let of = GraphWorkOf {
+        text: text.to_owned(),
+        contrast: contrast.cloned(),
+    };
+    let ms = js_sys::Date::now() - started;
+    Some((of, GraphWork { ms, carried }))
 }

@@ -17,12 +17,12 @@ use gloo_worker::{HandlerId, Worker, WorkerScope};
 use wasm_bindgen::JsCast;
 use web_sys::Cache;
 
-use super::helpers::{Helpers, NoHelpers};
+use super::helpers::{Helpers, helper_count, spread_graph};
 use super::protocol::{
     Analyze, Attention, CarryRows, Circuit, ContinuePlain, DictionaryInfo, EdgeAsk, EngineRequest,
     Envelope, Feature, FeatureData, FeatureView, GraphWork, GraphWorkOf, ImportGraph, Intervene,
-    Lens, LiveExample, LiveFeatureOf, MAX_WORKERS, OnPrompt, PackInfo, PackLesson, PickedFile,
-    QkAsk, Quiz, Request, Response, Search, SteerNodes, SuggestGroups, SwitchEngine,
+    Lens, LiveExample, LiveFeatureOf, OnPrompt, PackInfo, PackLesson, PickedFile, QkAsk, Quiz,
+    Request, Response, Search, SteerNodes, SuggestGroups, SwitchEngine,
 };
 use super::turn::Turns;
 use super::{fetch, kept};
@@ -624,23 +624,9 @@ impl EngineWorker {
             }
             if let Some((text, contrast)) = body.graph_needed() {
                 let _turn = graph_turns.take().await;
-                let started = js_sys::Date::now();
-                let carried = match helpers.as_deref() {
-                    Some(helpers) => loaded.lab.attribute_spread(text, contrast, helpers).await,
-                    None => {
-                        loaded
-                            .lab
-                            .attribute_spread(text, contrast, &NoHelpers)
-                            .await
-                    }
-                };
-                if let Ok(Some(carried)) = carried {
-                    let of = GraphWorkOf {
-                        text: text.to_owned(),
-                        contrast: contrast.cloned(),
-                    };
-                    let ms = js_sys::Date::now() - started;
-                    *graph_work.borrow_mut() = Some((of, GraphWork { ms, carried }));
+                let work = spread_graph(&loaded.lab, text, contrast, helpers.as_deref()).await;
+                if let Some(work) = work {
+                    *graph_work.borrow_mut() = Some(work);
                 }
             }
             let body = match helpers.as_deref() {
@@ -957,31 +943,6 @@ async fn circuits(
             ));
         }
     })
-}
-
-/// Bytes of memory the helpers may take together when the browser does not say how much
-/// it has; with `navigator.deviceMemory` (in GB), a quarter of it.
-const HELPER_MEMORY: f64 = 1e9;
-
-/// How many helpers to start: `workers` (else one per core), at most [`MAX_WORKERS`] and
-/// no more than fit in the memory allowed when each holds `in_memory` bytes; none when
-/// that is fewer than two (this worker hands the batches out, and carries one that comes
-/// alone: one helper would only take its place).
-fn helper_count(workers: Option<usize>, in_memory: u64) -> usize {
-    let navigator = js_sys::global()
-        .dyn_into::<web_sys::WorkerGlobalScope>()
-        .ok()
-        .map(|scope| scope.navigator());
-    let cores = navigator
-        .as_ref()
-        .map_or(1.0, web_sys::WorkerNavigator::hardware_concurrency);
-    let budget = navigator
-        .and_then(|n| js_sys::Reflect::get(&n, &"deviceMemory".into()).ok())
-        .and_then(|gb| gb.as_f64())
-        .map_or(HELPER_MEMORY, |gb| gb * 1e9 / 4.0);
-    let fit = (budget / in_memory.max(1) as f64) as usize;
-    let count = workers.unwrap_or(cores as usize).min(MAX_WORKERS).min(fit);
-    if count < 2 { 0 } else { count }
 }
 
 /// What a file is, for the progress bar.
