@@ -16,7 +16,7 @@ use crate::setup::Target;
 /// What a lane answers: the rows of the batch it was given.
 pub type LaneAnswer<'a> = Pin<Box<dyn Future<Output = Result<Vec<Row>>> + 'a>>;
 
-/// A free lane, once messages already in (answers that free one) are read.
+/// A lane taken for a batch, or `None` ([`Lanes::take_free`]).
 pub type FreeLane<'a> = Pin<Box<dyn Future<Output = Option<usize>> + 'a>>;
 
 /// Other workers that carry batches of a prompt's targets, one batch each at a time.
@@ -24,8 +24,8 @@ pub trait Lanes {
     /// The workers there are (ready or still loading).
     fn count(&self) -> usize;
 
-    /// Lets answers already received free their lanes, then takes a ready, free lane (it
-    /// stays taken until it answers), or `None`.
+    /// Takes a ready lane (it stays taken until it answers), waiting for one to come free
+    /// if it chooses; `None` when none can take the batch (this worker carries it).
     fn take_free(&self) -> FreeLane<'_>;
 
     /// The rows of `batch` over the prompt `ids`, carried by lane `lane`.
@@ -85,10 +85,10 @@ pub(crate) async fn carry_all<C: Carrier>(
         .collect()
 }
 
-/// A carrier that hands batches to free [`Lanes`] and carries the rest itself (`local`):
-/// a batch carried alone stays here (a lane would leave this worker waiting), others go
-/// to a lane when one is free. A lane that fails or answers with the wrong number of rows
-/// has its batch carried here instead.
+/// A carrier that hands batches to [`Lanes`] and carries the rest itself (`local`): a
+/// batch carried alone stays here (a lane would leave this worker waiting), others go to
+/// the lane [`Lanes::take_free`] gives, here when it gives none. A lane that fails or
+/// answers with the wrong number of rows has its batch carried here instead.
 pub struct Spread<'a, C> {
     local: C,
     lanes: &'a dyn Lanes,

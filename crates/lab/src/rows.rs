@@ -3,7 +3,7 @@
 //! ([`Lab::attribute_spread`] hands the batches out). The prompt's trace is kept for the
 //! batches that follow.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use glassbox_circuits::{Carrier, CpuCarrier, FrozenWeights, Replacement, Row, Sources, Target};
 use glassbox_engine::lock;
@@ -12,18 +12,19 @@ use crate::circuit::MAX_CIRCUIT_TOKENS;
 use crate::error::{LabError, Result};
 use crate::lab::Lab;
 
-/// A prompt traced for carrying: its ids, replacement, source space and frozen weights.
+/// A prompt traced for carrying: its ids, replacement and source space.
 #[derive(Debug)]
 struct Traced {
     ids: Vec<u32>,
     replacement: Replacement,
     sources: Sources,
-    weights: FrozenWeights,
 }
 
-/// The last prompt traced for [`Lab::carry_rows`].
+/// What [`Lab::carry_rows`] keeps: the model's frozen weights (the same for every
+/// prompt) and the last prompt traced.
 #[derive(Debug, Default)]
 pub(crate) struct RowsMemo {
+    weights: OnceLock<FrozenWeights>,
     last: Mutex<Option<Arc<Traced>>>,
 }
 
@@ -39,9 +40,21 @@ impl Lab {
                 target.direction.len()
             )));
         }
-        let carrier = CpuCarrier::new(&traced.weights, &traced.replacement, &traced.sources)?;
+        let carrier =
+            CpuCarrier::new(self.frozen_weights()?, &traced.replacement, &traced.sources)?;
         let batch: Vec<&Target> = targets.iter().collect();
         Ok(carrier.carry(&batch).await?)
+    }
+
+    /// The model's frozen weights, made once.
+    fn frozen_weights(&self) -> Result<&FrozenWeights> {
+        if self.rows.weights.get().is_none() {
+            let _ = self.rows.weights.set(FrozenWeights::of(self.model())?);
+        }
+        self.rows
+            .weights
+            .get()
+            .ok_or_else(|| LabError::Request("the model's frozen weights were not kept".to_owned()))
     }
 
     /// `ids` traced, from the memo when it was the last prompt.
@@ -59,7 +72,6 @@ impl Lab {
         let traced = Arc::new(Traced {
             ids: ids.to_vec(),
             sources: Sources::of(&replacement)?,
-            weights: FrozenWeights::of(self.model())?,
             replacement,
         });
         *lock(&self.rows.last) = Some(Arc::clone(&traced));

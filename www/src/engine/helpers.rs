@@ -1,7 +1,8 @@
 //! Helper workers: more engine workers, each loading the same pack on the CPU engine,
 //! that carry batches of a graph's targets ([`Lanes`]) the engine worker hands out, and
-//! continue a prompt unsteered while it continues it steered ([`Beside`]). A helper that fails, or does not answer in time, is let go and
-//! its batch carried by the engine worker: the graph is the same either way.
+//! continue a prompt unsteered while it continues it steered ([`Beside`]). A helper that
+//! fails, or does not answer in time, is let go and its work done by the engine worker:
+//! the answer is the same either way.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -194,17 +195,7 @@ impl Lanes for Helpers {
 
     /// Each free helper traces the prompt (an empty batch), busy until it has.
     fn prepare(&self, ids: &[u32]) {
-        let free: Vec<usize> = {
-            let mut board = self.board.borrow_mut();
-            let free: Vec<usize> = (0..board.states.len())
-                .filter(|&lane| board.states[lane] == HelperState::Free)
-                .collect();
-            for &lane in &free {
-                board.states[lane] = HelperState::Busy;
-            }
-            free
-        };
-        for lane in free {
+        while let Some(lane) = self.take_free_now() {
             // Only its freeing the helper matters: the answer is not awaited.
             let body = Request::CarryRows(CarryRows {
                 ids: ids.to_vec(),
@@ -327,11 +318,12 @@ pub(super) async fn spread_graph(
     helpers: Option<&Helpers>,
 ) -> Option<(GraphWorkOf, GraphWork)> {
     let started = js_sys::Date::now();
-    let carried = match helpers {
-        Some(helpers) => lab.attribute_spread(text, contrast, helpers).await,
-        None => lab.attribute_spread(text, contrast, &NoHelpers).await,
-    };
-    let carried = carried.ok().flatten()?;
+    let lanes: &dyn Lanes = helpers.map_or(&NoHelpers, |h| h);
+    let carried = lab
+        .attribute_spread(text, contrast, lanes)
+        .await
+        .ok()
+        .flatten()?;
     let of = GraphWorkOf {
         text: text.to_owned(),
         contrast: contrast.cloned(),

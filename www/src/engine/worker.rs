@@ -629,11 +629,10 @@ impl EngineWorker {
                     *graph_work.borrow_mut() = Some(work);
                 }
             }
-            let body = match helpers.as_deref() {
-                Some(helpers) => compute(&loaded.lab, body, helpers).await,
-                None => compute(&loaded.lab, body, &Alone).await,
-            }
-            .unwrap_or_else(|e| Response::Error(e.to_string()));
+            let beside: &dyn Beside = helpers.as_deref().map_or(&Alone, |h| h);
+            let body = compute(&loaded.lab, body, beside)
+                .await
+                .unwrap_or_else(|e| Response::Error(e.to_string()));
             Message::Answered { who, id, body }
         });
         None
