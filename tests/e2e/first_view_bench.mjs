@@ -1,5 +1,6 @@
 // What a new visitor fetches before the prompt view shows its first feature (block 0's:
-// the later blocks' transcoders follow), and how long it takes: each file asked for until
+// the later blocks' transcoders, and the model's file of blocks 1-3, follow), and how long
+// it takes: each file asked for until
 // then with its size as served (raw) and as a static host would compress it (gzip at its
 // default level 6, as hosts do on the fly; brotli at quality 11, as a build could
 // precompress); the time from navigation to the first feature unthrottled and through the
@@ -16,14 +17,15 @@ import { serveDist, launchChromium, distDir } from './harness.mjs';
 const PROMPT = '#/prompt?text=The%20jury%20said%20that%20the%20city';
 const THROTTLE = { offline: false, latency: 40, downloadThroughput: 20e6 / 8, uploadThroughput: 20e6 / 8 };
 
-/** Transcoders of blocks after the first: the first view does not wait for them. */
-const LATER_BLOCKS = /\/transcoders\/layer_[1-9]\d*\//;
+/** Transcoders of blocks after the first, and the model's files after its first (blocks
+ * 1-3): the first view does not wait for them. */
+const LATER_BLOCKS = /\/transcoders\/layer_[1-9]\d*\/|\/model\/[^/]*-(?!0*1-of-)\d+-of-\d+\.gguf$/;
 
 /** A new visitor's first view: ms to the first feature, and the paths asked for until
- * then. With `holdLater`, the later blocks' transcoders are held at the network until the
+ * then. With `holdLater`, the later blocks' files are held at the network until the
  * first feature shows (so that what is counted is what the view waited for, not what the
- * worker went on to fetch meanwhile), then let through; `all` is then ms until every
- * block's features are in. */
+ * worker went on to fetch meanwhile), then let through; `predicted` is ms until the first
+ * prediction shows (it needs the whole model), `all` until every block's features are in. */
 async function firstView(browser, server, throttle, holdLater = false) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
   let release = () => {};
@@ -44,9 +46,11 @@ async function firstView(browser, server, throttle, holdLater = false) {
   const ms = Date.now() - started;
   const paths = server.seen.slice(from);
   release();
+  await page.locator('#predictions tbody tr').first().waitFor({ timeout: 600_000 });
+  const predicted = Date.now() - started;
   await page.locator('#engine-status[data-features=ready]').waitFor({ timeout: 600_000 });
   const all = Date.now() - started;
-  return { ms, all, paths, context, page };
+  return { ms, predicted, all, paths, context, page };
 }
 
 /** A new student's first lesson step (the built-in "predictions" lesson) through
@@ -106,7 +110,7 @@ try {
   console.log(`second visit: ${second.length} requests reached the server, ${mb(secondBytes).trim()} MB raw (${[...new Set(second)].join(' ')})`);
   await plain.context.close();
   const throttled = await firstView(browser, server, THROTTLE);
-  console.log(`time to the first feature at 20 Mbit/s, 40 ms round trips (uncompressed, as this server sends): ${throttled.ms} ms; every block's features: ${throttled.all} ms`);
+  console.log(`time to the first feature at 20 Mbit/s, 40 ms round trips (uncompressed, as this server sends): ${throttled.ms} ms; the first prediction (the whole model): ${throttled.predicted} ms; every block's features: ${throttled.all} ms`);
   await throttled.context.close();
   const lesson = await firstLessonStep(browser, server, THROTTLE);
   console.log(`a lesson's first step at 20 Mbit/s, 40 ms round trips: shown from its preview after ${lesson.shown} ms, live after ${lesson.live} ms`);

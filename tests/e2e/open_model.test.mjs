@@ -11,7 +11,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openPage, screenshot, LOAD_TIMEOUT, useBrowser } from './harness.mjs';
+import { openPage, screenshot, LOAD_TIMEOUT, useBrowser, distDir } from './harness.mjs';
 
 const env = useBrowser();
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -78,6 +78,34 @@ test('a file that is not a model is refused with the reason, and what was loaded
   await page.goto(`${env.url}#/prompt?text=The%20jury%20said`);
   await page.waitForFunction(() => /said/.test(document.querySelector('.tokens, main')?.textContent ?? ''), null, { timeout: LOAD_TIMEOUT });
   await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.deepEqual(problems, []);
+});
+
+test("a GGUF model split over files (llama.cpp's gguf-split) opens from all its files, and one alone is refused", async () => {
+  // The default pack's own model, split in two: opened from disk, it predicts as the pack does.
+  const folder = join(distDir, 'packs/brown/model');
+  const [first, second] = ['model-00001-of-00002.gguf', 'model-00002-of-00002.gguf'].map((f) => join(folder, f));
+  const text = 'The%20jury%20said%20that%20the';
+  const { page, problems } = await openPage(env.browser, `${env.url}?engine=cpu#/prompt?text=${text}`);
+  await page.locator('#predictions tbody tr').nth(9).waitFor({ timeout: LOAD_TIMEOUT });
+  const fromPack = await page.locator('#predictions tbody').textContent();
+  // The second file alone is not a model: refused by name, the pack stays.
+  await page.locator('#open-model').setInputFiles(second);
+  await page.locator('#open-model-error').waitFor({ timeout: 60_000 });
+  assert.match(await page.locator('#open-model-error').textContent(), /model-00002-of-00002\.gguf: file 2 of 2 given without file 1/);
+  assert.match(await page.locator('#engine-status').textContent(), /pack “brown”/);
+  await page.locator('#open-model').setInputFiles([second, first]);
+  await page.waitForFunction(
+    () => /model “model-00001-of-00002\.gguf” \(from this computer\)/.test(document.querySelector('#engine-status')?.textContent ?? ''),
+    null,
+    { timeout: LOAD_TIMEOUT },
+  );
+  await page.goto(`${env.url}?engine=cpu#/`);
+  await page.locator('#pack-info').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#pack-info').textContent(), /model from this computer \(4 blocks/);
+  await page.goto(`${env.url}?engine=cpu#/prompt?text=${text}`);
+  await page.locator('#predictions tbody tr').nth(9).waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await page.locator('#predictions tbody').textContent(), fromPack);
   assert.deepEqual(problems, []);
 });
 

@@ -38,6 +38,8 @@ test('a prompt shows its tokens, predictions and features, and follows typing', 
   await page.locator('#features li').first().waitFor({ timeout: LOAD_TIMEOUT });
   const firstFeaturesMs = Date.now() - started;
   console.log(`# navigation to first features shown: ${firstFeaturesMs} ms; ${counted.bytes} bytes fetched`);
+  // Block 0's features may show before the rest of the model: the predictions follow.
+  await page.locator('#predictions tbody tr').nth(9).waitFor({ timeout: LOAD_TIMEOUT });
   await screenshot(page, 'prompt');
   assert.equal(await page.locator('#predictions tbody tr').count(), 10);
   assert.equal(await page.locator('#tokens .token').count(), 5);
@@ -81,6 +83,45 @@ test("block 0's features show while the other blocks' transcoders are still comi
   await page.waitForFunction(() => document.querySelectorAll('#features .layer.pending').length === 0
     && [...document.querySelectorAll('#features .layer')].filter((l) => l.querySelector('li')).length === 4,
     null, { timeout: 60_000 });
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("the model's first file shows block 0's features before the rest of the model arrives", async () => {
+  // The pack's model is split in two files (block 0 with the embeddings and tokenizer,
+  // then blocks 1-3): the network holds the second back until the test lets it through.
+  const context = await env.browser.newContext();
+  let release;
+  const released = new Promise((resolve) => { release = resolve; });
+  const second = /\/packs\/brown\/model\/model-00002-of-00002\.gguf$/;
+  await context.route(second, async (route) => { await released; await route.continue(); });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(error.message));
+  const text = 'The%20jury%20said%20that%20the';
+  await page.goto(`${env.url}?engine=cpu#/prompt?text=${text}`);
+  await page.locator('#features .layer li').first().waitFor({ timeout: LOAD_TIMEOUT });
+  const early = await page.locator('#features .layer').nth(0).textContent();
+  // No predictions yet, and the page says why; the other blocks wait.
+  await page.locator('#predictions-waiting').waitFor({ timeout: 10_000 });
+  assert.match(await page.locator('#predictions-waiting').textContent(), /later blocks are still arriving/);
+  assert.equal(await page.locator('#predictions tbody tr').count(), 0);
+  assert.equal(await page.locator('#features .layer.pending').count(), 3);
+  assert.match(await page.locator('#engine-status').textContent(), /block 0's features are in; loading the rest of the model/);
+  // A view that needs the whole model (the logit lens) waits for it.
+  await page.evaluate((t) => { location.hash = `#/lens?text=${t}`; }, text);
+  await page.waitForTimeout(1500);
+  assert.equal(await page.locator('#lens').count(), 0);
+  release();
+  await page.locator('#lens').waitFor({ timeout: LOAD_TIMEOUT });
+  // Back on the prompt: the predictions of the whole model, and block 0's features as
+  // its first blocks showed them.
+  await page.evaluate((t) => { location.hash = `#/prompt?text=${t}`; }, text);
+  await page.locator('#predictions tbody tr').nth(9).waitFor({ timeout: LOAD_TIMEOUT });
+  assert.equal(await page.locator('#predictions-waiting').count(), 0);
+  assert.equal(await page.locator('#features .layer').nth(0).textContent(), early);
+  await page.locator('#engine-status[data-features=ready]').waitFor({ timeout: LOAD_TIMEOUT });
+  assert.ok(env.seen.some((p) => second.test(p)));
   assert.deepEqual(problems, []);
   await context.close();
 });

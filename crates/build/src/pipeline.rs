@@ -263,9 +263,13 @@ fn manifest_parts(
         features_method: features::method(window, 0, "LayerNorm"),
         model: ModelInfo {
             format: glassbox_pack::ModelFormat::Gguf,
-            config: ship::MODEL_GGUF.to_owned(),
-            weights: ship::MODEL_GGUF.to_owned(),
-            tokenizer: ship::MODEL_GGUF.to_owned(),
+            config: ship::MODEL_GGUF[0].to_owned(),
+            weights: ship::MODEL_GGUF[0].to_owned(),
+            splits: ship::MODEL_GGUF[1..]
+                .iter()
+                .map(|&p| p.to_owned())
+                .collect(),
+            tokenizer: ship::MODEL_GGUF[0].to_owned(),
             report: Some(paths::MODEL_REPORT.to_owned()),
             dtype: "q8_0".to_owned(),
             n_layer: c.n_layer,

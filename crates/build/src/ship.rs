@@ -8,6 +8,7 @@ use std::path::Path;
 use candle_core::{D, DType, Device, Tensor};
 use glassbox_dict::Dictionary;
 use glassbox_model::gguf::TensorType;
+use glassbox_model::gguf_split::{outside_or_before_block, split_gguf};
 use glassbox_model::gguf_write::GgufVocabulary;
 use glassbox_model::{Gpt2, Hooks, Model, gpt2_to_gguf};
 use indicatif::ProgressBar;
@@ -18,8 +19,17 @@ use crate::error::{BuildError, Result, io};
 use crate::quality::{self, QualityOptions};
 use crate::transcoder;
 
-/// The shipped model's one file, within the pack.
-pub const MODEL_GGUF: &str = "model/model.gguf";
+/// The shipped model's files within the pack: one GGUF model split in two as llama.cpp's
+/// `gguf-split` writes it, the first with block 0, the embeddings, the final norm, the
+/// tokenizer and all the metadata, the second with the later blocks, so that a page shows
+/// block 0's features before the rest has arrived.
+pub const MODEL_GGUF: [&str; 2] = [
+    "model/model-00001-of-00002.gguf",
+    "model/model-00002-of-00002.gguf",
+];
+
+/// The shipped model in one file, as packs before the split held it: split when found.
+const MODEL_GGUF_WHOLE: &str = "model/model.gguf";
 
 /// Where the pack records what 8 bits cost.
 pub const QUANTIZATION_REPORT: &str = "model/quantization.json";
@@ -28,26 +38,42 @@ pub const QUANTIZATION_REPORT: &str = "model/quantization.json";
 const REPORT_WINDOWS: usize = 64;
 
 /// Writes `model` (with the tokenizer of `tokenizer_json`) into `staged` as
-/// [`MODEL_GGUF`] in `Q8_0`, unless it is there; returns the shipped model as read back.
+/// [`MODEL_GGUF`] in `Q8_0`, unless it is there (a whole file from an earlier build is
+/// split, its tensors as they are); returns the shipped model as read back.
 pub fn model(model: &Gpt2, tokenizer_json: &str, staged: &Path) -> Result<Gpt2> {
-    let path = staged.join(MODEL_GGUF);
-    if !path.exists() {
-        let vocabulary = GgufVocabulary::from_tokenizer_json(tokenizer_json)?;
-        let bytes = gpt2_to_gguf(model, "brown", &vocabulary, TensorType::Q8_0)?;
-        write_atomically(&path, &bytes)?;
+    let paths = MODEL_GGUF.map(|path| staged.join(path));
+    if !paths.iter().all(|path| path.exists()) {
+        let whole_path = staged.join(MODEL_GGUF_WHOLE);
+        let whole = if whole_path.exists() {
+            std::fs::read(&whole_path).map_err(io(&whole_path))?
+        } else {
+            let vocabulary = GgufVocabulary::from_tokenizer_json(tokenizer_json)?;
+            gpt2_to_gguf(model, "brown", &vocabulary, TensorType::Q8_0)?
+        };
+        let parts = split_gguf(MODEL_GGUF_WHOLE, &whole, outside_or_before_block(1))?;
+        for (path, bytes) in paths.iter().zip(&parts) {
+            write_atomically(path, bytes)?;
+        }
+        if whole_path.exists() {
+            std::fs::remove_file(&whole_path).map_err(io(&whole_path))?;
+        }
     }
     read_model(staged)
 }
 
 /// The shipped model in `staged`.
 pub fn read_model(staged: &Path) -> Result<Gpt2> {
-    let path = staged.join(MODEL_GGUF);
-    let bytes = std::fs::read(&path).map_err(io(&path))?;
-    let (model, _) = Model::from_gguf(MODEL_GGUF, &bytes)?;
+    let mut parts = Vec::with_capacity(MODEL_GGUF.len());
+    for path in MODEL_GGUF {
+        let full = staged.join(path);
+        parts.push((path, std::fs::read(&full).map_err(io(&full))?));
+    }
+    let files: Vec<(&str, &[u8])> = parts.iter().map(|(p, b)| (*p, b.as_slice())).collect();
+    let (model, _) = Model::from_gguf_files(&files)?;
     model
         .as_gpt2()
         .cloned()
-        .ok_or_else(|| BuildError::Checkpoint(format!("{MODEL_GGUF} is not a GPT-2")))
+        .ok_or_else(|| BuildError::Checkpoint(format!("{} is not a GPT-2", MODEL_GGUF[0])))
 }
 
 /// Writes each of `trained` into `staged/transcoders/layer_{l}` with 8-bit matrices,
@@ -215,4 +241,76 @@ fn log_softmax(x: &Tensor) -> Result<Tensor> {
     let shifted = x.broadcast_sub(&max)?;
     let log_sum = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
     Ok(shifted.broadcast_sub(&log_sum)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use glassbox_model::{Activation, Gpt2Config, Gpt2Weights};
+
+    use super::*;
+
+    /// A two-block GPT-2 of width 32 (whole `Q8_0` blocks) in one GGUF file, with a
+    /// vocabulary of printable characters.
+    fn whole_gguf() -> Vec<u8> {
+        let config = Gpt2Config {
+            n_layer: 2,
+            n_head: 2,
+            n_embd: 32,
+            n_positions: 16,
+            vocab_size: 40,
+            layer_norm_epsilon: 1e-5,
+            n_inner: None,
+            activation_function: Activation::GeluTanh,
+        };
+        let vocabulary = GgufVocabulary {
+            tokens: ('A'..='h').map(String::from).collect(),
+            types: vec![1; 40],
+            merges: Vec::new(),
+            pre: "gpt-2".to_owned(),
+            eos: None,
+        };
+        let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, 3).unwrap()).unwrap();
+        gpt2_to_gguf(&model, "brown", &vocabulary, TensorType::Q8_0).unwrap()
+    }
+
+    #[test]
+    fn a_staged_model_in_one_file_is_split_once_and_reads_the_same() {
+        let staged = std::env::temp_dir().join(format!("glassbox-ship-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staged);
+        std::fs::create_dir_all(staged.join("model")).unwrap();
+        let whole = whole_gguf();
+        std::fs::write(staged.join(MODEL_GGUF_WHOLE), &whole).unwrap();
+        let (expected, _) = Model::from_gguf("whole.gguf", &whole).unwrap();
+        let expected = expected.as_gpt2().unwrap().clone();
+        // The model given is not written: the staged file is what ships.
+        let shipped = model(&expected, "not read", &staged).unwrap();
+        assert!(!staged.join(MODEL_GGUF_WHOLE).exists());
+        let parts = MODEL_GGUF.map(|path| std::fs::read(staged.join(path)).unwrap());
+        for (ours, theirs) in shipped
+            .weights()
+            .named()
+            .iter()
+            .zip(expected.weights().named())
+        {
+            assert_eq!(ours.0, theirs.0);
+            let (a, b) = (
+                ours.1.flatten_all().unwrap(),
+                theirs.1.flatten_all().unwrap(),
+            );
+            assert_eq!(
+                a.to_vec1::<f32>().unwrap(),
+                b.to_vec1::<f32>().unwrap(),
+                "{}",
+                ours.0
+            );
+        }
+        // The first file holds block 0 and reads alone as that block's model.
+        let (first, _) = Model::from_first_gguf_files(&[(MODEL_GGUF[0], &parts[0])]).unwrap();
+        assert_eq!(first.dims().n_layer, 1);
+        // Asked again, nothing is written.
+        model(&expected, "not read", &staged).unwrap();
+        let again = MODEL_GGUF.map(|path| std::fs::read(staged.join(path)).unwrap());
+        assert_eq!(again, parts);
+        std::fs::remove_dir_all(&staged).unwrap();
+    }
 }

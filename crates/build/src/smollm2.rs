@@ -268,6 +268,7 @@ fn write_manifest(
                 format: ModelFormat::Gguf,
                 config: model_path.clone(),
                 weights: model_path.clone(),
+                splits: Vec::new(),
                 tokenizer: model_path,
                 report: None,
                 dtype: "q4_1".to_owned(),

@@ -163,6 +163,7 @@ fn parts(dictionaries: &[Dictionary], vocab_size: usize, window: usize) -> Manif
             format: glassbox_pack::ModelFormat::Safetensors,
             config: paths::MODEL_CONFIG.to_owned(),
             weights: paths::MODEL_WEIGHTS.to_owned(),
+            splits: Vec::new(),
             tokenizer: paths::TOKENIZER.to_owned(),
             report: None,
             dtype: "f32".to_owned(),

@@ -91,7 +91,24 @@ impl Model {
 
     /// A model and its tokenizer from a GGUF file's bytes; `name` appears in errors.
     pub fn from_gguf(name: &str, bytes: &[u8]) -> Result<(Self, Tokenizer)> {
-        let file = Gguf::parse(name, bytes)?;
+        Self::from_gguf_files(&[(name, bytes)])
+    }
+
+    /// A model and its tokenizer from GGUF files (name, bytes): one file, or every file
+    /// of a model split over several ([`Gguf::parse_files`]).
+    pub fn from_gguf_files(files: &[(&str, &[u8])]) -> Result<(Self, Tokenizer)> {
+        Self::from_parsed_gguf(&Gguf::parse_files(files)?)
+    }
+
+    /// The model of the blocks the first files of a split GGUF model hold, from block 0
+    /// ([`Gguf::parse_first_files`]), and the tokenizer: what those blocks compute is what
+    /// the whole model computes there; its logits are not the whole model's.
+    pub fn from_first_gguf_files(files: &[(&str, &[u8])]) -> Result<(Self, Tokenizer)> {
+        Self::from_parsed_gguf(&Gguf::parse_first_files(files)?)
+    }
+
+    fn from_parsed_gguf(file: &Gguf<'_>) -> Result<(Self, Tokenizer)> {
+        let name = file.name();
         let model: Self = match file.text("general.architecture")? {
             "gpt2" => file.gpt2()?.into(),
             _ => file.llama()?.into(),

@@ -49,15 +49,22 @@ pub struct TensorInfo {
     pub offset: usize,
     /// Length in bytes.
     pub bytes: usize,
+    /// Which file of a split model holds it (0 for a file on its own; see
+    /// [`Gguf::parse_files`]).
+    pub file: usize,
 }
 
-/// A parsed GGUF file, borrowing the bytes of its tensor data.
+/// A parsed GGUF file (or the files of a split one), borrowing the bytes of its tensor
+/// data.
 #[derive(Debug)]
 pub struct Gguf<'a> {
-    name: String,
-    metadata: BTreeMap<String, Value>,
-    tensors: BTreeMap<String, TensorInfo>,
-    data: &'a [u8],
+    pub(crate) name: String,
+    pub(crate) metadata: BTreeMap<String, Value>,
+    /// Each metadata entry's bytes as the file holds them (key, type, value), in order.
+    pub(crate) raw_metadata: Vec<&'a [u8]>,
+    pub(crate) tensors: BTreeMap<String, TensorInfo>,
+    /// Each file's data section.
+    pub(crate) data: Vec<&'a [u8]>,
 }
 
 /// Reads little-endian values from a byte slice, refusing to read past its end.
@@ -189,12 +196,15 @@ impl<'a> Gguf<'a> {
         let tensor_count = cursor.count("the tensor count", 24)?;
         let metadata_count = cursor.count("the metadata count", 13)?;
         let mut metadata = BTreeMap::new();
+        let mut raw_metadata = Vec::with_capacity(metadata_count);
         for _ in 0..metadata_count {
+            let start = cursor.at;
             let key = cursor.string()?;
             let kind = cursor.u32()?;
             let value = cursor
                 .value(kind, 0)
                 .map_err(|e| format!("metadata `{key}`: {e}"))?;
+            raw_metadata.push(&bytes[start..cursor.at]);
             metadata.insert(key, value);
         }
         let mut described = Vec::with_capacity(tensor_count);
@@ -244,8 +254,9 @@ impl<'a> Gguf<'a> {
         Ok(Self {
             name: name.to_owned(),
             metadata,
+            raw_metadata,
             tensors,
-            data,
+            data: vec![data],
         })
     }
 
@@ -319,7 +330,7 @@ impl<'a> Gguf<'a> {
         let Some(info) = self.tensors.get(name) else {
             return Ok(None);
         };
-        let raw = &self.data[info.offset..info.offset + info.bytes];
+        let raw = &self.data[info.file][info.offset..info.offset + info.bytes];
         let values = dequantize(info.kind, raw);
         Ok(Some(Tensor::from_vec(
             values,
@@ -449,7 +460,7 @@ impl TensorSource for Gguf<'_> {
         if !computable || info.shape != shape {
             return Ok(None);
         }
-        let stored = &self.data[info.offset..info.offset + info.bytes];
+        let stored = &self.data[info.file][info.offset..info.offset + info.bytes];
         let row_bytes = cols / info.kind.block_size() * info.kind.block_bytes();
         if row_bytes * rows != stored.len() {
             return Err(self.error(format!(
@@ -605,6 +616,7 @@ fn checked_extent(
         kind,
         offset: offset as usize,
         bytes: bytes as usize,
+        file: 0,
     })
 }
 

@@ -13,8 +13,12 @@ const ALIGNMENT: usize = 32;
 /// A metadata value to write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetaValue {
+    /// `UINT16`.
+    U16(u16),
     /// `UINT32`.
     U32(u32),
+    /// `INT32`.
+    I32(i32),
     /// `FLOAT32`.
     F32(f32),
     /// `BOOL`.
@@ -30,7 +34,8 @@ pub enum MetaValue {
 /// A GGUF file being assembled: metadata and tensors, in the order they are added.
 #[derive(Debug, Default)]
 pub struct GgufWriter {
-    metadata: Vec<(String, MetaValue)>,
+    /// Each metadata entry as the file holds it (key, type, value).
+    metadata: Vec<Vec<u8>>,
     tensors: Vec<(String, Vec<usize>, TensorType, Vec<u8>)>,
 }
 
@@ -42,9 +47,41 @@ impl GgufWriter {
     }
 
     /// Adds the metadata `key`.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "callers build the value in the call; a reference would only add `&`s"
+    )]
     pub fn meta(&mut self, key: &str, value: MetaValue) -> &mut Self {
-        self.metadata.push((key.to_owned(), value));
+        let mut entry = Vec::new();
+        string(&mut entry, key);
+        value.write(&mut entry);
+        self.metadata.push(entry);
         self
+    }
+
+    /// Adds a metadata entry as another GGUF file holds it (key, type, value: one of
+    /// [`crate::gguf::Gguf`]'s raw entries).
+    pub(crate) fn raw_meta(&mut self, entry: &[u8]) -> &mut Self {
+        self.metadata.push(entry.to_vec());
+        self
+    }
+
+    /// Adds a tensor already encoded as `kind` (`bytes` as another GGUF file holds them).
+    pub(crate) fn raw_tensor(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        kind: TensorType,
+        bytes: &[u8],
+    ) -> &mut Self {
+        self.tensors
+            .push((name.to_owned(), shape.to_vec(), kind, bytes.to_vec()));
+        self
+    }
+
+    /// How many tensors it holds.
+    pub(crate) fn tensor_count(&self) -> usize {
+        self.tensors.len()
     }
 
     /// Adds `values` (row-major, `shape` outermost first) as the tensor `name` encoded as
@@ -91,9 +128,8 @@ impl GgufWriter {
         out.extend(3_u32.to_le_bytes());
         out.extend((self.tensors.len() as u64).to_le_bytes());
         out.extend((self.metadata.len() as u64).to_le_bytes());
-        for (key, value) in &self.metadata {
-            string(&mut out, key);
-            value.write(&mut out);
+        for entry in &self.metadata {
+            out.extend(entry);
         }
         let mut offset = 0;
         for (name, shape, kind, bytes) in &self.tensors {
@@ -118,8 +154,16 @@ impl GgufWriter {
 impl MetaValue {
     fn write(&self, out: &mut Vec<u8>) {
         match self {
+            Self::U16(v) => {
+                out.extend(2_u32.to_le_bytes());
+                out.extend(v.to_le_bytes());
+            }
             Self::U32(v) => {
                 out.extend(4_u32.to_le_bytes());
+                out.extend(v.to_le_bytes());
+            }
+            Self::I32(v) => {
+                out.extend(5_u32.to_le_bytes());
                 out.extend(v.to_le_bytes());
             }
             Self::F32(v) => {

@@ -19,6 +19,7 @@ mod gelu;
 pub mod gguf;
 mod gguf_gpt2;
 mod gguf_quants;
+pub mod gguf_split;
 mod gguf_tokenizer;
 pub mod gguf_write;
 mod gpt2;

@@ -76,8 +76,13 @@ pub struct ModelInfo {
     pub format: ModelFormat,
     /// HF `config.json`, or the GGUF file.
     pub config: String,
-    /// `model.safetensors`, or the GGUF file.
+    /// `model.safetensors`, or the GGUF file (the first, for a model split over files).
     pub weights: String,
+    /// A GGUF model split over files as llama.cpp's `gguf-split` writes it: the files after
+    /// the first (`weights`), in order. A page runs the first file's blocks while these
+    /// arrive ([`crate::Pack::load_first_blocks`]). Empty for a model in one file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub splits: Vec<String>,
     /// HF `tokenizer.json`, or the GGUF file.
     pub tokenizer: String,
     /// Held-out losses, baselines and samples (JSON), if measured.

@@ -173,6 +173,11 @@ impl Pack {
             }
             pack.entry(&path)?;
         }
+        if pack.model_is_split() && pack.manifest.model.format != ModelFormat::Gguf {
+            return Err(PackError::Manifest(
+                "only a GGUF model is split over files".to_owned(),
+            ));
+        }
         if pack.manifest.dictionaries.len() != pack.manifest.model.n_layer {
             return Err(PackError::Manifest(format!(
                 "{} dictionaries for a model of {} blocks",
@@ -203,6 +208,22 @@ impl Pack {
     /// The files the model and its tokenizer load from: all a first prediction waits for.
     #[must_use]
     pub fn model_paths(&self) -> Vec<String> {
+        let mut paths = self.first_model_paths();
+        paths.extend(self.later_model_paths());
+        paths
+    }
+
+    /// The files of a split model after its first ([`Self::first_model_paths`]); none
+    /// for a model in one file.
+    #[must_use]
+    pub fn later_model_paths(&self) -> Vec<String> {
+        self.manifest.model.splits.clone()
+    }
+
+    /// The files of a split model's first blocks and its tokenizer (its first file,
+    /// [`Self::load_first_blocks`]); for a model in one file, all of it.
+    #[must_use]
+    pub fn first_model_paths(&self) -> Vec<String> {
         let m = &self.manifest.model;
         let mut paths = vec![m.config.clone()];
         for path in [&m.weights, &m.tokenizer] {
@@ -211,6 +232,34 @@ impl Pack {
             }
         }
         paths
+    }
+
+    /// Whether the model is split over files, so that its first blocks can run before the
+    /// rest arrives.
+    #[must_use]
+    pub fn model_is_split(&self) -> bool {
+        !self.manifest.model.splits.is_empty()
+    }
+
+    /// The model of the blocks a split model's first file holds, from block 0, and its
+    /// tokenizer ([`Model::from_first_gguf_files`]): what those blocks compute is what the
+    /// whole model computes there; its predictions are not the model's.
+    pub fn load_first_blocks(&self, files: &PackFiles) -> Result<(Model, Tokenizer)> {
+        let info = &self.manifest.model;
+        let first = [(info.weights.as_str(), files.get(&info.weights)?)];
+        let (model, tokenizer) =
+            Model::from_first_gguf_files(&first).map_err(|e| content(&info.weights, e))?;
+        let d = model.dims();
+        if (d.d_model, d.vocab_size, d.n_positions)
+            != (info.n_embd, info.vocab_size, info.n_positions)
+            || d.n_layer > info.n_layer
+        {
+            return Err(content(
+                &info.weights,
+                "the model's shape differs from the manifest's",
+            ));
+        }
+        Ok((model, tokenizer))
     }
 
     /// The pack's lesson files, each with its name (the file's stem), e.g.
@@ -370,8 +419,13 @@ impl Pack {
                     .map_err(|e| content(&info.tokenizer, e))?;
                 (model, tokenizer)
             }
-            ModelFormat::Gguf => Model::from_gguf(&info.weights, files.get(&info.weights)?)
-                .map_err(|e| content(&info.weights, e))?,
+            ModelFormat::Gguf => {
+                let mut parts = Vec::with_capacity(1 + info.splits.len());
+                for path in std::iter::once(&info.weights).chain(&info.splits) {
+                    parts.push((path.as_str(), files.get(path)?));
+                }
+                Model::from_gguf_files(&parts).map_err(|e| content(&info.weights, e))?
+            }
         };
         let d = model.dims();
         if (d.n_layer, d.d_model, d.vocab_size, d.n_positions)

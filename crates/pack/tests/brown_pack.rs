@@ -325,6 +325,65 @@ fn the_features_load_block_by_block_as_they_load_whole() {
 }
 
 #[test]
+fn the_models_first_file_runs_block_0_as_the_whole_model_does() {
+    // A page fetches the model's first file (block 0, the embeddings, the tokenizer) and
+    // shows block 0's features before the second arrives.
+    let files = files();
+    let pack = Pack::parse_manifest(&files[MANIFEST_FILE]).unwrap();
+    assert!(pack.model_is_split());
+    let first = pack.first_model_paths();
+    assert_eq!(first, ["model/model-00001-of-00002.gguf"]);
+    assert_eq!(
+        pack.model_paths(),
+        [
+            "model/model-00001-of-00002.gguf",
+            "model/model-00002-of-00002.gguf"
+        ]
+    );
+    let mut verified = PackFiles::default();
+    for path in first.iter().chain(&pack.dictionary_paths(0..1)) {
+        verified.insert(pack.verify(path, files[path].clone()).unwrap());
+    }
+    let (head, head_tokenizer) = pack.load_first_blocks(&verified).unwrap();
+    assert_eq!(head.dims().n_layer, 1);
+    // The second file is not there: the whole model names it.
+    let missing = pack.load_model(&verified).unwrap_err();
+    assert!(
+        missing.to_string().contains("model-00002-of-00002.gguf"),
+        "{missing}"
+    );
+    let second = &pack.model_paths()[1];
+    verified.insert(pack.verify(second, files[second].clone()).unwrap());
+    let (model, tokenizer) = pack.load_model(&verified).unwrap();
+    assert_eq!(model.dims().n_layer, 4);
+    let text = "The jury said that the city of Atlanta";
+    let ids = tokenizer.encode_ids(text).unwrap();
+    assert_eq!(head_tokenizer.encode_ids(text).unwrap(), ids);
+    let transcoder = &pack.load_dictionaries(&verified, &model, 0..1).unwrap()[0];
+    let read = |m: &glassbox_model::Model| {
+        let point = HookPoint::LnNormalized(0, Norm::Ln2);
+        let mut hooks = Hooks::none().cache(point);
+        m.forward_ids(&ids, &mut hooks).unwrap();
+        let input = hooks
+            .take_cache()
+            .remove(&point)
+            .unwrap()
+            .squeeze(0)
+            .unwrap();
+        transcoder
+            .encode(&input)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    let (from_head, from_whole) = (read(&head), read(&model));
+    assert!(from_whole.iter().filter(|&&a| a > 0.0).count() > ids.len());
+    assert_eq!(from_head, from_whole, "block 0's features");
+}
+
+#[test]
 fn a_version_1_pack_loads_with_its_transcoders_read_before_the_gain() {
     // A version-1 pack's transcoders read ln2's output (after the gain and bias): make
     // one from the committed pack by unfolding each encoder, then load both.
@@ -481,8 +540,8 @@ const GGUF_REFERENCE_PROMPTS: [&str; 3] = [
     "<|endoftext|>The men said that they",
 ];
 
-/// transformers' own GGUF reader on the pack's model file
-/// (`fixtures/make_brown_gguf_reference.py`) gives the tokens and last-position logits that
+/// transformers' own GGUF reader on the pack's model files, joined
+/// (`fixtures/make_brown_gguf_reference.py`), gives the tokens and last-position logits that
 /// Glassbox's does: the file is llama.cpp's GPT-2 layout as the field's tools read it.
 #[test]
 fn the_shipped_gguf_reads_as_transformers_reads_it() {
@@ -493,8 +552,15 @@ fn the_shipped_gguf_reads_as_transformers_reads_it() {
         &Device::Cpu,
     )
     .unwrap();
-    let bytes = std::fs::read(root().join("model/model.gguf")).unwrap();
-    let (model, tokenizer) = glassbox_model::Model::from_gguf("model.gguf", &bytes).unwrap();
+    let parts = [
+        "model/model-00001-of-00002.gguf",
+        "model/model-00002-of-00002.gguf",
+    ]
+    .map(|path| (path, std::fs::read(root().join(path)).unwrap()));
+    let files = parts
+        .each_ref()
+        .map(|(path, bytes)| (*path, bytes.as_slice()));
+    let (model, tokenizer) = glassbox_model::Model::from_gguf_files(&files).unwrap();
     for (i, prompt) in GGUF_REFERENCE_PROMPTS.iter().enumerate() {
         let ids = tokenizer.encode_ids(prompt).unwrap();
         let expected: Vec<u32> = reference[&format!("tokens_{i}")]

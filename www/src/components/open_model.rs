@@ -82,7 +82,7 @@ pub(crate) fn OpenModel() -> Html {
     html! {
         <div class="open-model">
             <div class="open-buttons">
-                <label class="button" title="Run a model from this computer in this page: a GGUF file, or a Hugging Face folder's config.json, model.safetensors (or shards and their index) and tokenizer.json picked together; add a SAELens dictionary's cfg.json and sae_weights.safetensors with it, or on their own to add it to the model loaded. Nothing is uploaded.">
+                <label class="button" title="Run a model from this computer in this page: a GGUF file (or every file of a split one), or a Hugging Face folder's config.json, model.safetensors (or shards and their index) and tokenizer.json picked together; add a SAELens dictionary's cfg.json and sae_weights.safetensors with it, or on their own to add it to the model loaded. Nothing is uploaded.">
                     { "Open a model…" }
                     <input type="file" id="open-model" multiple=true accept=".gguf,.json,.safetensors" class="visually-hidden" onchange={on_files} />
                 </label>

@@ -78,7 +78,7 @@ pub(crate) fn StatusLine() -> Html {
 fn features_state(engine: &Engine) -> Option<&'static str> {
     Some(match &engine.info()?.features {
         FeatureData::Loading => "loading",
-        FeatureData::Partial { .. } => "partial",
+        FeatureData::Partial { .. } | FeatureData::FirstBlocks { .. } => "partial",
         FeatureData::Ready => "ready",
         FeatureData::Failed(_) => "failed",
     })
@@ -99,6 +99,13 @@ fn features_line(engine: &Engine) -> Option<(String, bool)> {
         FeatureData::Partial { blocks } => {
             format!("{blocks} blocks' features are in; loading the others'")
         }
+        FeatureData::FirstBlocks { blocks: 1 } => {
+            "block 0's features are in; loading the rest of the model and the other blocks'"
+                .to_owned()
+        }
+        FeatureData::FirstBlocks { blocks } => format!(
+            "{blocks} blocks' features are in; loading the rest of the model and the others'"
+        ),
     };
     let line = match &engine.features_progress {
         Some((stage, loaded, total)) if *total > 0 => format!(

@@ -110,19 +110,11 @@ pub(super) async fn open_model(
         .copied()
         .filter(|f| has_extension(&f.name, "gguf"))
         .collect();
-    let (name, model, tokenizer) = match ggufs.as_slice() {
-        [file] => open_gguf(file, progress).await?,
-        [] => match files {
-            [file] if !is_hf_file(&file.name) => open_gguf(file, progress).await?,
-            _ => open_hf_folder(files, progress).await?,
-        },
-        several => {
-            let names: Vec<&str> = several.iter().map(|f| f.name.as_str()).collect();
-            return Err(format!(
-                "pick one GGUF file at a time (picked: {})",
-                names.join(", ")
-            ));
-        }
+    let (name, model, tokenizer) = match (ggufs.as_slice(), files) {
+        ([], [file]) if !is_hf_file(&file.name) => open_gguf(&[file], progress).await?,
+        ([], _) => open_hf_folder(files, progress).await?,
+        // One GGUF file, or every file of a model split over several.
+        (ggufs, _) => open_gguf(ggufs, progress).await?,
     };
     if tokenizer.vocab_size() > model.dims().vocab_size {
         return Err(format!(
@@ -174,17 +166,25 @@ fn check_fits(what: &str, f32_bytes: u64, file_bytes: u64) -> Result<(), String>
     Ok(())
 }
 
+/// A model from one GGUF file, or from the files of one split over several (llama.cpp's
+/// `gguf-split`), named by its first.
 async fn open_gguf(
-    file: &PickedFile,
+    files: &[&PickedFile],
     progress: &dyn Fn(&str, u64, u64),
 ) -> Result<(String, Model, Tokenizer), String> {
-    let bytes = read(file, progress).await?;
+    let mut read_files = Vec::with_capacity(files.len());
+    for file in files {
+        read_files.push((file.name.as_str(), read(file, progress).await?));
+    }
     progress("preparing the model", 0, 0);
-    let parsed = Gguf::parse(&file.name, &bytes).map_err(|e| e.to_string())?;
-    check_fits(&file.name, parsed.f32_bytes(), bytes.len() as u64)?;
+    let parts: Vec<(&str, &[u8])> = read_files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    let parsed = Gguf::parse_files(&parts).map_err(|e| e.to_string())?;
+    let name = parsed.name().to_owned();
+    let file_bytes = parts.iter().map(|(_, b)| b.len() as u64).sum();
+    check_fits(&name, parsed.f32_bytes(), file_bytes)?;
     drop(parsed);
-    let (model, tokenizer) = Model::from_gguf(&file.name, &bytes).map_err(|e| e.to_string())?;
-    Ok((file.name.clone(), model, tokenizer))
+    let (model, tokenizer) = Model::from_gguf_files(&parts).map_err(|e| e.to_string())?;
+    Ok((name, model, tokenizer))
 }
 
 async fn open_hf_folder(
@@ -195,7 +195,8 @@ async fn open_hf_folder(
     let need = |name: &str| {
         find(name).ok_or_else(|| {
             format!(
-                "{name} is missing: open one GGUF file, or a Hugging Face folder's config.json, \
+                "{name} is missing: open one GGUF file (or every file of a split one), or a \
+                 Hugging Face folder's config.json, \
                  model.safetensors (or its shards with model.safetensors.index.json) and \
                  tokenizer.json together"
             )

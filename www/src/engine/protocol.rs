@@ -544,13 +544,24 @@ pub enum FeatureData {
         /// The blocks whose features are in (the first ones).
         blocks: usize,
     },
+    /// As `Partial`, while the model itself (split over files) has only its first blocks
+    /// in: those blocks compute what the whole model computes there, so a prompt's
+    /// analysis shows their features, but not the predictions (they need every block);
+    /// every other request waits for the rest of the model. (Last, as `Partial`.)
+    FirstBlocks {
+        /// The blocks whose features are in (the first ones).
+        blocks: usize,
+    },
 }
 
 impl FeatureData {
     /// Whether more of them are coming (none yet, or some blocks').
     #[must_use]
     pub fn is_loading(&self) -> bool {
-        matches!(self, Self::Loading | Self::Partial { .. })
+        matches!(
+            self,
+            Self::Loading | Self::Partial { .. } | Self::FirstBlocks { .. }
+        )
     }
 }
 

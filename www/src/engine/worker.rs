@@ -12,7 +12,7 @@ use std::sync::Arc;
 use glassbox_dict::Dictionary;
 use glassbox_lab::{AdapterPreference, Alone, Beside, EngineInfo, Lab, Lesson, site_name};
 use glassbox_model::Model;
-use glassbox_pack::{Corpus, FeatureShard, Pack, PackFiles};
+use glassbox_pack::{Corpus, FeatureShard, LabelIndex, Pack, PackFiles};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 use wasm_bindgen::JsCast;
 use web_sys::Cache;
@@ -43,6 +43,39 @@ pub struct Loaded {
     /// The sample text added dictionaries are measured on (from the first pack's corpus,
     /// kept when a model is opened from disk; empty until dictionaries are first added).
     sample_texts: Rc<Vec<String>>,
+    /// For a pack whose model is split over files, while `lab` runs its first file's
+    /// blocks alone: what loading the rest needs. Meanwhile a prompt's analysis is
+    /// answered without predictions, and every other request waits.
+    rest_of_model: Option<Rc<RestOfModel>>,
+}
+
+/// What loading the rest of a split model needs: its first file, read again with the
+/// others, and the engine the page asked for, which the whole model starts on.
+pub struct RestOfModel {
+    first_files: PackFiles,
+    engine: EngineRequest,
+}
+
+impl Loaded {
+    /// The engine that answers; while a split model's first blocks run alone on the CPU,
+    /// with a note that the GPU is tried for the whole model (unless the CPU was asked for).
+    fn engine_info(&self) -> EngineInfo {
+        engine_info(&self.lab, self.rest_of_model.as_deref())
+    }
+}
+
+/// `lab`'s engine, with the note [`Loaded::engine_info`] adds while `rest_of_model` is
+/// coming.
+fn engine_info(lab: &Lab, rest_of_model: Option<&RestOfModel>) -> EngineInfo {
+    let mut info = lab.engine_info();
+    if rest_of_model.is_some_and(|rest| rest.engine != EngineRequest::Cpu) {
+        info.note = Some(
+            "the model's first blocks run on the CPU while the rest of it arrives; the GPU \
+             is tried once the whole model is in"
+                .to_owned(),
+        );
+    }
+    info
 }
 
 /// Where the pack's corpus is: fetched when a request first needs it
@@ -287,6 +320,17 @@ impl Worker for EngineWorker {
                 return;
             }
             State::Failed(error) => Response::Error(format!("the pack did not load: {error}")),
+            // Only a prompt's analysis is answered by the model's first blocks.
+            State::Ready(loaded)
+                if loaded.rest_of_model.is_some()
+                    && !matches!(request.body, Request::Analyze(_)) =>
+            {
+                let Some(error) = &self.features_error else {
+                    self.waiting_features.push((who, request));
+                    return;
+                };
+                Response::Error(format!("the pack did not load: {error}"))
+            }
             // An engine switch waits too while they come: the features are attached to the
             // engine in use when they arrive, which a switch meanwhile would leave behind.
             State::Ready(loaded)
@@ -346,7 +390,7 @@ impl EngineWorker {
         let (State::Ready(loaded), Some((page, told))) = (&self.state, &mut self.listener) else {
             return;
         };
-        let now = loaded.lab.engine_info();
+        let now = loaded.engine_info();
         if now != *told {
             told.clone_from(&now);
             scope.respond(
@@ -397,7 +441,7 @@ impl EngineWorker {
         }
         self.new_generation();
         let told = match &self.state {
-            State::Ready(loaded) => loaded.lab.engine_info(),
+            State::Ready(loaded) => loaded.engine_info(),
             _ => EngineInfo {
                 gpu: None,
                 note: None,
@@ -544,7 +588,7 @@ impl EngineWorker {
         id: u64,
     ) {
         let told = match &self.state {
-            State::Ready(loaded) => loaded.lab.engine_info(),
+            State::Ready(loaded) => loaded.engine_info(),
             _ => EngineInfo {
                 gpu: None,
                 note: None,
@@ -630,9 +674,13 @@ impl EngineWorker {
                 }
             }
             let beside: &dyn Beside = helpers.as_deref().map_or(&Alone, |h| h);
-            let body = compute(&loaded.lab, body, beside)
+            let mut body = compute(&loaded.lab, body, beside)
                 .await
                 .unwrap_or_else(|e| Response::Error(e.to_string()));
+            if let (Some(_), Response::Analysis(analysis)) = (&loaded.rest_of_model, &mut body) {
+                // The first blocks' logits are not the model's.
+                analysis.predictions.clear();
+            }
             Message::Answered { who, id, body }
         });
         None
@@ -1019,7 +1067,9 @@ async fn fetch_into(
 }
 
 /// Loads the pack's model alone ([`Pack::model_paths`]): the first prediction waits for
-/// nothing else. Its features follow ([`load_pack_features`]).
+/// nothing else. Its features follow ([`load_pack_features`]). Of a model split over
+/// files, only the first file ([`Pack::first_model_paths`]): its blocks show their
+/// features while the rest of the model arrives with the features.
 async fn load_pack(
     base: String,
     engine: EngineRequest,
@@ -1029,21 +1079,33 @@ async fn load_pack(
     let cache = fetch::open_cache().await;
     let manifest = fetch::manifest(cache.as_ref(), &base).await?;
     let pack = Pack::parse_manifest(&manifest).map_err(|e| e.to_string())?;
-    let (files, from_cache) =
-        fetch_files(cache.as_ref(), &base, &pack, &pack.model_paths(), progress).await?;
+    let split = pack.model_is_split();
+    let paths = if split {
+        pack.first_model_paths()
+    } else {
+        pack.model_paths()
+    };
+    let (files, from_cache) = fetch_files(cache.as_ref(), &base, &pack, &paths, progress).await?;
     let lessons = pack_lessons(cache.as_ref(), &base, &pack).await;
     progress("preparing the model", 0, 0);
-    let (model, tokenizer) = pack.load_model(&files).map_err(|e| e.to_string())?;
+    let (model, tokenizer) = if split {
+        pack.load_first_blocks(&files)
+    } else {
+        pack.load_model(&files)
+    }
+    .map_err(|e| e.to_string())?;
     let m = pack.manifest();
     let lab = Lab::from_model(m.name.clone(), model, tokenizer).map_err(|e| e.to_string())?;
-    if engine != EngineRequest::Cpu {
-        progress("weights to the GPU", 0, 0);
-        // Without a (hardware) GPU the CPU engine answers; engine_info says why.
-        let accept_software = engine == EngineRequest::Gpu;
-        let _ = lab
-            .start_gpu(AdapterPreference::HighPerformance, accept_software)
-            .await;
+    // The first blocks run on the CPU engine: the whole model moves to the GPU.
+    if !split {
+        start_engine(&lab, engine, progress).await;
     }
+    let rest_of_model = split.then(|| {
+        Rc::new(RestOfModel {
+            first_files: files,
+            engine,
+        })
+    });
     let info = PackInfo {
         name: m.name.clone(),
         description: m.description.clone(),
@@ -1067,7 +1129,7 @@ async fn load_pack(
         from_cache,
         from_disk: false,
         kept: None,
-        engine: lab.engine_info(),
+        engine: engine_info(&lab, rest_of_model.as_deref()),
         features: FeatureData::Loading,
         lessons,
     };
@@ -1076,7 +1138,20 @@ async fn load_pack(
         pack: Some((pack, base)),
         info,
         sample_texts: Rc::default(),
+        rest_of_model,
     })
+}
+
+/// Moves `lab`'s model to the GPU unless `engine` asks for the CPU; without a (hardware)
+/// GPU the CPU engine answers, and the lab's engine info says why.
+async fn start_engine(lab: &Lab, engine: EngineRequest, progress: &dyn Fn(&str, u64, u64)) {
+    if engine != EngineRequest::Cpu {
+        progress("weights to the GPU", 0, 0);
+        let accept_software = engine == EngineRequest::Gpu;
+        let _ = lab
+            .start_gpu(AdapterPreference::HighPerformance, accept_software)
+            .await;
+    }
 }
 
 /// The lessons `pack` carries, each read or with the reason it could not be: a lesson
@@ -1106,7 +1181,11 @@ async fn pack_lessons(cache: Option<&Cache>, base: &str, pack: &Pack) -> Vec<Pac
 /// Fetches the features of the pack `model_only` runs ([`Pack::feature_paths`]) and adds
 /// them to its lab, on the engine it runs: the labels and block 0's transcoder first,
 /// handed to `partial` as a lab of their own when more blocks follow (a prompt shows that
-/// block's features while the others arrive), then every block's.
+/// block's features while the others arrive), then every block's. When `model_only` runs
+/// a split model's first blocks alone, the rest of the model comes after block 0's
+/// features (handed to `partial` on those blocks first, then on the whole model, which
+/// starts on the engine asked for), before the other blocks'; if block 0's features fail,
+/// the whole model is still handed to `partial`, without features, before the error.
 async fn load_pack_features(
     model_only: &Loaded,
     progress: &dyn Fn(&str, u64, u64),
@@ -1123,25 +1202,42 @@ async fn load_pack_features(
         pack.dictionary_paths(first_block.clone()),
     ]
     .concat();
+    let model_rest = model_only
+        .rest_of_model
+        .as_ref()
+        .map_or(0, |_| bytes_of(pack, &pack.later_model_paths()));
     let rest = pack.dictionary_paths(first_block.end..blocks);
     let mut counted = Counted {
         before: 0,
-        total: bytes_of(pack, &first) + bytes_of(pack, &rest),
+        total: bytes_of(pack, &first) + model_rest + bytes_of(pack, &rest),
     };
     let mut files = PackFiles::default();
-    let mut from_cache = fetch_into(
-        cache.as_ref(),
-        base,
-        pack,
-        &first,
-        &mut files,
-        counted,
-        progress,
-    )
-    .await?;
-    let model = model_only.lab.model();
-    let labels = pack.load_labels(&files).map_err(|e| e.to_string())?;
-    let mut dictionaries = load_dictionaries(pack, &files, model, first_block.clone())?;
+    let first_features =
+        fetch_first_features(model_only, &first, first_block.clone(), counted, progress).await;
+    counted.before = bytes_of(pack, &first);
+    let whole_model;
+    let model_only = match &model_only.rest_of_model {
+        None => model_only,
+        Some(rest_of_model) => {
+            whole_model = load_rest_of_model(
+                model_only,
+                rest_of_model,
+                &first_features,
+                counted,
+                progress,
+                partial,
+            )
+            .await?;
+            counted.before += model_rest;
+            if let Err(error) = first_features {
+                // The model answers without features, as an unsplit one does.
+                partial(whole_model);
+                return Err(error);
+            }
+            &whole_model
+        }
+    };
+    let (labels, mut dictionaries, mut from_cache) = first_features?;
     if !rest.is_empty() {
         let lab = model_only
             .lab
@@ -1152,7 +1248,6 @@ async fn load_pack_features(
             blocks: first_block.len(),
         };
         partial(with_features(model_only, lab, from_cache, so_far));
-        counted.before = bytes_of(pack, &first);
         from_cache &= fetch_into(
             cache.as_ref(),
             base,
@@ -1166,7 +1261,7 @@ async fn load_pack_features(
         dictionaries.extend(load_dictionaries(
             pack,
             &files,
-            model,
+            model_only.lab.model(),
             first_block.end..blocks,
         )?);
     }
@@ -1181,6 +1276,109 @@ async fn load_pack_features(
         from_cache,
         FeatureData::Ready,
     ))
+}
+
+/// The labels, block 0's transcoder, and whether they came from the browser's cache.
+type FirstFeatures = (LabelIndex, Vec<Arc<Dictionary>>, bool);
+
+/// Fetches `paths` (the labels and the transcoders of `blocks`, counted from `counted`)
+/// of the pack `loaded` runs, and reads them.
+async fn fetch_first_features(
+    loaded: &Loaded,
+    paths: &[String],
+    blocks: Range<usize>,
+    counted: Counted,
+    progress: &dyn Fn(&str, u64, u64),
+) -> Result<FirstFeatures, String> {
+    let Some((pack, base)) = &loaded.pack else {
+        return Err("no pack to load features from".to_owned());
+    };
+    let cache = fetch::open_cache().await;
+    let mut files = PackFiles::default();
+    let from_cache = fetch_into(
+        cache.as_ref(),
+        base,
+        pack,
+        paths,
+        &mut files,
+        counted,
+        progress,
+    )
+    .await?;
+    let labels = pack.load_labels(&files).map_err(|e| e.to_string())?;
+    let dictionaries = load_dictionaries(pack, &files, loaded.lab.model(), blocks)?;
+    Ok((labels, dictionaries, from_cache))
+}
+
+/// The rest of the split model whose first blocks `first_blocks` runs: first hands
+/// `partial` those blocks with block 0's features (`first_features`, unless they failed),
+/// then fetches the model's other files (counted from `counted`) and returns the whole
+/// model alone, on the engine asked for.
+async fn load_rest_of_model(
+    first_blocks: &Loaded,
+    rest_of_model: &RestOfModel,
+    first_features: &Result<FirstFeatures, String>,
+    counted: Counted,
+    progress: &dyn Fn(&str, u64, u64),
+    partial: &dyn Fn(Loaded),
+) -> Result<Loaded, String> {
+    let Some((pack, base)) = &first_blocks.pack else {
+        return Err("no pack to load the model from".to_owned());
+    };
+    if let Ok((labels, dictionaries, from_cache)) = first_features {
+        let lab = first_blocks
+            .lab
+            .with_pack_features(dictionaries.clone(), labels.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let so_far = FeatureData::FirstBlocks {
+            blocks: dictionaries.len(),
+        };
+        partial(with_features(first_blocks, lab, *from_cache, so_far));
+    }
+    let cache = fetch::open_cache().await;
+    let mut files = rest_of_model.first_files.clone();
+    let cached = fetch_into(
+        cache.as_ref(),
+        base,
+        pack,
+        &pack.later_model_paths(),
+        &mut files,
+        counted,
+        progress,
+    )
+    .await?;
+    let mut whole =
+        load_whole_model(first_blocks, pack, &files, rest_of_model.engine, progress).await?;
+    whole.info.from_cache &= cached;
+    Ok(whole)
+}
+
+/// The whole of the split model whose first blocks `first_blocks` runs, from `files`
+/// (all its files), on the engine asked for: the model alone, as [`load_pack`] gives an
+/// unsplit one.
+async fn load_whole_model(
+    first_blocks: &Loaded,
+    pack: &Pack,
+    files: &PackFiles,
+    engine: EngineRequest,
+    progress: &dyn Fn(&str, u64, u64),
+) -> Result<Loaded, String> {
+    progress("preparing the model", 0, 0);
+    let (model, tokenizer) = pack.load_model(files).map_err(|e| e.to_string())?;
+    let lab = Lab::from_model(pack.manifest().name.clone(), model, tokenizer)
+        .map_err(|e| e.to_string())?;
+    start_engine(&lab, engine, progress).await;
+    Ok(Loaded {
+        info: PackInfo {
+            engine: lab.engine_info(),
+            ..first_blocks.info.clone()
+        },
+        lab,
+        pack: first_blocks.pack.clone(),
+        sample_texts: Rc::clone(&first_blocks.sample_texts),
+        rest_of_model: None,
+    })
 }
 
 /// `pack`'s dictionaries of `blocks` from `files`, each shared.
@@ -1211,7 +1409,7 @@ fn with_features(model_only: &Loaded, lab: Lab, from_cache: bool, features: Feat
         dictionaries,
         tags: lab.tags(),
         from_cache: model_only.info.from_cache && from_cache,
-        engine: lab.engine_info(),
+        engine: engine_info(&lab, model_only.rest_of_model.as_deref()),
         features,
         ..model_only.info.clone()
     };
@@ -1220,6 +1418,7 @@ fn with_features(model_only: &Loaded, lab: Lab, from_cache: bool, features: Feat
         pack: model_only.pack.clone(),
         info,
         sample_texts: Rc::clone(&model_only.sample_texts),
+        rest_of_model: model_only.rest_of_model.clone(),
     }
 }
 
@@ -1398,6 +1597,7 @@ async fn open_model_files(
         pack,
         info,
         sample_texts,
+        rest_of_model: None,
     })
 }
 

@@ -55,8 +55,12 @@ pub(crate) fn PromptPage() -> Html {
     let answer = use_request(Some(query.analyze()));
     let layout = use_layout();
     let info = layout.as_deref();
-    let missing = no_features(info.map(|i| &i.features));
-    let pending = block_pending(info.map(|i| &i.features));
+    let state = info.map(|i| &i.features);
+    let notes = Notes {
+        missing: no_features(state),
+        pending: block_pending(state),
+        no_predictions: no_predictions(state),
+    };
     let names: Vec<String> = info.map_or_else(Vec::new, |info| {
         (0..info.dictionaries.len())
             .map(|l| info.dictionary_name(l))
@@ -85,18 +89,26 @@ pub(crate) fn PromptPage() -> Html {
                 <p><CopyLink /></p>
                 <LinkErrors errors={link_errors} />
             </section>
-            { AnswerView::new("Running the model…").error_id("prompt-error").show(&answer, |analysis| view_analysis(analysis, &names, &missing, pending, &text, query.pin, &pin)) }
+            { AnswerView::new("Running the model…").error_id("prompt-error").show(&answer, |analysis| view_analysis(analysis, &names, &notes, &text, query.pin, &pin)) }
         </ReadyGate>
     }
 }
 
-/// The analysis; `missing` says why a token has no features, `pending` why a block of
-/// `names` has none while others have.
+/// Why parts of a prompt's analysis are not there yet (or will not be).
+struct Notes {
+    /// Why a token has no features.
+    missing: String,
+    /// Why a block has none while others have.
+    pending: &'static str,
+    /// Why there are no predictions.
+    no_predictions: &'static str,
+}
+
+/// The analysis; `notes` say what is missing and why (`names`: the blocks').
 fn view_analysis(
     analysis: &PromptAnalysis,
     names: &[String],
-    missing: &str,
-    pending: &str,
+    notes: &Notes,
     text: &str,
     pin: Option<usize>,
     on_pin: &Callback<usize>,
@@ -122,6 +134,9 @@ fn view_analysis(
             </section>
             <section class="panel">
                 <h2>{ "Next token" }</h2>
+                if analysis.predictions.is_empty() {
+                    <p class="muted" id="predictions-waiting">{ notes.no_predictions }</p>
+                }
                 <table id="predictions">
                     <thead><tr><th>{ "token" }</th><th>{ "probability" }</th></tr></thead>
                     <tbody>
@@ -140,7 +155,7 @@ fn view_analysis(
             <section class="panel">
                 <h2>{ format!("Features at {:?} (token {pinned})", analysis.tokens.get(pinned).map(|t| t.text.as_str()).unwrap_or_default()) }</h2>
                 if analysis.features.get(pinned).is_none_or(Vec::is_empty) {
-                    <p class="muted" id="no-features">{ missing.to_owned() }</p>
+                    <p class="muted" id="no-features">{ notes.missing.clone() }</p>
                 } else {
                     <p class="muted">{ "Click a token above to pin it; click a feature to open it." }</p>
                 }
@@ -168,7 +183,7 @@ fn view_analysis(
                         { for names.iter().skip(analysis.features.get(pinned).map_or(0, Vec::len)).map(|name| html! {
                             <div class="layer pending">
                                 <h3>{ name.clone() }</h3>
-                                <p class="muted">{ pending }</p>
+                                <p class="muted">{ notes.pending }</p>
                             </div>
                         }) }
                     }
@@ -182,7 +197,9 @@ fn view_analysis(
 /// model has none.
 fn no_features(state: Option<&FeatureData>) -> String {
     match state {
-        Some(FeatureData::Loading | FeatureData::Partial { .. }) => "The features are loading \
+        Some(
+            FeatureData::Loading | FeatureData::Partial { .. } | FeatureData::FirstBlocks { .. },
+        ) => "The features are loading \
              after the model (the line at the top says how far); they appear here when they \
              arrive."
             .to_owned(),
@@ -194,6 +211,22 @@ fn no_features(state: Option<&FeatureData>) -> String {
               pack): predictions, attention, the logit lens and generation work; features need \
               a pack that has them, or SAELens dictionaries opened beside the model."
             .to_owned(),
+    }
+}
+
+/// Why a prompt has no predictions: they need every block of the model, and only its
+/// first blocks are in (a model split over files), or the rest did not load.
+fn no_predictions(state: Option<&FeatureData>) -> &'static str {
+    match state {
+        Some(FeatureData::Failed(_)) => {
+            "The predictions need every block of the model, and its later blocks did not \
+             load (the line at the top says why). Reloading the page tries again."
+        }
+        _ => {
+            "The predictions need every block of the model; its later blocks are still \
+             arriving (the line at the top says how far). The first blocks' features below \
+             are already the model's."
+        }
     }
 }
 
