@@ -65,7 +65,7 @@ impl<'a> Gguf<'a> {
             return Err(merged.error("its first files hold no block of the model"));
         }
         let key = format!("{}.block_count", merged.text("general.architecture")?);
-        merged.size(&key)?;
+        let blocks = blocks.min(merged.size(&key)?);
         merged.metadata.insert(key, Value::Unsigned(blocks as u64));
         Ok(merged)
     }

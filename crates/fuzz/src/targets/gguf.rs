@@ -1,5 +1,6 @@
 //! `gguf`: a GGUF file through `Gguf::parse`, then what loading a model does with it:
-//! its f32 size, `.llama()` and `.gpt2()` (config and every tensor, dequantized), and `.tokenizer()`
+//! its f32 size, `.llama()` and `.gpt2()` (config and every tensor, dequantized), the model
+//! of the blocks it holds as the first file of a split model, and `.tokenizer()`
 //! (the vocabulary rebuilt as a `tokenizer.json`), used to encode and decode a text.
 //!
 //! The repository has no small GGUF file (the model crate's test writes one from a
@@ -9,8 +10,9 @@
 //! `Q8_0` as `gpt2_to_gguf` writes it.
 
 use glassbox_model::gguf::{Gguf, TensorType, quantize};
+use glassbox_model::gguf_split::split_gguf;
 use glassbox_model::gguf_write::GgufVocabulary;
-use glassbox_model::{Activation, Gpt2, Gpt2Config, Gpt2Weights, gpt2_to_gguf};
+use glassbox_model::{Activation, Gpt2, Gpt2Config, Gpt2Weights, Model, gpt2_to_gguf};
 
 use super::Target;
 use crate::Behaviour;
@@ -52,6 +54,7 @@ pub(super) fn target() -> Target {
                 "smollm",
             ),
             gpt2(),
+            gpt2_first_file(),
         ],
         run: Box::new(run),
     }
@@ -68,6 +71,12 @@ fn run(input: &[u8]) -> Behaviour {
     }
     if let Some(model) = b.stage("gpt2", file.gpt2()) {
         let _ = model.config().dims();
+    }
+    if let Some((model, _)) = b.stage(
+        "first blocks",
+        Model::from_first_gguf_files(&[("fuzz.gguf", input)]),
+    ) {
+        let _ = model.dims();
     }
     if let Some(tokenizer) = b.stage("tokenizer", file.tokenizer())
         && let Some(ids) = b.stage("encode", tokenizer.encode_ids(SAMPLE))
@@ -105,6 +114,16 @@ fn gpt2() -> Vec<u8> {
         .and_then(|weights| Gpt2::new(config, weights))
         .and_then(|model| gpt2_to_gguf(&model, "fuzz", &vocabulary, TensorType::Q8_0))
         .unwrap_or_default()
+}
+
+/// The first file of [`gpt2`] split in two as `gguf-split` would (`split.*` metadata),
+/// the final norm left to the second.
+fn gpt2_first_file() -> Vec<u8> {
+    split_gguf("fuzz.gguf", &gpt2(), |name| {
+        !name.starts_with("output_norm")
+    })
+    .map(|[first, _]| first)
+    .unwrap_or_default()
 }
 
 /// A one-block Llama of width `width` (4 heads, 2 key/value heads when narrow), its
