@@ -1,5 +1,5 @@
-// A pack whose model is one GGUF file (pack format 3), as `glassbox pack build --preset
-// smollm2-135m` writes it — here the small one its native test builds from SmolLM2 with
+// A pack whose model is a GGUF model split in two files after block 0 (pack format 3), as
+// `glassbox pack build --preset smollm2-135m` writes it — here the small one its native test builds from SmolLM2 with
 // tiny transcoders (`cargo test -p glassbox-build --test smollm2_pack`, which `cargo
 // xtask test` runs before these) — opens in the page: SmolLM2 predicts " Mary" on the
 // indirect-object prompt, every one of its 30 blocks lists features, and the circuit view
@@ -41,37 +41,43 @@ test('a GGUF pack opens: SmolLM2 predicts " Mary" and every block lists features
   await page.close();
 });
 
-test('the first prediction waits for the model alone; the features follow with progress', async () => {
+test("block 0's features come with the model's first file; the predictions with the rest", async () => {
   const manifest = JSON.parse(readFileSync(join(packDir, 'manifest.json'), 'utf8'));
-  const modelFiles = new Set([manifest.model.config, manifest.model.weights, manifest.model.tokenizer]);
+  const first = manifest.model.weights;
+  const later = new Set(manifest.model.splits);
+  assert.equal(later.size, 1, 'the model is split after block 0');
   const bytesOf = new Map(manifest.files.map((f) => [f.path, f.bytes]));
-  // Every pack file but the model's is held back until the first prediction has shown.
+  // The model's later file is held back until block 0's features have shown.
   const context = await browser.newContext();
   let release;
   const held = new Promise((resolve) => { release = resolve; });
-  const beforePrediction = [];
-  let predicted = false;
+  const beforeFeatures = [];
+  let shown = false;
   await context.route('**/packs/smollm2/**', async (route) => {
     const path = new URL(route.request().url()).pathname.replace(/^\/packs\/smollm2\//, '');
-    if (!predicted) beforePrediction.push(path);
-    if (bytesOf.has(path) && !modelFiles.has(path)) await held;
+    if (!shown) beforeFeatures.push(path);
+    if (later.has(path)) await held;
     await route.continue();
   });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`${server.url}?pack=packs/smollm2/&engine=cpu#/prompt?text=${PROMPT}`);
-  await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
-  predicted = true;
-  assert.match(await page.locator('#predictions tbody tr').first().textContent(), /Mary/);
-  assert.equal(await page.locator('#engine-status').getAttribute('data-features'), 'loading');
-  assert.match(await page.locator('#no-features').textContent(), /loading after the model/);
-  const fetched = [...new Set(beforePrediction)].filter((p) => modelFiles.has(p) || p === 'manifest.json');
-  const bytes = fetched.reduce((sum, p) => sum + (bytesOf.get(p) ?? 0), 0);
-  console.log(`# first prediction after ${(bytes / 1e6).toFixed(1)} MB of pack files (${fetched.join(', ')}); the pack holds ${(manifest.files.reduce((s, f) => s + f.bytes, 0) / 1e6).toFixed(1)} MB`);
-  assert.ok(bytes <= 100e6, `${bytes} bytes before the first prediction`);
-  // Released, the features arrive: the status says so and every block lists features.
+  await page.locator('#features .layer li').first().waitFor({ timeout: LOAD_TIMEOUT });
+  shown = true;
+  assert.equal(await page.locator('#predictions tbody tr').count(), 0);
+  assert.match(await page.locator('#predictions-waiting').textContent(), /later blocks are still arriving/);
+  assert.equal(await page.locator('#engine-status').getAttribute('data-features'), 'partial');
+  const fetched = [...new Set(beforeFeatures)].filter((p) => bytesOf.has(p));
+  assert.ok(fetched.includes(first) && !fetched.some((p) => later.has(p)), fetched.join(', '));
+  const bytes = fetched.reduce((sum, p) => sum + bytesOf.get(p), 0);
+  const model = bytesOf.get(first) + [...later].reduce((sum, p) => sum + bytesOf.get(p), 0);
+  console.log(`# block 0's features after ${(bytes / 1e6).toFixed(1)} MB of pack files (${fetched.join(', ')}); the whole model is ${(model / 1e6).toFixed(1)} MB`);
+  assert.ok(bytes * 2 < model, `${bytes} bytes before the first features`);
+  // Released, the rest of the model predicts, and every block's features arrive.
   release();
+  await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+  assert.match(await page.locator('#predictions tbody tr').first().textContent(), /Mary/);
   await page.locator('#engine-status[data-features=ready]').waitFor({ timeout: LOAD_TIMEOUT });
   await page.getByText('block 29', { exact: true }).waitFor({ timeout: 60_000 });
   assert.deepEqual(errors, []);

@@ -50,10 +50,7 @@ pub fn model(model: &Gpt2, tokenizer_json: &str, staged: &Path) -> Result<Gpt2> 
             let vocabulary = GgufVocabulary::from_tokenizer_json(tokenizer_json)?;
             gpt2_to_gguf(model, "brown", &vocabulary, TensorType::Q8_0)?
         };
-        let parts = split_gguf(MODEL_GGUF_WHOLE, &whole, outside_or_before_block(1))?;
-        for (path, bytes) in paths.iter().zip(&parts) {
-            write_atomically(path, bytes)?;
-        }
+        write_split_after_block_0(MODEL_GGUF_WHOLE, &whole, &paths)?;
         if whole_path.exists() {
             std::fs::remove_file(&whole_path).map_err(io(&whole_path))?;
         }
@@ -93,6 +90,22 @@ pub fn transcoders(trained: &[Dictionary], staged: &Path) -> Result<Vec<Dictiona
             transcoder::load(&folder)
         })
         .collect()
+}
+
+/// Writes the GGUF model `whole` (called `name` in errors) split in two to `paths`
+/// (`gguf-split`'s `NAME-00001-of-00002.gguf` and `-00002-`): block 0, the embeddings,
+/// the final norm, the tokenizer and all the metadata in the first file, the other blocks
+/// in the second, so that a page can run block 0 before the rest has arrived.
+pub(crate) fn write_split_after_block_0(
+    name: &str,
+    whole: &[u8],
+    paths: &[std::path::PathBuf; 2],
+) -> Result<()> {
+    let parts = split_gguf(name, whole, outside_or_before_block(1))?;
+    for (path, bytes) in paths.iter().zip(&parts) {
+        write_atomically(path, bytes)?;
+    }
+    Ok(())
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use glassbox_dict::Dictionary;
+use glassbox_model::gguf_split::split_path;
 use glassbox_model::{Model, Tokenizer};
 use glassbox_pack::{BuildInfo, LabelEntry, Manifest, ModelFormat, ModelInfo};
 use indicatif::ProgressBar;
@@ -22,6 +23,7 @@ use crate::features::{self, RecordContext, TaggedCorpus, tag_corpus};
 use crate::graph_report::{self, GraphReport};
 use crate::pipeline::{bar, cached_json, stage_corpus, tokenize};
 use crate::quality::{self, QualityOptions};
+use crate::ship;
 use crate::spill::Spill;
 use crate::stage_clock::StageClock;
 use crate::streamed::{self, StateFolder, StreamedConfig};
@@ -235,7 +237,9 @@ fn quantization_cost(
         .collect())
 }
 
-/// Copies the model into the staged pack and writes the manifest.
+/// Copies the model into the staged pack, split in two after block 0 (the first file
+/// holds the embeddings, block 0 and the tokenizer: what the page shows block 0's
+/// features with, a third of the whole), and writes the manifest.
 fn write_manifest(
     options: &SmolLm2Options,
     staged: &Path,
@@ -244,13 +248,18 @@ fn write_manifest(
     dictionaries: &[Dictionary],
 ) -> Result<Manifest> {
     let c = &options.transcoders;
-    let model_path = format!("model/{}", SMOLLM2_135M.file_name());
-    let staged_model = staged.join(&model_path);
-    if !staged_model.exists() {
-        if let Some(parent) = staged_model.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        std::fs::copy(gguf, &staged_model).map_err(io(&staged_model))?;
+    let stem = SMOLLM2_135M.file_name().trim_end_matches(".gguf");
+    let [model_path, second_path] = [0, 1].map(|no| format!("model/{}", split_path(stem, no, 2)));
+    let staged_paths = [&model_path, &second_path].map(|path| staged.join(path));
+    if !staged_paths.iter().all(|path| path.exists()) {
+        std::fs::create_dir_all(staged.join("model")).map_err(io(staged))?;
+        let whole = std::fs::read(gguf).map_err(io(gguf))?;
+        ship::write_split_after_block_0(SMOLLM2_135M.file_name(), &whole, &staged_paths)?;
+    }
+    // A pack staged before the split held the file whole.
+    let unsplit = staged.join("model").join(SMOLLM2_135M.file_name());
+    if unsplit.exists() {
+        std::fs::remove_file(&unsplit).map_err(io(&unsplit))?;
     }
     let dims = model.dims();
     assemble::write_manifest(
@@ -268,7 +277,7 @@ fn write_manifest(
                 format: ModelFormat::Gguf,
                 config: model_path.clone(),
                 weights: model_path.clone(),
-                splits: Vec::new(),
+                splits: vec![second_path],
                 tokenizer: model_path,
                 report: None,
                 dtype: "q4_1".to_owned(),

@@ -133,6 +133,38 @@ fn the_preset_builds_a_gguf_pack_that_loads_and_whose_examples_hold() {
     let manifest = loaded.pack.manifest();
     assert_eq!(manifest.format_version, glassbox_pack::FORMAT_VERSION);
     assert_eq!(manifest.model.format, ModelFormat::Gguf);
+    // The model ships split after block 0: the first file, what the page shows block 0's
+    // features with, is about a third of the whole.
+    assert_eq!(
+        manifest.model.weights,
+        "model/SmolLM2-135M-Instruct.Q4_1-00001-of-00002.gguf"
+    );
+    assert_eq!(
+        manifest.model.splits,
+        ["model/SmolLM2-135M-Instruct.Q4_1-00002-of-00002.gguf"]
+    );
+    let bytes = |path: &str| {
+        manifest
+            .files
+            .iter()
+            .find(|f| f.path == path)
+            .unwrap()
+            .bytes
+    };
+    let (first, second) = (
+        bytes(&manifest.model.weights),
+        bytes(&manifest.model.splits[0]),
+    );
+    assert!(
+        first * 2 < first + second && first > 20_000_000,
+        "{first} and {second} bytes"
+    );
+    assert!(
+        !options
+            .out
+            .join("model/SmolLM2-135M-Instruct.Q4_1.gguf")
+            .exists()
+    );
     assert_eq!(manifest.name, "smollm2-135m");
     assert_eq!(loaded.model.family(), Family::Llama);
     assert_eq!(loaded.dictionaries.len(), 30);
