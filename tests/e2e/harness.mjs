@@ -30,14 +30,15 @@ const types = {
 /** Serves `distDir` on a free loopback port; resolves to `{ url, seen, close }` (`seen`:
  * every path asked for). `aliases` serve one folder's files under another path
  * (`{'/packs/copy/': '/packs/brown/'}`); `folders` serve a folder outside the build
- * (`{'/packs/x/': '/abs/path/'}`); `overrides` answer paths with given bodies. */
-export async function serveDist({ aliases = {}, folders = {}, overrides = {} } = {}) {
+ * (`{'/packs/x/': '/abs/path/'}`); `overrides` answer paths with given bodies; `headers`
+ * go with every answer (`Cross-Origin-Opener-Policy`, for a cross-origin isolated page). */
+export async function serveDist({ aliases = {}, folders = {}, overrides = {}, headers = {} } = {}) {
   const seen = [];
   const server = createServer(async (request, response) => {
     let path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
     seen.push(path);
     if (path in overrides) {
-      response.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' });
+      response.writeHead(200, { ...headers, 'content-type': types[extname(path)] ?? 'application/octet-stream' });
       response.end(overrides[path]);
       return;
     }
@@ -58,7 +59,7 @@ export async function serveDist({ aliases = {}, folders = {}, overrides = {} } =
     }
     try {
       const body = await readFile(file);
-      response.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' });
+      response.writeHead(200, { ...headers, 'content-type': types[extname(file)] ?? 'application/octet-stream' });
       response.end(body);
     } catch {
       response.writeHead(404).end('not found');

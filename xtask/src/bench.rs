@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use crate::ratios;
 use crate::run::{cmd, run, run_echoed};
-use crate::tools::{WASM_TARGET, ensure_test_tools, tools_path};
+use crate::tools::{BENCH_DIR, WASM_TARGET, ensure_npm_project, ensure_test_tools, tools_path};
 
 /// A Python with `torch` and `transformers` for the reference numbers (optional; with
 /// `circuit-tracer==0.5.0` too, its attribution graphs are timed beside Glassbox's).
@@ -21,6 +21,8 @@ pub(crate) fn bench() -> Result<()> {
     ))?);
     println!("\n==> CPU engine, wasm32 in headless Chromium");
     browser_bench("glassbox-model")?;
+    println!("\n==> CPU engine against onnxruntime-web, side by side in headless Chromium");
+    onnxruntime_web()?;
     println!("\n==> GPU engine vs CPU engine, native");
     native_bench("glassbox-gpu", "forward")?;
     println!("\n==> GPU engine vs CPU engine, wasm32 in headless Chromium");
@@ -67,6 +69,33 @@ pub(crate) fn bench() -> Result<()> {
         );
         Ok(())
     }
+}
+
+/// The CPU engine and onnxruntime-web in turns in one page (`tests/bench/onnx_bench.mjs`),
+/// then a table of their ratios for each of onnxruntime-web's thread counts.
+fn onnxruntime_web() -> Result<()> {
+    ensure_npm_project(BENCH_DIR)?;
+    let module = crate::page::build_browser_bench()?;
+    let output = run_echoed(
+        cmd("node", &["tests/bench/onnx_bench.mjs"]).env("GLASSBOX_BROWSER_BENCH", module),
+    )?;
+    for (threads, engine) in [
+        (1, "onnxruntime-web, 1 thread"),
+        (2, "onnxruntime-web, 2 threads"),
+    ] {
+        println!(
+            "\n==> the CPU engine against {engine}, in Chromium (ratio: onnxruntime-web's ms / Glassbox's; above 1, Glassbox is faster)"
+        );
+        print!(
+            "{}",
+            ratios::table(
+                &ratios::rows_of(&output, &format!("Glassbox, beside {threads}")),
+                &ratios::rows_of(&output, engine),
+                ("Glassbox", "ORT-web"),
+            )
+        );
+    }
+    Ok(())
 }
 
 /// `cargo bench` of one bench target of `package` (the real models it may run are in

@@ -184,6 +184,36 @@ fn page_script(hashed: &str, loader: &str) -> String {
     )
 }
 
+/// The side-by-side benchmark's wasm module (`crates/browser-bench`), built as the page's
+/// engine is built (same profile, wasm-bindgen, wasm-opt), into `target/browser-bench`;
+/// returns that folder.
+pub(crate) fn build_browser_bench() -> Result<PathBuf> {
+    const BENCH: &str = "glassbox_browser_bench";
+    run(&mut cmd(
+        "cargo",
+        &[
+            "build",
+            "--locked",
+            "--package",
+            "glassbox-browser-bench",
+            "--lib",
+            "--target",
+            WASM_TARGET,
+            "--profile",
+            PROFILE,
+        ],
+    ))?;
+    let out = workspace_root().join("target/browser-bench");
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let wasm = target_dir()
+        .join(WASM_TARGET)
+        .join(PROFILE)
+        .join(format!("{BENCH}.wasm"));
+    bindgen(&wasm, "web", &out, BENCH)?;
+    optimize(&out.join(format!("{BENCH}_bg.wasm")))?;
+    Ok(out)
+}
+
 /// wasm-bindgen's JS glue for `wasm` (for `target` `web` or `no-modules`) into `out`.
 fn bindgen(wasm: &Path, target: &str, out: &Path, name: &str) -> Result<()> {
     run(cmd(

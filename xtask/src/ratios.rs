@@ -24,6 +24,17 @@ pub(crate) fn timed_rows(output: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// The [`timed_rows`] of the lines of `output` that begin with `engine: ` (a page that
+/// times two engines in turns prints each row under its engine's name), that name removed.
+pub(crate) fn rows_of(output: &str, engine: &str) -> Vec<(String, f64)> {
+    let prefix = format!("{engine}: ");
+    let lines: Vec<&str> = output
+        .lines()
+        .filter_map(|line| line.strip_prefix(prefix.as_str()))
+        .collect();
+    timed_rows(&lines.join("\n"))
+}
+
 /// The table of `ours` against `reference` (both [`timed_rows`]), row by row where both
 /// timed the same label: milliseconds, the ratio `reference / ours` (above 1: ours is
 /// faster) and whether it meets the goal; rows only one side timed are listed as such.
@@ -110,6 +121,25 @@ SmolLM2-135M, decode after a 64-token prompt: 70.4 ms per token, 14.2 tokens/s (
         assert!(line("GPT-2 small").contains("(none)"), "{table}");
         let slower = table_of(20.0, 10.0);
         assert!(slower.contains("0.50  >= 1.0 not yet"), "{slower}");
+    }
+
+    #[test]
+    fn rows_of_one_engine_are_read_from_a_page_that_timed_two() {
+        let page = "onnxruntime-web, 1 thread (wasm backend) and Glassbox's CPU engine, 2 cores
+default shape: ONNX model 21.3 MB
+  64 tokens: logits agree to 1.4e-6 (largest 2.05)
+Glassbox, beside 1: default shape, 64 tokens: median 31.4 ms over 9 rounds
+onnxruntime-web, 1 thread: default shape, 64 tokens: median 64.8 ms over 9 rounds
+";
+        assert_eq!(
+            rows_of(page, "Glassbox, beside 1"),
+            vec![("default shape, 64 tokens".to_owned(), 31.4)]
+        );
+        assert_eq!(
+            rows_of(page, "onnxruntime-web, 1 thread"),
+            vec![("default shape, 64 tokens".to_owned(), 64.8)]
+        );
+        assert!(rows_of(page, "onnxruntime-web, 2 threads").is_empty());
     }
 
     fn table_of(ours: f64, theirs: f64) -> String {

@@ -17,6 +17,8 @@ const APT_PACKAGES: [&str; 3] = ["chromium", "chromium-driver", "mesa-vulkan-dri
 pub(crate) const BUILD_TOOLS_DIR: &str = "xtask/tools";
 /// playwright-core drives Chromium in the end-to-end tests.
 pub(crate) const E2E_DIR: &str = "tests/e2e";
+/// onnxruntime-web, which `cargo xtask bench` times beside the CPU engine (not the tests').
+pub(crate) const BENCH_DIR: &str = "tests/bench";
 
 /// Everything `cargo xtask serve` needs: the wasm target, wasm-bindgen-cli, wasm-opt.
 pub(crate) fn ensure_build_tools() -> Result<()> {
@@ -84,7 +86,7 @@ fn ensure_wasm_bindgen() -> Result<()> {
 }
 
 /// `npm ci` in `dir` unless its `node_modules` already matches its package-lock.json.
-fn ensure_npm_project(dir: &str) -> Result<()> {
+pub(crate) fn ensure_npm_project(dir: &str) -> Result<()> {
     let root = crate::workspace_root().join(dir);
     let lock = std::fs::read(root.join("package-lock.json"))
         .with_context(|| format!("reading {dir}/package-lock.json"))?;

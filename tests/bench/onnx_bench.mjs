@@ -1,0 +1,154 @@
+// The CPU engine against onnxruntime-web, side by side in one headless Chromium page: for
+// each benchmark shape (crates/model/benches/shapes.rs, the same seeded weights as the
+// other forward benchmarks), the page builds the CPU engine's model (the
+// `glassbox-browser-bench` wasm module, built as the page's engine is built) and the same
+// weights exported to ONNX, checks that both give the same logits, then times a forward
+// pass of each at 1, 64 and 256 tokens in interleaved rounds (one of each, in turns), and
+// prints each median (after half a second of untimed runs of each). onnxruntime-web runs as a page would run it: its wasm backend with one
+// thread (what it does in a page that is not cross-origin isolated, as Glassbox's is
+// not), then with two threads in a cross-origin isolated page.
+//
+// Run by `cargo xtask bench` (which builds the module into GLASSBOX_BROWSER_BENCH and
+// prints the ratios); numbers, and a failure only when the two engines disagree.
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serveDist, launchChromium, root } from '../e2e/harness.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const moduleDir = resolve(process.env.GLASSBOX_BROWSER_BENCH ?? join(root, 'target/browser-bench'));
+const ortDir = join(here, 'node_modules/onnxruntime-web/dist');
+const ROUNDS = Number(process.env.GLASSBOX_BENCH_ROUNDS ?? 9);
+const LENGTHS = [1, 64, 256];
+/** The largest difference in logits, relative to the largest logit (at least 1), that
+ * counts as the same model. */
+const AGREEMENT = 1e-3;
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>Glassbox and onnxruntime-web</title>
+<script type="module">
+import * as ort from '/ort/ort.wasm.min.mjs';
+import init, { BenchModel } from '/glassbox/glassbox_browser_bench.js';
+await init();
+ort.env.wasm.numThreads = Number(new URL(location.href).searchParams.get('threads'));
+ort.env.wasm.wasmPaths = '/ort/';
+const MAX_ROUNDS = 41;
+let model;
+let session;
+// A pause between runs: onnxruntime's threads spin a while after a run, which would take
+// a core from whichever run came next.
+const pause = () => new Promise((done) => setTimeout(done, 20));
+window.bench = {
+  info: () => ({ isolated: crossOriginIsolated, cores: navigator.hardwareConcurrency, shapes: BenchModel.shapeCount() }),
+  async load(index) {
+    model?.free();
+    await session?.release();
+    const onnx = (model = new BenchModel(index)).takeOnnx();
+    session = await ort.InferenceSession.create(onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    // Two seconds of both engines on a few tokens, untimed: the browser compiles both
+    // wasm modules with its optimizing tier in the background after they load.
+    const ids = Uint32Array.from({ length: 8 }, (_, i) => i);
+    const feeds = { input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, 8]) };
+    for (const started = performance.now(); performance.now() - started < 2000;) {
+      model.forward(ids);
+      await session.run(feeds);
+      await pause();
+    }
+    return { name: model.name, onnxBytes: onnx.length };
+  },
+  async measure(length, rounds) {
+    const ids = Uint32Array.from({ length }, (_, i) => (i * 7919) % model.vocab);
+    const feeds = () => ({ input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, length]) });
+    // Both once, comparing their logits, then untimed for half a second each (so that the
+    // browser has compiled both engines' hot code with its optimizing tier).
+    const ours = model.logits(ids);
+    const theirs = (await session.run(feeds())).logits.data;
+    for (const warm of [() => model.forward(ids), () => session.run(feeds())]) {
+      for (const started = performance.now(); performance.now() - started < 500;) await warm();
+    }
+    let diff = 0;
+    let largest = 0;
+    for (let i = 0; i < ours.length; i++) {
+      diff = Math.max(diff, Math.abs(ours[i] - theirs[i]));
+      largest = Math.max(largest, Math.abs(ours[i]));
+    }
+    const glassbox = [];
+    const onnxruntime = [];
+    const started = performance.now();
+    for (let round = 0; round < MAX_ROUNDS && (round < rounds || performance.now() - started < 3000); round++) {
+      const runs = [
+        async () => { const t = performance.now(); model.forward(ids); glassbox.push(performance.now() - t); },
+        async () => { const t = performance.now(); await session.run(feeds()); onnxruntime.push(performance.now() - t); },
+      ];
+      if (round % 2) runs.reverse();
+      for (const run of runs) {
+        await run();
+        await pause();
+      }
+    }
+    return { glassbox, onnxruntime, diff, largest, sameLength: ours.length === theirs.length };
+  },
+};
+window.benchReady = true;
+</script>`;
+
+const COOP_COEP = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** One page: onnxruntime-web with `threads` threads (its page cross-origin isolated when
+ * `isolated`), every shape and length against the CPU engine. */
+async function runPage(browser, threads, isolated) {
+  const server = await serveDist({
+    folders: { '/ort/': ortDir, '/glassbox/': moduleDir },
+    overrides: { '/bench.html': PAGE, '/favicon.ico': '' },
+    headers: isolated ? COOP_COEP : {},
+  });
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(message.text());
+  });
+  try {
+    await page.goto(`${server.url}bench.html?threads=${threads}`);
+    await page.waitForFunction(() => window.benchReady === true, null, { timeout: 60_000 })
+      .catch((error) => { throw new Error(`the bench page did not start: ${problems.join('; ') || error.message}`); });
+    const info = await page.evaluate(() => window.bench.info());
+    if (info.isolated !== isolated) throw new Error(`the page is ${info.isolated ? '' : 'not '}cross-origin isolated`);
+    const engine = `onnxruntime-web, ${threads} thread${threads > 1 ? 's' : ''}`;
+    // The CPU engine's rows name the page they were timed in ("Glassbox, beside 1: …").
+    console.log(`\n${engine} (wasm backend${isolated ? ', cross-origin isolated page' : ''}) and Glassbox's CPU engine (wasm32, one thread), ` +
+      `${info.cores} cores, median of at least ${ROUNDS} interleaved rounds (more, up to 41, while under 3 s)`);
+    for (let shape = 0; shape < info.shapes; shape++) {
+      const model = await page.evaluate((index) => window.bench.load(index), shape);
+      for (const length of LENGTHS) {
+        const result = await page.evaluate(([n, rounds]) => window.bench.measure(n, rounds), [length, ROUNDS]);
+        const relative = result.diff / Math.max(1, result.largest);
+        if (length === LENGTHS[0]) {
+          console.log(`${model.name}: ONNX model ${(model.onnxBytes / 1e6).toFixed(1)} MB`);
+        }
+        console.log(`  ${length} tokens: logits agree to ${result.diff.toExponential(1)} (largest ${result.largest.toFixed(2)})`);
+        if (!result.sameLength || !(relative <= AGREEMENT)) {
+          throw new Error(`${model.name}, ${length} tokens: onnxruntime-web's logits differ from the CPU engine's by ${result.diff}`);
+        }
+        const label = `${model.name}, ${length} tokens`;
+        console.log(`Glassbox, beside ${threads}: ${label}: median ${median(result.glassbox).toFixed(1)} ms over ${result.glassbox.length} rounds`);
+        console.log(`${engine}: ${label}: median ${median(result.onnxruntime).toFixed(1)} ms over ${result.onnxruntime.length} rounds`);
+      }
+    }
+    if (problems.length) throw new Error(problems.join('; '));
+  } finally {
+    await page.close();
+    await server.close();
+  }
+}
+
+const browser = await launchChromium();
+try {
+  await runPage(browser, 1, false);
+  await runPage(browser, 2, true);
+} finally {
+  await browser.close();
+}
