@@ -148,9 +148,10 @@ impl Gpt2 {
             offset,
             hooks,
         )?;
-        let logits = x
-            .reshape((batch * len, self.config.n_embd))?
-            .matmul(&w.unembedding().t()?)?;
+        let logits = crate::few_rows::matmul_transposed(
+            &x.reshape((batch * len, self.config.n_embd))?,
+            w.unembedding(),
+        )?;
         Ok(logits.reshape((batch, len, self.config.vocab_size))?)
     }
 

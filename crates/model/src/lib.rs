@@ -15,6 +15,7 @@ pub mod cpu_rows;
 mod error;
 mod family;
 mod fast_math;
+mod few_rows;
 mod gelu;
 pub mod gguf;
 mod gguf_gpt2;

@@ -133,9 +133,10 @@ impl Llama {
             offset,
             hooks,
         )?;
-        let logits = x
-            .reshape((batch * len, d))?
-            .matmul(&self.weights.unembedding().t()?)?;
+        let logits = crate::few_rows::matmul_transposed(
+            &x.reshape((batch * len, d))?,
+            self.weights.unembedding(),
+        )?;
         Ok(logits.reshape((batch, len, self.config.vocab_size))?)
     }
 
