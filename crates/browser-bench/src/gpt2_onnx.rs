@@ -1,7 +1,9 @@
-//! A GPT-2 written as an ONNX graph of standard operators, with the same weights as the
-//! CPU engine's [`Gpt2`](glassbox_model::Gpt2): what `torch.onnx.export` of transformers'
-//! `GPT2LMHeadModel` gives (opset 17), one operator for each step of the forward pass:
-//! `input_ids` `[1, tokens]` (int64) in, `logits` `[1, tokens, vocab]` out.
+//! A GPT-2 written as an ONNX graph of standard operators (opset 17), with the same
+//! weights as the CPU engine's [`Gpt2`](glassbox_model::Gpt2), one operator for each step
+//! of transformers' forward pass (`gelu_new` written out with `Pow` and `Tanh`, as
+//! transformers writes it), so that onnxruntime does the work it would do for an exported
+//! transformers GPT-2: `input_ids` `[1, tokens]` (int64) in, `logits` `[1, tokens, vocab]`
+//! out.
 
 use glassbox_model::{Activation, Gpt2Config, Gpt2Weights, LayerNormWeights};
 
@@ -28,32 +30,21 @@ pub fn gpt2_onnx(config: &Gpt2Config, weights: &Gpt2Weights) -> Result<Vec<u8>, 
     let placed = graph.op("Gather", &[&wpe, &positions], vec![]);
     let mut residual = graph.op("Add", &[&tokens, &placed], vec![]);
     for (layer, block) in weights.blocks.iter().enumerate() {
-        let mut weight = |name: &str, tensor| graph.weight(&format!("h.{layer}.{name}"), tensor);
+        // Each layer's weight and bias, under transformers' names (`h.0.ln_1.weight`, …).
+        let mut pair = |name: &str, weight, bias| -> Result<(String, String), BenchError> {
+            let prefix = format!("h.{layer}.{name}");
+            Ok((
+                graph.weight(&format!("{prefix}.weight"), weight)?,
+                graph.weight(&format!("{prefix}.bias"), bias)?,
+            ))
+        };
         let w = BlockNames {
-            ln_1: (
-                weight("ln_1.weight", &block.ln_1.weight)?,
-                weight("ln_1.bias", &block.ln_1.bias)?,
-            ),
-            qkv: (
-                weight("attn.c_attn.weight", &block.qkv_weight)?,
-                weight("attn.c_attn.bias", &block.qkv_bias)?,
-            ),
-            attn_out: (
-                weight("attn.c_proj.weight", &block.attn_out_weight)?,
-                weight("attn.c_proj.bias", &block.attn_out_bias)?,
-            ),
-            ln_2: (
-                weight("ln_2.weight", &block.ln_2.weight)?,
-                weight("ln_2.bias", &block.ln_2.bias)?,
-            ),
-            mlp_in: (
-                weight("mlp.c_fc.weight", &block.mlp_in_weight)?,
-                weight("mlp.c_fc.bias", &block.mlp_in_bias)?,
-            ),
-            mlp_out: (
-                weight("mlp.c_proj.weight", &block.mlp_out_weight)?,
-                weight("mlp.c_proj.bias", &block.mlp_out_bias)?,
-            ),
+            ln_1: pair("ln_1", &block.ln_1.weight, &block.ln_1.bias)?,
+            qkv: pair("attn.c_attn", &block.qkv_weight, &block.qkv_bias)?,
+            attn_out: pair("attn.c_proj", &block.attn_out_weight, &block.attn_out_bias)?,
+            ln_2: pair("ln_2", &block.ln_2.weight, &block.ln_2.bias)?,
+            mlp_in: pair("mlp.c_fc", &block.mlp_in_weight, &block.mlp_in_bias)?,
+            mlp_out: pair("mlp.c_proj", &block.mlp_out_weight, &block.mlp_out_bias)?,
         };
         let normed = layer_norm(&mut graph, &residual, &w.ln_1, config.layer_norm_epsilon);
         let attended = attention(&mut graph, config, &normed, &mask, &w);
