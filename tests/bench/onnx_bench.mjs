@@ -3,10 +3,12 @@
 // other forward benchmarks), the page builds the CPU engine's model (the
 // `glassbox-browser-bench` wasm module, built as the page's engine is built) and the same
 // weights exported to ONNX, checks that both give the same logits, then times a forward
-// pass of each at 1, 64 and 256 tokens in interleaved rounds (one of each, in turns), and
-// prints each median (after half a second of untimed runs of each). onnxruntime-web runs as a page would run it: its wasm backend with one
-// thread (what it does in a page that is not cross-origin isolated, as Glassbox's is
-// not), then with two threads in a cross-origin isolated page.
+// pass of each at 1, 64 and 256 tokens in interleaved rounds (one of each, in turns; at
+// least 9, more while under 3 s), after untimed runs of both, and prints each median.
+// onnxruntime-web runs as a page would run it: its wasm backend with one thread (what it
+// does in a page that is not cross-origin isolated, as Glassbox's is not), then with two
+// threads in a cross-origin isolated page. Every position's logits are computed by both
+// (onnxruntime-web also copies them out of its wasm memory: part of its time).
 //
 // Run by `cargo xtask bench` (which builds the module into GLASSBOX_BROWSER_BENCH and
 // prints the ratios); numbers, and a failure only when the two engines disagree.
