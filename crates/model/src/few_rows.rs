@@ -1,10 +1,20 @@
-//! `x · eᵀ` for a few rows of `x` and a matrix `e` stored `[out, in]`, as the unembedding
-//! is (the token embeddings, tied): the read-out of decoding one token, where gemm, tiling
-//! for many rows, read the largest matrix of a small model slower than the rest (GPT-2
-//! small's 1-token pass: 23.1 → 20.9 ms natively, 22.2 → 20.6 ms in Chromium). Here each
-//! row of `e` is read once, as dot products with every row of `x`, in eight running sums
-//! that compile to SIMD natively and in wasm32 (simd128). It has a gradient, for the passes
-//! that take one.
+//! Products of a few rows (decoding one token, or a handful), which read each weight
+//! once and so are bound by memory, not arithmetic:
+//! - `x · eᵀ` for a matrix `e` stored `[out, in]`, as the unembedding is (the token
+//!   embeddings, tied), where gemm, tiling for many rows, read the largest matrix of a
+//!   small model slower than the rest (GPT-2 small's 1-token pass: 23.1 → 20.9 ms
+//!   natively, 22.2 → 20.6 ms in Chromium): each row of `e` is read once, as dot products
+//!   with every row of `x`, in eight running sums that compile to SIMD natively and in
+//!   wasm32 (simd128);
+//! - natively, `x · w` for a weight stored `[in, out]`, as linear layers are, where gemm
+//!   computes a few rows on one core: each row of `w` is added into the outputs, scaled,
+//!   by tasks that each take consecutive rows (read in order from memory) and whose
+//!   partial sums are then added in order (GPT-2 small's 1-token pass on 2 cores: 43 →
+//!   31 ms). In the browser, on the worker's one thread, gemm is as fast, and takes them.
+//!
+//! Natively both spread their tasks over every core (rayon), as gemm does for many rows.
+//! The tasks depend on the shapes only, so each output is the same sum in the same order
+//! however many threads there are. Both have gradients, for the passes that take one.
 
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor};
 
@@ -14,28 +24,62 @@ use crate::cpu_rows::contiguous_rows;
 /// The most rows of `x` the kernel here takes; gemm takes more.
 const FEW_ROWS: usize = 4;
 
+/// About how many values of a weight one task of [`RowsTimes`] reads (256 KB): enough
+/// that handing out tasks costs little beside reading them, few enough that every core
+/// gets several. It depends on the weight's shape only, so the sums are the same
+/// whatever the threads.
+const WEIGHT_VALUES_PER_TASK: usize = 65_536;
+
+/// How many rows of the embedding one task of [`RowsTimesTransposed`] takes.
+const EMBEDDING_ROWS_PER_TASK: usize = 1024;
+
 /// `x · eᵀ` for `x` `[m, k]` and `e` `[n, k]`.
 pub(crate) fn matmul_transposed(x: &Tensor, e: &Tensor) -> Result<Tensor> {
-    Ok(if fits(x, e) {
+    Ok(if fits(x, e, 1) {
         x.contiguous()?.apply_op2(e, RowsTimesTransposed)?
     } else {
         x.matmul(&e.t()?)?
     })
 }
 
-/// Whether the kernel applies: a few f32 rows on the CPU, a contiguous f32 matrix of
-/// as many columns.
-fn fits(x: &Tensor, e: &Tensor) -> bool {
-    let (Ok((m, k)), Ok((_, k_of_e))) = (x.dims2(), e.dims2()) else {
+/// `x · w` for `x` `[m, k]` and `w` `[k, n]`: natively, a few rows by [`RowsTimes`];
+/// otherwise (and always in the browser, where gemm's single thread is as fast) gemm's.
+pub(crate) fn matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    Ok(if cfg!(not(target_arch = "wasm32")) && fits(x, w, 0) {
+        x.contiguous()?.apply_op2(w, RowsTimes)?
+    } else {
+        x.matmul(w)?
+    })
+}
+
+/// Whether a kernel here applies: a few f32 rows on the CPU, a contiguous f32 matrix
+/// whose axis `inner` is as long as the rows.
+fn fits(x: &Tensor, matrix: &Tensor, inner: usize) -> bool {
+    let (Ok((m, k)), Ok(dims)) = (x.dims2(), matrix.dims2()) else {
         return false;
     };
+    let k_of_matrix = if inner == 0 { dims.0 } else { dims.1 };
     (1..=FEW_ROWS).contains(&m)
-        && k == k_of_e
+        && k == k_of_matrix
         && k > 0
         && x.dtype() == DType::F32
-        && e.dtype() == DType::F32
+        && matrix.dtype() == DType::F32
         && matches!(x.device(), Device::Cpu)
-        && e.is_contiguous()
+        && matrix.is_contiguous()
+}
+
+/// `task(i)` for every `i < tasks`, their results in order: on every core natively, in
+/// turn in the browser.
+fn each_task<T: Send>(tasks: usize, task: impl Fn(usize) -> T + Send + Sync) -> Vec<T> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        (0..tasks).into_par_iter().map(task).collect()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        (0..tasks).map(task).collect()
+    }
 }
 
 /// `x · eᵀ`, `e` `[n, k]`.
@@ -61,10 +105,18 @@ impl CustomOp2 for RowsTimesTransposed {
             )));
         }
         let (m, n) = (x.len() / k, e.len() / k);
+        let block = EMBEDDING_ROWS_PER_TASK * k;
+        // Per task, `[its rows of e, m]`: each row of `e` read once, against every row of x.
+        let blocks = each_task(e.len().div_ceil(block), |t| {
+            let rows = &e[t * block..((t + 1) * block).min(e.len())];
+            rows.chunks_exact(k)
+                .flat_map(|row| x.chunks_exact(k).map(|input| dot(input, row)))
+                .collect::<Vec<f32>>()
+        });
         let mut out = vec![0.0; m * n];
-        for (v, row) in e.chunks_exact(k).enumerate() {
-            for (r, input) in x.chunks_exact(k).enumerate() {
-                out[r * n + v] = dot(input, row);
+        for (v, dots) in blocks.iter().flat_map(|b| b.chunks_exact(m)).enumerate() {
+            for (r, &value) in dots.iter().enumerate() {
+                out[r * n + v] = value;
             }
         }
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
@@ -78,6 +130,66 @@ impl CustomOp2 for RowsTimesTransposed {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         Ok((Some(grad.matmul(e)?), Some(grad.t()?.matmul(x)?)))
+    }
+}
+
+/// `x · w`, `w` `[k, n]`.
+struct RowsTimes;
+
+impl CustomOp2 for RowsTimes {
+    fn name(&self) -> &'static str {
+        "few-rows-times"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x_storage: &CpuStorage,
+        x_layout: &Layout,
+        w_storage: &CpuStorage,
+        w_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, k) = contiguous_rows(x_storage, x_layout)?;
+        let (w, n) = contiguous_rows(w_storage, w_layout)?;
+        if w.len() != k * n {
+            return Err(candle_core::Error::Msg(format!(
+                "rows of {k} times a matrix of {} rows",
+                w.len() / n
+            )));
+        }
+        let m = x.len() / k;
+        let rows_per_task = (WEIGHT_VALUES_PER_TASK / n).clamp(1, k);
+        // Per task, `[m, n]`: the sum over its rows of w, read in order from memory.
+        let partial_sums = each_task(k.div_ceil(rows_per_task), |t| {
+            let rows = t * rows_per_task..((t + 1) * rows_per_task).min(k);
+            let mut sums = vec![0.0_f32; m * n];
+            for p in rows {
+                let w_row = &w[p * n..(p + 1) * n];
+                for (input, sums) in x.chunks_exact(k).zip(sums.chunks_exact_mut(n)) {
+                    let scale = input[p];
+                    for (sum, &weight) in sums.iter_mut().zip(w_row) {
+                        *sum += scale * weight;
+                    }
+                }
+            }
+            sums
+        });
+        let mut out = vec![0.0; m * n];
+        for sums in &partial_sums {
+            for (total, part) in out.iter_mut().zip(sums) {
+                *total += part;
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad.matmul(&w.t()?)?), Some(x.t()?.matmul(grad)?)))
     }
 }
 
@@ -131,7 +243,7 @@ mod tests {
         // Widths with and without a remainder of eight, one row to FEW_ROWS.
         for (m, k, n) in [(1, 768, 2000), (2, 7, 5), (3, 64, 33), (4, 13, 300)] {
             let (x, e) = (matrix(m, k, 1), matrix(n, k, 3));
-            assert!(fits(&x, &e));
+            assert!(fits(&x, &e, 1));
             let ours = matmul_transposed(&x, &e).unwrap();
             let gemm = x.matmul(&e.t().unwrap()).unwrap();
             assert_eq!(ours.dims(), [m, n]);
@@ -140,10 +252,47 @@ mod tests {
     }
 
     #[test]
+    fn few_rows_times_a_matrix_equal_gemms_product() {
+        // One task and several (WEIGHT_VALUES_PER_TASK), a last task of fewer rows, one row
+        // to FEW_ROWS, widths with and without a remainder of SIMD lanes.
+        for (m, k, n) in [(1, 768, 3072), (2, 7, 5), (3, 300, 1000), (4, 13, 65_537)] {
+            let (x, w) = (matrix(m, k, 1), matrix(k, n, 3));
+            assert!(fits(&x, &w, 0));
+            let ours = matmul(&x, &w).unwrap();
+            let gemm = x.matmul(&w).unwrap();
+            assert_eq!(ours.dims(), [m, n]);
+            assert!(max_difference(&ours, &gemm) < 1e-3, "{m}×{k}×{n}");
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn the_sums_are_the_same_on_one_thread_or_many() {
+        let run_on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let x = matrix(3, 1000, 1);
+                let by_rows = matmul(&x, &matrix(1000, 700, 2)).unwrap();
+                let by_dots = matmul_transposed(&x, &matrix(2500, 1000, 5)).unwrap();
+                (
+                    by_rows.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                    by_dots.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                )
+            })
+        };
+        assert_eq!(run_on(1), run_on(3));
+    }
+
+    #[test]
     fn more_rows_or_a_view_go_to_gemm() {
-        assert!(!fits(&matrix(FEW_ROWS + 1, 9, 1), &matrix(6, 9, 2)));
+        assert!(!fits(&matrix(FEW_ROWS + 1, 9, 1), &matrix(9, 6, 2), 0));
+        assert!(!fits(&matrix(1, 9, 1), &matrix(6, 9, 2).t().unwrap(), 0));
+        assert!(!fits(&matrix(FEW_ROWS + 1, 9, 1), &matrix(6, 9, 2), 1));
         let view = matrix(9, 6, 2).t().unwrap();
-        assert!(!fits(&matrix(1, 9, 1), &view));
+        assert!(!fits(&matrix(1, 9, 1), &view, 1));
         let ours = matmul_transposed(&matrix(1, 9, 1), &view).unwrap();
         let gemm = matrix(1, 9, 1).matmul(&view.t().unwrap()).unwrap();
         assert!(max_difference(&ours, &gemm) < 1e-5);
@@ -153,10 +302,17 @@ mod tests {
     fn gradients_are_those_of_gemms_product() {
         let x = candle_core::Var::from_tensor(&matrix(2, 10, 1)).unwrap();
         let e = candle_core::Var::from_tensor(&matrix(3, 10, 4)).unwrap();
+        let w = candle_core::Var::from_tensor(&matrix(10, 3, 4)).unwrap();
         let loss = |y: Tensor| y.sqr().unwrap().sum_all().unwrap();
         let ours = loss(matmul_transposed(&x, &e).unwrap()).backward().unwrap();
         let gemm = loss(x.matmul(&e.t().unwrap()).unwrap()).backward().unwrap();
         for var in [&x, &e] {
+            let (a, b) = (ours.get(var).unwrap(), gemm.get(var).unwrap());
+            assert!(max_difference(a, b) < 1e-4);
+        }
+        let ours = loss(matmul(&x, &w).unwrap()).backward().unwrap();
+        let gemm = loss(x.matmul(&w).unwrap()).backward().unwrap();
+        for var in [&x, &w] {
             let (a, b) = (ours.get(var).unwrap(), gemm.get(var).unwrap());
             assert!(max_difference(a, b) < 1e-4);
         }

@@ -50,7 +50,7 @@ pub(crate) fn check_tokens(
 pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let (batch, len, input) = x.dims3()?;
     let output = weight.dim(1)?;
-    let y = x.reshape((batch * len, input))?.matmul(weight)?;
+    let y = crate::few_rows::matmul(&x.reshape((batch * len, input))?, weight)?;
     let y = match bias {
         Some(bias) => y.broadcast_add(bias)?,
         None => y,
