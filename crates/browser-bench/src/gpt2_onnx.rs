@@ -203,22 +203,14 @@ fn activation(graph: &mut Graph<'_>, kind: Activation, x: &str) -> String {
             let root = graph.scalar((2.0 / std::f32::consts::PI).sqrt());
             let argument = graph.op("Mul", &[&inner, &root], vec![]);
             let tanh = graph.op("Tanh", &[&argument], vec![]);
-            let one = graph.scalar(1.0);
-            let shifted = graph.op("Add", &[&tanh, &one], vec![]);
-            let half = graph.scalar(0.5);
-            let half_x = graph.op("Mul", &[x, &half], vec![]);
-            graph.op("Mul", &[&half_x, &shifted], vec![])
+            half_x_times_one_plus(graph, x, &tanh)
         }
         Activation::GeluErf => {
             // 0.5 · x · (1 + erf(x / √2))
             let root2 = graph.scalar(std::f32::consts::SQRT_2);
             let divided = graph.op("Div", &[x, &root2], vec![]);
             let erf = graph.op("Erf", &[&divided], vec![]);
-            let one = graph.scalar(1.0);
-            let shifted = graph.op("Add", &[&erf, &one], vec![]);
-            let half = graph.scalar(0.5);
-            let half_x = graph.op("Mul", &[x, &half], vec![]);
-            graph.op("Mul", &[&half_x, &shifted], vec![])
+            half_x_times_one_plus(graph, x, &erf)
         }
         Activation::Relu => graph.op("Relu", &[x], vec![]),
         Activation::Silu => {
@@ -226,4 +218,13 @@ fn activation(graph: &mut Graph<'_>, kind: Activation, x: &str) -> String {
             graph.op("Mul", &[x, &sigmoid], vec![])
         }
     }
+}
+
+/// `0.5 · x · (1 + f)`, how both GELUs end.
+fn half_x_times_one_plus(graph: &mut Graph<'_>, x: &str, f: &str) -> String {
+    let one = graph.scalar(1.0);
+    let shifted = graph.op("Add", &[f, &one], vec![]);
+    let half = graph.scalar(0.5);
+    let half_x = graph.op("Mul", &[x, &half], vec![]);
+    graph.op("Mul", &[&half_x, &shifted], vec![])
 }

@@ -53,12 +53,12 @@ pub(crate) fn matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 }
 
 /// Whether a kernel here applies: a few f32 rows on the CPU, a contiguous f32 matrix
-/// whose axis `inner` is as long as the rows.
-fn fits(x: &Tensor, matrix: &Tensor, inner: usize) -> bool {
+/// whose axis `axis_of_k` (0 for `[k, n]`, 1 for `[n, k]`) is as long as the rows.
+fn fits(x: &Tensor, matrix: &Tensor, axis_of_k: usize) -> bool {
     let (Ok((m, k)), Ok(dims)) = (x.dims2(), matrix.dims2()) else {
         return false;
     };
-    let k_of_matrix = if inner == 0 { dims.0 } else { dims.1 };
+    let k_of_matrix = if axis_of_k == 0 { dims.0 } else { dims.1 };
     (1..=FEW_ROWS).contains(&m)
         && k == k_of_matrix
         && k > 0
