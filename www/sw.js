@@ -10,7 +10,9 @@
 // the page. Each build keeps its files in its own cache, and a new build's service worker
 // deletes the older ones as it takes over.
 //
-// Filled in by `cargo xtask page`: this build's cache name and engine worker files.
+// Filled in by `cargo xtask page`: this build's cache name and engine worker files (its
+// loader, and the files of the one worker build this browser runs: with relaxed SIMD where
+// the browser has it, picked as the loader picks).
 const SHELL = 'glassbox-shell-dev';
 const WORKER_FILES = [];
 

@@ -10,14 +10,20 @@
 // threads in a cross-origin isolated page. Every position's logits are computed by both
 // (onnxruntime-web also copies them out of its wasm memory: part of its time).
 //
-// Run by `cargo xtask bench` (which builds the module into GLASSBOX_BROWSER_BENCH and
-// prints the ratios); numbers, and a failure only when the two engines disagree.
+// The CPU engine is the build Chromium runs (with relaxed SIMD); where
+// GLASSBOX_BROWSER_BENCH_SIMD128 names the build for browsers without it (Safari's), that
+// build is timed too, against onnxruntime-web on one thread, in a page of its own.
+//
+// Run by `cargo xtask bench` (which builds the modules into GLASSBOX_BROWSER_BENCH and
+// GLASSBOX_BROWSER_BENCH_SIMD128 and prints the ratios); numbers, and a failure only when
+// the two engines disagree.
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serveDist, launchChromium, root } from '../e2e/harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const moduleDir = resolve(process.env.GLASSBOX_BROWSER_BENCH ?? join(root, 'target/browser-bench'));
+const moduleDir = resolve(process.env.GLASSBOX_BROWSER_BENCH ?? join(root, 'target/browser-bench-relaxed-simd'));
+const simd128Dir = process.env.GLASSBOX_BROWSER_BENCH_SIMD128;
 const ortDir = join(here, 'node_modules/onnxruntime-web/dist');
 const ROUNDS = Number(process.env.GLASSBOX_BENCH_ROUNDS ?? 9);
 const LENGTHS = [1, 64, 256];
@@ -100,10 +106,11 @@ function median(values) {
 }
 
 /** One page: onnxruntime-web with `threads` threads (its page cross-origin isolated when
- * `isolated`), every shape and length against the CPU engine. */
-async function runPage(browser, threads, isolated) {
+ * `isolated`), every shape and length against the CPU engine built into `glassboxDir`,
+ * whose rows are printed as `{glassbox}, beside {threads}`. */
+async function runPage(browser, threads, isolated, glassboxDir = moduleDir, glassbox = 'Glassbox') {
   const server = await serveDist({
-    folders: { '/ort/': ortDir, '/glassbox/': moduleDir },
+    folders: { '/ort/': ortDir, '/glassbox/': glassboxDir },
     overrides: { '/bench.html': PAGE, '/favicon.ico': '' },
     headers: isolated ? COOP_COEP : {},
   });
@@ -121,7 +128,7 @@ async function runPage(browser, threads, isolated) {
     if (info.isolated !== isolated) throw new Error(`the page is ${info.isolated ? '' : 'not '}cross-origin isolated`);
     const engine = `onnxruntime-web, ${threads} thread${threads > 1 ? 's' : ''}`;
     // The CPU engine's rows name the page they were timed in ("Glassbox, beside 1: …").
-    console.log(`\n${engine} (wasm backend${isolated ? ', cross-origin isolated page' : ''}) and Glassbox's CPU engine (wasm32, one thread), ` +
+    console.log(`\n${engine} (wasm backend${isolated ? ', cross-origin isolated page' : ''}) and ${glassbox}'s CPU engine (wasm32, one thread), ` +
       `${info.cores} cores, median of at least ${ROUNDS} interleaved rounds (more, up to 41, while under 3 s)`);
     for (let shape = 0; shape < info.shapes; shape++) {
       const model = await page.evaluate((index) => window.bench.load(index), shape);
@@ -136,7 +143,7 @@ async function runPage(browser, threads, isolated) {
           throw new Error(`${model.name}, ${length} tokens: onnxruntime-web's logits differ from the CPU engine's by ${result.diff}`);
         }
         const label = `${model.name}, ${length} tokens`;
-        console.log(`Glassbox, beside ${threads}: ${label}: median ${median(result.glassbox).toFixed(1)} ms over ${result.glassbox.length} rounds`);
+        console.log(`${glassbox}, beside ${threads}: ${label}: median ${median(result.glassbox).toFixed(1)} ms over ${result.glassbox.length} rounds`);
         console.log(`${engine}: ${label}: median ${median(result.onnxruntime).toFixed(1)} ms over ${result.onnxruntime.length} rounds`);
       }
     }
@@ -151,6 +158,7 @@ const browser = await launchChromium();
 try {
   await runPage(browser, 1, false);
   await runPage(browser, 2, true);
+  if (simd128Dir) await runPage(browser, 1, false, resolve(simd128Dir), 'Glassbox simd128 only');
 } finally {
   await browser.close();
 }

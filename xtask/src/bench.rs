@@ -5,6 +5,7 @@ use anyhow::Result;
 
 use crate::ratios;
 use crate::run::{cmd, run, run_echoed};
+use crate::simd_builds::Simd;
 use crate::tools::{BENCH_DIR, WASM_TARGET, ensure_npm_project, ensure_test_tools, tools_path};
 
 /// A Python with `torch` and `transformers` for the reference numbers (optional; with
@@ -75,21 +76,37 @@ pub(crate) fn bench() -> Result<()> {
 /// then a table of their ratios for each of onnxruntime-web's thread counts.
 fn onnxruntime_web() -> Result<()> {
     ensure_npm_project(BENCH_DIR)?;
-    let module = crate::page::build_browser_bench()?;
+    let relaxed = crate::page::build_browser_bench(Simd::Relaxed)?;
+    let simd128 = crate::page::build_browser_bench(Simd::Simd128)?;
     let output = run_echoed(
-        cmd("node", &["tests/bench/onnx_bench.mjs"]).env("GLASSBOX_BROWSER_BENCH", module),
+        cmd("node", &["tests/bench/onnx_bench.mjs"])
+            .env("GLASSBOX_BROWSER_BENCH", relaxed)
+            .env("GLASSBOX_BROWSER_BENCH_SIMD128", simd128),
     )?;
-    for (threads, engine) in [
-        (1, "onnxruntime-web, 1 thread"),
-        (2, "onnxruntime-web, 2 threads"),
+    for (glassbox, build, engine) in [
+        (
+            "Glassbox, beside 1",
+            "Chromium's build (relaxed SIMD)",
+            "onnxruntime-web, 1 thread",
+        ),
+        (
+            "Glassbox, beside 2",
+            "Chromium's build (relaxed SIMD)",
+            "onnxruntime-web, 2 threads",
+        ),
+        (
+            "Glassbox simd128 only, beside 1",
+            "the build for browsers without relaxed SIMD (Safari)",
+            "onnxruntime-web, 1 thread",
+        ),
     ] {
         println!(
-            "\n==> the CPU engine against {engine}, in Chromium (ratio: onnxruntime-web's ms / Glassbox's; above 1, Glassbox is faster)"
+            "\n==> the CPU engine, {build}, against {engine}, in Chromium (ratio: onnxruntime-web's ms / Glassbox's; above 1, Glassbox is faster)"
         );
         print!(
             "{}",
             ratios::table(
-                &ratios::rows_of(&output, &format!("Glassbox, beside {threads}")),
+                &ratios::rows_of(&output, glassbox),
                 &ratios::rows_of(&output, engine),
                 ("Glassbox", "ORT-web"),
             )

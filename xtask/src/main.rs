@@ -10,6 +10,7 @@ mod page;
 mod ratios;
 mod run;
 mod serve;
+mod simd_builds;
 mod test;
 mod tools;
 

@@ -1,12 +1,14 @@
 //! The page's release build, the one `cargo xtask serve` serves and `cargo xtask test`
-//! tests: both wasm binaries of `www` built for the browser, their JS glue made by
-//! wasm-bindgen, shrunk by wasm-opt, and the page, its styles, icon, service worker and
-//! the default pack laid out in `target/dist`.
+//! tests: both wasm binaries of `www` built for the browser (the engine worker twice, with
+//! relaxed SIMD and without: [`crate::simd_builds`]), their JS glue made by wasm-bindgen,
+//! shrunk by wasm-opt, and the page, its styles, icon, service worker and the default pack
+//! laid out in `target/dist`.
 //!
 //! Every script, module and style gets a content-hashed name, the engine worker's too (the
-//! page reads its loader's name from `<meta name="glassbox-worker">`), so a browser's HTTP
-//! cache can never pair a new page with an old worker; the service worker gets this
-//! build's cache name and worker files written in.
+//! page reads its loader's name from `<meta name="glassbox-worker">`; the loader picks the
+//! build the browser can run), so a browser's HTTP cache can never pair a new page with an
+//! old worker; the service worker gets this build's cache name and worker files written
+//! in.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
 use crate::run::{cmd, run};
+use crate::simd_builds::{Simd, pick};
 use crate::tools::{WASM_TARGET, tools_path};
 use crate::workspace_root;
 
@@ -42,51 +45,50 @@ pub(crate) fn dist_dir() -> PathBuf {
 /// complete).
 pub(crate) fn build() -> Result<()> {
     let root = workspace_root();
-    run(&mut cmd(
-        "cargo",
-        &[
-            "build",
-            "--locked",
-            "--package",
-            PAGE,
-            "--bins",
-            "--target",
-            WASM_TARGET,
-            "--profile",
-            PROFILE,
-        ],
-    ))?;
     let target = target_dir();
-    let binaries = target.join(WASM_TARGET).join(PROFILE);
+    // The page and the worker; then the worker again, with relaxed SIMD.
+    cargo_build(&["--package", PAGE, "--bins"], Simd::Simd128)?;
+    cargo_build(&["--package", PAGE, "--bin", WORKER], Simd::Relaxed)?;
     let staging = root.join("target/dist.staging");
     if staging.exists() {
         std::fs::remove_dir_all(&staging).context("clearing target/dist.staging")?;
     }
     std::fs::create_dir_all(&staging).context("creating target/dist.staging")?;
 
+    let binaries = |simd: Simd| simd.target_dir(&target).join(WASM_TARGET).join(PROFILE);
     bindgen(
-        &binaries.join(format!("{PAGE}.wasm")),
+        &binaries(Simd::Simd128).join(format!("{PAGE}.wasm")),
         "web",
         &staging,
         PAGE,
     )?;
-    bindgen(
-        &binaries.join(format!("{WORKER}.wasm")),
-        "no-modules",
-        &staging,
-        WORKER,
-    )?;
-    for name in [PAGE, WORKER] {
-        optimize(&staging.join(format!("{name}_bg.wasm")))?;
-    }
-
-    // The page's and the worker's files under content-hashed names.
+    optimize(&staging.join(format!("{PAGE}_bg.wasm")))?;
+    // The page's and the worker builds' files under content-hashed names.
     let page = hash_names(&staging, PAGE)?;
-    let worker = hash_names(&staging, WORKER)?;
-    let loader = format!("{worker}_loader.js");
+    let mut workers = Vec::new();
+    for simd in Simd::BOTH {
+        let name = format!("{WORKER}{}", simd.suffix());
+        bindgen(
+            &binaries(simd).join(format!("{WORKER}.wasm")),
+            "no-modules",
+            &staging,
+            &name,
+        )?;
+        optimize(&staging.join(format!("{name}_bg.wasm")))?;
+        workers.push(hash_names(&staging, &name)?);
+    }
+    let [relaxed, simd128] = [&workers[0], &workers[1]];
+    // The loader's name changes with either build.
+    let loader = format!(
+        "{WORKER}-{}_loader.js",
+        short_hash(&[relaxed.as_bytes(), simd128.as_bytes()])
+    );
     std::fs::write(
         staging.join(&loader),
-        format!(r#"importScripts("./{worker}.js");wasm_bindgen("./{worker}_bg.wasm");"#),
+        format!(
+            r#"const engine = {};importScripts(engine + ".js");wasm_bindgen(engine + "_bg.wasm");"#,
+            pick(&format!("./{relaxed}"), &format!("./{simd128}"))
+        ),
     )
     .context("writing the worker's loader")?;
     let www = root.join(WWW);
@@ -110,13 +112,13 @@ pub(crate) fn build() -> Result<()> {
     html = html.replace(SCRIPT_MARKER, &page_script(&page, &loader));
     std::fs::write(staging.join("index.html"), &html)?;
     let build = short_hash(&[html.as_bytes()]);
-    let worker_files = [loader, format!("{worker}.js"), format!("{worker}_bg.wasm")];
     std::fs::write(
         staging.join("sw.js"),
         service_worker(
             &std::fs::read_to_string(www.join("sw.js")).context("reading www/sw.js")?,
             &build,
-            &worker_files,
+            &loader,
+            &pick(relaxed, simd128),
         )?,
     )?;
     copy_dir(&www.join("packs"), &staging.join("packs"))?;
@@ -151,14 +153,15 @@ fn hash_names(dir: &Path, name: &str) -> Result<String> {
     Ok(hashed)
 }
 
-/// `sw.js` with this build's cache name (`glassbox-shell-{build}`) and worker files.
-fn service_worker(template: &str, build: &str, worker_files: &[String]) -> Result<String> {
+/// `sw.js` with this build's cache name (`glassbox-shell-{build}`) and worker files: the
+/// `loader` and the files of the worker build that `engine` (a script expression, the
+/// build's stem) picks in the browser, as the loader picks.
+fn service_worker(template: &str, build: &str, loader: &str, engine: &str) -> Result<String> {
     for marker in [SHELL_MARKER, WORKER_FILES_MARKER] {
         if !template.contains(marker) {
             bail!("www/sw.js has no `{marker}` line for the build to fill in");
         }
     }
-    let files: Vec<String> = worker_files.iter().map(|f| format!("'{f}'")).collect();
     Ok(template
         .replace(
             SHELL_MARKER,
@@ -166,7 +169,9 @@ fn service_worker(template: &str, build: &str, worker_files: &[String]) -> Resul
         )
         .replace(
             WORKER_FILES_MARKER,
-            &format!("const WORKER_FILES = [{}];", files.join(", ")),
+            &format!(
+                "const ENGINE = {engine};\nconst WORKER_FILES = ['{loader}', `${{ENGINE}}.js`, `${{ENGINE}}_bg.wasm`];"
+            ),
         ))
 }
 
@@ -187,31 +192,39 @@ fn page_script(hashed: &str, loader: &str) -> String {
 /// The side-by-side benchmark's wasm module (`crates/browser-bench`), built as the page's
 /// engine is built (same profile, wasm-bindgen, wasm-opt), into `target/browser-bench`;
 /// returns that folder.
-pub(crate) fn build_browser_bench() -> Result<PathBuf> {
+pub(crate) fn build_browser_bench(simd: Simd) -> Result<PathBuf> {
     const BENCH: &str = "glassbox_browser_bench";
-    run(&mut cmd(
-        "cargo",
-        &[
-            "build",
-            "--locked",
-            "--package",
-            "glassbox-browser-bench",
-            "--lib",
-            "--target",
-            WASM_TARGET,
-            "--profile",
-            PROFILE,
-        ],
-    ))?;
-    let out = workspace_root().join("target/browser-bench");
+    cargo_build(&["--package", "glassbox-browser-bench", "--lib"], simd)?;
+    let out = workspace_root().join(format!("target/browser-bench{}", simd.suffix()));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let wasm = target_dir()
+    let wasm = simd
+        .target_dir(&target_dir())
         .join(WASM_TARGET)
         .join(PROFILE)
         .join(format!("{BENCH}.wasm"));
     bindgen(&wasm, "web", &out, BENCH)?;
     optimize(&out.join(format!("{BENCH}_bg.wasm")))?;
     Ok(out)
+}
+
+/// `cargo build` of `what` (packages and targets) for the browser, in the page's profile,
+/// with `simd`.
+fn cargo_build(what: &[&str], simd: Simd) -> Result<()> {
+    let mut args: Vec<String> = [
+        "build",
+        "--locked",
+        "--target",
+        WASM_TARGET,
+        "--profile",
+        PROFILE,
+    ]
+    .iter()
+    .chain(what)
+    .map(|&a| a.to_owned())
+    .collect();
+    args.extend(simd.cargo_args(&target_dir()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&mut cmd("cargo", &args))
 }
 
 /// wasm-bindgen's JS glue for `wasm` (for `target` `web` or `no-modules`) into `out`.
@@ -262,7 +275,7 @@ fn short_hash(parts: &[&[u8]]) -> String {
 }
 
 /// Cargo's target folder (`CARGO_TARGET_DIR`, or `target` in the workspace).
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => {
             let dir = PathBuf::from(dir);
@@ -299,18 +312,13 @@ mod tests {
     #[test]
     fn the_service_worker_gets_this_builds_cache_and_worker_files() {
         let template = std::fs::read_to_string(workspace_root().join("www/sw.js")).unwrap();
-        let files = [
-            "w-1_loader.js".to_owned(),
-            "w-1.js".to_owned(),
-            "w-1_bg.wasm".to_owned(),
-        ];
-        let filled = service_worker(&template, "abc123", &files).unwrap();
+        let filled = service_worker(&template, "abc123", "w-1_loader.js", "\"w-2\"").unwrap();
         assert!(filled.contains("const SHELL = 'glassbox-shell-abc123';"));
-        assert!(
-            filled.contains("const WORKER_FILES = ['w-1_loader.js', 'w-1.js', 'w-1_bg.wasm'];")
-        );
+        assert!(filled.contains(
+            "const ENGINE = \"w-2\";\nconst WORKER_FILES = ['w-1_loader.js', `${ENGINE}.js`, `${ENGINE}_bg.wasm`];"
+        ));
         assert!(!filled.contains(SHELL_MARKER) && !filled.contains(WORKER_FILES_MARKER));
-        let error = service_worker("const SHELL = 'x';", "abc", &files).unwrap_err();
+        let error = service_worker("const SHELL = 'x';", "abc", "l.js", "\"w\"").unwrap_err();
         assert!(error.to_string().contains("has no"), "{error}");
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::run::{capture, cmd, run};
+use crate::simd_builds::Simd;
 use crate::tools::{E2E_DIR, WASM_TARGET, ensure_test_tools, tools_path};
 use crate::{firewall, workspace_root};
 
@@ -59,6 +60,10 @@ pub(crate) fn test() -> Result<()> {
         &|| run(&mut wasm_test_command(&["--all-targets", "--no-run"])?),
     )?;
     step("wasm tests in headless Chromium with WebGPU", &wasm_tests)?;
+    step(
+        "wasm tests of the CPU engine built with relaxed SIMD, linted, in headless Chromium",
+        &relaxed_simd_tests,
+    )?;
     step("release build of the page", &crate::page::build)?;
     step("end-to-end tests in headless Chromium", &|| {
         run(cmd("node", &["--test", "--test-concurrency=1", E2E_DIR])
@@ -109,6 +114,34 @@ fn wasm_tests() -> Result<()> {
     run(wasm_test_command(&[])?
         .env("CHROMEDRIVER", "/usr/bin/chromedriver")
         // Each crate's tests share one page; SwiftShader compiles shaders slowly.
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "600"))
+}
+
+/// The CPU engine's tests that run its fused tiles (`glassbox-model`'s `fma_tiles`, only
+/// in the build with relaxed SIMD, Chromium's and Firefox's) against gemm and the
+/// reference's logits and hooks, in that build: its own target folder, linted with the
+/// browser's rules.
+fn relaxed_simd_tests() -> Result<()> {
+    let mut args: Vec<String> = [
+        "test",
+        "--locked",
+        "--target",
+        WASM_TARGET,
+        "--package",
+        "glassbox-model",
+        "--lib",
+        "--test",
+        "golden",
+        "--test",
+        "llama",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(Simd::Relaxed.cargo_args(&crate::page::target_dir()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(linted(&args, Some(WASM_CLIPPY_CONF_DIR))?
+        .env("PATH", tools_path())
+        .env("CHROMEDRIVER", "/usr/bin/chromedriver")
         .env("WASM_BINDGEN_TEST_TIMEOUT", "600"))
 }
 

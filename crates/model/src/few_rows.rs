@@ -33,39 +33,52 @@ const WEIGHT_VALUES_PER_TASK: usize = 65_536;
 /// How many rows of the embedding one task of [`RowsTimesTransposed`] takes.
 const EMBEDDING_ROWS_PER_TASK: usize = 1024;
 
-/// `x · eᵀ` for `x` `[m, k]` and `e` `[n, k]`.
+/// `x · eᵀ` for `x` `[m, k]` and `e` `[n, k]`: a few rows by [`RowsTimesTransposed`],
+/// more in the browser's fused tiles where it has them, otherwise gemm's.
 pub(crate) fn matmul_transposed(x: &Tensor, e: &Tensor) -> Result<Tensor> {
     Ok(if fits(x, e, 1) {
         x.contiguous()?.apply_op2(e, RowsTimesTransposed)?
+    } else if let Some(product) = crate::fma_tiles::matmul_transposed(x, e)? {
+        product
     } else {
         x.matmul(&e.t()?)?
     })
 }
 
-/// `x · w` for `x` `[m, k]` and `w` `[k, n]`: natively, a few rows by [`RowsTimes`];
-/// otherwise (and always in the browser, where gemm's single thread is as fast) gemm's.
+/// `x · w` for `x` `[m, k]` and `w` `[k, n]`: natively, a few rows by [`RowsTimes`]
+/// (in the browser, where gemm's single thread is as fast, gemm's); more in the browser's
+/// fused tiles where it has them; otherwise gemm's.
 pub(crate) fn matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     Ok(if cfg!(not(target_arch = "wasm32")) && fits(x, w, 0) {
         x.contiguous()?.apply_op2(w, RowsTimes)?
+    } else if let Some(product) = crate::fma_tiles::matmul(x, w)? {
+        product
     } else {
         x.matmul(w)?
     })
 }
 
-/// Whether a kernel here applies: a few f32 rows on the CPU, a contiguous f32 matrix
-/// whose axis `axis_of_k` (0 for `[k, n]`, 1 for `[n, k]`) is as long as the rows.
+/// Whether a kernel here applies: a few rows (see [`rows_for_a_kernel`]).
 fn fits(x: &Tensor, matrix: &Tensor, axis_of_k: usize) -> bool {
+    rows_for_a_kernel(x, matrix, axis_of_k).is_some_and(|m| m <= FEW_ROWS)
+}
+
+/// The rows of `x` where a CPU kernel of ours can take `x · matrix`: f32 rows on the CPU,
+/// a contiguous f32 matrix whose axis `axis_of_k` (0 for `[k, n]`, 1 for `[n, k]`) is as
+/// long as the rows; `None` where not.
+pub(crate) fn rows_for_a_kernel(x: &Tensor, matrix: &Tensor, axis_of_k: usize) -> Option<usize> {
     let (Ok((m, k)), Ok(dims)) = (x.dims2(), matrix.dims2()) else {
-        return false;
+        return None;
     };
     let k_of_matrix = if axis_of_k == 0 { dims.0 } else { dims.1 };
-    (1..=FEW_ROWS).contains(&m)
+    (m > 0
         && k == k_of_matrix
         && k > 0
         && x.dtype() == DType::F32
         && matrix.dtype() == DType::F32
         && matches!(x.device(), Device::Cpu)
-        && matrix.is_contiguous()
+        && matrix.is_contiguous())
+    .then_some(m)
 }
 
 /// `task(i)` for every `i < tasks`, their results in order: on every core natively, in

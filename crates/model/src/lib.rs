@@ -16,6 +16,7 @@ mod error;
 mod family;
 mod fast_math;
 mod few_rows;
+mod fma_tiles;
 mod gelu;
 pub mod gguf;
 mod gguf_gpt2;

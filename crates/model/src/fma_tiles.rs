@@ -1,0 +1,436 @@
+//! The browser's matrix products of many rows, where the browser has relaxed SIMD: sums
+//! built up by fused multiply-adds (`f32x4.relaxed_madd`, one FMA instruction on x86 and
+//! ARM). gemm's wasm kernel has separate multiplies and adds (simd128 has no FMA), which
+//! caps it at about half of what the core can do. Two kernels, one per layout of `b`:
+//!
+//! - a weight stored `[k, n]` (linear layers): tiles of 4 rows × 8 columns of the product,
+//!   in eight SIMD sums of a broadcast value of `a` times eight values of `b` per step.
+//!   Per block of [`DEPTH`] steps, the rows of `a` are laid out tile by tile (four values
+//!   per step) and each block of eight columns of `b` too (eight per step), so that the
+//!   inner loop reads both in order; each tile's sums over a block are then added into the
+//!   product, blocks in order along `k`. In Chromium on GPT-2 small's shapes at 64 tokens:
+//!   gemm 25–33 GFLOP/s, these tiles 32–42.
+//! - the embedding `[n, k]`, read transposed (the unembedding): rows of both run along
+//!   `k`, so no layout is needed: 4 rows of `a` × 2 rows of `e` in eight SIMD sums of four
+//!   lanes each, straight from memory, summed across lanes at the end. GPT-2 small's
+//!   unembedding at 64 tokens: gemm 192 ms, these 130.
+//!
+//! Only the wasm32 build with `relaxed-simd` runs these ([`FUSED`]); the others build the
+//! same kernels from plain arrays, unfused, for the tests of their layout.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+
+use crate::Result;
+use crate::cpu_rows::contiguous_rows;
+
+/// Whether this build multiplies matrices of many rows in these tiles: the browser's build
+/// with relaxed SIMD.
+pub(crate) const FUSED: bool = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
+
+/// Rows of a tile: four SIMD registers' worth of broadcast values of `a` per step.
+const ROWS: usize = 4;
+/// Columns of a tile: two SIMD registers of `b` per step. With the 4 × 2 sums that is 11 of
+/// the 16 registers V8 gives wasm SIMD on x86-64; larger tiles spill (measured).
+const COLUMNS: usize = 8;
+/// Steps along `k` per block: a block of eight columns of `b` (8 KB) stays in the first
+/// level cache while every tile of rows passes over it.
+const DEPTH: usize = 256;
+/// Rows of `e` per tile of the transposed product: with four rows of `a`, eight SIMD sums
+/// and the six vectors they read per step, again within V8's 16 registers.
+const DOT_COLUMNS: usize = 2;
+/// The fewest rows of `a` these kernels take; fewer go to `few_rows`' kernels or gemm.
+const MIN_ROWS: usize = 5;
+
+/// `a · b`, `a` `[m, k]` and `b` `[k, n]`, in tiles where this build has them ([`FUSED`])
+/// and `a` has [`MIN_ROWS`] or more; `None` where not.
+pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
+    product(a, b, Order::KByN)
+}
+
+/// `a · eᵀ`, `a` `[m, k]` and `e` `[n, k]`, in tiles where [`matmul`] would be.
+pub(crate) fn matmul_transposed(a: &Tensor, e: &Tensor) -> Result<Option<Tensor>> {
+    product(a, e, Order::NByK)
+}
+
+fn product(a: &Tensor, b: &Tensor, order: Order) -> Result<Option<Tensor>> {
+    if !(FUSED && applies(a, b, order)) {
+        return Ok(None);
+    }
+    Ok(Some(a.contiguous()?.apply_op2(b, Tiled(order))?))
+}
+
+/// Whether the tiles take `a · b`: [`MIN_ROWS`] or more rows where a CPU kernel can.
+fn applies(a: &Tensor, b: &Tensor, order: Order) -> bool {
+    let axis_of_k = match order {
+        Order::KByN => 0,
+        Order::NByK => 1,
+    };
+    crate::few_rows::rows_for_a_kernel(a, b, axis_of_k).is_some_and(|m| m >= MIN_ROWS)
+}
+
+/// How `b`'s values lie in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    /// `[k, n]`: a linear layer's weight.
+    KByN,
+    /// `[n, k]`: the tied embedding, read as the unembedding.
+    NByK,
+}
+
+/// The candle op: `a · b` for `b` laid out as its [`Order`] says.
+struct Tiled(Order);
+
+impl CustomOp2 for Tiled {
+    fn name(&self) -> &'static str {
+        "fma-tiles"
+    }
+
+    fn cpu_fwd(
+        &self,
+        a_storage: &CpuStorage,
+        a_layout: &Layout,
+        b_storage: &CpuStorage,
+        b_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (a, k) = contiguous_rows(a_storage, a_layout)?;
+        let (b, width) = contiguous_rows(b_storage, b_layout)?;
+        let n = match self.0 {
+            Order::KByN => width,
+            Order::NByK => b.len() / width,
+        };
+        if b.len() != k * n {
+            return Err(candle_core::Error::Msg(format!(
+                "rows of {k} times a {:?} matrix of {} values",
+                self.0,
+                b.len()
+            )));
+        }
+        let m = a.len() / k;
+        let out = match self.0 {
+            Order::KByN => tiled_product(a, m, b, n),
+            Order::NByK => dot_product(a, m, b, n),
+        };
+        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok(match self.0 {
+            Order::KByN => (Some(grad.matmul(&b.t()?)?), Some(a.t()?.matmul(grad)?)),
+            Order::NByK => (Some(grad.matmul(b)?), Some(grad.t()?.matmul(a)?)),
+        })
+    }
+}
+
+/// `a · w` for `a` `[m, k]` and `w` `[k, n]` (both contiguous): the product's `m × n` values.
+fn tiled_product(a: &[f32], m: usize, w: &[f32], n: usize) -> Vec<f32> {
+    let k = a.len() / m;
+    let mut out = vec![0.0_f32; m * n];
+    let row_tiles = m.div_ceil(ROWS);
+    // Per tile of rows, DEPTH steps of four values of `a`; per block of columns, DEPTH
+    // steps of eight values of `w`.
+    let mut a_tiles = vec![[0.0_f32; ROWS]; row_tiles * DEPTH];
+    let mut w_panel = vec![[0.0_f32; COLUMNS]; DEPTH];
+    for start in (0..k).step_by(DEPTH) {
+        let depth = DEPTH.min(k - start);
+        for (t, tile) in a_tiles.chunks_exact_mut(DEPTH).enumerate() {
+            lay_out_rows(
+                a,
+                k,
+                t * ROWS..(t * ROWS + ROWS).min(m),
+                start,
+                &mut tile[..depth],
+            );
+        }
+        for first in (0..n).step_by(COLUMNS) {
+            let width = COLUMNS.min(n - first);
+            lay_out_columns(w, n, start, first, &mut w_panel[..depth]);
+            for (t, tile) in a_tiles.chunks_exact(DEPTH).enumerate() {
+                let sums = tile_sums(&tile[..depth], &w_panel[..depth]);
+                for (r, row_sums) in sums.iter().enumerate().take(m - t * ROWS) {
+                    let row = (t * ROWS + r) * n + first;
+                    for (total, sum) in out[row..row + width].iter_mut().zip(row_sums) {
+                        *total += sum;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Rows `rows` of `a` (`[m, k]`) over the steps `start..start + tile.len()`, into `tile`
+/// (four values per step), zeros for the rows past `a`'s last.
+fn lay_out_rows(
+    a: &[f32],
+    k: usize,
+    rows: std::ops::Range<usize>,
+    start: usize,
+    tile: &mut [[f32; ROWS]],
+) {
+    let count = rows.len();
+    for (r, row) in rows.enumerate() {
+        let values = &a[row * k + start..row * k + start + tile.len()];
+        for (step, &value) in tile.iter_mut().zip(values) {
+            step[r] = value;
+        }
+    }
+    for r in count..ROWS {
+        for step in tile.iter_mut() {
+            step[r] = 0.0;
+        }
+    }
+}
+
+/// Columns `first..first + COLUMNS` of `w` (`[k, n]`) over the steps `start..start +
+/// panel.len()`, into `panel` (eight values per step), zeros past the last column.
+fn lay_out_columns(w: &[f32], n: usize, start: usize, first: usize, panel: &mut [[f32; COLUMNS]]) {
+    let width = COLUMNS.min(n - first);
+    for (p, step) in panel.iter_mut().enumerate() {
+        let row = (start + p) * n + first;
+        if width == COLUMNS {
+            // A copy of known length: no call to memcpy per step.
+            step.copy_from_slice(&w[row..row + COLUMNS]);
+        } else {
+            step[..width].copy_from_slice(&w[row..row + width]);
+            step[width..].fill(0.0);
+        }
+    }
+}
+
+/// One tile's sums over a block, `Σ_p a[p][r] · w[p][c]`: per step, each of the four
+/// values of `a` broadcast and multiplied into two vectors of `w`'s eight.
+fn tile_sums(a: &[[f32; ROWS]], w: &[[f32; COLUMNS]]) -> [[f32; COLUMNS]; ROWS] {
+    let mut sums = [[lanes::splat(0.0); 2]; ROWS];
+    for (a, w) in a.iter().zip(w) {
+        let left = lanes::load(&[w[0], w[1], w[2], w[3]]);
+        let right = lanes::load(&[w[4], w[5], w[6], w[7]]);
+        for (sums, &value) in sums.iter_mut().zip(a) {
+            let value = lanes::splat(value);
+            sums[0] = lanes::madd(value, left, sums[0]);
+            sums[1] = lanes::madd(value, right, sums[1]);
+        }
+    }
+    sums.map(|[left, right]| {
+        let [a, b, c, d] = lanes::to_array(left);
+        let [e, f, g, h] = lanes::to_array(right);
+        [a, b, c, d, e, f, g, h]
+    })
+}
+
+/// `a · eᵀ` for `a` `[m, k]` and `e` `[n, k]` (both contiguous): the product's `m × n`
+/// values, by tiles of [`ROWS`] rows of `a` and [`DOT_COLUMNS`] rows of `e`. A tile past
+/// the last row (or column) repeats it, and only the real outputs are kept.
+fn dot_product(a: &[f32], m: usize, e: &[f32], n: usize) -> Vec<f32> {
+    let k = a.len() / m;
+    let mut out = vec![0.0_f32; m * n];
+    for first in (0..n).step_by(DOT_COLUMNS) {
+        let e_rows: [&[f32]; DOT_COLUMNS] = std::array::from_fn(|c| row(e, k, first + c, n));
+        for top in (0..m).step_by(ROWS) {
+            let a_rows: [&[f32]; ROWS] = std::array::from_fn(|r| row(a, k, top + r, m));
+            let sums = dot_sums(a_rows, e_rows);
+            for (r, sums) in sums.iter().enumerate().take(m - top) {
+                let row = (top + r) * n + first;
+                let width = DOT_COLUMNS.min(n - first);
+                out[row..row + width].copy_from_slice(&sums[..width]);
+            }
+        }
+    }
+    out
+}
+
+/// Row `i` of `count` rows of `k` values, or the last row past it.
+fn row(values: &[f32], k: usize, i: usize, count: usize) -> &[f32] {
+    let i = i.min(count - 1);
+    &values[i * k..(i + 1) * k]
+}
+
+/// `a_rows[r] · e_rows[c]` for every pair, all rows of one length: four lanes of sums per
+/// pair, added across at the end, then the steps past the last four.
+fn dot_sums(a_rows: [&[f32]; ROWS], e_rows: [&[f32]; DOT_COLUMNS]) -> [[f32; DOT_COLUMNS]; ROWS] {
+    let a_vectors = a_rows.map(|row| row.as_chunks::<4>().0);
+    let e_vectors = e_rows.map(|row| row.as_chunks::<4>().0);
+    let steps = e_vectors[0].len();
+    let mut sums = [[lanes::splat(0.0); DOT_COLUMNS]; ROWS];
+    for p in 0..steps {
+        let e_step = e_vectors.map(|row| lanes::load(&row[p]));
+        for (sums, row) in sums.iter_mut().zip(&a_vectors) {
+            let value = lanes::load(&row[p]);
+            for (sum, &e_value) in sums.iter_mut().zip(&e_step) {
+                *sum = lanes::madd(value, e_value, *sum);
+            }
+        }
+    }
+    let tail = steps * 4;
+    std::array::from_fn(|r| {
+        std::array::from_fn(|c| {
+            let across: f32 = lanes::to_array(sums[r][c]).iter().sum();
+            let rest: f32 = a_rows[r][tail..]
+                .iter()
+                .zip(&e_rows[c][tail..])
+                .map(|(x, y)| x * y)
+                .sum();
+            across + rest
+        })
+    })
+}
+
+/// Four f32 lanes and a fused multiply-add: relaxed SIMD's.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+mod lanes {
+    use core::arch::wasm32::{f32x4, f32x4_extract_lane, f32x4_relaxed_madd, f32x4_splat, v128};
+
+    pub(super) fn load(values: &[f32; 4]) -> v128 {
+        f32x4(values[0], values[1], values[2], values[3])
+    }
+
+    pub(super) fn splat(value: f32) -> v128 {
+        f32x4_splat(value)
+    }
+
+    /// `a · b + c`, fused.
+    pub(super) fn madd(a: v128, b: v128, c: v128) -> v128 {
+        f32x4_relaxed_madd(a, b, c)
+    }
+
+    pub(super) fn to_array(v: v128) -> [f32; 4] {
+        [
+            f32x4_extract_lane::<0>(v),
+            f32x4_extract_lane::<1>(v),
+            f32x4_extract_lane::<2>(v),
+            f32x4_extract_lane::<3>(v),
+        ]
+    }
+}
+
+/// Four f32 lanes and a multiply-add from plain arrays, unfused: the other builds'.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+mod lanes {
+    pub(super) fn load(values: &[f32; 4]) -> [f32; 4] {
+        *values
+    }
+
+    pub(super) fn splat(value: f32) -> [f32; 4] {
+        [value; 4]
+    }
+
+    /// `a · b + c`, a multiply then an add.
+    pub(super) fn madd(a: [f32; 4], b: [f32; 4], c: [f32; 4]) -> [f32; 4] {
+        std::array::from_fn(|i| a[i] * b[i] + c[i])
+    }
+
+    pub(super) fn to_array(v: [f32; 4]) -> [f32; 4] {
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use candle_core::Device;
+
+    use super::*;
+
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+    /// A `[rows, cols]` matrix of varied values.
+    fn matrix(rows: usize, cols: usize, seed: usize) -> Tensor {
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 - 1001.0) / 997.0)
+            .collect();
+        Tensor::from_vec(values, (rows, cols), &Device::Cpu).unwrap()
+    }
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    /// The largest difference between two lists of values, relative to the largest value.
+    fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        let largest = b.iter().fold(1.0_f32, |m, v| m.max(v.abs()));
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+            / largest
+    }
+
+    /// Rows and widths on and off the tiles' edges, and `k` of one block, several and a
+    /// part of one.
+    const SHAPES: [(usize, usize, usize); 5] = [
+        (5, 3, 1),
+        (8, 256, 8),
+        (13, 257, 19),
+        (64, 768, 40),
+        (7, 1000, 33),
+    ];
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn tiles_equal_gemms_product_for_either_order_of_b() {
+        for (m, k, n) in SHAPES {
+            let a = matrix(m, k, 1);
+            let (w, e) = (matrix(k, n, 2), matrix(n, k, 3));
+            let a_values = values(&a);
+            let by_w = tiled_product(&a_values, m, &values(&w), n);
+            let by_e = dot_product(&a_values, m, &values(&e), n);
+            let gemm_w = values(&a.matmul(&w).unwrap());
+            let gemm_e = values(&a.matmul(&e.t().unwrap()).unwrap());
+            assert!(relative_difference(&by_w, &gemm_w) < 1e-5, "{m}×{k}×{n}");
+            assert!(
+                relative_difference(&by_e, &gemm_e) < 1e-5,
+                "{m}×{k}×{n}, transposed"
+            );
+        }
+    }
+
+    /// The tensor-level entry points take the tiles exactly where this build has them
+    /// ([`FUSED`]), and give gemm's product and gradients.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn matmul_takes_the_tiles_where_this_build_has_them() {
+        let a = candle_core::Var::from_tensor(&matrix(9, 300, 1)).unwrap();
+        let w = candle_core::Var::from_tensor(&matrix(300, 12, 2)).unwrap();
+        let e = candle_core::Var::from_tensor(&matrix(12, 300, 3)).unwrap();
+        let tiled = matmul(&a, &w).unwrap();
+        let tiled_transposed = matmul_transposed(&a, &e).unwrap();
+        assert_eq!(tiled.is_some(), FUSED);
+        assert_eq!(tiled_transposed.is_some(), FUSED);
+        assert!(matmul(&matrix(MIN_ROWS - 1, 300, 1), &w).unwrap().is_none());
+        assert!(
+            matmul(&a, &w.t().unwrap().contiguous().unwrap().t().unwrap())
+                .unwrap()
+                .is_none()
+        );
+        let (Some(tiled), Some(tiled_transposed)) = (tiled, tiled_transposed) else {
+            return;
+        };
+        let loss = |y: Tensor| y.sqr().unwrap().sum_all().unwrap();
+        let gemm = a.matmul(&w).unwrap();
+        assert!(relative_difference(&values(&tiled), &values(&gemm)) < 1e-5);
+        let (ours, theirs) = (
+            loss(tiled).backward().unwrap(),
+            loss(gemm).backward().unwrap(),
+        );
+        for var in [&a, &w] {
+            let (x, y) = (ours.get(var).unwrap(), theirs.get(var).unwrap());
+            assert!(relative_difference(&values(x), &values(y)) < 1e-5);
+        }
+        let gemm = a.matmul(&e.t().unwrap()).unwrap();
+        assert!(relative_difference(&values(&tiled_transposed), &values(&gemm)) < 1e-5);
+        let ours = loss(tiled_transposed).backward().unwrap();
+        let theirs = loss(gemm).backward().unwrap();
+        for var in [&a, &e] {
+            let (x, y) = (ours.get(var).unwrap(), theirs.get(var).unwrap());
+            assert!(relative_difference(&values(x), &values(y)) < 1e-5);
+        }
+    }
+}
