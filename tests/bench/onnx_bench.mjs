@@ -126,7 +126,10 @@ async function runPage(browser, threads, isolated, glassboxDir = moduleDir, glas
       .catch((error) => { throw new Error(`the bench page did not start: ${problems.join('; ') || error.message}`); });
     const info = await page.evaluate(() => window.bench.info());
     if (info.isolated !== isolated) throw new Error(`the page is ${info.isolated ? '' : 'not '}cross-origin isolated`);
-    const engine = `onnxruntime-web, ${threads} thread${threads > 1 ? 's' : ''}`;
+    // onnxruntime-web's rows name the build they were timed beside, where it is not the
+    // default one, so that each ratio compares times of one page.
+    const engine = `onnxruntime-web, ${threads} thread${threads > 1 ? 's' : ''}` +
+      (glassboxDir === moduleDir ? '' : ` (beside ${glassbox})`);
     // The CPU engine's rows name the page they were timed in ("Glassbox, beside 1: …").
     console.log(`\n${engine} (wasm backend${isolated ? ', cross-origin isolated page' : ''}) and ${glassbox}'s CPU engine (wasm32, one thread), ` +
       `${info.cores} cores, median of at least ${ROUNDS} interleaved rounds (more, up to 41, while under 3 s)`);

@@ -97,7 +97,7 @@ fn onnxruntime_web() -> Result<()> {
         (
             "Glassbox simd128 only, beside 1",
             "the build for browsers without relaxed SIMD (Safari)",
-            "onnxruntime-web, 1 thread",
+            "onnxruntime-web, 1 thread (beside Glassbox simd128 only)",
         ),
     ] {
         println!(
