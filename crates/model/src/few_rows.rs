@@ -225,13 +225,13 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
 
-    /// A `[rows, cols]` matrix of varied values.
-    fn matrix(rows: usize, cols: usize, seed: usize) -> Tensor {
+    /// A `[rows, cols]` matrix of varied values (`fma_tiles`' tests use it too).
+    pub(crate) fn matrix(rows: usize, cols: usize, seed: usize) -> Tensor {
         let values: Vec<f32> = (0..rows * cols)
             .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 - 1001.0) / 997.0)
             .collect();

@@ -333,20 +333,11 @@ mod lanes {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
-    use candle_core::Device;
-
     use super::*;
+    use crate::few_rows::tests::matrix;
 
     #[cfg(target_arch = "wasm32")]
     wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
-    /// A `[rows, cols]` matrix of varied values.
-    fn matrix(rows: usize, cols: usize, seed: usize) -> Tensor {
-        let values: Vec<f32> = (0..rows * cols)
-            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 - 1001.0) / 997.0)
-            .collect();
-        Tensor::from_vec(values, (rows, cols), &Device::Cpu).unwrap()
-    }
 
     fn values(t: &Tensor) -> Vec<f32> {
         t.flatten_all().unwrap().to_vec1().unwrap()
