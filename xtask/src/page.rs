@@ -65,8 +65,8 @@ pub(crate) fn build() -> Result<()> {
     optimize(&staging.join(format!("{PAGE}_bg.wasm")))?;
     // The page's and the worker builds' files under content-hashed names.
     let page = hash_names(&staging, PAGE)?;
-    let mut workers = Vec::new();
-    for simd in Simd::BOTH {
+    // Each worker build's files, under names with the build's suffix and a content hash.
+    let worker = |simd: Simd| -> Result<String> {
         let name = format!("{WORKER}{}", simd.suffix());
         bindgen(
             &binaries(simd).join(format!("{WORKER}.wasm")),
@@ -75,9 +75,10 @@ pub(crate) fn build() -> Result<()> {
             &name,
         )?;
         optimize(&staging.join(format!("{name}_bg.wasm")))?;
-        workers.push(hash_names(&staging, &name)?);
-    }
-    let [relaxed, simd128] = [&workers[0], &workers[1]];
+        hash_names(&staging, &name)
+    };
+    let relaxed = worker(Simd::Relaxed)?;
+    let simd128 = worker(Simd::Simd128)?;
     // The loader's name changes with either build.
     let loader = format!(
         "{WORKER}-{}_loader.js",
@@ -118,7 +119,7 @@ pub(crate) fn build() -> Result<()> {
             &std::fs::read_to_string(www.join("sw.js")).context("reading www/sw.js")?,
             &build,
             &loader,
-            &pick(relaxed, simd128),
+            &pick(&relaxed, &simd128),
         )?,
     )?;
     copy_dir(&www.join("packs"), &staging.join("packs"))?;
@@ -210,21 +211,19 @@ pub(crate) fn build_browser_bench(simd: Simd) -> Result<PathBuf> {
 /// `cargo build` of `what` (packages and targets) for the browser, in the page's profile,
 /// with `simd`.
 fn cargo_build(what: &[&str], simd: Simd) -> Result<()> {
-    let mut args: Vec<String> = [
-        "build",
-        "--locked",
-        "--target",
-        WASM_TARGET,
-        "--profile",
-        PROFILE,
-    ]
-    .iter()
-    .chain(what)
-    .map(|&a| a.to_owned())
-    .collect();
-    args.extend(simd.cargo_args(&target_dir()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run(&mut cmd("cargo", &args))
+    run(cmd(
+        "cargo",
+        &[
+            "build",
+            "--locked",
+            "--target",
+            WASM_TARGET,
+            "--profile",
+            PROFILE,
+        ],
+    )
+    .args(what)
+    .args(simd.cargo_args(&target_dir())))
 }
 
 /// wasm-bindgen's JS glue for `wasm` (for `target` `web` or `no-modules`) into `out`.

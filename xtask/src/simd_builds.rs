@@ -32,9 +32,6 @@ const RELAXED_SIMD_PROBE: [u8; 37] = [
 ];
 
 impl Simd {
-    /// Both builds, the one most browsers run first.
-    pub(crate) const BOTH: [Self; 2] = [Self::Relaxed, Self::Simd128];
-
     /// What this build adds to `cargo build`'s arguments, for `target` (cargo's target
     /// folder): a build with other flags gets its own folder, or each build would undo the
     /// other's.

@@ -120,9 +120,12 @@ fn wasm_tests() -> Result<()> {
 /// The CPU engine's tests that run its fused tiles (`glassbox-model`'s `fma_tiles`, only
 /// in the build with relaxed SIMD, Chromium's and Firefox's) against gemm and the
 /// reference's logits and hooks, in that build: its own target folder, linted with the
-/// browser's rules.
+/// browser's rules. In the dev profile, like the other tests: in the page's profile the
+/// tests would still not share the page's compiled dependencies (cargo builds a test's
+/// dependencies without the profile's `panic = "abort"`), and each test binary would take
+/// the profile's whole-program LTO.
 fn relaxed_simd_tests() -> Result<()> {
-    let mut args: Vec<String> = [
+    let args = [
         "test",
         "--locked",
         "--target",
@@ -134,12 +137,9 @@ fn relaxed_simd_tests() -> Result<()> {
         "golden",
         "--test",
         "llama",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    args.extend(Simd::Relaxed.cargo_args(&crate::page::target_dir()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ];
     run(linted(&args, Some(WASM_CLIPPY_CONF_DIR))?
+        .args(Simd::Relaxed.cargo_args(&crate::page::target_dir()))
         .env("PATH", tools_path())
         .env("CHROMEDRIVER", "/usr/bin/chromedriver")
         .env("WASM_BINDGEN_TEST_TIMEOUT", "600"))
