@@ -34,11 +34,11 @@ const WEIGHT_VALUES_PER_TASK: usize = 65_536;
 const EMBEDDING_ROWS_PER_TASK: usize = 1024;
 
 /// `x · eᵀ` for `x` `[m, k]` and `e` `[n, k]`: a few rows by [`RowsTimesTransposed`],
-/// more in the browser's fused tiles where it has them, otherwise gemm's.
+/// more by `many_rows`' kernel where this build has one, otherwise gemm's.
 pub(crate) fn matmul_transposed(x: &Tensor, e: &Tensor) -> Result<Tensor> {
     Ok(if fits(x, e, 1) {
         x.contiguous()?.apply_op2(e, RowsTimesTransposed)?
-    } else if let Some(product) = crate::fma_tiles::matmul_transposed(x, e)? {
+    } else if let Some(product) = crate::many_rows::matmul_transposed(x, e)? {
         product
     } else {
         x.matmul(&e.t()?)?
@@ -46,12 +46,12 @@ pub(crate) fn matmul_transposed(x: &Tensor, e: &Tensor) -> Result<Tensor> {
 }
 
 /// `x · w` for `x` `[m, k]` and `w` `[k, n]`: natively, a few rows by [`RowsTimes`]
-/// (in the browser, where gemm's single thread is as fast, gemm's); more in the browser's
-/// fused tiles where it has them; otherwise gemm's.
+/// (in the browser, where gemm's single thread is as fast, gemm's); more by `many_rows`'
+/// kernel where this build has one; otherwise gemm's.
 pub(crate) fn matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     Ok(if cfg!(not(target_arch = "wasm32")) && fits(x, w, 0) {
         x.contiguous()?.apply_op2(w, RowsTimes)?
-    } else if let Some(product) = crate::fma_tiles::matmul(x, w)? {
+    } else if let Some(product) = crate::many_rows::matmul(x, w)? {
         product
     } else {
         x.matmul(w)?
@@ -83,7 +83,7 @@ pub(crate) fn rows_for_a_kernel(x: &Tensor, matrix: &Tensor, axis_of_k: usize) -
 
 /// `task(i)` for every `i < tasks`, their results in order: on every core natively, in
 /// turn in the browser.
-fn each_task<T: Send>(tasks: usize, task: impl Fn(usize) -> T + Send + Sync) -> Vec<T> {
+pub(crate) fn each_task<T: Send>(tasks: usize, task: impl Fn(usize) -> T + Send + Sync) -> Vec<T> {
     #[cfg(not(target_arch = "wasm32"))]
     {
         use rayon::prelude::*;

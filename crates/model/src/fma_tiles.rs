@@ -18,10 +18,7 @@
 //! Only the wasm32 build with `relaxed-simd` runs these ([`FUSED`]); the others build the
 //! same kernels from plain arrays, unfused, for the tests of their layout.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
-
-use crate::Result;
-use crate::cpu_rows::contiguous_rows;
+use crate::many_rows::Order;
 
 /// Whether this build multiplies matrices of many rows in these tiles: the browser's build
 /// with relaxed SIMD.
@@ -38,92 +35,13 @@ const DEPTH: usize = 256;
 /// Rows of `e` per tile of the transposed product: with four rows of `a`, eight SIMD sums
 /// and the six vectors they read per step, again within V8's 16 registers.
 const DOT_COLUMNS: usize = 2;
-/// The fewest rows of `a` these kernels take; fewer go to `few_rows`' kernels or gemm.
-const MIN_ROWS: usize = 5;
 
-/// `a · b`, `a` `[m, k]` and `b` `[k, n]`, in tiles where this build has them ([`FUSED`])
-/// and `a` has [`MIN_ROWS`] or more; `None` where not.
-pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
-    product(a, b, Order::KByN)
-}
-
-/// `a · eᵀ`, `a` `[m, k]` and `e` `[n, k]`, in tiles where [`matmul`] would be.
-pub(crate) fn matmul_transposed(a: &Tensor, e: &Tensor) -> Result<Option<Tensor>> {
-    product(a, e, Order::NByK)
-}
-
-fn product(a: &Tensor, b: &Tensor, order: Order) -> Result<Option<Tensor>> {
-    if !(FUSED && applies(a, b, order)) {
-        return Ok(None);
-    }
-    Ok(Some(a.contiguous()?.apply_op2(b, Tiled(order))?))
-}
-
-/// Whether the tiles take `a · b`: [`MIN_ROWS`] or more rows where a CPU kernel can.
-fn applies(a: &Tensor, b: &Tensor, order: Order) -> bool {
-    let axis_of_k = match order {
-        Order::KByN => 0,
-        Order::NByK => 1,
-    };
-    crate::few_rows::rows_for_a_kernel(a, b, axis_of_k).is_some_and(|m| m >= MIN_ROWS)
-}
-
-/// How `b`'s values lie in memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Order {
-    /// `[k, n]`: a linear layer's weight.
-    KByN,
-    /// `[n, k]`: the tied embedding, read as the unembedding.
-    NByK,
-}
-
-/// The candle op: `a · b` for `b` laid out as its [`Order`] says.
-struct Tiled(Order);
-
-impl CustomOp2 for Tiled {
-    fn name(&self) -> &'static str {
-        "fma-tiles"
-    }
-
-    fn cpu_fwd(
-        &self,
-        a_storage: &CpuStorage,
-        a_layout: &Layout,
-        b_storage: &CpuStorage,
-        b_layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (a, k) = contiguous_rows(a_storage, a_layout)?;
-        let (b, width) = contiguous_rows(b_storage, b_layout)?;
-        let n = match self.0 {
-            Order::KByN => width,
-            Order::NByK => b.len() / width,
-        };
-        if b.len() != k * n {
-            return Err(candle_core::Error::Msg(format!(
-                "rows of {k} times a {:?} matrix of {} values",
-                self.0,
-                b.len()
-            )));
-        }
-        let m = a.len() / k;
-        let out = match self.0 {
-            Order::KByN => tiled_product(a, m, b, n),
-            Order::NByK => dot_product(a, m, b, n),
-        };
-        Ok((CpuStorage::F32(out), Shape::from((m, n))))
-    }
-
-    fn bwd(
-        &self,
-        a: &Tensor,
-        b: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok(match self.0 {
-            Order::KByN => (Some(grad.matmul(&b.t()?)?), Some(a.t()?.matmul(grad)?)),
-            Order::NByK => (Some(grad.matmul(b)?), Some(grad.t()?.matmul(a)?)),
-        })
+/// `a · b` for `a` `[m, k]` and `b` laid out as `order` says (`[k, n]` or `[n, k]`), both
+/// contiguous: the product's `m × n` values, in the tiles of that layout.
+pub(crate) fn product(a: &[f32], m: usize, b: &[f32], n: usize, order: Order) -> Vec<f32> {
+    match order {
+        Order::KByN => tiled_product(a, m, b, n),
+        Order::NByK => dot_product(a, m, b, n),
     }
 }
 
@@ -333,6 +251,8 @@ mod lanes {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
+    use candle_core::Tensor;
+
     use super::*;
     use crate::few_rows::tests::matrix;
 
@@ -380,48 +300,6 @@ mod tests {
                 relative_difference(&by_e, &gemm_e) < 1e-5,
                 "{m}×{k}×{n}, transposed"
             );
-        }
-    }
-
-    /// The tensor-level entry points take the tiles exactly where this build has them
-    /// ([`FUSED`]), and give gemm's product and gradients.
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    fn matmul_takes_the_tiles_where_this_build_has_them() {
-        let a = candle_core::Var::from_tensor(&matrix(9, 300, 1)).unwrap();
-        let w = candle_core::Var::from_tensor(&matrix(300, 12, 2)).unwrap();
-        let e = candle_core::Var::from_tensor(&matrix(12, 300, 3)).unwrap();
-        let tiled = matmul(&a, &w).unwrap();
-        let tiled_transposed = matmul_transposed(&a, &e).unwrap();
-        assert_eq!(tiled.is_some(), FUSED);
-        assert_eq!(tiled_transposed.is_some(), FUSED);
-        assert!(matmul(&matrix(MIN_ROWS - 1, 300, 1), &w).unwrap().is_none());
-        assert!(
-            matmul(&a, &w.t().unwrap().contiguous().unwrap().t().unwrap())
-                .unwrap()
-                .is_none()
-        );
-        let (Some(tiled), Some(tiled_transposed)) = (tiled, tiled_transposed) else {
-            return;
-        };
-        let loss = |y: Tensor| y.sqr().unwrap().sum_all().unwrap();
-        let gemm = a.matmul(&w).unwrap();
-        assert!(relative_difference(&values(&tiled), &values(&gemm)) < 1e-5);
-        let (ours, theirs) = (
-            loss(tiled).backward().unwrap(),
-            loss(gemm).backward().unwrap(),
-        );
-        for var in [&a, &w] {
-            let (x, y) = (ours.get(var).unwrap(), theirs.get(var).unwrap());
-            assert!(relative_difference(&values(x), &values(y)) < 1e-5);
-        }
-        let gemm = a.matmul(&e.t().unwrap()).unwrap();
-        assert!(relative_difference(&values(&tiled_transposed), &values(&gemm)) < 1e-5);
-        let ours = loss(tiled_transposed).backward().unwrap();
-        let theirs = loss(gemm).backward().unwrap();
-        for var in [&a, &e] {
-            let (x, y) = (ours.get(var).unwrap(), theirs.get(var).unwrap());
-            assert!(relative_difference(&values(x), &values(y)) < 1e-5);
         }
     }
 }

@@ -10,6 +10,8 @@
 
 mod attention;
 pub mod checkpoint;
+#[cfg(not(target_arch = "wasm32"))]
+mod column_panels;
 mod config;
 pub mod cpu_rows;
 mod error;
@@ -27,6 +29,7 @@ pub mod gguf_write;
 mod gpt2;
 pub mod hooks;
 pub mod llama;
+mod many_rows;
 mod ops;
 mod pointwise;
 pub mod rng;
