@@ -16,15 +16,70 @@ pub fn contiguous_rows<'a>(
 }
 
 /// `f` applied to each element of a contiguous f32 storage (generic, not a function
-/// pointer, so that `f` is inlined into the loop and the loop vectorized).
+/// pointer, so that `f` is inlined into the loop and the loop vectorized), in parts spread
+/// over the cores by [`each_part`].
 pub(crate) fn map_each(
     storage: &CpuStorage,
     layout: &Layout,
-    f: impl Fn(f32) -> f32,
+    f: impl Fn(f32) -> f32 + Send + Sync,
 ) -> candle_core::Result<(CpuStorage, Shape)> {
     let (values, _) = contiguous_rows(storage, layout)?;
-    Ok((
-        CpuStorage::F32(values.iter().map(|&x| f(x)).collect()),
-        layout.shape().clone(),
-    ))
+    let mut out = vec![0.0; values.len()];
+    each_part(&mut out, 1, |first, part| {
+        for (y, &x) in part.iter_mut().zip(&values[first..]) {
+            *y = f(x);
+        }
+    });
+    Ok((CpuStorage::F32(out), layout.shape().clone()))
+}
+
+/// About how many values one part of [`each_part`] holds: enough that handing out parts
+/// costs little beside computing them.
+const VALUES_PER_PART: usize = 16_384;
+
+/// `fill(first, part)` for consecutive parts of `out`, each of whole rows of `width`
+/// values and about [`VALUES_PER_PART`] in all (`first`: the index of the part's first
+/// row): natively on every core when there are several parts, in turn in the browser.
+/// The parts depend on the shape only, and each row is filled by the same code, so the
+/// values do not depend on the threads.
+pub(crate) fn each_part(out: &mut [f32], width: usize, fill: impl Fn(usize, &mut [f32]) + Sync) {
+    let width = width.max(1);
+    let rows_per_part = (VALUES_PER_PART / width).max(1);
+    let part = rows_per_part * width;
+    #[cfg(not(target_arch = "wasm32"))]
+    if out.len() > part {
+        use rayon::prelude::*;
+        out.par_chunks_mut(part)
+            .enumerate()
+            .for_each(|(i, chunk)| fill(i * rows_per_part, chunk));
+        return;
+    }
+    for (i, chunk) in out.chunks_mut(part).enumerate() {
+        fill(i * rows_per_part, chunk);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row is filled once, told its own index, whether the rows make one part or
+    /// many, and whatever the width.
+    #[test]
+    fn each_part_fills_every_row_with_its_index() {
+        for (rows, width) in [(3, 5), (10_000, 7), (5, 40_000), (1, 1)] {
+            let mut out = vec![f32::MAX; rows * width];
+            each_part(&mut out, width, |first, part| {
+                for (r, row) in part.chunks_mut(width).enumerate() {
+                    row.fill((first + r) as f32);
+                }
+            });
+            for (r, row) in out.chunks(width).enumerate() {
+                assert!(
+                    row.iter().all(|&v| v as usize == r),
+                    "{rows}×{width}, row {r}"
+                );
+            }
+        }
+    }
 }

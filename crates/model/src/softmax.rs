@@ -4,7 +4,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 
-use crate::cpu_rows::contiguous_rows;
+use crate::cpu_rows::{contiguous_rows, each_part};
 use crate::fast_math::exp_non_positive;
 
 /// `softmax` over the last axis; −∞ entries get probability 0 (each row needs one finite
@@ -31,12 +31,12 @@ impl CustomOp1 for SoftmaxLast {
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (values, width) = contiguous_rows(storage, layout)?;
-        let mut out = Vec::with_capacity(values.len());
-        for row in values.chunks(width) {
-            let first = out.len();
-            out.extend_from_slice(row);
-            softmax_in_place(&mut out[first..]);
-        }
+        let mut out = values.to_vec();
+        each_part(&mut out, width, |_, part| {
+            for row in part.chunks_mut(width) {
+                softmax_in_place(row);
+            }
+        });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -87,15 +87,18 @@ impl CustomOp1 for CausalSoftmax {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (values, width) = contiguous_rows(storage, layout)?;
         let mut out = vec![0.0; values.len()];
-        for (r, (row, probabilities)) in values.chunks(width).zip(out.chunks_mut(width)).enumerate()
-        {
-            let seen = (self.offset + r % self.queries.max(1) + 1).min(width);
-            let (row, probabilities) = (&row[..seen], &mut probabilities[..seen]);
-            for (p, &x) in probabilities.iter_mut().zip(row) {
-                *p = x * self.scale;
+        each_part(&mut out, width, |first, part| {
+            for (i, probabilities) in part.chunks_mut(width).enumerate() {
+                let r = first + i;
+                let seen = (self.offset + r % self.queries.max(1) + 1).min(width);
+                let row = &values[r * width..r * width + seen];
+                let probabilities = &mut probabilities[..seen];
+                for (p, &x) in probabilities.iter_mut().zip(row) {
+                    *p = x * self.scale;
+                }
+                softmax_in_place(probabilities);
             }
-            softmax_in_place(probabilities);
-        }
+        });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
