@@ -84,7 +84,8 @@ pub(crate) fn attend(
     let q = q.transpose(1, 2)?.contiguous()?;
     let k = repeat_heads(&k.transpose(1, 2)?, heads / kv_heads)?;
     let v = repeat_heads(&v.transpose(1, 2)?, heads / kv_heads)?;
-    let dots = q.matmul(&k.t()?.contiguous()?)?;
+    // kᵀ as a view: gemm reads `k`'s rows as the product's columns, with no copy.
+    let dots = q.matmul(&k.t()?)?;
     let divisor = (d_head as f64).sqrt();
     let pattern = if hooks.touches(HookPoint::AttnScores(l)) || dots.dtype() != DType::F32 {
         let scores = (dots / divisor)?;
