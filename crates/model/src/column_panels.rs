@@ -90,7 +90,8 @@ impl Operands<'_> {
             order,
         } = self;
         assert!(columns.end <= n && a.len() == m * k && b.len() == k * n);
-        if columns.is_empty() {
+        if columns.is_empty() || k == 0 {
+            // Nothing to read (and a product over no steps is the zeros already there).
             return;
         }
         let stride = |count: usize| isize::try_from(count).unwrap_or(isize::MAX);
@@ -195,5 +196,8 @@ mod tests {
         assert!(product(&a, 6, &[1.0; 4 * 3 - 1], 3, Order::KByN).is_err());
         assert!(product(&a, 6, &[1.0; 4 * 3 + 1], 3, Order::NByK).is_err());
         assert!(product(&a[..23], 6, &[1.0; 12], 3, Order::KByN).is_err());
+        // Rows of no values: the product is zeros, and nothing is read.
+        assert_eq!(product(&[], 6, &[], 3, Order::KByN).unwrap(), vec![0.0; 18]);
+        assert_eq!(product(&[], 6, &[], 3, Order::NByK).unwrap(), vec![0.0; 18]);
     }
 }
