@@ -136,25 +136,8 @@ impl Operands<'_> {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
-    use candle_core::Tensor;
-
     use super::*;
-    use crate::few_rows::tests::matrix;
-
-    fn values(t: &Tensor) -> Vec<f32> {
-        t.flatten_all().unwrap().to_vec1().unwrap()
-    }
-
-    /// The largest difference between two lists of values, relative to the largest value.
-    fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        let largest = b.iter().fold(1.0_f32, |m, v| m.max(v.abs()));
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
-            / largest
-    }
+    use crate::few_rows::tests::{matrix, relative_difference, values};
 
     /// In one panel or several, of widths on and off the column step, the product is
     /// gemm's over the whole matrix (to the bit in one panel), for either layout of `b`.

@@ -230,12 +230,30 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// A `[rows, cols]` matrix of varied values (`fma_tiles`' tests use it too).
+    /// A `[rows, cols]` matrix of varied values (the other product kernels' tests use it
+    /// too, with [`values`] and [`relative_difference`]).
     pub(crate) fn matrix(rows: usize, cols: usize, seed: usize) -> Tensor {
         let values: Vec<f32> = (0..rows * cols)
             .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 - 1001.0) / 997.0)
             .collect();
         Tensor::from_vec(values, (rows, cols), &Device::Cpu).unwrap()
+    }
+
+    /// A tensor's values in order.
+    pub(crate) fn values(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    /// The largest difference between two lists of values, relative to the largest value
+    /// of `b` (or 1).
+    pub(crate) fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        let largest = b.iter().fold(1.0_f32, |m, v| m.max(v.abs()));
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+            / largest
     }
 
     fn max_difference(a: &Tensor, b: &Tensor) -> f32 {

@@ -129,25 +129,10 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
-    use crate::few_rows::tests::matrix;
+    use crate::few_rows::tests::{matrix, relative_difference, values};
 
     #[cfg(target_arch = "wasm32")]
     wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
-    fn values(t: &Tensor) -> Vec<f32> {
-        t.flatten_all().unwrap().to_vec1().unwrap()
-    }
-
-    /// The largest difference between two lists of values, relative to the largest value.
-    fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        let largest = b.iter().fold(1.0_f32, |m, v| m.max(v.abs()));
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
-            / largest
-    }
 
     /// The tensor-level entry points take this build's kernel exactly where it has one
     /// ([`HAS_KERNEL`]), only for [`MIN_ROWS`] or more rows of contiguous matrices, and
