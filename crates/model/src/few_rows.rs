@@ -12,7 +12,8 @@
 //!   partial sums are then added in order (GPT-2 small's 1-token pass on 2 cores: 43 →
 //!   31 ms). In the browser, on the worker's one thread, gemm is as fast, and takes them.
 //!
-//! Natively both spread their tasks over every core (rayon), as gemm does for many rows.
+//! Natively both spread their tasks over every core (rayon), as `column_panels` does for
+//! many rows.
 //! The tasks depend on the shapes only, so each output is the same sum in the same order
 //! however many threads there are. Both have gradients, for the passes that take one.
 

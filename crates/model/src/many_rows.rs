@@ -140,7 +140,6 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn matmul_takes_this_builds_kernel_where_it_has_one() {
-        assert_eq!(HAS_KERNEL, cfg!(not(target_arch = "wasm32")) || FUSED);
         let a = candle_core::Var::from_tensor(&matrix(9, 300, 1)).unwrap();
         let w = candle_core::Var::from_tensor(&matrix(300, 12, 2)).unwrap();
         let e = candle_core::Var::from_tensor(&matrix(12, 300, 3)).unwrap();
