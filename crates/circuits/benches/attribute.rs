@@ -33,6 +33,8 @@ election was conducted.";
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
+    // The CPU engine as the command line runs it (see `freed_memory`).
+    let _kept = glassbox_model::freed_memory::keep();
     default_pack();
     smollm2();
 }

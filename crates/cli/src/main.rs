@@ -42,6 +42,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Pass after pass reuses the last one's pages (see `freed_memory`); where the
+    // allocator is not glibc's, nothing changes.
+    let _kept = glassbox_model::freed_memory::keep();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Forward(args) => forward::forward(&args),

@@ -34,6 +34,8 @@ fn main() {
         jury further said in term-end presentments that the City Executive Committee, which had \
         over-all charge of the election, deserves the praise and thanks of the City of Atlanta.";
 
+    // The CPU engine as the command line runs it (see `freed_memory`).
+    let _kept = glassbox_model::freed_memory::keep();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
     let loaded = dir::load(&root).unwrap();
     let transcoders: Vec<_> = loaded.dictionaries.into_iter().map(Arc::new).collect();

@@ -38,6 +38,8 @@ impl compare::Host for Native {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> compare::BenchResult<()> {
+    // The CPU engine as the command line runs it (see `freed_memory`).
+    let _kept = glassbox_model::freed_memory::keep();
     let bandwidth_gbps = match std::env::var(BANDWIDTH) {
         Ok(v) => Some(
             v.parse::<f64>()

@@ -19,10 +19,17 @@ use glassbox_model::{Gpt2, Gpt2Weights, Hooks, KvCache, Model};
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // As the command line runs it (PyTorch's side gets the same settings from xtask).
+    let kept = glassbox_model::freed_memory::keep();
     let shapes = shapes::bench_shapes();
     println!(
-        "glassbox-model CPU engine (candle-core), {} threads",
-        std::thread::available_parallelism()?.get()
+        "glassbox-model CPU engine (candle-core), {} threads, freed memory {}",
+        std::thread::available_parallelism()?.get(),
+        if kept {
+            "kept"
+        } else {
+            "returned (allocator defaults)"
+        }
     );
     for (name, config) in shapes {
         let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, 0)?)?;

@@ -19,6 +19,7 @@ mod family;
 mod fast_math;
 mod few_rows;
 mod fma_tiles;
+pub mod freed_memory;
 mod gelu;
 pub mod gguf;
 mod gguf_gpt2;
