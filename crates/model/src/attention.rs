@@ -7,6 +7,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use crate::hooks::{HookPoint, Hooks};
+use crate::many_rows::{Order, batched_matmul};
 use crate::{ModelError, Result};
 
 /// Keys and values of the positions seen so far, per block, so that generation computes
@@ -84,8 +85,8 @@ pub(crate) fn attend(
     let q = q.transpose(1, 2)?.contiguous()?;
     let k = repeat_heads(&k.transpose(1, 2)?, heads / kv_heads)?;
     let v = repeat_heads(&v.transpose(1, 2)?, heads / kv_heads)?;
-    // kᵀ as a view: gemm reads `k`'s rows as the product's columns, with no copy.
-    let dots = q.matmul(&k.t()?)?;
+    // gemm reads `k`'s rows as the product's columns, with no copy of kᵀ.
+    let dots = per_head(&q, &k, Order::NByK)?;
     let divisor = (d_head as f64).sqrt();
     let pattern = if hooks.touches(HookPoint::AttnScores(l)) || dots.dtype() != DType::F32 {
         let scores = (dots / divisor)?;
@@ -97,9 +98,31 @@ pub(crate) fn attend(
         crate::softmax::causal_softmax(&dots, offset, (1.0 / divisor) as f32)?
     };
     let pattern = hooks.at(HookPoint::Pattern(l), pattern, offset)?;
-    let z = pattern.matmul(&v)?.transpose(1, 2)?.contiguous()?;
+    let z = per_head(&pattern, &v, Order::KByN)?
+        .transpose(1, 2)?
+        .contiguous()?;
     debug_assert_eq!(z.dims(), [batch, len, heads, d_head]);
     hooks.at(HookPoint::Z(l), z, offset)
+}
+
+/// `a · b` (`[batch, head, m, k]` by `[batch, head, k, n]`, or by `[batch, head, n, k]`
+/// read as its transpose for [`Order::NByK`]): each head's product a task of its own where
+/// this build has the kernel for it, candle's matmul elsewhere.
+fn per_head(a: &Tensor, b: &Tensor, order: Order) -> Result<Tensor> {
+    let (batch, heads, m, k) = a.dims4()?;
+    let (_, _, rows_b, columns_b) = b.dims4()?;
+    let n = match order {
+        Order::KByN => columns_b,
+        Order::NByK => rows_b,
+    };
+    let flat = |x: &Tensor, rows, columns| x.reshape((batch * heads, rows, columns));
+    match batched_matmul(&flat(a, m, k)?, &flat(b, rows_b, columns_b)?, order)? {
+        Some(product) => Ok(product.reshape((batch, heads, m, n))?),
+        None => Ok(match order {
+            Order::KByN => a.matmul(b)?,
+            Order::NByK => a.matmul(&b.t()?)?,
+        }),
+    }
 }
 
 /// `[batch, kv_head, pos, d]` → `[batch, kv_head · group, pos, d]`, each key/value head

@@ -50,10 +50,13 @@ pub(crate) fn check_tokens(
 pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let (batch, len, input) = x.dims3()?;
     let output = weight.dim(1)?;
-    let y = crate::few_rows::matmul(&x.reshape((batch * len, input))?, weight)?;
+    let x = x.reshape((batch * len, input))?;
     let y = match bias {
-        Some(bias) => y.broadcast_add(bias)?,
-        None => y,
+        Some(bias) => match crate::many_rows::matmul_plus_bias(&x, weight, bias)? {
+            Some(y) => y,
+            None => crate::few_rows::matmul(&x, weight)?.broadcast_add(bias)?,
+        },
+        None => crate::few_rows::matmul(&x, weight)?,
     };
     Ok(y.reshape((batch, len, output))?)
 }
