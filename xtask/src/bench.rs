@@ -12,7 +12,7 @@ use crate::tools::{BENCH_DIR, WASM_TARGET, ensure_npm_project, ensure_test_tools
 /// `circuit-tracer==0.5.0` too, its attribution graphs are timed beside Glassbox's).
 const TORCH_PYTHON: &str = "GLASSBOX_TORCH_PYTHON";
 
-/// The allocator settings `glassbox_model::freed_memory::keep` makes in Glassbox's own
+/// The allocator settings `glassbox_model::native_process::prepare` makes in Glassbox's own
 /// processes, handed to Python's through glibc's environment so that both sides keep
 /// freed memory alike (PyTorch gains too: GPT-2 small at 256 tokens ~315 -> ~290 ms).
 const KEEP_FREED_MEMORY: (&str, &str) = (

@@ -33,8 +33,10 @@ election was conducted.";
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    // The CPU engine as the command line runs it (see `freed_memory`).
-    let _kept = glassbox_model::freed_memory::keep();
+    // The CPU engine as the command line runs it (see `native_process`).
+    #[allow(unsafe_code, reason = "first thing in `main`: no other thread yet")]
+    // SAFETY: no other thread runs yet.
+    let _prepared = unsafe { glassbox_model::native_process::prepare() };
     default_pack();
     smollm2();
 }

@@ -42,9 +42,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Pass after pass reuses the last one's pages (see `freed_memory`); where the
-    // allocator is not glibc's, nothing changes.
-    let _kept = glassbox_model::freed_memory::keep();
+    // Pass after pass reuses the last one's pages, and candle's spare threads leave the
+    // cores to the next kernel (see `native_process`).
+    #[allow(unsafe_code, reason = "first thing in `main`: no other thread yet")]
+    // SAFETY: no other thread runs yet.
+    let _prepared = unsafe { glassbox_model::native_process::prepare() };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Forward(args) => forward::forward(&args),

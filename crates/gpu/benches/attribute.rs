@@ -34,8 +34,10 @@ fn main() {
         jury further said in term-end presentments that the City Executive Committee, which had \
         over-all charge of the election, deserves the praise and thanks of the City of Atlanta.";
 
-    // The CPU engine as the command line runs it (see `freed_memory`).
-    let _kept = glassbox_model::freed_memory::keep();
+    // The CPU engine as the command line runs it (see `native_process`).
+    #[allow(unsafe_code, reason = "first thing in `main`: no other thread yet")]
+    // SAFETY: no other thread runs yet.
+    let _prepared = unsafe { glassbox_model::native_process::prepare() };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/packs/brown");
     let loaded = dir::load(&root).unwrap();
     let transcoders: Vec<_> = loaded.dictionaries.into_iter().map(Arc::new).collect();

@@ -38,8 +38,10 @@ impl compare::Host for Native {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> compare::BenchResult<()> {
-    // The CPU engine as the command line runs it (see `freed_memory`).
-    let _kept = glassbox_model::freed_memory::keep();
+    // The CPU engine as the command line runs it (see `native_process`).
+    #[allow(unsafe_code, reason = "first thing in `main`: no other thread yet")]
+    // SAFETY: no other thread runs yet.
+    let _prepared = unsafe { glassbox_model::native_process::prepare() };
     let bandwidth_gbps = match std::env::var(BANDWIDTH) {
         Ok(v) => Some(
             v.parse::<f64>()

@@ -19,17 +19,21 @@ use glassbox_model::{Gpt2, Gpt2Weights, Hooks, KvCache, Model};
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // As the command line runs it (PyTorch's side gets the same settings from xtask).
-    let kept = glassbox_model::freed_memory::keep();
+    // As the command line runs it (PyTorch's side gets the same allocator settings from
+    // xtask).
+    #[allow(unsafe_code, reason = "first thing in `main`: no other thread yet")]
+    // SAFETY: no other thread runs yet.
+    let prepared = unsafe { glassbox_model::native_process::prepare() };
     let shapes = shapes::bench_shapes();
     println!(
-        "glassbox-model CPU engine (candle-core), {} threads, freed memory {}",
+        "glassbox-model CPU engine (candle-core), {} threads, freed memory {}, candle's pool spins {} times before it parks",
         std::thread::available_parallelism()?.get(),
-        if kept {
+        if prepared.freed_memory_kept {
             "kept"
         } else {
             "returned (allocator defaults)"
-        }
+        },
+        prepared.spin_limit
     );
     for (name, config) in shapes {
         let model = Gpt2::new(config.clone(), Gpt2Weights::init(&config, 0)?)?;
