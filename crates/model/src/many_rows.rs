@@ -255,12 +255,19 @@ fn fused_product(
 ) -> Vec<f32> {
     let Matrices { count, m, n } = matrices;
     let k = a.len() / (count * m).max(1);
-    let mut out: Vec<f32> = (0..count)
-        .flat_map(|i| {
-            let (a, b) = (&a[i * m * k..][..m * k], &b[i * k * n..][..k * n]);
-            crate::fma_tiles::product(a, m, b, n, order)
-        })
-        .collect();
+    let product = |i: usize| {
+        let (a, b) = (&a[i * m * k..][..m * k], &b[i * k * n..][..k * n]);
+        crate::fma_tiles::product(a, m, b, n, order)
+    };
+    let mut out = if count == 1 {
+        product(0)
+    } else {
+        let mut out = Vec::with_capacity(count * m * n);
+        for i in 0..count {
+            out.extend_from_slice(&product(i));
+        }
+        out
+    };
     if let Some(bias) = bias {
         for row in out.chunks_exact_mut(n.max(1)) {
             for (y, &b) in row.iter_mut().zip(bias) {
