@@ -241,17 +241,9 @@ impl Gpt2 {
         offset: usize,
         hooks: &mut Hooks,
     ) -> Result<Tensor> {
-        let epsilon = self.config.layer_norm_epsilon;
-        if !(hooks.touches(scale_hook) || hooks.touches(normalized_hook))
-            && let Some(y) = crate::layer_norm::layer_norm(x, &w.weight, &w.bias, epsilon)?
-        {
-            // The same numbers in one pass, without the scale and the normalized values as
-            // tensors of their own.
-            return Ok(y);
-        }
         let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
         let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let scale = (variance + epsilon)?.sqrt()?;
+        let scale = (variance + self.config.layer_norm_epsilon)?.sqrt()?;
         let scale = hooks.at(scale_hook, scale, offset)?;
         let normalized = hooks.at(normalized_hook, centred.broadcast_div(&scale)?, offset)?;
         Ok(normalized
