@@ -252,9 +252,10 @@ fn dots_in_streams(x: &[f32], rows: &[f32], k: usize) -> Vec<f32> {
 /// Rows of a matrix read at once, from as many places in memory, by the kernels here.
 const STREAMS: usize = 4;
 
-/// [`dot`] of `a` with each of `rows`, the rows read side by side.
-fn dots_of_rows(a: &[f32], rows: [&[f32]; STREAMS]) -> [f32; STREAMS] {
-    let mut sums = [[0.0_f32; 8]; STREAMS];
+/// `a · row` for each of `rows`, the rows read side by side: per row, eight running sums
+/// (two SIMD registers) over the blocks of eight, then their sum plus the remainder's.
+fn dots_of_rows<const ROWS: usize>(a: &[f32], rows: [&[f32]; ROWS]) -> [f32; ROWS] {
+    let mut sums = [[0.0_f32; 8]; ROWS];
     let blocks = a.len() / 8 * 8;
     for j in (0..blocks).step_by(8) {
         let a = &a[j..j + 8];
@@ -275,22 +276,10 @@ fn dots_of_rows(a: &[f32], rows: [&[f32]; STREAMS]) -> [f32; STREAMS] {
     })
 }
 
-/// `a · b` in eight running sums (two SIMD registers), then their sum.
+/// `a · b`, as [`dots_of_rows`] sums it.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut sums = [0.0_f32; 8];
-    let (a_blocks, b_blocks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a_blocks
-        .remainder()
-        .iter()
-        .zip(b_blocks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (a, b) in a_blocks.zip(b_blocks) {
-        for j in 0..8 {
-            sums[j] += a[j] * b[j];
-        }
-    }
-    sums.iter().sum::<f32>() + tail
+    let [product] = dots_of_rows(a, [b]);
+    product
 }
 
 #[cfg(test)]
