@@ -241,9 +241,23 @@ impl Gpt2 {
         offset: usize,
         hooks: &mut Hooks,
     ) -> Result<Tensor> {
-        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let scale = (variance + self.config.layer_norm_epsilon)?.sqrt()?;
+        let epsilon = self.config.layer_norm_epsilon;
+        if !(hooks.touches(scale_hook) || hooks.touches(normalized_hook))
+            && let Some(y) = crate::layer_norm::layer_norm(x, &w.weight, &w.bias, epsilon)?
+        {
+            // The same numbers in one pass, without the scale and the normalized values as
+            // tensors of their own.
+            return Ok(y);
+        }
+        // The statistics of the one pass, so that both paths agree to the bit.
+        let (centred, scale) =
+            if let Some((mean, scale)) = crate::layer_norm::mean_and_scale(x, epsilon)? {
+                (x.broadcast_sub(&mean)?, scale)
+            } else {
+                let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+                let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
+                (centred, (variance + epsilon)?.sqrt()?)
+            };
         let scale = hooks.at(scale_hook, scale, offset)?;
         let normalized = hooks.at(normalized_hook, centred.broadcast_div(&scale)?, offset)?;
         Ok(normalized
