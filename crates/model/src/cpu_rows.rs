@@ -26,11 +26,60 @@ pub(crate) fn map_each(
     let (values, _) = contiguous_rows(storage, layout)?;
     let mut out = vec![0.0; values.len()];
     each_part(&mut out, 1, |first, part| {
-        for (y, &x) in part.iter_mut().zip(&values[first..]) {
-            *y = f(x);
-        }
+        map_part(&f, &values[first..], part);
     });
     Ok((CpuStorage::F32(out), layout.shape().clone()))
+}
+
+crate::widest_simd::widest_simd! {
+    /// `f` of each of `values` into `out`, as far as the shorter goes.
+    fn map_part[F: Fn(f32) -> f32](f: &F, values: &[f32], out: &mut [f32]) {
+        for (y, &x) in out.iter_mut().zip(values) {
+            *y = f(x);
+        }
+    }
+}
+
+/// The sum of `f` of each value of `row`, in eight running sums (so the loop compiles to
+/// SIMD), then theirs.
+#[allow(
+    clippy::inline_always,
+    reason = "compiled into each SIMD width's copy of a kernel (`widest_simd!`)"
+)]
+#[inline(always)]
+pub(crate) fn lane_sum(row: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut sums = [0.0_f32; 8];
+    let blocks = row.chunks_exact(8);
+    let tail: f32 = blocks.remainder().iter().map(|&x| f(x)).sum();
+    for block in blocks {
+        for (sum, &x) in sums.iter_mut().zip(block) {
+            *sum += f(x);
+        }
+    }
+    sums.iter().sum::<f32>() + tail
+}
+
+/// The largest value of `row` (−∞ for none), in eight running maxima (so the loop
+/// compiles to SIMD): the same value as one running maximum.
+#[allow(
+    clippy::inline_always,
+    reason = "compiled into each SIMD width's copy of a kernel (`widest_simd!`)"
+)]
+#[inline(always)]
+pub(crate) fn lane_max(row: &[f32]) -> f32 {
+    let mut maxima = [f32::NEG_INFINITY; 8];
+    let blocks = row.chunks_exact(8);
+    let tail = blocks
+        .remainder()
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    for block in blocks {
+        for (max, &x) in maxima.iter_mut().zip(block) {
+            *max = max.max(x);
+        }
+    }
+    maxima.iter().copied().fold(tail, f32::max)
 }
 
 /// About how many values one part of [`each_part`] holds: enough that handing out parts

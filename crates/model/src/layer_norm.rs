@@ -12,7 +12,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, D, DType, Layout, Shape, Tensor};
 
 use crate::Result;
-use crate::cpu_rows::{contiguous_rows, each_part};
+use crate::cpu_rows::{contiguous_rows, each_part, lane_sum};
+use crate::widest_simd::widest_simd;
 
 /// `(x - mean) / √(variance + epsilon) · weight + bias` over the last axis of `x` (f32 on
 /// the CPU, `weight` and `bias` as long as that axis); `None` for other tensors.
@@ -64,26 +65,32 @@ fn as_f32(epsilon: f64) -> f32 {
     epsilon as f32
 }
 
+widest_simd! {
+    /// The LayerNorm of the rows of `x` into the rows of `out` (as many as `out` holds).
+    fn normalize_rows[](x: &[f32], weight: &[f32], bias: &[f32], epsilon: f32, out: &mut [f32]) {
+        let width = weight.len();
+        for (y, row) in out.chunks_exact_mut(width).zip(x.chunks_exact(width)) {
+            let (mean, scale) = statistics(row, epsilon);
+            // Each step rounded as the tensor operations round it: no fused multiply-add,
+            // so that both paths agree to the bit.
+            for (((y, &x), &w), &b) in y.iter_mut().zip(row).zip(weight).zip(bias) {
+                *y = (x - mean) / scale * w + b;
+            }
+        }
+    }
+}
+
 /// One row's mean and `√(variance + epsilon)`, each sum in eight running sums.
+#[allow(
+    clippy::inline_always,
+    reason = "compiled into each SIMD width's copy of a kernel (`widest_simd!`)"
+)]
+#[inline(always)]
 fn statistics(row: &[f32], epsilon: f32) -> (f32, f32) {
     let width = row.len() as f32;
     let mean = lane_sum(row, |x| x) / width;
     let variance = lane_sum(row, |x| (x - mean) * (x - mean)) / width;
     (mean, (variance + epsilon).sqrt())
-}
-
-/// The sum of `f` of each value of `row`, in eight running sums (so the loop compiles to
-/// SIMD), then theirs.
-fn lane_sum(row: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut sums = [0.0_f32; 8];
-    let blocks = row.chunks_exact(8);
-    let tail: f32 = blocks.remainder().iter().map(|&x| f(x)).sum();
-    for block in blocks {
-        for (sum, &x) in sums.iter_mut().zip(block) {
-            *sum += f(x);
-        }
-    }
-    sums.iter().sum::<f32>() + tail
 }
 
 /// The whole LayerNorm, as a candle op.
@@ -117,15 +124,7 @@ impl CustomOp3 for LayerNorm {
         }
         let mut out = vec![0.0_f32; x.len()];
         each_part(&mut out, width, |first, part| {
-            for (r, y) in part.chunks_exact_mut(width).enumerate() {
-                let row = &x[(first + r) * width..][..width];
-                let (mean, scale) = statistics(row, self.epsilon);
-                // Each step rounded as the tensor operations round it: no fused
-                // multiply-add, so that both paths agree to the bit.
-                for (((y, &x), &w), &b) in y.iter_mut().zip(row).zip(weight).zip(bias) {
-                    *y = (x - mean) / scale * w + b;
-                }
-            }
+            normalize_rows(&x[first * width..], weight, bias, self.epsilon, part);
         });
         Ok((CpuStorage::F32(out), x_layout.shape().clone()))
     }

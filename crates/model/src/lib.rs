@@ -42,6 +42,7 @@ mod silu;
 mod softmax;
 mod tokenizer;
 mod weights;
+mod widest_simd;
 
 pub use attention::KvCache;
 pub use config::{Activation, Gpt2Config, ModelDims};

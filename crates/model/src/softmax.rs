@@ -4,8 +4,9 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 
-use crate::cpu_rows::{contiguous_rows, each_part};
+use crate::cpu_rows::{contiguous_rows, each_part, lane_max, lane_sum};
 use crate::fast_math::exp_non_positive;
+use crate::widest_simd::widest_simd;
 
 /// `softmax` over the last axis; −∞ entries get probability 0 (each row needs one finite
 /// entry).
@@ -32,11 +33,7 @@ impl CustomOp1 for SoftmaxLast {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (values, width) = contiguous_rows(storage, layout)?;
         let mut out = values.to_vec();
-        each_part(&mut out, width, |_, part| {
-            for row in part.chunks_mut(width) {
-                softmax_in_place(row);
-            }
-        });
+        each_part(&mut out, width, |_, part| softmax_rows(part, width));
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -88,16 +85,7 @@ impl CustomOp1 for CausalSoftmax {
         let (values, width) = contiguous_rows(storage, layout)?;
         let mut out = vec![0.0; values.len()];
         each_part(&mut out, width, |first, part| {
-            for (i, probabilities) in part.chunks_mut(width).enumerate() {
-                let r = first + i;
-                let seen = (self.offset + r % self.queries.max(1) + 1).min(width);
-                let row = &values[r * width..r * width + seen];
-                let probabilities = &mut probabilities[..seen];
-                for (p, &x) in probabilities.iter_mut().zip(row) {
-                    *p = x * self.scale;
-                }
-                softmax_in_place(probabilities);
-            }
+            causal_rows(self, values, first, part, width);
         });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
@@ -114,13 +102,51 @@ impl CustomOp1 for CausalSoftmax {
     }
 }
 
+widest_simd! {
+    /// Each row of `width` of `part` replaced by its softmax.
+    fn softmax_rows[](part: &mut [f32], width: usize) {
+        for row in part.chunks_mut(width) {
+            softmax_in_place(row);
+        }
+    }
+}
+
+widest_simd! {
+    /// The rows of `part` (rows from `first` on) of [`CausalSoftmax`] from the dot
+    /// products `values`: each row's keys up to its query scaled, then their softmax; the
+    /// masked keys are left at 0.
+    fn causal_rows[](
+        op: &CausalSoftmax,
+        values: &[f32],
+        first: usize,
+        part: &mut [f32],
+        width: usize,
+    ) {
+        for (i, probabilities) in part.chunks_mut(width).enumerate() {
+            let r = first + i;
+            let seen = (op.offset + r % op.queries.max(1) + 1).min(width);
+            let row = &values[r * width..r * width + seen];
+            let probabilities = &mut probabilities[..seen];
+            for (p, &x) in probabilities.iter_mut().zip(row) {
+                *p = x * op.scale;
+            }
+            softmax_in_place(probabilities);
+        }
+    }
+}
+
 /// `row` replaced by its softmax: `exp(x − max)` over their sum (−∞ entries give 0).
+#[allow(
+    clippy::inline_always,
+    reason = "compiled into each SIMD width's copy of a kernel (`widest_simd!`)"
+)]
+#[inline(always)]
 fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = lane_max(row);
     for p in row.iter_mut() {
         *p = exp_non_positive(*p - max);
     }
-    let sum: f32 = row.iter().sum();
+    let sum = lane_sum(row, |p| p);
     for p in row.iter_mut() {
         *p /= sum;
     }
