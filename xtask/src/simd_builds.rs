@@ -1,5 +1,5 @@
 //! The engine's two wasm builds: one with relaxed SIMD, whose fused multiply-add the CPU
-//! engine's matrix products use (`glassbox-model`'s `fma_tiles`), for the browsers that
+//! engine's matrix products use (`glassbox-model`'s `simd_tiles`), for the browsers that
 //! have it (Chromium, Firefox), and one with simd128 alone for those that do not (Safari);
 //! and the script expression that picks, in the browser, the build it can run.
 

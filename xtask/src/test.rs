@@ -117,10 +117,10 @@ fn wasm_tests() -> Result<()> {
         .env("WASM_BINDGEN_TEST_TIMEOUT", "600"))
 }
 
-/// The CPU engine's tests that run its fused tiles (`glassbox-model`'s `fma_tiles`, only
-/// in the build with relaxed SIMD, Chromium's and Firefox's) against gemm and the
-/// reference's logits and hooks, in that build: its own target folder, linted with the
-/// browser's rules. In the dev profile, like the other tests: in the page's profile the
+/// The CPU engine's tests that run its tiles with fused multiply-adds (`glassbox-model`'s
+/// `simd_tiles`, fused only in the build with relaxed SIMD, Chromium's and Firefox's)
+/// against gemm and the reference's logits and hooks, in that build: its own target
+/// folder, linted with the browser's rules. In the dev profile, like the other tests: in the page's profile the
 /// tests would still not share the page's compiled dependencies (cargo builds a test's
 /// dependencies without the profile's `panic = "abort"`), and each test binary would take
 /// the profile's whole-program LTO.

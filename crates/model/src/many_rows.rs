@@ -1,24 +1,20 @@
 //! Products of five rows or more (a prompt's linear layers, their bias in the product from
 //! the start, and its unembedding), in the kernel this build has for them: natively
-//! `column_panels` (gemm, one panel of columns per core), in the browser with relaxed SIMD
-//! `fma_tiles`; elsewhere (the browser without relaxed SIMD) none, and candle's gemm
-//! takes them. Fewer rows go to `few_rows`. Natively, attention's products for every head
+//! `column_panels` (gemm, one panel of columns per core), in the browser `simd_tiles`.
+//! Fewer rows go to `few_rows`. Natively, attention's products for every head
 //! too, as a batch of matrices with one task each.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 use crate::Result;
 use crate::cpu_rows::contiguous_rows;
-use crate::fma_tiles::FUSED;
-
-/// Whether this build has a kernel here: natively, or in the browser with relaxed SIMD.
-pub(crate) const HAS_KERNEL: bool = cfg!(not(target_arch = "wasm32")) || FUSED;
+use crate::simd_tiles::TILED;
 
 /// The fewest rows of `a` the kernels here take; fewer go to `few_rows`' kernels or gemm.
 pub(crate) const MIN_ROWS: usize = 5;
 
-/// `a · b`, `a` `[m, k]` and `b` `[k, n]`, in this build's kernel where it has one
-/// ([`HAS_KERNEL`]) and `a` has [`MIN_ROWS`] or more; `None` where not.
+/// `a · b`, `a` `[m, k]` and `b` `[k, n]`, in this build's kernel where `a` has
+/// [`MIN_ROWS`] or more; `None` where not.
 pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
     product(a, b, Order::KByN)
 }
@@ -27,8 +23,7 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
 /// would take `a · b`: the bias is in the product from the start.
 pub(crate) fn matmul_plus_bias(a: &Tensor, b: &Tensor, bias: &Tensor) -> Result<Option<Tensor>> {
     let columns = b.dim(1)?;
-    if !(HAS_KERNEL
-        && applies(a, b, Order::KByN)
+    if !(applies(a, b, Order::KByN)
         && bias.dims1().is_ok_and(|n| n == columns)
         && bias.dtype() == candle_core::DType::F32
         && bias.device().is_cpu())
@@ -81,7 +76,7 @@ pub(crate) fn batched_matmul(a: &Tensor, b: &Tensor, order: Order) -> Result<Opt
 }
 
 fn product(a: &Tensor, b: &Tensor, order: Order) -> Result<Option<Tensor>> {
-    if !(HAS_KERNEL && applies(a, b, order)) {
+    if !applies(a, b, order) {
         return Ok(None);
     }
     Ok(Some(a.contiguous()?.apply_op2(b, ManyRows(order))?))
@@ -220,8 +215,8 @@ fn forward(
         )));
     }
     let matrices = Matrices { count, m, n };
-    let out = if FUSED {
-        fused_product(a, b, matrices, order, bias)
+    let out = if TILED {
+        tiled_product(a, b, matrices, order, bias)
     } else {
         native_product(a, b, matrices, order, bias)?
     };
@@ -245,8 +240,8 @@ fn gradients(
     })
 }
 
-/// The relaxed-SIMD build's kernel, one matrix after another, the bias added after.
-fn fused_product(
+/// The browser's kernel, one matrix after another, the bias added after.
+fn tiled_product(
     a: &[f32],
     b: &[f32],
     matrices: Matrices,
@@ -257,7 +252,7 @@ fn fused_product(
     let k = a.len() / (count * m).max(1);
     let product = |i: usize| {
         let (a, b) = (&a[i * m * k..][..m * k], &b[i * k * n..][..k * n]);
-        crate::fma_tiles::product(a, m, b, n, order)
+        crate::simd_tiles::product(a, m, b, n, order)
     };
     let mut out = if count == 1 {
         product(0)
@@ -278,8 +273,7 @@ fn fused_product(
     out
 }
 
-/// The native build's kernel ([`HAS_KERNEL`] keeps the op from the browser's other
-/// builds).
+/// The native build's kernel ([`TILED`] keeps the browser's builds from it).
 fn native_product(
     a: &[f32],
     b: &[f32],
@@ -310,9 +304,8 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
-    /// The tensor-level entry points take this build's kernel exactly where it has one
-    /// ([`HAS_KERNEL`]), only for [`MIN_ROWS`] or more rows of contiguous matrices, and
-    /// give gemm's product and gradients.
+    /// The tensor-level entry points take this build's kernel only for [`MIN_ROWS`] or
+    /// more rows of contiguous matrices, and give gemm's product and gradients.
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn matmul_takes_this_builds_kernel_where_it_has_one() {
@@ -321,17 +314,14 @@ mod tests {
         let e = candle_core::Var::from_tensor(&matrix(12, 300, 3)).unwrap();
         let ours = matmul(&a, &w).unwrap();
         let ours_transposed = matmul_transposed(&a, &e).unwrap();
-        assert_eq!(ours.is_some(), HAS_KERNEL);
-        assert_eq!(ours_transposed.is_some(), HAS_KERNEL);
+        assert!(ours.is_some() && ours_transposed.is_some());
         assert!(matmul(&matrix(MIN_ROWS - 1, 300, 1), &w).unwrap().is_none());
         assert!(
             matmul(&a, &w.t().unwrap().contiguous().unwrap().t().unwrap())
                 .unwrap()
                 .is_none()
         );
-        let (Some(ours), Some(ours_transposed)) = (ours, ours_transposed) else {
-            return;
-        };
+        let (ours, ours_transposed) = (ours.unwrap(), ours_transposed.unwrap());
         let loss = |y: Tensor| y.sqr().unwrap().sum_all().unwrap();
         let gemm = a.matmul(&w).unwrap();
         assert!(relative_difference(&values(&ours), &values(&gemm)) < 1e-5);
@@ -354,7 +344,7 @@ mod tests {
     }
 
     /// A linear layer's bias taken into the product gives the product plus the bias, and
-    /// the same gradients, where this build has the kernel; elsewhere `None`.
+    /// the same gradients (`None` for a bias of the wrong length).
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn a_bias_in_the_product_is_the_product_plus_the_bias() {
@@ -362,15 +352,12 @@ mod tests {
         let w = candle_core::Var::from_tensor(&matrix(300, 12, 2)).unwrap();
         let bias = candle_core::Var::from_tensor(&matrix(1, 12, 3).flatten_all().unwrap()).unwrap();
         let ours = matmul_plus_bias(&a, &w, &bias).unwrap();
-        assert_eq!(ours.is_some(), HAS_KERNEL);
         assert!(
             matmul_plus_bias(&a, &w, &matrix(1, 11, 3).flatten_all().unwrap())
                 .unwrap()
                 .is_none()
         );
-        let Some(ours) = ours else {
-            return;
-        };
+        let ours = ours.unwrap();
         let loss = |y: Tensor| y.sqr().unwrap().sum_all().unwrap();
         let theirs = a.matmul(&w).unwrap().broadcast_add(&bias).unwrap();
         assert!(relative_difference(&values(&ours), &values(&theirs)) < 1e-6);

@@ -1,28 +1,29 @@
-//! The browser's matrix products of many rows, where the browser has relaxed SIMD: sums
+//! The browser's matrix products of many rows, in tiles of SIMD sums: with relaxed SIMD
 //! built up by fused multiply-adds (`f32x4.relaxed_madd`, one FMA instruction on x86 and
-//! ARM). gemm's wasm kernel has separate multiplies and adds (simd128 has no FMA), which
-//! caps it at about half of what the core can do. Two kernels, one per layout of `b`:
+//! ARM), with simd128 alone by a multiply and an add. gemm's wasm kernel has separate
+//! multiplies and adds too, and was slower than both (in Chromium, a simd128 build's
+//! forward pass of GPT-2 small at 64 tokens: gemm 646–670 ms, these tiles 564–574). Two
+//! kernels, one per layout of `b`:
 //!
 //! - a weight stored `[k, n]` (linear layers): tiles of 4 rows × 8 columns of the product,
 //!   in eight SIMD sums of a broadcast value of `a` times eight values of `b` per step.
 //!   Per block of [`DEPTH`] steps, the rows of `a` are laid out tile by tile (four values
 //!   per step) and each block of eight columns of `b` too (eight per step), so that the
 //!   inner loop reads both in order; each tile's sums over a block are then added into the
-//!   product, blocks in order along `k`. In Chromium on GPT-2 small's shapes at 64 tokens:
-//!   gemm 25–33 GFLOP/s, these tiles 32–42.
+//!   product, blocks in order along `k`. In Chromium on GPT-2 small's shapes at 64 tokens
+//!   with relaxed SIMD: gemm 25–33 GFLOP/s, these tiles 32–42.
 //! - the embedding `[n, k]`, read transposed (the unembedding): rows of both run along
 //!   `k`, so no layout is needed: 4 rows of `a` × 2 rows of `e` in eight SIMD sums of four
 //!   lanes each, straight from memory, summed across lanes at the end. GPT-2 small's
-//!   unembedding at 64 tokens: gemm 192 ms, these 130.
+//!   unembedding at 64 tokens with relaxed SIMD: gemm 192 ms, these 130.
 //!
-//! Only the wasm32 build with `relaxed-simd` runs these ([`FUSED`]); the others build the
-//! same kernels from plain arrays, unfused, for the tests of their layout.
+//! Only the wasm32 builds run these ([`TILED`]); the native build compiles the same
+//! kernels from plain arrays for the tests of their layout.
 
 use crate::many_rows::Order;
 
-/// Whether this build multiplies matrices of many rows in these tiles: the browser's build
-/// with relaxed SIMD.
-pub(crate) const FUSED: bool = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
+/// Whether this build multiplies matrices of many rows in these tiles: the browser's builds.
+pub(crate) const TILED: bool = cfg!(target_arch = "wasm32");
 
 /// Rows of a tile: four SIMD registers' worth of broadcast values of `a` per step.
 const ROWS: usize = 4;
@@ -226,8 +227,36 @@ mod lanes {
     }
 }
 
-/// Four f32 lanes and a multiply-add from plain arrays, unfused: the other builds'.
-#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+/// Four f32 lanes and a multiply then an add: simd128's.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "relaxed-simd")))]
+mod lanes {
+    use core::arch::wasm32::{f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128};
+
+    pub(super) fn load(values: &[f32; 4]) -> v128 {
+        f32x4(values[0], values[1], values[2], values[3])
+    }
+
+    pub(super) fn splat(value: f32) -> v128 {
+        f32x4_splat(value)
+    }
+
+    /// `a · b + c`, a multiply then an add.
+    pub(super) fn madd(a: v128, b: v128, c: v128) -> v128 {
+        f32x4_add(f32x4_mul(a, b), c)
+    }
+
+    pub(super) fn to_array(v: v128) -> [f32; 4] {
+        [
+            f32x4_extract_lane::<0>(v),
+            f32x4_extract_lane::<1>(v),
+            f32x4_extract_lane::<2>(v),
+            f32x4_extract_lane::<3>(v),
+        ]
+    }
+}
+
+/// Four f32 lanes and a multiply-add from plain arrays, unfused: the native build's.
+#[cfg(not(target_arch = "wasm32"))]
 mod lanes {
     pub(super) fn load(values: &[f32; 4]) -> [f32; 4] {
         *values
