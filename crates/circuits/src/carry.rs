@@ -129,11 +129,15 @@ impl<'a> CpuCarrier<'a> {
         }
         let mut g = Tensor::from_vec(seed, (count, span, d), &Device::Cpu)?;
         let add_constant = |rows: &mut [Row], g: &Tensor, vector: &Tensor| -> Result<()> {
-            // Σ_p g[t, p, :] · vector
+            // Σ_p g[t, p, :] · vector: each position's product, then their sum along the
+            // last axis (candle sums a middle axis one value at a time: a sixth of an
+            // attribution's time).
+            let (count, span, d) = g.dims3()?;
             let per_target: Vec<f32> = g
-                .sum(1)?
+                .reshape((count * span, d))?
                 .matmul(&vector.unsqueeze(1)?)?
-                .squeeze(1)?
+                .reshape((count, span))?
+                .sum(1)?
                 .to_vec1()?;
             for (row, v) in rows.iter_mut().zip(per_target) {
                 row.constant += v;
