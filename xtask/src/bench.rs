@@ -20,66 +20,132 @@ const KEEP_FREED_MEMORY: (&str, &str) = (
     "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647",
 );
 
-/// Runs every benchmark in turn on this machine, so their ratios can be compared.
-pub(crate) fn bench() -> Result<()> {
+/// The sections of `cargo xtask bench`, in the order they run, each with what it times.
+pub(crate) const SECTIONS: [(&str, &str); 6] = [
+    (
+        "cpu",
+        "the CPU engine natively, then PyTorch on the same shapes and their ratios",
+    ),
+    ("wasm", "the CPU engine in headless Chromium"),
+    (
+        "onnx",
+        "the CPU engine against onnxruntime-web, side by side in Chromium",
+    ),
+    (
+        "gpu",
+        "the GPU engine against the CPU engine, natively and in Chromium",
+    ),
+    (
+        "graphs",
+        "attribution graphs natively (CPU, GPU), then circuit-tracer's",
+    ),
+    (
+        "page",
+        "the page's release build: graphs in Chromium, and the first view's bytes and time",
+    ),
+];
+
+/// Runs the benchmarks of the sections named in `args` (every section when none is named)
+/// in turn on this machine, so their ratios can be compared.
+pub(crate) fn bench(args: &[String]) -> Result<()> {
+    let known = |name: &str| SECTIONS.iter().any(|&(section, _)| section == name);
+    if let Some(unknown) = args.iter().find(|name| !known(name)) {
+        let names: Vec<&str> = SECTIONS.iter().map(|&(name, _)| name).collect();
+        anyhow::bail!(
+            "no benchmark section `{unknown}`: the sections are {}",
+            names.join(", ")
+        );
+    }
+    let runs = |name: &str| args.is_empty() || args.iter().any(|arg| arg == name);
     ensure_test_tools()?;
+    let python = std::env::var_os(TORCH_PYTHON);
+    if runs("cpu") {
+        cpu_against_pytorch(python.as_deref())?;
+    }
+    if runs("wasm") {
+        println!("\n==> CPU engine, wasm32 in headless Chromium");
+        browser_bench("glassbox-model")?;
+    }
+    if runs("onnx") {
+        println!("\n==> CPU engine against onnxruntime-web, side by side in headless Chromium");
+        onnxruntime_web()?;
+    }
+    if runs("gpu") {
+        println!("\n==> GPU engine vs CPU engine, native");
+        native_bench("glassbox-gpu", "forward")?;
+        println!("\n==> GPU engine vs CPU engine, wasm32 in headless Chromium");
+        browser_bench("glassbox-gpu")?;
+    }
+    if runs("graphs") {
+        graphs(python.as_deref())?;
+    }
+    if runs("page") {
+        println!("\n==> attribution graphs in headless Chromium (the page's release build)");
+        crate::page::build()?;
+        run(cmd("node", &["tests/e2e/circuit_bench.mjs"])
+            .env("GLASSBOX_DIST", crate::workspace_root().join("target/dist")))?;
+        println!(
+            "\n==> the first view: bytes a new visitor fetches, and the time, unthrottled and throttled"
+        );
+        run(cmd("node", &["tests/e2e/first_view_bench.mjs"])
+            .env("GLASSBOX_DIST", crate::workspace_root().join("target/dist")))?;
+    }
+    if python.is_none() && (runs("cpu") || runs("graphs")) {
+        println!(
+            "\n(set {TORCH_PYTHON} to a Python with torch and transformers for PyTorch's numbers, \
+             and circuit-tracer for its graphs' time)"
+        );
+    }
+    Ok(())
+}
+
+/// The CPU engine natively, then (with `python`) PyTorch on the same shapes right after,
+/// and a table of their ratios.
+fn cpu_against_pytorch(python: Option<&std::ffi::OsStr>) -> Result<()> {
     println!("\n==> CPU engine, native");
     let cpu_engine = ratios::timed_rows(&run_echoed(&mut native_bench_command(
         "glassbox-model",
         "forward",
     ))?);
-    println!("\n==> CPU engine, wasm32 in headless Chromium");
-    browser_bench("glassbox-model")?;
-    println!("\n==> CPU engine against onnxruntime-web, side by side in headless Chromium");
-    onnxruntime_web()?;
-    println!("\n==> GPU engine vs CPU engine, native");
-    native_bench("glassbox-gpu", "forward")?;
-    println!("\n==> GPU engine vs CPU engine, wasm32 in headless Chromium");
-    browser_bench("glassbox-gpu")?;
+    let Some(python) = python else {
+        return Ok(());
+    };
+    println!("\n==> PyTorch (transformers GPT-2 and SmolLM2), CPU");
+    let torch = ratios::timed_rows(&run_echoed(
+        cmd(python, &["crates/model/benches/forward_torch.py"])
+            .env("GLASSBOX_MODELS", crate::models::models_dir())
+            .env(KEEP_FREED_MEMORY.0, KEEP_FREED_MEMORY.1),
+    )?);
+    println!(
+        "\n==> the CPU engine against PyTorch, native, the same threads (ratio: PyTorch's ms / Glassbox's; above 1, Glassbox is faster)"
+    );
+    print!(
+        "{}",
+        ratios::table(&cpu_engine, &torch, ("Glassbox", "PyTorch"))
+    );
+    Ok(())
+}
+
+/// Attribution graphs natively on the CPU engine and the GPU engine, then (with
+/// `python`) circuit-tracer's on the same prompts.
+fn graphs(python: Option<&std::ffi::OsStr>) -> Result<()> {
     println!("\n==> attribution graphs, native");
     native_bench("glassbox-circuits", "attribute")?;
     println!("\n==> attribution graphs, GPU engine vs CPU engine, native");
     native_bench("glassbox-gpu", "attribute")?;
-    println!("\n==> attribution graphs in headless Chromium (the page's release build)");
-    crate::page::build()?;
-    run(cmd("node", &["tests/e2e/circuit_bench.mjs"])
-        .env("GLASSBOX_DIST", crate::workspace_root().join("target/dist")))?;
-    println!(
-        "\n==> the first view: bytes a new visitor fetches, and the time, unthrottled and throttled"
-    );
-    run(cmd("node", &["tests/e2e/first_view_bench.mjs"])
-        .env("GLASSBOX_DIST", crate::workspace_root().join("target/dist")))?;
-    if let Some(python) = std::env::var_os(TORCH_PYTHON) {
-        println!("\n==> PyTorch (transformers GPT-2 and SmolLM2), CPU");
-        let torch = ratios::timed_rows(&run_echoed(
-            cmd(&python, &["crates/model/benches/forward_torch.py"])
-                .env("GLASSBOX_MODELS", crate::models::models_dir())
-                .env(KEEP_FREED_MEMORY.0, KEEP_FREED_MEMORY.1),
-        )?);
-        println!(
-            "\n==> the CPU engine against PyTorch, native, the same threads (ratio: PyTorch's ms / Glassbox's; above 1, Glassbox is faster)"
-        );
-        print!(
-            "{}",
-            ratios::table(&cpu_engine, &torch, ("Glassbox", "PyTorch"))
-        );
-        println!("\n==> attribution graphs: circuit-tracer next to Glassbox, CPU");
-        run(&mut cmd(
-            "cargo",
-            &["build", "--quiet", "--release", "-p", "glassbox-cli"],
-        ))?;
-        run(cmd(
-            &python,
-            &["crates/circuits/benches/attribute_circuit_tracer.py"],
-        )
-        .env(KEEP_FREED_MEMORY.0, KEEP_FREED_MEMORY.1))
-    } else {
-        println!(
-            "\n(set {TORCH_PYTHON} to a Python with torch and transformers for PyTorch's numbers, \
-             and circuit-tracer for its graphs' time)"
-        );
-        Ok(())
-    }
+    let Some(python) = python else {
+        return Ok(());
+    };
+    println!("\n==> attribution graphs: circuit-tracer next to Glassbox, CPU");
+    run(&mut cmd(
+        "cargo",
+        &["build", "--quiet", "--release", "-p", "glassbox-cli"],
+    ))?;
+    run(cmd(
+        python,
+        &["crates/circuits/benches/attribute_circuit_tracer.py"],
+    )
+    .env(KEEP_FREED_MEMORY.0, KEEP_FREED_MEMORY.1))
 }
 
 /// The CPU engine and onnxruntime-web in turns in one page (`tests/bench/onnx_bench.mjs`),
@@ -164,4 +230,22 @@ fn browser_bench(package: &str) -> Result<()> {
     .env("CHROMEDRIVER", "/usr/bin/chromedriver")
     // One page for a whole benchmark; SwiftShader runs GPT-2 small and SmolLM2 slowly.
     .env("WASM_BINDGEN_TEST_TIMEOUT", "3600"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A section that does not exist is refused before anything runs, with the names of
+    /// those that do; the usage names every section.
+    #[test]
+    fn sections_are_named_in_the_usage_and_an_unknown_one_is_refused() {
+        let error = bench(&["cpu".to_owned(), "nope".to_owned()]).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("`nope`"), "{message}");
+        for (name, _) in SECTIONS {
+            assert!(message.contains(name), "{message}");
+            assert!(crate::USAGE.contains(name), "the usage lacks `{name}`");
+        }
+    }
 }

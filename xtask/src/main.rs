@@ -31,8 +31,10 @@ commands:
           lavapipe), wasm tests in headless Chromium with WebGPU, end-to-end tests of
           the release build
   models  fetch the real models the tests run (pinned, cached under target/models)
-  bench   the benchmarks: native, in headless Chromium, and PyTorch's numbers when
-          GLASSBOX_TORCH_PYTHON names a Python with torch and transformers
+  bench [SECTION...]
+          the benchmarks: native, in headless Chromium, and PyTorch's numbers when
+          GLASSBOX_TORCH_PYTHON names a Python with torch and transformers; every
+          section when none is named: cpu, wasm, onnx, gpu, graphs, page
   fuzz [--runs N] [--seed S] [TARGET...]
           fuzz the parsers of untrusted input (every target when none is named),
           N executions each (100000), optimized with overflow checks; crashing
@@ -45,7 +47,7 @@ fn main() -> ExitCode {
         Some("page") => tools::ensure_build_tools().and_then(|()| page::build()),
         Some("test") => test::test(),
         Some("models") => models::ensure_models(),
-        Some("bench") => bench::bench(),
+        Some("bench") => bench::bench(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
