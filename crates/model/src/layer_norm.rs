@@ -215,8 +215,18 @@ mod tests {
             .unwrap();
         let variance = centred.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
         let scale = (variance + epsilon).unwrap().sqrt().unwrap();
+        normalized_then_affine(&centred, &scale, weight, bias)
+    }
+
+    /// `centred / scale · weight + bias`, as `Gpt2::layer_norm` ends.
+    fn normalized_then_affine(
+        centred: &Tensor,
+        scale: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+    ) -> Tensor {
         centred
-            .broadcast_div(&scale)
+            .broadcast_div(scale)
             .unwrap()
             .broadcast_mul(weight)
             .unwrap()
@@ -268,14 +278,7 @@ mod tests {
     /// The path a hooked pass takes: the statistics as tensors, then tensor operations.
     fn by_statistics(x: &Tensor, weight: &Tensor, bias: &Tensor, epsilon: f64) -> Tensor {
         let (mean, scale) = mean_and_scale(x, epsilon).unwrap().unwrap();
-        x.broadcast_sub(&mean)
-            .unwrap()
-            .broadcast_div(&scale)
-            .unwrap()
-            .broadcast_mul(weight)
-            .unwrap()
-            .broadcast_add(bias)
-            .unwrap()
+        normalized_then_affine(&x.broadcast_sub(&mean).unwrap(), &scale, weight, bias)
     }
 
     /// A pass that reads the hooks and one that does not give the same values to the bit,

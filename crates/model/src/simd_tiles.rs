@@ -199,10 +199,11 @@ fn dot_sums(a_rows: [&[f32]; ROWS], e_rows: [&[f32]; DOT_COLUMNS]) -> [[f32; DOT
     })
 }
 
-/// Four f32 lanes and a fused multiply-add: relaxed SIMD's.
-#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+/// Four f32 lanes and a multiply-add: fused with relaxed SIMD, else simd128's multiply
+/// then add.
+#[cfg(target_arch = "wasm32")]
 mod lanes {
-    use core::arch::wasm32::{f32x4, f32x4_extract_lane, f32x4_relaxed_madd, f32x4_splat, v128};
+    use core::arch::wasm32::{f32x4, f32x4_extract_lane, f32x4_splat, v128};
 
     pub(super) fn load(values: &[f32; 4]) -> v128 {
         f32x4(values[0], values[1], values[2], values[3])
@@ -213,36 +214,15 @@ mod lanes {
     }
 
     /// `a · b + c`, fused.
+    #[cfg(target_feature = "relaxed-simd")]
     pub(super) fn madd(a: v128, b: v128, c: v128) -> v128 {
-        f32x4_relaxed_madd(a, b, c)
-    }
-
-    pub(super) fn to_array(v: v128) -> [f32; 4] {
-        [
-            f32x4_extract_lane::<0>(v),
-            f32x4_extract_lane::<1>(v),
-            f32x4_extract_lane::<2>(v),
-            f32x4_extract_lane::<3>(v),
-        ]
-    }
-}
-
-/// Four f32 lanes and a multiply then an add: simd128's.
-#[cfg(all(target_arch = "wasm32", not(target_feature = "relaxed-simd")))]
-mod lanes {
-    use core::arch::wasm32::{f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128};
-
-    pub(super) fn load(values: &[f32; 4]) -> v128 {
-        f32x4(values[0], values[1], values[2], values[3])
-    }
-
-    pub(super) fn splat(value: f32) -> v128 {
-        f32x4_splat(value)
+        core::arch::wasm32::f32x4_relaxed_madd(a, b, c)
     }
 
     /// `a · b + c`, a multiply then an add.
+    #[cfg(not(target_feature = "relaxed-simd"))]
     pub(super) fn madd(a: v128, b: v128, c: v128) -> v128 {
-        f32x4_add(f32x4_mul(a, b), c)
+        core::arch::wasm32::f32x4_add(core::arch::wasm32::f32x4_mul(a, b), c)
     }
 
     pub(super) fn to_array(v: v128) -> [f32; 4] {

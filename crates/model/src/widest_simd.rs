@@ -27,21 +27,13 @@ pub(crate) fn widest() -> Width {
     if let Some(width) = tests::chosen() {
         return width;
     }
-    available()[0]
-}
-
-/// The widths this processor has, widest first.
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn available() -> Vec<Width> {
-    let mut widths = Vec::with_capacity(3);
     if std::arch::is_x86_feature_detected!("avx512f") {
-        widths.push(Width::Avx512);
+        Width::Avx512
+    } else if std::arch::is_x86_feature_detected!("avx2") {
+        Width::Avx2
+    } else {
+        Width::Baseline
     }
-    if std::arch::is_x86_feature_detected!("avx2") {
-        widths.push(Width::Avx2);
-    }
-    widths.push(Width::Baseline);
-    widths
 }
 
 /// `fn name[generics](args) { body }`: a function whose body is compiled three times
@@ -78,17 +70,30 @@ macro_rules! widest_simd {
 pub(crate) use widest_simd;
 
 #[cfg(all(test, target_arch = "x86_64"))]
-pub(crate) mod tests {
+mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU8, Ordering};
 
-    use super::{Width, available};
+    use super::Width;
 
     /// The width a test chose: 0 for none, else 1 + its index in `[Avx512, Avx2, Baseline]`.
     static CHOSEN: AtomicU8 = AtomicU8::new(0);
     /// Held while a test has chosen a width, so that two tests do not choose at once.
     static CHOOSING: Mutex<()> = Mutex::new(());
     const WIDTHS: [Width; 3] = [Width::Avx512, Width::Avx2, Width::Baseline];
+
+    /// The widths this processor has, widest first.
+    fn available() -> Vec<Width> {
+        let mut widths = Vec::with_capacity(3);
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            widths.push(Width::Avx512);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            widths.push(Width::Avx2);
+        }
+        widths.push(Width::Baseline);
+        widths
+    }
 
     pub(super) fn chosen() -> Option<Width> {
         WIDTHS
@@ -98,7 +103,7 @@ pub(crate) mod tests {
 
     /// `run()` with the kernels in each width this processor has, widest first. (Other
     /// tests running meanwhile may take the chosen width too: the values are the same.)
-    pub(crate) fn in_each_width<T>(mut run: impl FnMut() -> T) -> Vec<(Width, T)> {
+    fn in_each_width<T>(mut run: impl FnMut() -> T) -> Vec<(Width, T)> {
         let _choosing = CHOOSING
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
