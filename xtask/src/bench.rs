@@ -50,10 +50,13 @@ pub(crate) const SECTIONS: [(&str, &str); 6] = [
 pub(crate) fn bench(args: &[String]) -> Result<()> {
     let known = |name: &str| SECTIONS.iter().any(|&(section, _)| section == name);
     if let Some(unknown) = args.iter().find(|name| !known(name)) {
-        let names: Vec<&str> = SECTIONS.iter().map(|&(name, _)| name).collect();
+        let sections: Vec<String> = SECTIONS
+            .iter()
+            .map(|(name, what)| format!("  {name:<7} {what}"))
+            .collect();
         anyhow::bail!(
-            "no benchmark section `{unknown}`: the sections are {}",
-            names.join(", ")
+            "no benchmark section `{unknown}`; the sections:\n{}",
+            sections.join("\n")
         );
     }
     let runs = |name: &str| args.is_empty() || args.iter().any(|arg| arg == name);

@@ -80,6 +80,21 @@ widest_simd! {
     }
 }
 
+widest_simd! {
+    /// Each row's mean and scale, for the rows of `width` of `x`, into `means` and `scales`.
+    fn statistics_of_rows[](
+        x: &[f32],
+        width: usize,
+        epsilon: f32,
+        means: &mut [f32],
+        scales: &mut [f32],
+    ) {
+        for ((row, mean), scale) in x.chunks_exact(width).zip(means).zip(scales) {
+            (*mean, *scale) = statistics(row, epsilon);
+        }
+    }
+}
+
 /// One row's mean and `√(variance + epsilon)`, each sum in eight running sums.
 #[allow(
     clippy::inline_always,
@@ -138,10 +153,12 @@ impl CustomOp3 for LayerNorm {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         // With x̂ = (x - mean) / scale and g = grad · weight, per row:
-        // ∂x = (g - mean(g) - x̂ · mean(g · x̂)) / scale.
-        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let scale = (centred.sqr()?.mean_keepdim(D::Minus1)? + f64::from(self.epsilon))?.sqrt()?;
-        let normalized = centred.broadcast_div(&scale)?;
+        // ∂x = (g - mean(g) - x̂ · mean(g · x̂)) / scale, from the forward's own statistics.
+        let statistics = x.apply_op1_no_bwd(&RowStatistics {
+            epsilon: self.epsilon,
+        })?;
+        let (mean, scale) = (statistics.get(0)?, statistics.get(1)?);
+        let normalized = x.broadcast_sub(&mean)?.broadcast_div(&scale)?;
         let g = grad.broadcast_mul(weight)?;
         let along_normalized = (&g * &normalized)?.mean_keepdim(D::Minus1)?;
         let grad_x = g
@@ -175,9 +192,7 @@ impl CustomOp1 for RowStatistics {
         let rows = x.len() / width;
         let mut out = vec![0.0_f32; 2 * rows];
         let (means, scales) = out.split_at_mut(rows);
-        for ((row, mean), scale) in x.chunks_exact(width).zip(means).zip(scales) {
-            (*mean, *scale) = statistics(row, self.epsilon);
-        }
+        statistics_of_rows(x, width, self.epsilon, means, scales);
         let mut dims = vec![2];
         dims.extend_from_slice(layout.shape().dims());
         if let Some(last) = dims.last_mut() {
@@ -199,6 +214,7 @@ impl CustomOp1 for RowStatistics {
         Ok(Some((grad_x / width)?))
     }
 }
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]

@@ -120,7 +120,7 @@ mod tests {
     }
 
     /// The fused kernels give the same values to the bit in every width: the GELU, the
-    /// softmaxes and the LayerNorm, on rows on and off the SIMD lanes.
+    /// softmaxes, the LayerNorm and its statistics, on rows on and off the SIMD lanes.
     #[test]
     fn every_width_gives_the_same_bits() {
         use crate::few_rows::tests::{matrix, values};
@@ -141,13 +141,26 @@ mod tests {
                             .unwrap()
                             .unwrap(),
                     ),
+                    bits(
+                        crate::layer_norm::mean_and_scale(&x, 1e-5)
+                            .unwrap()
+                            .unwrap()
+                            .1,
+                    ),
                 ]
             });
             let (widest, expected) = &results[0];
             for (width, got) in &results[1..] {
-                for (kernel, (a, b)) in ["gelu", "silu", "softmax", "causal softmax", "layer norm"]
-                    .iter()
-                    .zip(expected.iter().zip(got))
+                for (kernel, (a, b)) in [
+                    "gelu",
+                    "silu",
+                    "softmax",
+                    "causal softmax",
+                    "layer norm",
+                    "statistics",
+                ]
+                .iter()
+                .zip(expected.iter().zip(got))
                 {
                     assert!(
                         a == b,
