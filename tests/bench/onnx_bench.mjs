@@ -7,7 +7,10 @@
 // least 9, more while under 3 s), after untimed runs of both, and prints each median.
 // onnxruntime-web runs as a page would run it: its wasm backend with one thread (what it
 // does in a page that is not cross-origin isolated, as Glassbox's is not), then with two
-// threads in a cross-origin isolated page. Every position's logits are computed by both
+// threads in a cross-origin isolated page. There the CPU engine is timed a second way too,
+// as a page with two cores would run it: its products shared with a helper worker that
+// holds its own copy of the model (through a SharedArrayBuffer), the logits checked to be
+// the same to the bit as without. Every position's logits are computed by both engines
 // (onnxruntime-web also copies them out of its wasm memory: part of its time).
 //
 // The CPU engine is the build Chromium runs (with relaxed SIMD); where
@@ -34,22 +37,39 @@ const AGREEMENT = 1e-3;
 const PAGE = `<!doctype html><meta charset="utf-8"><title>Glassbox and onnxruntime-web</title>
 <script type="module">
 import * as ort from '/ort/ort.wasm.min.mjs';
-import init, { BenchModel } from '/glassbox/glassbox_browser_bench.js';
+import init, { BenchModel, stopHelper } from '/glassbox/glassbox_browser_bench.js';
 await init();
 ort.env.wasm.numThreads = Number(new URL(location.href).searchParams.get('threads'));
 ort.env.wasm.wasmPaths = '/ort/';
 const MAX_ROUNDS = 41;
 let model;
 let session;
+// In a cross-origin isolated page, a helper worker with its own copy of the model, which
+// the CPU engine shares its products with (through the buffer shared) in its rows
+// "with a helper".
+let helper;
+let shared;
 // A pause between runs: onnxruntime's threads spin a while after a run, which would take
 // a core from whichever run came next.
 const pause = () => new Promise((done) => setTimeout(done, 20));
 window.bench = {
   info: () => ({ isolated: crossOriginIsolated, cores: navigator.hardwareConcurrency, shapes: BenchModel.shapeCount() }),
-  async load(index) {
+  async load(index, tokens) {
+    if (shared) stopHelper(shared);
+    helper?.terminate();
+    helper = shared = undefined;
     model?.free();
     await session?.release();
     const onnx = (model = new BenchModel(index)).takeOnnx();
+    if (crossOriginIsolated) {
+      shared = new SharedArrayBuffer(model.sharedBytes(tokens));
+      helper = new Worker('/helper.js', { type: 'module' });
+      await new Promise((ready, failed) => {
+        helper.onmessage = ({ data }) => (data === 'ready' ? ready() : failed(new Error('helper: ' + data)));
+        helper.onerror = (event) => failed(new Error('helper: ' + event.message));
+        helper.postMessage({ index, shared });
+      });
+    }
     session = await ort.InferenceSession.create(onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
     // Two seconds of both engines on a few tokens, untimed: the browser compiles both
     // wasm modules with its optimizing tier in the background after they load.
@@ -69,7 +89,28 @@ window.bench = {
     // browser has compiled both engines' hot code with its optimizing tier).
     const ours = model.logits(ids);
     const theirs = (await session.run(feeds())).logits.data;
-    for (const warm of [() => model.forward(ids), () => session.run(feeds())]) {
+    // With a helper: the CPU engine's forward pass, its products shared (timed without
+    // installing the helper, which a page does once).
+    const withHelper = (times) => {
+      model.shareColumns(shared);
+      try {
+        const t = performance.now();
+        model.forward(ids);
+        times?.push(performance.now() - t);
+      } finally {
+        model.stopSharing();
+      }
+    };
+    let sharedSame = true;
+    if (helper) {
+      model.shareColumns(shared);
+      const sharedLogits = model.logits(ids);
+      model.stopSharing();
+      sharedSame = sharedLogits.length === ours.length && sharedLogits.every((value, i) => Object.is(value, ours[i]));
+    }
+    const warms = [() => model.forward(ids), () => session.run(feeds())];
+    if (helper) warms.push(() => withHelper());
+    for (const warm of warms) {
       for (const started = performance.now(); performance.now() - started < 500;) await warm();
     }
     let diff = 0;
@@ -80,23 +121,42 @@ window.bench = {
     }
     const glassbox = [];
     const onnxruntime = [];
+    const helped = [];
     const started = performance.now();
     for (let round = 0; round < MAX_ROUNDS && (round < rounds || performance.now() - started < 3000); round++) {
       const runs = [
         async () => { const t = performance.now(); model.forward(ids); glassbox.push(performance.now() - t); },
         async () => { const t = performance.now(); await session.run(feeds()); onnxruntime.push(performance.now() - t); },
       ];
-      if (round % 2) runs.reverse();
+      if (helper) runs.push(async () => withHelper(helped));
+      // Each engine first, middle and last in turn.
+      for (let turn = 0; turn < round % runs.length; turn++) runs.push(runs.shift());
       for (const run of runs) {
         await run();
         await pause();
       }
     }
-    return { glassbox, onnxruntime, diff, largest, sameLength: ours.length === theirs.length };
+    const stopped = model.whySharingStopped();
+    if (stopped) throw new Error('the helper stopped: ' + stopped);
+    return { glassbox, onnxruntime, helped, sharedSame, diff, largest, sameLength: ours.length === theirs.length };
   },
 };
 window.benchReady = true;
 </script>`;
+
+// The helper worker: the same shape's model, answering the page's products until stopped.
+const HELPER = `import init, { BenchModel } from '/glassbox/glassbox_browser_bench.js';
+onmessage = async ({ data: { index, shared } }) => {
+  try {
+    await init();
+    const model = BenchModel.forHelper(index);
+    postMessage('ready');
+    model.serveColumns(shared);
+    model.free();
+  } catch (error) {
+    postMessage(String(error));
+  }
+};`;
 
 const COOP_COEP = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
@@ -111,7 +171,7 @@ function median(values) {
 async function runPage(browser, threads, isolated, glassboxDir = moduleDir, glassbox = 'Glassbox') {
   const server = await serveDist({
     folders: { '/ort/': ortDir, '/glassbox/': glassboxDir },
-    overrides: { '/bench.html': PAGE, '/favicon.ico': '' },
+    overrides: { '/bench.html': PAGE, '/helper.js': HELPER, '/favicon.ico': '' },
     headers: isolated ? COOP_COEP : {},
   });
   const page = await browser.newPage();
@@ -134,7 +194,7 @@ async function runPage(browser, threads, isolated, glassboxDir = moduleDir, glas
     console.log(`\n${engine} (wasm backend${isolated ? ', cross-origin isolated page' : ''}) and ${glassbox}'s CPU engine (wasm32, one thread), ` +
       `${info.cores} cores, median of at least ${ROUNDS} interleaved rounds (more, up to 41, while under 3 s)`);
     for (let shape = 0; shape < info.shapes; shape++) {
-      const model = await page.evaluate((index) => window.bench.load(index), shape);
+      const model = await page.evaluate((args) => window.bench.load(...args), [shape, Math.max(...LENGTHS)]);
       for (const length of LENGTHS) {
         const result = await page.evaluate(([n, rounds]) => window.bench.measure(n, rounds), [length, ROUNDS]);
         const relative = result.diff / Math.max(1, result.largest);
@@ -148,6 +208,10 @@ async function runPage(browser, threads, isolated, glassboxDir = moduleDir, glas
         const label = `${model.name}, ${length} tokens`;
         console.log(`${glassbox}, beside ${threads}: ${label}: median ${median(result.glassbox).toFixed(1)} ms over ${result.glassbox.length} rounds`);
         console.log(`${engine}: ${label}: median ${median(result.onnxruntime).toFixed(1)} ms over ${result.onnxruntime.length} rounds`);
+        if (result.helped.length) {
+          if (!result.sharedSame) throw new Error(`${label}: the logits with a helper differ from those without`);
+          console.log(`${glassbox} with a helper worker, beside ${threads}: ${label}: median ${median(result.helped).toFixed(1)} ms over ${result.helped.length} rounds (logits the same to the bit)`);
+        }
       }
     }
     if (problems.length) throw new Error(problems.join('; '));

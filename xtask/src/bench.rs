@@ -174,6 +174,11 @@ fn onnxruntime_web() -> Result<()> {
             "onnxruntime-web, 2 threads",
         ),
         (
+            "Glassbox with a helper worker, beside 2",
+            "Chromium's build (relaxed SIMD) with a helper worker (the page's second core)",
+            "onnxruntime-web, 2 threads",
+        ),
+        (
             "Glassbox simd128 only, beside 1",
             "the build for browsers without relaxed SIMD (Safari)",
             "onnxruntime-web, 1 thread (beside Glassbox simd128 only)",

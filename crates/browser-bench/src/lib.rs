@@ -10,6 +10,8 @@
 mod gpt2_onnx;
 mod onnx;
 mod protobuf;
+#[cfg(target_arch = "wasm32")]
+pub mod sharing;
 
 #[path = "../../model/benches/shapes.rs"]
 #[allow(
@@ -64,6 +66,20 @@ impl BenchModel {
         Ok(Self::build(index)?)
     }
 
+    /// Benchmark shape `index`'s model for a helper worker ([`Self::serve_columns`]): the
+    /// same weights, without the ONNX export.
+    #[wasm_bindgen(js_name = forHelper)]
+    pub fn for_helper(index: usize) -> Result<BenchModel, JsError> {
+        let (name, config) = Self::shape(index)?;
+        let weights = Gpt2Weights::init(&config, 0).map_err(BenchError::from)?;
+        Ok(Self {
+            name: name.to_owned(),
+            vocab: config.vocab_size,
+            model: Gpt2::new(config, weights).map_err(BenchError::from)?,
+            onnx: None,
+        })
+    }
+
     /// The shape's name, as the other benchmarks print it.
     #[must_use]
     #[wasm_bindgen(getter)]
@@ -108,11 +124,15 @@ impl BenchModel {
 }
 
 impl BenchModel {
-    fn build(index: usize) -> Result<Self, BenchError> {
-        let (name, config) = shapes::bench_shapes()
+    fn shape(index: usize) -> Result<(&'static str, glassbox_model::Gpt2Config), BenchError> {
+        shapes::bench_shapes()
             .into_iter()
             .nth(index)
-            .ok_or(BenchError::NoShape(index))?;
+            .ok_or(BenchError::NoShape(index))
+    }
+
+    fn build(index: usize) -> Result<Self, BenchError> {
+        let (name, config) = Self::shape(index)?;
         let weights = Gpt2Weights::init(&config, 0)?;
         let onnx = gpt2_onnx(&config, &weights)?;
         Ok(Self {

@@ -12,6 +12,7 @@ mod attention;
 pub mod checkpoint;
 #[cfg(not(target_arch = "wasm32"))]
 mod column_panels;
+pub mod column_split;
 mod config;
 pub mod cpu_rows;
 mod error;
@@ -37,6 +38,8 @@ pub mod rng;
 mod rope;
 mod safetensors_source;
 pub mod sampling;
+#[cfg(target_arch = "wasm32")]
+pub mod shared_columns;
 mod silu;
 mod simd_tiles;
 mod softmax;

@@ -215,7 +215,8 @@ fn forward(
         )));
     }
     let matrices = Matrices { count, m, n };
-    let out = if TILED {
+    // A helper computes in the tiles, so a product shared with one is in the tiles here too.
+    let out = if TILED || crate::column_split::sharing() {
         tiled_product(a, b, matrices, order, bias)
     } else {
         native_product(a, b, matrices, order, bias)?
@@ -240,7 +241,8 @@ fn gradients(
     })
 }
 
-/// The browser's kernel, one matrix after another, the bias added after.
+/// The browser's kernel, one matrix after another (a single one shared with a helper where
+/// one is installed: `column_split`), the bias added after.
 fn tiled_product(
     a: &[f32],
     b: &[f32],
@@ -255,7 +257,7 @@ fn tiled_product(
         crate::simd_tiles::product(a, m, b, n, order)
     };
     let mut out = if count == 1 {
-        product(0)
+        crate::column_split::shared_product(a, m, b, n, order).unwrap_or_else(|| product(0))
     } else {
         let mut out = Vec::with_capacity(count * m * n);
         for i in 0..count {

@@ -20,6 +20,8 @@
 //! Only the wasm32 builds run these ([`TILED`]); the native build compiles the same
 //! kernels from plain arrays for the tests of their layout.
 
+use std::ops::Range;
+
 use crate::many_rows::Order;
 
 /// Whether this build multiplies matrices of many rows in these tiles: the browser's builds.
@@ -40,16 +42,31 @@ const DOT_COLUMNS: usize = 2;
 /// `a · b` for `a` `[m, k]` and `b` laid out as `order` says (`[k, n]` or `[n, k]`), both
 /// contiguous: the product's `m × n` values, in the tiles of that layout.
 pub(crate) fn product(a: &[f32], m: usize, b: &[f32], n: usize, order: Order) -> Vec<f32> {
+    product_columns(a, m, b, n, order, 0..n)
+}
+
+/// Columns `columns` of [`product`]: `m × columns.len()` values, row by row. Each value is
+/// summed alike whichever columns are asked for, so the columns of two calls side by side
+/// are the whole product's to the bit.
+pub(crate) fn product_columns(
+    a: &[f32],
+    m: usize,
+    b: &[f32],
+    n: usize,
+    order: Order,
+    columns: Range<usize>,
+) -> Vec<f32> {
     match order {
-        Order::KByN => tiled_product(a, m, b, n),
-        Order::NByK => dot_product(a, m, b, n),
+        Order::KByN => tiled_product(a, m, b, n, columns),
+        Order::NByK => dot_product(a, m, b, columns),
     }
 }
 
-/// `a · w` for `a` `[m, k]` and `w` `[k, n]` (both contiguous): the product's `m × n` values.
-fn tiled_product(a: &[f32], m: usize, w: &[f32], n: usize) -> Vec<f32> {
+/// Columns `columns` of `a · w` for `a` `[m, k]` and `w` `[k, n]` (both contiguous).
+fn tiled_product(a: &[f32], m: usize, w: &[f32], n: usize, columns: Range<usize>) -> Vec<f32> {
     let k = a.len() / m;
-    let mut out = vec![0.0_f32; m * n];
+    let (offset, n_out) = (columns.start, columns.len());
+    let mut out = vec![0.0_f32; m * n_out];
     let row_tiles = m.div_ceil(ROWS);
     // Per tile of rows, DEPTH steps of four values of `a`; per block of columns, DEPTH
     // steps of eight values of `w`.
@@ -66,13 +83,13 @@ fn tiled_product(a: &[f32], m: usize, w: &[f32], n: usize) -> Vec<f32> {
                 &mut tile[..depth],
             );
         }
-        for first in (0..n).step_by(COLUMNS) {
-            let width = COLUMNS.min(n - first);
-            lay_out_columns(w, n, start, first, &mut w_panel[..depth]);
+        for first in columns.clone().step_by(COLUMNS) {
+            let width = COLUMNS.min(columns.end - first);
+            lay_out_columns(w, n, start, first, width, &mut w_panel[..depth]);
             for (t, tile) in a_tiles.chunks_exact(DEPTH).enumerate() {
                 let sums = tile_sums(&tile[..depth], &w_panel[..depth]);
                 for (r, row_sums) in sums.iter().enumerate().take(m - t * ROWS) {
-                    let row = (t * ROWS + r) * n + first;
+                    let row = (t * ROWS + r) * n_out + first - offset;
                     for (total, sum) in out[row..row + width].iter_mut().zip(row_sums) {
                         *total += sum;
                     }
@@ -106,10 +123,17 @@ fn lay_out_rows(
     }
 }
 
-/// Columns `first..first + COLUMNS` of `w` (`[k, n]`) over the steps `start..start +
-/// panel.len()`, into `panel` (eight values per step), zeros past the last column.
-fn lay_out_columns(w: &[f32], n: usize, start: usize, first: usize, panel: &mut [[f32; COLUMNS]]) {
-    let width = COLUMNS.min(n - first);
+/// Columns `first..first + width` (`width` ≤ [`COLUMNS`]) of `w` (`[k, n]`) over the
+/// steps `start..start + panel.len()`, into `panel` (eight values per step), zeros past
+/// the last.
+fn lay_out_columns(
+    w: &[f32],
+    n: usize,
+    start: usize,
+    first: usize,
+    width: usize,
+    panel: &mut [[f32; COLUMNS]],
+) {
     for (p, step) in panel.iter_mut().enumerate() {
         let row = (start + p) * n + first;
         if width == COLUMNS {
@@ -142,20 +166,23 @@ fn tile_sums(a: &[[f32; ROWS]], w: &[[f32; COLUMNS]]) -> [[f32; COLUMNS]; ROWS] 
     })
 }
 
-/// `a · eᵀ` for `a` `[m, k]` and `e` `[n, k]` (both contiguous): the product's `m × n`
-/// values, by tiles of [`ROWS`] rows of `a` and [`DOT_COLUMNS`] rows of `e`. A tile past
-/// the last row (or column) repeats it, and only the real outputs are kept.
-fn dot_product(a: &[f32], m: usize, e: &[f32], n: usize) -> Vec<f32> {
+/// Columns `columns` of `a · eᵀ` for `a` `[m, k]` and `e` `[n, k]` (both contiguous; only
+/// the rows of `e` for `columns` are read), by
+/// tiles of [`ROWS`] rows of `a` and [`DOT_COLUMNS`] rows of `e`. A tile past the last
+/// row (or column) repeats it, and only the real outputs are kept.
+fn dot_product(a: &[f32], m: usize, e: &[f32], columns: Range<usize>) -> Vec<f32> {
     let k = a.len() / m;
-    let mut out = vec![0.0_f32; m * n];
-    for first in (0..n).step_by(DOT_COLUMNS) {
-        let e_rows: [&[f32]; DOT_COLUMNS] = std::array::from_fn(|c| row(e, k, first + c, n));
+    let (offset, n_out) = (columns.start, columns.len());
+    let mut out = vec![0.0_f32; m * n_out];
+    for first in columns.clone().step_by(DOT_COLUMNS) {
+        let e_rows: [&[f32]; DOT_COLUMNS] =
+            std::array::from_fn(|c| row(e, k, first + c, columns.end));
         for top in (0..m).step_by(ROWS) {
             let a_rows: [&[f32]; ROWS] = std::array::from_fn(|r| row(a, k, top + r, m));
             let sums = dot_sums(a_rows, e_rows);
             for (r, sums) in sums.iter().enumerate().take(m - top) {
-                let row = (top + r) * n + first;
-                let width = DOT_COLUMNS.min(n - first);
+                let row = (top + r) * n_out + first - offset;
+                let width = DOT_COLUMNS.min(columns.end - first);
                 out[row..row + width].copy_from_slice(&sums[..width]);
             }
         }
@@ -283,8 +310,8 @@ mod tests {
             let a = matrix(m, k, 1);
             let (w, e) = (matrix(k, n, 2), matrix(n, k, 3));
             let a_values = values(&a);
-            let by_w = tiled_product(&a_values, m, &values(&w), n);
-            let by_e = dot_product(&a_values, m, &values(&e), n);
+            let by_w = product(&a_values, m, &values(&w), n, Order::KByN);
+            let by_e = product(&a_values, m, &values(&e), n, Order::NByK);
             let gemm_w = values(&a.matmul(&w).unwrap());
             let gemm_e = values(&a.matmul(&e.t().unwrap()).unwrap());
             assert!(relative_difference(&by_w, &gemm_w) < 1e-5, "{m}×{k}×{n}");
@@ -292,6 +319,38 @@ mod tests {
                 relative_difference(&by_e, &gemm_e) < 1e-5,
                 "{m}×{k}×{n}, transposed"
             );
+        }
+    }
+
+    /// Columns asked for in two parts, cut anywhere, are the whole product's to the bit.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn columns_in_two_parts_are_the_whole_products_bits() {
+        for (m, k, n) in SHAPES {
+            let a = values(&matrix(m, k, 4));
+            for (order, b) in [
+                (Order::KByN, values(&matrix(k, n, 5))),
+                (Order::NByK, values(&matrix(n, k, 6))),
+            ] {
+                let whole = product(&a, m, &b, n, order);
+                for cut in [0, 1, n / 2, n.div_ceil(2).div_ceil(8) * 8, n - 1, n] {
+                    let cut = cut.min(n);
+                    let left = product_columns(&a, m, &b, n, order, 0..cut);
+                    let right = product_columns(&a, m, &b, n, order, cut..n);
+                    let joined: Vec<f32> = (0..m)
+                        .flat_map(|r| {
+                            let left = &left[r * cut..(r + 1) * cut];
+                            let right = &right[r * (n - cut)..(r + 1) * (n - cut)];
+                            left.iter().chain(right).copied()
+                        })
+                        .collect();
+                    let same = joined
+                        .iter()
+                        .zip(&whole)
+                        .all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{m}×{k}×{n} {order:?}, cut at {cut}");
+                }
+            }
         }
     }
 }

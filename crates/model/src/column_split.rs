@@ -1,0 +1,405 @@
+//! Products of many rows shared with a helper that holds the same weights. A page has one
+//! core per wasm instance (threads inside one need a nightly toolchain), so its second
+//! core is a second worker with its own copy of the model: while a helper is installed on
+//! this thread ([`share_with`]), a product of a weight the helper holds is cut in two by
+//! columns, this thread computing the first part while the helper computes the rest.
+//!
+//! Both parts come from the browser's tiles ([`simd_tiles::product_columns`]), which sum
+//! each column alike whichever columns are asked for, so a shared product is the unshared
+//! one to the bit, and a graph or a steered pair comes out the same with a helper or
+//! without. Where the helper declines, fails or stops answering, this thread computes its
+//! columns itself and stops sharing: the product is never lost.
+//!
+//! Which weight is which is a [`WeightTable`], built alike on both sides from the model's
+//! named weights (a weight's address differs between two wasm instances; its place in the
+//! list does not).
+
+use std::cell::RefCell;
+use std::ops::Range;
+use std::rc::Rc;
+
+use candle_core::{CpuStorage, Storage, Tensor};
+
+use crate::many_rows::Order;
+use crate::simd_tiles;
+use crate::{ModelError, Result};
+
+/// Multiply-adds below which a product is not shared: a helper's wake-up and the copies
+/// to and from it (tens of microseconds) cost more than half of a product this small.
+const MIN_SHARED_WORK: usize = 1 << 20;
+
+/// The columns of one product that a helper is asked for.
+#[derive(Debug, Clone)]
+pub struct ColumnRequest<'a> {
+    /// `a`, `[m, k]`, row by row.
+    pub a: &'a [f32],
+    /// Rows of `a`.
+    pub m: usize,
+    /// The weight, this side's copy: `[k, n]`, or `[n, k]` where `transposed`.
+    pub weight: &'a [f32],
+    /// Columns of the whole product.
+    pub n: usize,
+    /// Whether `weight` is `[n, k]`, read transposed (an unembedding).
+    pub transposed: bool,
+    /// The product's columns the helper computes.
+    pub columns: Range<usize>,
+}
+
+/// A helper that computes columns of a product with its own copy of the weights.
+pub trait ColumnHelper {
+    /// Hands `request` to the helper; false where it cannot take it (it does not hold the
+    /// weight, or the values do not fit), and then nothing was sent.
+    fn start(&self, request: &ColumnRequest<'_>) -> bool;
+
+    /// The columns started last, `m × columns.len()` values row by row, into `into`; an
+    /// error where the helper failed or stopped answering.
+    fn finish(&self, into: &mut [f32]) -> std::result::Result<(), String>;
+}
+
+thread_local! {
+    /// The helper this thread's products are shared with, if any.
+    static HELPER: RefCell<Option<Rc<dyn ColumnHelper>>> = const { RefCell::new(None) };
+    /// Why sharing stopped last, if it did on its own.
+    static STOPPED: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Shares this thread's products of many rows with `helper` from now on. While a helper is
+/// installed, every product of many rows is computed in the browser's tiles, natively too
+/// (so that the tests compare the same sums).
+pub fn share_with(helper: Rc<dyn ColumnHelper>) {
+    HELPER.with_borrow_mut(|installed| *installed = Some(helper));
+    STOPPED.with_borrow_mut(|stopped| *stopped = None);
+}
+
+/// Stops sharing this thread's products; the helper that was installed, if any.
+pub fn stop_sharing() -> Option<Rc<dyn ColumnHelper>> {
+    HELPER.with_borrow_mut(Option::take)
+}
+
+/// Why sharing stopped without [`stop_sharing`] (the helper failed or stopped answering),
+/// since it was last started.
+#[must_use]
+pub fn why_sharing_stopped() -> Option<String> {
+    STOPPED.with_borrow(Clone::clone)
+}
+
+/// Whether a helper is installed on this thread.
+pub(crate) fn sharing() -> bool {
+    HELPER.with_borrow(Option::is_some)
+}
+
+/// `a · b` (`a` `[m, k]`, `b` as `order` says), its last columns computed by the installed
+/// helper; `None` where no helper is installed, the product is too small to share, or the
+/// helper declines it.
+pub(crate) fn shared_product(
+    a: &[f32],
+    m: usize,
+    b: &[f32],
+    n: usize,
+    order: Order,
+) -> Option<Vec<f32>> {
+    let helper = HELPER.with_borrow(Clone::clone)?;
+    let k = a.len() / m.max(1);
+    // The helper's columns start on a tile's edge.
+    let cut = n.div_ceil(2).next_multiple_of(8);
+    if m * k * n < MIN_SHARED_WORK || cut >= n {
+        return None;
+    }
+    let request = ColumnRequest {
+        a,
+        m,
+        weight: b,
+        n,
+        transposed: order == Order::NByK,
+        columns: cut..n,
+    };
+    if !helper.start(&request) {
+        return None;
+    }
+    let own = simd_tiles::product_columns(a, m, b, n, order, 0..cut);
+    let mut theirs = vec![0.0_f32; m * (n - cut)];
+    if let Err(why) = helper.finish(&mut theirs) {
+        stop_sharing();
+        STOPPED.with_borrow_mut(|stopped| *stopped = Some(why));
+        theirs = simd_tiles::product_columns(a, m, b, n, order, cut..n);
+    }
+    let mut out = Vec::with_capacity(m * n);
+    for (own, theirs) in own.chunks_exact(cut).zip(theirs.chunks_exact(n - cut)) {
+        out.extend_from_slice(own);
+        out.extend_from_slice(theirs);
+    }
+    Some(out)
+}
+
+/// What a helper computes for a request: columns `columns` of `a · weight`, `m ×
+/// columns.len()` values row by row (`weight` `[k, n]`, or `[n, k]` where `transposed`).
+#[must_use]
+pub fn columns_of_product(
+    a: &[f32],
+    m: usize,
+    weight: &[f32],
+    n: usize,
+    transposed: bool,
+    columns: Range<usize>,
+) -> Vec<f32> {
+    let order = if transposed { Order::NByK } else { Order::KByN };
+    simd_tiles::product_columns(a, m, weight, n, order, columns)
+}
+
+/// A model's weights by number, the same on both sides of a helper: built from the same
+/// list of tensors (a model's named weights, in order), a weight's number names the same
+/// weight in the other worker's copy.
+#[derive(Debug)]
+pub struct WeightTable {
+    /// Each weight's tensor with the address and length of its values.
+    weights: Vec<(usize, usize, Tensor)>,
+}
+
+impl WeightTable {
+    /// The table of `weights` (contiguous f32 tensors on the CPU), numbered in order.
+    ///
+    /// # Errors
+    /// A weight that is not a contiguous f32 tensor on the CPU.
+    pub fn new(weights: impl IntoIterator<Item = Tensor>) -> Result<Self> {
+        let weights = weights
+            .into_iter()
+            .map(|tensor| {
+                let (address, len) =
+                    with_values(&tensor, |values| (values.as_ptr().addr(), values.len()))?;
+                Ok((address, len, tensor))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { weights })
+    }
+
+    /// The number of the weight whose values `values` are (the same memory, not equal
+    /// values), if it is one of the table's.
+    #[must_use]
+    pub fn number_of(&self, values: &[f32]) -> Option<usize> {
+        let (address, len) = (values.as_ptr().addr(), values.len());
+        self.weights
+            .iter()
+            .position(|&(a, l, _)| a == address && l == len)
+    }
+
+    /// `f` of weight `number`'s values; `None` where the table has no such weight.
+    ///
+    /// # Errors
+    /// Never for a table's own weights (they were checked when it was made).
+    pub fn with_weight<R>(&self, number: usize, f: impl FnOnce(&[f32]) -> R) -> Result<Option<R>> {
+        match self.weights.get(number) {
+            Some((_, _, tensor)) => with_values(tensor, f).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// How many weights the table has.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Whether the table has no weights.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.weights.is_empty()
+    }
+}
+
+/// `f` of a contiguous f32 CPU tensor's values.
+pub(crate) fn with_values<R>(tensor: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let (storage, layout) = tensor.storage_and_layout();
+    let (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) =
+        (&*storage, layout.contiguous_offsets())
+    else {
+        return Err(ModelError::Input(format!(
+            "a weight to share must be a contiguous f32 tensor on the CPU, got {:?} {:?}",
+            tensor.dtype(),
+            tensor.dims()
+        )));
+    };
+    Ok(f(&values[start..end]))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::cell::{Cell, RefCell};
+
+    use super::*;
+    use crate::{Activation, Gpt2, Gpt2Config, Gpt2Weights, Hooks};
+
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+    /// A helper in this thread standing in for another worker: its own copy of the model's
+    /// weights, found by number, as the browser's helper finds them.
+    struct OtherCopy {
+        this_side: WeightTable,
+        other_side: WeightTable,
+        pending: RefCell<Option<Vec<f32>>>,
+        asked: Cell<usize>,
+        fails: bool,
+    }
+
+    impl ColumnHelper for OtherCopy {
+        fn start(&self, request: &ColumnRequest<'_>) -> bool {
+            let Some(number) = self.this_side.number_of(request.weight) else {
+                return false;
+            };
+            let columns = self.other_side.with_weight(number, |weight| {
+                columns_of_product(
+                    request.a,
+                    request.m,
+                    weight,
+                    request.n,
+                    request.transposed,
+                    request.columns.clone(),
+                )
+            });
+            self.asked.set(self.asked.get() + 1);
+            *self.pending.borrow_mut() = columns.unwrap();
+            true
+        }
+
+        fn finish(&self, into: &mut [f32]) -> std::result::Result<(), String> {
+            let columns = self.pending.take().ok_or("nothing was started")?;
+            if self.fails {
+                return Err("the helper stopped".to_owned());
+            }
+            into.copy_from_slice(&columns);
+            Ok(())
+        }
+    }
+
+    fn config() -> Gpt2Config {
+        Gpt2Config {
+            n_layer: 2,
+            n_head: 4,
+            n_embd: 128,
+            n_positions: 64,
+            vocab_size: 1000,
+            layer_norm_epsilon: 1e-5,
+            n_inner: None,
+            activation_function: Activation::GeluTanh,
+        }
+    }
+
+    fn model() -> Gpt2 {
+        Gpt2::new(config(), Gpt2Weights::init(&config(), 7).unwrap()).unwrap()
+    }
+
+    fn table(model: &Gpt2) -> WeightTable {
+        WeightTable::new(model.weights().named().into_iter().map(|(_, t)| t)).unwrap()
+    }
+
+    fn logits(model: &Gpt2, ids: &[u32]) -> Vec<u32> {
+        let logits = model.forward_ids(ids, &mut Hooks::none()).unwrap();
+        let values: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
+        values.into_iter().map(f32::to_bits).collect()
+    }
+
+    fn helper(this_side: &Gpt2, fails: bool) -> Rc<OtherCopy> {
+        Rc::new(OtherCopy {
+            this_side: table(this_side),
+            other_side: table(&model()),
+            pending: RefCell::new(None),
+            asked: Cell::new(0),
+            fails,
+        })
+    }
+
+    /// A helper that declines everything: every product in the tiles, unshared.
+    struct Declines;
+
+    impl ColumnHelper for Declines {
+        fn start(&self, _: &ColumnRequest<'_>) -> bool {
+            false
+        }
+
+        fn finish(&self, _: &mut [f32]) -> std::result::Result<(), String> {
+            Err("nothing was started".to_owned())
+        }
+    }
+
+    /// A forward pass whose large products are shared with another copy of the model
+    /// gives the unshared pass's logits to the bit; the helper is asked for every linear
+    /// layer and the unembedding of a long prompt, and for none of a short one's.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_shared_pass_is_the_unshared_pass_to_the_bit() {
+        let model = model();
+        // At 64 rows every product of the model is large enough to share.
+        let ids: Vec<u32> = (0..64).map(|i| (i * 37) % 1000).collect();
+        share_with(Rc::new(Declines));
+        let unshared = logits(&model, &ids);
+        let helper = helper(&model, false);
+        share_with(helper.clone());
+        let shared = logits(&model, &ids);
+        let short = logits(&model, &ids[..4]);
+        stop_sharing();
+        assert!(unshared == shared, "the shared pass differs");
+        // Four linear layers per block, and the unembedding.
+        assert_eq!(helper.asked.get(), 4 * 2 + 1);
+        share_with(Rc::new(Declines));
+        assert!(short == logits(&model, &ids[..4]));
+        stop_sharing();
+        assert_eq!(helper.asked.get(), 4 * 2 + 1, "a short prompt was shared");
+    }
+
+    /// A helper that fails: the product is still the whole product to the bit (this thread
+    /// computes the helper's columns), sharing stops, and why is kept.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_failing_helper_loses_nothing_and_is_not_asked_again() {
+        let model = model();
+        let (m, k, n) = (64, 128, 512);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7) % 13) as f32 / 13.0 - 0.5)
+            .collect();
+        let weight = &model.weights().blocks[0].mlp_in_weight;
+        let whole = with_values(weight, |w| simd_tiles::product(&a, m, w, n, Order::KByN)).unwrap();
+        let helper = helper(&model, true);
+        share_with(helper.clone());
+        let shared = with_values(weight, |w| shared_product(&a, m, w, n, Order::KByN)).unwrap();
+        assert!(
+            shared == Some(whole),
+            "the product with a failing helper differs"
+        );
+        assert_eq!(helper.asked.get(), 1);
+        assert!(!sharing(), "still sharing after a failure");
+        assert_eq!(why_sharing_stopped().as_deref(), Some("the helper stopped"));
+    }
+
+    /// A weight's number names the same weight in another copy of the model, and memory
+    /// that is not one of the table's weights has no number.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn numbers_name_the_same_weight_in_either_copy() {
+        let (one, other) = (model(), model());
+        let (one_table, other_table) = (table(&one), table(&other));
+        assert_eq!(one_table.len(), other_table.len());
+        let named = one.weights().named();
+        for (number, (name, tensor)) in named.iter().enumerate() {
+            let values: Vec<f32> = tensor.flatten_all().unwrap().to_vec1().unwrap();
+            with_values(tensor, |own| {
+                assert_eq!(one_table.number_of(own), Some(number), "{name}");
+            })
+            .unwrap();
+            let theirs = other_table.with_weight(number, <[f32]>::to_vec).unwrap();
+            assert!(theirs == Some(values.clone()), "{name}");
+            assert_eq!(
+                one_table.number_of(&values),
+                None,
+                "{name}: a copy's values"
+            );
+        }
+        assert!(
+            one_table
+                .with_weight(named.len(), |_| ())
+                .unwrap()
+                .is_none()
+        );
+    }
+}
