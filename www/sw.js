@@ -10,6 +10,12 @@
 // the page. Each build keeps its files in its own cache, and a new build's service worker
 // deletes the older ones as it takes over.
 //
+// Every answer for the app shell carries the headers that make the page cross-origin
+// isolated, as `cargo xtask serve` sends them: a static host cannot send them, and only an
+// isolated page can share memory between its engine worker and the column helper that
+// computes half of each large product on a second core (from the second visit on, once
+// this worker answers for the page).
+//
 // Filled in by `cargo xtask page`: this build's cache name and engine worker files (its
 // loader, and the files of the one worker build this browser runs: with relaxed SIMD where
 // the browser has it, picked as the loader picks).
@@ -44,6 +50,15 @@ self.addEventListener('activate', (event) => {
   })());
 });
 
+/** `response` with the headers that make the page cross-origin isolated. */
+function isolated(response) {
+  if (response.type === 'opaque' || response.status === 0) return response;
+  const headers = new Headers(response.headers);
+  headers.set('cross-origin-opener-policy', 'same-origin');
+  headers.set('cross-origin-embedder-policy', 'require-corp');
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
 /** Whether a path names a file by its content's hash (`style-b5e892aad05050c4.css`,
  * `glassbox-worker-32aad383fa424cd7_bg.wasm`). */
 const HASHED = /-[0-9a-f]{16}(?:_[a-z]+)?\.[a-z]+$/;
@@ -59,14 +74,14 @@ self.addEventListener('fetch', (event) => {
     const cache = await caches.open(SHELL);
     if (request.mode !== 'navigate' && HASHED.test(url.pathname)) {
       const kept = await cache.match(request);
-      if (kept) return kept;
+      if (kept) return isolated(kept);
     }
     let response;
     try {
       response = await fetch(request);
     } catch (offline) {
       const kept = await cache.match(key, { ignoreSearch: request.mode === 'navigate' });
-      if (kept) return kept;
+      if (kept) return isolated(kept);
       throw offline;
     }
     // The network answered: that answer is the one returned, whether or not keeping a copy
@@ -78,6 +93,6 @@ self.addEventListener('fetch', (event) => {
         console.warn('Glassbox: could not keep an offline copy of', request.url, notKept);
       }
     }
-    return response;
+    return isolated(response);
   })());
 });

@@ -27,12 +27,16 @@ const types = {
   '.svg': 'image/svg+xml',
 };
 
+/** The headers that make a page cross-origin isolated (its engine worker may then share
+ * memory with a column helper), as `cargo xtask serve` sends them. */
+export const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
 /** Serves `distDir` on a free loopback port; resolves to `{ url, seen, close }` (`seen`:
  * every path asked for). `aliases` serve one folder's files under another path
  * (`{'/packs/copy/': '/packs/brown/'}`); `folders` serve a folder outside the build
  * (`{'/packs/x/': '/abs/path/'}`); `overrides` answer paths with given bodies; `headers`
- * go with every answer (`Cross-Origin-Opener-Policy`, for a cross-origin isolated page). */
-export async function serveDist({ aliases = {}, folders = {}, overrides = {}, headers = {} } = {}) {
+ * go with every answer: by default `ISOLATED`'s, as `cargo xtask serve` sends them. */
+export async function serveDist({ aliases = {}, folders = {}, overrides = {}, headers = ISOLATED } = {}) {
   const seen = [];
   const server = createServer(async (request, response) => {
     let path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);

@@ -191,6 +191,12 @@ fn content_type(file: &Path) -> &'static str {
     }
 }
 
+/// The headers that make the page cross-origin isolated, so that its engine worker can
+/// share memory with a column helper (a page's second core): every file is this origin's,
+/// and packs from elsewhere are fetched with CORS.
+const ISOLATED: &str =
+    "cross-origin-opener-policy: same-origin\r\ncross-origin-embedder-policy: require-corp\r\n";
+
 fn respond(
     stream: &mut TcpStream,
     status: &str,
@@ -200,7 +206,7 @@ fn respond(
 ) -> std::io::Result<()> {
     write!(
         stream,
-        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\ncache-control: no-cache\r\n{ISOLATED}connection: close\r\n\r\n",
         body.len()
     )?;
     if with_body {
@@ -212,6 +218,29 @@ fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every answer makes the page cross-origin isolated, so that its engine worker may
+    /// share memory with a column helper.
+    #[test]
+    fn answers_carry_the_cross_origin_isolation_headers() {
+        use std::io::Read as _;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        respond(&mut server, "200 OK", "text/html", b"<p>hi</p>", true).unwrap();
+        drop(server);
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.contains("cross-origin-opener-policy: same-origin\r\n"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("cross-origin-embedder-policy: require-corp\r\n"),
+            "{answer}"
+        );
+        assert!(answer.ends_with("\r\n\r\n<p>hi</p>"), "{answer}");
+    }
 
     #[test]
     fn requests_map_to_files_inside_the_build_only() {

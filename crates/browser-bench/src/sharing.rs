@@ -61,8 +61,8 @@ impl BenchModel {
 impl BenchModel {
     /// The model's weights by number, alike in every worker that built the same shape.
     fn table(&self) -> Result<WeightTable, BenchError> {
-        let weights = self.model.weights().named().into_iter();
-        Ok(WeightTable::new(weights.map(|(_, tensor)| tensor))?)
+        let weights = glassbox_model::Model::from(&self.model).product_weights();
+        Ok(WeightTable::new(weights)?)
     }
 }
 

@@ -30,6 +30,10 @@ pub struct EngineInfo {
     pub gpu: Option<String>,
     /// Why the GPU engine is not in use, when it was tried and failed or was lost.
     pub note: Option<String>,
+    /// Whether a second worker computes part of the CPU engine's products (the page's
+    /// second core; set by the page's engine worker, never by the lab).
+    #[serde(default)]
+    pub helper_worker: bool,
 }
 
 /// Why the GPU engine did not start.
@@ -161,6 +165,7 @@ impl Lab {
         EngineInfo {
             gpu: self.gpu_model().map(|g| g.context().adapter().to_string()),
             note: self.engines.note(),
+            helper_worker: false,
         }
     }
 

@@ -11,8 +11,8 @@
 //! columns itself and stops sharing: the product is never lost.
 //!
 //! Which weight is which is a [`WeightTable`], built alike on both sides from the model's
-//! named weights (a weight's address differs between two wasm instances; its place in the
-//! list does not).
+//! weights in order (`Model::product_weights`; a weight's address differs between two
+//! wasm instances, its place in the list does not), and checked alike by its fingerprint.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -21,8 +21,8 @@ use std::rc::Rc;
 use candle_core::{CpuStorage, Storage, Tensor};
 
 use crate::many_rows::Order;
-use crate::simd_tiles;
 use crate::{ModelError, Result};
+use crate::{few_rows, simd_tiles};
 
 /// Multiply-adds below which a product is not shared: a helper's wake-up and the copies
 /// to and from it (tens of microseconds) cost more than half of a product this small.
@@ -84,7 +84,8 @@ pub fn why_sharing_stopped() -> Option<String> {
 }
 
 /// Whether a helper is installed on this thread.
-pub(crate) fn sharing() -> bool {
+#[must_use]
+pub fn sharing() -> bool {
     HELPER.with_borrow(Option::is_some)
 }
 
@@ -116,12 +117,13 @@ pub(crate) fn shared_product(
     if !helper.start(&request) {
         return None;
     }
-    let own = simd_tiles::product_columns(a, m, b, n, order, 0..cut);
+    let transposed = request.transposed;
+    let own = columns_of_product(a, m, b, n, transposed, 0..cut);
     let mut theirs = vec![0.0_f32; m * (n - cut)];
     if let Err(why) = helper.finish(&mut theirs) {
         stop_sharing();
         STOPPED.with_borrow_mut(|stopped| *stopped = Some(why));
-        theirs = simd_tiles::product_columns(a, m, b, n, order, cut..n);
+        theirs = columns_of_product(a, m, b, n, transposed, cut..n);
     }
     let mut out = Vec::with_capacity(m * n);
     for (own, theirs) in own.chunks_exact(cut).zip(theirs.chunks_exact(n - cut)) {
@@ -132,7 +134,9 @@ pub(crate) fn shared_product(
 }
 
 /// What a helper computes for a request: columns `columns` of `a · weight`, `m ×
-/// columns.len()` values row by row (`weight` `[k, n]`, or `[n, k]` where `transposed`).
+/// columns.len()` values row by row (`weight` `[k, n]`, or `[n, k]` where `transposed`),
+/// in the kernel an unshared product of `m` rows takes (a few rows' kernels, or the
+/// tiles), so that both sides' columns are the unshared product's.
 #[must_use]
 pub fn columns_of_product(
     a: &[f32],
@@ -142,8 +146,13 @@ pub fn columns_of_product(
     transposed: bool,
     columns: Range<usize>,
 ) -> Vec<f32> {
-    let order = if transposed { Order::NByK } else { Order::KByN };
-    simd_tiles::product_columns(a, m, weight, n, order, columns)
+    let k = a.len() / m.max(1);
+    match (m <= few_rows::FEW_ROWS, transposed) {
+        (true, true) => few_rows::rows_times_transposed(a, k, weight, columns),
+        (true, false) => few_rows::rows_times(a, k, weight, n, columns),
+        (false, true) => simd_tiles::product_columns(a, m, weight, n, Order::NByK, columns),
+        (false, false) => simd_tiles::product_columns(a, m, weight, n, Order::KByN, columns),
+    }
 }
 
 /// A model's weights by number, the same on both sides of a helper: built from the same
@@ -193,6 +202,26 @@ impl WeightTable {
         }
     }
 
+    /// A number that differs between tables of different weights' shapes (and is never 0):
+    /// the helper publishes its table's, and a worker shares only with a helper whose
+    /// table has the same, so that a weight's number names the same weight on both sides.
+    #[must_use]
+    pub fn fingerprint(&self) -> u32 {
+        // FNV-1a over the number of weights and each one's shape.
+        let mut hash: u32 = 0x811c_9dc5;
+        let mut add = |value: usize| {
+            for byte in (value as u64).to_le_bytes() {
+                hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+            }
+        };
+        add(self.weights.len());
+        for (_, _, tensor) in &self.weights {
+            add(tensor.rank());
+            tensor.dims().iter().for_each(|&d| add(d));
+        }
+        hash | 1
+    }
+
     /// How many weights the table has.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -228,7 +257,8 @@ mod tests {
     use std::cell::{Cell, RefCell};
 
     use super::*;
-    use crate::{Activation, Gpt2, Gpt2Config, Gpt2Weights, Hooks};
+    use crate::few_rows::tests::{matrix, values};
+    use crate::{Activation, Gpt2, Gpt2Config, Gpt2Weights, Hooks, Model};
 
     #[cfg(target_arch = "wasm32")]
     wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -291,7 +321,7 @@ mod tests {
     }
 
     fn table(model: &Gpt2) -> WeightTable {
-        WeightTable::new(model.weights().named().into_iter().map(|(_, t)| t)).unwrap()
+        WeightTable::new(Model::from(model).product_weights()).unwrap()
     }
 
     fn logits(model: &Gpt2, ids: &[u32]) -> Vec<u32> {
@@ -348,6 +378,60 @@ mod tests {
         assert_eq!(helper.asked.get(), 4 * 2 + 1, "a short prompt was shared");
     }
 
+    /// The same for a Llama with grouped-query attention and untied unembedding: seven
+    /// linear layers per block and the unembedding shared, the logits unchanged.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_shared_llama_pass_is_the_unshared_pass_to_the_bit() {
+        let config = crate::LlamaConfig {
+            n_layer: 2,
+            n_head: 4,
+            n_kv_head: 2,
+            d_head: 32,
+            d_model: 128,
+            d_mlp: 384,
+            n_positions: 64,
+            vocab_size: 1000,
+            rms_norm_eps: 1e-5,
+            activation: Activation::Silu,
+            rope: crate::Rope {
+                theta: 10_000.0,
+                rotary_dim: 32,
+                scaling: crate::RopeScaling::None,
+            },
+            tie_word_embeddings: false,
+            attention_bias: false,
+            mlp_bias: false,
+        };
+        let build = || {
+            let weights = crate::llama::LlamaWeights::init(&config, 3).unwrap();
+            Model::from(crate::Llama::new(config.clone(), weights).unwrap())
+        };
+        let (model, copy) = (build(), build());
+        let ids: Vec<u32> = (0..64).map(|i| (i * 13) % 1000).collect();
+        let logits = |model: &Model| -> Vec<u32> {
+            let logits = model.forward_ids(&ids, &mut Hooks::none()).unwrap();
+            let values: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
+            values.into_iter().map(f32::to_bits).collect()
+        };
+        share_with(Rc::new(Declines));
+        let unshared = logits(&model);
+        let helper = Rc::new(OtherCopy {
+            this_side: WeightTable::new(model.product_weights()).unwrap(),
+            other_side: WeightTable::new(copy.product_weights()).unwrap(),
+            pending: RefCell::new(None),
+            asked: Cell::new(0),
+            fails: false,
+        });
+        share_with(helper.clone());
+        let shared = logits(&model);
+        stop_sharing();
+        assert!(unshared == shared, "the shared pass differs");
+        // At 64 rows: q, o, gate, up, down and the unembedding (k and v, 64 · 128 · 64
+        // multiply-adds each, are under the least shared).
+        assert_eq!(helper.asked.get(), 5 * 2 + 1);
+    }
+
     /// A helper that fails: the product is still the whole product to the bit (this thread
     /// computes the helper's columns), sharing stops, and why is kept.
     #[cfg_attr(not(target_arch = "wasm32"), test)]
@@ -372,6 +456,79 @@ mod tests {
         assert_eq!(why_sharing_stopped().as_deref(), Some("the helper stopped"));
     }
 
+    /// Products of one row to many, either layout, shared with a helper holding a copy of
+    /// the weight: each is the unshared kernel's product to the bit (a few rows' kernels
+    /// below five rows, the tiles from five).
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn shared_products_of_few_rows_and_many_are_the_unshared_kernels() {
+        let (k, n) = (384, 2900);
+        let weights = [matrix(k, n, 1), matrix(n, k, 2)];
+        let copies: Vec<Tensor> = weights.iter().map(|w| w.copy().unwrap()).collect();
+        let helper = Rc::new(OtherCopy {
+            this_side: WeightTable::new(weights.clone()).unwrap(),
+            other_side: WeightTable::new(copies).unwrap(),
+            pending: RefCell::new(None),
+            asked: Cell::new(0),
+            fails: false,
+        });
+        for m in [1, 3, 4, 5, 64] {
+            let a = values(&matrix(m, k, 3));
+            for (weight, order) in weights.iter().zip([Order::KByN, Order::NByK]) {
+                let transposed = order == Order::NByK;
+                let unshared = with_values(weight, |w| {
+                    columns_of_product(&a, m, w, n, transposed, 0..n)
+                })
+                .unwrap();
+                let kernel = with_values(weight, |w| match (m <= few_rows::FEW_ROWS, transposed) {
+                    (true, true) => few_rows::rows_times_transposed(&a, k, w, 0..n),
+                    (true, false) => few_rows::rows_times(&a, k, w, n, 0..n),
+                    (false, _) => simd_tiles::product(&a, m, w, n, order),
+                })
+                .unwrap();
+                share_with(helper.clone());
+                let asked = helper.asked.get();
+                let shared = with_values(weight, |w| shared_product(&a, m, w, n, order)).unwrap();
+                stop_sharing();
+                assert_eq!(
+                    helper.asked.get(),
+                    asked + 1,
+                    "{m} rows, {order:?}: not shared"
+                );
+                let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert!(
+                    bits(&unshared) == bits(&kernel),
+                    "{m} rows, {order:?}: columns_of_product"
+                );
+                assert!(
+                    bits(&shared.unwrap()) == bits(&kernel),
+                    "{m} rows, {order:?}: shared"
+                );
+            }
+        }
+    }
+
+    /// Two copies of a model's weights have the same fingerprint; a table with a weight
+    /// fewer, or a weight of another shape, has another.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_fingerprint_tells_tables_of_other_weights_apart() {
+        let (one, other) = (table(&model()), table(&model()));
+        assert_eq!(one.fingerprint(), other.fingerprint());
+        assert_ne!(one.fingerprint(), 0);
+        let mut named = Model::from(model()).product_weights();
+        named.pop();
+        assert_ne!(
+            WeightTable::new(named.clone()).unwrap().fingerprint(),
+            one.fingerprint()
+        );
+        let last = named.len() - 1;
+        named[last] = named[last].t().unwrap().contiguous().unwrap();
+        let transposed = WeightTable::new(named.clone()).unwrap().fingerprint();
+        named[last] = named[last].t().unwrap().contiguous().unwrap();
+        assert_ne!(transposed, WeightTable::new(named).unwrap().fingerprint());
+    }
+
     /// A weight's number names the same weight in another copy of the model, and memory
     /// that is not one of the table's weights has no number.
     #[cfg_attr(not(target_arch = "wasm32"), test)]
@@ -380,8 +537,10 @@ mod tests {
         let (one, other) = (model(), model());
         let (one_table, other_table) = (table(&one), table(&other));
         assert_eq!(one_table.len(), other_table.len());
-        let named = one.weights().named();
-        for (number, (name, tensor)) in named.iter().enumerate() {
+        let named = Model::from(&one).product_weights();
+        assert_eq!(named.len(), 4 * 2 + 1);
+        for (number, tensor) in named.iter().enumerate() {
+            let name = format!("weight {number}");
             let values: Vec<f32> = tensor.flatten_all().unwrap().to_vec1().unwrap();
             with_values(tensor, |own| {
                 assert_eq!(one_table.number_of(own), Some(number), "{name}");

@@ -148,6 +148,35 @@ impl Model {
         HookPoint::all(self.dims().n_layer, self.family())
     }
 
+    /// Every matrix the model's products read, in an order fixed by the family and the
+    /// shapes: each block's linear layers' weights `[in, out]`, then the unembedding
+    /// `[vocab, d_model]`. Two copies of one model list the same weights in the same
+    /// places, as a helper that shares the products needs (`column_split::WeightTable`).
+    #[must_use]
+    pub fn product_weights(&self) -> Vec<Tensor> {
+        match self {
+            Self::Gpt2(m) => {
+                let w = m.weights();
+                let blocks = w.blocks.iter().flat_map(|b| {
+                    [
+                        &b.qkv_weight,
+                        &b.attn_out_weight,
+                        &b.mlp_in_weight,
+                        &b.mlp_out_weight,
+                    ]
+                });
+                blocks.chain([w.unembedding()]).cloned().collect()
+            }
+            Self::Llama(m) => {
+                let w = m.weights();
+                let blocks = w.blocks.iter().flat_map(|b| {
+                    [&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down].map(|l| &l.weight)
+                });
+                blocks.chain([w.unembedding()]).cloned().collect()
+            }
+        }
+    }
+
     /// The GPT-2, when this is one.
     #[must_use]
     pub fn as_gpt2(&self) -> Option<&Gpt2> {

@@ -22,11 +22,14 @@
 
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor};
 
+use std::ops::Range;
+
 use crate::Result;
 use crate::cpu_rows::contiguous_rows;
+use crate::many_rows::Order;
 
 /// The most rows of `x` the kernel here takes; gemm takes more.
-const FEW_ROWS: usize = 4;
+pub(crate) const FEW_ROWS: usize = 4;
 
 /// About how many values of a weight one task of [`RowsTimes`] reads (256 KB): enough
 /// that handing out tasks costs little beside reading them, few enough that every core
@@ -121,18 +124,8 @@ impl CustomOp2 for RowsTimesTransposed {
             )));
         }
         let (m, n) = (x.len() / k, e.len() / k);
-        let block = EMBEDDING_ROWS_PER_TASK * k;
-        // Per task, `[its rows of e, m]`: each row of `e` read once, against every row of x.
-        let blocks = each_task(e.len().div_ceil(block), |t| {
-            let rows = &e[t * block..((t + 1) * block).min(e.len())];
-            dots_in_streams(x, rows, k)
-        });
-        let mut out = vec![0.0; m * n];
-        for (v, dots) in blocks.iter().flat_map(|b| b.chunks_exact(m)).enumerate() {
-            for (r, &value) in dots.iter().enumerate() {
-                out[r * n + v] = value;
-            }
-        }
+        let out = crate::column_split::shared_product(x, m, e, n, Order::NByK)
+            .unwrap_or_else(|| rows_times_transposed(x, k, e, 0..n));
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
 
@@ -171,44 +164,8 @@ impl CustomOp2 for RowsTimes {
             )));
         }
         let m = x.len() / k;
-        let rows_per_task = (WEIGHT_VALUES_PER_TASK / n).clamp(1, k);
-        // Per task, `[m, n]`: the sum over its rows of w, read in order from memory.
-        let partial_sums = each_task(k.div_ceil(rows_per_task), |t| {
-            let rows = t * rows_per_task..((t + 1) * rows_per_task).min(k);
-            let mut sums = vec![0.0_f32; m * n];
-            // Four rows at a time, one from each quarter of the task's rows: four streams
-            // from memory at once, and the sums read and written once for the four.
-            let quarter = rows.len() / STREAMS;
-            for i in 0..quarter {
-                let p: [usize; STREAMS] = std::array::from_fn(|s| rows.start + s * quarter + i);
-                let w_rows = p.map(|p| &w[p * n..(p + 1) * n]);
-                for (input, sums) in x.chunks_exact(k).zip(sums.chunks_exact_mut(n)) {
-                    let scale = p.map(|p| input[p]);
-                    for (j, sum) in sums.iter_mut().enumerate() {
-                        *sum += scale[0] * w_rows[0][j]
-                            + scale[1] * w_rows[1][j]
-                            + scale[2] * w_rows[2][j]
-                            + scale[3] * w_rows[3][j];
-                    }
-                }
-            }
-            for p in rows.start + STREAMS * quarter..rows.end {
-                let w_row = &w[p * n..(p + 1) * n];
-                for (input, sums) in x.chunks_exact(k).zip(sums.chunks_exact_mut(n)) {
-                    let scale = input[p];
-                    for (sum, &weight) in sums.iter_mut().zip(w_row) {
-                        *sum += scale * weight;
-                    }
-                }
-            }
-            sums
-        });
-        let mut out = vec![0.0; m * n];
-        for sums in &partial_sums {
-            for (total, part) in out.iter_mut().zip(sums) {
-                *total += part;
-            }
-        }
+        let out = crate::column_split::shared_product(x, m, w, n, Order::KByN)
+            .unwrap_or_else(|| rows_times(x, k, w, n, 0..n));
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
 
@@ -221,6 +178,87 @@ impl CustomOp2 for RowsTimes {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         Ok((Some(grad.matmul(&w.t()?)?), Some(x.t()?.matmul(grad)?)))
     }
+}
+
+/// Columns `columns` of `x · eᵀ` (`x` rows of `k`, `e` `[n, k]`), `m × columns.len()`
+/// values row by row: each output is one row of `e` against one row of `x` ([`dot`]'s
+/// sum), whichever columns are asked for.
+pub(crate) fn rows_times_transposed(
+    x: &[f32],
+    k: usize,
+    e: &[f32],
+    columns: Range<usize>,
+) -> Vec<f32> {
+    let m = x.len() / k;
+    let (first, width) = (columns.start, columns.len());
+    let e = &e[first * k..columns.end * k];
+    let block = EMBEDDING_ROWS_PER_TASK * k;
+    // Per task, `[its rows of e, m]`: each row of `e` read once, against every row of x.
+    let blocks = each_task(e.len().div_ceil(block), |t| {
+        let rows = &e[t * block..((t + 1) * block).min(e.len())];
+        dots_in_streams(x, rows, k)
+    });
+    let mut out = vec![0.0; m * width];
+    for (v, dots) in blocks.iter().flat_map(|b| b.chunks_exact(m)).enumerate() {
+        for (r, &value) in dots.iter().enumerate() {
+            out[r * width + v] = value;
+        }
+    }
+    out
+}
+
+/// Columns `columns` of `x · w` (`x` rows of `k`, `w` `[k, n]`), `m × columns.len()`
+/// values row by row. The tasks' rows of `w` depend on `w`'s whole width, so each output
+/// is the same sum whichever columns are asked for.
+pub(crate) fn rows_times(
+    x: &[f32],
+    k: usize,
+    w: &[f32],
+    n: usize,
+    columns: Range<usize>,
+) -> Vec<f32> {
+    let m = x.len() / k;
+    let width = columns.len();
+    let rows_per_task = (WEIGHT_VALUES_PER_TASK / n).clamp(1, k);
+    let row_of_w = |p: usize| &w[p * n + columns.start..p * n + columns.end];
+    // Per task, `[m, width]`: the sum over its rows of w, read in order from memory.
+    let partial_sums = each_task(k.div_ceil(rows_per_task), |t| {
+        let rows = t * rows_per_task..((t + 1) * rows_per_task).min(k);
+        let mut sums = vec![0.0_f32; m * width];
+        // Four rows at a time, one from each quarter of the task's rows: four streams
+        // from memory at once, and the sums read and written once for the four.
+        let quarter = rows.len() / STREAMS;
+        for i in 0..quarter {
+            let p: [usize; STREAMS] = std::array::from_fn(|s| rows.start + s * quarter + i);
+            let w_rows = p.map(row_of_w);
+            for (input, sums) in x.chunks_exact(k).zip(sums.chunks_exact_mut(width.max(1))) {
+                let scale = p.map(|p| input[p]);
+                for (j, sum) in sums.iter_mut().enumerate() {
+                    *sum += scale[0] * w_rows[0][j]
+                        + scale[1] * w_rows[1][j]
+                        + scale[2] * w_rows[2][j]
+                        + scale[3] * w_rows[3][j];
+                }
+            }
+        }
+        for p in rows.start + STREAMS * quarter..rows.end {
+            let w_row = row_of_w(p);
+            for (input, sums) in x.chunks_exact(k).zip(sums.chunks_exact_mut(width.max(1))) {
+                let scale = input[p];
+                for (sum, &weight) in sums.iter_mut().zip(w_row) {
+                    *sum += scale * weight;
+                }
+            }
+        }
+        sums
+    });
+    let mut out = vec![0.0; m * width];
+    for sums in &partial_sums {
+        for (total, part) in out.iter_mut().zip(sums) {
+            *total += part;
+        }
+    }
+    out
 }
 
 /// `[rows of e, m]`: every row of `e` (`rows`, each `k` long) against every row of `x`,

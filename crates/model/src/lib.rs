@@ -38,7 +38,6 @@ pub mod rng;
 mod rope;
 mod safetensors_source;
 pub mod sampling;
-#[cfg(target_arch = "wasm32")]
 pub mod shared_columns;
 mod silu;
 mod simd_tiles;

@@ -44,6 +44,12 @@ pub(crate) fn StatusLine() -> Html {
                 None,
                 Some(true),
             ),
+            None if info.helper_worker => (
+                "engine: CPU in two web workers (the second computes half of each large product)"
+                    .to_owned(),
+                info.note.clone(),
+                Some(false),
+            ),
             None => (
                 "engine: CPU in a web worker".to_owned(),
                 info.note.clone(),

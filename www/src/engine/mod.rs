@@ -4,6 +4,7 @@
 //! page's side ([`client`]).
 
 pub mod client;
+pub mod columns;
 mod fetch;
 mod helpers;
 pub mod kept;

@@ -669,6 +669,7 @@ mod tests {
             engine: EngineInfo {
                 gpu: None,
                 note: Some("why not".to_owned()),
+                helper_worker: true,
             },
             features: FeatureData::Failed("a reason".to_owned()),
             lessons: vec![

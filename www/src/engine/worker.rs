@@ -17,6 +17,7 @@ use gloo_worker::{HandlerId, Worker, WorkerScope};
 use wasm_bindgen::JsCast;
 use web_sys::Cache;
 
+use super::columns::{self, ColumnWorker};
 use super::helpers::{Helpers, helper_count, spread_graph};
 use super::protocol::{
     Analyze, Attention, CarryRows, Circuit, ContinuePlain, DictionaryInfo, EdgeAsk, EngineRequest,
@@ -122,6 +123,13 @@ pub enum Message {
         /// The corpus.
         corpus: Result<Corpus, String>,
     },
+    /// The column helper started for load number `generation` serves (or cannot).
+    ColumnsReady {
+        /// The load it was started for.
+        generation: u64,
+        /// `Ok` once it serves, or why it cannot.
+        result: Result<(), String>,
+    },
     /// A feature shard arrived (or failed to) for a waiting request.
     Shard {
         /// Who asked.
@@ -162,6 +170,8 @@ pub struct EngineWorker {
     workers: Option<usize>,
     /// The helper workers graphs of the loaded pack are spread over, once started.
     helpers: Option<Rc<Helpers>>,
+    /// The worker that computes part of the CPU engine's products, where one can run.
+    columns: Option<ColumnWorker>,
     /// How the last graph was computed, and of which prompt.
     graph_work: Rc<RefCell<Option<(GraphWorkOf, GraphWork)>>>,
     /// Requests that compute a graph take turns.
@@ -205,12 +215,26 @@ impl Worker for EngineWorker {
             cancelled: Rc::default(),
             workers: None,
             helpers: None,
+            columns: None,
             graph_work: Rc::default(),
             graph_turns: Rc::default(),
         }
     }
 
     fn update(&mut self, scope: &WorkerScope<Self>, message: Self::Message) {
+        self.handle(scope, message);
+        self.keep_columns(scope);
+    }
+
+    fn received(&mut self, scope: &WorkerScope<Self>, request: Self::Input, who: HandlerId) {
+        self.receive(scope, request, who);
+        self.keep_columns(scope);
+    }
+}
+
+impl EngineWorker {
+    /// What the worker does with a message it sent itself.
+    fn handle(&mut self, scope: &WorkerScope<Self>, message: Message) {
         match message {
             Message::Loaded(result) => {
                 let reply = match &result {
@@ -256,6 +280,12 @@ impl Worker for EngineWorker {
                     self.corpus_loaded(scope, corpus);
                 }
             }
+            Message::ColumnsReady { generation, result } => {
+                if let Some(columns) = self.columns.as_mut().filter(|c| c.generation == generation)
+                {
+                    columns.heard(result);
+                }
+            }
             Message::Shard {
                 who,
                 request,
@@ -286,7 +316,8 @@ impl Worker for EngineWorker {
         }
     }
 
-    fn received(&mut self, scope: &WorkerScope<Self>, request: Self::Input, who: HandlerId) {
+    /// Answers (or queues) a request of the page's.
+    fn receive(&mut self, scope: &WorkerScope<Self>, request: Envelope<Request>, who: HandlerId) {
         if let Request::Cancel(id) = request.body {
             // Waiting for the pack: dropped at once; else skipped when its turn comes.
             self.waiting.retain(|(w, r)| (*w, r.id) != (who, id));
@@ -382,15 +413,56 @@ impl Worker for EngineWorker {
             },
         );
     }
-}
 
-impl EngineWorker {
-    /// Tells the page when the engine changed without being asked (the GPU failed).
+    /// Starts, keeps or lets go of the column helper, as the loaded pack and the engine
+    /// call for: one while a pack's whole model runs on the CPU engine (where this page
+    /// may start one), sharing that model's products once it serves; the page is told
+    /// when that changes.
+    fn keep_columns(&mut self, scope: &WorkerScope<Self>) {
+        let wanted = match &self.state {
+            State::Ready(loaded)
+                if loaded.rest_of_model.is_none() && loaded.lab.engine_info().gpu.is_none() =>
+            {
+                loaded
+                    .pack
+                    .as_ref()
+                    .map(|(_, base)| (base.clone(), Rc::clone(loaded)))
+            }
+            _ => None,
+        };
+        let Some((base, loaded)) = wanted.filter(|_| columns::may_start()) else {
+            self.columns = None;
+            return;
+        };
+        let generation = self.generation;
+        if self
+            .columns
+            .as_ref()
+            .is_some_and(|c| c.generation != generation || c.base != base)
+        {
+            self.columns = None;
+        }
+        if self.columns.is_none() {
+            let scope = scope.clone();
+            self.columns = ColumnWorker::start(&base, generation, &loaded.lab, move |result| {
+                scope.send_message(Message::ColumnsReady { generation, result });
+            });
+        }
+        if let Some(columns) = self.columns.as_mut() {
+            columns.share(Rc::as_ptr(&loaded).addr(), &loaded.lab);
+        }
+        self.tell_engine_changes(scope);
+    }
+
+    /// Tells the page when the engine changed without being asked (the GPU failed, the
+    /// column helper came or went).
     fn tell_engine_changes(&mut self, scope: &WorkerScope<Self>) {
         let (State::Ready(loaded), Some((page, told))) = (&self.state, &mut self.listener) else {
             return;
         };
-        let now = loaded.engine_info();
+        let mut now = loaded.engine_info();
+        // Whether the column helper shares the CPU engine's products now.
+        now.helper_worker = glassbox_model::column_split::sharing();
         if now != *told {
             told.clone_from(&now);
             scope.respond(
@@ -445,6 +517,7 @@ impl EngineWorker {
             _ => EngineInfo {
                 gpu: None,
                 note: None,
+                helper_worker: false,
             },
         };
         self.listener = Some((who, told));
@@ -592,6 +665,7 @@ impl EngineWorker {
             _ => EngineInfo {
                 gpu: None,
                 note: None,
+                helper_worker: false,
             },
         };
         self.listener = Some((who, told));
@@ -1004,7 +1078,7 @@ fn stage_of(path: &str) -> &'static str {
 
 /// Fetches `paths` of `pack` (through the cache), telling `progress` the bytes so far of
 /// all; returns the files and whether every one came from the cache.
-async fn fetch_files(
+pub(super) async fn fetch_files(
     cache: Option<&web_sys::Cache>,
     base: &str,
     pack: &Pack,
