@@ -6,12 +6,13 @@
 // pass of each at 1, 64 and 256 tokens in interleaved rounds (one of each, in turns; at
 // least 9, more while under 3 s), after untimed runs of both, and prints each median.
 // onnxruntime-web runs as a page would run it: its wasm backend with one thread (what it
-// does in a page that is not cross-origin isolated, as Glassbox's is not), then with two
-// threads in a cross-origin isolated page. There the CPU engine is timed a second way too,
-// as a page with two cores would run it: its products shared with a helper worker that
-// holds its own copy of the model (through a SharedArrayBuffer), the logits checked to be
-// the same to the bit as without. Every position's logits are computed by both engines
-// (onnxruntime-web also copies them out of its wasm memory: part of its time).
+// does in a page that is not cross-origin isolated, as Glassbox's is on a static host's
+// first visit), then with two threads in a cross-origin isolated page. There the CPU
+// engine is timed a second way too, as a page with two cores runs it: its products shared
+// with a column helper, a worker that holds its own copy of the model (through a
+// SharedArrayBuffer), the logits checked to be the same to the bit as without. Every
+// position's logits are computed by both engines (onnxruntime-web also copies them out of
+// its wasm memory: part of its time).
 //
 // The CPU engine is the build Chromium runs (with relaxed SIMD); where
 // GLASSBOX_BROWSER_BENCH_SIMD128 names the build for browsers without it (Safari's), that
