@@ -330,7 +330,13 @@ pub(crate) mod tests {
     /// too, with [`values`] and [`relative_difference`]).
     pub(crate) fn matrix(rows: usize, cols: usize, seed: usize) -> Tensor {
         let values: Vec<f32> = (0..rows * cols)
-            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 - 1001.0) / 997.0)
+            // Wrapping: 32-bit `usize` in the browser overflows on large matrices.
+            .map(|i| {
+                let mixed = i
+                    .wrapping_mul(7919)
+                    .wrapping_add(seed.wrapping_mul(104_729));
+                ((mixed % 2003) as f32 - 1001.0) / 997.0
+            })
             .collect();
         Tensor::from_vec(values, (rows, cols), &Device::Cpu).unwrap()
     }
