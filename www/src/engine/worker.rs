@@ -415,9 +415,11 @@ impl EngineWorker {
     }
 
     /// Starts, keeps or lets go of the column helper, as the loaded pack and the engine
-    /// call for: one while a pack's whole model runs on the CPU engine (where this page
-    /// may start one), sharing that model's products once it serves; the page is told
-    /// when that changes.
+    /// call for: one while a pack's whole model runs on the CPU engine, where this page
+    /// may start one and the machine has the cores and memory for a second copy of the
+    /// model (the rule of a graph's helpers: none with `?workers=1`, so none inside those
+    /// helpers), sharing that model's products once it serves; the page is told when that
+    /// changes. Whether one may start is looked at only when none runs.
     fn keep_columns(&mut self, scope: &WorkerScope<Self>) {
         let wanted = match &self.state {
             State::Ready(loaded)
@@ -426,30 +428,33 @@ impl EngineWorker {
                 loaded
                     .pack
                     .as_ref()
-                    .map(|(_, base)| (base.clone(), Rc::clone(loaded)))
+                    .map(|(pack, base)| (pack, base, loaded))
             }
             _ => None,
         };
-        let Some((base, loaded)) = wanted.filter(|_| columns::may_start()) else {
-            self.columns = None;
-            return;
-        };
         let generation = self.generation;
-        if self
-            .columns
-            .as_ref()
-            .is_some_and(|c| c.generation != generation || c.base != base)
-        {
+        let current = |c: &ColumnWorker| {
+            wanted
+                .as_ref()
+                .is_some_and(|(_, base, _)| c.generation == generation && c.base == **base)
+        };
+        if !self.columns.as_ref().is_some_and(current) {
             self.columns = None;
         }
-        if self.columns.is_none() {
-            let scope = scope.clone();
-            self.columns = ColumnWorker::start(&base, generation, &loaded.lab, move |result| {
-                scope.send_message(Message::ColumnsReady { generation, result });
-            });
-        }
-        if let Some(columns) = self.columns.as_mut() {
-            columns.share(Rc::as_ptr(&loaded).addr(), &loaded.lab);
+        if let Some((pack, base, loaded)) = wanted {
+            if self.columns.is_none() && columns::may_start() {
+                let in_memory = 4 * bytes_of(pack, &pack.model_paths());
+                if helper_count(self.workers, in_memory) >= 2 {
+                    let scope = scope.clone();
+                    self.columns =
+                        ColumnWorker::start(base, generation, &loaded.lab, move |result| {
+                            scope.send_message(Message::ColumnsReady { generation, result });
+                        });
+                }
+            }
+            if let Some(columns) = self.columns.as_mut() {
+                columns.share(Rc::as_ptr(loaded).addr(), &loaded.lab);
+            }
         }
         self.tell_engine_changes(scope);
     }
