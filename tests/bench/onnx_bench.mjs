@@ -31,6 +31,8 @@ const simd128Dir = process.env.GLASSBOX_BROWSER_BENCH_SIMD128;
 const ortDir = join(here, 'node_modules/onnxruntime-web/dist');
 const ROUNDS = Number(process.env.GLASSBOX_BENCH_ROUNDS ?? 9);
 const LENGTHS = [1, 64, 256];
+/** GLASSBOX_BENCH_SHAPES (numbers, "0,1") times only those shapes, while working on one. */
+const SHAPES = process.env.GLASSBOX_BENCH_SHAPES?.split(',').map(Number);
 /** The largest difference in logits, relative to the largest logit (at least 1), that
  * counts as the same model. */
 const AGREEMENT = 1e-3;
@@ -195,6 +197,7 @@ async function runPage(browser, threads, isolated, glassboxDir = moduleDir, glas
     console.log(`\n${engine} (wasm backend${isolated ? ', cross-origin isolated page' : ''}) and ${glassbox}'s CPU engine (wasm32, one thread), ` +
       `${info.cores} cores, median of at least ${ROUNDS} interleaved rounds (more, up to 41, while under 3 s)`);
     for (let shape = 0; shape < info.shapes; shape++) {
+      if (SHAPES && !SHAPES.includes(shape)) continue;
       const model = await page.evaluate((args) => window.bench.load(...args), [shape, Math.max(...LENGTHS)]);
       for (const length of LENGTHS) {
         const result = await page.evaluate(([n, rounds]) => window.bench.measure(n, rounds), [length, ROUNDS]);

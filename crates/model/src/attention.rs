@@ -85,24 +85,51 @@ pub(crate) fn attend(
     let q = q.transpose(1, 2)?.contiguous()?;
     let k = repeat_heads(&k.transpose(1, 2)?, heads / kv_heads)?;
     let v = repeat_heads(&v.transpose(1, 2)?, heads / kv_heads)?;
-    // gemm reads `k`'s rows as the product's columns, with no copy of kᵀ.
-    let dots = per_head(&q, &k, Order::NByK)?;
     let divisor = (d_head as f64).sqrt();
-    let pattern = if hooks.touches(HookPoint::AttnScores(l)) || dots.dtype() != DType::F32 {
-        let scores = (dots / divisor)?;
-        let scores = scores.broadcast_add(&causal_mask(offset, len, keys, q.device())?)?;
-        let scores = hooks.at(HookPoint::AttnScores(l), scores, offset)?;
-        crate::softmax::softmax_last(&scores)?
+    let scale = (1.0 / divisor) as f32;
+    let scores_kept = hooks.touches(HookPoint::AttnScores(l)) || q.dtype() != DType::F32;
+    let z = if !scores_kept && !hooks.touches(HookPoint::Pattern(l)) {
+        // Nothing kept between q and z: half the heads computed by a column helper where
+        // one is installed.
+        match crate::column_split::shared_heads(&q, &k, &v, offset, scale)? {
+            Some(z) => z,
+            None => attend_heads(&q, &k, &v, offset, scale)?,
+        }
     } else {
-        // The same numbers in one pass, without the scores as a tensor of their own.
-        crate::softmax::causal_softmax(&dots, offset, (1.0 / divisor) as f32)?
+        // gemm reads `k`'s rows as the product's columns, with no copy of kᵀ.
+        let dots = per_head(&q, &k, Order::NByK)?;
+        let pattern = if scores_kept {
+            let scores = (dots / divisor)?;
+            let scores = scores.broadcast_add(&causal_mask(offset, len, keys, q.device())?)?;
+            let scores = hooks.at(HookPoint::AttnScores(l), scores, offset)?;
+            crate::softmax::softmax_last(&scores)?
+        } else {
+            // The same numbers in one pass, without the scores as a tensor of their own.
+            crate::softmax::causal_softmax(&dots, offset, scale)?
+        };
+        let pattern = hooks.at(HookPoint::Pattern(l), pattern, offset)?;
+        per_head(&pattern, &v, Order::KByN)?
     };
-    let pattern = hooks.at(HookPoint::Pattern(l), pattern, offset)?;
-    let z = per_head(&pattern, &v, Order::KByN)?
-        .transpose(1, 2)?
-        .contiguous()?;
+    let z = z.transpose(1, 2)?.contiguous()?;
     debug_assert_eq!(z.dims(), [batch, len, heads, d_head]);
     hooks.at(HookPoint::Z(l), z, offset)
+}
+
+/// `z` (`[batch, head, query, d_head]`) of queries, keys and values laid out `[batch, head,
+/// position, d_head]`, with nothing hooked between: the dot products, each times `scale`
+/// and masked after its query (from position `offset`) in one pass with the softmax, then
+/// the weighted values. Each head's `z` is the same whichever heads come with it.
+pub(crate) fn attend_heads(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    offset: usize,
+    scale: f32,
+) -> Result<Tensor> {
+    // gemm reads `k`'s rows as the product's columns, with no copy of kᵀ.
+    let dots = per_head(q, k, Order::NByK)?;
+    let pattern = crate::softmax::causal_softmax(&dots, offset, scale)?;
+    per_head(&pattern, v, Order::KByN)
 }
 
 /// `a · b` (`[batch, head, m, k]` by `[batch, head, k, n]`, or by `[batch, head, n, k]`

@@ -10,6 +10,9 @@
 //! without. Where the helper declines, fails or stops answering, this thread computes its
 //! columns itself and stops sharing: the product is never lost.
 //!
+//! An attention with nothing hooked between its queries and `z` is cut the same way, by
+//! heads ([`shared_heads`]): each head's `z` is the same whichever heads come with it.
+//!
 //! Which weight is which is a [`WeightTable`], built alike on both sides from the model's
 //! weights in order (`Model::product_weights`; a weight's address differs between two
 //! wasm instances, its place in the list does not), and checked alike by its fingerprint.
@@ -45,14 +48,55 @@ pub struct ColumnRequest<'a> {
     pub columns: Range<usize>,
 }
 
-/// A helper that computes columns of a product with its own copy of the weights.
+/// The heads of one attention that a helper is asked for: queries, keys and values of
+/// those heads only, each `[heads, positions, d_head]`, nothing hooked between them and `z`.
+#[derive(Debug, Clone)]
+pub struct HeadsRequest<'a> {
+    /// Queries, `[heads, queries, d_head]`.
+    pub q: &'a [f32],
+    /// Keys, `[heads, keys, d_head]`.
+    pub k: &'a [f32],
+    /// Values, `[heads, keys, d_head]`.
+    pub v: &'a [f32],
+    /// Heads asked for.
+    pub heads: usize,
+    /// Query positions per head.
+    pub queries: usize,
+    /// Key positions per head (more than the queries after a key/value cache).
+    pub keys: usize,
+    /// Width of a head.
+    pub d_head: usize,
+    /// Position of the first query (the causal mask's).
+    pub offset: usize,
+    /// What each dot product is multiplied by (`1/√d_head`).
+    pub scale: f32,
+}
+
+impl HeadsRequest<'_> {
+    /// Multiply-adds of the heads asked for (both products, masked keys included).
+    #[must_use]
+    pub fn work(&self) -> usize {
+        2 * self.heads * self.queries * self.keys * self.d_head
+    }
+}
+
+/// A helper that computes columns of a product with its own copy of the weights, and the
+/// heads of an attention.
 pub trait ColumnHelper {
     /// Hands `request` to the helper; false where it cannot take it (it does not hold the
     /// weight, or the values do not fit), and then nothing was sent.
     fn start(&self, request: &ColumnRequest<'_>) -> bool;
 
-    /// The columns started last, `m × columns.len()` values row by row, into `into`; an
-    /// error where the helper failed or stopped answering.
+    /// Hands `request` to the helper; false where it cannot take it, and then nothing was
+    /// sent. A helper that only computes columns declines.
+    fn start_heads(&self, request: &HeadsRequest<'_>) -> bool {
+        let _ = request;
+        false
+    }
+
+    /// What was started last into `into`: the columns, `m × columns.len()` values row by
+    /// row, or the heads' `z`, `[heads, queries, d_head]`; an error where the helper failed
+    /// or stopped answering.
     fn finish(&self, into: &mut [f32]) -> std::result::Result<(), String>;
 }
 
@@ -131,6 +175,100 @@ pub(crate) fn shared_product(
         out.extend_from_slice(theirs);
     }
     Some(out)
+}
+
+/// `z` (`[batch, head, query, d_head]`) of an attention with nothing hooked between `q`
+/// and `z` (`q`, `k` and `v` contiguous f32 `[batch, head, position, d_head]`), its last
+/// heads computed by the installed helper; `None` where no helper is installed, the
+/// attention is too small to share, or the helper declines it.
+///
+/// # Errors
+/// Tensors not laid out as above.
+pub(crate) fn shared_heads(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    offset: usize,
+    scale: f32,
+) -> Result<Option<Tensor>> {
+    let Some(helper) = HELPER.with_borrow(Clone::clone) else {
+        return Ok(None);
+    };
+    let (batch, heads, queries, d_head) = q.dims4()?;
+    let keys = k.dim(2)?;
+    // Every head of every batch in one row of heads, cut in two.
+    let count = batch * heads;
+    let cut = count / 2;
+    let flat = |x: &Tensor, positions| x.reshape((1, count, positions, d_head));
+    let (q, k, v) = (flat(q, queries)?, flat(k, keys)?, flat(v, keys)?);
+    let theirs = |x: &Tensor| x.narrow(1, cut, count - cut);
+    let (their_q, their_k, their_v) = (theirs(&q)?, theirs(&k)?, theirs(&v)?);
+    let started = with_values(&their_q, |q_values| {
+        with_values(&their_k, |k_values| {
+            with_values(&their_v, |v_values| {
+                let request = HeadsRequest {
+                    q: q_values,
+                    k: k_values,
+                    v: v_values,
+                    heads: count - cut,
+                    queries,
+                    keys,
+                    d_head,
+                    offset,
+                    scale,
+                };
+                let whole_work = 2 * count * queries * keys * d_head;
+                cut > 0 && whole_work >= MIN_SHARED_WORK && helper.start_heads(&request)
+            })
+        })
+    })???;
+    if !started {
+        return Ok(None);
+    }
+    let ours = |x: &Tensor| x.narrow(1, 0, cut);
+    // Computed before anything returns, so that the helper's answer is always taken.
+    let own =
+        (|| crate::attention::attend_heads(&ours(&q)?, &ours(&k)?, &ours(&v)?, offset, scale))();
+    let mut values = vec![0.0_f32; (count - cut) * queries * d_head];
+    let theirs = match helper.finish(&mut values) {
+        Ok(()) => Tensor::from_vec(values, (1, count - cut, queries, d_head), q.device())?,
+        Err(why) => {
+            // Before sharing stops: natively the kernels are the tiles only while it lasts.
+            let z = crate::attention::attend_heads(&their_q, &their_k, &their_v, offset, scale);
+            stop_sharing();
+            STOPPED.with_borrow_mut(|stopped| *stopped = Some(why));
+            z?
+        }
+    };
+    let z = Tensor::cat(&[&own?, &theirs], 1)?;
+    Ok(Some(z.reshape((batch, heads, queries, d_head))?))
+}
+
+/// What a helper computes for a heads request: `z` of those heads, `[heads, queries,
+/// d_head]`, in the kernels an unshared attention takes, so that both sides' heads are the
+/// unshared attention's.
+///
+/// # Errors
+/// Values that are not of the request's shapes.
+pub fn heads_of_attention(request: &HeadsRequest<'_>) -> Result<Vec<f32>> {
+    let HeadsRequest {
+        heads,
+        queries,
+        keys,
+        d_head,
+        ..
+    } = *request;
+    let device = candle_core::Device::Cpu;
+    let tensor = |values: &[f32], positions| {
+        Tensor::from_slice(values, (1, heads, positions, d_head), &device)
+    };
+    let (q, k, v) = (
+        tensor(request.q, queries)?,
+        tensor(request.k, keys)?,
+        tensor(request.v, keys)?,
+    );
+    let z = crate::attention::attend_heads(&q, &k, &v, request.offset, request.scale)?;
+    Ok(z.flatten_all()?.to_vec1()?)
 }
 
 /// What a helper computes for a request: columns `columns` of `a · weight`, `m ×
@@ -270,6 +408,7 @@ mod tests {
         other_side: WeightTable,
         pending: RefCell<Option<Vec<f32>>>,
         asked: Cell<usize>,
+        heads_asked: Cell<usize>,
         fails: bool,
     }
 
@@ -290,6 +429,12 @@ mod tests {
             });
             self.asked.set(self.asked.get() + 1);
             *self.pending.borrow_mut() = columns.unwrap();
+            true
+        }
+
+        fn start_heads(&self, request: &HeadsRequest<'_>) -> bool {
+            self.heads_asked.set(self.heads_asked.get() + 1);
+            *self.pending.borrow_mut() = Some(heads_of_attention(request).unwrap());
             true
         }
 
@@ -336,6 +481,7 @@ mod tests {
             other_side: table(&model()),
             pending: RefCell::new(None),
             asked: Cell::new(0),
+            heads_asked: Cell::new(0),
             fails,
         })
     }
@@ -370,12 +516,18 @@ mod tests {
         let short = logits(&model, &ids[..4]);
         stop_sharing();
         assert!(unshared == shared, "the shared pass differs");
-        // Four linear layers per block, and the unembedding.
+        // Four linear layers per block, and the unembedding; each block's attention.
         assert_eq!(helper.asked.get(), 4 * 2 + 1);
+        assert_eq!(helper.heads_asked.get(), 2);
         share_with(Rc::new(Declines));
         assert!(short == logits(&model, &ids[..4]));
         stop_sharing();
         assert_eq!(helper.asked.get(), 4 * 2 + 1, "a short prompt was shared");
+        assert_eq!(
+            helper.heads_asked.get(),
+            2,
+            "a short prompt's heads were shared"
+        );
     }
 
     /// The same for a Llama with grouped-query attention and untied unembedding: seven
@@ -421,6 +573,7 @@ mod tests {
             other_side: WeightTable::new(copy.product_weights()).unwrap(),
             pending: RefCell::new(None),
             asked: Cell::new(0),
+            heads_asked: Cell::new(0),
             fails: false,
         });
         share_with(helper.clone());
@@ -428,8 +581,10 @@ mod tests {
         stop_sharing();
         assert!(unshared == shared, "the shared pass differs");
         // At 64 rows: q, o, gate, up, down and the unembedding (k and v, 64 · 128 · 64
-        // multiply-adds each, are under the least shared).
+        // multiply-adds each, are under the least shared); each block's attention, its
+        // key/value heads repeated for their query heads.
         assert_eq!(helper.asked.get(), 5 * 2 + 1);
+        assert_eq!(helper.heads_asked.get(), 2);
     }
 
     /// A helper that fails: the product is still the whole product to the bit (this thread
@@ -456,6 +611,30 @@ mod tests {
         assert_eq!(why_sharing_stopped().as_deref(), Some("the helper stopped"));
     }
 
+    /// A helper that fails on heads: `z` is still the unshared attention's to the bit,
+    /// and sharing stops.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_helper_failing_on_heads_loses_nothing() {
+        let model = model();
+        let tensor = |seed| {
+            crate::few_rows::tests::matrix(4 * 64, 32, seed)
+                .reshape((1, 4, 64, 32))
+                .unwrap()
+        };
+        let (q, k, v) = (tensor(1), tensor(2), tensor(3));
+        // In the kernels a shared pass takes (natively too).
+        share_with(Rc::new(Declines));
+        let whole = crate::attention::attend_heads(&q, &k, &v, 0, 0.125).unwrap();
+        let helper = helper(&model, true);
+        share_with(helper.clone());
+        let shared = shared_heads(&q, &k, &v, 0, 0.125).unwrap().unwrap();
+        assert_eq!(helper.heads_asked.get(), 1);
+        assert!(!sharing(), "still sharing after a failure");
+        let bits = |t: &Tensor| -> Vec<u32> { values(t).into_iter().map(f32::to_bits).collect() };
+        assert!(bits(&whole) == bits(&shared), "the heads differ");
+    }
+
     /// Products of one row to many, either layout, shared with a helper holding a copy of
     /// the weight: each is the unshared kernel's product to the bit (a few rows' kernels
     /// below five rows, the tiles from five).
@@ -470,6 +649,7 @@ mod tests {
             other_side: WeightTable::new(copies).unwrap(),
             pending: RefCell::new(None),
             asked: Cell::new(0),
+            heads_asked: Cell::new(0),
             fails: false,
         });
         for m in [1, 3, 4, 5, 64] {

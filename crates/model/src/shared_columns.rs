@@ -1,7 +1,8 @@
 //! The browser's [`ColumnHelper`]: another worker, reached through a `SharedArrayBuffer`
 //! (a cross-origin isolated page can post one to several workers) and woken with
 //! `Atomics`. The buffer is a small header, then room for the rows of `a` and the
-//! helper's columns of the product:
+//! helper's columns of the product (or for the `q`, `k` and `v` of the helper's heads of
+//! an attention, then their `z`):
 //!
 //! - the worker that runs the model writes `a` and the request into the buffer, sets the
 //!   state to asked and notifies; it computes its own columns meanwhile, then waits for
@@ -20,7 +21,9 @@ use std::cell::Cell;
 
 use js_sys::{Atomics, Date, Float32Array, Int32Array, SharedArrayBuffer};
 
-use crate::column_split::{ColumnHelper, ColumnRequest, WeightTable, columns_of_product};
+use crate::column_split::{
+    ColumnHelper, ColumnRequest, HeadsRequest, WeightTable, columns_of_product, heads_of_attention,
+};
 
 /// Header words: the state, then the request.
 const STATE: u32 = 0;
@@ -33,8 +36,22 @@ const END: u32 = 6;
 const TRANSPOSED: u32 = 7;
 /// The helper's [`WeightTable::fingerprint`], written when it starts serving (0 before).
 const FINGERPRINT: u32 = 8;
-/// Bytes before the values (sixteen words, the last ones unused).
+/// What is asked: [`COLUMNS`] (the words from [`NUMBER`] to [`TRANSPOSED`]) or [`HEADS`]
+/// (the words from [`HEAD_COUNT`] to [`SCALE`]).
+const KIND: u32 = 9;
+const HEAD_COUNT: u32 = 10;
+const QUERIES: u32 = 11;
+const KEYS: u32 = 12;
+const D_HEAD: u32 = 13;
+const OFFSET: u32 = 14;
+/// The scale's f32 bits.
+const SCALE: u32 = 15;
+/// Bytes before the values (sixteen words).
 const HEADER_BYTES: u32 = 64;
+
+/// The kinds of request.
+const COLUMNS: i32 = 0;
+const HEADS: i32 = 1;
 
 /// The states of a request.
 const IDLE: i32 = 0;
@@ -77,6 +94,8 @@ pub struct SharedColumns {
     /// When the helper last answered or was woken (`Date.now()`): it spins [`SPIN_MS`]
     /// after either, then sleeps.
     last_contact: Cell<f64>,
+    /// Whether the helper was last woken for requests that did not come.
+    woken_in_vain: Cell<bool>,
     /// [`WORTH_A_WAKE_UP`] (the tests' may differ).
     worth_a_wake_up: usize,
 }
@@ -96,6 +115,7 @@ impl SharedColumns {
             started: Cell::new(None),
             may_block: Cell::new(true),
             last_contact: Cell::new(f64::NEG_INFINITY),
+            woken_in_vain: Cell::new(false),
             worth_a_wake_up: WORTH_A_WAKE_UP,
         })
     }
@@ -119,15 +139,13 @@ impl SharedColumns {
     }
 }
 
-impl ColumnHelper for SharedColumns {
-    fn start(&self, request: &ColumnRequest<'_>) -> bool {
-        let Some(number) = self.table.number_of(request.weight) else {
-            return false;
-        };
-        let m = request.m;
-        let k = request.a.len() / m.max(1);
-        let (input, output) = (m * k, m * request.columns.len());
-        let fits = input + output <= self.values.length() as usize;
+impl SharedColumns {
+    /// Whether a request of `values` values in all (what is sent and what comes back) and
+    /// `work` multiply-adds for the helper may be sent now: it fits, the helper serves this
+    /// side's weights and is free, and it is awake or the work is worth waking it for (a
+    /// sleeping one is woken for the requests after a small one).
+    fn may_ask(&self, values: usize, work: usize) -> bool {
+        let fits = values <= self.values.length() as usize;
         // The helper serves the same weights: its table's fingerprint is this side's.
         let same_weights = load(&self.header, FINGERPRINT) == self.fingerprint;
         if !fits
@@ -139,37 +157,96 @@ impl ColumnHelper for SharedColumns {
         }
         let now = Date::now();
         let awake = now - self.last_contact.get() < SPIN_MS / 2.0;
-        if !awake && m * k * request.columns.len() < self.worth_a_wake_up {
-            // Wakes the helper for the products after this one.
-            notify(&self.header);
-            self.last_contact.set(now);
+        if !awake && work < self.worth_a_wake_up {
+            // Wakes the helper for the requests after this one, unless nothing was asked
+            // after the last wake-up (a pass with no other request, as the default pack's
+            // one token: the helper would only spin, on a core the page may need).
+            if !self.woken_in_vain.get() {
+                notify(&self.header);
+                self.last_contact.set(now);
+                self.woken_in_vain.set(true);
+            }
             return false;
         }
-        let words = [
-            number,
-            m,
-            k,
-            request.n,
-            request.columns.start,
-            request.columns.end,
-            usize::from(request.transposed),
-        ]
-        .map(i32::try_from);
-        let (Ok(at), Ok(len)) = (u32::try_from(input), u32::try_from(output)) else {
+        self.woken_in_vain.set(false);
+        true
+    }
+
+    /// Writes `inputs` one after another at the values' start and `words` into the
+    /// header, and asks: the helper's answer will be the `answer` values after the inputs.
+    /// False (nothing asked) where a number does not fit the buffer's words.
+    fn ask(&self, inputs: &[&[f32]], words: &[(u32, usize)], answer: usize) -> bool {
+        let Ok(words) = words
+            .iter()
+            .map(|&(word, value)| i32::try_from(value).map(|value| (word, value)))
+            .collect::<Result<Vec<_>, _>>()
+        else {
             return false;
         };
-        let Ok(words) = words.into_iter().collect::<Result<Vec<i32>, _>>() else {
+        let input: usize = inputs.iter().map(|values| values.len()).sum();
+        let (Ok(at), Ok(len)) = (u32::try_from(input), u32::try_from(answer)) else {
             return false;
         };
-        self.values.subarray(0, at).copy_from(request.a);
-        for (word, value) in (NUMBER..=TRANSPOSED).zip(words) {
+        let mut from = 0;
+        for values in inputs {
+            let to = from + values.len() as u32;
+            self.values.subarray(from, to).copy_from(values);
+            from = to;
+        }
+        for (word, value) in words {
             store(&self.header, word, value);
         }
-        let (input, output) = (at, len);
-        self.started.set(Some((input, output)));
+        self.started.set(Some((at, len)));
         store(&self.header, STATE, ASKED);
         notify(&self.header);
         true
+    }
+}
+
+impl ColumnHelper for SharedColumns {
+    fn start(&self, request: &ColumnRequest<'_>) -> bool {
+        let Some(number) = self.table.number_of(request.weight) else {
+            return false;
+        };
+        let m = request.m;
+        let k = request.a.len() / m.max(1);
+        let (input, output) = (m * k, m * request.columns.len());
+        if !self.may_ask(input + output, m * k * request.columns.len()) {
+            return false;
+        }
+        let words = [
+            (NUMBER, number),
+            (ROWS, m),
+            (DEPTH, k),
+            (WIDTH, request.n),
+            (FIRST, request.columns.start),
+            (END, request.columns.end),
+            (TRANSPOSED, usize::from(request.transposed)),
+            (KIND, COLUMNS as usize),
+        ];
+        self.ask(&[request.a], &words, output)
+    }
+
+    fn start_heads(&self, request: &HeadsRequest<'_>) -> bool {
+        let input = request.q.len() + request.k.len() + request.v.len();
+        let output = request.q.len();
+        if !self.may_ask(input + output, request.work()) {
+            return false;
+        }
+        let words = [
+            (HEAD_COUNT, request.heads),
+            (QUERIES, request.queries),
+            (KEYS, request.keys),
+            (D_HEAD, request.d_head),
+            (OFFSET, request.offset),
+            // A negative scale's bits do not fit a word's i32: not asked.
+            (
+                SCALE,
+                usize::try_from(request.scale.to_bits()).unwrap_or(usize::MAX),
+            ),
+            (KIND, HEADS as usize),
+        ];
+        self.ask(&[request.q, request.k, request.v], &words, output)
     }
 
     fn finish(&self, into: &mut [f32]) -> Result<(), String> {
@@ -259,9 +336,55 @@ pub fn stop(buffer: &SharedArrayBuffer) -> Result<(), String> {
     Ok(())
 }
 
-/// Computes the request in the buffer and writes the columns after `a`; `None` where the
-/// request does not match a weight of `table` or the buffer.
+/// Computes the request in the buffer and writes the answer after its inputs; `None`
+/// where the request does not match a weight of `table` or the buffer.
 fn answer(header: &Int32Array, values: &Float32Array, table: &WeightTable) -> Option<()> {
+    match load(header, KIND) {
+        COLUMNS => answer_columns(header, values, table),
+        HEADS => answer_heads(header, values),
+        _ => None,
+    }
+}
+
+/// Computes the heads asked in the buffer and writes their `z` after `q`, `k` and `v`;
+/// `None` where the request does not fit the buffer.
+fn answer_heads(header: &Int32Array, values: &Float32Array) -> Option<()> {
+    let word = |at| usize::try_from(load(header, at)).ok();
+    let (heads, queries, keys, d_head) = (
+        word(HEAD_COUNT)?,
+        word(QUERIES)?,
+        word(KEYS)?,
+        word(D_HEAD)?,
+    );
+    let (q_len, kv_len) = (heads * queries * d_head, heads * keys * d_head);
+    let input = q_len + 2 * kv_len;
+    if input + q_len > values.length() as usize {
+        return None;
+    }
+    let inputs = values.subarray(0, input as u32).to_vec();
+    let (q, kv) = inputs.split_at(q_len);
+    let (k, v) = kv.split_at(kv_len);
+    let request = HeadsRequest {
+        q,
+        k,
+        v,
+        heads,
+        queries,
+        keys,
+        d_head,
+        offset: word(OFFSET)?,
+        scale: f32::from_bits(load(header, SCALE).cast_unsigned()),
+    };
+    let z = heads_of_attention(&request).ok()?;
+    values
+        .subarray(input as u32, (input + q_len) as u32)
+        .copy_from(&z);
+    Some(())
+}
+
+/// Computes the columns asked in the buffer and writes them after `a`; `None` where the
+/// request does not match a weight of `table` or the buffer.
+fn answer_columns(header: &Int32Array, values: &Float32Array, table: &WeightTable) -> Option<()> {
     let word = |at| usize::try_from(load(header, at)).ok();
     let (number, m, k, n) = (word(NUMBER)?, word(ROWS)?, word(DEPTH)?, word(WIDTH)?);
     let columns = word(FIRST)?..word(END)?;
@@ -452,9 +575,71 @@ mod tests {
         serve(&buffer, &helper_table).unwrap();
     }
 
+    /// Heads of an attention through the buffer, answered in this thread by the helper's
+    /// own step: their `z` is the unshared attention's heads to the bit, with a causal
+    /// offset and more keys than queries too; heads that do not fit are not sent.
+    #[wasm_bindgen_test::wasm_bindgen_test]
+    fn heads_through_the_buffer_are_the_unshared_attentions() {
+        let table = WeightTable::new(weights(1)).unwrap();
+        let buffer = SharedArrayBuffer::new(u32::try_from(buffer_bytes(16, 96, 300)).unwrap());
+        let mut model_side =
+            SharedColumns::new(&buffer, WeightTable::new(weights(1)).unwrap()).unwrap();
+        model_side.worth_a_wake_up = 0;
+        let (header, values_view) = views(&buffer).unwrap();
+        store(&header, FINGERPRINT, table.fingerprint().cast_signed());
+        let tensor = |heads, positions, seed: usize| {
+            let values: Vec<f32> = (0..heads * positions * 16)
+                .map(|i| ((i * 31 + seed) % 23) as f32 / 23.0 - 0.5)
+                .collect();
+            Tensor::from_vec(values, (1, heads, positions, 16), &Device::Cpu).unwrap()
+        };
+        for (queries, keys, offset) in [(12, 12, 0), (3, 12, 9)] {
+            let (q, k, v) = (
+                tensor(2, queries, 1),
+                tensor(2, keys, 2),
+                tensor(2, keys, 3),
+            );
+            let whole = crate::attention::attend_heads(&q, &k, &v, offset, 0.25).unwrap();
+            let (q, k, v) = (values(&q), values(&k), values(&v));
+            let request = HeadsRequest {
+                q: &q,
+                k: &k,
+                v: &v,
+                heads: 2,
+                queries,
+                keys,
+                d_head: 16,
+                offset,
+                scale: 0.25,
+            };
+            assert!(model_side.start_heads(&request));
+            assert!(answer_if_asked(&header, &values_view, &table));
+            let mut z = vec![0.0; 2 * queries * 16];
+            model_side.finish(&mut z).unwrap();
+            let expected: Vec<u32> = values(&whole).into_iter().map(f32::to_bits).collect();
+            let got: Vec<u32> = z.into_iter().map(f32::to_bits).collect();
+            assert!(expected == got, "{queries} queries from {offset}");
+        }
+        // 2 heads of 300 positions do not fit a buffer for products of 16 rows.
+        let long = vec![0.5_f32; 2 * 300 * 16];
+        let too_long = HeadsRequest {
+            q: &long,
+            k: &long,
+            v: &long,
+            heads: 2,
+            queries: 300,
+            keys: 300,
+            d_head: 16,
+            offset: 0,
+            scale: 0.25,
+        };
+        assert!(!model_side.start_heads(&too_long));
+        assert!(!answer_if_asked(&header, &values_view, &table));
+    }
+
     /// A product too small to be worth waking a sleeping helper for is not sent, and the
     /// helper is woken; the next one, while it is awake, is sent, and so is one worth a
-    /// wake-up whenever.
+    /// wake-up whenever. A wake-up no request followed is not repeated until one does.
     #[wasm_bindgen_test::wasm_bindgen_test]
     fn a_small_product_wakes_a_sleeping_helper_instead_of_waiting_for_it() {
         let weights = vec![
@@ -502,6 +687,23 @@ mod tests {
         assert!(
             ask(&weights[1], 4),
             "a large product not sent to a sleeping helper"
+        );
+        // Woken for nothing (it fell asleep before anything was asked), the helper is not
+        // woken by the next small product, until a request goes again.
+        model_side.last_contact.set(f64::NEG_INFINITY);
+        assert!(!ask(&weights[0], 4));
+        model_side.last_contact.set(f64::NEG_INFINITY);
+        assert!(!ask(&weights[0], 4));
+        assert!(
+            model_side.last_contact.get() == f64::NEG_INFINITY,
+            "woken again after a wake-up in vain"
+        );
+        assert!(ask(&weights[1], 4));
+        model_side.last_contact.set(f64::NEG_INFINITY);
+        assert!(!ask(&weights[0], 4));
+        assert!(
+            model_side.last_contact.get() > 0.0,
+            "not woken after a request went"
         );
     }
 }

@@ -45,7 +45,7 @@ pub(crate) fn StatusLine() -> Html {
                 Some(true),
             ),
             None if info.helper_worker => (
-                "engine: CPU in two web workers (the second computes half of each large product)"
+                "engine: CPU in two web workers (the second computes half of each large product and attention)"
                     .to_owned(),
                 info.note.clone(),
                 Some(false),
