@@ -49,6 +49,13 @@ pub struct BenchModel {
     vocab: usize,
     model: Gpt2,
     onnx: Option<Vec<u8>>,
+    /// The helper's side of sharing, once made: kept from one pass to the next, as a
+    /// page keeps it.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        expect(dead_code, reason = "sharing is the browser's")
+    )]
+    columns: std::cell::RefCell<Option<std::rc::Rc<glassbox_model::shared_columns::SharedColumns>>>,
 }
 
 #[wasm_bindgen]
@@ -77,6 +84,7 @@ impl BenchModel {
             vocab: config.vocab_size,
             model: Gpt2::new(config, weights).map_err(BenchError::from)?,
             onnx: None,
+            columns: std::cell::RefCell::default(),
         })
     }
 
@@ -140,6 +148,7 @@ impl BenchModel {
             vocab: config.vocab_size,
             model: Gpt2::new(config, weights)?,
             onnx: Some(onnx),
+            columns: std::cell::RefCell::default(),
         })
     }
 }

@@ -27,12 +27,23 @@ impl BenchModel {
     }
 
     /// From now on, shares this thread's products with the helper serving `buffer`
-    /// (until [`Self::stop_sharing`], or until the helper fails).
+    /// (until [`Self::stop_sharing`], or until the helper fails). The first call's
+    /// buffer is kept for the later ones, with what this side knows of the helper (as a
+    /// page keeps its helper installed from one pass to the next).
     #[wasm_bindgen(js_name = shareColumns)]
     pub fn share_columns(&self, buffer: &SharedArrayBuffer) -> Result<(), JsError> {
-        let columns = glassbox_model::shared_columns::SharedColumns::new(buffer, self.table()?)
-            .map_err(|why| JsError::new(&why))?;
-        column_split::share_with(Rc::new(columns));
+        let kept = self.columns.borrow().clone();
+        let columns = if let Some(columns) = kept {
+            columns
+        } else {
+            let columns = Rc::new(
+                glassbox_model::shared_columns::SharedColumns::new(buffer, self.table()?)
+                    .map_err(|why| JsError::new(&why))?,
+            );
+            *self.columns.borrow_mut() = Some(columns.clone());
+            columns
+        };
+        column_split::share_with(columns);
         Ok(())
     }
 

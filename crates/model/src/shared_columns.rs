@@ -46,8 +46,11 @@ const D_HEAD: u32 = 13;
 const OFFSET: u32 = 14;
 /// The scale's f32 bits.
 const SCALE: u32 = 15;
-/// Bytes before the values (sixteen words).
-const HEADER_BYTES: u32 = 64;
+/// 1 while the helper spins (and answers at once), 0 while it sleeps in `Atomics.wait`
+/// (a request then waits for its wake-up).
+const AWAKE: u32 = 16;
+/// Bytes before the values (thirty-two words, the last ones unused).
+const HEADER_BYTES: u32 = 128;
 
 /// The kinds of request.
 const COLUMNS: i32 = 0;
@@ -91,11 +94,10 @@ pub struct SharedColumns {
     started: Cell<Option<(u32, u32)>>,
     /// Whether this thread may block in `Atomics.wait` (not a page's main thread).
     may_block: Cell<bool>,
-    /// When the helper last answered or was woken (`Date.now()`): it spins [`SPIN_MS`]
-    /// after either, then sleeps.
-    last_contact: Cell<f64>,
     /// Whether the helper was last woken for requests that did not come.
     woken_in_vain: Cell<bool>,
+    /// How many times this side has woken the helper for requests to come.
+    wake_ups: Cell<usize>,
     /// [`WORTH_A_WAKE_UP`] (the tests' may differ).
     worth_a_wake_up: usize,
 }
@@ -114,8 +116,8 @@ impl SharedColumns {
             table,
             started: Cell::new(None),
             may_block: Cell::new(true),
-            last_contact: Cell::new(f64::NEG_INFINITY),
             woken_in_vain: Cell::new(false),
+            wake_ups: Cell::new(0),
             worth_a_wake_up: WORTH_A_WAKE_UP,
         })
     }
@@ -155,15 +157,15 @@ impl SharedColumns {
         {
             return false;
         }
-        let now = Date::now();
-        let awake = now - self.last_contact.get() < SPIN_MS / 2.0;
+        let awake = load(&self.header, AWAKE) == 1;
         if !awake && work < self.worth_a_wake_up {
-            // Wakes the helper for the requests after this one, unless nothing was asked
-            // after the last wake-up (a pass with no other request, as the default pack's
-            // one token: the helper would only spin, on a core the page may need).
+            // Wakes the helper for the requests after this one, unless it went back to
+            // sleep with nothing asked after the last wake-up (a pass with no other
+            // request, as the default pack's one token: it would only spin, on a core the
+            // page may need).
             if !self.woken_in_vain.get() {
                 notify(&self.header);
-                self.last_contact.set(now);
+                self.wake_ups.set(self.wake_ups.get() + 1);
                 self.woken_in_vain.set(true);
             }
             return false;
@@ -258,7 +260,6 @@ impl ColumnHelper for SharedColumns {
             DONE if into.len() == len as usize => {
                 self.values.subarray(at, at + len).copy_to(into);
                 store(&self.header, STATE, IDLE);
-                self.last_contact.set(Date::now());
                 Ok(())
             }
             DONE => Err(format!(
@@ -287,6 +288,7 @@ impl ColumnHelper for SharedColumns {
 pub fn serve(buffer: &SharedArrayBuffer, table: &WeightTable) -> Result<(), String> {
     let (header, values) = views(buffer)?;
     store(&header, FINGERPRINT, table.fingerprint().cast_signed());
+    store(&header, AWAKE, 1);
     let mut idle_since = Date::now();
     loop {
         if answer_if_asked(&header, &values, table) {
@@ -294,12 +296,18 @@ pub fn serve(buffer: &SharedArrayBuffer, table: &WeightTable) -> Result<(), Stri
             continue;
         }
         match load(&header, STATE) {
-            STOP => return Ok(()),
+            STOP => {
+                store(&header, AWAKE, 0);
+                return Ok(());
+            }
             state if Date::now() - idle_since > SPIN_MS => {
                 // Blocks until the state changes or the model's side wakes it (then it
-                // spins again); a worker may block.
+                // spins again); a worker may block. A request asked meanwhile changed the
+                // state, so the wait returns at once.
+                store(&header, AWAKE, 0);
                 let woken = Atomics::wait_with_timeout(&header, STATE, state, 1000.0)
                     .map_err(|_| "the helper's worker may not block".to_owned())?;
+                store(&header, AWAKE, 1);
                 if woken == "ok" {
                     idle_since = Date::now();
                 }
@@ -675,35 +683,32 @@ mod tests {
             }
             sent
         };
+        let wake_ups = || model_side.wake_ups.get();
+        // The helper sleeps.
         assert!(
             !ask(&weights[0], 4),
             "a small product sent to a sleeping helper"
         );
+        assert_eq!(wake_ups(), 1, "a sleeping helper not woken");
+        // Woken, it spins.
+        store(&header, AWAKE, 1);
         assert!(
             ask(&weights[0], 4),
-            "a small product not sent to a helper just woken"
+            "a small product not sent to a helper awake"
         );
-        model_side.last_contact.set(f64::NEG_INFINITY);
+        store(&header, AWAKE, 0);
         assert!(
             ask(&weights[1], 4),
             "a large product not sent to a sleeping helper"
         );
-        // Woken for nothing (it fell asleep before anything was asked), the helper is not
-        // woken by the next small product, until a request goes again.
-        model_side.last_contact.set(f64::NEG_INFINITY);
         assert!(!ask(&weights[0], 4));
-        model_side.last_contact.set(f64::NEG_INFINITY);
+        assert_eq!(wake_ups(), 2);
+        // It went back to sleep with nothing asked: not woken again by a small product
+        // until a request goes.
         assert!(!ask(&weights[0], 4));
-        assert!(
-            model_side.last_contact.get() == f64::NEG_INFINITY,
-            "woken again after a wake-up in vain"
-        );
+        assert_eq!(wake_ups(), 2, "woken again after a wake-up in vain");
         assert!(ask(&weights[1], 4));
-        model_side.last_contact.set(f64::NEG_INFINITY);
         assert!(!ask(&weights[0], 4));
-        assert!(
-            model_side.last_contact.get() > 0.0,
-            "not woken after a request went"
-        );
+        assert_eq!(wake_ups(), 3, "not woken after a request went");
     }
 }
