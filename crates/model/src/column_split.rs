@@ -199,6 +199,9 @@ pub(crate) fn shared_heads(
     // Every head of every batch in one row of heads, cut in two.
     let count = batch * heads;
     let cut = count / 2;
+    if cut == 0 || 2 * count * queries * keys * d_head < MIN_SHARED_WORK {
+        return Ok(None);
+    }
     let flat = |x: &Tensor, positions| x.reshape((1, count, positions, d_head));
     let (q, k, v) = (flat(q, queries)?, flat(k, keys)?, flat(v, keys)?);
     let theirs = |x: &Tensor| x.narrow(1, cut, count - cut);
@@ -217,8 +220,7 @@ pub(crate) fn shared_heads(
                     offset,
                     scale,
                 };
-                let whole_work = 2 * count * queries * keys * d_head;
-                cut > 0 && whole_work >= MIN_SHARED_WORK && helper.start_heads(&request)
+                helper.start_heads(&request)
             })
         })
     })???;
