@@ -77,12 +77,21 @@ test("block 0's features show while the other blocks' transcoders are still comi
   assert.equal(await page.locator('#features .layer.pending').count(), 3);
   assert.match(await layers.nth(1).textContent(), /Loading/);
   assert.match(await page.locator('#engine-status').textContent(), /block 0's features are in/);
+  // From here on, every change to the page is watched: the features shown never blink out
+  // while the fuller analysis (every block's) is computed.
+  await page.evaluate(() => {
+    window.featuresBlinked = 0;
+    new MutationObserver(() => {
+      if (document.querySelectorAll('#features .layer li').length === 0) window.featuresBlinked += 1;
+    }).observe(document.body, { childList: true, subtree: true });
+  });
   // A view that needs every block waits; it answers once they arrive.
   release();
   await page.locator('#engine-status[data-features=ready]').waitFor({ timeout: LOAD_TIMEOUT });
   await page.waitForFunction(() => document.querySelectorAll('#features .layer.pending').length === 0
     && [...document.querySelectorAll('#features .layer')].filter((l) => l.querySelector('li')).length === 4,
     null, { timeout: 60_000 });
+  assert.equal(await page.evaluate(() => window.featuresBlinked), 0);
   assert.deepEqual(problems, []);
   await context.close();
 });

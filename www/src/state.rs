@@ -168,13 +168,17 @@ pub(crate) fn use_layout() -> Option<Rc<PackInfo>> {
 /// answer, typed. Answers to superseded requests are dropped. While a lesson preview
 /// holds the answer ([`use_preview`]), that answer shows until the engine's replaces it;
 /// a request whose answer grows with the features then waits for them, since the
-/// preview's answer already has them.
+/// preview's answer already has them. A request sent again because more features came
+/// keeps its answer showing until the fuller one arrives.
 #[hook]
 pub(crate) fn use_request<Q: Ask>(request: Option<Q>) -> Answer<Q::Answer> {
     let engine = use_context::<Engine>();
     let answer = use_state(|| Answer::<Q::Answer>::Waiting);
     // The request whose answer from a preview shows now.
     let previewed = use_mut_ref(|| None::<Q>);
+    // The request whose answer from the engine shows now: sent again (its features grew),
+    // that answer stays until the fuller one replaces it, instead of blinking out.
+    let answered = use_mut_ref(|| None::<Q>);
     let preview = use_preview();
     let asked = request.clone().map(Ask::into_request);
     let in_preview = preview
@@ -194,17 +198,20 @@ pub(crate) fn use_request<Q: Ask>(request: Option<Q>) -> Answer<Q::Answer> {
             move |(request, ready, _, _)| {
                 let mut sent = None;
                 let showing_preview = previewed.borrow().as_ref() == request.as_ref();
+                let showing_answer = request.is_some() && *answered.borrow() == *request;
                 if let (Some(engine), Some(request), true) = (engine, request.clone(), *ready) {
-                    // An answer from the preview stays until the engine's replaces it.
-                    if !showing_preview {
+                    // An answer from the preview, or the engine's to this same request
+                    // with fewer features, stays until the engine's new one replaces it.
+                    if !showing_preview && !showing_answer {
+                        answered.borrow_mut().take();
                         answer.set(Answer::Working);
                     }
-                    let setter = answer.clone();
+                    let (setter, asked) = (answer.clone(), request.clone());
                     let id = engine.client.request(
                         request.into_request(),
                         Callback::from(move |response| {
                             previewed.borrow_mut().take();
-                            setter.set(match response {
+                            let done = match response {
                                 Response::Error(error) => Answer::Failed(error),
                                 other => match Q::answer(other) {
                                     Some(typed) => Answer::Done(Rc::new(typed)),
@@ -212,7 +219,10 @@ pub(crate) fn use_request<Q: Ask>(request: Option<Q>) -> Answer<Q::Answer> {
                                         "the engine answered another question".to_owned(),
                                     ),
                                 },
-                            });
+                            };
+                            *answered.borrow_mut() =
+                                matches!(done, Answer::Done(_)).then(|| asked.clone());
+                            setter.set(done);
                         }),
                     );
                     sent = Some((engine.client, id));
@@ -220,11 +230,14 @@ pub(crate) fn use_request<Q: Ask>(request: Option<Q>) -> Answer<Q::Answer> {
                     let response = preview?.answer(&request.clone().into_request())?.clone();
                     Q::answer(response)
                 }) {
+                    answered.borrow_mut().take();
                     if !showing_preview {
                         previewed.borrow_mut().clone_from(request);
                         answer.set(Answer::Done(Rc::new(typed)));
                     }
                 } else {
+                    // Nothing to ask (or the pack is reloading): no earlier answer stays.
+                    answered.borrow_mut().take();
                     previewed.borrow_mut().take();
                     answer.set(Answer::Waiting);
                 }
