@@ -12,10 +12,14 @@
 //!   inner loop reads both in order; each tile's sums over a block are then added into the
 //!   product, blocks in order along `k`. In Chromium on GPT-2 small's shapes at 64 tokens
 //!   with relaxed SIMD: gemm 25–33 GFLOP/s, these tiles 32–42.
-//! - the embedding `[n, k]`, read transposed (the unembedding): rows of both run along
-//!   `k`, so no layout is needed: 4 rows of `a` × 2 rows of `e` in eight SIMD sums of four
-//!   lanes each, straight from memory, summed across lanes at the end. GPT-2 small's
-//!   unembedding at 64 tokens with relaxed SIMD: gemm 192 ms, these 130.
+//! - the embedding `[n, k]`, read transposed (the unembedding): where its rows are no
+//!   longer than a block ([`DEPTH`]), the same tiles, each block of eight rows of `e`
+//!   laid out as eight columns. Longer rows would have the tiles add into the product
+//!   once per block, and an unembedding's product is too large for the caches: there, 4
+//!   rows of `a` × 2 rows of `e` in eight SIMD sums of four lanes each, straight from
+//!   memory, summed across lanes at the end. GPT-2 small's unembedding at 64 tokens with
+//!   relaxed SIMD: gemm 192 ms, these 130. The default pack's (`k` 256) at 256 tokens
+//!   in Chromium: pair by pair 44.8 ms, in tiles 33.2.
 //!
 //! Only the wasm32 builds run these ([`TILED`]); the native build compiles the same
 //! kernels from plain arrays for the tests of their layout.
@@ -56,14 +60,26 @@ pub(crate) fn product_columns(
     order: Order,
     columns: Range<usize>,
 ) -> Vec<f32> {
-    match order {
-        Order::KByN => tiled_product(a, m, b, n, columns),
-        Order::NByK => dot_product(a, m, b, columns),
+    // Rows of `e` longer than a block would have the tiles add into a product too large
+    // for the caches once per block: those are summed whole, pair by pair.
+    if order == Order::NByK && a.len() / m > DEPTH {
+        dot_product(a, m, b, columns)
+    } else {
+        tiled_product(a, m, b, n, order, columns)
     }
 }
 
-/// Columns `columns` of `a · w` for `a` `[m, k]` and `w` `[k, n]` (both contiguous).
-fn tiled_product(a: &[f32], m: usize, w: &[f32], n: usize, columns: Range<usize>) -> Vec<f32> {
+/// Columns `columns` of `a · w` for `a` `[m, k]` and `w` laid out as `order` says (both
+/// contiguous): each block of eight columns of `w` is laid out step by step (from `[k,
+/// n]` by rows, from `[n, k]` by columns), then every tile of rows passes over it.
+fn tiled_product(
+    a: &[f32],
+    m: usize,
+    w: &[f32],
+    n: usize,
+    order: Order,
+    columns: Range<usize>,
+) -> Vec<f32> {
     let k = a.len() / m;
     let (offset, n_out) = (columns.start, columns.len());
     let mut out = vec![0.0_f32; m * n_out];
@@ -85,7 +101,10 @@ fn tiled_product(a: &[f32], m: usize, w: &[f32], n: usize, columns: Range<usize>
         }
         for first in columns.clone().step_by(COLUMNS) {
             let width = COLUMNS.min(columns.end - first);
-            lay_out_columns(w, n, start, first, width, &mut w_panel[..depth]);
+            match order {
+                Order::KByN => lay_out_columns(w, n, start, first, width, &mut w_panel[..depth]),
+                Order::NByK => lay_out_transposed(w, k, start, first, width, &mut w_panel[..depth]),
+            }
             for (t, tile) in a_tiles.chunks_exact(DEPTH).enumerate() {
                 let sums = tile_sums(&tile[..depth], &w_panel[..depth]);
                 for (r, row_sums) in sums.iter().enumerate().take(m - t * ROWS) {
@@ -142,6 +161,30 @@ fn lay_out_columns(
         } else {
             step[..width].copy_from_slice(&w[row..row + width]);
             step[width..].fill(0.0);
+        }
+    }
+}
+
+/// Rows `first..first + width` of `e` (`[n, k]`) over the steps `start..start +
+/// panel.len()`, into `panel` as columns (eight values per step), zeros past the last.
+fn lay_out_transposed(
+    e: &[f32],
+    k: usize,
+    start: usize,
+    first: usize,
+    width: usize,
+    panel: &mut [[f32; COLUMNS]],
+) {
+    for c in 0..COLUMNS {
+        if c < width {
+            let row = &e[(first + c) * k + start..][..panel.len()];
+            for (step, &value) in panel.iter_mut().zip(row) {
+                step[c] = value;
+            }
+        } else {
+            for step in panel.iter_mut() {
+                step[c] = 0.0;
+            }
         }
     }
 }
