@@ -20,6 +20,10 @@ pub mod sharing;
 )]
 mod shapes;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use glassbox_model::shared_columns::SharedColumns;
 use glassbox_model::{Gpt2, Gpt2Weights, Hooks};
 use wasm_bindgen::prelude::*;
 
@@ -55,7 +59,7 @@ pub struct BenchModel {
         not(target_arch = "wasm32"),
         expect(dead_code, reason = "sharing is the browser's")
     )]
-    columns: std::cell::RefCell<Option<std::rc::Rc<glassbox_model::shared_columns::SharedColumns>>>,
+    columns: RefCell<Option<Rc<SharedColumns>>>,
 }
 
 #[wasm_bindgen]
@@ -84,7 +88,7 @@ impl BenchModel {
             vocab: config.vocab_size,
             model: Gpt2::new(config, weights).map_err(BenchError::from)?,
             onnx: None,
-            columns: std::cell::RefCell::default(),
+            columns: RefCell::default(),
         })
     }
 
@@ -148,7 +152,7 @@ impl BenchModel {
             vocab: config.vocab_size,
             model: Gpt2::new(config, weights)?,
             onnx: Some(onnx),
-            columns: std::cell::RefCell::default(),
+            columns: RefCell::default(),
         })
     }
 }
