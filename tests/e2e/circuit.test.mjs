@@ -160,6 +160,8 @@ test('a search finds nodes in the graph, rings them, and groups them into a supe
   // Grouped: one supernode named after the token, in the link and the subgraph.
   await page.locator('#group-found').click();
   await page.waitForFunction(() => /groups=jury:/.test(decodeURIComponent(location.hash)));
+  // The link changes before the graph is drawn again: wait for the rings, then count them.
+  await page.locator('#circuit-graph circle.grouped').first().waitFor({ timeout: 30_000 });
   assert.equal(await page.locator('#circuit-graph circle.grouped').count(), n);
   await page.locator('#subgraph [data-subgraph-node="supernode:jury"]').waitFor();
   // A feature's number finds it at every position it is active.
