@@ -1,14 +1,17 @@
 //! Products of many rows shared with a helper that holds the same weights. A page has one
 //! core per wasm instance (threads inside one need a nightly toolchain), so its second
 //! core is a second worker with its own copy of the model: while a helper is installed on
-//! this thread ([`share_with`]), a product of a weight the helper holds is cut in two by
-//! columns, this thread computing the first part while the helper computes the rest.
+//! this thread ([`share_with`]), a product of a weight the helper holds is cut into chunks
+//! of columns ([`column_chunks`]), and this thread and the helper each take the next chunk
+//! left until none is: whichever side runs slower (a core the browser needs for a while,
+//! a helper woken late) takes fewer, and both finish within a small chunk of each other.
 //!
-//! Both parts come from the browser's tiles ([`simd_tiles::product_columns`]), which sum
-//! each column alike whichever columns are asked for, so a shared product is the unshared
-//! one to the bit, and a graph or a steered pair comes out the same with a helper or
-//! without. Where the helper declines, fails or stops answering, this thread computes its
-//! columns itself and stops sharing: the product is never lost.
+//! Every chunk comes from the kernel an unshared product of as many rows takes
+//! ([`ProductParts`]), which sums each column alike whichever columns are asked for, so a
+//! shared product is the unshared one to the bit, however its chunks fell, and a graph or
+//! a steered pair comes out the same with a helper or without. Where the helper declines,
+//! fails or stops answering, this thread computes its chunks itself and stops sharing: the
+//! product is never lost.
 //!
 //! An attention with nothing hooked between its queries and `z` is cut the same way, by
 //! heads ([`shared_heads`]): each head's `z` is the same whichever heads come with it.
@@ -31,7 +34,48 @@ use crate::{few_rows, simd_tiles};
 /// to and from it (tens of microseconds) cost more than half of a product this small.
 const MIN_SHARED_WORK: usize = 1 << 20;
 
-/// The columns of one product that a helper is asked for.
+/// Columns of the smallest chunk: two tiles' width, and a cache line of f32 values (so
+/// that the two sides seldom read the same line of a weight `[k, n]`).
+const SMALLEST_CHUNK: usize = 16;
+
+/// The chunks the `n` columns of a shared product of `m` rows are taken in, in order.
+///
+/// Of many rows, each a quarter of the columns still left, on a multiple of
+/// [`SMALLEST_CHUNK`] and at least that, the last one all that is left (under two smallest
+/// chunks): large chunks first cost little in calls, small ones last keep the side that
+/// finishes first from waiting long for the other.
+///
+/// Of a few rows, two halves: such a product is bound by reading the weight, and narrow
+/// chunks of a weight `[k, n]` would read it in short pieces of every row (in Chromium,
+/// GPT-2 small's 1-token pass with a helper went from 36 to 50 ms). The side that finishes
+/// its half first still takes the other where the helper has not picked it up.
+#[must_use]
+pub fn column_chunks(m: usize, n: usize) -> Vec<Range<usize>> {
+    if m <= few_rows::FEW_ROWS {
+        let cut = n.div_ceil(2).next_multiple_of(SMALLEST_CHUNK);
+        return if cut < n {
+            vec![0..cut, cut..n]
+        } else {
+            (n > 0).then_some(0..n).into_iter().collect()
+        };
+    }
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let left = n - start;
+        let width = if left < 2 * SMALLEST_CHUNK {
+            left
+        } else {
+            (left / 4).next_multiple_of(SMALLEST_CHUNK).min(left)
+        };
+        chunks.push(start..start + width);
+        start += width;
+    }
+    chunks
+}
+
+/// One product that a helper is asked to share: it takes chunks of its columns
+/// ([`column_chunks`]) until none is left.
 #[derive(Debug, Clone)]
 pub struct ColumnRequest<'a> {
     /// `a`, `[m, k]`, row by row.
@@ -44,8 +88,6 @@ pub struct ColumnRequest<'a> {
     pub n: usize,
     /// Whether `weight` is `[n, k]`, read transposed (an unembedding).
     pub transposed: bool,
-    /// The product's columns the helper computes.
-    pub columns: Range<usize>,
 }
 
 /// The heads of one attention that a helper is asked for: queries, keys and values of
@@ -80,12 +122,17 @@ impl HeadsRequest<'_> {
     }
 }
 
-/// A helper that computes columns of a product with its own copy of the weights, and the
-/// heads of an attention.
+/// A helper that computes chunks of a product's columns with its own copy of the weights,
+/// and the heads of an attention.
 pub trait ColumnHelper {
-    /// Hands `request` to the helper; false where it cannot take it (it does not hold the
-    /// weight, or the values do not fit), and then nothing was sent.
+    /// Hands `request` to the helper, which takes chunks of its columns from then on;
+    /// false where it cannot take it (it does not hold the weight, or the values do not
+    /// fit), and then nothing was sent.
     fn start(&self, request: &ColumnRequest<'_>) -> bool;
+
+    /// The next chunk of the product started last for this thread (its place in
+    /// [`column_chunks`]), one the helper has not taken; `None` once every chunk is taken.
+    fn take_chunk(&self) -> Option<usize>;
 
     /// Hands `request` to the helper; false where it cannot take it, and then nothing was
     /// sent. A helper that only computes columns declines.
@@ -94,9 +141,10 @@ pub trait ColumnHelper {
         false
     }
 
-    /// What was started last into `into`: the columns, `m × columns.len()` values row by
-    /// row, or the heads' `z`, `[heads, queries, d_head]`; an error where the helper failed
-    /// or stopped answering.
+    /// What was started last into `into`, once this thread has taken chunks until none
+    /// was left: the chunks it did not take, in order, one after another, each `m ×
+    /// width` values row by row; or the heads' `z`, `[heads, queries, d_head]`. An error
+    /// where the helper failed or stopped answering.
     fn finish(&self, into: &mut [f32]) -> std::result::Result<(), String>;
 }
 
@@ -133,9 +181,9 @@ pub fn sharing() -> bool {
     HELPER.with_borrow(Option::is_some)
 }
 
-/// `a · b` (`a` `[m, k]`, `b` as `order` says), its last columns computed by the installed
-/// helper; `None` where no helper is installed, the product is too small to share, or the
-/// helper declines it.
+/// `a · b` (`a` `[m, k]`, `b` as `order` says), its chunks of columns shared with the
+/// installed helper; `None` where no helper is installed, the product is too small to
+/// share, or the helper declines it.
 pub(crate) fn shared_product(
     a: &[f32],
     m: usize,
@@ -145,34 +193,57 @@ pub(crate) fn shared_product(
 ) -> Option<Vec<f32>> {
     let helper = HELPER.with_borrow(Clone::clone)?;
     let k = a.len() / m.max(1);
-    // The helper's columns start on a tile's edge.
-    let cut = n.div_ceil(2).next_multiple_of(8);
-    if m * k * n < MIN_SHARED_WORK || cut >= n {
+    let chunks = column_chunks(m, n);
+    if m * k * n < MIN_SHARED_WORK || chunks.len() < 2 {
         return None;
     }
+    let transposed = order == Order::NByK;
     let request = ColumnRequest {
         a,
         m,
         weight: b,
         n,
-        transposed: order == Order::NByK,
-        columns: cut..n,
+        transposed,
     };
     if !helper.start(&request) {
         return None;
     }
-    let transposed = request.transposed;
-    let own = columns_of_product(a, m, b, n, transposed, 0..cut);
-    let mut theirs = vec![0.0_f32; m * (n - cut)];
-    if let Err(why) = helper.finish(&mut theirs) {
-        stop_sharing();
-        STOPPED.with_borrow_mut(|stopped| *stopped = Some(why));
-        theirs = columns_of_product(a, m, b, n, transposed, cut..n);
+    let parts = ProductParts::new(a, m, b, n, transposed);
+    // Each chunk is added or copied into its place, so none is joined afterwards.
+    let mut out = vec![0.0_f32; m * n];
+    let mut own = vec![false; chunks.len()];
+    while let Some(chunk) = helper.take_chunk() {
+        let Some(columns) = chunks.get(chunk) else {
+            break;
+        };
+        parts.columns_into(columns.clone(), &mut out[columns.start..], n);
+        own[chunk] = true;
     }
-    let mut out = Vec::with_capacity(m * n);
-    for (own, theirs) in own.chunks_exact(cut).zip(theirs.chunks_exact(n - cut)) {
-        out.extend_from_slice(own);
-        out.extend_from_slice(theirs);
+    let theirs: Vec<Range<usize>> = (chunks.into_iter().zip(own))
+        .filter_map(|(columns, own)| (!own).then_some(columns))
+        .collect();
+    let mut values = vec![0.0_f32; m * theirs.iter().map(ExactSizeIterator::len).sum::<usize>()];
+    match helper.finish(&mut values) {
+        Ok(()) => {
+            let mut from = 0;
+            for columns in theirs {
+                let width = columns.len();
+                for (r, row) in values[from..from + m * width]
+                    .chunks_exact(width)
+                    .enumerate()
+                {
+                    out[r * n + columns.start..][..width].copy_from_slice(row);
+                }
+                from += m * width;
+            }
+        }
+        Err(why) => {
+            stop_sharing();
+            STOPPED.with_borrow_mut(|stopped| *stopped = Some(why));
+            for columns in theirs {
+                parts.columns_into(columns.clone(), &mut out[columns.start..], n);
+            }
+        }
     }
     Some(out)
 }
@@ -273,10 +344,9 @@ pub fn heads_of_attention(request: &HeadsRequest<'_>) -> Result<Vec<f32>> {
     Ok(z.flatten_all()?.to_vec1()?)
 }
 
-/// What a helper computes for a request: columns `columns` of `a · weight`, `m ×
-/// columns.len()` values row by row (`weight` `[k, n]`, or `[n, k]` where `transposed`),
-/// in the kernel an unshared product of `m` rows takes (a few rows' kernels, or the
-/// tiles), so that both sides' columns are the unshared product's.
+/// Columns `columns` of `a · weight` (`weight` `[k, n]`, or `[n, k]` where
+/// `transposed`), `m × columns.len()` values row by row, as [`ProductParts`] computes
+/// them.
 #[must_use]
 pub fn columns_of_product(
     a: &[f32],
@@ -286,12 +356,64 @@ pub fn columns_of_product(
     transposed: bool,
     columns: Range<usize>,
 ) -> Vec<f32> {
-    let k = a.len() / m.max(1);
-    match (m <= few_rows::FEW_ROWS, transposed) {
-        (true, true) => few_rows::rows_times_transposed(a, k, weight, columns),
-        (true, false) => few_rows::rows_times(a, k, weight, n, columns),
-        (false, true) => simd_tiles::product_columns(a, m, weight, n, Order::NByK, columns),
-        (false, false) => simd_tiles::product_columns(a, m, weight, n, Order::KByN, columns),
+    let width = columns.len();
+    let mut out = vec![0.0_f32; m * width];
+    ProductParts::new(a, m, weight, n, transposed).columns_into(columns, &mut out, width);
+    out
+}
+
+/// One product computed chunk by chunk (by either side of a helper), in the kernel an
+/// unshared product of `m` rows takes (a few rows' kernels, or the tiles, `a` laid out for
+/// them once), so that each side's chunks are the unshared product's columns.
+pub(crate) struct ProductParts<'a> {
+    a: &'a [f32],
+    m: usize,
+    weight: &'a [f32],
+    n: usize,
+    transposed: bool,
+    /// `a` laid out for the tiles; `None` for a few rows.
+    tiles: Option<simd_tiles::TileRows<'a>>,
+}
+
+impl<'a> ProductParts<'a> {
+    /// `a · weight` for `a` `[m, k]` and `weight` `[k, n]`, or `[n, k]` where
+    /// `transposed`.
+    pub(crate) fn new(
+        a: &'a [f32],
+        m: usize,
+        weight: &'a [f32],
+        n: usize,
+        transposed: bool,
+    ) -> Self {
+        let order = if transposed { Order::NByK } else { Order::KByN };
+        let tiles = (m > few_rows::FEW_ROWS).then(|| simd_tiles::TileRows::new(a, m, order));
+        Self {
+            a,
+            m,
+            weight,
+            n,
+            transposed,
+            tiles,
+        }
+    }
+
+    /// Columns `columns` of the product, row `r`'s into `out[r * stride..]`, which holds
+    /// zeros there (`stride` ≥ `columns.len()`).
+    pub(crate) fn columns_into(&self, columns: Range<usize>, out: &mut [f32], stride: usize) {
+        if let Some(tiles) = &self.tiles {
+            tiles.columns_into(self.weight, self.n, columns, out, stride);
+            return;
+        }
+        let (m, width) = (self.m, columns.len());
+        let k = self.a.len() / m.max(1);
+        let values = if self.transposed {
+            few_rows::rows_times_transposed(self.a, k, self.weight, columns)
+        } else {
+            few_rows::rows_times(self.a, k, self.weight, self.n, columns)
+        };
+        for (r, row) in values.chunks_exact(width.max(1)).enumerate() {
+            out[r * stride..][..width].copy_from_slice(row);
+        }
     }
 }
 
@@ -403,15 +525,67 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
+    /// How the stand-in helper takes chunks beside this thread.
+    #[derive(Clone, Copy, Debug)]
+    enum Takes {
+        /// One chunk before each of this thread's.
+        EveryOther,
+        /// Every chunk before this thread takes one.
+        All,
+        /// None: this thread takes them all.
+        Nothing,
+    }
+
+    /// The columns a stand-in helper was asked for: `a`, its rows, the weight's number,
+    /// the product's columns, and whether the weight is read transposed.
+    type Asked = (Vec<f32>, usize, usize, usize, bool);
+
     /// A helper in this thread standing in for another worker: its own copy of the model's
     /// weights, found by number, as the browser's helper finds them.
     struct OtherCopy {
         this_side: WeightTable,
         other_side: WeightTable,
-        pending: RefCell<Option<Vec<f32>>>,
+        product: RefCell<Option<Asked>>,
+        /// The next chunk of it not taken, and those this helper took.
+        next: Cell<usize>,
+        taken: RefCell<Vec<usize>>,
+        heads: RefCell<Option<Vec<f32>>>,
         asked: Cell<usize>,
         heads_asked: Cell<usize>,
+        takes: Takes,
         fails: bool,
+    }
+
+    impl OtherCopy {
+        fn new(
+            this_side: WeightTable,
+            other_side: WeightTable,
+            takes: Takes,
+            fails: bool,
+        ) -> Rc<Self> {
+            Rc::new(Self {
+                this_side,
+                other_side,
+                product: RefCell::new(None),
+                next: Cell::new(0),
+                taken: RefCell::new(Vec::new()),
+                heads: RefCell::new(None),
+                asked: Cell::new(0),
+                heads_asked: Cell::new(0),
+                takes,
+                fails,
+            })
+        }
+
+        /// This helper takes the next chunk, if one is left.
+        fn take(&self, count: usize) -> bool {
+            let next = self.next.get();
+            if next < count {
+                self.taken.borrow_mut().push(next);
+                self.next.set(next + 1);
+            }
+            next < count
+        }
     }
 
     impl ColumnHelper for OtherCopy {
@@ -419,33 +593,59 @@ mod tests {
             let Some(number) = self.this_side.number_of(request.weight) else {
                 return false;
             };
-            let columns = self.other_side.with_weight(number, |weight| {
-                columns_of_product(
-                    request.a,
-                    request.m,
-                    weight,
-                    request.n,
-                    request.transposed,
-                    request.columns.clone(),
-                )
-            });
             self.asked.set(self.asked.get() + 1);
-            *self.pending.borrow_mut() = columns.unwrap();
+            self.next.set(0);
+            self.taken.borrow_mut().clear();
+            *self.product.borrow_mut() = Some((
+                request.a.to_vec(),
+                request.m,
+                number,
+                request.n,
+                request.transposed,
+            ));
             true
+        }
+
+        fn take_chunk(&self) -> Option<usize> {
+            let count =
+                (self.product.borrow().as_ref()).map_or(0, |p| column_chunks(p.1, p.3).len());
+            match self.takes {
+                Takes::EveryOther => {
+                    self.take(count);
+                }
+                Takes::All => while self.take(count) {},
+                Takes::Nothing => {}
+            }
+            let next = self.next.get();
+            self.next.set(next + 1);
+            (next < count).then_some(next)
         }
 
         fn start_heads(&self, request: &HeadsRequest<'_>) -> bool {
             self.heads_asked.set(self.heads_asked.get() + 1);
-            *self.pending.borrow_mut() = Some(heads_of_attention(request).unwrap());
+            *self.heads.borrow_mut() = Some(heads_of_attention(request).unwrap());
             true
         }
 
         fn finish(&self, into: &mut [f32]) -> std::result::Result<(), String> {
-            let columns = self.pending.take().ok_or("nothing was started")?;
+            let values = if let Some((a, m, number, n, transposed)) = self.product.take() {
+                let chunks = column_chunks(m, n);
+                let taken = self.taken.borrow();
+                let values = self.other_side.with_weight(number, |weight| {
+                    (taken.iter())
+                        .flat_map(|&c| {
+                            columns_of_product(&a, m, weight, n, transposed, chunks[c].clone())
+                        })
+                        .collect::<Vec<f32>>()
+                });
+                values.unwrap().ok_or("no such weight")?
+            } else {
+                self.heads.take().ok_or("nothing was started")?
+            };
             if self.fails {
                 return Err("the helper stopped".to_owned());
             }
-            into.copy_from_slice(&columns);
+            into.copy_from_slice(&values);
             Ok(())
         }
     }
@@ -478,14 +678,7 @@ mod tests {
     }
 
     fn helper(this_side: &Gpt2, fails: bool) -> Rc<OtherCopy> {
-        Rc::new(OtherCopy {
-            this_side: table(this_side),
-            other_side: table(&model()),
-            pending: RefCell::new(None),
-            asked: Cell::new(0),
-            heads_asked: Cell::new(0),
-            fails,
-        })
+        OtherCopy::new(table(this_side), table(&model()), Takes::EveryOther, fails)
     }
 
     /// A helper that declines everything: every product in the tiles, unshared.
@@ -494,6 +687,10 @@ mod tests {
     impl ColumnHelper for Declines {
         fn start(&self, _: &ColumnRequest<'_>) -> bool {
             false
+        }
+
+        fn take_chunk(&self) -> Option<usize> {
+            None
         }
 
         fn finish(&self, _: &mut [f32]) -> std::result::Result<(), String> {
@@ -570,14 +767,12 @@ mod tests {
         };
         share_with(Rc::new(Declines));
         let unshared = logits(&model);
-        let helper = Rc::new(OtherCopy {
-            this_side: WeightTable::new(model.product_weights()).unwrap(),
-            other_side: WeightTable::new(copy.product_weights()).unwrap(),
-            pending: RefCell::new(None),
-            asked: Cell::new(0),
-            heads_asked: Cell::new(0),
-            fails: false,
-        });
+        let helper = OtherCopy::new(
+            WeightTable::new(model.product_weights()).unwrap(),
+            WeightTable::new(copy.product_weights()).unwrap(),
+            Takes::EveryOther,
+            false,
+        );
         share_with(helper.clone());
         let shared = logits(&model);
         stop_sharing();
@@ -638,23 +833,30 @@ mod tests {
     }
 
     /// Products of one row to many, either layout, shared with a helper holding a copy of
-    /// the weight: each is the unshared kernel's product to the bit (a few rows' kernels
-    /// below five rows, the tiles from five).
+    /// the weight, whichever chunks the helper takes (every other one, all, none): each is
+    /// the unshared kernel's product to the bit (a few rows' kernels below five rows, the
+    /// tiles from five).
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn shared_products_of_few_rows_and_many_are_the_unshared_kernels() {
         let (k, n) = (384, 2900);
         let weights = [matrix(k, n, 1), matrix(n, k, 2)];
         let copies: Vec<Tensor> = weights.iter().map(|w| w.copy().unwrap()).collect();
-        let helper = Rc::new(OtherCopy {
-            this_side: WeightTable::new(weights.clone()).unwrap(),
-            other_side: WeightTable::new(copies).unwrap(),
-            pending: RefCell::new(None),
-            asked: Cell::new(0),
-            heads_asked: Cell::new(0),
-            fails: false,
-        });
-        for m in [1, 3, 4, 5, 64] {
+        for (m, takes) in [
+            (1, Takes::EveryOther),
+            (3, Takes::All),
+            (4, Takes::Nothing),
+            (5, Takes::EveryOther),
+            (64, Takes::EveryOther),
+            (64, Takes::All),
+            (64, Takes::Nothing),
+        ] {
+            let helper = OtherCopy::new(
+                WeightTable::new(weights.clone()).unwrap(),
+                WeightTable::new(copies.clone()).unwrap(),
+                takes,
+                false,
+            );
             let a = values(&matrix(m, k, 3));
             for (weight, order) in weights.iter().zip([Order::KByN, Order::NByK]) {
                 let transposed = order == Order::NByK;
@@ -684,9 +886,45 @@ mod tests {
                 );
                 assert!(
                     bits(&shared.unwrap()) == bits(&kernel),
-                    "{m} rows, {order:?}: shared"
+                    "{m} rows, {order:?}, the helper taking {takes:?}: shared"
                 );
             }
+        }
+    }
+
+    /// A product's chunks cover its columns once, in order, on multiples of the smallest
+    /// chunk but for the end, never wider than a chunk before them but for the last, and
+    /// the last ones as narrow as a chunk may be.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn chunks_cover_the_columns_once_and_narrow_towards_the_end() {
+        let many = few_rows::FEW_ROWS + 1;
+        assert!(column_chunks(many, 0).is_empty());
+        assert_eq!(column_chunks(many, 31), vec![0..31]);
+        assert_eq!(column_chunks(many, 32), vec![0..16, 16..32]);
+        // A few rows' product in two halves.
+        assert_eq!(column_chunks(1, 2304), vec![0..1152, 1152..2304]);
+        assert_eq!(column_chunks(4, 50_257), vec![0..25_136, 25_136..50_257]);
+        assert_eq!(column_chunks(1, 16), vec![0..16]);
+        for n in [33, 200, 768, 2304, 3072, 8192, 50_257] {
+            let chunks = column_chunks(many, n);
+            assert_eq!(chunks[0].start, 0, "{n}");
+            assert_eq!(chunks.last().unwrap().end, n, "{n}");
+            for pair in chunks.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start, "{n}");
+                assert_eq!(pair[0].end % SMALLEST_CHUNK, 0, "{n}");
+                assert!(pair[0].len() >= SMALLEST_CHUNK, "{n}");
+            }
+            let widths: Vec<usize> = chunks.iter().map(ExactSizeIterator::len).collect();
+            let (last, before) = widths.split_last().unwrap();
+            assert!(before.windows(2).all(|w| w[0] >= w[1]), "{n}: {widths:?}");
+            assert!(*last < 2 * SMALLEST_CHUNK, "{n}: {widths:?}");
+            assert!(
+                widths[0] <= n.div_ceil(4) + SMALLEST_CHUNK,
+                "{n}: {widths:?}"
+            );
+            // Few calls: GPT-2 small's unembedding in about thirty.
+            assert!(chunks.len() <= 32, "{n}: {} chunks", chunks.len());
         }
     }
 

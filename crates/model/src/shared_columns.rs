@@ -5,12 +5,21 @@
 //! an attention, then their `z`):
 //!
 //! - the worker that runs the model writes `a` and the request into the buffer, sets the
-//!   state to asked and notifies; it computes its own columns meanwhile, then waits for
-//!   done (spinning first: the helper is usually as quick), copies the helper's columns
-//!   out and sets the state back to idle;
-//! - the helper's worker sits in [`serve`] until asked to stop: it computes what is asked
-//!   with its own copy of the model, writes the columns and sets the state to done (or
-//!   failed, with the request left unanswered where the weight or the shapes are not its).
+//!   state to asked and notifies; it then takes chunks of the product's columns
+//!   ([`column_chunks`]) from a counter in the header (`Atomics.add`) and computes them,
+//!   until none is left. If the helper has not picked the request up by then, it takes the
+//!   request back (the state, compared and exchanged, back to idle); else it waits for
+//!   done (spinning first), copies the helper's chunks out and sets the state to idle;
+//! - the helper's worker sits in [`serve`] until asked to stop: it picks a request up
+//!   (the state, compared and exchanged, to working), takes chunks from the same counter,
+//!   computes them with its own copy of the model and writes them one after another, in
+//!   the order taken, while they fit; then it sets the state to done (or failed, with
+//!   nothing taken, where the weight or the shapes are not its).
+//!
+//! Either side takes the next chunk as soon as it is free, so the side slowed down (by
+//! the browser's other work on its core, or a late wake-up) takes fewer: the model's
+//! worker waits at most about a chunk's time for the helper. A heads request is the
+//! helper's alone, picked up and answered the same way.
 //!
 //! Only the browser runs this module (natively there is no `SharedArrayBuffer`; it
 //! compiles for the crates that name it).
@@ -22,7 +31,8 @@ use std::cell::Cell;
 use js_sys::{Atomics, Date, Float32Array, Int32Array, SharedArrayBuffer};
 
 use crate::column_split::{
-    ColumnHelper, ColumnRequest, HeadsRequest, WeightTable, columns_of_product, heads_of_attention,
+    ColumnHelper, ColumnRequest, HeadsRequest, ProductParts, WeightTable, column_chunks,
+    heads_of_attention,
 };
 
 /// Header words: the state, then the request.
@@ -31,8 +41,10 @@ const NUMBER: u32 = 1;
 const ROWS: u32 = 2;
 const DEPTH: u32 = 3;
 const WIDTH: u32 = 4;
-const FIRST: u32 = 5;
-const END: u32 = 6;
+/// The next chunk of a product's columns not taken yet, by either side.
+const NEXT_CHUNK: u32 = 5;
+/// Values the helper wrote, its chunks one after another.
+const ANSWERED: u32 = 6;
 const TRANSPOSED: u32 = 7;
 /// The helper's [`WeightTable::fingerprint`], written when it starts serving (0 before).
 const FINGERPRINT: u32 = 8;
@@ -46,8 +58,8 @@ const D_HEAD: u32 = 13;
 const OFFSET: u32 = 14;
 /// The scale's f32 bits.
 const SCALE: u32 = 15;
-/// 1 while the helper spins (and answers at once), 0 while it sleeps in `Atomics.wait`
-/// (a request then waits for its wake-up).
+/// 1 while the helper spins (and picks a request up at once), 0 while it sleeps in
+/// `Atomics.wait` (a request is then picked up only after its wake-up).
 const AWAKE: u32 = 16;
 /// Bytes before the values (thirty-two words, the last ones unused).
 const HEADER_BYTES: u32 = 128;
@@ -62,20 +74,25 @@ const ASKED: i32 = 1;
 const DONE: i32 = 2;
 const FAILED: i32 = 3;
 const STOP: i32 = 4;
+/// The helper picked the request up and computes it.
+const WORKING: i32 = 5;
 
 /// How long either side spins before blocking, in milliseconds: about a product's
 /// difference in time between the two sides, or the gap between two products.
 const SPIN_MS: f64 = 2.0;
 /// Multiply-adds of a product worth waking a sleeping helper for (about a millisecond's
-/// work, which waking it costs): a smaller one is computed here alone, and the helper woken
-/// so that it spins for the products coming after (in Chromium the default pack's 1-token
-/// pass, a single shared product, went from 2.0 to 3.1 ms when it waited for the wake-up).
+/// work, which waking it costs): a smaller one is computed here alone (the helper would
+/// pick it up too late to take a chunk), and the helper woken so that it spins for the
+/// products coming after. (In Chromium, before products were shared in chunks, the
+/// default pack's 1-token pass, a single shared product, went from 2.0 to 3.1 ms when it
+/// waited for the wake-up.)
 const WORTH_A_WAKE_UP: usize = 4 << 20;
 /// How long the model's worker waits for its helper before computing the columns itself.
 const PATIENCE_MS: f64 = 20_000.0;
 
 /// Bytes of a buffer for products of up to `rows` rows, `a` at most `widest_input` wide
-/// and the whole product at most `widest_output` (the helper computes at most half).
+/// and the whole product at most `widest_output`, of which the helper may take about half
+/// (it takes no chunk that would not fit; those left are the model's side's).
 #[must_use]
 pub fn buffer_bytes(rows: usize, widest_input: usize, widest_output: usize) -> usize {
     HEADER_BYTES as usize + 4 * rows * (widest_input + widest_output.div_ceil(2))
@@ -90,8 +107,8 @@ pub struct SharedColumns {
     table: WeightTable,
     /// Their fingerprint, as the helper publishes its own.
     fingerprint: i32,
-    /// Where the helper's columns will be, and how many values, while a request is out.
-    started: Cell<Option<(u32, u32)>>,
+    /// The request out, if one is.
+    started: Cell<Option<Started>>,
     /// Whether this thread may block in `Atomics.wait` (not a page's main thread).
     may_block: Cell<bool>,
     /// Whether the helper was last woken for requests that did not come.
@@ -100,6 +117,16 @@ pub struct SharedColumns {
     wake_ups: Cell<usize>,
     /// [`WORTH_A_WAKE_UP`] (the tests' may differ).
     worth_a_wake_up: usize,
+}
+
+/// A request out to the helper.
+#[derive(Debug, Clone, Copy)]
+enum Started {
+    /// A product in `chunks` chunks of columns; the helper's values after `at` (the end of
+    /// `a`).
+    Columns { at: u32, chunks: usize },
+    /// Heads; their `len` values of `z` after `at`.
+    Heads { at: u32, len: u32 },
 }
 
 impl SharedColumns {
@@ -122,21 +149,55 @@ impl SharedColumns {
         })
     }
 
-    /// Waits while the state is [`ASKED`]: spins, then blocks where it may, until the
-    /// helper answers or [`PATIENCE_MS`] pass; the state it found.
+    /// Waits while the state is [`ASKED`] or [`WORKING`]: spins, then blocks where it
+    /// may, until the helper answers or [`PATIENCE_MS`] pass; the state it found.
     fn wait_for_answer(&self) -> i32 {
         let started = Date::now();
         loop {
             let state = load(&self.header, STATE);
             let waited = Date::now() - started;
-            if state != ASKED || waited > PATIENCE_MS {
+            if !matches!(state, ASKED | WORKING) || waited > PATIENCE_MS {
                 return state;
             }
             if waited > SPIN_MS && self.may_block.get() {
                 // Throws on a page's main thread: spin there instead.
-                let blocked = Atomics::wait_with_timeout(&self.header, STATE, ASKED, 100.0);
+                let blocked = Atomics::wait_with_timeout(&self.header, STATE, state, 100.0);
                 self.may_block.set(blocked.is_ok());
             }
+        }
+    }
+
+    /// The helper's answer, the values after `at`, into `into`, once it is done and
+    /// says (`answered`) that it wrote as many.
+    fn take_answer(
+        &self,
+        at: u32,
+        answered: impl FnOnce() -> usize,
+        into: &mut [f32],
+    ) -> Result<(), String> {
+        match self.wait_for_answer() {
+            DONE => {
+                let len = answered();
+                if into.len() != len {
+                    return Err(format!(
+                        "the helper computed {len} values where {} were expected",
+                        into.len()
+                    ));
+                }
+                let end = at.saturating_add(u32::try_from(len).unwrap_or(u32::MAX));
+                self.values.subarray(at, end).copy_to(into);
+                store(&self.header, STATE, IDLE);
+                Ok(())
+            }
+            FAILED => {
+                store(&self.header, STATE, IDLE);
+                Err("the helper could not compute what was asked of it".to_owned())
+            }
+            ASKED | WORKING => Err(format!(
+                "the helper did not answer within {} s",
+                PATIENCE_MS / 1000.0
+            )),
+            state => Err(format!("the helper left the request in state {state}")),
         }
     }
 }
@@ -175,9 +236,16 @@ impl SharedColumns {
     }
 
     /// Writes `inputs` one after another at the values' start and `words` into the
-    /// header, and asks: the helper's answer will be the `answer` values after the inputs.
-    /// False (nothing asked) where a number does not fit the buffer's words.
-    fn ask(&self, inputs: &[&[f32]], words: &[(u32, usize)], answer: usize) -> bool {
+    /// header, and asks: the helper's answer will be after the inputs (`answer` values of
+    /// heads, or chunks of columns when `chunks` is given). False (nothing asked) where a
+    /// number does not fit the buffer's words.
+    fn ask(
+        &self,
+        inputs: &[&[f32]],
+        words: &[(u32, usize)],
+        answer: usize,
+        chunks: Option<usize>,
+    ) -> bool {
         let Ok(words) = words
             .iter()
             .map(|&(word, value)| i32::try_from(value).map(|value| (word, value)))
@@ -198,7 +266,10 @@ impl SharedColumns {
         for (word, value) in words {
             store(&self.header, word, value);
         }
-        self.started.set(Some((at, len)));
+        self.started.set(Some(match chunks {
+            Some(chunks) => Started::Columns { at, chunks },
+            None => Started::Heads { at, len },
+        }));
         store(&self.header, STATE, ASKED);
         notify(&self.header);
         true
@@ -210,23 +281,33 @@ impl ColumnHelper for SharedColumns {
         let Some(number) = self.table.number_of(request.weight) else {
             return false;
         };
-        let m = request.m;
+        let (m, n) = (request.m, request.n);
         let k = request.a.len() / m.max(1);
-        let (input, output) = (m * k, m * request.columns.len());
-        if !self.may_ask(input + output, m * k * request.columns.len()) {
+        let chunks = column_chunks(m, n);
+        let widest = chunks.iter().map(ExactSizeIterator::len).max().unwrap_or(0);
+        // The helper's first chunk fits; it takes none that would not.
+        if !self.may_ask(m * k + m * widest, m * k * n / 2) {
             return false;
         }
         let words = [
             (NUMBER, number),
             (ROWS, m),
             (DEPTH, k),
-            (WIDTH, request.n),
-            (FIRST, request.columns.start),
-            (END, request.columns.end),
+            (WIDTH, n),
+            (NEXT_CHUNK, 0),
+            (ANSWERED, 0),
             (TRANSPOSED, usize::from(request.transposed)),
             (KIND, COLUMNS as usize),
         ];
-        self.ask(&[request.a], &words, output)
+        self.ask(&[request.a], &words, 0, Some(chunks.len()))
+    }
+
+    fn take_chunk(&self) -> Option<usize> {
+        let Some(Started::Columns { chunks, .. }) = self.started.get() else {
+            return None;
+        };
+        let chunk = usize::try_from(Atomics::add(&self.header, NEXT_CHUNK, 1).ok()?).ok()?;
+        (chunk < chunks).then_some(chunk)
     }
 
     fn start_heads(&self, request: &HeadsRequest<'_>) -> bool {
@@ -248,33 +329,27 @@ impl ColumnHelper for SharedColumns {
             ),
             (KIND, HEADS as usize),
         ];
-        self.ask(&[request.q, request.k, request.v], &words, output)
+        self.ask(&[request.q, request.k, request.v], &words, output, None)
     }
 
     fn finish(&self, into: &mut [f32]) -> Result<(), String> {
-        let (at, len) = self
-            .started
-            .take()
-            .ok_or_else(|| "no columns were asked of the helper".to_owned())?;
-        match self.wait_for_answer() {
-            DONE if into.len() == len as usize => {
-                self.values.subarray(at, at + len).copy_to(into);
-                store(&self.header, STATE, IDLE);
-                Ok(())
+        match self.started.take() {
+            None => Err("nothing was asked of the helper".to_owned()),
+            Some(Started::Heads { at, len }) => self.take_answer(at, || len as usize, into),
+            Some(Started::Columns { at, .. }) => {
+                // Every chunk is taken: a helper that has not picked the request up has
+                // none, and will find it taken back.
+                let taken_back = Atomics::compare_exchange(&self.header, STATE, ASKED, IDLE);
+                if taken_back == Ok(ASKED) {
+                    return if into.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!("the helper took no chunk of {}", into.len()))
+                    };
+                }
+                let answered = || usize::try_from(load(&self.header, ANSWERED)).unwrap_or(0);
+                self.take_answer(at, answered, into)
             }
-            DONE => Err(format!(
-                "the helper computed {len} values where {} were expected",
-                into.len()
-            )),
-            FAILED => {
-                store(&self.header, STATE, IDLE);
-                Err("the helper could not compute the columns asked of it".to_owned())
-            }
-            ASKED => Err(format!(
-                "the helper did not answer within {} s",
-                PATIENCE_MS / 1000.0
-            )),
-            state => Err(format!("the helper left the request in state {state}")),
         }
     }
 }
@@ -320,7 +395,8 @@ pub fn serve(buffer: &SharedArrayBuffer, table: &WeightTable) -> Result<(), Stri
 /// Answers the request in the buffer, if one was asked: the columns, and the state done
 /// (or failed); whether there was one.
 fn answer_if_asked(header: &Int32Array, values: &Float32Array, table: &WeightTable) -> bool {
-    if load(header, STATE) != ASKED {
+    // Picked up, unless the model's side took it back first.
+    if Atomics::compare_exchange(header, STATE, ASKED, WORKING) != Ok(ASKED) {
         return false;
     }
     let state = match answer(header, values, table) {
@@ -390,28 +466,54 @@ fn answer_heads(header: &Int32Array, values: &Float32Array) -> Option<()> {
     Some(())
 }
 
-/// Computes the columns asked in the buffer and writes them after `a`; `None` where the
-/// request does not match a weight of `table` or the buffer.
+/// Takes chunks of the product asked in the buffer until none is left (or the next would
+/// not fit), computes them and writes them after `a`, one after another, and how many
+/// values they are; `None` where the request does not match a weight of `table` or the
+/// buffer (found before any chunk is taken).
 fn answer_columns(header: &Int32Array, values: &Float32Array, table: &WeightTable) -> Option<()> {
     let word = |at| usize::try_from(load(header, at)).ok();
     let (number, m, k, n) = (word(NUMBER)?, word(ROWS)?, word(DEPTH)?, word(WIDTH)?);
-    let columns = word(FIRST)?..word(END)?;
     let transposed = load(header, TRANSPOSED) != 0;
-    let (input, output) = (m * k, m * columns.len());
-    if columns.end > n || input + output > values.length() as usize {
-        return None;
-    }
+    let input = m * k;
+    let room = (values.length() as usize).checked_sub(input)?;
     let a = values.subarray(0, input as u32).to_vec();
-    let product = table.with_weight(number, |weight| {
-        (weight.len() == k * n).then(|| columns_of_product(&a, m, weight, n, transposed, columns))
+    let chunks = column_chunks(m, n);
+    let written = table.with_weight(number, |weight| {
+        if weight.len() != k * n {
+            return None;
+        }
+        let parts = ProductParts::new(&a, m, weight, n, transposed);
+        let mut written = 0;
+        let mut chunk_values = Vec::new();
+        loop {
+            // The chunk taken next is this one or a later one: the widest left must fit.
+            let next = word(NEXT_CHUNK)?;
+            let widest = chunks
+                .get(next..)
+                .and_then(|left| left.iter().map(ExactSizeIterator::len).max());
+            if widest.is_none_or(|widest| written + m * widest > room) {
+                return Some(written);
+            }
+            let taken = usize::try_from(Atomics::add(header, NEXT_CHUNK, 1).ok()?).ok()?;
+            let Some(columns) = chunks.get(taken) else {
+                return Some(written);
+            };
+            let width = columns.len();
+            chunk_values.clear();
+            chunk_values.resize(m * width, 0.0);
+            parts.columns_into(columns.clone(), &mut chunk_values, width);
+            let at = (input + written) as u32;
+            values
+                .subarray(at, at + chunk_values.len() as u32)
+                .copy_from(&chunk_values);
+            written += chunk_values.len();
+        }
     });
     // No such weight, a weight of another shape, or one the table cannot read.
-    let Ok(Some(Some(product))) = product else {
+    let Ok(Some(Some(written))) = written else {
         return None;
     };
-    values
-        .subarray(input as u32, (input + output) as u32)
-        .copy_from(&product);
+    store(header, ANSWERED, i32::try_from(written).ok()?);
     Some(())
 }
 
@@ -472,10 +574,84 @@ mod tests {
         tensor.flatten_all().unwrap().to_vec1().unwrap()
     }
 
-    /// One request through the buffer, answered in this thread by the helper's own step
-    /// with another copy of the weights: the columns are the whole product's to the bit,
-    /// for a weight `[k, n]` and one read transposed; a request the helper cannot answer
-    /// (its weight of another shape) is an error, and one too large is not sent.
+    /// When, in this thread, the helper's own step picks a product up, beside the model's
+    /// side taking chunks.
+    #[derive(Clone, Copy, Debug)]
+    enum HelperStep {
+        /// Before the model's side takes any chunk: it takes all that fit its room.
+        First,
+        /// After the model's side took one.
+        AfterOneChunk,
+        /// After the model's side took them all and took the request back: never.
+        TooLate,
+    }
+
+    /// `a · weight` (`weight` `[k, n]`, or `[n, k]` where `transposed`) asked through the
+    /// buffer and put together from both sides' chunks, as `column_split` does; and how
+    /// many chunks the helper computed.
+    fn through_the_buffer(
+        model_side: &SharedColumns,
+        helper: (&Int32Array, &Float32Array, &WeightTable),
+        (a, m): (&[f32], usize),
+        (weight, n, transposed): (&Tensor, usize, bool),
+        step: HelperStep,
+    ) -> (Vec<f32>, usize) {
+        let (header, values_view, table) = helper;
+        let helper_answers = || answer_if_asked(header, values_view, table);
+        let own_weight = values(weight);
+        let started = crate::column_split::with_values(weight, |own| {
+            model_side.start(&ColumnRequest {
+                a,
+                m,
+                weight: own,
+                n,
+                transposed,
+            })
+        })
+        .unwrap();
+        assert!(started, "{step:?}: not asked");
+        if matches!(step, HelperStep::First) {
+            assert!(helper_answers());
+        }
+        let parts = ProductParts::new(a, m, &own_weight, n, transposed);
+        let chunks = column_chunks(m, n);
+        let mut out = vec![0.0_f32; m * n];
+        let mut own = vec![false; chunks.len()];
+        while let Some(chunk) = model_side.take_chunk() {
+            let columns = chunks[chunk].clone();
+            parts.columns_into(columns.clone(), &mut out[columns.start..], n);
+            own[chunk] = true;
+            if matches!(step, HelperStep::AfterOneChunk) && own.iter().filter(|&&o| o).count() == 1
+            {
+                assert!(helper_answers());
+            }
+        }
+        let theirs: Vec<_> = (chunks.into_iter().zip(&own))
+            .filter_map(|(columns, &own)| (!own).then_some(columns))
+            .collect();
+        let mut answer = vec![0.0; m * theirs.iter().map(ExactSizeIterator::len).sum::<usize>()];
+        model_side.finish(&mut answer).unwrap();
+        if matches!(step, HelperStep::TooLate) {
+            assert!(!helper_answers(), "a request taken back was answered");
+        }
+        let mut from = 0;
+        for columns in &theirs {
+            let width = columns.len();
+            for r in 0..m {
+                out[r * n + columns.start..][..width]
+                    .copy_from_slice(&answer[from + r * width..][..width]);
+            }
+            from += m * width;
+        }
+        (out, theirs.len())
+    }
+
+    /// Products asked through the buffer, answered in this thread by the helper's own step
+    /// with another copy of the weights, whenever it picks them up: put together, the
+    /// chunks are the whole product's to the bit, for a weight `[k, n]` and one read
+    /// transposed. The helper takes no chunk past its room; one picked up late takes none
+    /// and a request taken back is not answered. A request the helper cannot answer (its
+    /// weight of another shape) is an error, and one too large is not sent.
     #[wasm_bindgen_test::wasm_bindgen_test]
     fn a_request_through_the_buffer_is_answered_with_the_helpers_copy() {
         let this_side = weights(1);
@@ -491,48 +667,35 @@ mod tests {
             |table: &WeightTable| store(&header, FINGERPRINT, table.fingerprint().cast_signed());
         let a: Vec<f32> = (0..16 * 96).map(|i| (i % 17) as f32 / 17.0 - 0.5).collect();
         publish(&helper_table);
+        let helper = (&header, &values_view, &helper_table);
         for (weight, transposed, n) in [(&this_side[0], false, 200), (&this_side[2], true, 300)] {
-            let weight = values(weight);
             let order = if transposed {
                 crate::many_rows::Order::NByK
             } else {
                 crate::many_rows::Order::KByN
             };
-            let whole = crate::simd_tiles::product(&a, 16, &weight, n, order);
-            // The helper's part, as `column_split` cuts it.
-            let columns = n.div_ceil(2).next_multiple_of(8)..n;
-            let started = crate::column_split::with_values(
-                if transposed {
-                    &this_side[2]
-                } else {
-                    &this_side[0]
-                },
-                |own| {
-                    model_side.start(&ColumnRequest {
-                        a: &a,
-                        m: 16,
-                        weight: own,
-                        n,
-                        transposed,
-                        columns: columns.clone(),
-                    })
-                },
-            )
-            .unwrap();
-            assert!(started);
-            assert!(answer_if_asked(&header, &values_view, &helper_table));
-            let mut theirs = vec![0.0; 16 * columns.len()];
-            model_side.finish(&mut theirs).unwrap();
-            for r in 0..16 {
-                let expected = &whole[r * n + columns.start..(r + 1) * n];
-                let got = &theirs[r * columns.len()..(r + 1) * columns.len()];
-                assert!(
-                    expected
-                        .iter()
-                        .zip(got)
-                        .all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "row {r}, transposed {transposed}"
+            let whole = crate::simd_tiles::product(&a, 16, &values(weight), n, order);
+            let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            let chunks = column_chunks(16, n).len();
+            for step in [
+                HelperStep::First,
+                HelperStep::AfterOneChunk,
+                HelperStep::TooLate,
+            ] {
+                let (product, helpers) = through_the_buffer(
+                    &model_side,
+                    helper,
+                    (&a, 16),
+                    (weight, n, transposed),
+                    step,
                 );
+                assert!(bits(&product) == bits(&whole), "{n} columns, {step:?}");
+                // Its room holds half the widest product's values: a part of either.
+                match step {
+                    HelperStep::First => assert!(0 < helpers && helpers < chunks, "{helpers}"),
+                    HelperStep::AfterOneChunk => assert!(0 < helpers, "{step:?}"),
+                    HelperStep::TooLate => assert_eq!(helpers, 0, "{step:?}"),
+                }
             }
         }
         // A helper whose weights are not this side's is asked nothing; one that answers for
@@ -547,7 +710,6 @@ mod tests {
                     weight: own,
                     n: 300,
                     transposed: true,
-                    columns: 152..300,
                 })
             })
             .unwrap()
@@ -558,7 +720,8 @@ mod tests {
         publish(&helper_table);
         assert!(ask_for_the_last());
         assert!(answer_if_asked(&header, &values_view, &short_table));
-        assert!(model_side.finish(&mut vec![0.0; 16 * 148]).is_err());
+        while model_side.take_chunk().is_some() {}
+        assert!(model_side.finish(&mut vec![0.0; 16 * 300]).is_err());
         // Nothing is asked of a helper not serving yet.
         store(&header, FINGERPRINT, 0);
         assert!(!ask_for_the_last());
@@ -571,7 +734,6 @@ mod tests {
                 weight: own,
                 n: 200,
                 transposed: false,
-                columns: 104..200,
             })
         })
         .unwrap();
@@ -670,16 +832,14 @@ mod tests {
                     weight: own,
                     n,
                     transposed: false,
-                    columns: n / 2..n,
                 })
             })
             .unwrap();
             if sent {
-                // Answered as a helper would, so that the next request may go.
-                store(&header, STATE, DONE);
-                model_side
-                    .finish(&mut vec![0.0; rows * (n - n / 2)])
-                    .unwrap();
+                // Every chunk taken here, and the request taken back from the helper, so
+                // that the next request may go.
+                while model_side.take_chunk().is_some() {}
+                model_side.finish(&mut []).unwrap();
             }
             sent
         };

@@ -7,10 +7,11 @@
 //!
 //! - a weight stored `[k, n]` (linear layers): tiles of 4 rows × 8 columns of the product,
 //!   in eight SIMD sums of a broadcast value of `a` times eight values of `b` per step.
-//!   Per block of [`DEPTH`] steps, the rows of `a` are laid out tile by tile (four values
-//!   per step) and each block of eight columns of `b` too (eight per step), so that the
-//!   inner loop reads both in order; each tile's sums over a block are then added into the
-//!   product, blocks in order along `k`. In Chromium on GPT-2 small's shapes at 64 tokens
+//!   The rows of `a` are laid out tile by tile once per product (four values per step,
+//!   block by block of [`DEPTH`] steps: [`TileRows`], reused for every part of the
+//!   columns a shared product is computed in), and per block each block of eight columns
+//!   of `b` too (eight per step), so that the inner loop reads both in order; each tile's
+//!   sums over a block are then added into the product, blocks in order along `k`. In Chromium on GPT-2 small's shapes at 64 tokens
 //!   with relaxed SIMD: gemm 25–33 GFLOP/s, these tiles 32–42.
 //! - the embedding `[n, k]`, read transposed (the unembedding): where its rows are no
 //!   longer than a block ([`DEPTH`]), the same tiles, each block of eight rows of `e`
@@ -60,63 +61,111 @@ pub(crate) fn product_columns(
     order: Order,
     columns: Range<usize>,
 ) -> Vec<f32> {
-    // Rows of `e` longer than a block would have the tiles add into a product too large
-    // for the caches once per block: those are summed whole, pair by pair.
-    if order == Order::NByK && a.len() / m > DEPTH {
-        dot_product(a, m, b, columns)
-    } else {
-        tiled_product(a, m, b, n, order, columns)
-    }
+    let mut out = vec![0.0_f32; m * columns.len()];
+    let width = columns.len();
+    TileRows::new(a, m, order).columns_into(b, n, columns, &mut out, width);
+    out
 }
 
-/// Columns `columns` of `a · w` for `a` `[m, k]` and `w` laid out as `order` says (both
-/// contiguous): each block of eight columns of `w` is laid out step by step (from `[k,
-/// n]` by rows, from `[n, k]` by columns), then every tile of rows passes over it.
-fn tiled_product(
-    a: &[f32],
+/// The rows of `a` (`[m, k]`) prepared once for the columns of products with weights laid
+/// out as `order` says, asked for in as many parts as wanted: laid out tile by tile for
+/// the tiles, or kept as they are for the pair-by-pair dot products.
+pub(crate) struct TileRows<'a> {
+    a: &'a [f32],
     m: usize,
-    w: &[f32],
-    n: usize,
+    k: usize,
     order: Order,
-    columns: Range<usize>,
-) -> Vec<f32> {
-    let k = a.len() / m;
-    let (offset, n_out) = (columns.start, columns.len());
-    let mut out = vec![0.0_f32; m * n_out];
-    let row_tiles = m.div_ceil(ROWS);
-    // Per tile of rows, DEPTH steps of four values of `a`; per block of columns, DEPTH
-    // steps of eight values of `w`.
-    let mut a_tiles = vec![[0.0_f32; ROWS]; row_tiles * DEPTH];
-    let mut w_panel = vec![[0.0_f32; COLUMNS]; DEPTH];
-    for start in (0..k).step_by(DEPTH) {
-        let depth = DEPTH.min(k - start);
-        for (t, tile) in a_tiles.chunks_exact_mut(DEPTH).enumerate() {
-            lay_out_rows(
-                a,
-                k,
-                t * ROWS..(t * ROWS + ROWS).min(m),
-                start,
-                &mut tile[..depth],
-            );
-        }
-        for first in columns.clone().step_by(COLUMNS) {
-            let width = COLUMNS.min(columns.end - first);
-            match order {
-                Order::KByN => lay_out_columns(w, n, start, first, width, &mut w_panel[..depth]),
-                Order::NByK => lay_out_transposed(w, k, start, first, width, &mut w_panel[..depth]),
+    /// Per block of [`DEPTH`] steps, per tile of rows, [`DEPTH`] steps of four values of
+    /// `a` (the last block's only partly used); empty where the dot products take it.
+    tiles: Vec<[f32; ROWS]>,
+}
+
+impl<'a> TileRows<'a> {
+    /// `a`'s `m` rows, laid out for the kernel that products with a weight of `order`
+    /// take.
+    pub(crate) fn new(a: &'a [f32], m: usize, order: Order) -> Self {
+        let k = a.len() / m.max(1);
+        let row_tiles = m.div_ceil(ROWS);
+        // Rows of `e` longer than a block would have the tiles add into a product too
+        // large for the caches once per block: those are summed whole, pair by pair.
+        let tiles = if order == Order::NByK && k > DEPTH {
+            Vec::new()
+        } else {
+            let mut tiles = vec![[0.0_f32; ROWS]; k.div_ceil(DEPTH) * row_tiles * DEPTH];
+            for (block, start) in (0..k).step_by(DEPTH).enumerate() {
+                let depth = DEPTH.min(k - start);
+                let block_tiles = &mut tiles[block * row_tiles * DEPTH..][..row_tiles * DEPTH];
+                for (t, tile) in block_tiles.chunks_exact_mut(DEPTH).enumerate() {
+                    let rows = t * ROWS..(t * ROWS + ROWS).min(m);
+                    lay_out_rows(a, k, rows, start, &mut tile[..depth]);
+                }
             }
-            for (t, tile) in a_tiles.chunks_exact(DEPTH).enumerate() {
-                let sums = tile_sums(&tile[..depth], &w_panel[..depth]);
-                for (r, row_sums) in sums.iter().enumerate().take(m - t * ROWS) {
-                    let row = (t * ROWS + r) * n_out + first - offset;
-                    for (total, sum) in out[row..row + width].iter_mut().zip(row_sums) {
-                        *total += sum;
+            tiles
+        };
+        Self {
+            a,
+            m,
+            k,
+            order,
+            tiles,
+        }
+    }
+
+    /// Columns `columns` of `a · w` (`w` `[k, n]` or `[n, k]` as laid out for), row `r`'s
+    /// added into `out[r * stride..]`: `out` holds zeros there, `stride` ≥
+    /// `columns.len()`.
+    pub(crate) fn columns_into(
+        &self,
+        w: &[f32],
+        n: usize,
+        columns: Range<usize>,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        if self.tiles.is_empty() && self.m > 0 {
+            dot_product(self.a, self.m, w, columns, out, stride);
+        } else {
+            self.tiled_product(w, n, columns, out, stride);
+        }
+    }
+
+    /// [`Self::columns_into`] in the tiles: each block of eight columns of `w` is laid out
+    /// step by step (from `[k, n]` by rows, from `[n, k]` by columns), then every tile of
+    /// rows passes over it.
+    fn tiled_product(
+        &self,
+        w: &[f32],
+        n: usize,
+        columns: Range<usize>,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        let (m, k, offset) = (self.m, self.k, columns.start);
+        let row_tiles = m.div_ceil(ROWS);
+        // Per block of columns, DEPTH steps of eight values of `w`.
+        let mut w_panel = vec![[0.0_f32; COLUMNS]; DEPTH];
+        for (block, start) in (0..k).step_by(DEPTH).enumerate() {
+            let depth = DEPTH.min(k - start);
+            let a_tiles = &self.tiles[block * row_tiles * DEPTH..][..row_tiles * DEPTH];
+            for first in columns.clone().step_by(COLUMNS) {
+                let width = COLUMNS.min(columns.end - first);
+                let panel = &mut w_panel[..depth];
+                match self.order {
+                    Order::KByN => lay_out_columns(w, n, start, first, width, panel),
+                    Order::NByK => lay_out_transposed(w, k, start, first, width, panel),
+                }
+                for (t, tile) in a_tiles.chunks_exact(DEPTH).enumerate() {
+                    let sums = tile_sums(&tile[..depth], &w_panel[..depth]);
+                    for (r, row_sums) in sums.iter().enumerate().take(m - t * ROWS) {
+                        let row = (t * ROWS + r) * stride + first - offset;
+                        for (total, sum) in out[row..row + width].iter_mut().zip(row_sums) {
+                            *total += sum;
+                        }
                     }
                 }
             }
         }
     }
-    out
 }
 
 /// Rows `rows` of `a` (`[m, k]`) over the steps `start..start + tile.len()`, into `tile`
@@ -210,13 +259,19 @@ fn tile_sums(a: &[[f32; ROWS]], w: &[[f32; COLUMNS]]) -> [[f32; COLUMNS]; ROWS] 
 }
 
 /// Columns `columns` of `a · eᵀ` for `a` `[m, k]` and `e` `[n, k]` (both contiguous; only
-/// the rows of `e` for `columns` are read), by
-/// tiles of [`ROWS`] rows of `a` and [`DOT_COLUMNS`] rows of `e`. A tile past the last
-/// row (or column) repeats it, and only the real outputs are kept.
-fn dot_product(a: &[f32], m: usize, e: &[f32], columns: Range<usize>) -> Vec<f32> {
+/// the rows of `e` for `columns` are read), row `r`'s into `out[r * stride..]`, by tiles
+/// of [`ROWS`] rows of `a` and [`DOT_COLUMNS`] rows of `e`. A tile past the last row (or
+/// column) repeats it, and only the real outputs are kept.
+fn dot_product(
+    a: &[f32],
+    m: usize,
+    e: &[f32],
+    columns: Range<usize>,
+    out: &mut [f32],
+    stride: usize,
+) {
     let k = a.len() / m;
-    let (offset, n_out) = (columns.start, columns.len());
-    let mut out = vec![0.0_f32; m * n_out];
+    let offset = columns.start;
     for first in columns.clone().step_by(DOT_COLUMNS) {
         let e_rows: [&[f32]; DOT_COLUMNS] =
             std::array::from_fn(|c| row(e, k, first + c, columns.end));
@@ -224,13 +279,12 @@ fn dot_product(a: &[f32], m: usize, e: &[f32], columns: Range<usize>) -> Vec<f32
             let a_rows: [&[f32]; ROWS] = std::array::from_fn(|r| row(a, k, top + r, m));
             let sums = dot_sums(a_rows, e_rows);
             for (r, sums) in sums.iter().enumerate().take(m - top) {
-                let row = (top + r) * n_out + first - offset;
+                let row = (top + r) * stride + first - offset;
                 let width = DOT_COLUMNS.min(columns.end - first);
                 out[row..row + width].copy_from_slice(&sums[..width]);
             }
         }
     }
-    out
 }
 
 /// Row `i` of `count` rows of `k` values, or the last row past it.
