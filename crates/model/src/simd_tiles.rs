@@ -76,8 +76,8 @@ pub(crate) struct TileRows<'a> {
     k: usize,
     order: Order,
     /// Per block of [`DEPTH`] steps, per tile of rows, [`DEPTH`] steps of four values of
-    /// `a` (the last block's only partly used); empty where the dot products take it.
-    tiles: Vec<[f32; ROWS]>,
+    /// `a` (the last block's only partly used); `None` where the dot products take it.
+    tiles: Option<Vec<[f32; ROWS]>>,
 }
 
 impl<'a> TileRows<'a> {
@@ -88,9 +88,7 @@ impl<'a> TileRows<'a> {
         let row_tiles = m.div_ceil(ROWS);
         // Rows of `e` longer than a block would have the tiles add into a product too
         // large for the caches once per block: those are summed whole, pair by pair.
-        let tiles = if order == Order::NByK && k > DEPTH {
-            Vec::new()
-        } else {
+        let tiles = (order == Order::KByN || k <= DEPTH).then(|| {
             let mut tiles = vec![[0.0_f32; ROWS]; k.div_ceil(DEPTH) * row_tiles * DEPTH];
             for (block, start) in (0..k).step_by(DEPTH).enumerate() {
                 let depth = DEPTH.min(k - start);
@@ -101,7 +99,7 @@ impl<'a> TileRows<'a> {
                 }
             }
             tiles
-        };
+        });
         Self {
             a,
             m,
@@ -122,10 +120,9 @@ impl<'a> TileRows<'a> {
         out: &mut [f32],
         stride: usize,
     ) {
-        if self.tiles.is_empty() && self.m > 0 {
-            dot_product(self.a, self.m, w, columns, out, stride);
-        } else {
-            self.tiled_product(w, n, columns, out, stride);
+        match &self.tiles {
+            Some(tiles) => self.tiled_product(tiles, w, n, columns, out, stride),
+            None => dot_product(self.a, self.m, w, columns, out, stride),
         }
     }
 
@@ -134,6 +131,7 @@ impl<'a> TileRows<'a> {
     /// rows passes over it.
     fn tiled_product(
         &self,
+        tiles: &[[f32; ROWS]],
         w: &[f32],
         n: usize,
         columns: Range<usize>,
@@ -146,7 +144,7 @@ impl<'a> TileRows<'a> {
         let mut w_panel = vec![[0.0_f32; COLUMNS]; DEPTH];
         for (block, start) in (0..k).step_by(DEPTH).enumerate() {
             let depth = DEPTH.min(k - start);
-            let a_tiles = &self.tiles[block * row_tiles * DEPTH..][..row_tiles * DEPTH];
+            let a_tiles = &tiles[block * row_tiles * DEPTH..][..row_tiles * DEPTH];
             for first in columns.clone().step_by(COLUMNS) {
                 let width = COLUMNS.min(columns.end - first);
                 let panel = &mut w_panel[..depth];
