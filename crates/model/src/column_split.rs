@@ -192,9 +192,30 @@ pub(crate) fn shared_product(
     order: Order,
 ) -> Option<Vec<f32>> {
     let helper = HELPER.with_borrow(Clone::clone)?;
-    let k = a.len() / m.max(1);
+    if a.len() * n < MIN_SHARED_WORK {
+        return None;
+    }
+    let (out, answered) = product_with(&*helper, a, m, b, n, order)?;
+    if let Err(why) = answered {
+        stop_sharing();
+        STOPPED.with_borrow_mut(|stopped| *stopped = Some(why));
+    }
+    Some(out)
+}
+
+/// `a · b` as [`shared_product`] computes it with `helper`, whatever its size: the
+/// product, and whether the helper answered (where it did not, this thread computed its
+/// chunks); `None` where it has a single chunk or the helper declines it.
+pub(crate) fn product_with(
+    helper: &dyn ColumnHelper,
+    a: &[f32],
+    m: usize,
+    b: &[f32],
+    n: usize,
+    order: Order,
+) -> Option<(Vec<f32>, std::result::Result<(), String>)> {
     let chunks = column_chunks(m, n);
-    if m * k * n < MIN_SHARED_WORK || chunks.len() < 2 {
+    if chunks.len() < 2 {
         return None;
     }
     let transposed = order == Order::NByK;
@@ -223,29 +244,25 @@ pub(crate) fn shared_product(
         .filter_map(|(columns, own)| (!own).then_some(columns))
         .collect();
     let mut values = vec![0.0_f32; m * theirs.iter().map(ExactSizeIterator::len).sum::<usize>()];
-    match helper.finish(&mut values) {
-        Ok(()) => {
-            let mut from = 0;
-            for columns in theirs {
-                let width = columns.len();
-                for (r, row) in values[from..from + m * width]
-                    .chunks_exact(width)
-                    .enumerate()
-                {
-                    out[r * n + columns.start..][..width].copy_from_slice(row);
-                }
-                from += m * width;
+    let answered = helper.finish(&mut values);
+    if answered.is_ok() {
+        let mut from = 0;
+        for columns in theirs {
+            let width = columns.len();
+            for (r, row) in values[from..from + m * width]
+                .chunks_exact(width)
+                .enumerate()
+            {
+                out[r * n + columns.start..][..width].copy_from_slice(row);
             }
+            from += m * width;
         }
-        Err(why) => {
-            stop_sharing();
-            STOPPED.with_borrow_mut(|stopped| *stopped = Some(why));
-            for columns in theirs {
-                parts.columns_into(columns.clone(), &mut out[columns.start..], n);
-            }
+    } else {
+        for columns in theirs {
+            parts.columns_into(columns.clone(), &mut out[columns.start..], n);
         }
     }
-    Some(out)
+    Some((out, answered))
 }
 
 /// `z` (`[batch, head, query, d_head]`) of an attention with nothing hooked between `q`

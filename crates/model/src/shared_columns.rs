@@ -586,9 +586,54 @@ mod tests {
         TooLate,
     }
 
-    /// `a · weight` (`weight` `[k, n]`, or `[n, k]` where `transposed`) asked through the
-    /// buffer and put together from both sides' chunks, as `column_split` does; and how
-    /// many chunks the helper computed.
+    /// The model's side of the buffer, with the helper's own step taken in this thread at
+    /// the moment `step` says.
+    struct Stepping<'a> {
+        model_side: &'a SharedColumns,
+        helper: (&'a Int32Array, &'a Float32Array, &'a WeightTable),
+        step: HelperStep,
+        /// Chunks the model's side took.
+        taken: Cell<usize>,
+    }
+
+    impl Stepping<'_> {
+        fn helper_answers(&self) -> bool {
+            let (header, values, table) = self.helper;
+            answer_if_asked(header, values, table)
+        }
+    }
+
+    impl ColumnHelper for Stepping<'_> {
+        fn start(&self, request: &ColumnRequest<'_>) -> bool {
+            let started = self.model_side.start(request);
+            if started && matches!(self.step, HelperStep::First) {
+                assert!(self.helper_answers());
+            }
+            started
+        }
+
+        fn take_chunk(&self) -> Option<usize> {
+            if matches!(self.step, HelperStep::AfterOneChunk) && self.taken.get() == 1 {
+                assert!(self.helper_answers());
+            }
+            let chunk = self.model_side.take_chunk();
+            self.taken
+                .set(self.taken.get() + usize::from(chunk.is_some()));
+            chunk
+        }
+
+        fn finish(&self, into: &mut [f32]) -> Result<(), String> {
+            let answer = self.model_side.finish(into);
+            if matches!(self.step, HelperStep::TooLate) {
+                assert!(!self.helper_answers(), "a request taken back was answered");
+            }
+            answer
+        }
+    }
+
+    /// `a · weight` (`weight` `[k, n]`, or `[n, k]` where `transposed`) shared through the
+    /// buffer as `column_split` shares it, the helper's step taken at `step`; and how many
+    /// chunks the helper computed.
     fn through_the_buffer(
         model_side: &SharedColumns,
         helper: (&Int32Array, &Float32Array, &WeightTable),
@@ -596,54 +641,25 @@ mod tests {
         (weight, n, transposed): (&Tensor, usize, bool),
         step: HelperStep,
     ) -> (Vec<f32>, usize) {
-        let (header, values_view, table) = helper;
-        let helper_answers = || answer_if_asked(header, values_view, table);
-        let own_weight = values(weight);
-        let started = crate::column_split::with_values(weight, |own| {
-            model_side.start(&ColumnRequest {
-                a,
-                m,
-                weight: own,
-                n,
-                transposed,
-            })
+        let stepping = Stepping {
+            model_side,
+            helper,
+            step,
+            taken: Cell::new(0),
+        };
+        let order = if transposed {
+            crate::many_rows::Order::NByK
+        } else {
+            crate::many_rows::Order::KByN
+        };
+        let (product, answered) = crate::column_split::with_values(weight, |own| {
+            crate::column_split::product_with(&stepping, a, m, own, n, order)
         })
-        .unwrap();
-        assert!(started, "{step:?}: not asked");
-        if matches!(step, HelperStep::First) {
-            assert!(helper_answers());
-        }
-        let parts = ProductParts::new(a, m, &own_weight, n, transposed);
-        let chunks = column_chunks(m, n);
-        let mut out = vec![0.0_f32; m * n];
-        let mut own = vec![false; chunks.len()];
-        while let Some(chunk) = model_side.take_chunk() {
-            let columns = chunks[chunk].clone();
-            parts.columns_into(columns.clone(), &mut out[columns.start..], n);
-            own[chunk] = true;
-            if matches!(step, HelperStep::AfterOneChunk) && own.iter().filter(|&&o| o).count() == 1
-            {
-                assert!(helper_answers());
-            }
-        }
-        let theirs: Vec<_> = (chunks.into_iter().zip(&own))
-            .filter_map(|(columns, &own)| (!own).then_some(columns))
-            .collect();
-        let mut answer = vec![0.0; m * theirs.iter().map(ExactSizeIterator::len).sum::<usize>()];
-        model_side.finish(&mut answer).unwrap();
-        if matches!(step, HelperStep::TooLate) {
-            assert!(!helper_answers(), "a request taken back was answered");
-        }
-        let mut from = 0;
-        for columns in &theirs {
-            let width = columns.len();
-            for r in 0..m {
-                out[r * n + columns.start..][..width]
-                    .copy_from_slice(&answer[from + r * width..][..width]);
-            }
-            from += m * width;
-        }
-        (out, theirs.len())
+        .unwrap()
+        .expect("not asked");
+        answered.unwrap();
+        let helpers = column_chunks(m, n).len() - stepping.taken.get();
+        (product, helpers)
     }
 
     /// Products asked through the buffer, answered in this thread by the helper's own step
