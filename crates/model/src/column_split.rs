@@ -856,18 +856,21 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn shared_products_of_few_rows_and_many_are_the_unshared_kernels() {
-        let (k, n) = (384, 2900);
-        let weights = [matrix(k, n, 1), matrix(n, k, 2)];
-        let copies: Vec<Tensor> = weights.iter().map(|w| w.copy().unwrap()).collect();
-        for (m, takes) in [
-            (1, Takes::EveryOther),
-            (3, Takes::All),
-            (4, Takes::Nothing),
-            (5, Takes::EveryOther),
-            (64, Takes::EveryOther),
-            (64, Takes::All),
-            (64, Takes::Nothing),
+        // Each product just over the size rule's work, so that it is shared, and small
+        // enough for a debug build in the browser (whose page must answer within 30 s).
+        let k = 384;
+        for (m, n, takes) in [
+            (1, 2900, Takes::EveryOther),
+            (3, 1000, Takes::All),
+            (4, 700, Takes::Nothing),
+            (5, 600, Takes::EveryOther),
+            (64, 300, Takes::EveryOther),
+            (64, 300, Takes::All),
+            (64, 300, Takes::Nothing),
         ] {
+            assert!(m * k * n >= MIN_SHARED_WORK, "{m} rows would not be shared");
+            let weights = [matrix(k, n, 1), matrix(n, k, 2)];
+            let copies: Vec<Tensor> = weights.iter().map(|w| w.copy().unwrap()).collect();
             let helper = OtherCopy::new(
                 WeightTable::new(weights.clone()).unwrap(),
                 WeightTable::new(copies.clone()).unwrap(),
