@@ -13,8 +13,9 @@
 //! fails or stops answering, this thread computes its chunks itself and stops sharing: the
 //! product is never lost.
 //!
-//! An attention with nothing hooked between its queries and `z` is cut the same way, by
-//! heads ([`shared_heads`]): each head's `z` is the same whichever heads come with it.
+//! An attention with nothing hooked between its queries and `z` is cut the same way, in
+//! chunks of heads ([`head_chunks`], [`shared_heads`]): each head's `z` is the same
+//! whichever heads come with it.
 //!
 //! Which weight is which is a [`WeightTable`], built alike on both sides from the model's
 //! weights in order (`Model::product_weights`; a weight's address differs between two
@@ -74,6 +75,22 @@ pub fn column_chunks(m: usize, n: usize) -> Vec<Range<usize>> {
     chunks
 }
 
+/// The chunks the `count` heads of a shared attention are taken in, in order: each a
+/// quarter of the heads still left (rounded up), the last ones a head each. A head's work
+/// is large beside the cost of a call (at the size a shared attention has, thousands of
+/// multiply-adds), so the two sides finish within about a head of each other.
+#[must_use]
+pub fn head_chunks(count: usize) -> Vec<Range<usize>> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < count {
+        let width = (count - start).div_ceil(4);
+        chunks.push(start..start + width);
+        start += width;
+    }
+    chunks
+}
+
 /// One product that a helper is asked to share: it takes chunks of its columns
 /// ([`column_chunks`]) until none is left.
 #[derive(Debug, Clone)]
@@ -90,8 +107,9 @@ pub struct ColumnRequest<'a> {
     pub transposed: bool,
 }
 
-/// The heads of one attention that a helper is asked for: queries, keys and values of
-/// those heads only, each `[heads, positions, d_head]`, nothing hooked between them and `z`.
+/// One attention that a helper is asked to share: it takes chunks of its heads
+/// ([`head_chunks`]) until none is left. Queries, keys and values of every head, each
+/// `[heads, positions, d_head]`, nothing hooked between them and `z`.
 #[derive(Debug, Clone)]
 pub struct HeadsRequest<'a> {
     /// Queries, `[heads, queries, d_head]`.
@@ -100,7 +118,7 @@ pub struct HeadsRequest<'a> {
     pub k: &'a [f32],
     /// Values, `[heads, keys, d_head]`.
     pub v: &'a [f32],
-    /// Heads asked for.
+    /// Heads of the attention (every batch's, one after another).
     pub heads: usize,
     /// Query positions per head.
     pub queries: usize,
@@ -120,6 +138,32 @@ impl HeadsRequest<'_> {
     pub fn work(&self) -> usize {
         2 * self.heads * self.queries * self.keys * self.d_head
     }
+
+    /// Values of `z` per head.
+    #[must_use]
+    pub fn z_per_head(&self) -> usize {
+        self.queries * self.d_head
+    }
+
+    /// The request for heads `heads` of this one only; `None` where they are not all its
+    /// own or its values are shorter than its shapes say.
+    #[must_use]
+    pub fn of_heads(&self, heads: Range<usize>) -> Option<HeadsRequest<'_>> {
+        fn part<'v>(values: &'v [f32], heads: &Range<usize>, per_head: usize) -> Option<&'v [f32]> {
+            values.get(heads.start * per_head..heads.end.checked_mul(per_head)?)
+        }
+        if heads.end > self.heads {
+            return None;
+        }
+        let (q_per_head, kv_per_head) = (self.queries * self.d_head, self.keys * self.d_head);
+        Some(HeadsRequest {
+            q: part(self.q, &heads, q_per_head)?,
+            k: part(self.k, &heads, kv_per_head)?,
+            v: part(self.v, &heads, kv_per_head)?,
+            heads: heads.len(),
+            ..*self
+        })
+    }
 }
 
 /// A helper that computes chunks of a product's columns with its own copy of the weights,
@@ -130,12 +174,14 @@ pub trait ColumnHelper {
     /// fit), and then nothing was sent.
     fn start(&self, request: &ColumnRequest<'_>) -> bool;
 
-    /// The next chunk of the product started last for this thread (its place in
-    /// [`column_chunks`]), one the helper has not taken; `None` once every chunk is taken.
+    /// The next chunk of what was started last for this thread (its place in
+    /// [`column_chunks`] or [`head_chunks`]), one the helper has not taken; `None` once
+    /// every chunk is taken.
     fn take_chunk(&self) -> Option<usize>;
 
-    /// Hands `request` to the helper; false where it cannot take it, and then nothing was
-    /// sent. A helper that only computes columns declines.
+    /// Hands `request` to the helper, which takes chunks of its heads from then on; false
+    /// where it cannot take it, and then nothing was sent. A helper that only computes
+    /// columns declines.
     fn start_heads(&self, request: &HeadsRequest<'_>) -> bool {
         let _ = request;
         false
@@ -143,8 +189,8 @@ pub trait ColumnHelper {
 
     /// What was started last into `into`, once this thread has taken chunks until none
     /// was left: the chunks it did not take, in order, one after another, each `m ×
-    /// width` values row by row; or the heads' `z`, `[heads, queries, d_head]`. An error
-    /// where the helper failed or stopped answering.
+    /// width` values row by row, or the `z` of a chunk's heads, `[heads, queries,
+    /// d_head]`. An error where the helper failed or stopped answering.
     fn finish(&self, into: &mut [f32]) -> std::result::Result<(), String>;
 }
 
@@ -266,8 +312,8 @@ pub(crate) fn product_with(
 }
 
 /// `z` (`[batch, head, query, d_head]`) of an attention with nothing hooked between `q`
-/// and `z` (`q`, `k` and `v` contiguous f32 `[batch, head, position, d_head]`), its last
-/// heads computed by the installed helper; `None` where no helper is installed, the
+/// and `z` (`q`, `k` and `v` contiguous f32 `[batch, head, position, d_head]`), its chunks
+/// of heads shared with the installed helper; `None` where no helper is installed, the
 /// attention is too small to share, or the helper declines it.
 ///
 /// # Errors
@@ -284,54 +330,99 @@ pub(crate) fn shared_heads(
     };
     let (batch, heads, queries, d_head) = q.dims4()?;
     let keys = k.dim(2)?;
-    // Every head of every batch in one row of heads, cut in two.
+    if 2 * batch * heads * queries * keys * d_head < MIN_SHARED_WORK {
+        return Ok(None);
+    }
+    let Some((z, answered)) = heads_with(&*helper, q, k, v, offset, scale)? else {
+        return Ok(None);
+    };
+    if let Err(why) = answered {
+        stop_sharing();
+        STOPPED.with_borrow_mut(|stopped| *stopped = Some(why));
+    }
+    Ok(Some(z))
+}
+
+/// `z` as [`shared_heads`] computes it with `helper`, whatever its size, and whether the
+/// helper answered (where it did not, this thread computed its chunks); `None` where the
+/// attention has a single head or the helper declines it.
+///
+/// # Errors
+/// Tensors not laid out as [`shared_heads`] says.
+pub(crate) fn heads_with(
+    helper: &dyn ColumnHelper,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    offset: usize,
+    scale: f32,
+) -> Result<Option<(Tensor, std::result::Result<(), String>)>> {
+    let (batch, heads, queries, d_head) = q.dims4()?;
+    let keys = k.dim(2)?;
+    // Every head of every batch in one row of heads.
     let count = batch * heads;
-    let cut = count / 2;
-    if cut == 0 || 2 * count * queries * keys * d_head < MIN_SHARED_WORK {
+    let chunks = head_chunks(count);
+    if chunks.len() < 2 {
         return Ok(None);
     }
     let flat = |x: &Tensor, positions| x.reshape((1, count, positions, d_head));
     let (q, k, v) = (flat(q, queries)?, flat(k, keys)?, flat(v, keys)?);
-    let theirs = |x: &Tensor| x.narrow(1, cut, count - cut);
-    let (their_q, their_k, their_v) = (theirs(&q)?, theirs(&k)?, theirs(&v)?);
-    let started = with_values(&their_q, |q_values| {
-        with_values(&their_k, |k_values| {
-            with_values(&their_v, |v_values| {
-                let request = HeadsRequest {
+    let started = with_values(&q, |q_values| {
+        with_values(&k, |k_values| {
+            with_values(&v, |v_values| {
+                helper.start_heads(&HeadsRequest {
                     q: q_values,
                     k: k_values,
                     v: v_values,
-                    heads: count - cut,
+                    heads: count,
                     queries,
                     keys,
                     d_head,
                     offset,
                     scale,
-                };
-                helper.start_heads(&request)
+                })
             })
         })
     })???;
     if !started {
         return Ok(None);
     }
-    let ours = |x: &Tensor| x.narrow(1, 0, cut);
-    // Computed before anything returns, so that the helper's answer is always taken.
-    let own =
-        (|| crate::attention::attend_heads(&ours(&q)?, &ours(&k)?, &ours(&v)?, offset, scale))();
-    let mut values = vec![0.0_f32; (count - cut) * queries * d_head];
-    let theirs = match helper.finish(&mut values) {
-        Ok(()) => Tensor::from_vec(values, (1, count - cut, queries, d_head), q.device())?,
-        Err(why) => {
-            // Before sharing stops: natively the kernels are the tiles only while it lasts.
-            let z = crate::attention::attend_heads(&their_q, &their_k, &their_v, offset, scale);
-            stop_sharing();
-            STOPPED.with_borrow_mut(|stopped| *stopped = Some(why));
-            z?
-        }
+    let z_of = |heads: &Range<usize>| {
+        let of = |x: &Tensor| x.narrow(1, heads.start, heads.len());
+        crate::attention::attend_heads(&of(&q)?, &of(&k)?, &of(&v)?, offset, scale)
     };
-    let z = Tensor::cat(&[&own?, &theirs], 1)?;
-    Ok(Some(z.reshape((batch, heads, queries, d_head))?))
+    // Each chunk's `z`; this thread's computed as it takes them, every one before anything
+    // returns, so that the helper's answer is always taken.
+    let mut z: Vec<Option<Result<Tensor>>> = chunks.iter().map(|_| None).collect();
+    while let Some(chunk) = helper.take_chunk() {
+        let Some(heads) = chunks.get(chunk) else {
+            break;
+        };
+        z[chunk] = Some(z_of(heads));
+    }
+    let theirs: Vec<usize> = (0..chunks.len()).filter(|&c| z[c].is_none()).collect();
+    let per_head = queries * d_head;
+    let mut values =
+        vec![0.0_f32; per_head * theirs.iter().map(|&c| chunks[c].len()).sum::<usize>()];
+    let answered = helper.finish(&mut values);
+    let mut from = 0;
+    for chunk in theirs {
+        let heads = &chunks[chunk];
+        z[chunk] = Some(if answered.is_ok() {
+            let len = heads.len() * per_head;
+            let values = values[from..from + len].to_vec();
+            from += len;
+            Tensor::from_vec(values, (1, heads.len(), queries, d_head), q.device())
+                .map_err(Into::into)
+        } else {
+            // Before sharing stops: natively the kernels are the tiles only while it lasts.
+            z_of(heads)
+        });
+    }
+    // Every chunk is this thread's or the helper's (one missing would fail the reshape).
+    let z = z.into_iter().flatten().collect::<Result<Vec<Tensor>>>()?;
+    let z = Tensor::cat(&z, 1)?.reshape((batch, heads, queries, d_head))?;
+    Ok(Some((z, answered)))
 }
 
 /// What a helper computes for a heads request: `z` of those heads, `[heads, queries,
@@ -553,20 +644,34 @@ mod tests {
         Nothing,
     }
 
-    /// The columns a stand-in helper was asked for: `a`, its rows, the weight's number,
-    /// the product's columns, and whether the weight is read transposed.
-    type Asked = (Vec<f32>, usize, usize, usize, bool);
+    /// What a stand-in helper was asked for, its own copy.
+    enum Asked {
+        /// `a`, its rows, the weight's number, the product's columns, and whether the
+        /// weight is read transposed.
+        Columns(Vec<f32>, usize, usize, usize, bool),
+        /// `q`, `k` and `v`, and the request's shapes.
+        Heads(Vec<f32>, Vec<f32>, Vec<f32>, HeadsRequest<'static>),
+    }
+
+    impl Asked {
+        /// The chunks it is taken in.
+        fn chunks(&self) -> Vec<Range<usize>> {
+            match self {
+                Self::Columns(_, m, _, n, _) => column_chunks(*m, *n),
+                Self::Heads(.., shapes) => head_chunks(shapes.heads),
+            }
+        }
+    }
 
     /// A helper in this thread standing in for another worker: its own copy of the model's
     /// weights, found by number, as the browser's helper finds them.
     struct OtherCopy {
         this_side: WeightTable,
         other_side: WeightTable,
-        product: RefCell<Option<Asked>>,
+        asked_for: RefCell<Option<Asked>>,
         /// The next chunk of it not taken, and those this helper took.
         next: Cell<usize>,
         taken: RefCell<Vec<usize>>,
-        heads: RefCell<Option<Vec<f32>>>,
         asked: Cell<usize>,
         heads_asked: Cell<usize>,
         takes: Takes,
@@ -583,15 +688,21 @@ mod tests {
             Rc::new(Self {
                 this_side,
                 other_side,
-                product: RefCell::new(None),
+                asked_for: RefCell::new(None),
                 next: Cell::new(0),
                 taken: RefCell::new(Vec::new()),
-                heads: RefCell::new(None),
                 asked: Cell::new(0),
                 heads_asked: Cell::new(0),
                 takes,
                 fails,
             })
+        }
+
+        /// Takes `asked` from now on, no chunk of it taken yet.
+        fn begin(&self, asked: Asked) {
+            self.next.set(0);
+            self.taken.borrow_mut().clear();
+            *self.asked_for.borrow_mut() = Some(asked);
         }
 
         /// This helper takes the next chunk, if one is left.
@@ -603,6 +714,33 @@ mod tests {
             }
             next < count
         }
+
+        /// The values of the chunks this helper took of `asked`, one after another.
+        fn computed(&self, asked: &Asked) -> std::result::Result<Vec<f32>, String> {
+            let chunks = asked.chunks();
+            let taken = self.taken.borrow();
+            let taken = taken.iter().map(|&c| chunks[c].clone());
+            match asked {
+                Asked::Columns(a, m, number, n, transposed) => {
+                    let values = self.other_side.with_weight(*number, |weight| {
+                        taken
+                            .flat_map(|columns| {
+                                columns_of_product(a, *m, weight, *n, *transposed, columns)
+                            })
+                            .collect::<Vec<f32>>()
+                    });
+                    values.unwrap().ok_or_else(|| "no such weight".to_owned())
+                }
+                Asked::Heads(q, k, v, shapes) => {
+                    let request = HeadsRequest { q, k, v, ..*shapes };
+                    Ok(taken
+                        .flat_map(|heads| {
+                            heads_of_attention(&request.of_heads(heads).unwrap()).unwrap()
+                        })
+                        .collect())
+                }
+            }
+        }
     }
 
     impl ColumnHelper for OtherCopy {
@@ -611,9 +749,7 @@ mod tests {
                 return false;
             };
             self.asked.set(self.asked.get() + 1);
-            self.next.set(0);
-            self.taken.borrow_mut().clear();
-            *self.product.borrow_mut() = Some((
+            self.begin(Asked::Columns(
                 request.a.to_vec(),
                 request.m,
                 number,
@@ -624,8 +760,7 @@ mod tests {
         }
 
         fn take_chunk(&self) -> Option<usize> {
-            let count =
-                (self.product.borrow().as_ref()).map_or(0, |p| column_chunks(p.1, p.3).len());
+            let count = (self.asked_for.borrow().as_ref()).map_or(0, |asked| asked.chunks().len());
             match self.takes {
                 Takes::EveryOther => {
                     self.take(count);
@@ -640,25 +775,24 @@ mod tests {
 
         fn start_heads(&self, request: &HeadsRequest<'_>) -> bool {
             self.heads_asked.set(self.heads_asked.get() + 1);
-            *self.heads.borrow_mut() = Some(heads_of_attention(request).unwrap());
+            let shapes = HeadsRequest {
+                q: &[],
+                k: &[],
+                v: &[],
+                ..*request
+            };
+            self.begin(Asked::Heads(
+                request.q.to_vec(),
+                request.k.to_vec(),
+                request.v.to_vec(),
+                shapes,
+            ));
             true
         }
 
         fn finish(&self, into: &mut [f32]) -> std::result::Result<(), String> {
-            let values = if let Some((a, m, number, n, transposed)) = self.product.take() {
-                let chunks = column_chunks(m, n);
-                let taken = self.taken.borrow();
-                let values = self.other_side.with_weight(number, |weight| {
-                    (taken.iter())
-                        .flat_map(|&c| {
-                            columns_of_product(&a, m, weight, n, transposed, chunks[c].clone())
-                        })
-                        .collect::<Vec<f32>>()
-                });
-                values.unwrap().ok_or("no such weight")?
-            } else {
-                self.heads.take().ok_or("nothing was started")?
-            };
+            let asked = self.asked_for.take().ok_or("nothing was started")?;
+            let values = self.computed(&asked)?;
             if self.fails {
                 return Err("the helper stopped".to_owned());
             }
@@ -847,6 +981,62 @@ mod tests {
         assert!(!sharing(), "still sharing after a failure");
         let bits = |t: &Tensor| -> Vec<u32> { values(t).into_iter().map(f32::to_bits).collect() };
         assert!(bits(&whole) == bits(&shared), "the heads differ");
+    }
+
+    /// An attention's heads shared with a helper, whichever chunks it takes (every other
+    /// one, all, none), over two batches of three heads, from the first position and
+    /// after a cache (fewer queries than keys): `z` is the unshared attention's to the bit.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn shared_heads_are_the_unshared_attention_whichever_the_helper_takes() {
+        let model = model();
+        let tensor = |positions, seed| {
+            crate::few_rows::tests::matrix(2 * 3 * positions, 32, seed)
+                .reshape((2, 3, positions, 32))
+                .unwrap()
+        };
+        for (queries, keys, offset) in [(40, 40, 0), (8, 40, 32)] {
+            let (q, k, v) = (tensor(queries, 1), tensor(keys, 2), tensor(keys, 3));
+            share_with(Rc::new(Declines));
+            let whole = crate::attention::attend_heads(&q, &k, &v, offset, 0.125).unwrap();
+            for takes in [Takes::EveryOther, Takes::All, Takes::Nothing] {
+                let helper = OtherCopy::new(table(&model), table(&model), takes, false);
+                share_with(helper.clone());
+                let (shared, answered) = heads_with(&*helper, &q, &k, &v, offset, 0.125)
+                    .unwrap()
+                    .unwrap();
+                stop_sharing();
+                answered.unwrap();
+                assert_eq!(helper.heads_asked.get(), 1);
+                let bits =
+                    |t: &Tensor| -> Vec<u32> { values(t).into_iter().map(f32::to_bits).collect() };
+                assert!(
+                    bits(&whole) == bits(&shared),
+                    "{queries} queries from {offset}, the helper taking {takes:?}"
+                );
+            }
+        }
+    }
+
+    /// A single head is not shared; six are taken in chunks of a quarter of those left
+    /// (rounded up), every head once, in order.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn heads_are_taken_in_narrowing_chunks() {
+        assert_eq!(head_chunks(0), Vec::<Range<usize>>::new());
+        assert_eq!(head_chunks(1), vec![0..1]);
+        assert_eq!(head_chunks(6), vec![0..2, 2..3, 3..4, 4..5, 5..6]);
+        assert_eq!(
+            head_chunks(12),
+            vec![0..3, 3..6, 6..8, 8..9, 9..10, 10..11, 11..12]
+        );
+        let tensor = crate::few_rows::tests::matrix(64, 32, 1)
+            .reshape((1, 1, 64, 32))
+            .unwrap();
+        let helper = OtherCopy::new(table(&model()), table(&model()), Takes::All, false);
+        let one_head = heads_with(&*helper, &tensor, &tensor, &tensor, 0, 0.125).unwrap();
+        assert!(one_head.is_none(), "a single head was shared");
+        assert_eq!(helper.heads_asked.get(), 0);
     }
 
     /// Products of one row to many, either layout, shared with a helper holding a copy of

@@ -1,8 +1,8 @@
 //! The browser's [`ColumnHelper`]: another worker, reached through a `SharedArrayBuffer`
 //! (a cross-origin isolated page can post one to several workers) and woken with
 //! `Atomics`. The buffer is a small header, then room for the rows of `a` and the
-//! helper's columns of the product (or for the `q`, `k` and `v` of the helper's heads of
-//! an attention, then their `z`):
+//! helper's chunks of the product's columns (or for the `q`, `k` and `v` of an
+//! attention's heads, then the `z` of the helper's chunks of heads):
 //!
 //! - the worker that runs the model writes `a` and the request into the buffer, sets the
 //!   state to asked and notifies; it then takes chunks of the product's columns
@@ -18,8 +18,8 @@
 //!
 //! Either side takes the next chunk as soon as it is free, so the side slowed down (by
 //! the browser's other work on its core, or a late wake-up) takes fewer: the model's
-//! worker waits at most about a chunk's time for the helper. A heads request is the
-//! helper's alone, picked up and answered the same way.
+//! worker waits at most about a chunk's time for the helper. An attention is shared the
+//! same way, in chunks of heads ([`head_chunks`]).
 //!
 //! Only the browser runs this module (natively there is no `SharedArrayBuffer`; it
 //! compiles for the crates that name it).
@@ -32,7 +32,7 @@ use js_sys::{Atomics, Date, Float32Array, Int32Array, SharedArrayBuffer};
 
 use crate::column_split::{
     ColumnHelper, ColumnRequest, HeadsRequest, ProductParts, WeightTable, column_chunks,
-    heads_of_attention,
+    head_chunks, heads_of_attention,
 };
 
 /// Header words: the state, then the request.
@@ -41,7 +41,8 @@ const NUMBER: u32 = 1;
 const ROWS: u32 = 2;
 const DEPTH: u32 = 3;
 const WIDTH: u32 = 4;
-/// The next chunk of a product's columns not taken yet, by either side.
+/// The next chunk of a product's columns (or of an attention's heads) not taken yet, by
+/// either side.
 const NEXT_CHUNK: u32 = 5;
 /// Values the helper wrote, its chunks one after another.
 const ANSWERED: u32 = 6;
@@ -92,7 +93,9 @@ const PATIENCE_MS: f64 = 20_000.0;
 
 /// Bytes of a buffer for products of up to `rows` rows, `a` at most `widest_input` wide
 /// and the whole product at most `widest_output`, of which the helper may take about half
-/// (it takes no chunk that would not fit; those left are the model's side's).
+/// (it takes no chunk that would not fit; those left are the model's side's). An
+/// attention over as many positions, with `q`, `k` and `v` each as wide as the model,
+/// fits where `widest_input + widest_output / 2` is at least three times that.
 #[must_use]
 pub fn buffer_bytes(rows: usize, widest_input: usize, widest_output: usize) -> usize {
     HEADER_BYTES as usize + 4 * rows * (widest_input + widest_output.div_ceil(2))
@@ -119,14 +122,12 @@ pub struct SharedColumns {
     worth_a_wake_up: usize,
 }
 
-/// A request out to the helper.
+/// A request out to the helper: a product in `chunks` chunks of columns, or an attention
+/// in `chunks` chunks of heads; the helper's values after `at` (the end of the inputs).
 #[derive(Debug, Clone, Copy)]
-enum Started {
-    /// A product in `chunks` chunks of columns; the helper's values after `at` (the end of
-    /// `a`).
-    Columns { at: u32, chunks: usize },
-    /// Heads; their `len` values of `z` after `at`.
-    Heads { at: u32, len: u32 },
+struct Started {
+    at: u32,
+    chunks: usize,
 }
 
 impl SharedColumns {
@@ -236,25 +237,19 @@ impl SharedColumns {
     }
 
     /// Writes `inputs` one after another at the values' start and `words` into the
-    /// header, and asks: the helper's answer will be after the inputs (`answer` values of
-    /// heads, or chunks of columns when `chunks` is given). False (nothing asked) where a
-    /// number does not fit the buffer's words.
-    fn ask(
-        &self,
-        inputs: &[&[f32]],
-        words: &[(u32, usize)],
-        answer: usize,
-        chunks: Option<usize>,
-    ) -> bool {
+    /// header, and asks for what comes in `chunks` chunks: the helper's will be after the
+    /// inputs. False (nothing asked) where a number does not fit the buffer's words.
+    fn ask(&self, inputs: &[&[f32]], words: &[(u32, usize)], chunks: usize) -> bool {
         let Ok(words) = words
             .iter()
+            .chain(&[(NEXT_CHUNK, 0), (ANSWERED, 0)])
             .map(|&(word, value)| i32::try_from(value).map(|value| (word, value)))
             .collect::<Result<Vec<_>, _>>()
         else {
             return false;
         };
         let input: usize = inputs.iter().map(|values| values.len()).sum();
-        let (Ok(at), Ok(len)) = (u32::try_from(input), u32::try_from(answer)) else {
+        let Ok(at) = u32::try_from(input) else {
             return false;
         };
         let mut from = 0;
@@ -266,10 +261,7 @@ impl SharedColumns {
         for (word, value) in words {
             store(&self.header, word, value);
         }
-        self.started.set(Some(match chunks {
-            Some(chunks) => Started::Columns { at, chunks },
-            None => Started::Heads { at, len },
-        }));
+        self.started.set(Some(Started { at, chunks }));
         store(&self.header, STATE, ASKED);
         notify(&self.header);
         true
@@ -294,26 +286,24 @@ impl ColumnHelper for SharedColumns {
             (ROWS, m),
             (DEPTH, k),
             (WIDTH, n),
-            (NEXT_CHUNK, 0),
-            (ANSWERED, 0),
             (TRANSPOSED, usize::from(request.transposed)),
             (KIND, COLUMNS as usize),
         ];
-        self.ask(&[request.a], &words, 0, Some(chunks.len()))
+        self.ask(&[request.a], &words, chunks.len())
     }
 
     fn take_chunk(&self) -> Option<usize> {
-        let Some(Started::Columns { chunks, .. }) = self.started.get() else {
-            return None;
-        };
+        let Started { chunks, .. } = self.started.get()?;
         let chunk = usize::try_from(Atomics::add(&self.header, NEXT_CHUNK, 1).ok()?).ok()?;
         (chunk < chunks).then_some(chunk)
     }
 
     fn start_heads(&self, request: &HeadsRequest<'_>) -> bool {
         let input = request.q.len() + request.k.len() + request.v.len();
-        let output = request.q.len();
-        if !self.may_ask(input + output, request.work()) {
+        let chunks = head_chunks(request.heads);
+        let widest = chunks.iter().map(ExactSizeIterator::len).max().unwrap_or(0);
+        // The helper's first chunk fits; it takes none that would not.
+        if !self.may_ask(input + widest * request.z_per_head(), request.work() / 2) {
             return false;
         }
         let words = [
@@ -329,28 +319,25 @@ impl ColumnHelper for SharedColumns {
             ),
             (KIND, HEADS as usize),
         ];
-        self.ask(&[request.q, request.k, request.v], &words, output, None)
+        self.ask(&[request.q, request.k, request.v], &words, chunks.len())
     }
 
     fn finish(&self, into: &mut [f32]) -> Result<(), String> {
-        match self.started.take() {
-            None => Err("nothing was asked of the helper".to_owned()),
-            Some(Started::Heads { at, len }) => self.take_answer(at, || len as usize, into),
-            Some(Started::Columns { at, .. }) => {
-                // Every chunk is taken: a helper that has not picked the request up has
-                // none, and will find it taken back.
-                let taken_back = Atomics::compare_exchange(&self.header, STATE, ASKED, IDLE);
-                if taken_back == Ok(ASKED) {
-                    return if into.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(format!("the helper took no chunk of {}", into.len()))
-                    };
-                }
-                let answered = || usize::try_from(load(&self.header, ANSWERED)).unwrap_or(0);
-                self.take_answer(at, answered, into)
-            }
+        let Some(Started { at, .. }) = self.started.take() else {
+            return Err("nothing was asked of the helper".to_owned());
+        };
+        // Every chunk is taken: a helper that has not picked the request up has none, and
+        // will find it taken back.
+        let taken_back = Atomics::compare_exchange(&self.header, STATE, ASKED, IDLE);
+        if taken_back == Ok(ASKED) {
+            return if into.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("the helper took no chunk of {}", into.len()))
+            };
         }
+        let answered = || usize::try_from(load(&self.header, ANSWERED)).unwrap_or(0);
+        self.take_answer(at, answered, into)
     }
 }
 
@@ -430,8 +417,10 @@ fn answer(header: &Int32Array, values: &Float32Array, table: &WeightTable) -> Op
     }
 }
 
-/// Computes the heads asked in the buffer and writes their `z` after `q`, `k` and `v`;
-/// `None` where the request does not fit the buffer.
+/// Takes chunks of the attention asked in the buffer until none is left (or the next
+/// would not fit), computes their heads' `z` and writes them after `q`, `k` and `v`, one
+/// after another, and how many values they are; `None` where the request does not fit the
+/// buffer (found before any chunk is taken) or a chunk cannot be computed.
 fn answer_heads(header: &Int32Array, values: &Float32Array) -> Option<()> {
     let word = |at| usize::try_from(load(header, at)).ok();
     let (heads, queries, keys, d_head) = (
@@ -442,7 +431,7 @@ fn answer_heads(header: &Int32Array, values: &Float32Array) -> Option<()> {
     );
     let (q_len, kv_len) = (heads * queries * d_head, heads * keys * d_head);
     let input = q_len + 2 * kv_len;
-    if input + q_len > values.length() as usize {
+    if input > values.length() as usize {
         return None;
     }
     let inputs = values.subarray(0, input as u32).to_vec();
@@ -459,10 +448,16 @@ fn answer_heads(header: &Int32Array, values: &Float32Array) -> Option<()> {
         offset: word(OFFSET)?,
         scale: f32::from_bits(load(header, SCALE).cast_unsigned()),
     };
-    let z = heads_of_attention(&request).ok()?;
-    values
-        .subarray(input as u32, (input + q_len) as u32)
-        .copy_from(&z);
+    let chunks = head_chunks(heads);
+    let sizes: Vec<usize> = (chunks.iter())
+        .map(|chunk| chunk.len() * request.z_per_head())
+        .collect();
+    let written = take_chunks(header, values, input, &sizes, |chunk, into| {
+        let heads = request.of_heads(chunks[chunk].clone())?;
+        into.extend(heads_of_attention(&heads).ok()?);
+        Some(())
+    })?;
+    store(header, ANSWERED, i32::try_from(written).ok()?);
     Some(())
 }
 
@@ -475,39 +470,24 @@ fn answer_columns(header: &Int32Array, values: &Float32Array, table: &WeightTabl
     let (number, m, k, n) = (word(NUMBER)?, word(ROWS)?, word(DEPTH)?, word(WIDTH)?);
     let transposed = load(header, TRANSPOSED) != 0;
     let input = m * k;
-    let room = (values.length() as usize).checked_sub(input)?;
+    if input > values.length() as usize {
+        return None;
+    }
     let a = values.subarray(0, input as u32).to_vec();
     let chunks = column_chunks(m, n);
+    let sizes: Vec<usize> = chunks.iter().map(|columns| m * columns.len()).collect();
     let written = table.with_weight(number, |weight| {
         if weight.len() != k * n {
             return None;
         }
         let parts = ProductParts::new(&a, m, weight, n, transposed);
-        let mut written = 0;
-        let mut chunk_values = Vec::new();
-        loop {
-            // The chunk taken next is this one or a later one: the widest left must fit.
-            let next = word(NEXT_CHUNK)?;
-            let widest = chunks
-                .get(next..)
-                .and_then(|left| left.iter().map(ExactSizeIterator::len).max());
-            if widest.is_none_or(|widest| written + m * widest > room) {
-                return Some(written);
-            }
-            let taken = usize::try_from(Atomics::add(header, NEXT_CHUNK, 1).ok()?).ok()?;
-            let Some(columns) = chunks.get(taken) else {
-                return Some(written);
-            };
+        take_chunks(header, values, input, &sizes, |chunk, into| {
+            let columns = chunks[chunk].clone();
             let width = columns.len();
-            chunk_values.clear();
-            chunk_values.resize(m * width, 0.0);
-            parts.columns_into(columns.clone(), &mut chunk_values, width);
-            let at = (input + written) as u32;
-            values
-                .subarray(at, at + chunk_values.len() as u32)
-                .copy_from(&chunk_values);
-            written += chunk_values.len();
-        }
+            into.resize(m * width, 0.0);
+            parts.columns_into(columns, into, width);
+            Some(())
+        })
     });
     // No such weight, a weight of another shape, or one the table cannot read.
     let Ok(Some(Some(written))) = written else {
@@ -515,6 +495,45 @@ fn answer_columns(header: &Int32Array, values: &Float32Array, table: &WeightTabl
     };
     store(header, ANSWERED, i32::try_from(written).ok()?);
     Some(())
+}
+
+/// The helper's turn at the chunks of a request whose inputs are the first `input` values:
+/// takes the next chunk from the header's counter while the largest left (`sizes` are the
+/// chunks' values) fits the room after the inputs and those written, computes it
+/// (`compute(chunk, into)`, `into` empty) and writes it after them; how many values it
+/// wrote, or `None` where a chunk could not be computed.
+fn take_chunks(
+    header: &Int32Array,
+    values: &Float32Array,
+    input: usize,
+    sizes: &[usize],
+    mut compute: impl FnMut(usize, &mut Vec<f32>) -> Option<()>,
+) -> Option<usize> {
+    let room = (values.length() as usize).checked_sub(input)?;
+    let mut written = 0;
+    let mut chunk_values = Vec::new();
+    loop {
+        // The chunk taken next is this one or a later one: the largest left must fit.
+        let next = usize::try_from(load(header, NEXT_CHUNK)).ok()?;
+        let largest = (sizes.get(next..)).and_then(|left| left.iter().copied().max());
+        if largest.is_none_or(|largest| written + largest > room) {
+            return Some(written);
+        }
+        let taken = usize::try_from(Atomics::add(header, NEXT_CHUNK, 1).ok()?).ok()?;
+        let Some(&size) = sizes.get(taken) else {
+            return Some(written);
+        };
+        chunk_values.clear();
+        compute(taken, &mut chunk_values)?;
+        if chunk_values.len() != size {
+            return None;
+        }
+        let at = (input + written) as u32;
+        values
+            .subarray(at, at + size as u32)
+            .copy_from(&chunk_values);
+        written += size;
+    }
 }
 
 /// The header's and the values' views of `buffer`.
@@ -606,6 +625,14 @@ mod tests {
     impl ColumnHelper for Stepping<'_> {
         fn start(&self, request: &ColumnRequest<'_>) -> bool {
             let started = self.model_side.start(request);
+            if started && matches!(self.step, HelperStep::First) {
+                assert!(self.helper_answers());
+            }
+            started
+        }
+
+        fn start_heads(&self, request: &HeadsRequest<'_>) -> bool {
+            let started = self.model_side.start_heads(request);
             if started && matches!(self.step, HelperStep::First) {
                 assert!(self.helper_answers());
             }
@@ -761,9 +788,11 @@ mod tests {
         serve(&buffer, &helper_table).unwrap();
     }
 
-    /// Heads of an attention through the buffer, answered in this thread by the helper's
-    /// own step: their `z` is the unshared attention's heads to the bit, with a causal
-    /// offset and more keys than queries too; heads that do not fit are not sent.
+    /// Heads of an attention through the buffer as `column_split` shares them, answered in
+    /// this thread by the helper's own step whenever it picks them up: their `z` is the
+    /// unshared attention's to the bit, with a causal offset and more keys than queries
+    /// too. The helper takes no chunk past its room, one picked up late takes none, and
+    /// heads that do not fit are not sent.
     #[wasm_bindgen_test::wasm_bindgen_test]
     fn heads_through_the_buffer_are_the_unshared_attentions() {
         let table = WeightTable::new(weights(1)).unwrap();
@@ -779,32 +808,44 @@ mod tests {
                 .collect();
             Tensor::from_vec(values, (1, heads, positions, 16), &Device::Cpu).unwrap()
         };
+        let bits = |t: &Tensor| -> Vec<u32> { values(t).into_iter().map(f32::to_bits).collect() };
+        // Six heads, in five chunks. Of 12 queries, `q`, `k` and `v` leave the helper room
+        // for the `z` of two heads and a half: it takes the first chunk only.
         for (queries, keys, offset) in [(12, 12, 0), (3, 12, 9)] {
             let (q, k, v) = (
-                tensor(2, queries, 1),
-                tensor(2, keys, 2),
-                tensor(2, keys, 3),
+                tensor(6, queries, 1),
+                tensor(6, keys, 2),
+                tensor(6, keys, 3),
             );
             let whole = crate::attention::attend_heads(&q, &k, &v, offset, 0.25).unwrap();
-            let (q, k, v) = (values(&q), values(&k), values(&v));
-            let request = HeadsRequest {
-                q: &q,
-                k: &k,
-                v: &v,
-                heads: 2,
-                queries,
-                keys,
-                d_head: 16,
-                offset,
-                scale: 0.25,
-            };
-            assert!(model_side.start_heads(&request));
-            assert!(answer_if_asked(&header, &values_view, &table));
-            let mut z = vec![0.0; 2 * queries * 16];
-            model_side.finish(&mut z).unwrap();
-            let expected: Vec<u32> = values(&whole).into_iter().map(f32::to_bits).collect();
-            let got: Vec<u32> = z.into_iter().map(f32::to_bits).collect();
-            assert!(expected == got, "{queries} queries from {offset}");
+            for step in [
+                HelperStep::First,
+                HelperStep::AfterOneChunk,
+                HelperStep::TooLate,
+            ] {
+                let stepping = Stepping {
+                    model_side: &model_side,
+                    helper: (&header, &values_view, &table),
+                    step,
+                    taken: Cell::new(0),
+                };
+                let (z, answered) =
+                    crate::column_split::heads_with(&stepping, &q, &k, &v, offset, 0.25)
+                        .unwrap()
+                        .expect("not asked");
+                answered.unwrap();
+                assert!(
+                    bits(&z) == bits(&whole),
+                    "{queries} queries from {offset}, {step:?}"
+                );
+                let helpers = 5 - stepping.taken.get();
+                match (step, queries) {
+                    (HelperStep::First, 12) => assert_eq!(helpers, 1, "past its room"),
+                    (HelperStep::First, _) => assert_eq!(helpers, 5, "{step:?}"),
+                    (HelperStep::AfterOneChunk, _) => assert!(0 < helpers && helpers < 5),
+                    (HelperStep::TooLate, _) => assert_eq!(helpers, 0, "{step:?}"),
+                }
+            }
         }
         // 2 heads of 300 positions do not fit a buffer for products of 16 rows.
         let long = vec![0.5_f32; 2 * 300 * 16];
