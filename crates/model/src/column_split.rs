@@ -2,9 +2,10 @@
 //! core per wasm instance (threads inside one need a nightly toolchain), so its second
 //! core is a second worker with its own copy of the model: while a helper is installed on
 //! this thread ([`share_with`]), a product of a weight the helper holds is cut into chunks
-//! of columns ([`column_chunks`]), and this thread and the helper each take the next chunk
-//! left until none is: whichever side runs slower (a core the browser needs for a while,
-//! a helper woken late) takes fewer, and both finish within a small chunk of each other.
+//! ([`product_chunks`]: of columns, or for a few rows of a weight `[k, n]` two shares of
+//! its rows), and this thread and the helper each take the next chunk left until none is:
+//! whichever side runs slower (a core the browser needs for a while, a helper woken late)
+//! takes fewer, and both finish within a small chunk of each other.
 //!
 //! Every chunk comes from the kernel an unshared product of as many rows takes
 //! ([`ProductParts`]), which sums each column alike whichever columns are asked for, so a
@@ -46,10 +47,10 @@ const SMALLEST_CHUNK: usize = 16;
 /// chunks): large chunks first cost little in calls, small ones last keep the side that
 /// finishes first from waiting long for the other.
 ///
-/// Of a few rows, two halves: such a product is bound by reading the weight, and narrow
-/// chunks of a weight `[k, n]` would read it in short pieces of every row (in Chromium,
-/// GPT-2 small's 1-token pass with a helper went from 36 to 50 ms). The side that finishes
-/// its half first still takes the other where the helper has not picked it up.
+/// Of a few rows, two halves: such a product is bound by reading the weight (the rows of
+/// an unembedding `[n, k]`; a weight `[k, n]` is cut by its rows instead, see
+/// [`product_chunks`]). The side that finishes its half first still takes the other where
+/// the helper has not picked it up.
 #[must_use]
 pub fn column_chunks(m: usize, n: usize) -> Vec<Range<usize>> {
     if m <= few_rows::FEW_ROWS {
@@ -75,6 +76,45 @@ pub fn column_chunks(m: usize, n: usize) -> Vec<Range<usize>> {
     chunks
 }
 
+/// A chunk of a shared product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    /// Columns of the product: `m × width` values, row by row, put in their place.
+    Columns(Range<usize>),
+    /// Rows of a weight `[k, n]` (a few rows' product, `few_rows::depth_halves`): the
+    /// sum over them, `m × n` values, added to the other share.
+    Depth(Range<usize>),
+}
+
+impl Chunk {
+    /// How many values the chunk of a product of `m` rows and `n` columns is.
+    #[must_use]
+    pub fn values(&self, m: usize, n: usize) -> usize {
+        match self {
+            Self::Columns(columns) => m * columns.len(),
+            Self::Depth(_) => m * n,
+        }
+    }
+}
+
+/// The chunks a shared product of `a` `[m, k]` and a weight of `n` columns (`[k, n]`, or
+/// `[n, k]` where `transposed`) is taken in, in order: of a few rows and a weight `[k, n]`,
+/// the two shares of its rows that the unshared kernel adds (`few_rows::depth_halves`),
+/// each read in one run; otherwise [`column_chunks`].
+#[must_use]
+pub fn product_chunks(m: usize, k: usize, n: usize, transposed: bool) -> Vec<Chunk> {
+    if m <= few_rows::FEW_ROWS && !transposed {
+        return (few_rows::depth_halves(k).into_iter())
+            .filter(|rows| !rows.is_empty())
+            .map(Chunk::Depth)
+            .collect();
+    }
+    column_chunks(m, n)
+        .into_iter()
+        .map(Chunk::Columns)
+        .collect()
+}
+
 /// The chunks the `count` heads of a shared attention are taken in, in order: each a
 /// quarter of the heads still left (rounded up), the last ones a head each. A head's work
 /// is large beside the cost of a call (at the size a shared attention has, thousands of
@@ -91,8 +131,8 @@ pub fn head_chunks(count: usize) -> Vec<Range<usize>> {
     chunks
 }
 
-/// One product that a helper is asked to share: it takes chunks of its columns
-/// ([`column_chunks`]) until none is left.
+/// One product that a helper is asked to share: it takes chunks of it
+/// ([`product_chunks`]) until none is left.
 #[derive(Debug, Clone)]
 pub struct ColumnRequest<'a> {
     /// `a`, `[m, k]`, row by row.
@@ -169,13 +209,13 @@ impl HeadsRequest<'_> {
 /// A helper that computes chunks of a product's columns with its own copy of the weights,
 /// and the heads of an attention.
 pub trait ColumnHelper {
-    /// Hands `request` to the helper, which takes chunks of its columns from then on;
+    /// Hands `request` to the helper, which takes chunks of it from then on;
     /// false where it cannot take it (it does not hold the weight, or the values do not
     /// fit), and then nothing was sent.
     fn start(&self, request: &ColumnRequest<'_>) -> bool;
 
     /// The next chunk of what was started last for this thread (its place in
-    /// [`column_chunks`] or [`head_chunks`]), one the helper has not taken; `None` once
+    /// [`product_chunks`] or [`head_chunks`]), one the helper has not taken; `None` once
     /// every chunk is taken.
     fn take_chunk(&self) -> Option<usize>;
 
@@ -188,8 +228,8 @@ pub trait ColumnHelper {
     }
 
     /// What was started last into `into`, once this thread has taken chunks until none
-    /// was left: the chunks it did not take, in order, one after another, each `m ×
-    /// width` values row by row, or the `z` of a chunk's heads, `[heads, queries,
+    /// was left: the chunks it did not take, in order, one after another, each its
+    /// [`Chunk::values`] row by row, or the `z` of a chunk's heads, `[heads, queries,
     /// d_head]`. An error where the helper failed or stopped answering.
     fn finish(&self, into: &mut [f32]) -> std::result::Result<(), String>;
 }
@@ -260,11 +300,11 @@ pub(crate) fn product_with(
     n: usize,
     order: Order,
 ) -> Option<(Vec<f32>, std::result::Result<(), String>)> {
-    let chunks = column_chunks(m, n);
+    let transposed = order == Order::NByK;
+    let chunks = product_chunks(m, a.len() / m.max(1), n, transposed);
     if chunks.len() < 2 {
         return None;
     }
-    let transposed = order == Order::NByK;
     let request = ColumnRequest {
         a,
         m,
@@ -280,35 +320,46 @@ pub(crate) fn product_with(
     let mut out = vec![0.0_f32; m * n];
     let mut own = vec![false; chunks.len()];
     while let Some(chunk) = helper.take_chunk() {
-        let Some(columns) = chunks.get(chunk) else {
+        let Some(part) = chunks.get(chunk) else {
             break;
         };
-        parts.columns_into(columns.clone(), &mut out[columns.start..], n);
+        parts.chunk_into(part, &mut out);
         own[chunk] = true;
     }
-    let theirs: Vec<Range<usize>> = (chunks.into_iter().zip(own))
-        .filter_map(|(columns, own)| (!own).then_some(columns))
+    let theirs: Vec<Chunk> = (chunks.into_iter().zip(own))
+        .filter_map(|(chunk, own)| (!own).then_some(chunk))
         .collect();
-    let mut values = vec![0.0_f32; m * theirs.iter().map(ExactSizeIterator::len).sum::<usize>()];
+    let mut values = vec![0.0_f32; theirs.iter().map(|chunk| chunk.values(m, n)).sum::<usize>()];
     let answered = helper.finish(&mut values);
-    if answered.is_ok() {
-        let mut from = 0;
-        for columns in theirs {
-            let width = columns.len();
-            for (r, row) in values[from..from + m * width]
-                .chunks_exact(width)
-                .enumerate()
-            {
-                out[r * n + columns.start..][..width].copy_from_slice(row);
-            }
-            from += m * width;
-        }
-    } else {
-        for columns in theirs {
-            parts.columns_into(columns.clone(), &mut out[columns.start..], n);
+    let mut from = 0;
+    for chunk in theirs {
+        if answered.is_ok() {
+            let len = chunk.values(m, n);
+            put_in_place(&chunk, &values[from..from + len], &mut out, n);
+            from += len;
+        } else {
+            parts.chunk_into(&chunk, &mut out);
         }
     }
     Some((out, answered))
+}
+
+/// `values` of `chunk`, computed by a helper, into the product `out` (`n` columns a row):
+/// columns copied into their place, a share of the depth added.
+fn put_in_place(chunk: &Chunk, values: &[f32], out: &mut [f32], n: usize) {
+    match chunk {
+        Chunk::Columns(columns) => {
+            let width = columns.len();
+            for (r, row) in values.chunks_exact(width.max(1)).enumerate() {
+                out[r * n + columns.start..][..width].copy_from_slice(row);
+            }
+        }
+        Chunk::Depth(_) => {
+            for (total, part) in out.iter_mut().zip(values) {
+                *total += part;
+            }
+        }
+    }
 }
 
 /// `z` (`[batch, head, query, d_head]`) of an attention with nothing hooked between `q`
@@ -452,27 +503,25 @@ pub fn heads_of_attention(request: &HeadsRequest<'_>) -> Result<Vec<f32>> {
     Ok(z.flatten_all()?.to_vec1()?)
 }
 
-/// Columns `columns` of `a · weight` (`weight` `[k, n]`, or `[n, k]` where
-/// `transposed`), `m × columns.len()` values row by row, as [`ProductParts`] computes
-/// them.
+/// The values of `chunk` of `a · weight` (`weight` `[k, n]`, or `[n, k]` where
+/// `transposed`), as a helper computes them ([`Chunk::values`], row by row).
 #[must_use]
-pub fn columns_of_product(
+pub fn chunk_of_product(
     a: &[f32],
     m: usize,
     weight: &[f32],
     n: usize,
     transposed: bool,
-    columns: Range<usize>,
+    chunk: &Chunk,
 ) -> Vec<f32> {
-    let width = columns.len();
-    let mut out = vec![0.0_f32; m * width];
-    ProductParts::new(a, m, weight, n, transposed).columns_into(columns, &mut out, width);
-    out
+    let mut values = Vec::new();
+    ProductParts::new(a, m, weight, n, transposed).chunk_values(chunk, &mut values);
+    values
 }
 
 /// One product computed chunk by chunk (by either side of a helper), in the kernel an
 /// unshared product of `m` rows takes (a few rows' kernels, or the tiles, `a` laid out for
-/// them once), so that each side's chunks are the unshared product's columns.
+/// them once), so that the chunks put together are the unshared product.
 pub(crate) struct ProductParts<'a> {
     a: &'a [f32],
     m: usize,
@@ -505,9 +554,29 @@ impl<'a> ProductParts<'a> {
         }
     }
 
+    /// `chunk` of the product into the whole product `out` (`m × n`, zeros where nothing
+    /// was put yet): columns in their place, a share of the depth added.
+    pub(crate) fn chunk_into(&self, chunk: &Chunk, out: &mut [f32]) {
+        match chunk {
+            Chunk::Columns(columns) => {
+                self.columns_into(columns.clone(), &mut out[columns.start..], self.n);
+            }
+            Chunk::Depth(rows) => self.add_depth(rows.clone(), out),
+        }
+    }
+
+    /// The values of `chunk` alone ([`Chunk::values`]) into `into`, which is empty.
+    pub(crate) fn chunk_values(&self, chunk: &Chunk, into: &mut Vec<f32>) {
+        into.resize(chunk.values(self.m, self.n), 0.0);
+        match chunk {
+            Chunk::Columns(columns) => self.columns_into(columns.clone(), into, columns.len()),
+            Chunk::Depth(rows) => self.add_depth(rows.clone(), into),
+        }
+    }
+
     /// Columns `columns` of the product, row `r`'s into `out[r * stride..]`, which holds
     /// zeros there (`stride` ≥ `columns.len()`).
-    pub(crate) fn columns_into(&self, columns: Range<usize>, out: &mut [f32], stride: usize) {
+    fn columns_into(&self, columns: Range<usize>, out: &mut [f32], stride: usize) {
         if let Some(tiles) = &self.tiles {
             tiles.columns_into(self.weight, self.n, columns, out, stride);
             return;
@@ -517,11 +586,24 @@ impl<'a> ProductParts<'a> {
         let values = if self.transposed {
             few_rows::rows_times_transposed(self.a, k, self.weight, columns)
         } else {
-            few_rows::rows_times(self.a, k, self.weight, self.n, columns)
+            // A few rows of a weight `[k, n]` are shared by depth: columns of it only
+            // where asked for alone.
+            let whole = few_rows::rows_times(self.a, k, self.weight, self.n);
+            (whole.chunks_exact(self.n.max(1)))
+                .flat_map(|row| &row[columns.clone()])
+                .copied()
+                .collect()
         };
         for (r, row) in values.chunks_exact(width.max(1)).enumerate() {
             out[r * stride..][..width].copy_from_slice(row);
         }
+    }
+
+    /// The sum over rows `rows` of a weight `[k, n]` (a few rows' kernel), added into
+    /// `out` (`m × n`).
+    fn add_depth(&self, rows: Range<usize>, out: &mut [f32]) {
+        let k = self.a.len() / self.m.max(1);
+        few_rows::add_rows_times(self.a, k, self.weight, self.n, rows, out);
     }
 }
 
@@ -654,11 +736,13 @@ mod tests {
     }
 
     impl Asked {
-        /// The chunks it is taken in.
-        fn chunks(&self) -> Vec<Range<usize>> {
+        /// How many chunks it is taken in.
+        fn chunks(&self) -> usize {
             match self {
-                Self::Columns(_, m, _, n, _) => column_chunks(*m, *n),
-                Self::Heads(.., shapes) => head_chunks(shapes.heads),
+                Self::Columns(a, m, _, n, transposed) => {
+                    product_chunks(*m, a.len() / m, *n, *transposed).len()
+                }
+                Self::Heads(.., shapes) => head_chunks(shapes.heads).len(),
             }
         }
     }
@@ -717,25 +801,26 @@ mod tests {
 
         /// The values of the chunks this helper took of `asked`, one after another.
         fn computed(&self, asked: &Asked) -> std::result::Result<Vec<f32>, String> {
-            let chunks = asked.chunks();
             let taken = self.taken.borrow();
-            let taken = taken.iter().map(|&c| chunks[c].clone());
             match asked {
                 Asked::Columns(a, m, number, n, transposed) => {
+                    let chunks = product_chunks(*m, a.len() / m, *n, *transposed);
                     let values = self.other_side.with_weight(*number, |weight| {
-                        taken
-                            .flat_map(|columns| {
-                                columns_of_product(a, *m, weight, *n, *transposed, columns)
+                        (taken.iter())
+                            .flat_map(|&c| {
+                                chunk_of_product(a, *m, weight, *n, *transposed, &chunks[c])
                             })
                             .collect::<Vec<f32>>()
                     });
                     values.unwrap().ok_or_else(|| "no such weight".to_owned())
                 }
                 Asked::Heads(q, k, v, shapes) => {
+                    let chunks = head_chunks(shapes.heads);
                     let request = HeadsRequest { q, k, v, ..*shapes };
-                    Ok(taken
-                        .flat_map(|heads| {
-                            heads_of_attention(&request.of_heads(heads).unwrap()).unwrap()
+                    Ok((taken.iter())
+                        .flat_map(|&c| {
+                            let heads = request.of_heads(chunks[c].clone()).unwrap();
+                            heads_of_attention(&heads).unwrap()
                         })
                         .collect())
                 }
@@ -760,7 +845,7 @@ mod tests {
         }
 
         fn take_chunk(&self) -> Option<usize> {
-            let count = (self.asked_for.borrow().as_ref()).map_or(0, |asked| asked.chunks().len());
+            let count = (self.asked_for.borrow().as_ref()).map_or(0, Asked::chunks);
             match self.takes {
                 Takes::EveryOther => {
                     self.take(count);
@@ -1042,7 +1127,7 @@ mod tests {
     /// Products of one row to many, either layout, shared with a helper holding a copy of
     /// the weight, whichever chunks the helper takes (every other one, all, none): each is
     /// the unshared kernel's product to the bit (a few rows' kernels below five rows, the
-    /// tiles from five).
+    /// tiles from five), a few rows' shares of the depth added in either order.
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn shared_products_of_few_rows_and_many_are_the_unshared_kernels() {
@@ -1070,13 +1155,9 @@ mod tests {
             let a = values(&matrix(m, k, 3));
             for (weight, order) in weights.iter().zip([Order::KByN, Order::NByK]) {
                 let transposed = order == Order::NByK;
-                let unshared = with_values(weight, |w| {
-                    columns_of_product(&a, m, w, n, transposed, 0..n)
-                })
-                .unwrap();
                 let kernel = with_values(weight, |w| match (m <= few_rows::FEW_ROWS, transposed) {
                     (true, true) => few_rows::rows_times_transposed(&a, k, w, 0..n),
-                    (true, false) => few_rows::rows_times(&a, k, w, n, 0..n),
+                    (true, false) => few_rows::rows_times(&a, k, w, n),
                     (false, _) => simd_tiles::product(&a, m, w, n, order),
                 })
                 .unwrap();
@@ -1091,10 +1172,6 @@ mod tests {
                 );
                 let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 assert!(
-                    bits(&unshared) == bits(&kernel),
-                    "{m} rows, {order:?}: columns_of_product"
-                );
-                assert!(
                     bits(&shared.unwrap()) == bits(&kernel),
                     "{m} rows, {order:?}, the helper taking {takes:?}: shared"
                 );
@@ -1104,7 +1181,8 @@ mod tests {
 
     /// A product's chunks cover its columns once, in order, on multiples of the smallest
     /// chunk but for the end, never wider than a chunk before them but for the last, and
-    /// the last ones as narrow as a chunk may be.
+    /// the last ones as narrow as a chunk may be; a few rows of a weight `[k, n]` are cut
+    /// in two shares of its rows instead.
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn chunks_cover_the_columns_once_and_narrow_towards_the_end() {
@@ -1136,6 +1214,27 @@ mod tests {
             // Few calls: GPT-2 small's unembedding in about thirty.
             assert!(chunks.len() <= 32, "{n}: {} chunks", chunks.len());
         }
+        // A few rows of a weight `[k, n]` in two shares of its rows; of one read
+        // transposed, or many rows, in chunks of columns.
+        assert_eq!(
+            product_chunks(1, 768, 3072, false),
+            vec![Chunk::Depth(0..384), Chunk::Depth(384..768)]
+        );
+        assert_eq!(
+            product_chunks(4, 3071, 768, false),
+            vec![Chunk::Depth(0..1536), Chunk::Depth(1536..3071)]
+        );
+        assert_eq!(product_chunks(1, 1, 3072, false), vec![Chunk::Depth(0..1)]);
+        assert_eq!(
+            product_chunks(1, 768, 2304, true),
+            vec![Chunk::Columns(0..1152), Chunk::Columns(1152..2304)]
+        );
+        let columns: Vec<Chunk> = (column_chunks(many, 3072).into_iter())
+            .map(Chunk::Columns)
+            .collect();
+        assert_eq!(product_chunks(many, 768, 3072, false), columns);
+        assert_eq!(Chunk::Depth(0..384).values(2, 3072), 2 * 3072);
+        assert_eq!(Chunk::Columns(16..48).values(2, 3072), 2 * 32);
     }
 
     /// Two copies of a model's weights have the same fingerprint; a table with a weight

@@ -9,7 +9,9 @@
 //! - `x · w` for a weight stored `[in, out]`, as linear layers are, where gemm computes a
 //!   few rows on one core: each row of `w` is added into the outputs, scaled, by tasks
 //!   that each take consecutive rows and whose partial sums are then added in order
-//!   (GPT-2 small's 1-token pass on 2 cores: 43 → 31 ms).
+//!   (GPT-2 small's 1-token pass on 2 cores: 43 → 31 ms), in two shares of the rows
+//!   ([`depth_halves`]) added last, so that a column helper computes one share and this
+//!   thread the other, each reading its rows of `w` in one run.
 //!
 //! Both read four rows of the matrix at once, one from each quarter of a task's rows: a
 //! core reading one stream waited on memory between the prefetcher's reads (GPT-2
@@ -165,7 +167,7 @@ impl CustomOp2 for RowsTimes {
         }
         let m = x.len() / k;
         let out = crate::column_split::shared_product(x, m, w, n, Order::KByN)
-            .unwrap_or_else(|| rows_times(x, k, w, n, 0..n));
+            .unwrap_or_else(|| rows_times(x, k, w, n));
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
 
@@ -207,31 +209,55 @@ pub(crate) fn rows_times_transposed(
     out
 }
 
-/// Columns `columns` of `x · w` (`x` rows of `k`, `w` `[k, n]`), `m × columns.len()`
-/// values row by row. The tasks' rows of `w` depend on `w`'s whole width, so each output
-/// is the same sum whichever columns are asked for.
-pub(crate) fn rows_times(
+/// The two shares of the rows of a weight `[k, n]` that [`rows_times`] sums apart, then
+/// adds: where a column helper computes one share and this thread the other, each reads
+/// its rows of `w` in one run from memory. (Halves of the columns read every row in two
+/// short pieces: natively, two threads reading GPT-2 small's `[768, 3072]` weights so took
+/// as long as one thread reading them whole, 18 ms for 24 of them, against 11 ms by
+/// halves of the rows; in Chromium, the 1-token pass with a helper was no faster than
+/// without.)
+pub(crate) fn depth_halves(k: usize) -> [Range<usize>; 2] {
+    let cut = k.div_ceil(2);
+    [0..cut, cut..k]
+}
+
+/// `x · w` (`x` rows of `k`, `w` `[k, n]`), `m × n` values row by row: the sums over each
+/// of [`depth_halves`] ([`add_rows_times`]), added in order onto zeros.
+pub(crate) fn rows_times(x: &[f32], k: usize, w: &[f32], n: usize) -> Vec<f32> {
+    let mut out = vec![0.0; x.len() / k * n];
+    for rows in depth_halves(k) {
+        add_rows_times(x, k, w, n, rows, &mut out);
+    }
+    out
+}
+
+/// Adds into `out` (`m × n`, row by row) the sum over rows `rows` of `w` (`[k, n]`) of
+/// `x`'s values times them: by tasks of consecutive rows from `rows.start`, whose partial
+/// sums are added in order onto zeros, then onto `out`. Two shares added onto zeros give
+/// the same bits in either order.
+pub(crate) fn add_rows_times(
     x: &[f32],
     k: usize,
     w: &[f32],
     n: usize,
-    columns: Range<usize>,
-) -> Vec<f32> {
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
     let m = x.len() / k;
-    let width = columns.len();
-    let rows_per_task = (WEIGHT_VALUES_PER_TASK / n).clamp(1, k);
-    let row_of_w = |p: usize| &w[p * n + columns.start..p * n + columns.end];
-    // Per task, `[m, width]`: the sum over its rows of w, read in order from memory.
-    let partial_sums = each_task(k.div_ceil(rows_per_task), |t| {
-        let rows = t * rows_per_task..((t + 1) * rows_per_task).min(k);
-        let mut sums = vec![0.0_f32; m * width];
+    let rows_per_task = (WEIGHT_VALUES_PER_TASK / n.max(1)).clamp(1, k.max(1));
+    let row_of_w = |p: usize| &w[p * n..(p + 1) * n];
+    let start = rows.start;
+    // Per task, `[m, n]`: the sum over its rows of w, read in order from memory.
+    let partial_sums = each_task(rows.len().div_ceil(rows_per_task), |t| {
+        let rows = start + t * rows_per_task..(start + (t + 1) * rows_per_task).min(rows.end);
+        let mut sums = vec![0.0_f32; m * n];
         // Four rows at a time, one from each quarter of the task's rows: four streams
         // from memory at once, and the sums read and written once for the four.
         let quarter = rows.len() / STREAMS;
         for i in 0..quarter {
             let p: [usize; STREAMS] = std::array::from_fn(|s| rows.start + s * quarter + i);
             let w_rows = p.map(row_of_w);
-            for (input, sums) in x.chunks_exact(k).zip(sums.chunks_exact_mut(width.max(1))) {
+            for (input, sums) in x.chunks_exact(k).zip(sums.chunks_exact_mut(n.max(1))) {
                 let scale = p.map(|p| input[p]);
                 for (j, sum) in sums.iter_mut().enumerate() {
                     *sum += scale[0] * w_rows[0][j]
@@ -243,7 +269,7 @@ pub(crate) fn rows_times(
         }
         for p in rows.start + STREAMS * quarter..rows.end {
             let w_row = row_of_w(p);
-            for (input, sums) in x.chunks_exact(k).zip(sums.chunks_exact_mut(width.max(1))) {
+            for (input, sums) in x.chunks_exact(k).zip(sums.chunks_exact_mut(n.max(1))) {
                 let scale = input[p];
                 for (sum, &weight) in sums.iter_mut().zip(w_row) {
                     *sum += scale * weight;
@@ -252,13 +278,15 @@ pub(crate) fn rows_times(
         }
         sums
     });
-    let mut out = vec![0.0; m * width];
+    let mut share = vec![0.0_f32; m * n];
     for sums in &partial_sums {
-        for (total, part) in out.iter_mut().zip(sums) {
+        for (total, part) in share.iter_mut().zip(sums) {
             *total += part;
         }
     }
-    out
+    for (total, part) in out.iter_mut().zip(&share) {
+        *total += part;
+    }
 }
 
 /// `[rows of e, m]`: every row of `e` (`rows`, each `k` long) against every row of `x`,

@@ -6,7 +6,7 @@
 //!
 //! - the worker that runs the model writes `a` and the request into the buffer, sets the
 //!   state to asked and notifies; it then takes chunks of the product's columns
-//!   ([`column_chunks`]) from a counter in the header (`Atomics.add`) and computes them,
+//!   ([`product_chunks`]) from a counter in the header (`Atomics.add`) and computes them,
 //!   until none is left. If the helper has not picked the request up by then, it takes the
 //!   request back (the state, compared and exchanged, back to idle); else it waits for
 //!   done (spinning first), copies the helper's chunks out and sets the state to idle;
@@ -31,8 +31,8 @@ use std::cell::Cell;
 use js_sys::{Atomics, Date, Float32Array, Int32Array, SharedArrayBuffer};
 
 use crate::column_split::{
-    ColumnHelper, ColumnRequest, HeadsRequest, ProductParts, WeightTable, column_chunks,
-    head_chunks, heads_of_attention,
+    ColumnHelper, ColumnRequest, HeadsRequest, ProductParts, WeightTable, head_chunks,
+    heads_of_attention, product_chunks,
 };
 
 /// Header words: the state, then the request.
@@ -93,12 +93,15 @@ const PATIENCE_MS: f64 = 20_000.0;
 
 /// Bytes of a buffer for products of up to `rows` rows, `a` at most `widest_input` wide
 /// and the whole product at most `widest_output`, of which the helper may take about half
-/// (it takes no chunk that would not fit; those left are the model's side's). An
-/// attention over as many positions, with `q`, `k` and `v` each as wide as the model,
-/// fits where `widest_input + widest_output / 2` is at least three times that.
+/// (it takes no chunk that would not fit; those left are the model's side's), or a few
+/// rows' share of the depth (every column). An attention over as many positions, with
+/// `q`, `k` and `v` each as wide as the model, fits where `widest_input + widest_output /
+/// 2` is at least three times that.
 #[must_use]
 pub fn buffer_bytes(rows: usize, widest_input: usize, widest_output: usize) -> usize {
-    HEADER_BYTES as usize + 4 * rows * (widest_input + widest_output.div_ceil(2))
+    let half_of_many = rows * (widest_input + widest_output.div_ceil(2));
+    let share_of_few = rows.min(crate::few_rows::FEW_ROWS) * (widest_input + widest_output);
+    HEADER_BYTES as usize + 4 * half_of_many.max(share_of_few)
 }
 
 /// The model's side: hands columns to the helper serving `buffer`.
@@ -275,10 +278,10 @@ impl ColumnHelper for SharedColumns {
         };
         let (m, n) = (request.m, request.n);
         let k = request.a.len() / m.max(1);
-        let chunks = column_chunks(m, n);
-        let widest = chunks.iter().map(ExactSizeIterator::len).max().unwrap_or(0);
+        let chunks = product_chunks(m, k, n, request.transposed);
+        let largest = (chunks.iter().map(|chunk| chunk.values(m, n)).max()).unwrap_or(0);
         // The helper's first chunk fits; it takes none that would not.
-        if !self.may_ask(m * k + m * widest, m * k * n / 2) {
+        if !self.may_ask(m * k + largest, m * k * n / 2) {
             return false;
         }
         let words = [
@@ -474,18 +477,15 @@ fn answer_columns(header: &Int32Array, values: &Float32Array, table: &WeightTabl
         return None;
     }
     let a = values.subarray(0, input as u32).to_vec();
-    let chunks = column_chunks(m, n);
-    let sizes: Vec<usize> = chunks.iter().map(|columns| m * columns.len()).collect();
+    let chunks = product_chunks(m, k, n, transposed);
+    let sizes: Vec<usize> = chunks.iter().map(|chunk| chunk.values(m, n)).collect();
     let written = table.with_weight(number, |weight| {
         if weight.len() != k * n {
             return None;
         }
         let parts = ProductParts::new(&a, m, weight, n, transposed);
         take_chunks(header, values, input, &sizes, |chunk, into| {
-            let columns = chunks[chunk].clone();
-            let width = columns.len();
-            into.resize(m * width, 0.0);
-            parts.columns_into(columns, into, width);
+            parts.chunk_values(&chunks[chunk], into);
             Some(())
         })
     });
@@ -685,7 +685,8 @@ mod tests {
         .unwrap()
         .expect("not asked");
         answered.unwrap();
-        let helpers = column_chunks(m, n).len() - stepping.taken.get();
+        let k = a.len() / m;
+        let helpers = product_chunks(m, k, n, transposed).len() - stepping.taken.get();
         (product, helpers)
     }
 
@@ -711,33 +712,43 @@ mod tests {
         let a: Vec<f32> = (0..16 * 96).map(|i| (i % 17) as f32 / 17.0 - 0.5).collect();
         publish(&helper_table);
         let helper = (&header, &values_view, &helper_table);
-        for (weight, transposed, n) in [(&this_side[0], false, 200), (&this_side[2], true, 300)] {
+        // 16 rows in chunks of columns, and 2 rows of a weight `[k, n]` in two shares of
+        // its rows.
+        for (m, weight, transposed, n) in [
+            (16, &this_side[0], false, 200),
+            (16, &this_side[2], true, 300),
+            (2, &this_side[0], false, 200),
+        ] {
             let order = if transposed {
                 crate::many_rows::Order::NByK
             } else {
                 crate::many_rows::Order::KByN
             };
-            let whole = crate::simd_tiles::product(&a, 16, &values(weight), n, order);
+            let a = &a[..m * 96];
+            let whole = if m == 16 {
+                crate::simd_tiles::product(a, m, &values(weight), n, order)
+            } else {
+                crate::few_rows::rows_times(a, 96, &values(weight), n)
+            };
             let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            let chunks = column_chunks(16, n).len();
+            let chunks = product_chunks(m, 96, n, transposed).len();
             for step in [
                 HelperStep::First,
                 HelperStep::AfterOneChunk,
                 HelperStep::TooLate,
             ] {
-                let (product, helpers) = through_the_buffer(
-                    &model_side,
-                    helper,
-                    (&a, 16),
-                    (weight, n, transposed),
-                    step,
-                );
-                assert!(bits(&product) == bits(&whole), "{n} columns, {step:?}");
-                // Its room holds half the widest product's values: a part of either.
-                match step {
-                    HelperStep::First => assert!(0 < helpers && helpers < chunks, "{helpers}"),
-                    HelperStep::AfterOneChunk => assert!(0 < helpers, "{step:?}"),
-                    HelperStep::TooLate => assert_eq!(helpers, 0, "{step:?}"),
+                let (product, helpers) =
+                    through_the_buffer(&model_side, helper, (a, m), (weight, n, transposed), step);
+                assert!(bits(&product) == bits(&whole), "{m} × {n}, {step:?}");
+                match (step, m) {
+                    // Its room holds half the widest product's values: a part of either.
+                    (HelperStep::First, 16) => {
+                        assert!(0 < helpers && helpers < chunks, "{helpers}");
+                    }
+                    // Both shares fit: the helper took both, this side none.
+                    (HelperStep::First, _) => assert_eq!(helpers, chunks, "{step:?}"),
+                    (HelperStep::AfterOneChunk, _) => assert!(0 < helpers, "{step:?}"),
+                    (HelperStep::TooLate, _) => assert_eq!(helpers, 0, "{step:?}"),
                 }
             }
         }
