@@ -93,15 +93,13 @@ const PATIENCE_MS: f64 = 20_000.0;
 
 /// Bytes of a buffer for products of up to `rows` rows, `a` at most `widest_input` wide
 /// and the whole product at most `widest_output`, of which the helper may take about half
-/// (it takes no chunk that would not fit; those left are the model's side's), or a few
-/// rows' share of the depth (every column). An attention over as many positions, with
-/// `q`, `k` and `v` each as wide as the model, fits where `widest_input + widest_output /
-/// 2` is at least three times that.
+/// (it takes no chunk that would not fit; those left are the model's side's). A few rows'
+/// share of the depth (every column) fits where `rows` is at least twice as many; an
+/// attention over `rows` positions, with `q`, `k` and `v` each as wide as the model,
+/// where `widest_input + widest_output / 2` is at least three times that.
 #[must_use]
 pub fn buffer_bytes(rows: usize, widest_input: usize, widest_output: usize) -> usize {
-    let half_of_many = rows * (widest_input + widest_output.div_ceil(2));
-    let share_of_few = rows.min(crate::few_rows::FEW_ROWS) * (widest_input + widest_output);
-    HEADER_BYTES as usize + 4 * half_of_many.max(share_of_few)
+    HEADER_BYTES as usize + 4 * rows * (widest_input + widest_output.div_ceil(2))
 }
 
 /// The model's side: hands columns to the helper serving `buffer`.
@@ -886,7 +884,8 @@ mod tests {
         ];
         let table = WeightTable::new(weights.clone()).unwrap();
         let fingerprint = table.fingerprint().cast_signed();
-        let buffer = SharedArrayBuffer::new(u32::try_from(buffer_bytes(4, 1024, 4096)).unwrap());
+        // Room for a few rows' share of the larger weight's depth.
+        let buffer = SharedArrayBuffer::new(u32::try_from(buffer_bytes(8, 1024, 4096)).unwrap());
         let model_side = SharedColumns::new(&buffer, table).unwrap();
         let (header, _) = views(&buffer).unwrap();
         store(&header, FINGERPRINT, fingerprint);
