@@ -1133,8 +1133,8 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn shared_products_of_few_rows_and_many_are_the_unshared_kernels() {
-        // Each product just over the size rule's work, so that it is shared, and small
-        // enough for a debug build in the browser (whose page must answer within 30 s).
+        // Each product over the size rule's work, so that it is shared, and small enough
+        // for a debug build in the browser (whose page must answer within 30 s).
         let k = 384;
         for (m, n, takes) in [
             (1, 2900, Takes::EveryOther),
