@@ -35,12 +35,19 @@ export const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-or
  * every path asked for). `aliases` serve one folder's files under another path
  * (`{'/packs/copy/': '/packs/brown/'}`); `folders` serve a folder outside the build
  * (`{'/packs/x/': '/abs/path/'}`); `overrides` answer paths with given bodies; `headers`
- * go with every answer: by default `ISOLATED`'s, as `cargo xtask serve` sends them. */
-export async function serveDist({ aliases = {}, folders = {}, overrides = {}, headers = ISOLATED } = {}) {
+ * go with every answer: by default `ISOLATED`'s, as `cargo xtask serve` sends them;
+ * `before(path)` is awaited before each answer (it may hold one back), and a status it
+ * returns is the answer instead. */
+export async function serveDist({ aliases = {}, folders = {}, overrides = {}, headers = ISOLATED, before = async () => undefined } = {}) {
   const seen = [];
   const server = createServer(async (request, response) => {
     let path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
     seen.push(path);
+    const status = await before(path);
+    if (status !== undefined) {
+      response.writeHead(status, headers).end();
+      return;
+    }
     if (path in overrides) {
       response.writeHead(200, { ...headers, 'content-type': types[extname(path)] ?? 'application/octet-stream' });
       response.end(overrides[path]);

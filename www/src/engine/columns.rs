@@ -39,6 +39,8 @@ pub(super) struct ColumnWorker {
     /// The loaded pack whose model shares its products now (its address), if any.
     sharing_for: Option<usize>,
     _listener: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    /// Hears the helper's uncaught errors (a script that would not load, a panic).
+    _errors: Closure<dyn FnMut(web_sys::ErrorEvent)>,
 }
 
 impl std::fmt::Debug for ColumnWorker {
@@ -92,6 +94,15 @@ impl ColumnWorker {
         let bytes = shared_columns::buffer_bytes(rows, widest_input, widest_output);
         let buffer = SharedArrayBuffer::new(u32::try_from(bytes).ok()?);
         let worker = web_sys::Worker::new(&address).ok()?;
+        let ready: Rc<dyn Fn(Result<(), String>)> = Rc::new(ready);
+        // Handled here, a helper's error does not rise to the page as an uncaught one.
+        let failed = Rc::clone(&ready);
+        let errors =
+            Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
+                event.prevent_default();
+                failed(Err(format!("it failed: {}", event.message())));
+            });
+        worker.set_onerror(Some(errors.as_ref().unchecked_ref()));
         // The pack and the buffer go once the helper listens (a message sent before its
         // wasm has started would find no listener and be lost).
         let start = Object::new();
@@ -121,6 +132,7 @@ impl ColumnWorker {
             ready: false,
             sharing_for: None,
             _listener: listener,
+            _errors: errors,
         })
     }
 
@@ -130,9 +142,27 @@ impl ColumnWorker {
             Ok(()) => self.ready = true,
             Err(why) => {
                 web_sys::console::warn_1(&format!("Glassbox: no column helper: {why}").into());
-                self.worker.terminate();
+                self.let_go();
             }
         }
+    }
+
+    /// Stops sharing with the helper and ends it. Its listeners are taken off first: what
+    /// it sent or raised as it ended (a script whose loading was cut short raises an
+    /// error) is quietly dropped, neither heard by a listener that is gone nor risen to
+    /// the page.
+    fn let_go(&mut self) {
+        if self.sharing_for.take().is_some() {
+            column_split::stop_sharing();
+        }
+        self.ready = false;
+        let _ = shared_columns::stop(&self.buffer);
+        self.worker.set_onmessage(None);
+        QUIET_ERRORS.with(|quiet| {
+            self.worker
+                .set_onerror(Some(quiet.as_ref().unchecked_ref()));
+        });
+        self.worker.terminate();
     }
 
     /// Shares the products of the model `lab` runs (`loaded`, by address) with the helper,
@@ -142,8 +172,6 @@ impl ColumnWorker {
         if self.sharing_for.is_some() && !column_split::sharing() {
             let why = column_split::why_sharing_stopped().unwrap_or_default();
             self.heard(Err(format!("it stopped: {why}")));
-            self.ready = false;
-            self.sharing_for = None;
         }
         if !self.ready {
             return false;
@@ -156,7 +184,6 @@ impl ColumnWorker {
                 Ok(columns) => column_split::share_with(Rc::new(columns)),
                 Err(why) => {
                     self.heard(Err(why));
-                    self.ready = false;
                     return false;
                 }
             }
@@ -168,10 +195,15 @@ impl ColumnWorker {
 
 impl Drop for ColumnWorker {
     fn drop(&mut self) {
-        column_split::stop_sharing();
-        let _ = shared_columns::stop(&self.buffer);
-        self.worker.terminate();
+        self.let_go();
     }
+}
+
+thread_local! {
+    /// The error listener of helpers let go: marks their errors handled. One for all of
+    /// them, living as long as the engine worker.
+    static QUIET_ERRORS: Closure<dyn FnMut(web_sys::Event)> =
+        Closure::new(|event: web_sys::Event| event.prevent_default());
 }
 
 /// A column helper's life, run instead of the engine worker where the worker's address
