@@ -28,6 +28,7 @@ mod gguf_tokenizer;
 pub mod gguf_write;
 mod gpt2;
 pub mod hooks;
+mod lanes;
 mod layer_norm;
 pub mod llama;
 mod many_rows;

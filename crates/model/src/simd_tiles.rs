@@ -27,6 +27,7 @@
 
 use std::ops::Range;
 
+use crate::lanes;
 use crate::many_rows::Order;
 
 /// Whether this build multiplies matrices of many rows in these tiles: the browser's builds.
@@ -319,63 +320,6 @@ fn dot_sums(a_rows: [&[f32]; ROWS], e_rows: [&[f32]; DOT_COLUMNS]) -> [[f32; DOT
             across + rest
         })
     })
-}
-
-/// Four f32 lanes and a multiply-add: fused with relaxed SIMD, else simd128's multiply
-/// then add.
-#[cfg(target_arch = "wasm32")]
-mod lanes {
-    use core::arch::wasm32::{f32x4, f32x4_extract_lane, f32x4_splat, v128};
-
-    pub(super) fn load(values: &[f32; 4]) -> v128 {
-        f32x4(values[0], values[1], values[2], values[3])
-    }
-
-    pub(super) fn splat(value: f32) -> v128 {
-        f32x4_splat(value)
-    }
-
-    /// `a · b + c`, fused.
-    #[cfg(target_feature = "relaxed-simd")]
-    pub(super) fn madd(a: v128, b: v128, c: v128) -> v128 {
-        core::arch::wasm32::f32x4_relaxed_madd(a, b, c)
-    }
-
-    /// `a · b + c`, a multiply then an add.
-    #[cfg(not(target_feature = "relaxed-simd"))]
-    pub(super) fn madd(a: v128, b: v128, c: v128) -> v128 {
-        core::arch::wasm32::f32x4_add(core::arch::wasm32::f32x4_mul(a, b), c)
-    }
-
-    pub(super) fn to_array(v: v128) -> [f32; 4] {
-        [
-            f32x4_extract_lane::<0>(v),
-            f32x4_extract_lane::<1>(v),
-            f32x4_extract_lane::<2>(v),
-            f32x4_extract_lane::<3>(v),
-        ]
-    }
-}
-
-/// Four f32 lanes and a multiply-add from plain arrays, unfused: the native build's.
-#[cfg(not(target_arch = "wasm32"))]
-mod lanes {
-    pub(super) fn load(values: &[f32; 4]) -> [f32; 4] {
-        *values
-    }
-
-    pub(super) fn splat(value: f32) -> [f32; 4] {
-        [value; 4]
-    }
-
-    /// `a · b + c`, a multiply then an add.
-    pub(super) fn madd(a: [f32; 4], b: [f32; 4], c: [f32; 4]) -> [f32; 4] {
-        std::array::from_fn(|i| a[i] * b[i] + c[i])
-    }
-
-    pub(super) fn to_array(v: [f32; 4]) -> [f32; 4] {
-        v
-    }
 }
 
 #[cfg(test)]
