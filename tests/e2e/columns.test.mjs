@@ -11,6 +11,16 @@ import { LOAD_TIMEOUT, distDir, launchChromium, serveDist } from './harness.mjs'
 const PROMPT = 'The jury said that the city of Atlanta had a';
 const TWO_WORKERS = /CPU in two web workers/;
 
+/** Types PROMPT into `page`'s prompt and waits for its predictions to change. */
+async function askPrompt(page) {
+  const before = await page.locator('#predictions tbody').textContent();
+  await page.locator('#prompt').fill(PROMPT);
+  await page.waitForFunction((old) => {
+    const now = document.querySelector('#predictions tbody')?.textContent;
+    return now && now !== old;
+  }, before, { timeout: LOAD_TIMEOUT });
+}
+
 /** A page on the CPU engine with PROMPT, from `server`; its predictions as text once the
  * engine says `engine` (checked again after the predictions). */
 async function predictions(browser, server, engine) {
@@ -29,12 +39,7 @@ async function predictions(browser, server, engine) {
       { timeout: 60_000 },
     );
     // The prompt run once the engine is as it says.
-    const before = await page.locator('#predictions tbody').textContent();
-    await page.locator('#prompt').fill(PROMPT);
-    await page.waitForFunction((old) => {
-      const now = document.querySelector('#predictions tbody')?.textContent;
-      return now && now !== old;
-    }, before, { timeout: LOAD_TIMEOUT });
+    await askPrompt(page);
     const text = (await page.locator('#predictions tbody').textContent()).trim();
     assert.match(await page.locator('#engine-name').textContent(), engine);
     assert.deepEqual(problems, []);
@@ -94,8 +99,7 @@ test('a column helper whose script does not load is let go: the page computes on
       await page.waitForTimeout(100);
     }
     assert.ok(warnings.some((w) => /no column helper: it failed/.test(w)), `warnings: ${warnings}`);
-    await page.locator('#prompt').fill(PROMPT);
-    await page.locator('#predictions tbody tr').first().waitFor({ timeout: LOAD_TIMEOUT });
+    await askPrompt(page);
     assert.match(await page.locator('#engine-name').textContent(), /CPU in a web worker/);
     assert.equal(scripts, 2);
     assert.deepEqual(problems, []);
@@ -136,12 +140,7 @@ test('a column helper let go while its script loads (a model opened from disk) r
       { timeout: LOAD_TIMEOUT },
     );
     release();
-    const before = await page.locator('#predictions tbody').textContent();
-    await page.locator('#prompt').fill(PROMPT);
-    await page.waitForFunction((old) => {
-      const now = document.querySelector('#predictions tbody')?.textContent;
-      return now && now !== old;
-    }, before, { timeout: LOAD_TIMEOUT });
+    await askPrompt(page);
     assert.deepEqual(problems, []);
   } finally {
     release();
