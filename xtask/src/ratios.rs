@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 /// The speed ratio the CPU engine aims for against a reference: as fast or faster.
-const GOAL: f64 = 1.0;
+pub(crate) const GOAL: f64 = 1.0;
 
 /// Each timed row of a benchmark's output, in order: its label (what comes before
 /// `: median` or `: N ms per token`) and its milliseconds.
@@ -37,11 +37,13 @@ pub(crate) fn rows_of(output: &str, engine: &str) -> Vec<(String, f64)> {
 
 /// The table of `ours` against `reference` (both [`timed_rows`]), row by row where both
 /// timed the same label: milliseconds, the ratio `reference / ours` (above 1: ours is
-/// faster) and whether it meets the goal; rows only one side timed are listed as such.
+/// faster) and whether it meets `goal` (`None`: a pairing shown for context, which no
+/// goal is set for); rows only one side timed are listed as such.
 pub(crate) fn table(
     ours: &[(String, f64)],
     reference: &[(String, f64)],
     names: (&str, &str),
+    goal: Option<f64>,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -53,10 +55,14 @@ pub(crate) fn table(
         match reference.iter().find(|(l, _)| l == label) {
             Some((_, theirs)) => {
                 let ratio = theirs / ms;
-                let verdict = if ratio >= GOAL { "met" } else { "not yet" };
+                let verdict = match goal {
+                    Some(goal) if ratio >= goal => format!(">= {goal:.1} met"),
+                    Some(goal) => format!(">= {goal:.1} not yet"),
+                    None => "no goal".to_owned(),
+                };
                 let _ = writeln!(
                     out,
-                    "{label:<72} {ms:>10.1} {theirs:>10.1} {ratio:>7.2}  >= {GOAL:.1} {verdict}"
+                    "{label:<72} {ms:>10.1} {theirs:>10.1} {ratio:>7.2}  {verdict}"
                 );
             }
             None => {
@@ -104,6 +110,7 @@ SmolLM2-135M, decode after a 64-token prompt: 70.4 ms per token, 14.2 tokens/s (
             &timed_rows(OURS),
             &timed_rows(TORCH),
             ("Glassbox", "PyTorch"),
+            Some(GOAL),
         );
         let line = |start: &str| {
             table
@@ -119,8 +126,19 @@ SmolLM2-135M, decode after a 64-token prompt: 70.4 ms per token, 14.2 tokens/s (
             "{table}"
         );
         assert!(line("GPT-2 small").contains("(none)"), "{table}");
-        let slower = table_of(20.0, 10.0);
+        let slower = table_of(20.0, 10.0, Some(GOAL));
         assert!(slower.contains("0.50  >= 1.0 not yet"), "{slower}");
+    }
+
+    #[test]
+    fn a_pairing_without_a_goal_gives_its_ratio_and_no_verdict() {
+        let context = table_of(20.0, 10.0, None);
+        let row = context.lines().find(|l| l.starts_with("a row")).unwrap();
+        assert!(row.ends_with("0.50  no goal"), "{context}");
+        assert!(
+            !context.contains("not yet") && !context.contains("met"),
+            "{context}"
+        );
     }
 
     #[test]
@@ -142,8 +160,8 @@ onnxruntime-web, 1 thread: default shape, 64 tokens: median 64.8 ms over 9 round
         assert!(rows_of(page, "onnxruntime-web, 2 threads").is_empty());
     }
 
-    fn table_of(ours: f64, theirs: f64) -> String {
+    fn table_of(ours: f64, theirs: f64, goal: Option<f64>) -> String {
         let row = |ms| vec![("a row".to_owned(), ms)];
-        table(&row(ours), &row(theirs), ("Glassbox", "PyTorch"))
+        table(&row(ours), &row(theirs), ("Glassbox", "PyTorch"), goal)
     }
 }
