@@ -167,9 +167,7 @@ fn onnxruntime_web() -> Result<()> {
             .env("GLASSBOX_BROWSER_BENCH", relaxed)
             .env("GLASSBOX_BROWSER_BENCH_SIMD128", simd128),
     )?;
-    // One worker against two threads is shown for context, with no goal: no page runs
-    // that pair, since a page that is not cross-origin isolated gives neither engine a
-    // second thread, and one that is gives the CPU engine its helper.
+    // The second pair has no goal; its heading says why.
     for (glassbox, build, engine, goal) in [
         (
             "Glassbox, beside 1",
